@@ -1,0 +1,34 @@
+from django.apps import AppConfig
+
+
+class CatalogConfig(AppConfig):
+    name = "catalog"
+    verbose_name = "Catalog"
+
+    def ready(self) -> None:
+        from django.urls import reverse
+
+        from catalog import demo, selectors
+        from portal.extensions import HomePanel, register_demo_seeder, register_home_panel, register_team_provider
+
+        def my_services(user) -> dict:
+            entities = list(selectors.entities_owned_by_user(user).order_by("name")[:10])
+            return {
+                "items": [
+                    {
+                        "label": e.display_name,
+                        "url": reverse("catalog:entity", args=[e.kind, e.namespace, e.name]),
+                        "meta": e.spec_type or e.kind,
+                    }
+                    for e in entities
+                ],
+                "empty": "None of your teams owns a service yet. Link your account to a catalog User in a team, "
+                "or import your team's catalog-info.yaml.",
+                "action_url": reverse("catalog:index"),
+                "action_label": "Browse the catalog",
+                "more_url": reverse("catalog:index") if entities else "",
+            }
+
+        register_home_panel(HomePanel("my-services", "My services", "partials/panel_list.html", 10, my_services))
+        register_team_provider(lambda user: selectors.teams_of(user))
+        register_demo_seeder("catalog", demo.seed, order=20)

@@ -1,0 +1,1 @@
+"""Forms of the catalog (entity create/edit and import come with the catalog issue)."""

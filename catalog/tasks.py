@@ -1,0 +1,1 @@
+"""Celery entry points of the catalog (nightly scorecards come with the catalog issue)."""

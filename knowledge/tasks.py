@@ -1,0 +1,1 @@
+"""Knowledge base: spaces, pages, revisions, runbooks and mkdocs import/export."""

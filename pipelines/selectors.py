@@ -1,0 +1,1 @@
+"""Pipelines: CI integrations, webhook receivers, runs, deployments and DORA metrics."""

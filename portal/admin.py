@@ -1,0 +1,32 @@
+from django.contrib import admin
+
+from portal.models import AuditEvent, PersonalToken, WorkerPing
+
+
+@admin.register(PersonalToken)
+class PersonalTokenAdmin(admin.ModelAdmin):
+    list_display = ("name", "user", "prefix", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("revoked_at",)
+    search_fields = ("name", "user__username", "prefix")
+    readonly_fields = ("user", "prefix", "key_hash", "created_at", "last_used_at")
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "actor_name", "action", "object_type", "object_repr", "ip_address")
+    list_filter = ("action", "object_type")
+    search_fields = ("actor_name", "object_repr", "action")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(WorkerPing)
+class WorkerPingAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "answered_at", "answered_by")

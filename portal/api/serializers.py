@@ -1,0 +1,30 @@
+from django.contrib.auth import get_user_model
+from rest_framework import serializers
+
+from portal.models import PersonalToken
+from portal.permissions import role_names
+
+
+class MeSerializer(serializers.ModelSerializer):
+    roles = serializers.SerializerMethodField()
+
+    class Meta:
+        model = get_user_model()
+        fields = ["id", "username", "first_name", "last_name", "email", "roles"]
+
+    def get_roles(self, user) -> list[str]:
+        return role_names(user)
+
+
+class TokenSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PersonalToken
+        fields = ["id", "name", "prefix", "created_at", "last_used_at", "revoked_at"]
+        read_only_fields = ["id", "prefix", "created_at", "last_used_at", "revoked_at"]
+
+
+class TokenCreatedSerializer(TokenSerializer):
+    key = serializers.CharField(read_only=True, help_text="Shown once; store it now.")
+
+    class Meta(TokenSerializer.Meta):
+        fields = TokenSerializer.Meta.fields + ["key"]

@@ -1,0 +1,20 @@
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from portal.api.views import MeView, TokenViewSet
+
+router = DefaultRouter()
+router.register("tokens", TokenViewSet, basename="token")
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    path("me/", MeView.as_view(), name="api-me"),
+    path("catalog/", include("catalog.api.urls")),
+    path("provisioning/", include("provisioning.api.urls")),
+    path("pipelines/", include("pipelines.api.urls")),
+    path("knowledge/", include("knowledge.api.urls")),
+    path("", include(router.urls)),
+]

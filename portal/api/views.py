@@ -1,0 +1,39 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from portal import selectors, services
+from portal.api.serializers import MeSerializer, TokenCreatedSerializer, TokenSerializer
+from portal.models import PersonalToken
+
+
+class MeView(APIView):
+    @extend_schema(responses=MeSerializer)
+    def get(self, request):
+        return Response(MeSerializer(request.user).data)
+
+
+class TokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """The signed-in user's personal API tokens."""
+
+    serializer_class = TokenSerializer
+    queryset = PersonalToken.objects.none()  # for the schema; requests use get_queryset
+
+    def get_queryset(self):
+        return selectors.tokens_of(self.request.user)
+
+    @extend_schema(request=TokenSerializer, responses={201: TokenCreatedSerializer})
+    def create(self, request):
+        serializer = TokenSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        new = services.token_create(user=request.user, name=serializer.validated_data["name"])
+        data = dict(TokenSerializer(new.token).data, key=new.key)
+        return Response(data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses=TokenSerializer)
+    @action(detail=True, methods=["post"])
+    def revoke(self, request, pk=None):
+        token = services.token_revoke(user=request.user, token_id=self.get_object().pk)
+        return Response(TokenSerializer(token).data)

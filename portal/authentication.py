@@ -1,0 +1,48 @@
+from django.utils.translation import gettext_lazy as _
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+
+from portal import services
+
+
+class PersonalTokenAuthentication(BaseAuthentication):
+    """``Authorization: Bearer <token>`` (or ``Token <token>``) with a personal token."""
+
+    keywords = (b"bearer", b"token")
+
+    def authenticate(self, request):
+        parts = get_authorization_header(request).split()
+        if not parts or parts[0].lower() not in self.keywords:
+            return None
+        if len(parts) != 2:
+            raise exceptions.AuthenticationFailed(_("Invalid Authorization header: expected 'Bearer <token>'."))
+        try:
+            key = parts[1].decode("ascii")
+        except UnicodeDecodeError:
+            raise exceptions.AuthenticationFailed(_("Invalid token.")) from None
+        token = services.token_authenticate(key=key)
+        if token is None:
+            raise exceptions.AuthenticationFailed(_("Invalid or revoked token."))
+        return (token.user, token)
+
+    def authenticate_header(self, request):
+        return "Bearer"
+
+
+try:
+    from drf_spectacular.extensions import OpenApiAuthenticationExtension
+except ImportError:  # pragma: no cover
+    OpenApiAuthenticationExtension = None
+
+if OpenApiAuthenticationExtension is not None:
+
+    class PersonalTokenScheme(OpenApiAuthenticationExtension):
+        target_class = "portal.authentication.PersonalTokenAuthentication"
+        name = "personalToken"
+
+        def get_security_definition(self, auto_schema):
+            return {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "A personal API token from your profile page: `Authorization: Bearer brg_…`.",
+            }

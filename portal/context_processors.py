@@ -1,0 +1,9 @@
+from portal.permissions import is_approver, is_platform_admin
+
+
+def navigation(request):
+    user = getattr(request, "user", None)
+    return {
+        "nav_is_approver": is_approver(user),
+        "nav_is_platform_admin": is_platform_admin(user),
+    }

@@ -1,0 +1,87 @@
+"""Extension points that other apps fill from their ``AppConfig.ready()``.
+
+``portal`` imports no other app; apps register here instead, so the arrows of
+DESIGN.md keep pointing at the core:
+
+- home panels: the boxes on the home page;
+- entity tabs: the tabs on a catalog entity page (Docs, Runbooks, ...);
+- readiness checks: parts that ``/readyz`` verifies;
+- demo seeders: what ``manage.py seed_demo`` creates;
+- team providers: the teams a user belongs to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class HomePanel:
+    key: str
+    title: str
+    template: str
+    order: int
+    context: Callable[[Any], dict]
+    visible: Callable[[Any], bool] = lambda user: True
+
+
+@dataclass(frozen=True)
+class EntityTab:
+    key: str
+    title: str
+    template: str
+    order: int
+    context: Callable[[Any, Any], dict]
+
+
+@dataclass
+class Registry:
+    home_panels: dict[str, HomePanel] = field(default_factory=dict)
+    entity_tabs: dict[str, EntityTab] = field(default_factory=dict)
+    readiness_checks: dict[str, Callable[[], str | None]] = field(default_factory=dict)
+    demo_seeders: dict[str, tuple[int, Callable[[Callable[[str], None]], None]]] = field(default_factory=dict)
+    team_providers: list[Callable[[Any], Iterable[Any]]] = field(default_factory=list)
+
+
+registry = Registry()
+
+
+def register_home_panel(panel: HomePanel) -> None:
+    registry.home_panels[panel.key] = panel
+
+
+def register_entity_tab(tab: EntityTab) -> None:
+    registry.entity_tabs[tab.key] = tab
+
+
+def register_readiness_check(name: str, check: Callable[[], str | None]) -> None:
+    """``check`` returns None when the part is ready, else what is wrong."""
+    registry.readiness_checks[name] = check
+
+
+def register_demo_seeder(name: str, seeder: Callable[[Callable[[str], None]], None], order: int = 100) -> None:
+    """``seeder(log)`` must be idempotent; ``log`` prints a line of progress."""
+    registry.demo_seeders[name] = (order, seeder)
+
+
+def register_team_provider(provider: Callable[[Any], Iterable[Any]]) -> None:
+    """``provider(user)`` yields the teams (catalog Groups) the user belongs to."""
+    if provider not in registry.team_providers:
+        registry.team_providers.append(provider)
+
+
+def home_panels_for(user) -> list[HomePanel]:
+    return sorted((p for p in registry.home_panels.values() if p.visible(user)), key=lambda p: p.order)
+
+
+def entity_tabs() -> list[EntityTab]:
+    return sorted(registry.entity_tabs.values(), key=lambda t: t.order)
+
+
+def teams_of(user) -> list[Any]:
+    teams: list[Any] = []
+    for provider in registry.team_providers:
+        teams.extend(provider(user))
+    return teams

@@ -1,0 +1,27 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from portal import views
+
+handler403 = "portal.views.error_403"
+handler404 = "portal.views.error_404"
+handler500 = "portal.views.error_500"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/profile/", views.profile, name="profile"),
+    path("accounts/tokens/", views.token_create, name="token-create"),
+    path("accounts/tokens/<int:token_id>/revoke/", views.token_revoke, name="token-revoke"),
+    path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
+    path("metrics", views.prometheus_metrics, name="metrics"),
+    path("admin/", admin.site.urls),
+    path("api/", include("portal.api.urls")),
+    path("catalog/", include("catalog.urls")),
+    path("environments/", include("provisioning.urls")),
+    path("pipelines/", include("pipelines.urls")),
+    path("knowledge/", include("knowledge.urls")),
+]

@@ -1,0 +1,39 @@
+from django.apps import AppConfig
+
+
+class ProvisioningConfig(AppConfig):
+    name = "provisioning"
+    verbose_name = "Provisioning"
+
+    def ready(self) -> None:
+        from django.urls import reverse
+
+        from portal.extensions import HomePanel, register_home_panel, register_readiness_check
+        from portal.permissions import is_approver
+        from provisioning import checks, terraform  # noqa: F401  (checks registers itself)
+
+        def my_environments(user) -> dict:
+            return {
+                "items": [],
+                "empty": "You have no environments. Request one from a template and follow its progress here.",
+                "action_url": reverse("provisioning:index"),
+                "action_label": "Request an environment",
+            }
+
+        def approvals_waiting(user) -> dict:
+            if not is_approver(user):
+                return {"items": [], "empty": "Only Approvers review requests. Nothing needs you here."}
+            return {
+                "items": [],
+                "empty": "No requests are waiting for your approval.",
+                "action_url": reverse("provisioning:approvals"),
+                "action_label": "Open the approvals queue",
+            }
+
+        register_home_panel(
+            HomePanel("my-environments", "My environments", "partials/panel_list.html", 20, my_environments)
+        )
+        register_home_panel(
+            HomePanel("approvals", "Approvals waiting for me", "partials/panel_list.html", 30, approvals_waiting)
+        )
+        register_readiness_check("terraform", terraform.binary_problem)

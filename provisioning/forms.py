@@ -1,0 +1,1 @@
+"""Request forms generated from templates' JSON Schema (the provisioning issue)."""

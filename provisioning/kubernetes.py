@@ -1,0 +1,1 @@
+"""Adapter to Kubernetes through the official client (the second provisioning issue)."""

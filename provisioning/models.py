@@ -1,0 +1,1 @@
+"""Environment templates, requests, runs and environments (the provisioning issue)."""

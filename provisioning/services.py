@@ -1,0 +1,1 @@
+"""Every state transition of a request or an environment goes through here."""

@@ -1,0 +1,1 @@
+"""Celery entry points for Terraform and Kubernetes runs (the provisioning issue)."""

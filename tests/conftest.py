@@ -1,0 +1,74 @@
+"""Shared fixtures: an owner, a teammate and a stranger; a real Celery worker."""
+
+import os
+from pathlib import Path
+
+# Before Django reads its settings: keep the tests' broker queue apart from a
+# portal that may be running on this checkout.
+_ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("BROKER_DATA_DIR", str(_ROOT / "var" / "test-broker"))
+
+import pytest  # noqa: E402
+from django.contrib.auth.models import Group  # noqa: E402
+
+from portal.roles import APPROVERS, DEVELOPERS, PLATFORM_ADMINS  # noqa: E402
+from tests.worker import CeleryWorker  # noqa: E402
+
+PASSWORD = "correct-horse-battery"
+
+
+def _make_user(django_user_model, username, *roles):
+    user = django_user_model.objects.create_user(username=username, password=PASSWORD, email=f"{username}@example.com")
+    if roles:
+        user.groups.add(*Group.objects.filter(name__in=roles))
+    return user
+
+
+@pytest.fixture
+def developer(django_user_model):
+    return _make_user(django_user_model, "dev", DEVELOPERS)
+
+
+@pytest.fixture
+def teammate(django_user_model):
+    return _make_user(django_user_model, "teammate", DEVELOPERS)
+
+
+@pytest.fixture
+def stranger(django_user_model):
+    return _make_user(django_user_model, "stranger", DEVELOPERS)
+
+
+@pytest.fixture
+def approver(django_user_model):
+    return _make_user(django_user_model, "appr", DEVELOPERS, APPROVERS)
+
+
+@pytest.fixture
+def platform_admin(django_user_model):
+    return _make_user(django_user_model, "padmin", DEVELOPERS, APPROVERS, PLATFORM_ADMINS)
+
+
+@pytest.fixture
+def login(client):
+    """``login(user)`` signs the test client in as that user and returns the client."""
+
+    def _login(user):
+        client.force_login(user)
+        return client
+
+    return _login
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker):
+    """A real ``celery worker`` process on the configured broker and the test database.
+
+    Tests that use it must commit their data: mark them ``django_db(transaction=True)``.
+    """
+    worker = CeleryWorker.for_test_database()
+    worker.start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
