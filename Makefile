@@ -19,7 +19,7 @@ $(VENV)/.installed: requirements.txt
 	touch $@
 
 test: install
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

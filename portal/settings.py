@@ -188,7 +188,7 @@ SPECTACULAR_SETTINGS = {
 # that is still running, so its visibility timeout is longer than this.
 RUN_TIME_LIMIT_SECONDS = env_int("RUN_TIME_LIMIT_SECONDS", 3600)
 BROKER_DATA_DIR = Path(env("BROKER_DATA_DIR", str(VAR_DIR / "broker")))
-CELERY_BROKER_URL = env("CELERY_BROKER_URL", "filesystem://")
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", "filesystem://localhost/")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     for folder in ("queue", "processed", "control"):
         (BROKER_DATA_DIR / folder).mkdir(parents=True, exist_ok=True)
