@@ -1,1 +1,496 @@
-"""Adapter to Kubernetes through the official client (the second provisioning issue)."""
+"""Adapter to Kubernetes through the official ``kubernetes`` client.
+
+Services call these functions; nothing here knows about requests, runs or
+views. Every action reports a line through ``log`` so it lands in the run's
+log. Errors are raised as :class:`ClusterError` with a message safe to show.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError as Urllib3HTTPError
+
+Log = Callable[[str], None]
+
+REQUEST_TIMEOUT = (5, 30)  # connect, read (seconds)
+MANAGED_BY = "bridge"
+QUOTA_NAME = "bridge-quota"
+LIMIT_RANGE_NAME = "bridge-limits"
+ROLE_BINDING_NAME = "bridge-team-access"
+
+WAITING_HINTS = {
+    "ImagePullBackOff": "The image cannot be pulled: check the image name and tag, and the registry credentials.",
+    "ErrImagePull": "The image cannot be pulled: check the image name and tag, and the registry credentials.",
+    "CrashLoopBackOff": "The container starts and crashes again and again: read its logs for the error.",
+    "CreateContainerConfigError": "A ConfigMap or Secret the container refers to is missing, or a key in it.",
+    "OOMKilled": "The container ran out of memory: raise its memory limit or find the leak.",
+    "ContainerCreating": "The container is being created; give it a moment.",
+}
+
+
+class ClusterError(Exception):
+    """Talking to the cluster failed; the message says what the cluster answered."""
+
+
+@dataclass(frozen=True)
+class ClusterConnection:
+    """How to reach one cluster: a kubeconfig context, or the pod's in-cluster config."""
+
+    name: str
+    context: str = ""
+    in_cluster: bool = False
+    kubeconfig: str = ""
+
+
+@dataclass
+class EnvironmentObjects:
+    """What Bridge applies for one environment."""
+
+    namespace: str
+    labels: dict[str, str]
+    quota: dict[str, str] = field(default_factory=dict)
+    limits: list[dict[str, Any]] = field(default_factory=list)
+    team_group: str = ""
+    team_role: str = ""
+    manifests: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, ApiException):
+        reason = exc.reason or ""
+        message = ""
+        if exc.body:
+            match = re.search(r'"message":\s*"([^"]*)"', str(exc.body))
+            message = match.group(1) if match else ""
+        return f"{exc.status} {reason}: {message}".strip(": ") if message else f"{exc.status} {reason}"
+    return f"{exc.__class__.__name__}: {exc}"
+
+
+def api_client(connection: ClusterConnection) -> client.ApiClient:
+    try:
+        if connection.in_cluster:
+            configuration = client.Configuration()
+            config.load_incluster_config(client_configuration=configuration)
+            return client.ApiClient(configuration)
+        return config.new_client_from_config(
+            config_file=connection.kubeconfig or None,
+            context=connection.context or None,
+            persist_config=False,
+        )
+    except (config.ConfigException, OSError, TypeError, ValueError) as exc:
+        raise ClusterError(f"cannot configure cluster {connection.name}: {exc}") from exc
+
+
+def _call(what: str, fn, *args, **kwargs):
+    try:
+        return fn(*args, _request_timeout=REQUEST_TIMEOUT, **kwargs)
+    except ApiException as exc:
+        raise ClusterError(f"{what} failed: {_describe(exc)}") from exc
+    except (Urllib3HTTPError, OSError) as exc:
+        raise ClusterError(f"{what} failed: cluster unreachable ({exc.__class__.__name__})") from exc
+
+
+def server_version(connection: ClusterConnection) -> str:
+    """The cluster's version, or a ClusterError with the exact error."""
+    with api_client(connection) as api:
+        info = _call("reading the server version", client.VersionApi(api).get_code)
+        return info.git_version
+
+
+# --- apply ---------------------------------------------------------------------------
+
+# kind -> (API class, create method, read method, patch method, namespaced)
+_KINDS: dict[str, tuple[type, str, str, str]] = {
+    "ConfigMap": (
+        client.CoreV1Api,
+        "create_namespaced_config_map",
+        "read_namespaced_config_map",
+        "patch_namespaced_config_map",
+    ),
+    "Secret": (client.CoreV1Api, "create_namespaced_secret", "read_namespaced_secret", "patch_namespaced_secret"),
+    "Service": (client.CoreV1Api, "create_namespaced_service", "read_namespaced_service", "patch_namespaced_service"),
+    "ServiceAccount": (
+        client.CoreV1Api,
+        "create_namespaced_service_account",
+        "read_namespaced_service_account",
+        "patch_namespaced_service_account",
+    ),
+    "ResourceQuota": (
+        client.CoreV1Api,
+        "create_namespaced_resource_quota",
+        "read_namespaced_resource_quota",
+        "patch_namespaced_resource_quota",
+    ),
+    "LimitRange": (
+        client.CoreV1Api,
+        "create_namespaced_limit_range",
+        "read_namespaced_limit_range",
+        "patch_namespaced_limit_range",
+    ),
+    "PersistentVolumeClaim": (
+        client.CoreV1Api,
+        "create_namespaced_persistent_volume_claim",
+        "read_namespaced_persistent_volume_claim",
+        "patch_namespaced_persistent_volume_claim",
+    ),
+    "Deployment": (
+        client.AppsV1Api,
+        "create_namespaced_deployment",
+        "read_namespaced_deployment",
+        "patch_namespaced_deployment",
+    ),
+    "StatefulSet": (
+        client.AppsV1Api,
+        "create_namespaced_stateful_set",
+        "read_namespaced_stateful_set",
+        "patch_namespaced_stateful_set",
+    ),
+    "RoleBinding": (
+        client.RbacAuthorizationV1Api,
+        "create_namespaced_role_binding",
+        "read_namespaced_role_binding",
+        "patch_namespaced_role_binding",
+    ),
+    "Role": (client.RbacAuthorizationV1Api, "create_namespaced_role", "read_namespaced_role", "patch_namespaced_role"),
+    "Ingress": (
+        client.NetworkingV1Api,
+        "create_namespaced_ingress",
+        "read_namespaced_ingress",
+        "patch_namespaced_ingress",
+    ),
+    "NetworkPolicy": (
+        client.NetworkingV1Api,
+        "create_namespaced_network_policy",
+        "read_namespaced_network_policy",
+        "patch_namespaced_network_policy",
+    ),
+}
+SUPPORTED_MANIFEST_KINDS = tuple(sorted(_KINDS))
+
+
+def _apply_namespaced(api: client.ApiClient, namespace: str, body: dict, log: Log) -> str:
+    """Create the object, or patch it when it exists; returns 'created' or 'updated'."""
+    kind = body.get("kind", "")
+    name = body.get("metadata", {}).get("name", "")
+    if kind not in _KINDS:
+        raise ClusterError(
+            f"{kind or 'an object without kind'} is not a kind Bridge applies "
+            f"(supported: {', '.join(SUPPORTED_MANIFEST_KINDS)})"
+        )
+    api_class, create, _read, patch = _KINDS[kind]
+    instance = api_class(api)
+    try:
+        getattr(instance, create)(namespace=namespace, body=body, _request_timeout=REQUEST_TIMEOUT)
+        outcome = "created"
+    except ApiException as exc:
+        if exc.status != 409:
+            raise ClusterError(f"creating {kind} {namespace}/{name} failed: {_describe(exc)}") from exc
+        _call(
+            f"updating {kind} {namespace}/{name}", getattr(instance, patch), name=name, namespace=namespace, body=body
+        )
+        outcome = "updated"
+    except (Urllib3HTTPError, OSError) as exc:
+        raise ClusterError(f"creating {kind} {namespace}/{name} failed: cluster unreachable") from exc
+    log(f"kubernetes: {kind} {namespace}/{name} {outcome}")
+    return outcome
+
+
+def _ensure_namespace(api: client.ApiClient, name: str, labels: dict[str, str], log: Log) -> None:
+    core = client.CoreV1Api(api)
+    body = {"metadata": {"name": name, "labels": labels}}
+    try:
+        core.create_namespace(body=body, _request_timeout=REQUEST_TIMEOUT)
+        log(f"kubernetes: namespace {name} created")
+    except ApiException as exc:
+        if exc.status != 409:
+            raise ClusterError(f"creating namespace {name} failed: {_describe(exc)}") from exc
+        _call(f"updating namespace {name}", core.patch_namespace, name=name, body={"metadata": {"labels": labels}})
+        log(f"kubernetes: namespace {name} updated")
+    except (Urllib3HTTPError, OSError) as exc:
+        raise ClusterError(f"creating namespace {name} failed: cluster unreachable") from exc
+
+
+def desired_objects(spec: EnvironmentObjects) -> list[dict[str, Any]]:
+    """Every namespaced object Bridge owns in the environment's namespace, as manifests."""
+    managed = {"app.kubernetes.io/managed-by": MANAGED_BY}
+    objects: list[dict[str, Any]] = []
+    if spec.quota:
+        objects.append(
+            {
+                "apiVersion": "v1",
+                "kind": "ResourceQuota",
+                "metadata": {"name": QUOTA_NAME, "labels": managed},
+                "spec": {"hard": dict(spec.quota)},
+            }
+        )
+    if spec.limits:
+        objects.append(
+            {
+                "apiVersion": "v1",
+                "kind": "LimitRange",
+                "metadata": {"name": LIMIT_RANGE_NAME, "labels": managed},
+                "spec": {"limits": spec.limits},
+            }
+        )
+    if spec.team_group and spec.team_role:
+        objects.append(
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": {"name": ROLE_BINDING_NAME, "labels": managed},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": spec.team_role},
+                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": spec.team_group}],
+            }
+        )
+    for manifest in spec.manifests:
+        labelled = dict(manifest)
+        labelled["metadata"] = dict(manifest.get("metadata", {}))
+        labelled["metadata"]["labels"] = {**labelled["metadata"].get("labels", {}), **managed}
+        labelled["metadata"].pop("namespace", None)
+        objects.append(labelled)
+    return objects
+
+
+def apply_environment(connection: ClusterConnection, spec: EnvironmentObjects, log: Log) -> list[str]:
+    """Create or update the namespace and everything in it. Idempotent."""
+    applied = []
+    with api_client(connection) as api:
+        _ensure_namespace(api, spec.namespace, {**spec.labels, "app.kubernetes.io/managed-by": MANAGED_BY}, log)
+        for body in desired_objects(spec):
+            _apply_namespaced(api, spec.namespace, body, log)
+            applied.append(f"{body['kind']}/{body['metadata']['name']}")
+    return applied
+
+
+# --- status ----------------------------------------------------------------------------
+
+
+@dataclass
+class PodStatus:
+    name: str
+    phase: str
+    restarts: int
+    ready: bool
+    problem: str = ""
+    hint: str = ""
+
+
+@dataclass
+class DeploymentStatus:
+    name: str
+    desired: int
+    ready: int
+
+
+@dataclass
+class NamespaceStatus:
+    namespace: str
+    phase: str
+    deployments: list[DeploymentStatus] = field(default_factory=list)
+    pods: list[PodStatus] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    quota: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @property
+    def exists(self) -> bool:
+        return self.phase != "Missing"
+
+
+def _pod_status(pod) -> PodStatus:
+    statuses = list(pod.status.container_statuses or []) if pod.status else []
+    restarts = sum(s.restart_count or 0 for s in statuses)
+    ready = bool(statuses) and all(s.ready for s in statuses)
+    problem = ""
+    for s in statuses:
+        if s.state and s.state.waiting and s.state.waiting.reason:
+            problem = s.state.waiting.reason
+            break
+        if s.state and s.state.terminated and s.state.terminated.reason == "OOMKilled":
+            problem = "OOMKilled"
+            break
+        if s.last_state and s.last_state.terminated and s.last_state.terminated.reason == "OOMKilled":
+            problem = "OOMKilled"
+    return PodStatus(
+        name=pod.metadata.name,
+        phase=(pod.status.phase if pod.status else "") or "Unknown",
+        restarts=restarts,
+        ready=ready,
+        problem=problem,
+        hint=WAITING_HINTS.get(problem, ""),
+    )
+
+
+def read_status(connection: ClusterConnection, namespace: str) -> NamespaceStatus:
+    with api_client(connection) as api:
+        core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
+        try:
+            ns = core.read_namespace(name=namespace, _request_timeout=REQUEST_TIMEOUT)
+        except ApiException as exc:
+            if exc.status == 404:
+                return NamespaceStatus(namespace=namespace, phase="Missing")
+            raise ClusterError(f"reading namespace {namespace} failed: {_describe(exc)}") from exc
+        except (Urllib3HTTPError, OSError) as exc:
+            raise ClusterError(f"reading namespace {namespace} failed: cluster unreachable") from exc
+        status = NamespaceStatus(namespace=namespace, phase=(ns.status.phase if ns.status else "") or "Unknown")
+        for d in _call("listing deployments", apps.list_namespaced_deployment, namespace=namespace).items:
+            status.deployments.append(
+                DeploymentStatus(
+                    name=d.metadata.name,
+                    desired=(d.spec.replicas if d.spec and d.spec.replicas is not None else 1),
+                    ready=(d.status.ready_replicas or 0) if d.status else 0,
+                )
+            )
+        status.pods = [
+            _pod_status(p) for p in _call("listing pods", core.list_namespaced_pod, namespace=namespace).items
+        ]
+        events = _call(
+            "listing events", core.list_namespaced_event, namespace=namespace, field_selector="type=Warning"
+        ).items
+        for event in events[-20:]:
+            subject = event.involved_object.name if event.involved_object else ""
+            status.warnings.append(f"{event.reason or 'Warning'} {subject}: {event.message or ''}".strip())
+        for quota in _call("listing quotas", core.list_namespaced_resource_quota, namespace=namespace).items:
+            hard = (quota.status.hard if quota.status and quota.status.hard else None) or quota.spec.hard or {}
+            used = (quota.status.used if quota.status and quota.status.used else None) or {}
+            for resource, limit in hard.items():
+                status.quota[resource] = {"hard": str(limit), "used": str(used.get(resource, "0"))}
+    return status
+
+
+# --- delete ----------------------------------------------------------------------------
+
+
+def delete_namespace(
+    connection: ClusterConnection, namespace: str, log: Log, *, timeout: float = 300, poll: float = 2.0
+) -> None:
+    """Delete the namespace and wait until the cluster no longer has it."""
+    with api_client(connection) as api:
+        core = client.CoreV1Api(api)
+        try:
+            core.delete_namespace(name=namespace, _request_timeout=REQUEST_TIMEOUT)
+            log(f"kubernetes: namespace {namespace} deletion requested")
+        except ApiException as exc:
+            if exc.status == 404:
+                log(f"kubernetes: namespace {namespace} already gone")
+                return
+            raise ClusterError(f"deleting namespace {namespace} failed: {_describe(exc)}") from exc
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                core.read_namespace(name=namespace, _request_timeout=REQUEST_TIMEOUT)
+            except ApiException as exc:
+                if exc.status == 404:
+                    log(f"kubernetes: namespace {namespace} deleted")
+                    return
+                raise ClusterError(f"waiting for namespace {namespace} failed: {_describe(exc)}") from exc
+            time.sleep(poll)
+        raise ClusterError(f"namespace {namespace} was still terminating after {timeout:.0f}s")
+
+
+# --- drift -----------------------------------------------------------------------------
+
+
+def _subset_differences(path: str, desired: Any, actual: Any) -> list[str]:
+    """Where ``actual`` does not contain ``desired`` (fields the cluster adds are ignored)."""
+    if isinstance(desired, dict):
+        if not isinstance(actual, dict):
+            return [f"{path}: expected an object"]
+        out = []
+        for key, value in desired.items():
+            out.extend(_subset_differences(f"{path}.{key}", value, actual.get(key)))
+        return out
+    if isinstance(desired, list):
+        if not isinstance(actual, list) or len(actual) != len(desired):
+            return [f"{path}: differs"]
+        out = []
+        for index, (d, a) in enumerate(zip(desired, actual, strict=True)):
+            out.extend(_subset_differences(f"{path}[{index}]", d, a))
+        return out
+    if str(desired) != str(actual):
+        return [f"{path}: expected {desired!r}, found {actual!r}"]
+    return []
+
+
+def detect_drift(connection: ClusterConnection, spec: EnvironmentObjects) -> list[str]:
+    """Differences between what Bridge applied and what the cluster has, in words."""
+    differences = []
+    with api_client(connection) as api:
+        core = client.CoreV1Api(api)
+        try:
+            ns = core.read_namespace(name=spec.namespace, _request_timeout=REQUEST_TIMEOUT)
+        except ApiException as exc:
+            if exc.status == 404:
+                return [f"namespace {spec.namespace} is missing"]
+            raise ClusterError(f"reading namespace {spec.namespace} failed: {_describe(exc)}") from exc
+        labels = ns.metadata.labels or {}
+        for key, value in spec.labels.items():
+            if labels.get(key) != value:
+                differences.append(f"namespace label {key}: expected {value!r}, found {labels.get(key)!r}")
+        for body in desired_objects(spec):
+            kind, name = body["kind"], body["metadata"]["name"]
+            api_class, _create, read, _patch = _KINDS[kind]
+            try:
+                actual = getattr(api_class(api), read)(
+                    name=name, namespace=spec.namespace, _request_timeout=REQUEST_TIMEOUT
+                )
+            except ApiException as exc:
+                if exc.status == 404:
+                    differences.append(f"{kind}/{name} is missing")
+                    continue
+                raise ClusterError(f"reading {kind}/{name} failed: {_describe(exc)}") from exc
+            actual_dict = api.sanitize_for_serialization(actual)
+            for section in ("spec", "data", "roleRef", "subjects"):
+                if section in body:
+                    differences.extend(
+                        f"{kind}/{name} {d}"
+                        for d in _subset_differences(section, body[section], actual_dict.get(section))
+                    )
+    return differences
+
+
+# --- safe substitution -------------------------------------------------------------------
+
+_PLACEHOLDER = re.compile(r"\$\{([a-zA-Z_][a-zA-Z0-9_.]*)\}")
+_ANY_PLACEHOLDER = re.compile(r"\$\{([^}]*)\}?")
+
+
+class SubstitutionError(ValueError):
+    pass
+
+
+def substitute(value: Any, values: dict[str, Any]) -> Any:
+    """Replace ``${name}`` in every string of a manifest. No code runs: only lookups.
+
+    A string that is exactly one placeholder takes the value's type (a number
+    stays a number); an unknown name is an error, never left in place.
+    """
+    if isinstance(value, dict):
+        return {substitute(k, values): substitute(v, values) for k, v in value.items()}
+    if isinstance(value, list):
+        return [substitute(v, values) for v in value]
+    if not isinstance(value, str):
+        return value
+    for match in _ANY_PLACEHOLDER.finditer(value):
+        if not _PLACEHOLDER.fullmatch(match.group(0)):
+            raise SubstitutionError(f"malformed placeholder {match.group(0)[:40]!r}: use ${{name}}")
+    whole = _PLACEHOLDER.fullmatch(value)
+    if whole:
+        key = whole.group(1)
+        if key not in values:
+            raise SubstitutionError(f"unknown placeholder ${{{key}}}")
+        return values[key]
+
+    def replace(match: re.Match) -> str:
+        key = match.group(1)
+        if key not in values:
+            raise SubstitutionError(f"unknown placeholder ${{{key}}}")
+        return str(values[key])
+
+    return _PLACEHOLDER.sub(replace, value)

@@ -72,3 +72,24 @@ def celery_worker(django_db_setup, django_db_blocker):
         yield worker
     finally:
         worker.stop()
+
+
+@pytest.fixture
+def kube_emulator():
+    """A running Kubernetes API emulator (see tests/kube_emulator.py)."""
+    from tests.kube_emulator import KubeEmulator
+
+    emulator = KubeEmulator().start()
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+
+
+@pytest.fixture
+def kube_connection(kube_emulator, tmp_path):
+    """A ClusterConnection whose kubeconfig context points at the emulator."""
+    from provisioning.kubernetes import ClusterConnection
+
+    kubeconfig = kube_emulator.kubeconfig(tmp_path / "kubeconfig.yaml", context="emulator")
+    return ClusterConnection(name="emulator", context="emulator", kubeconfig=str(kubeconfig))
