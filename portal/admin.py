@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from portal.models import AuditEvent, PersonalToken, WorkerPing
+from portal.models import AuditEvent, Delivery, Notification, PersonalToken, TeamChatWebhook, WorkerPing
 
 
 @admin.register(PersonalToken)
@@ -30,3 +30,20 @@ class AuditEventAdmin(admin.ModelAdmin):
 @admin.register(WorkerPing)
 class WorkerPingAdmin(admin.ModelAdmin):
     list_display = ("created_at", "answered_at", "answered_by")
+
+
+@admin.register(TeamChatWebhook)
+class TeamChatWebhookAdmin(admin.ModelAdmin):
+    list_display = ("team_ref", "enabled")
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "user", "event", "title", "read_at")
+    list_filter = ("event",)
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "channel", "status", "attempts", "last_error")
+    list_filter = ("channel", "status")

@@ -1,4 +1,5 @@
 from portal.permissions import is_approver, is_platform_admin
+from portal.selectors import unread_notification_count
 
 
 def navigation(request):
@@ -6,4 +7,5 @@ def navigation(request):
     return {
         "nav_is_approver": is_approver(user),
         "nav_is_platform_admin": is_platform_admin(user),
+        "nav_unread_notifications": unread_notification_count(user),
     }

@@ -7,3 +7,30 @@ class TokenCreateForm(forms.Form):
         help_text="What the token is for, e.g. 'CI import job'.",
         widget=forms.TextInput(attrs={"autofocus": True, "placeholder": "CI import job"}),
     )
+
+
+class NotificationPreferencesForm(forms.Form):
+    """A checkbox per event and channel (in the portal, by email)."""
+
+    CHANNELS = (("in_app", "In the portal"), ("email", "Email"))
+
+    def __init__(self, *args, current: dict, **kwargs):
+        from portal.models import NotificationEvent
+
+        super().__init__(*args, **kwargs)
+        self.events = NotificationEvent.choices
+        for event, _label in self.events:
+            for channel, channel_label in self.CHANNELS:
+                self.fields[f"{event}__{channel}"] = forms.BooleanField(
+                    required=False, initial=current.get((event, channel), True), label=channel_label
+                )
+
+    def rows(self):
+        return [(label, [self[f"{event}__{channel}"] for channel, _ in self.CHANNELS]) for event, label in self.events]
+
+    def choices(self) -> dict[tuple[str, str], bool]:
+        return {
+            (event, channel): bool(self.cleaned_data.get(f"{event}__{channel}"))
+            for event, _ in self.events
+            for channel, _ in self.CHANNELS
+        }

@@ -64,3 +64,94 @@ class WorkerPing(models.Model):
     def __str__(self) -> str:
         state = f"answered by {self.answered_by}" if self.answered_at else "waiting"
         return f"ping {self.pk} ({state})"
+
+
+class NotificationEvent(models.TextChoices):
+    APPROVAL_NEEDED = "approval_needed", "An approval is needed from me"
+    APPROVAL_DECIDED = "approval_decided", "My request was approved or rejected"
+    ENVIRONMENT_READY = "environment_ready", "My environment is ready"
+    ENVIRONMENT_FAILED = "environment_failed", "My environment failed"
+    ENVIRONMENT_EXPIRING = "environment_expiring", "My environment expires soon"
+    ENVIRONMENT_DESTROYED = "environment_destroyed", "My environment was destroyed"
+    PIPELINE_FAILED = "pipeline_failed", "A default-branch pipeline of my team failed"
+    SCORECARD_DROPPED = "scorecard_dropped", "A scorecard level of my team dropped"
+    INCIDENT_STARTED = "incident_started", "An incident started on my team's entity"
+
+
+class Channel(models.TextChoices):
+    IN_APP = "in_app", "In the portal"
+    EMAIL = "email", "Email"
+    CHAT = "chat", "Team chat"
+
+
+class Notification(models.Model):
+    """Something that concerns one user, shown in their notification centre."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    event = models.CharField(max_length=40, choices=NotificationEvent.choices)
+    title = models.CharField(max_length=200)
+    body = models.TextField(blank=True)
+    url = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "read_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.title}"
+
+
+class NotificationPreference(models.Model):
+    """A user's choice to receive (or not) one event on one channel; no row means yes."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_prefs")
+    event = models.CharField(max_length=40, choices=NotificationEvent.choices)
+    channel = models.CharField(max_length=10, choices=[c for c in Channel.choices if c[0] != "chat"])
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "event", "channel"], name="portal_notification_pref_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.event} {self.channel}: {'on' if self.enabled else 'off'}"
+
+
+class TeamChatWebhook(models.Model):
+    """A Slack-compatible incoming webhook for a team (a catalog Group, by reference)."""
+
+    team_ref = models.CharField(max_length=200, unique=True, help_text="group:namespace/name")
+    url = models.URLField(max_length=500)
+    enabled = models.BooleanField(default=True)
+
+    def __str__(self) -> str:
+        return self.team_ref
+
+
+class Delivery(models.Model):
+    """One attempt-tracked delivery of a notification by email or to a team's chat."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SENT = "sent"
+        FAILED = "failed"
+
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    notification = models.ForeignKey(Notification, null=True, blank=True, on_delete=models.CASCADE)
+    webhook = models.ForeignKey(TeamChatWebhook, null=True, blank=True, on_delete=models.CASCADE)
+    payload = models.JSONField(default=dict)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "deliveries"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.channel} delivery {self.pk} ({self.status})"

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 from dataclasses import dataclass
 
 from django.db import transaction
 from django.utils import timezone
 
 from portal.models import AuditEvent, PersonalToken, WorkerPing
+
+logger = logging.getLogger(__name__)
 
 
 class ServiceError(Exception):
@@ -106,3 +109,143 @@ def role_groups_ensure() -> None:
 
     for name in ALL_ROLES:
         Group.objects.get_or_create(name=name)
+
+
+# --- notifications -------------------------------------------------------------------
+
+
+def _wants(user, event: str, channel: str) -> bool:
+    from portal.models import NotificationPreference
+
+    pref = NotificationPreference.objects.filter(user=user, event=event, channel=channel).first()
+    return pref is None or pref.enabled
+
+
+def notify(*, users, event: str, title: str, body: str = "", url: str = "", team_refs=()) -> list:
+    """Tell users (and their teams' chats) about an event. Never blocks the caller:
+    email and chat go out from the worker after the transaction commits, with retries."""
+    from portal.models import Channel, Delivery, Notification, TeamChatWebhook
+    from portal.tasks import deliver
+
+    notifications = []
+    deliveries = []
+    for user in {u.pk: u for u in users if u is not None and u.is_active}.values():
+        if _wants(user, event, Channel.IN_APP) or _wants(user, event, Channel.EMAIL):
+            notification = Notification.objects.create(
+                user=user, event=event, title=title[:200], body=body, url=url[:500]
+            )
+            notifications.append(notification)
+            if user.email and _wants(user, event, Channel.EMAIL):
+                deliveries.append(
+                    Delivery.objects.create(
+                        channel=Channel.EMAIL,
+                        notification=notification,
+                        payload={"to": user.email, "subject": title[:200], "body": _email_body(body, url)},
+                    )
+                )
+            if not _wants(user, event, Channel.IN_APP):
+                notification.read_at = timezone.now()
+                notification.save(update_fields=["read_at"])
+    for webhook in TeamChatWebhook.objects.filter(team_ref__in=list(team_refs), enabled=True):
+        text = f"*{title}*" + (f"\n{body}" if body else "") + (f"\n{url}" if url else "")
+        deliveries.append(
+            Delivery.objects.create(channel=Channel.CHAT, webhook=webhook, payload={"text": text, "event": event})
+        )
+    for delivery in deliveries:
+        transaction.on_commit(lambda pk=delivery.pk: enqueue_safely(deliver, pk))
+    return notifications
+
+
+def enqueue_safely(task, *args) -> bool:
+    """Enqueue a task; if the broker is down, log it and let the periodic sweep retry.
+
+    The action that caused the task has committed already and must not fail now.
+    """
+    try:
+        task.delay(*args)
+    except Exception:
+        logger.warning("Could not enqueue %s%r; it will be picked up by the next sweep", task.name, args, exc_info=True)
+        return False
+    return True
+
+
+def deliveries_resend_stale(*, older_than_seconds: int = 120) -> int:
+    """Re-enqueue pending deliveries that no worker took (the broker was down, say)."""
+    from datetime import timedelta
+
+    from portal.models import Delivery
+    from portal.tasks import deliver
+
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    stale = Delivery.objects.filter(status=Delivery.Status.PENDING, attempts=0, created_at__lt=cutoff)
+    count = 0
+    for pk in stale.values_list("pk", flat=True)[:1000]:
+        count += int(enqueue_safely(deliver, pk))
+    return count
+
+
+def _email_body(body: str, url: str) -> str:
+    from django.conf import settings
+
+    link = f"\n\nOpen in Bridge: {settings.PORTAL_BASE_URL.rstrip('/')}{url}" if url else ""
+    return f"{body}{link}\n"
+
+
+def delivery_attempt(*, delivery_id: int) -> str:
+    """Send one delivery once. Returns 'sent', 'skip' or raises a delivery error.
+
+    Raises ``TransientDeliveryError`` when a retry may help (the task retries
+    with backoff) and ``PermanentDeliveryError`` when it will not.
+    """
+    from django.core.mail import send_mail
+
+    from portal import chat
+    from portal.models import Channel, Delivery
+
+    with transaction.atomic():
+        delivery = Delivery.objects.select_for_update().select_related("webhook").filter(pk=delivery_id).first()
+        if delivery is None or delivery.status != Delivery.Status.PENDING:
+            return "skip"
+        delivery.attempts += 1
+        delivery.save(update_fields=["attempts"])
+    try:
+        if delivery.channel == Channel.EMAIL:
+            try:
+                send_mail(delivery.payload["subject"], delivery.payload["body"], None, [delivery.payload["to"]])
+            except OSError as exc:
+                raise chat.TransientDeliveryError(f"mail server: {exc.__class__.__name__}") from exc
+        else:
+            chat.post_message(delivery.webhook.url, {"text": delivery.payload["text"]})
+    except (chat.TransientDeliveryError, chat.PermanentDeliveryError) as exc:
+        Delivery.objects.filter(pk=delivery.pk).update(last_error=str(exc)[:500])
+        raise
+    Delivery.objects.filter(pk=delivery.pk).update(status=Delivery.Status.SENT, sent_at=timezone.now(), last_error="")
+    return "sent"
+
+
+def delivery_give_up(*, delivery_id: int, reason: str) -> None:
+    from portal.models import Delivery
+
+    Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.PENDING).update(
+        status=Delivery.Status.FAILED, last_error=reason[:500]
+    )
+
+
+def notification_mark_read(*, user, notification_id: int | None = None) -> int:
+    """Mark one of the user's notifications read, or all of them when no id is given."""
+    from portal.models import Notification
+
+    unread = Notification.objects.filter(user=user, read_at__isnull=True)
+    if notification_id is not None:
+        unread = unread.filter(pk=notification_id)
+    return unread.update(read_at=timezone.now())
+
+
+def notification_preferences_set(*, user, choices: dict[tuple[str, str], bool]) -> None:
+    from portal.models import NotificationPreference
+
+    with transaction.atomic():
+        for (event, channel), enabled in choices.items():
+            NotificationPreference.objects.update_or_create(
+                user=user, event=event, channel=channel, defaults={"enabled": enabled}
+            )

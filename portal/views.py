@@ -100,3 +100,47 @@ def error_404(request, exception=None):
 def error_500(request):
     # No request context: whatever broke (the database, say) must not break this page too.
     return HttpResponseServerError(loader.get_template("500.html").render())
+
+
+@login_required
+def notifications(request):
+    from django.core.paginator import Paginator
+
+    page = Paginator(selectors.notifications_of(request.user), 50).get_page(request.GET.get("page"))
+    return render(request, "portal/notifications.html", {"page": page})
+
+
+@login_required
+@require_POST
+def notification_open(request, notification_id: int):
+    from django.utils.http import url_has_allowed_host_and_scheme
+
+    services.notification_mark_read(user=request.user, notification_id=notification_id)
+    target = selectors.notifications_of(request.user).filter(pk=notification_id).values_list("url", flat=True).first()
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return redirect(target)
+    return redirect("notifications")
+
+
+@login_required
+@require_POST
+def notifications_read_all(request):
+    count = services.notification_mark_read(user=request.user)
+    messages.success(request, f"{count} notification{'s' if count != 1 else ''} marked as read.")
+    return redirect("notifications")
+
+
+@login_required
+def notification_preferences(request):
+    from portal.forms import NotificationPreferencesForm
+
+    current = selectors.notification_preferences_of(request.user)
+    if request.method == "POST":
+        form = NotificationPreferencesForm(request.POST, current=current)
+        if form.is_valid():
+            services.notification_preferences_set(user=request.user, choices=form.choices())
+            messages.success(request, "Notification preferences saved.")
+            return redirect("notification-preferences")
+    else:
+        form = NotificationPreferencesForm(current=current)
+    return render(request, "portal/notification_preferences.html", {"form": form, "rows": form.rows()})

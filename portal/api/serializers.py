@@ -28,3 +28,12 @@ class TokenCreatedSerializer(TokenSerializer):
 
     class Meta(TokenSerializer.Meta):
         fields = TokenSerializer.Meta.fields + ["key"]
+
+
+class NotificationSerializer(serializers.ModelSerializer):
+    class Meta:
+        from portal.models import Notification
+
+        model = Notification
+        fields = ["id", "event", "title", "body", "url", "created_at", "read_at"]
+        read_only_fields = fields

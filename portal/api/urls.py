@@ -2,10 +2,11 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from portal.api.views import MeView, TokenViewSet
+from portal.api.views import MeView, NotificationViewSet, TokenViewSet
 
 router = DefaultRouter()
 router.register("tokens", TokenViewSet, basename="token")
+router.register("notifications", NotificationViewSet, basename="notification")
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -5,8 +5,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from portal import selectors, services
-from portal.api.serializers import MeSerializer, TokenCreatedSerializer, TokenSerializer
-from portal.models import PersonalToken
+from portal.api.serializers import (
+    MeSerializer,
+    NotificationSerializer,
+    TokenCreatedSerializer,
+    TokenSerializer,
+)
+from portal.models import Notification, PersonalToken
 
 
 class MeView(APIView):
@@ -37,3 +42,29 @@ class TokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def revoke(self, request, pk=None):
         token = services.token_revoke(user=request.user, token_id=self.get_object().pk)
         return Response(TokenSerializer(token).data)
+
+
+class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """The signed-in user's notifications, newest first. `?unread=true` for unread ones only."""
+
+    serializer_class = NotificationSerializer
+    queryset = Notification.objects.none()
+
+    def get_queryset(self):
+        queryset = selectors.notifications_of(self.request.user)
+        if self.request.query_params.get("unread", "").lower() in ("1", "true", "yes"):
+            queryset = queryset.filter(read_at__isnull=True)
+        return queryset
+
+    @extend_schema(request=None, responses=NotificationSerializer)
+    @action(detail=True, methods=["post"])
+    def read(self, request, pk=None):
+        notification = self.get_object()
+        services.notification_mark_read(user=request.user, notification_id=notification.pk)
+        notification.refresh_from_db()
+        return Response(NotificationSerializer(notification).data)
+
+    @extend_schema(request=None, responses={200: {"type": "object", "properties": {"marked": {"type": "integer"}}}})
+    @action(detail=False, methods=["post"], url_path="read-all")
+    def read_all(self, request):
+        return Response({"marked": services.notification_mark_read(user=request.user)})
