@@ -30,3 +30,7 @@ def role_names(user) -> list[str]:
         return []
     _in_group(user, "")
     return sorted(user._bridge_group_names)
+
+
+def can_read_audit_log(user) -> bool:
+    return is_platform_admin(user)

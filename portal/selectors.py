@@ -28,3 +28,9 @@ def notification_preferences_of(user) -> dict[tuple[str, str], bool]:
         for event in NotificationEvent.values
         for channel in (Channel.IN_APP, Channel.EMAIL)
     }
+
+
+def audit_events():
+    from portal.models import AuditEvent
+
+    return AuditEvent.objects.all()

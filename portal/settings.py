@@ -259,6 +259,7 @@ LOGGING = {
         # would put variables and outputs (secrets included) in the logs.
         "python_terraform": {"level": "WARNING"},
         "django.db.backends": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},
     },
 }
 

@@ -19,6 +19,7 @@ urlpatterns = [
     path("notifications/read-all/", views.notifications_read_all, name="notifications-read-all"),
     path("notifications/preferences/", views.notification_preferences, name="notification-preferences"),
     path("notifications/<int:notification_id>/open/", views.notification_open, name="notification-open"),
+    path("audit/", views.audit_log, name="audit-log"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("metrics", views.prometheus_metrics, name="metrics"),

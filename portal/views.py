@@ -144,3 +144,64 @@ def notification_preferences(request):
     else:
         form = NotificationPreferencesForm(current=current)
     return render(request, "portal/notification_preferences.html", {"form": form, "rows": form.rows()})
+
+
+AUDIT_CSV_COLUMNS = [
+    "created_at",
+    "actor_name",
+    "action",
+    "object_type",
+    "object_id",
+    "object_repr",
+    "changes",
+    "ip_address",
+]
+
+
+@login_required
+def audit_log(request):
+    import csv
+    import json
+
+    from django.core.exceptions import PermissionDenied
+    from django.core.paginator import Paginator
+    from django.http import StreamingHttpResponse
+
+    from portal.filters import AuditEventFilter
+    from portal.permissions import can_read_audit_log
+
+    if not can_read_audit_log(request.user):
+        raise PermissionDenied("Only Platform Admins can read the audit log.")
+    filterset = AuditEventFilter(request.GET, queryset=selectors.audit_events())
+    events = filterset.qs if filterset.is_valid() else selectors.audit_events().none()
+    if request.GET.get("format") == "csv" and filterset.is_valid():
+
+        class Echo:
+            def write(self, value):
+                return value
+
+        writer = csv.writer(Echo())
+
+        def rows():
+            yield writer.writerow(AUDIT_CSV_COLUMNS)
+            for event in events.iterator(chunk_size=2000):
+                yield writer.writerow(
+                    [
+                        event.created_at.isoformat(),
+                        event.actor_name,
+                        event.action,
+                        event.object_type,
+                        event.object_id,
+                        event.object_repr,
+                        json.dumps(event.changes, sort_keys=True),
+                        event.ip_address or "",
+                    ]
+                )
+
+        response = StreamingHttpResponse(rows(), content_type="text/csv")
+        response["Content-Disposition"] = 'attachment; filename="bridge-audit-log.csv"'
+        return response
+    page = Paginator(events, 50).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "portal/audit_log.html", {"filter": filterset, "page": page, "query": query.urlencode()})

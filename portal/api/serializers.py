@@ -37,3 +37,22 @@ class NotificationSerializer(serializers.ModelSerializer):
         model = Notification
         fields = ["id", "event", "title", "body", "url", "created_at", "read_at"]
         read_only_fields = fields
+
+
+class AuditEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        from portal.models import AuditEvent
+
+        model = AuditEvent
+        fields = [
+            "id",
+            "created_at",
+            "actor_name",
+            "action",
+            "object_type",
+            "object_id",
+            "object_repr",
+            "changes",
+            "ip_address",
+        ]
+        read_only_fields = fields

@@ -2,11 +2,12 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
-from portal.api.views import MeView, NotificationViewSet, TokenViewSet
+from portal.api.views import AuditEventViewSet, MeView, NotificationViewSet, TokenViewSet
 
 router = DefaultRouter()
 router.register("tokens", TokenViewSet, basename="token")
 router.register("notifications", NotificationViewSet, basename="notification")
+router.register("audit", AuditEventViewSet, basename="audit")
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -1,17 +1,20 @@
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, status, viewsets
+from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from portal import selectors, services
 from portal.api.serializers import (
+    AuditEventSerializer,
     MeSerializer,
     NotificationSerializer,
     TokenCreatedSerializer,
     TokenSerializer,
 )
-from portal.models import Notification, PersonalToken
+from portal.filters import AuditEventFilter
+from portal.models import AuditEvent, Notification, PersonalToken
+from portal.permissions import can_read_audit_log
 
 
 class MeView(APIView):
@@ -68,3 +71,22 @@ class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     @action(detail=False, methods=["post"], url_path="read-all")
     def read_all(self, request):
         return Response({"marked": services.notification_mark_read(user=request.user)})
+
+
+class IsAuditReader(permissions.BasePermission):
+    message = "Only Platform Admins can read the audit log."
+
+    def has_permission(self, request, view):
+        return can_read_audit_log(request.user)
+
+
+class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
+    """The audit log, newest first. Read-only: nothing in it can be changed or deleted."""
+
+    serializer_class = AuditEventSerializer
+    permission_classes = [permissions.IsAuthenticated, IsAuditReader]
+    filterset_class = AuditEventFilter
+    queryset = AuditEvent.objects.none()
+
+    def get_queryset(self):
+        return selectors.audit_events()
