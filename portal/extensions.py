@@ -7,7 +7,8 @@ DESIGN.md keep pointing at the core:
 - entity tabs: the tabs on a catalog entity page (Docs, Runbooks, ...);
 - readiness checks: parts that ``/readyz`` verifies;
 - demo seeders: what ``manage.py seed_demo`` creates;
-- team providers: the teams a user belongs to.
+- team providers: the teams a user belongs to;
+- search providers: what the global search box finds.
 """
 
 from __future__ import annotations
@@ -36,6 +37,25 @@ class EntityTab:
     context: Callable[[Any, Any], dict]
 
 
+@dataclass(frozen=True)
+class SearchHit:
+    title: str
+    url: str
+    kind: str = ""
+    snippet: str = ""
+    score: float = 0.0
+
+
+@dataclass(frozen=True)
+class SearchProvider:
+    """``search(user, query, limit)`` returns the hits this user may see, best first."""
+
+    key: str
+    title: str
+    order: int
+    search: Callable[[Any, str, int], list[SearchHit]]
+
+
 @dataclass
 class Registry:
     home_panels: dict[str, HomePanel] = field(default_factory=dict)
@@ -43,6 +63,7 @@ class Registry:
     readiness_checks: dict[str, Callable[[], str | None]] = field(default_factory=dict)
     demo_seeders: dict[str, tuple[int, Callable[[Callable[[str], None]], None]]] = field(default_factory=dict)
     team_providers: list[Callable[[Any], Iterable[Any]]] = field(default_factory=list)
+    search_providers: dict[str, SearchProvider] = field(default_factory=dict)
 
 
 registry = Registry()
@@ -70,6 +91,14 @@ def register_team_provider(provider: Callable[[Any], Iterable[Any]]) -> None:
     """``provider(user)`` yields the teams (catalog Groups) the user belongs to."""
     if provider not in registry.team_providers:
         registry.team_providers.append(provider)
+
+
+def register_search_provider(provider: SearchProvider) -> None:
+    registry.search_providers[provider.key] = provider
+
+
+def search_providers() -> list[SearchProvider]:
+    return sorted(registry.search_providers.values(), key=lambda p: p.order)
 
 
 def home_panels_for(user) -> list[HomePanel]:

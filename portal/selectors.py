@@ -34,3 +34,20 @@ def audit_events():
     from portal.models import AuditEvent
 
     return AuditEvent.objects.all()
+
+
+def global_search(user, query: str, *, per_group: int = 5, only: str = "") -> list[dict]:
+    """Results of every registered search provider, grouped by type, in the providers' order."""
+    from portal.extensions import search_providers
+
+    query = query.strip()[:200]
+    if len(query) < 2:
+        return []
+    groups = []
+    for provider in search_providers():
+        if only and provider.key != only:
+            continue
+        hits = provider.search(user, query, per_group)
+        if hits:
+            groups.append({"key": provider.key, "title": provider.title, "hits": hits[:per_group]})
+    return groups

@@ -20,6 +20,7 @@ urlpatterns = [
     path("notifications/preferences/", views.notification_preferences, name="notification-preferences"),
     path("notifications/<int:notification_id>/open/", views.notification_open, name="notification-open"),
     path("audit/", views.audit_log, name="audit-log"),
+    path("search/", views.search, name="search"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("metrics", views.prometheus_metrics, name="metrics"),

@@ -205,3 +205,17 @@ def audit_log(request):
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "portal/audit_log.html", {"filter": filterset, "page": page, "query": query.urlencode()})
+
+
+@login_required
+def search(request):
+    from portal.extensions import search_providers
+
+    query = request.GET.get("q", "")
+    only = request.GET.get("type", "")
+    suggest = request.htmx and request.GET.get("suggest")
+    groups = selectors.global_search(request.user, query, per_group=5 if suggest else 50, only=only)
+    context = {"query": query, "groups": groups, "only": only, "providers": search_providers()}
+    if suggest:
+        return render(request, "portal/search_suggestions.html", context)
+    return render(request, "portal/search.html", context)
