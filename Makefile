@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run install test lint docs clean
+.PHONY: run install test lint security docs clean
 
 run: install
 	$(BIN)/python manage.py migrate --noinput
@@ -24,6 +24,10 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+security: install
+	$(BIN)/bandit -q -c pyproject.toml -r portal catalog provisioning pipelines knowledge
+	$(BIN)/pip-audit --progress-spinner off --skip-editable
 
 docs: install
 	$(BIN)/mkdocs build --strict --site-dir var/site

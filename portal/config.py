@@ -4,7 +4,7 @@ import os
 
 from django.core.exceptions import ImproperlyConfigured
 
-DEVELOPMENT_SECRET_KEY = "bridge-development-only-secret-key-do-not-use-in-production"
+DEVELOPMENT_SECRET_KEY = "bridge-development-only-secret-key-do-not-use-in-production"  # nosec B105: refused in production
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}

@@ -89,17 +89,28 @@ def prometheus_metrics(request):
     return HttpResponse(payload, content_type=content_type)
 
 
+def _api_error(request, status: int, code: str, message: str):
+    if request.path.startswith("/api/"):
+        return JsonResponse({"error": {"status": status, "code": code, "message": message}}, status=status)
+    return None
+
+
 def error_403(request, exception=None):
-    return render(request, "403.html", {"message": str(exception) if exception else ""}, status=403)
+    message = str(exception) if exception else ""
+    return _api_error(request, 403, "permission_denied", message or "You do not have permission.") or render(
+        request, "403.html", {"message": message}, status=403
+    )
 
 
 def error_404(request, exception=None):
-    return render(request, "404.html", status=404)
+    return _api_error(request, 404, "not_found", "Not found.") or render(request, "404.html", status=404)
 
 
 def error_500(request):
     # No request context: whatever broke (the database, say) must not break this page too.
-    return HttpResponseServerError(loader.get_template("500.html").render())
+    return _api_error(request, 500, "server_error", "Something went wrong on our side.") or HttpResponseServerError(
+        loader.get_template("500.html").render()
+    )
 
 
 @login_required

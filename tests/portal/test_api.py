@@ -96,3 +96,17 @@ def test_the_openapi_schema_and_docs_are_served_from_local_files(client):
     docs = client.get("/api/docs/").content.decode()
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in docs
     assert "cdn" not in docs.lower()
+
+
+def test_an_unknown_api_address_answers_json_not_an_html_page(client, developer):
+    client.force_login(developer)
+    response = client.get("/api/tokens/not.a.number/")
+    assert response.status_code == 404
+    assert response.json() == {"error": {"status": 404, "code": "not_found", "message": "Not found."}}
+
+
+def test_a_bad_page_size_is_a_clear_400(client, developer):
+    client.force_login(developer)
+    response = client.get("/api/tokens/?page_size=lots")
+    assert response.status_code == 400
+    assert response.json()["error"]["details"]["page_size"] == ["Must be a whole number from 1 to 500."]
