@@ -21,15 +21,17 @@ rules say it runs Bridge the way docs/operations.md requires:
   C003  web, worker, beat and migrate run with PORTAL_ENV=production, a SECRET_KEY taken from
         the environment file, DATABASE_URL, CELERY_BROKER_URL and ALLOWED_HOSTS
   C004  beat is a single container (no replicas/scale above 1); migrate is one-shot
+  C000  (with --schema) the file is valid against the Compose Specification's JSON schema
 
 Usage:
   python deploy/check_manifests.py k8s RENDERED.yaml [--no-worker-hpa]
-  python deploy/check_manifests.py compose deploy/compose.yaml
-Exit 1 and one line per problem when a rule is broken. Needs PyYAML.
+  python deploy/check_manifests.py compose deploy/compose.yaml [--schema compose-spec.json]
+Exit 1 and one line per problem when a rule is broken. Needs PyYAML (and jsonschema for --schema).
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -145,6 +147,17 @@ def check_kubernetes(documents: list[dict], *, worker_hpa: bool = True) -> list[
     return problems
 
 
+def check_compose_schema(compose: dict, schema: dict) -> list[str]:
+    """Problems against the Compose Specification schema (JSON Schema draft 2019-09)."""
+    import jsonschema
+
+    validator = jsonschema.Draft201909Validator(schema)
+    return [
+        f"C000 {'/'.join(str(part) for part in error.absolute_path) or '(top)'}: {error.message}"
+        for error in sorted(validator.iter_errors(compose), key=lambda error: list(map(str, error.absolute_path)))
+    ]
+
+
 def check_compose(compose: dict) -> list[str]:
     problems: list[str] = []
     services = compose.get("services") or {}
@@ -205,7 +218,11 @@ def main(argv: list[str]) -> int:
     if kind == "k8s":
         problems = check_kubernetes(load_documents(text), worker_hpa="--no-worker-hpa" not in argv)
     else:
-        problems = check_compose(yaml.safe_load(text))
+        compose = yaml.safe_load(text)
+        problems = check_compose(compose)
+        if "--schema" in argv:
+            schema_path = Path(argv[argv.index("--schema") + 1])
+            problems = check_compose_schema(compose, json.loads(schema_path.read_text(encoding="utf-8"))) + problems
     for problem in problems:
         print(f"{path}: {problem}")
     if problems:

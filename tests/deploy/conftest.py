@@ -45,6 +45,7 @@ def deploy_tools() -> dict[str, Path]:
             tools[name] = ROOT / path
     for name in ("helm", "python", "kubernetes-validate", "hadolint"):
         assert os.access(tools[name], os.X_OK), f"{name} is missing: {tools.get(name)}"
+    assert tools["compose-schema"].is_file()
     return tools
 
 

@@ -2,6 +2,7 @@
 schemas and Bridge's deployment rules; compose and the Dockerfile hold to their rules;
 the image's build and health check commands work with the production settings."""
 
+import json
 import os
 import socket
 import subprocess
@@ -263,6 +264,28 @@ def test_compose_runs_web_worker_beat_and_migrate_on_postgres_15_and_redis_7():
     assert services["beat"]["command"][:4] == ["celery", "-A", "portal", "beat"]
     assert services["migrate"]["command"] == ["python", "manage.py", "migrate", "--noinput"]
     assert services["web"]["environment"]["SECRET_KEY"].startswith("${SECRET_KEY:?")
+
+
+def test_compose_is_valid_against_the_compose_specification_schema(deploy_tools):
+    schema = json.loads(deploy_tools["compose-schema"].read_text())
+
+    assert check_manifests.check_compose_schema(compose(), schema) == []
+
+
+def test_the_compose_schema_check_rejects_a_misspelt_key(deploy_tools):
+    schema = json.loads(deploy_tools["compose-schema"].read_text())
+    document = compose()
+    document["services"]["web"]["healthchek"] = document["services"]["web"].pop("healthcheck")
+
+    problems = check_manifests.check_compose_schema(document, schema)
+
+    assert any(p.startswith("C000 services/web") and "healthchek" in p for p in problems), problems
+
+
+def test_the_image_build_context_leaves_out_local_state_and_secrets():
+    ignored = set((ROOT / ".dockerignore").read_text().split())
+
+    assert {".git", ".venv", "var", ".env", "deploy/.env"} <= ignored
 
 
 @pytest.mark.parametrize(
