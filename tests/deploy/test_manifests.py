@@ -158,6 +158,21 @@ def test_credentials_come_from_the_charts_secret_and_never_from_the_config_map(h
         assert {"secretRef": {"name": secret["metadata"]["name"]}} in sources
 
 
+def test_an_ingress_host_may_match_an_allowed_domain_pattern(helm_template):
+    result = helm_template(
+        "-f",
+        str(EXISTING_SECRET_VALUES),
+        "--set",
+        "ingress.enabled=true",
+        "--set",
+        "ingress.hosts[0]=portal.example.com",
+    )
+
+    assert result.returncode == 0, result.stderr
+    (ingress,) = by_kind(check_manifests.load_documents(result.stdout), "Ingress")
+    assert ingress["spec"]["rules"][0]["host"] == "portal.example.com"
+
+
 def test_with_an_existing_secret_the_chart_creates_none_and_uses_it(helm_template):
     documents = rendered(helm_template, EXISTING_SECRET_VALUES)
 
@@ -192,8 +207,12 @@ def test_every_pod_runs_unprivileged_with_requests_and_limits(helm_template):
         (["--set", "secret.existingSecret=creds"], "config.ALLOWED_HOSTS is required"),
         (["-f", str(INLINE_VALUES), "--set", "image.tag=latest"], 'image.tag must be a pinned version, not "latest"'),
         (["-f", str(INLINE_VALUES), "--set", "config.extra.DEBUG=true"], "config.extra.DEBUG is not allowed"),
+        (
+            ["-f", str(INLINE_VALUES), "--set", "ingress.hosts[0]=portal.example.org"],
+            "ingress host portal.example.org is not in config.ALLOWED_HOSTS",
+        ),
     ],
-    ids=["no-credentials", "no-allowed-hosts", "latest-tag", "debug-override"],
+    ids=["no-credentials", "no-allowed-hosts", "latest-tag", "debug-override", "ingress-host-not-allowed"],
 )
 def test_the_chart_refuses_unsafe_or_incomplete_values(helm_template, args, message):
     result = helm_template(*args)
