@@ -211,8 +211,18 @@ def test_every_pod_runs_unprivileged_with_requests_and_limits(helm_template):
             ["-f", str(INLINE_VALUES), "--set", "ingress.hosts[0]=portal.example.org"],
             "ingress host portal.example.org is not in config.ALLOWED_HOSTS",
         ),
+        (["-f", str(INLINE_VALUES), "--set", "worker.replica=3"], "additional properties 'replica' not allowed"),
+        (["-f", str(INLINE_VALUES), "--set", "web.concurrency=0"], "/web/concurrency"),
     ],
-    ids=["no-credentials", "no-allowed-hosts", "latest-tag", "debug-override", "ingress-host-not-allowed"],
+    ids=[
+        "no-credentials",
+        "no-allowed-hosts",
+        "latest-tag",
+        "debug-override",
+        "ingress-host-not-allowed",
+        "misspelt-value",
+        "no-gunicorn-workers",
+    ],
 )
 def test_the_chart_refuses_unsafe_or_incomplete_values(helm_template, args, message):
     result = helm_template(*args)
