@@ -2,6 +2,7 @@
 schemas and Bridge's deployment rules; compose and the Dockerfile hold to their rules;
 the image's build and health check commands work with the production settings."""
 
+import fnmatch
 import json
 import os
 import re
@@ -312,10 +313,14 @@ def test_the_compose_schema_check_rejects_a_misspelt_key(deploy_tools):
     assert any(p.startswith("C000 services/web") and "healthchek" in p for p in problems), problems
 
 
-def test_the_image_build_context_leaves_out_local_state_and_secrets():
-    ignored = set((ROOT / ".dockerignore").read_text().split())
+def test_the_image_build_context_leaves_out_local_state_and_secrets_but_not_what_the_image_runs():
+    patterns = [line for line in (ROOT / ".dockerignore").read_text().split() if not line.startswith("#")]
 
-    assert {".git", ".venv", "var", ".env", "deploy/.env"} <= ignored
+    assert {".git", ".venv", "var", ".env", "deploy/.env"} <= set(patterns)
+    for needed in ("requirements.txt", "manage.py", "portal/wsgi.py", "static/css/bridge.css", "deploy/healthcheck.py"):
+        assert (ROOT / needed).exists()
+        parents = [needed] + ["/".join(needed.split("/")[:i]) for i in range(1, needed.count("/") + 1)]
+        assert not [p for p in patterns for path in parents if fnmatch.fnmatch(path, p)], needed
 
 
 @pytest.mark.parametrize(
