@@ -203,7 +203,9 @@ def delivery_attempt(*, delivery_id: int) -> str:
     from portal.models import Channel, Delivery
 
     with transaction.atomic():
-        delivery = Delivery.objects.select_for_update().select_related("webhook").filter(pk=delivery_id).first()
+        delivery = (
+            Delivery.objects.select_for_update(of=("self",)).select_related("webhook").filter(pk=delivery_id).first()
+        )
         if delivery is None or delivery.status != Delivery.Status.PENDING:
             return "skip"
         delivery.attempts += 1
