@@ -61,3 +61,21 @@ def test_a_bad_filter_value_shows_an_error_not_a_500(login, platform_admin):
     response = login(platform_admin).get(reverse("audit-log"), {"since": "yesterday-ish"})
     assert response.status_code == 200
     assert "Enter a valid date/time" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("0792-01-08T23:42:51+16:22", "Time zone offsets range"), ("0001-01-01T00:00:00+05:00", "between the years")],
+)
+def test_date_filters_outside_what_databases_store_are_a_clear_400(client, platform_admin, value, message):
+    client.force_login(platform_admin)
+    response = client.get("/api/audit/", {"since": value})
+    assert response.status_code == 400
+    assert message in response.json()["error"]["details"]["since"][0]
+
+
+def test_a_date_filter_with_an_offset_is_compared_in_utc(client, platform_admin):
+    services.audit_record(actor=platform_admin, action="x.y")
+    client.force_login(platform_admin)
+    assert client.get("/api/audit/", {"action": "x.", "since": "2000-01-01T00:00:00+14:00"}).json()["count"] == 1
+    assert client.get("/api/audit/", {"action": "x.", "until": "2000-01-01T00:00:00-14:00"}).json()["count"] == 0
