@@ -1,8 +1,7 @@
-from datetime import UTC
+from datetime import UTC, datetime
 
 import django_filters
 from django import forms
-from django.core.exceptions import ValidationError
 
 from portal.models import AuditEvent
 
@@ -10,9 +9,9 @@ from portal.models import AuditEvent
 class UtcDateTimeField(django_filters.fields.IsoDateTimeField):
     """An ISO 8601 date-time, normalised to UTC so every database accepts it.
 
-    PostgreSQL refuses offsets beyond ±15:59 (which ISO 8601 allows), and a
-    value near year 1 may not survive the conversion at all: both are the
-    user's input errors, not the server's.
+    PostgreSQL refuses offsets beyond ±15:59, which ISO 8601 allows; in UTC
+    the same instant is fine. An instant before year 1 or after 9999 in UTC is
+    clamped to the first or last one a database can store.
     """
 
     def to_python(self, value):
@@ -22,13 +21,11 @@ class UtcDateTimeField(django_filters.fields.IsoDateTimeField):
             raise forms.ValidationError("Enter a valid date/time.", code="invalid")
         if parsed is None or parsed.tzinfo is None:
             return parsed
-        offset = parsed.utcoffset()
-        if offset is not None and abs(offset.total_seconds()) > 14 * 3600:
-            raise ValidationError("Time zone offsets range from -14:00 to +14:00.", code="invalid")
         try:
             return parsed.astimezone(UTC)
         except OverflowError:
-            raise ValidationError("Enter a date-time between the years 1 and 9999.", code="invalid")
+            edge = datetime.min if parsed.year == 1 else datetime.max
+            return edge.replace(tzinfo=UTC)
 
 
 class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
