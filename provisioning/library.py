@@ -156,6 +156,11 @@ def declared_variables(files: dict[str, str]) -> set[str]:
     return names
 
 
+# Modules already found valid in this process, by content digest: reloading unchanged
+# templates does not run Terraform again.
+_valid_modules: set[str] = set()
+
+
 def validate_module(files: dict[str, str]) -> str | None:
     """``terraform init -backend=false`` and ``validate`` in a scratch directory; None when valid.
 
@@ -164,6 +169,15 @@ def validate_module(files: dict[str, str]) -> str | None:
     binary = terraform.find_binary()
     if binary is None:
         return "module not validated: no Terraform binary"
+    digest = hashlib.sha256(json.dumps([str(binary), files], sort_keys=True).encode()).hexdigest()
+    if digest in _valid_modules:
+        return None
+    _validate_with_terraform(binary, files)
+    _valid_modules.add(digest)
+    return None
+
+
+def _validate_with_terraform(binary: Path, files: dict[str, str]) -> None:
     with tempfile.TemporaryDirectory(prefix="bridge-validate-") as scratch:
         workdir = Path(scratch)
         terraform.prepare_working_dir(workdir, files, {})
@@ -197,7 +211,6 @@ def validate_module(files: dict[str, str]) -> str | None:
                 if d.get("severity") == "error"
             ]
             raise TemplateProblem("terraform validate: " + ("; ".join(messages) or "the module is invalid"))
-    return None
 
 
 def read_template(directory: Path) -> ParsedTemplate:

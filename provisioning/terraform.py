@@ -1,4 +1,4 @@
-"""Adapter to the Terraform binary (runs come with the provisioning issue)."""
+"""Adapter to the Terraform binary: finding it, preparing working directories, running commands."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ import shutil
 from pathlib import Path
 
 from django.conf import settings
+from python_terraform import IsFlagged
+
+FLAG = IsFlagged  # a bare flag such as -no-color, for python-terraform's command builder
 
 
 def _bundled_binary() -> Path | None:

@@ -6,169 +6,324 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('catalog', '0001_initial'),
+        ("catalog", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='EnvironmentTemplate',
+            name="EnvironmentTemplate",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.SlugField(max_length=63, unique=True)),
-                ('is_active', models.BooleanField(default=True, help_text='Inactive templates take no new requests.')),
-                ('source_path', models.CharField(blank=True, max_length=500)),
-                ('last_load_error', models.TextField(blank=True)),
-                ('last_loaded_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.SlugField(max_length=63, unique=True)),
+                ("is_active", models.BooleanField(default=True, help_text="Inactive templates take no new requests.")),
+                ("source_path", models.CharField(blank=True, max_length=500)),
+                ("last_load_error", models.TextField(blank=True)),
+                ("last_loaded_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='EnvironmentRequest',
+            name="EnvironmentRequest",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=40)),
-                ('justification', models.TextField(max_length=2000)),
-                ('parameters', models.JSONField(default=dict)),
-                ('ttl_hours', models.PositiveIntegerField()),
-                ('state', models.CharField(choices=[('submitted', 'Submitted'), ('planning', 'Planning'), ('awaiting_approval', 'Awaiting approval'), ('approved', 'Approved'), ('applying', 'Applying'), ('active', 'Active'), ('rejected', 'Rejected'), ('failed', 'Failed'), ('canceled', 'Canceled')], default='submitted', max_length=30)),
-                ('failure_reason', models.TextField(blank=True)),
-                ('plan_summary', models.JSONField(blank=True, null=True)),
-                ('outputs', models.JSONField(blank=True, default=dict, help_text='Sensitive values are never stored.')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('activated_at', models.DateTimeField(blank=True, null=True)),
-                ('expires_at', models.DateTimeField(blank=True, null=True)),
-                ('entity', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='catalog.entity')),
-                ('requester', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('team', models.ForeignKey(blank=True, help_text="The requester's team that owns the environment; its members follow the request.", null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='catalog.entity')),
-                ('template', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='requests', to='provisioning.environmenttemplate')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=40)),
+                ("justification", models.TextField(max_length=2000)),
+                ("parameters", models.JSONField(default=dict)),
+                ("ttl_hours", models.PositiveIntegerField()),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("submitted", "Submitted"),
+                            ("planning", "Planning"),
+                            ("awaiting_approval", "Awaiting approval"),
+                            ("approved", "Approved"),
+                            ("applying", "Applying"),
+                            ("active", "Active"),
+                            ("rejected", "Rejected"),
+                            ("failed", "Failed"),
+                            ("canceled", "Canceled"),
+                        ],
+                        default="submitted",
+                        max_length=30,
+                    ),
+                ),
+                ("failure_reason", models.TextField(blank=True)),
+                ("plan_summary", models.JSONField(blank=True, null=True)),
+                ("outputs", models.JSONField(blank=True, default=dict, help_text="Sensitive values are never stored.")),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("activated_at", models.DateTimeField(blank=True, null=True)),
+                ("expires_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "entity",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="catalog.entity",
+                    ),
+                ),
+                (
+                    "requester",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "team",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="The requester's team that owns the environment; its members follow the request.",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="catalog.entity",
+                    ),
+                ),
+                (
+                    "template",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="requests",
+                        to="provisioning.environmenttemplate",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='RequestTransition',
+            name="RequestTransition",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('from_state', models.CharField(blank=True, max_length=30)),
-                ('to_state', models.CharField(max_length=30)),
-                ('note', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('request', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='transitions', to='provisioning.environmentrequest')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("from_state", models.CharField(blank=True, max_length=30)),
+                ("to_state", models.CharField(max_length=30)),
+                ("note", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "request",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="transitions",
+                        to="provisioning.environmentrequest",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['created_at', 'id'],
+                "ordering": ["created_at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Run',
+            name="Run",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('plan', 'Plan'), ('apply', 'Apply')], max_length=20)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('canceled', 'Canceled')], db_index=True, default='queued', max_length=20)),
-                ('command', models.TextField(blank=True, help_text='The Terraform commands, without values')),
-                ('exit_code', models.IntegerField(blank=True, null=True)),
-                ('error', models.TextField(blank=True)),
-                ('worker', models.CharField(blank=True, max_length=200)),
-                ('pid', models.IntegerField(blank=True, null=True)),
-                ('cancel_requested', models.BooleanField(default=False)),
-                ('line_count', models.PositiveIntegerField(default=0)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('heartbeat_at', models.DateTimeField(blank=True, null=True)),
-                ('request', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='runs', to='provisioning.environmentrequest')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("kind", models.CharField(choices=[("plan", "Plan"), ("apply", "Apply")], max_length=20)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                            ("canceled", "Canceled"),
+                        ],
+                        db_index=True,
+                        default="queued",
+                        max_length=20,
+                    ),
+                ),
+                ("command", models.TextField(blank=True, help_text="The Terraform commands, without values")),
+                ("exit_code", models.IntegerField(blank=True, null=True)),
+                ("error", models.TextField(blank=True)),
+                ("worker", models.CharField(blank=True, max_length=200)),
+                ("pid", models.IntegerField(blank=True, null=True)),
+                ("cancel_requested", models.BooleanField(default=False)),
+                ("line_count", models.PositiveIntegerField(default=0)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("heartbeat_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "request",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="runs",
+                        to="provisioning.environmentrequest",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='TemplateVersion',
+            name="TemplateVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.PositiveIntegerField()),
-                ('digest', models.CharField(help_text='sha256 of the descriptor and the module files', max_length=64)),
-                ('title', models.CharField(max_length=200)),
-                ('description', models.TextField(blank=True)),
-                ('environment_type', models.CharField(max_length=40)),
-                ('owner_ref', models.CharField(blank=True, help_text='The owning team, kind:namespace/name', max_length=200)),
-                ('parameters_schema', models.JSONField(default=dict)),
-                ('approval_policy', models.CharField(choices=[('auto', 'Auto-approve'), ('any', 'Any one member of the group'), ('distinct', 'N distinct members of the group')], max_length=20)),
-                ('approval_group', models.CharField(blank=True, max_length=150)),
-                ('approvals_required', models.PositiveSmallIntegerField(default=1)),
-                ('default_ttl_hours', models.PositiveIntegerField()),
-                ('max_ttl_hours', models.PositiveIntegerField()),
-                ('kubernetes', models.JSONField(blank=True, default=dict, help_text='Used by the Kubernetes step (next issue).')),
-                ('descriptor', models.JSONField(default=dict)),
-                ('files', models.JSONField(default=dict, help_text="The module's files: relative path → text")),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('owner_team', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='catalog.entity')),
-                ('template', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='versions', to='provisioning.environmenttemplate')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("number", models.PositiveIntegerField()),
+                ("digest", models.CharField(help_text="sha256 of the descriptor and the module files", max_length=64)),
+                ("title", models.CharField(max_length=200)),
+                ("description", models.TextField(blank=True)),
+                ("environment_type", models.CharField(max_length=40)),
+                (
+                    "owner_ref",
+                    models.CharField(blank=True, help_text="The owning team, kind:namespace/name", max_length=200),
+                ),
+                ("parameters_schema", models.JSONField(default=dict)),
+                (
+                    "approval_policy",
+                    models.CharField(
+                        choices=[
+                            ("auto", "Auto-approve"),
+                            ("any", "Any one member of the group"),
+                            ("distinct", "N distinct members of the group"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("approval_group", models.CharField(blank=True, max_length=150)),
+                ("approvals_required", models.PositiveSmallIntegerField(default=1)),
+                ("default_ttl_hours", models.PositiveIntegerField()),
+                ("max_ttl_hours", models.PositiveIntegerField()),
+                (
+                    "kubernetes",
+                    models.JSONField(blank=True, default=dict, help_text="Used by the Kubernetes step (next issue)."),
+                ),
+                ("descriptor", models.JSONField(default=dict)),
+                ("files", models.JSONField(default=dict, help_text="The module's files: relative path → text")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "owner_team",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="catalog.entity",
+                    ),
+                ),
+                (
+                    "template",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="versions",
+                        to="provisioning.environmenttemplate",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['template', '-number'],
+                "ordering": ["template", "-number"],
             },
         ),
         migrations.AddField(
-            model_name='environmenttemplate',
-            name='current_version',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='provisioning.templateversion'),
+            model_name="environmenttemplate",
+            name="current_version",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="provisioning.templateversion",
+            ),
         ),
         migrations.AddField(
-            model_name='environmentrequest',
-            name='template_version',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='requests', to='provisioning.templateversion'),
+            model_name="environmentrequest",
+            name="template_version",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT, related_name="requests", to="provisioning.templateversion"
+            ),
         ),
         migrations.CreateModel(
-            name='Approval',
+            name="Approval",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('decision', models.CharField(choices=[('approve', 'Approved'), ('reject', 'Rejected')], max_length=10)),
-                ('comment', models.TextField(blank=True, max_length=2000)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('approver', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('request', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='approvals', to='provisioning.environmentrequest')),
-                ('plan_run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='approvals', to='provisioning.run')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "decision",
+                    models.CharField(choices=[("approve", "Approved"), ("reject", "Rejected")], max_length=10),
+                ),
+                ("comment", models.TextField(blank=True, max_length=2000)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "approver",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "request",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="approvals",
+                        to="provisioning.environmentrequest",
+                    ),
+                ),
+                (
+                    "plan_run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="approvals", to="provisioning.run"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['created_at'],
-                'constraints': [models.UniqueConstraint(fields=('plan_run', 'approver'), name='prov_approval_one_per_approver')],
+                "ordering": ["created_at"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("plan_run", "approver"), name="prov_approval_one_per_approver")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='RunLogLine',
+            name="RunLogLine",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.PositiveIntegerField()),
-                ('text', models.TextField()),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='lines', to='provisioning.run')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("number", models.PositiveIntegerField()),
+                ("text", models.TextField()),
+                (
+                    "run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="lines", to="provisioning.run"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['run', 'number'],
-                'constraints': [models.UniqueConstraint(fields=('run', 'number'), name='prov_log_line_unique')],
+                "ordering": ["run", "number"],
+                "constraints": [models.UniqueConstraint(fields=("run", "number"), name="prov_log_line_unique")],
             },
         ),
         migrations.AddConstraint(
-            model_name='templateversion',
-            constraint=models.UniqueConstraint(fields=('template', 'number'), name='prov_template_version_unique'),
+            model_name="templateversion",
+            constraint=models.UniqueConstraint(fields=("template", "number"), name="prov_template_version_unique"),
         ),
         migrations.AddIndex(
-            model_name='environmentrequest',
-            index=models.Index(fields=['state', 'created_at'], name='prov_request_state_idx'),
+            model_name="environmentrequest",
+            index=models.Index(fields=["state", "created_at"], name="prov_request_state_idx"),
         ),
         migrations.AddConstraint(
-            model_name='environmentrequest',
-            constraint=models.UniqueConstraint(condition=models.Q(('state__in', ('rejected', 'canceled')), _negated=True), fields=('name',), name='prov_request_live_name_unique'),
+            model_name="environmentrequest",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("state__in", ("rejected", "canceled")), _negated=True),
+                fields=("name",),
+                name="prov_request_live_name_unique",
+            ),
         ),
     ]
