@@ -24,8 +24,13 @@ from provisioning.models import Run, RunKind
 logger = logging.getLogger(__name__)
 
 
-def working_dir(request_id: int) -> Path:
-    return settings.PROVISIONING_WORK_DIR / "requests" / str(request_id)
+def working_dir(request) -> Path:
+    """The request's own directory: module, variables, saved plan and local state.
+
+    The creation time is part of the name so that a database reset (tests, a new
+    install) never reuses another request's state.
+    """
+    return settings.PROVISIONING_WORK_DIR / "requests" / f"{request.pk}-{request.created_at:%Y%m%d%H%M%S%f}"
 
 
 class LogWriter:
@@ -193,7 +198,7 @@ def _step(run: Run, writer: LogWriter, controller, argv: list[str], workdir: Pat
 def _plan(run: Run, writer: LogWriter, controller) -> None:
     binary = _binary()
     request = run.request
-    workdir = working_dir(request.pk)
+    workdir = working_dir(request)
     variables = {**request.parameters, **_builtin_variables(run)}
     terraform.prepare_working_dir(workdir, request.template_version.files, variables)
     (workdir / terraform.PLAN_FILE).unlink(missing_ok=True)
@@ -229,7 +234,7 @@ def _plan(run: Run, writer: LogWriter, controller) -> None:
 
 def _apply(run: Run, writer: LogWriter, controller) -> None:
     binary = _binary()
-    workdir = working_dir(run.request_id)
+    workdir = working_dir(run.request)
     if not (workdir / terraform.PLAN_FILE).is_file():
         raise terraform.TerraformError(
             "The saved plan is missing from this worker's working directory; retry the request to plan again."

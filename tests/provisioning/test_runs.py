@@ -66,7 +66,7 @@ def test_a_sensitive_output_is_masked_in_the_plan_the_outputs_and_the_logs(
     assert request.outputs["database_password"] == {"sensitive": True, "value": terraform.MASK}
     assert request.outputs["sizing"]["value"]["memory"] == "1024Mi"
     # The real value is in the state only; it is nowhere in what Bridge stored.
-    real = (runs.working_dir(request.pk) / "terraform.tfstate").read_text()
+    real = (runs.working_dir(request) / "terraform.tfstate").read_text()
     import json
 
     secret = json.loads(real)["outputs"]["database_password"]["value"]
@@ -74,7 +74,7 @@ def test_a_sensitive_output_is_masked_in_the_plan_the_outputs_and_the_logs(
     for run in request.runs.all():
         assert secret not in log_of(run)
     assert secret not in json.dumps(request.plan_summary) + json.dumps(request.outputs)
-    assert not (runs.working_dir(request.pk) / terraform.PLAN_FILE).exists()
+    assert not (runs.working_dir(request) / terraform.PLAN_FILE).exists()
 
 
 def test_the_team_sandbox_plans_its_quota_from_the_size(shipped_templates, developer, approver, enqueued):
@@ -181,7 +181,7 @@ def test_canceling_a_running_plan_interrupts_terraform(test_templates, developer
     assert run.status == RunStatus.CANCELED
     assert request.state == RequestState.CANCELED
     assert "Cancel requested" in log_of(run)
-    assert not (runs.working_dir(request.pk) / ".terraform.tfstate.lock.info").exists()
+    assert not (runs.working_dir(request) / ".terraform.tfstate.lock.info").exists()
 
 
 def test_a_run_whose_worker_died_is_found_and_failed_and_can_be_retried(test_templates, developer, enqueued):
