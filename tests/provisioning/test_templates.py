@@ -88,3 +88,12 @@ def test_the_management_command_reports_each_template(db, capsys):
     assert "strict: created (v1)" in out.out
     assert "broken-module: rejected" in out.out
     assert "2 template(s) rejected" in out.err
+
+
+def test_the_admin_reload_button_loads_templates(client, platform_admin):
+    client.force_login(platform_admin)
+    page = client.get("/admin/provisioning/environmenttemplate/")
+    assert "Reload templates from the directory" in page.content.decode()
+    response = client.post("/admin/provisioning/environmenttemplate/reload/", follow=True)
+    assert "Preview: created." in response.content.decode()  # the admin capitalises messages
+    assert EnvironmentTemplate.objects.filter(current_version__isnull=False).count() == 3
