@@ -203,3 +203,37 @@ def test_a_run_whose_worker_died_is_found_and_failed_and_can_be_retried(test_tem
     services.request_retry(user=developer, request_id=request.pk)
     request.refresh_from_db()
     assert request.state == RequestState.SUBMITTED
+
+
+def test_the_soft_time_limit_stops_terraform_and_fails_the_run_with_a_clear_reason(
+    test_templates, developer, enqueued, settings
+):
+    """Celery signals a soft time limit by raising SoftTimeLimitExceeded in the task's main thread
+    from a signal handler; this does the same to a run executing in this (main) thread."""
+    import os
+    import signal
+
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    settings.PROVISIONING_INTERRUPT_GRACE_SECONDS = 2
+    request = submit(developer, test_templates["slow"], name="too-slow", n=1000, k=4)
+    (run_id,) = enqueued
+
+    def raise_soft_limit(signum, frame):
+        raise SoftTimeLimitExceeded()
+
+    previous = signal.signal(signal.SIGUSR1, raise_soft_limit)
+    timer = threading.Timer(4, os.kill, args=(os.getpid(), signal.SIGUSR1))
+    timer.start()
+    started = time.monotonic()
+    try:
+        outcome = runs.execute(run_id)
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGUSR1, previous)
+    assert outcome == "failed"
+    assert time.monotonic() - started < 20
+    request.refresh_from_db()
+    assert request.state == RequestState.FAILED
+    assert "longer than its time limit" in request.failure_reason
+    assert Run.objects.get(pk=run_id).status == RunStatus.FAILED
