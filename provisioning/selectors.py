@@ -82,6 +82,11 @@ def request_detail(pk: int) -> EnvironmentRequest | None:
     )
 
 
+def request_for_log(pk: int) -> EnvironmentRequest | None:
+    """Just what the log poll needs (it runs every second per viewer): no joins."""
+    return EnvironmentRequest.objects.only("pk", "requester_id", "team_id", "state").filter(pk=pk).first()
+
+
 def runs_of(request: EnvironmentRequest) -> list[Run]:
     return list(request.runs.order_by("created_at", "id")[:100])
 

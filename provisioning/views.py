@@ -19,8 +19,8 @@ def _forbidden(request, message: str):
     return render(request, "403.html", {"message": message}, status=403)
 
 
-def _visible_request(request, pk: int):
-    env_request = selectors.request_detail(pk)
+def _visible_request(request, pk: int, *, lean: bool = False):
+    env_request = selectors.request_for_log(pk) if lean else selectors.request_detail(pk)
     if env_request is None or not permissions.can_view(request.user, env_request):
         raise Http404("No such request.")
     return env_request
@@ -134,7 +134,7 @@ def request_live(request, pk: int):
 @login_required
 def request_log(request, pk: int):
     """New log lines after ``after`` for htmx; the whole log section when a newer run started."""
-    env_request = _visible_request(request, pk)
+    env_request = _visible_request(request, pk, lean=True)
     latest = selectors.latest_run(env_request)
     try:
         run_id = int(request.GET.get("run", "0"))

@@ -145,7 +145,10 @@ class RunViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     queryset = Run.objects.none()
 
     def get_object(self):
-        run = Run.objects.select_related("request").filter(pk=self.kwargs["pk"]).first()
+        runs = Run.objects.select_related("request")
+        if self.action == "log":  # polled often: fetch only what the permission check needs
+            runs = runs.only("pk", "status", "line_count", "request__requester_id", "request__team_id")
+        run = runs.filter(pk=self.kwargs["pk"]).first()
         if run is None or not permissions.can_view(self.request.user, run.request):
             raise Http404
         return run

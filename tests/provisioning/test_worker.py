@@ -46,3 +46,5 @@ def test_a_message_delivered_twice_runs_terraform_once(celery_worker, test_templ
     init_lines = run.lines.filter(text__startswith="$ terraform init").count()
     assert init_lines == 1
     assert Run.objects.filter(request=request).count() == 1
+    # The worker logs each task's result: the second delivery found the run already claimed.
+    assert wait_for(lambda: "skipped: not queued" in celery_worker.log_path.read_text(), timeout=30)
