@@ -261,3 +261,6 @@ CELERY_BEAT_SCHEDULE["provisioning-reap-dead-runs"] = {
     "task": "provisioning.reap_dead_runs",
     "schedule": 60.0,
 }
+# Terraform state: "local" (a file in each request's working directory) or "pg"
+# (Terraform's pg backend on the portal's PostgreSQL, one schema per environment).
+PROVISIONING_STATE_BACKEND = env("PROVISIONING_STATE_BACKEND", "pg" if DATABASE_IS_POSTGRES else "local")

@@ -170,6 +170,25 @@ def execute(run_id: int) -> str:
         writer.flush()
 
 
+def state_schema(request) -> str:
+    """The PostgreSQL schema holding this environment's Terraform state (pg backend)."""
+    return f"bridge_env_{request.pk}_{request.created_at:%Y%m%d%H%M%S}"
+
+
+def _backend_options(request, workdir: Path) -> dict:
+    backend = settings.PROVISIONING_STATE_BACKEND
+    if backend == "pg" and not settings.DATABASE_IS_POSTGRES:
+        raise terraform.TerraformError("PROVISIONING_STATE_BACKEND=pg needs the portal to run on PostgreSQL.")
+    files = terraform.configure_backend(
+        workdir,
+        backend=backend,
+        conn_str=terraform.pg_conn_str(settings.DATABASES["default"]) if backend == "pg" else "",
+        schema=state_schema(request),
+    )
+    # -reconfigure: a working directory never migrates state from an older backend setting.
+    return {"reconfigure": terraform.FLAG, **({"backend_config": files[0]} if files else {})}
+
+
 def _binary() -> Path:
     binary = terraform.find_binary()
     problem = terraform.binary_problem()
@@ -203,7 +222,8 @@ def _plan(run: Run, writer: LogWriter, controller) -> None:
     terraform.prepare_working_dir(workdir, request.template_version.files, variables)
     (workdir / terraform.PLAN_FILE).unlink(missing_ok=True)
     writer.line(f"Template {request.template.name} v{request.template_version.number}; working directory ready.")
-    init = terraform.command(binary, workdir, "init", input=False, no_color=terraform.FLAG)
+    backend = _backend_options(request, workdir)
+    init = terraform.command(binary, workdir, "init", input=False, no_color=terraform.FLAG, **backend)
     plan = terraform.command(
         binary,
         workdir,

@@ -61,6 +61,8 @@ def binary_problem() -> str | None:
 MASK = "(sensitive value)"
 VARS_FILE = "bridge.tfvars.json"
 PLAN_FILE = "bridge.tfplan"
+BACKEND_TF = "bridge_backend.tf"
+BACKEND_CONFIG = "bridge.backend.hcl"
 # Files of ours in a working directory; everything else there is the module's
 # (or Terraform's own: .terraform/, the state, the lock file).
 _OWN_FILES = {VARS_FILE, PLAN_FILE}
@@ -120,6 +122,40 @@ def prepare_working_dir(working_dir: Path, files: dict[str, str], variables: dic
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text)
     (working_dir / VARS_FILE).write_text(json.dumps(variables, indent=2, sort_keys=True))
+
+
+def pg_conn_str(database: dict) -> str:
+    """A libpq URL for Terraform's pg backend, from Django's database settings."""
+    from urllib.parse import quote
+
+    auth = quote(database.get("USER") or "")
+    if database.get("PASSWORD"):
+        auth += ":" + quote(database["PASSWORD"])
+    host = database.get("HOST") or "127.0.0.1"
+    port = database.get("PORT") or "5432"
+    sslmode = (database.get("OPTIONS") or {}).get("sslmode", "disable")
+    return f"postgres://{auth}@{host}:{port}/{quote(database['NAME'])}?sslmode={sslmode}"
+
+
+def configure_backend(working_dir: Path, *, backend: str, conn_str: str = "", schema: str = "") -> list[str]:
+    """Write the backend configuration; returns the extra ``init`` options.
+
+    With ``pg``, the connection string (a secret) goes in a file readable only
+    by the worker, never on the command line.
+    """
+    import json
+
+    backend_tf = working_dir / BACKEND_TF
+    config = working_dir / BACKEND_CONFIG
+    if backend != "pg":
+        backend_tf.unlink(missing_ok=True)
+        config.unlink(missing_ok=True)
+        return []
+    backend_tf.write_text('terraform {\n  backend "pg" {}\n}\n')
+    config.touch(mode=0o600)
+    config.chmod(0o600)
+    config.write_text(f"conn_str = {json.dumps(conn_str)}\nschema_name = {json.dumps(schema)}\n")
+    return [BACKEND_CONFIG]
 
 
 def plan_summary(show: dict) -> dict:

@@ -65,12 +65,14 @@ def test_a_sensitive_output_is_masked_in_the_plan_the_outputs_and_the_logs(
     assert request.state == RequestState.ACTIVE
     assert request.outputs["database_password"] == {"sensitive": True, "value": terraform.MASK}
     assert request.outputs["sizing"]["value"]["memory"] == "1024Mi"
-    # The real value is in the state only; it is nowhere in what Bridge stored.
-    real = (runs.working_dir(request) / "terraform.tfstate").read_text()
+    # The module derives the real value like this; it is in Terraform's state only.
+    import hashlib
     import json
 
-    secret = json.loads(real)["outputs"]["database_password"]["value"]
-    assert len(secret) == 24
+    secret = hashlib.sha256(f"stage-1/{request.pk}/orders_staging".encode()).hexdigest()[:24]
+    state = runs.working_dir(request) / "terraform.tfstate"
+    if state.exists():  # local backend (the pg backend keeps it in PostgreSQL)
+        assert json.loads(state.read_text())["outputs"]["database_password"]["value"] == secret
     for run in request.runs.all():
         assert secret not in log_of(run)
     assert secret not in json.dumps(request.plan_summary) + json.dumps(request.outputs)
@@ -237,3 +239,25 @@ def test_the_soft_time_limit_stops_terraform_and_fails_the_run_with_a_clear_reas
     assert request.state == RequestState.FAILED
     assert "longer than its time limit" in request.failure_reason
     assert Run.objects.get(pk=run_id).status == RunStatus.FAILED
+
+
+@pytest.mark.skipif(
+    not __import__("django.conf").conf.settings.DATABASE_IS_POSTGRES, reason="the pg backend needs PostgreSQL"
+)
+def test_on_postgresql_the_state_lives_in_a_schema_per_environment(shipped_templates, developer, enqueued):
+    from django.db import connection
+
+    request = submit(developer, shipped_templates["preview"], name="pg-state", app="checkout")
+    run_queued(request)
+    run_queued(request)
+    assert request.state == RequestState.ACTIVE, request.failure_reason
+    workdir = runs.working_dir(request)
+    assert not (workdir / "terraform.tfstate").exists()
+    assert oct((workdir / terraform.BACKEND_CONFIG).stat().st_mode & 0o777) == "0o600"
+    schema = runs.state_schema(request)
+    with connection.cursor() as cursor:
+        cursor.execute(f'SELECT data FROM "{schema}".states WHERE name = %s', ["default"])  # noqa: S608
+        (data,) = cursor.fetchone()
+    assert "preview-pg-state" in data
+    for run in request.runs.all():
+        assert "conn_str" not in run.command and "postgres://" not in log_of(run)
