@@ -15,6 +15,8 @@ TEST_TEMPLATES = Path(__file__).resolve().parent / "templates"
 def _work_dir(settings, tmp_path):
     settings.PROVISIONING_WORK_DIR = tmp_path / "work"
     settings.PROVISIONING_HEARTBEAT_SECONDS = 1
+    # The shared user fixtures hash a password each; a fast hasher keeps these tests quick.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture

@@ -281,3 +281,38 @@ def test_log_lines_are_numbered_without_gaps(developer, shipped_templates, enque
     services.log_append(run_id=run.pk, first_number=1, lines=["a", "b"])
     services.log_append(run_id=run.pk, first_number=3, lines=["c"])
     assert list(RunLogLine.objects.filter(run=run).values_list("number", "text")) == [(1, "a"), (2, "b"), (3, "c")]
+
+
+def test_the_environments_page_lists_templates_and_my_requests_in_bounded_queries(
+    login, developer, shipped_templates, enqueued, django_assert_max_num_queries
+):
+    for i in range(5):
+        submit(developer, shipped_templates["preview"], name=f"pv-{i}", app="checkout")
+    client = login(developer)
+    with django_assert_max_num_queries(12):
+        response = client.get(reverse("provisioning:index"))
+    body = response.content.decode()
+    assert "Preview environment" in body and "Staging stack" in body
+    assert all(f">pv-{i}<" in body for i in range(5))
+    assert "Reload templates" not in body  # admins only
+
+
+def test_with_no_templates_the_page_says_what_to_do(login, developer, db):
+    body = login(developer).get(reverse("provisioning:index")).content.decode()
+    assert "No environment templates are published yet" in body
+    assert "You have no environment requests yet" in body
+
+
+def test_the_state_section_polls_while_a_worker_is_busy_and_stops_after(login, developer, shipped_templates, enqueued):
+    env = submit(developer, shipped_templates["team-sandbox"], name="sbx", size="small", members=2)
+    client = login(developer)
+    url = reverse("provisioning:request-live", args=[env.pk])
+    body = client.get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert 'hx-trigger="every 2s"' in body and "Submitted" in body
+    run = env.runs.get()
+    services.run_claim(run_id=run.pk, worker="test")
+    services.run_plan_succeeded(
+        run_id=run.pk, summary={"add": 2, "change": 0, "destroy": 0, "resources": [], "outputs": []}
+    )
+    body = client.get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert "hx-trigger" not in body and "Awaiting approval" in body and "+2 to add" in body
