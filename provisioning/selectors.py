@@ -28,7 +28,7 @@ def templates_published() -> QuerySet[EnvironmentTemplate]:
 
 
 def templates_with_problems() -> QuerySet[EnvironmentTemplate]:
-    return EnvironmentTemplate.objects.exclude(last_load_error="").order_by("name")
+    return EnvironmentTemplate.objects.exclude(last_load_error="").select_related("current_version").order_by("name")
 
 
 def requests_of(user) -> QuerySet[EnvironmentRequest]:

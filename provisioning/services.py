@@ -269,9 +269,11 @@ def templates_reload(*, actor=None, directory=None) -> list[LoadResult]:
         except library.TemplateProblem as exc:
             # Name the template as its descriptor does if we can read that far, else its directory.
             try:
-                name = (yaml.safe_load((path / library.DESCRIPTOR_NAME).read_text()) or {}).get("name") or path.name
+                name = str((yaml.safe_load((path / library.DESCRIPTOR_NAME).read_text()) or {}).get("name") or "")
             except Exception:
-                name = path.name
+                name = ""
+            if not re.match(r"^[a-z0-9][-a-z0-9]{0,62}$", name):
+                name = path.name[:63]
             results.append(template_reject(name=str(name), source_path=str(path), reason=str(exc), actor=actor))
             continue
         results.append(template_publish(parsed=parsed, actor=actor))

@@ -68,7 +68,7 @@ def test_a_parameters_schema_that_is_not_json_schema_is_rejected(test_templates)
         (("approval:\n  policy: distinct\n  count: 2", "approval:\n  policy: sometimes"), "approval/policy"),
         (("ttl: {defaultHours: 1, maxHours: 2}", "ttl: {defaultHours: 5, maxHours: 2}"), "defaultHours"),
         (("size: {type: integer, minimum: 1, maximum: 10}", "size: {type: array}"), "type must be one of"),
-        (("name: strict", "name: Not A Slug"), "name"),
+        (("name: strict", "name: Not A Slug"), "name"),  # recorded under its directory name
     ],
 )
 def test_descriptor_mistakes_are_reported_with_their_reason(tmp_path, db, change, reason):

@@ -316,3 +316,25 @@ def test_the_state_section_polls_while_a_worker_is_busy_and_stops_after(login, d
     )
     body = client.get(url, HTTP_HX_REQUEST="true").content.decode()
     assert "hx-trigger" not in body and "Awaiting approval" in body and "+2 to add" in body
+
+
+def test_deciding_from_the_approvals_queue_returns_to_the_queue(
+    login, approver, developer, shipped_templates, enqueued
+):
+    env = _planned(developer, shipped_templates["team-sandbox"])
+    response = login(approver).post(
+        reverse("provisioning:request-approve", args=[env.pk]), {"from": "approvals", "comment": "ok"}
+    )
+    assert response["Location"] == reverse("provisioning:approvals")
+    env.refresh_from_db()
+    assert env.state == RequestState.APPROVED
+    assert env.approvals.get().comment == "ok"
+
+
+def test_a_secret_that_slipped_into_a_log_is_redacted(developer, shipped_templates, enqueued):
+    env = submit(developer, shipped_templates["preview"], name="pv", app="checkout")
+    run = env.runs.get()
+    services.log_append(run_id=run.pk, first_number=1, lines=["password is hunter2-long", "nothing here"])
+    assert services.log_redact(run_id=run.pk, secrets=["hunter2-long"]) == 1
+    texts = list(RunLogLine.objects.filter(run=run).values_list("text", flat=True))
+    assert texts == ["password is (sensitive value)", "nothing here"]
