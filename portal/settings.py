@@ -273,3 +273,23 @@ if PRODUCTION:
         secret_key=SECRET_KEY,
         allowed_hosts=ALLOWED_HOSTS,
     )
+
+# --- provisioning ---------------------------------------------------------------------
+# Where `manage.py load_templates` (and the admin's reload button) read templates from.
+PROVISIONING_TEMPLATES_DIR = Path(
+    env("PROVISIONING_TEMPLATES_DIR", str(BASE_DIR / "provisioning" / "environment_templates"))
+).resolve()
+# One Terraform working directory (module, variables, plan, local state) per request.
+PROVISIONING_WORK_DIR = Path(env("PROVISIONING_WORK_DIR", str(VAR_DIR / "provisioning"))).resolve()
+# A running run whose worker has not written a heartbeat for this long is marked failed.
+PROVISIONING_HEARTBEAT_SECONDS = env_int("PROVISIONING_HEARTBEAT_SECONDS", 5)
+PROVISIONING_DEAD_RUN_SECONDS = env_int("PROVISIONING_DEAD_RUN_SECONDS", 180)
+# Seconds Terraform gets to stop cleanly after an interrupt (cancel, time limit).
+PROVISIONING_INTERRUPT_GRACE_SECONDS = env_int("PROVISIONING_INTERRUPT_GRACE_SECONDS", 30)
+CELERY_BEAT_SCHEDULE["provisioning-reap-dead-runs"] = {
+    "task": "provisioning.reap_dead_runs",
+    "schedule": 60.0,
+}
+# Terraform state: "local" (a file in each request's working directory) or "pg"
+# (Terraform's pg backend on the portal's PostgreSQL, one schema per environment).
+PROVISIONING_STATE_BACKEND = env("PROVISIONING_STATE_BACKEND", "pg" if DATABASE_IS_POSTGRES else "local")

@@ -1,0 +1,81 @@
+from django.contrib import admin, messages
+from django.shortcuts import redirect
+from django.urls import path
+
+from provisioning import permissions, services
+from provisioning.models import Approval, EnvironmentRequest, EnvironmentTemplate, Run, TemplateVersion
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """State changes go through services (the portal pages and API), never through admin forms."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class TemplateVersionInline(admin.TabularInline):
+    model = TemplateVersion
+    fields = ("number", "title", "approval_policy", "approvals_required", "max_ttl_hours", "digest", "created_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+
+@admin.register(EnvironmentTemplate)
+class EnvironmentTemplateAdmin(admin.ModelAdmin):
+    list_display = ("name", "current_version", "is_active", "last_loaded_at", "last_load_error")
+    list_filter = ("is_active",)
+    search_fields = ("name",)
+    fields = ("name", "is_active", "current_version", "source_path", "last_loaded_at", "last_load_error")
+    readonly_fields = ("name", "current_version", "source_path", "last_loaded_at", "last_load_error")
+    inlines = [TemplateVersionInline]
+    change_list_template = "admin/provisioning/environmenttemplate/change_list.html"
+
+    def has_add_permission(self, request):
+        return False  # templates come from the templates directory
+
+    def get_urls(self):
+        return [
+            path("reload/", self.admin_site.admin_view(self.reload_view), name="provisioning_template_reload"),
+            *super().get_urls(),
+        ]
+
+    def reload_view(self, request):
+        if request.method != "POST" or not permissions.can_reload_templates(request.user):
+            return redirect("admin:provisioning_environmenttemplate_changelist")
+        for result in services.templates_reload(actor=request.user):
+            level = messages.ERROR if result.status == "rejected" else messages.SUCCESS
+            self.message_user(request, f"{result.name}: {result.status}. {result.message}".strip(), level)
+        return redirect("admin:provisioning_environmenttemplate_changelist")
+
+
+@admin.register(TemplateVersion)
+class TemplateVersionAdmin(ReadOnlyAdmin):
+    list_display = ("template", "number", "title", "approval_policy", "created_at")
+    list_select_related = ("template",)
+
+
+@admin.register(EnvironmentRequest)
+class EnvironmentRequestAdmin(ReadOnlyAdmin):
+    list_display = ("name", "template", "state", "requester", "created_at")
+    list_filter = ("state", "template")
+    search_fields = ("name", "requester__username")
+    list_select_related = ("template", "requester")
+
+
+@admin.register(Run)
+class RunAdmin(ReadOnlyAdmin):
+    list_display = ("id", "request", "kind", "status", "worker", "started_at", "finished_at", "exit_code")
+    list_filter = ("kind", "status")
+    list_select_related = ("request", "request__template")
+    exclude = ()
+
+
+@admin.register(Approval)
+class ApprovalAdmin(ReadOnlyAdmin):
+    list_display = ("request", "approver", "decision", "created_at")
+    list_select_related = ("request", "request__template", "approver")

@@ -1,4 +1,4 @@
-"""Adapter to the Terraform binary (runs come with the provisioning issue)."""
+"""Adapter to the Terraform binary: finding it, preparing working directories, running commands."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ import shutil
 from pathlib import Path
 
 from django.conf import settings
+from python_terraform import IsFlagged
+
+FLAG = IsFlagged  # a bare flag such as -no-color, for python-terraform's command builder
 
 
 def _bundled_binary() -> Path | None:
@@ -45,3 +48,303 @@ def binary_problem() -> str | None:
     if not os.access(path, os.X_OK):
         return f"{path} is not executable"
     return None
+
+
+# --- Running Terraform ---------------------------------------------------------------
+#
+# python-terraform builds the argument vector (a list: no shell, no string
+# building); the process itself is started here so that its output can be
+# streamed line by line into the run's log while it runs, and interrupted
+# cleanly. python-terraform's own ``cmd()`` only returns output at the end,
+# logs the command and stderr through its logger, and cannot be interrupted.
+
+MASK = "(sensitive value)"
+VARS_FILE = "bridge.tfvars.json"
+PLAN_FILE = "bridge.tfplan"
+BACKEND_TF = "bridge_backend.tf"
+BACKEND_CONFIG = "bridge.backend.hcl"
+# Files of ours in a working directory; everything else there is the module's
+# (or Terraform's own: .terraform/, the state, the lock file).
+_OWN_FILES = {VARS_FILE, PLAN_FILE}
+
+
+class TerraformError(Exception):
+    """Terraform could not run or exited with an error; the message is safe to show."""
+
+    def __init__(self, message: str, exit_code: int | None = None):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class Interrupted(TerraformError):
+    """Terraform was interrupted on request (cancel or time limit) and exited."""
+
+
+def command(binary: Path, working_dir: Path, subcommand: str, *args: str, **options) -> list[str]:
+    """The argument vector of a Terraform command, built by python-terraform."""
+    from python_terraform import Terraform
+
+    tf = Terraform(working_dir=str(working_dir), terraform_bin_path=str(binary))
+    return tf.generate_cmd_string(subcommand, *args, **options)
+
+
+def process_environment(working_dir: Path) -> dict[str, str]:
+    """A minimal environment: the portal's own secrets (DATABASE_URL, SECRET_KEY...) stay out."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(working_dir),
+        "LANG": "C.UTF-8",
+        "TF_IN_AUTOMATION": "1",
+        "TF_INPUT": "0",
+        "CHECKPOINT_DISABLE": "1",
+    }
+
+
+def prepare_working_dir(working_dir: Path, files: dict[str, str], variables: dict) -> None:
+    """Write the template version's module files and the variables file.
+
+    Files of an older version that this one no longer has are removed;
+    Terraform's own files (state, .terraform/) are kept.
+    """
+    import json
+
+    working_dir.mkdir(parents=True, exist_ok=True)
+    for existing in working_dir.rglob("*"):
+        if not existing.is_file() or ".terraform" in existing.relative_to(working_dir).parts:
+            continue
+        relative = existing.relative_to(working_dir).as_posix()
+        if relative.endswith((".tf", ".tf.json")) and relative not in files:
+            existing.unlink()
+    for relative, text in files.items():
+        target = (working_dir / relative).resolve()
+        if working_dir.resolve() not in target.parents:
+            raise TerraformError(f"module file {relative!r} points outside the working directory")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+    (working_dir / VARS_FILE).write_text(json.dumps(variables, indent=2, sort_keys=True))
+
+
+def pg_conn_str(database: dict) -> str:
+    """A libpq URL for Terraform's pg backend, from Django's database settings."""
+    from urllib.parse import quote
+
+    auth = quote(database.get("USER") or "")
+    if database.get("PASSWORD"):
+        auth += ":" + quote(database["PASSWORD"])
+    host = database.get("HOST") or "127.0.0.1"
+    port = database.get("PORT") or "5432"
+    sslmode = (database.get("OPTIONS") or {}).get("sslmode", "disable")
+    return f"postgres://{auth}@{host}:{port}/{quote(database['NAME'])}?sslmode={sslmode}"
+
+
+def configure_backend(working_dir: Path, *, backend: str, conn_str: str = "", schema: str = "") -> list[str]:
+    """Write the backend configuration; returns the extra ``init`` options.
+
+    With ``pg``, the connection string (a secret) goes in a file readable only
+    by the worker, never on the command line.
+    """
+    import json
+
+    backend_tf = working_dir / BACKEND_TF
+    config = working_dir / BACKEND_CONFIG
+    if backend != "pg":
+        backend_tf.unlink(missing_ok=True)
+        config.unlink(missing_ok=True)
+        return []
+    backend_tf.write_text('terraform {\n  backend "pg" {}\n}\n')
+    config.touch(mode=0o600)
+    config.chmod(0o600)
+    config.write_text(f"conn_str = {json.dumps(conn_str)}\nschema_name = {json.dumps(schema)}\n")
+    return [BACKEND_CONFIG]
+
+
+def plan_summary(show: dict) -> dict:
+    """Resources to add, change and destroy, and output changes, from ``terraform show -json``.
+
+    Sensitive output values are replaced by ``MASK``.
+    """
+    add = change = destroy = 0
+    resources = []
+    for rc in show.get("resource_changes") or []:
+        actions = (rc.get("change") or {}).get("actions") or []
+        if actions == ["no-op"] or actions == ["read"]:
+            continue
+        if "create" in actions:
+            add += 1
+        if "update" in actions:
+            change += 1
+        if "delete" in actions:
+            destroy += 1
+        resources.append({"address": rc.get("address", ""), "actions": actions})
+    outputs = []
+    for name, oc in sorted((show.get("output_changes") or {}).items()):
+        actions = oc.get("actions") or []
+        sensitive = bool(oc.get("after_sensitive") or oc.get("before_sensitive"))
+        if oc.get("after_unknown"):
+            value = "(known after apply)"
+        elif sensitive:
+            value = MASK
+        else:
+            value = oc.get("after")
+        outputs.append({"name": name, "actions": actions, "sensitive": sensitive, "value": value})
+    return {"add": add, "change": change, "destroy": destroy, "resources": resources, "outputs": outputs}
+
+
+def sensitive_values(show_or_outputs: dict) -> list[str]:
+    """The string forms of sensitive values, to scrub them from logs should one slip through."""
+    import json
+
+    found: list[str] = []
+    for oc in (show_or_outputs.get("output_changes") or {}).values():
+        if oc.get("after_sensitive") and oc.get("after") is not None:
+            found.append(oc["after"] if isinstance(oc["after"], str) else json.dumps(oc["after"]))
+    for name, out in show_or_outputs.items():
+        if name == "output_changes" or not isinstance(out, dict):
+            continue
+        if out.get("sensitive") and out.get("value") is not None:
+            found.append(out["value"] if isinstance(out["value"], str) else json.dumps(out["value"]))
+    return [value for value in found if len(value) >= 4]
+
+
+def masked_outputs(outputs: dict) -> dict:
+    """``terraform output -json`` with every sensitive value replaced by ``MASK``."""
+    return {
+        name: {"sensitive": bool(out.get("sensitive")), "value": MASK if out.get("sensitive") else out.get("value")}
+        for name, out in sorted(outputs.items())
+    }
+
+
+class Controller:
+    """Lets another thread (cancel, heartbeat) or a signal handler interrupt the running command."""
+
+    def __init__(self, grace: float = 30) -> None:
+        import threading
+
+        self._lock = threading.Lock()
+        self.process = None
+        self.interrupted = False
+        self.grace = grace
+
+    def interrupt(self) -> None:
+        """Send Terraform an interrupt (SIGINT): it finishes the current operation, writes its
+        state and releases its lock. If it is still running after the grace period, it is
+        terminated, then killed."""
+        import signal
+        import threading
+
+        with self._lock:
+            self.interrupted = True
+            process = self.process
+        if process is not None and process.poll() is None:
+            _signal_group(process, signal.SIGINT)
+            timer = threading.Timer(self.grace, _escalate, args=(process,))
+            timer.daemon = True
+            timer.start()
+
+
+def _signal_group(process, sig) -> None:
+    """Signal Terraform's whole process group, as Ctrl-C in a terminal does.
+
+    Terraform runs itself as a child process (panicwrap); signalling only the
+    parent would leave the child running and holding the output pipe.
+    """
+    import contextlib
+
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, sig)
+
+
+def _escalate(process) -> None:
+    import signal
+    import subprocess
+
+    if process.poll() is not None:
+        return
+    _signal_group(process, signal.SIGTERM)
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        _signal_group(process, signal.SIGKILL)
+
+
+def _stop(process, grace: float) -> None:
+    import signal
+    import subprocess
+
+    if process.poll() is not None:
+        return
+    _signal_group(process, signal.SIGINT)
+    try:
+        process.wait(timeout=grace)
+        return
+    except subprocess.TimeoutExpired:
+        pass
+    _signal_group(process, signal.SIGTERM)
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        _signal_group(process, signal.SIGKILL)
+        process.wait()
+
+
+def execute(
+    argv: list[str],
+    *,
+    working_dir: Path,
+    on_line,
+    controller: Controller,
+    capture: bool = False,
+    grace: float = 30,
+    timeout: float = 600,
+) -> tuple[int, str]:
+    """Run one Terraform command; return (exit code, captured stdout).
+
+    Without ``capture``, stdout and stderr go line by line to ``on_line`` while
+    the command runs. With ``capture`` (``show -json``, ``output -json``, whose
+    output holds sensitive values), stdout is returned and never logged; only
+    stderr goes to ``on_line``. Raises ``Interrupted`` if the controller
+    interrupted the command; any exception raised while waiting (a Celery soft
+    time limit) interrupts Terraform, waits for it to exit, and propagates.
+    """
+    import subprocess
+
+    if controller.interrupted:
+        raise Interrupted("The run was interrupted before Terraform started.")
+    try:
+        process = subprocess.Popen(
+            argv,
+            cwd=working_dir,
+            env=process_environment(working_dir),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE if capture else subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            bufsize=1,
+            start_new_session=True,  # a Ctrl-C meant for the worker does not reach Terraform twice
+        )
+    except OSError as exc:
+        raise TerraformError(f"Terraform could not be started ({argv[0]}): {exc.strerror or exc}")
+    with controller._lock:
+        controller.process = process
+    out = ""
+    try:
+        if capture:
+            out, err = process.communicate(timeout=timeout)
+            for line in err.splitlines():
+                on_line(line)
+        else:
+            assert process.stdout is not None
+            for line in process.stdout:
+                on_line(line.rstrip("\n"))
+            process.wait(timeout=timeout)
+    except BaseException:
+        controller.interrupted = True
+        _stop(process, grace)
+        raise
+    finally:
+        with controller._lock:
+            controller.process = None
+    if controller.interrupted:
+        raise Interrupted("Terraform was interrupted and exited.", process.returncode)
+    return process.returncode, out

@@ -1,30 +1,226 @@
-from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+"""Thin views: parse, check permissions, call a service, render."""
 
-from portal.permissions import is_approver
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+from django_htmx.http import retarget
+
+from portal.services import ServiceError
+from provisioning import permissions, selectors, services
+from provisioning.forms import DecisionForm, RequestForm
+
+
+def _forbidden(request, message: str):
+    return render(request, "403.html", {"message": message}, status=403)
+
+
+def _visible_request(request, pk: int, *, lean: bool = False):
+    env_request = selectors.request_for_log(pk) if lean else selectors.request_detail(pk)
+    if env_request is None or not permissions.can_view(request.user, env_request):
+        raise Http404("No such request.")
+    return env_request
 
 
 @login_required
 def index(request):
+    page = Paginator(selectors.requests_of(request.user), 50).get_page(request.GET.get("page"))
+    is_admin = permissions.can_reload_templates(request.user)
     return render(
         request,
-        "partials/empty_app.html",
+        "provisioning/index.html",
         {
-            "heading": "Environments",
-            "empty": "No environment templates are published yet. Platform Admins publish templates; "
-            "developers then request environments from them here.",
+            "templates": selectors.templates_published(),
+            "page": page,
+            "can_reload": is_admin,
+            "problems": selectors.templates_with_problems() if is_admin else [],
         },
     )
 
 
 @login_required
-def approvals(request):
-    if not is_approver(request.user):
-        return render(
-            request, "403.html", {"message": "Only Approvers and Platform Admins review requests."}, status=403
-        )
-    return render(
+@require_POST
+def templates_reload(request):
+    if not permissions.can_reload_templates(request.user):
+        return _forbidden(request, "Only Platform Admins reload templates.")
+    results = services.templates_reload(actor=request.user)
+    if not results:
+        messages.warning(request, "No templates were found in the templates directory.")
+    for result in results:
+        label = f"{result.name}: {result.status}" + (f" (v{result.version})" if result.version else "")
+        if result.status == "rejected":
+            messages.error(request, f"{label}. {result.message}")
+        else:
+            messages.success(request, label)
+    return redirect("provisioning:index")
+
+
+@login_required
+def request_new(request, name: str):
+    template = selectors.templates_published().filter(name=name).first()
+    if template is None:
+        raise Http404("No such template.")
+    version = template.current_version
+    form = RequestForm(request.POST or None, version=version, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            env_request = services.request_submit(
+                user=request.user,
+                template=template,
+                entity=form.cleaned_data.get("entity"),
+                team=form.cleaned_data.get("team"),
+                name=form.cleaned_data["name"],
+                justification=form.cleaned_data["justification"],
+                ttl_hours=form.cleaned_data["ttl_hours"],
+                parameters=form.parameters(),
+            )
+        except services.RequestInvalid as exc:
+            form.add_service_errors(exc.errors)
+        except ServiceError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Request for {env_request.name} submitted; Terraform is planning it.")
+            return redirect("provisioning:request", pk=env_request.pk)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "provisioning/request_form.html", {"template": template, "form": form}, status=status)
+
+
+def _live_context(request, env_request):
+    runs = selectors.runs_of(env_request)
+    user = request.user
+    version = env_request.template_version
+    return {
+        "req": env_request,
+        "runs": runs,
+        "transitions": list(env_request.transitions.select_related("actor")[:200]),
+        "approvals": list(env_request.approvals.select_related("approver")[:50]),
+        "approval_count": selectors.approval_count(env_request),
+        "approvals_needed": version.approvals_required if version.approval_policy == "distinct" else 1,
+        "can_cancel": permissions.can_cancel(user, env_request)
+        and env_request.state not in ("active", "rejected", "canceled"),
+        "can_retry": permissions.can_cancel(user, env_request) and env_request.state == "failed",
+        "can_decide": permissions.can_approve(user, env_request) and env_request.state == "awaiting_approval",
+        "cancel_pending": any(r.cancel_requested and not r.is_finished for r in runs),
+    }
+
+
+def _log_context(env_request, run, after: int = 0):
+    lines = selectors.log_lines(run, after=after) if run else []
+    last = lines[-1].number if lines else after
+    more = run is not None and last < run.line_count
+    polling = run is not None and (not run.is_finished or more or env_request.is_moving)
+    return {"req": env_request, "run": run, "lines": lines, "after": last, "polling": polling}
+
+
+@login_required
+def request_detail(request, pk: int):
+    env_request = _visible_request(request, pk)
+    context = _live_context(request, env_request)
+    context.update(_log_context(env_request, context["runs"][-1] if context["runs"] else None))
+    context["decision_form"] = DecisionForm()
+    return render(request, "provisioning/request_detail.html", context)
+
+
+@login_required
+def request_live(request, pk: int):
+    env_request = _visible_request(request, pk)
+    return render(request, "provisioning/_request_live.html", _live_context(request, env_request))
+
+
+@login_required
+def request_log(request, pk: int):
+    """New log lines after ``after`` for htmx; the whole log section when a newer run started."""
+    env_request = _visible_request(request, pk, lean=True)
+    latest = selectors.latest_run(env_request)
+    try:
+        run_id = int(request.GET.get("run", "0"))
+        after = max(0, int(request.GET.get("after", "0")))
+    except ValueError:
+        run_id, after = 0, 0
+    if latest is None or latest.pk != run_id:
+        response = render(request, "provisioning/_log_section.html", _log_context(env_request, latest))
+        return retarget(response, "#log-section")
+    return render(request, "provisioning/_log_poll.html", _log_context(env_request, latest, after))
+
+
+def _action(request, pk: int, action, success: str):
+    env_request = _visible_request(request, pk)
+    try:
+        action(env_request)
+    except ServiceError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, success)
+    return redirect("provisioning:request", pk=env_request.pk)
+
+
+@login_required
+@require_POST
+def request_cancel(request, pk: int):
+    return _action(
         request,
-        "partials/empty_app.html",
-        {"heading": "Approvals", "empty": "No requests are waiting for your approval."},
+        pk,
+        lambda r: services.request_cancel(user=request.user, request_id=r.pk),
+        "Cancel requested. A running Terraform command is interrupted and stops cleanly.",
     )
+
+
+@login_required
+@require_POST
+def request_retry(request, pk: int):
+    return _action(
+        request,
+        pk,
+        lambda r: services.request_retry(user=request.user, request_id=r.pk),
+        "Planning again. The new plan needs approval again.",
+    )
+
+
+def _decision_comment(request) -> str:
+    form = DecisionForm(request.POST)
+    return form.cleaned_data["comment"] if form.is_valid() else ""
+
+
+def _after_decision(request, pk: int):
+    """Back to the approvals queue when the decision was made there, else to the request."""
+    if request.POST.get("from") == "approvals":
+        return redirect("provisioning:approvals")
+    return redirect("provisioning:request", pk=pk)
+
+
+@login_required
+@require_POST
+def request_approve(request, pk: int):
+    env_request = _visible_request(request, pk)
+    try:
+        services.request_approve(user=request.user, request_id=env_request.pk, comment=_decision_comment(request))
+    except ServiceError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"You approved {env_request.name}.")
+    return _after_decision(request, pk)
+
+
+@login_required
+@require_POST
+def request_reject(request, pk: int):
+    env_request = _visible_request(request, pk)
+    try:
+        services.request_reject(user=request.user, request_id=env_request.pk, comment=_decision_comment(request))
+    except ServiceError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"You rejected {env_request.name}; the requester is told why.")
+    return _after_decision(request, pk)
+
+
+@login_required
+def approvals(request):
+    if not permissions.is_approver(request.user):
+        return _forbidden(request, "Only Approvers and Platform Admins review requests.")
+    page = Paginator(selectors.approvals_for(request.user), 50).get_page(request.GET.get("page"))
+    return render(request, "provisioning/approvals.html", {"page": page, "decision_form": DecisionForm()})

@@ -1,0 +1,95 @@
+from rest_framework import serializers
+
+from provisioning.models import EnvironmentRequest, EnvironmentTemplate, Run, RunLogLine
+
+
+class TemplateSerializer(serializers.ModelSerializer):
+    version = serializers.IntegerField(source="current_version.number")
+    title = serializers.CharField(source="current_version.title")
+    description = serializers.CharField(source="current_version.description")
+    environment_type = serializers.CharField(source="current_version.environment_type")
+    owner = serializers.CharField(source="current_version.owner_ref")
+    parameters_schema = serializers.JSONField(source="current_version.parameters_schema")
+    approval = serializers.SerializerMethodField()
+    ttl = serializers.SerializerMethodField()
+
+    class Meta:
+        model = EnvironmentTemplate
+        fields = [
+            "name", "version", "title", "description", "environment_type", "owner", "parameters_schema",
+            "approval", "ttl",
+        ]  # fmt: skip
+
+    def get_approval(self, obj) -> dict:
+        v = obj.current_version
+        return {"policy": v.approval_policy, "group": v.approval_group or None, "count": v.approvals_required}
+
+    def get_ttl(self, obj) -> dict:
+        v = obj.current_version
+        return {"default_hours": v.default_ttl_hours, "max_hours": v.max_ttl_hours}
+
+
+class RunSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Run
+        fields = [
+            "id", "kind", "status", "command", "exit_code", "error", "cancel_requested", "line_count",
+            "created_at", "started_at", "finished_at",
+        ]  # fmt: skip
+
+
+class RequestSerializer(serializers.ModelSerializer):
+    template = serializers.CharField(source="template.name")
+    template_version = serializers.IntegerField(source="template_version.number")
+    requester = serializers.CharField(source="requester.username")
+    entity = serializers.SerializerMethodField()
+    team = serializers.SerializerMethodField()
+
+    class Meta:
+        model = EnvironmentRequest
+        fields = [
+            "id", "name", "template", "template_version", "state", "requester", "entity", "team", "parameters",
+            "justification", "ttl_hours", "failure_reason", "plan_summary", "outputs", "created_at", "updated_at",
+            "activated_at", "expires_at",
+        ]  # fmt: skip
+
+    def get_entity(self, obj) -> str | None:
+        return obj.entity.ref if obj.entity_id else None
+
+    def get_team(self, obj) -> str | None:
+        return obj.team.ref if obj.team_id else None
+
+
+class RequestDetailSerializer(RequestSerializer):
+    runs = RunSerializer(many=True, read_only=True)
+
+    class Meta(RequestSerializer.Meta):
+        fields = [*RequestSerializer.Meta.fields, "runs"]
+
+
+class RequestCreateSerializer(serializers.Serializer):
+    template = serializers.CharField(max_length=63)
+    name = serializers.CharField(max_length=1000, allow_blank=True)
+    entity = serializers.IntegerField(required=False, allow_null=True, help_text="catalog entity id")
+    team = serializers.IntegerField(required=False, allow_null=True, help_text="catalog Group id, one of yours")
+    justification = serializers.CharField(max_length=20000, allow_blank=True)
+    ttl_hours = serializers.IntegerField(required=False, allow_null=True)
+    parameters = serializers.DictField(required=False, default=dict)
+
+
+class DecisionSerializer(serializers.Serializer):
+    comment = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+
+
+class LogLineSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = RunLogLine
+        fields = ["number", "text"]
+
+
+class LogPageSerializer(serializers.Serializer):
+    run = serializers.IntegerField()
+    status = serializers.CharField()
+    finished = serializers.BooleanField()
+    lines = LogLineSerializer(many=True)
+    next_after = serializers.IntegerField(help_text="pass as ?after= to get the following lines")

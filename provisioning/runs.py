@@ -1,0 +1,275 @@
+"""Executing one run: Terraform commands in the request's working directory.
+
+Called by the Celery task with a run id. State changes go through
+``services``; this module only drives Terraform and streams its log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.db import close_old_connections, connection
+
+from provisioning import library, services, terraform
+from provisioning.models import Run, RunKind
+
+logger = logging.getLogger(__name__)
+
+
+def working_dir(request) -> Path:
+    """The request's own directory: module, variables, saved plan and local state.
+
+    The creation time is part of the name so that a database reset (tests, a new
+    install) never reuses another request's state.
+    """
+    return settings.PROVISIONING_WORK_DIR / "requests" / f"{request.pk}-{request.created_at:%Y%m%d%H%M%S%f}"
+
+
+class LogWriter:
+    """Buffers lines and stores them every few tenths of a second, numbered in order."""
+
+    def __init__(self, run_id: int, start_after: int = 0, interval: float = 0.25):
+        self.run_id = run_id
+        self.next_number = start_after + 1
+        self.interval = interval
+        self._pending: list[str] = []
+        self._lock = threading.Lock()
+        self._last_flush = time.monotonic()
+
+    def line(self, text: str) -> None:
+        with self._lock:
+            self._pending.append(text)
+        if time.monotonic() - self._last_flush >= self.interval:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, []
+            if pending:
+                self.next_number = (
+                    services.log_append(run_id=self.run_id, first_number=self.next_number, lines=pending) + 1
+                )
+            self._last_flush = time.monotonic()
+
+
+class Heartbeat(threading.Thread):
+    """Writes the heartbeat, flushes the log, and interrupts Terraform when a cancel is requested."""
+
+    def __init__(self, run_id: int, writer: LogWriter, controller: terraform.Controller):
+        super().__init__(daemon=True, name=f"run-{run_id}-heartbeat")
+        self.run_id = run_id
+        self.writer = writer
+        self.controller = controller
+        self.stopped = threading.Event()
+        self.cancel_seen = False
+
+    def run(self) -> None:
+        interval = max(0.2, min(settings.PROVISIONING_HEARTBEAT_SECONDS, 1.0))
+        beat_every = settings.PROVISIONING_HEARTBEAT_SECONDS
+        last_beat = 0.0
+        try:
+            while not self.stopped.wait(interval):
+                self.writer.flush()
+                if time.monotonic() - last_beat >= beat_every or not self.cancel_seen:
+                    cancel = services.run_heartbeat(run_id=self.run_id)
+                    last_beat = time.monotonic()
+                    if cancel and not self.cancel_seen:
+                        self.cancel_seen = True
+                        self.writer.line("Cancel requested: sending Terraform an interrupt.")
+                        self.controller.interrupt()
+        except Exception:
+            logger.exception("heartbeat of run %s stopped", self.run_id)
+        finally:
+            connection.close()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(timeout=10)
+
+
+def _tail(writer: LogWriter, run_id: int, lines: int = 15) -> str:
+    """The last log lines, for the failure reason shown on the request."""
+    from provisioning.models import RunLogLine
+
+    writer.flush()
+    texts = list(
+        RunLogLine.objects.filter(run_id=run_id).order_by("-number").values_list("text", flat=True)[: lines * 3]
+    )
+    relevant = [t for t in reversed(texts) if t.strip()][-lines:]
+    return "\n".join(relevant)
+
+
+def _builtin_variables(run: Run) -> dict:
+    request = run.request
+    values = {
+        "environment_name": request.name,
+        "request_id": request.pk,
+        "owner_team": request.team.name if request.team_id else "",
+    }
+    declared = library.declared_variables(request.template_version.files)
+    return {name: value for name, value in values.items() if name in declared}
+
+
+def execute(run_id: int) -> str:
+    """Claim and execute a run; returns what happened (for the task's log)."""
+    close_old_connections()
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    run = services.run_claim(run_id=run_id, worker=worker, pid=os.getpid())
+    if run is None:
+        return "skipped: not queued (already claimed, finished or canceled)"
+    run = Run.objects.select_related("request__template_version", "request__team").get(pk=run_id)
+    writer = LogWriter(run_id, start_after=run.line_count)
+    controller = terraform.Controller(grace=settings.PROVISIONING_INTERRUPT_GRACE_SECONDS)
+    heartbeat = Heartbeat(run_id, writer, controller)
+    heartbeat.start()
+    try:
+        if run.kind == RunKind.PLAN:
+            _plan(run, writer, controller)
+        else:
+            _apply(run, writer, controller)
+        return "succeeded"
+    except terraform.Interrupted as exc:
+        writer.line(str(exc))
+        writer.flush()
+        if heartbeat.cancel_seen:
+            services.run_fail(
+                run_id=run_id, reason=f"Canceled during the {run.kind}.", exit_code=exc.exit_code, canceled=True
+            )
+            return "canceled"
+        services.run_fail(run_id=run_id, reason=str(exc), exit_code=exc.exit_code)
+        return "failed"
+    except terraform.TerraformError as exc:
+        reason = str(exc)
+        tail = _tail(writer, run_id)
+        services.run_fail(run_id=run_id, reason=f"{reason}\n{tail}".strip(), exit_code=exc.exit_code)
+        return "failed"
+    except SoftTimeLimitExceeded:
+        writer.line("The run reached its time limit; Terraform was interrupted.")
+        writer.flush()
+        services.run_fail(
+            run_id=run_id,
+            reason="The run took longer than its time limit; Terraform was interrupted and stopped. Retry it, "
+            "or ask a Platform Admin to raise RUN_TIME_LIMIT_SECONDS.",
+        )
+        return "failed"
+    except Exception as exc:
+        logger.exception("run %s failed unexpectedly", run_id)
+        writer.flush()
+        services.run_fail(run_id=run_id, reason=f"Bridge could not run Terraform: {exc.__class__.__name__}: {exc}")
+        return "failed"
+    finally:
+        heartbeat.stop()
+        writer.flush()
+
+
+def state_schema(request) -> str:
+    """The PostgreSQL schema holding this environment's Terraform state (pg backend)."""
+    return f"bridge_env_{request.pk}_{request.created_at:%Y%m%d%H%M%S}"
+
+
+def _backend_options(request, workdir: Path) -> dict:
+    backend = settings.PROVISIONING_STATE_BACKEND
+    if backend == "pg" and not settings.DATABASE_IS_POSTGRES:
+        raise terraform.TerraformError("PROVISIONING_STATE_BACKEND=pg needs the portal to run on PostgreSQL.")
+    files = terraform.configure_backend(
+        workdir,
+        backend=backend,
+        conn_str=terraform.pg_conn_str(settings.DATABASES["default"]) if backend == "pg" else "",
+        schema=state_schema(request),
+    )
+    # -reconfigure: a working directory never migrates state from an older backend setting.
+    return {"reconfigure": terraform.FLAG, **({"backend_config": files[0]} if files else {})}
+
+
+def _binary() -> Path:
+    binary = terraform.find_binary()
+    problem = terraform.binary_problem()
+    if binary is None or problem:
+        raise terraform.TerraformError(f"Terraform is not available: {problem}.")
+    return binary
+
+
+def _step(run: Run, writer: LogWriter, controller, argv: list[str], workdir: Path, *, capture=False) -> str:
+    shown = " ".join([Path(argv[0]).name, *argv[1:]])
+    writer.line(f"$ {shown}")
+    code, out = terraform.execute(
+        argv,
+        working_dir=workdir,
+        on_line=writer.line,
+        controller=controller,
+        capture=capture,
+        grace=settings.PROVISIONING_INTERRUPT_GRACE_SECONDS,
+        timeout=settings.RUN_TIME_LIMIT_SECONDS,
+    )
+    if code != 0:
+        raise terraform.TerraformError(f"`{shown}` exited with code {code}.", exit_code=code)
+    return out
+
+
+def _plan(run: Run, writer: LogWriter, controller) -> None:
+    binary = _binary()
+    request = run.request
+    workdir = working_dir(request)
+    variables = {**request.parameters, **_builtin_variables(run)}
+    terraform.prepare_working_dir(workdir, request.template_version.files, variables)
+    (workdir / terraform.PLAN_FILE).unlink(missing_ok=True)
+    writer.line(f"Template {request.template.name} v{request.template_version.number}; working directory ready.")
+    backend = _backend_options(request, workdir)
+    init = terraform.command(binary, workdir, "init", input=False, no_color=terraform.FLAG, **backend)
+    plan = terraform.command(
+        binary,
+        workdir,
+        "plan",
+        input=False,
+        no_color=terraform.FLAG,
+        var_file=terraform.VARS_FILE,
+        out=terraform.PLAN_FILE,
+    )
+    show = terraform.command(binary, workdir, "show", terraform.PLAN_FILE, json=terraform.FLAG, no_color=terraform.FLAG)
+    services.run_set_command(run_id=run.pk, command="\n".join(" ".join(a[1:]) for a in (init, plan, show)))
+    _step(run, writer, controller, init, workdir)
+    _step(run, writer, controller, plan, workdir)
+    out = _step(run, writer, controller, show, workdir, capture=True)
+    try:
+        shown = json.loads(out)
+    except ValueError:
+        raise terraform.TerraformError("`terraform show -json` did not return JSON.")
+    summary = terraform.plan_summary(shown)
+    services.log_redact(run_id=run.pk, secrets=terraform.sensitive_values(shown))
+    writer.line(
+        f"Plan summary: {summary['add']} to add, {summary['change']} to change, {summary['destroy']} to destroy; "
+        f"{len(summary['outputs'])} output(s)."
+    )
+    writer.flush()
+    services.run_plan_succeeded(run_id=run.pk, summary=summary)
+
+
+def _apply(run: Run, writer: LogWriter, controller) -> None:
+    binary = _binary()
+    workdir = working_dir(run.request)
+    if not (workdir / terraform.PLAN_FILE).is_file():
+        raise terraform.TerraformError(
+            "The saved plan is missing from this worker's working directory; retry the request to plan again."
+        )
+    apply = terraform.command(binary, workdir, "apply", terraform.PLAN_FILE, input=False, no_color=terraform.FLAG)
+    output = terraform.command(binary, workdir, "output", json=terraform.FLAG, no_color=terraform.FLAG)
+    services.run_set_command(run_id=run.pk, command="\n".join(" ".join(a[1:]) for a in (apply, output)))
+    _step(run, writer, controller, apply, workdir)
+    out = _step(run, writer, controller, output, workdir, capture=True)
+    try:
+        outputs = json.loads(out or "{}")
+    except ValueError:
+        raise terraform.TerraformError("`terraform output -json` did not return JSON.")
+    services.log_redact(run_id=run.pk, secrets=terraform.sensitive_values(outputs))
+    (workdir / terraform.PLAN_FILE).unlink(missing_ok=True)  # it holds the values of sensitive outputs
+    writer.line(f"Environment ready with {len(outputs)} output(s).")
+    writer.flush()
+    services.run_apply_succeeded(run_id=run.pk, outputs=terraform.masked_outputs(outputs))

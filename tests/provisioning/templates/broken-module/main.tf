@@ -1,0 +1,6 @@
+variable "size" {
+  type = number
+}
+output "x" {
+  value = local.missing
+}
