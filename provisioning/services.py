@@ -15,13 +15,13 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from jsonschema import Draft202012Validator
 
 from catalog.models import Entity
-from portal.services import PermissionDenied, ServiceError, audit_record
+from portal.models import NotificationEvent
+from portal.services import PermissionDenied, ServiceError, audit_record, notify
 from provisioning import library, permissions
 from provisioning.models import (
     ENDED_STATES,
@@ -123,54 +123,45 @@ def _current_plan(request: EnvironmentRequest) -> Run | None:
     return request.runs.filter(kind=RunKind.PLAN).order_by("-created_at", "-id").first()
 
 
-def notify(*, subject: str, body: str, recipients: list[str]) -> None:
-    """Send a notification email after the transaction commits (in-app notifications come later)."""
-    recipients = sorted({r for r in recipients if r})
-    if not recipients:
-        return
-
-    def send():
-        try:
-            send_mail(f"[Bridge] {subject}", body, settings.DEFAULT_FROM_EMAIL, recipients, fail_silently=False)
-        except Exception:  # a mail server problem must not undo the transition
-            logger.exception("could not send the notification %r", subject)
-
-    transaction.on_commit(send)
-
-
 def _request_url(request: EnvironmentRequest) -> str:
     from django.urls import reverse
 
     return reverse("provisioning:request", args=[request.pk])
 
 
+REQUESTER_EVENTS = {
+    "was approved": NotificationEvent.APPROVAL_DECIDED,
+    "was rejected": NotificationEvent.APPROVAL_DECIDED,
+    "is active": NotificationEvent.ENVIRONMENT_READY,
+    "failed": NotificationEvent.ENVIRONMENT_FAILED,
+}
+
+
 def _notify_requester(request: EnvironmentRequest, what: str, detail: str = "") -> None:
     notify(
-        subject=f"Your environment {request.name} {what}",
-        body=f"Your request for {request.name} ({request.template.name}) {what}.\n{detail}\n\n{_request_url(request)}",
-        recipients=[request.requester.email],
+        users=[request.requester],
+        event=REQUESTER_EVENTS[what],
+        title=f"Your environment {request.name} {what}",
+        body=f"Your request for {request.name} ({request.template.name}) {what}.\n{detail}".strip(),
+        url=_request_url(request),
     )
 
 
 def _notify_approvers(request: EnvironmentRequest) -> None:
     User = get_user_model()
     group = request.template_version.approval_group or "Approvers"
-    emails = (
-        User.objects.filter(groups__name=group, is_active=True)
-        .exclude(pk=request.requester_id)
-        .values_list("email", flat=True)
-        .distinct()[:200]
-    )
+    approvers = User.objects.filter(groups__name=group, is_active=True).exclude(pk=request.requester_id).distinct()
     summary = request.plan_summary or {}
     notify(
-        subject=f"Approval needed: {request.name}",
+        users=list(approvers[:200]),
+        event=NotificationEvent.APPROVAL_NEEDED,
+        title=f"Approval needed: {request.name}",
         body=(
             f"{request.requester.get_username()} requests {request.name} from {request.template.name}.\n"
             f"Plan: {summary.get('add', 0)} to add, {summary.get('change', 0)} to change, "
-            f"{summary.get('destroy', 0)} to destroy.\nJustification: {request.justification}\n\n"
-            f"{_request_url(request)}"
+            f"{summary.get('destroy', 0)} to destroy.\nJustification: {request.justification}"
         ),
-        recipients=list(emails),
+        url=_request_url(request),
     )
 
 

@@ -93,3 +93,11 @@ def kube_connection(kube_emulator, tmp_path):
 
     kubeconfig = kube_emulator.kubeconfig(tmp_path / "kubeconfig.yaml", context="emulator")
     return ClusterConnection(name="emulator", context="emulator", kubeconfig=str(kubeconfig))
+
+
+@pytest.fixture
+def deliver_inline(monkeypatch):
+    """Email and chat deliveries run in the test process, right after commit, instead of on a worker."""
+    from portal.tasks import deliver
+
+    monkeypatch.setattr(deliver, "delay", lambda pk: deliver.apply(args=[pk]))

@@ -160,7 +160,14 @@ def test_approving_twice_tells_the_second_click_it_is_already_approved(
 
 
 def test_rejecting_needs_a_comment_and_tells_the_requester(
-    login, developer, approver, shipped_templates, enqueued, mailoutbox, django_capture_on_commit_callbacks
+    login,
+    developer,
+    approver,
+    shipped_templates,
+    enqueued,
+    mailoutbox,
+    django_capture_on_commit_callbacks,
+    deliver_inline,
 ):
     env = _planned(developer, shipped_templates["team-sandbox"])
     client = login(approver)
@@ -172,13 +179,15 @@ def test_rejecting_needs_a_comment_and_tells_the_requester(
     assert env.state == RequestState.REJECTED
     assert mailoutbox[-1].to == ["dev@example.com"]
     assert "Use a preview instead." in mailoutbox[-1].body
+    assert developer.notifications.filter(title=f"Your environment {env.name} was rejected").exists()
 
 
 def test_approvers_are_emailed_when_a_plan_awaits_them(
-    developer, approver, shipped_templates, enqueued, mailoutbox, django_capture_on_commit_callbacks
+    developer, approver, shipped_templates, enqueued, mailoutbox, django_capture_on_commit_callbacks, deliver_inline
 ):
     with django_capture_on_commit_callbacks(execute=True):
         _planned(developer, shipped_templates["team-sandbox"])
+    assert approver.notifications.filter(event="approval_needed", title="Approval needed: sbx").exists()
     assert any("appr@example.com" in m.to and "Approval needed: sbx" in m.subject for m in mailoutbox)
     assert all("dev@example.com" not in m.to for m in mailoutbox if "Approval needed" in m.subject)
 
@@ -246,7 +255,9 @@ def test_the_request_page_shows_timeline_plan_and_masked_outputs(
     body = response.content.decode()
     assert "Awaiting approval" in body and "+1 to add" in body and "line two" in body
     assert "(sensitive value)" in body
-    assert "hx-trigger" not in body.split('id="log-section"')[0]  # not moving: no polling of the state
+    assert (
+        "hx-trigger" not in body.split('id="main"')[1].split('id="log-section"')[0]
+    )  # not moving: no polling of the state
 
 
 def test_a_failed_request_shows_its_reason_and_a_retry_button(login, developer, shipped_templates, enqueued):
