@@ -211,6 +211,16 @@ def read_project(root: Path) -> tuple[dict, list[ProjectPage]]:
                     add(norm, str(title) if title else None, parent, position)
                 # External links (http...) and missing files are skipped.
             elif isinstance(target, list):
+                first = target[0] if target else None
+                if isinstance(first, dict) and len(first) == 1:
+                    first = next(iter(first.values()))
+                index = posixpath.normpath(first) if isinstance(first, str) else ""
+                if index.endswith("index.md") and index in files and index not in seen:
+                    # A section whose first page is its index.md: that page is the section (as in
+                    # mkdocs-material's section indexes), so an export re-imports with the same tree.
+                    add(index, str(title) if title else None, parent, position)
+                    walk(target[1:], index, depth + 1)
+                    continue
                 section = f"_section/{parent or ''}/{title}"
                 pages.append(ProjectPage(path=section, title=str(title)[:200], body=f"# {title}\n", parent=parent,
                                          position=position))  # fmt: skip
