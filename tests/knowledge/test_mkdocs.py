@@ -211,7 +211,8 @@ def test_export_zip_is_an_mkdocs_project_that_builds_strictly(tmp_path, login, d
     with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
         archive.extractall(tmp_path / "export")
     config = yaml.safe_load((tmp_path / "export" / "mkdocs.yml").read_text())
-    assert config["nav"][1] == {"Operations": [{"Operations": "operations/index.md"}, {"Deploy": "operations/deploy.md"}]}
+    section = [{"Operations": "operations/index.md"}, {"Deploy": "operations/deploy.md"}]
+    assert config["nav"][1] == {"Operations": section}
     assert "[Deploy](deploy.md)" in (tmp_path / "export" / "docs" / "operations" / "index.md").read_text()
     ok, log = build(tmp_path / "export" / "mkdocs.yml", tmp_path / "site")
     assert ok, log
