@@ -75,7 +75,8 @@ The connection pool was set to 2 instead of 20.
 
 
 def seed(log) -> None:
-    admin = get_user_model().objects.filter(is_superuser=True).first() or get_user_model().objects.first()
+    users = get_user_model().objects.order_by("pk")
+    admin = users.filter(username="admin").first() or users.filter(is_superuser=True).first() or users.first()
     if admin is None:
         log("knowledge: no user to write the demo pages as; run the portal seeder first")
         return
