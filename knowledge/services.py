@@ -18,7 +18,7 @@ from django.utils.text import slugify
 from catalog.models import Entity
 from knowledge import permissions
 from knowledge.models import Incident, IncidentStep, Page, PageKind, Revision, SiteBuild, Space, Tag
-from knowledge.rendering import task_steps
+from knowledge.rendering import render_revision, task_steps
 from knowledge.templates_md import starting_text
 from portal.services import PermissionDenied, ServiceError, audit_record
 
@@ -190,6 +190,8 @@ def _write_revision(*, page: Page, actor, message: str) -> Revision:
     page.updated_by = revision.author
     page.save(update_fields=["current_revision", "updated_by", "updated_at"])
     _update_search_vector(page.pk)
+    # Render once now, so the first reader does not pay for a large page.
+    transaction.on_commit(lambda: render_revision(revision.pk, revision.body))
     return revision
 
 

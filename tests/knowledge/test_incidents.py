@@ -94,3 +94,8 @@ def test_the_entity_tab_lists_the_runbooks_of_a_service(runbook, service, rf, de
     request.user = developer
     html = render_to_string(tab.template, {"entity": service, **tab.context(request, service)}, request=request)
     assert runbook.title in html and runbook.get_absolute_url() in html
+
+
+def test_the_home_page_shows_recently_edited_runbooks(login, developer, runbook):
+    content = login(developer).get("/").content.decode()
+    assert "Recently edited runbooks" in content and runbook.title in content
