@@ -21,6 +21,28 @@ def runbooks_tab_context(*args) -> dict:
     }
 
 
+def docs_tab_context(*args) -> dict:
+    from django.urls import reverse
+
+    from knowledge import permissions, services
+    from knowledge.models import ServiceDocsBuild
+
+    entity = _entity_of(*args)
+    user = next((getattr(a, "user", a) for a in args if a is not entity and a is not None), None)
+    if entity is None:
+        return {}
+    annotated = bool((entity.annotations or {}).get(services.TECHDOCS_ANNOTATION))
+    built = (services.service_docs_dir(entity.pk) / "index.html").is_file()
+    return {
+        "entity": entity,
+        "docs_annotated": annotated,
+        "docs_annotation": services.TECHDOCS_ANNOTATION,
+        "docs_build": ServiceDocsBuild.objects.filter(entity=entity).first(),
+        "docs_url": reverse("knowledge:docs", args=[entity.pk]) if built else "",
+        "docs_can_build": annotated and permissions.can_build_service_docs(user, entity),
+    }
+
+
 def recent_runbooks_panel(user) -> dict:
     from django.urls import reverse
 
@@ -56,6 +78,7 @@ class KnowledgeConfig(AppConfig):
         register_entity_tab(
             EntityTab("runbooks", "Runbooks", "knowledge/entity_runbooks.html", 40, runbooks_tab_context)
         )
+        register_entity_tab(EntityTab("docs", "Docs", "knowledge/entity_docs.html", 30, docs_tab_context))
         register_home_panel(
             HomePanel(
                 "recent-runbooks", "Recently edited runbooks", "partials/panel_list.html", 40, recent_runbooks_panel

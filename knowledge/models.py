@@ -199,3 +199,27 @@ class SiteBuild(models.Model):
 
     def __str__(self) -> str:
         return f"Build #{self.pk} of {self.space}"
+
+
+class ServiceDocsBuild(models.Model):
+    """A TechDocs-style build of a catalog entity's own mkdocs docs (``backstage.io/techdocs-ref``)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    entity = models.ForeignKey(Entity, on_delete=models.CASCADE, related_name="docs_builds")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    source = models.CharField(max_length=1000, blank=True)
+    log = models.TextField(blank=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Docs build #{self.pk} of {self.entity_id}"

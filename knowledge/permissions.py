@@ -59,3 +59,14 @@ def can_work_incident(user, incident) -> bool:
 def can_import_from_server(user) -> bool:
     """Reading server directories is for Platform Admins."""
     return is_platform_admin(user)
+
+
+def can_build_service_docs(user, entity) -> bool:
+    """Rebuild a service's docs: the teams that own it and Platform Admins."""
+    if not _signed_in(user):
+        return False
+    if is_platform_admin(user):
+        return True
+    from catalog.selectors import entities_owned_by_user
+
+    return entities_owned_by_user(user).filter(pk=entity.pk).exists()

@@ -17,7 +17,17 @@ from django.utils.text import slugify
 
 from catalog.models import Entity
 from knowledge import permissions
-from knowledge.models import Incident, IncidentStep, Page, PageKind, Revision, SiteBuild, Space, Tag
+from knowledge.models import (
+    Incident,
+    IncidentStep,
+    Page,
+    PageKind,
+    Revision,
+    ServiceDocsBuild,
+    SiteBuild,
+    Space,
+    Tag,
+)
 from knowledge.rendering import render_revision, task_steps
 from knowledge.templates_md import starting_text
 from portal.services import PermissionDenied, ServiceError, audit_record
@@ -634,4 +644,96 @@ def site_build_run(*, build_id: int) -> SiteBuild:
     build.log = log
     build.finished_at = timezone.now()
     build.save(update_fields=["status", "log", "finished_at"])
+    return build
+
+
+# --- service docs (TechDocs-style) -------------------------------------------------------
+
+TECHDOCS_ANNOTATION = "backstage.io/techdocs-ref"
+
+
+def service_docs_source(entity: Entity) -> Path:
+    """The local directory of an entity's docs, from ``backstage.io/techdocs-ref: dir:<path>``.
+
+    Relative paths are read from the entity's ``file:`` location (where its catalog-info.yaml
+    lives) or else from the first import root; the result must stay under KNOWLEDGE_IMPORT_ROOTS.
+    """
+    from knowledge.mkdocs_project import ProjectError
+
+    ref = str((entity.annotations or {}).get(TECHDOCS_ANNOTATION, "")).strip()
+    if not ref:
+        raise ProjectError(f"{entity.ref} has no {TECHDOCS_ANNOTATION} annotation.")
+    if not ref.startswith("dir:"):
+        raise ProjectError(f"Only “dir:” docs references are built here, not “{ref.split(':', 1)[0]}:”.")
+    roots = [Path(r).resolve() for r in getattr(settings, "KNOWLEDGE_IMPORT_ROOTS", [])]
+    if not roots:
+        raise ProjectError("No docs source root is configured (KNOWLEDGE_IMPORT_ROOTS).")
+    path = Path(ref[4:].strip() or ".")
+    if not path.is_absolute():
+        location = str((entity.annotations or {}).get("backstage.io/managed-by-location", ""))
+        base = roots[0]
+        if location.startswith("file:"):
+            base = Path(location[5:]).parent
+        path = base / path
+    resolved = path.resolve()
+    if not any(resolved.is_relative_to(root) for root in roots):
+        raise ProjectError("The docs directory is outside the configured source roots.")
+    if not resolved.is_dir():
+        raise ProjectError(f"The docs directory {resolved} does not exist on the server.")
+    return resolved
+
+
+def service_docs_build_request(*, actor, entity: Entity) -> ServiceDocsBuild:
+    if actor is not None and not permissions.can_build_service_docs(actor, entity):
+        raise PermissionDenied("Only the owning team or Platform Admins can rebuild these docs.")
+    with transaction.atomic():
+        build = ServiceDocsBuild.objects.create(entity=entity, requested_by=actor)
+        audit_record(actor=actor, action="knowledge.docs.build", obj=entity, changes={"build": build.pk})
+        from knowledge.tasks import build_service_docs
+
+        transaction.on_commit(lambda: build_service_docs.delay(build.pk))
+    return build
+
+
+def service_docs_dir(entity_id: int) -> Path:
+    return sites_dir() / "entities" / str(int(entity_id))
+
+
+def service_docs_build_run(*, build_id: int) -> ServiceDocsBuild:
+    """Copy the checked source, build it with ``mkdocs build --strict`` and publish (idempotent)."""
+    import shutil
+
+    from knowledge.mkdocs_project import ProjectError, load_config
+    from knowledge.mkdocs_project import build as mkdocs_build
+
+    claimed = ServiceDocsBuild.objects.filter(pk=build_id, status=ServiceDocsBuild.Status.QUEUED).update(
+        status=ServiceDocsBuild.Status.RUNNING
+    )
+    build = ServiceDocsBuild.objects.select_related("entity").get(pk=build_id)
+    if not claimed:
+        return build
+    ok, log = False, ""
+    try:
+        source = service_docs_source(build.entity)
+        build.source = str(source)
+        load_config(source)  # refuse hooks, unknown plugins, escaping docs_dir and symlinks
+        target = service_docs_dir(build.entity_id)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="bridge-docs-", dir=target.parent) as tmp:
+            copy = Path(tmp) / "src"
+            shutil.copytree(source, copy, symlinks=True, ignore=shutil.ignore_patterns(".git", "site"))
+            load_config(copy)  # check the copy that is built, not only the original
+            cfg = next(p for p in (copy / "mkdocs.yml", copy / "mkdocs.yaml") if p.is_file())
+            out = Path(tmp) / "site"
+            ok, log = mkdocs_build(cfg, out)
+            if ok:
+                if target.exists():
+                    target.rename(Path(tmp) / "old")
+                out.rename(target)
+    except ProjectError as exc:
+        log = f"Refused: {exc}"
+    build.status = ServiceDocsBuild.Status.SUCCEEDED if ok else ServiceDocsBuild.Status.FAILED
+    build.log = log
+    build.finished_at = timezone.now()
+    build.save(update_fields=["status", "log", "source", "finished_at"])
     return build

@@ -8,3 +8,8 @@ from knowledge import services
 @shared_task(acks_late=True, soft_time_limit=300, time_limit=360)
 def build_site(build_id: int) -> str:
     return services.site_build_run(build_id=build_id).status
+
+
+@shared_task(acks_late=True, soft_time_limit=300, time_limit=360)
+def build_service_docs(build_id: int) -> str:
+    return services.service_docs_build_run(build_id=build_id).status

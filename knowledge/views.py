@@ -14,13 +14,17 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from catalog.models import Entity
 from knowledge import forms, permissions, selectors, services
 from knowledge.models import Incident, PageKind, Revision, SiteBuild, Space
 from knowledge.rendering import render_markdown, resolve_links
 from portal.services import PermissionDenied, ServiceError
 
+# Built sites hold text that was not sanitized (mkdocs passes raw HTML through), so they run
+# sandboxed: an opaque origin that cannot use the portal's cookies or read its pages.
 SITE_CSP = (
-    "default-src 'none'; img-src 'self'; style-src 'self' 'unsafe-inline'; font-src 'self'; "
+    "sandbox allow-scripts allow-popups allow-popups-to-escape-sandbox; "
+    "default-src 'none'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; font-src 'self' data:; "
     "script-src 'self'; connect-src 'self'; frame-ancestors 'self'; base-uri 'none'; form-action 'none'"
 )
 
@@ -496,19 +500,43 @@ def space_build(request, key):
     return redirect(space)
 
 
-@login_required
-def space_site(request, key, path):
-    """Serve the built static site of a space, confined to its folder, with a strict CSP."""
-    space = _space(key)
-    root = (services.sites_dir() / space.key).resolve()
+def _serve_built(root: Path, path: str):
+    """A file of a built static site, confined to its folder, with a strict CSP."""
+    root = root.resolve()
     target = (root / (path or "index.html")).resolve()
     if target.is_dir():
         target = target / "index.html"
     if not target.is_relative_to(root) or not target.is_file():
         raise Http404("Not in the built site.")
     content_type = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
-    response = FileResponse(Path(target).open("rb"), content_type=content_type)  # noqa: SIM115 (closed by Django)
+    response = FileResponse(target.open("rb"), content_type=content_type)  # noqa: SIM115 (closed by Django)
     response["Content-Security-Policy"] = SITE_CSP
     response["X-Content-Type-Options"] = "nosniff"
     response["X-Frame-Options"] = "SAMEORIGIN"
     return response
+
+
+@login_required
+def space_site(request, key, path):
+    """The built static site of a space."""
+    space = _space(key)
+    return _serve_built(services.sites_dir() / space.key, path)
+
+
+@login_required
+def service_docs(request, entity_id, path):
+    """The built TechDocs-style docs of a catalog entity."""
+    entity = get_object_or_404(Entity, pk=entity_id)
+    return _serve_built(services.service_docs_dir(entity.pk), path)
+
+
+@login_required
+@require_POST
+def service_docs_build(request, entity_id):
+    entity = get_object_or_404(Entity, pk=entity_id)
+    try:
+        services.service_docs_build_request(actor=request.user, entity=entity)
+    except PermissionDenied as exc:
+        raise DjangoPermissionDenied(str(exc))
+    messages.success(request, "Docs build queued: refresh in a moment.")
+    return redirect(reverse("catalog:entity", args=[entity.kind, entity.namespace, entity.name]) + "#docs")
