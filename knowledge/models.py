@@ -1,5 +1,7 @@
 """Knowledge base: spaces, pages (articles, runbooks, postmortems), revisions and incidents."""
 
+import uuid
+
 from django.conf import settings
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
@@ -223,3 +225,33 @@ class ServiceDocsBuild(models.Model):
 
     def __str__(self) -> str:
         return f"Docs build #{self.pk} of {self.entity_id}"
+
+
+def _attachment_path(instance, filename: str) -> str:
+    return f"knowledge/attachments/{instance.page_id}/{uuid.uuid4().hex}"
+
+
+class Attachment(models.Model):
+    """An image or file on a page. Stored under a random name; the original name is kept here."""
+
+    page = models.ForeignKey(Page, on_delete=models.CASCADE, related_name="attachments")
+    file = models.FileField(upload_to=_attachment_path, max_length=300)
+    name = models.CharField(max_length=200)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveIntegerField()
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["page", "name"], name="knowledge_attachment_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("knowledge:attachment", args=[self.page.space.key, self.page.slug, self.name])
+
+    @property
+    def is_image(self) -> bool:
+        return self.content_type.startswith("image/")

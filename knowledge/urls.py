@@ -30,5 +30,8 @@ urlpatterns = [
     path("s/<slug:key>/p/<slug:slug>/revisions/<int:number>/", views.page_revision, name="page-revision"),
     path("s/<slug:key>/p/<slug:slug>/revert/<int:number>/", views.page_revert, name="page-revert"),
     path("s/<slug:key>/p/<slug:slug>/delete/", views.page_delete, name="page-delete"),
+    path("s/<slug:key>/p/<slug:slug>/files/", views.attachment_upload, name="attachment-upload"),
+    path("s/<slug:key>/p/<slug:slug>/files/<str:name>", views.attachment_file, name="attachment"),
+    path("s/<slug:key>/p/<slug:slug>/files/<str:name>/delete/", views.attachment_remove, name="attachment-delete"),
     path("s/<slug:key>/p/<slug:slug>/incidents/start/", views.incident_start, name="incident-start"),
 ]

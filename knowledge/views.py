@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 
 from catalog.models import Entity
 from knowledge import forms, permissions, selectors, services
-from knowledge.models import Incident, PageKind, Revision, SiteBuild, Space
+from knowledge.models import Attachment, Incident, PageKind, Revision, SiteBuild, Space
 from knowledge.rendering import render_markdown, resolve_links
 from portal.services import PermissionDenied, ServiceError
 
@@ -183,6 +183,7 @@ def page_detail(request, key, slug):
         "tags": page.tags.all(),
         "entities": page.entities.all(),
         "can_edit": permissions.can_edit_space(request.user, page.space),
+        "attachments": page.attachments.all(),
     }
     if page.kind == PageKind.RUNBOOK:
         context["incidents"] = page.incidents.select_related("entity", "started_by")[:20]
@@ -540,3 +541,55 @@ def service_docs_build(request, entity_id):
         raise DjangoPermissionDenied(str(exc))
     messages.success(request, "Docs build queued: refresh in a moment.")
     return redirect(reverse("catalog:entity", args=[entity.kind, entity.namespace, entity.name]) + "#docs")
+
+
+# --- attachments -----------------------------------------------------------------------------
+
+
+@login_required
+@require_POST
+def attachment_upload(request, key, slug):
+    page = _page(key, slug)
+    upload = request.FILES.get("file")
+    if upload is None:
+        messages.error(request, "Choose a file to attach.")
+        return redirect(page)
+    try:
+        attachment = services.attachment_add(actor=request.user, page=page, upload=upload)
+    except PermissionDenied as exc:
+        raise DjangoPermissionDenied(str(exc))
+    except ServiceError as exc:
+        messages.error(request, str(exc))
+    else:
+        link = f"![{attachment.name}]({attachment.get_absolute_url()})" if attachment.is_image else ""
+        messages.success(request, f"Attached {attachment.name}. {('Show it with ' + link) if link else ''}".strip())
+    return redirect(page)
+
+
+@login_required
+def attachment_file(request, key, slug, name):
+    page = _page(key, slug)
+    attachment = get_object_or_404(Attachment, page=page, name=name)
+    disposition = "inline" if attachment.is_image else "attachment"
+    response = FileResponse(
+        attachment.file.open("rb"), content_type=attachment.content_type, as_attachment=disposition == "attachment",
+        filename=attachment.name,
+    )  # fmt: skip
+    if disposition == "inline":
+        response["Content-Disposition"] = f'inline; filename="{attachment.name}"'
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "sandbox; default-src 'none'; img-src 'self'"
+    return response
+
+
+@login_required
+@require_POST
+def attachment_remove(request, key, slug, name):
+    page = _page(key, slug)
+    attachment = get_object_or_404(Attachment, page=page, name=name)
+    try:
+        services.attachment_delete(actor=request.user, attachment=attachment)
+    except PermissionDenied as exc:
+        raise DjangoPermissionDenied(str(exc))
+    messages.success(request, f"Removed {name}.")
+    return redirect(page)
