@@ -1,7 +1,7 @@
 from django import forms
 
 from catalog.models import Entity, Kind
-from knowledge.models import Outcome, Page, PageKind, Severity
+from knowledge.models import Incident, Outcome, Page, PageKind, Severity
 
 
 class SpaceForm(forms.Form):
@@ -32,6 +32,10 @@ class PageForm(forms.Form):
         label="Linked catalog entities",
         widget=forms.SelectMultiple(attrs={"size": 6}),
     )
+    deployment_ref = forms.CharField(
+        max_length=200, required=False, label="Deployment (postmortems)", help_text="The deployment that caused it."
+    )
+    incident = forms.ModelChoiceField(queryset=Incident.objects.all(), required=False, widget=forms.HiddenInput)
     message = forms.CharField(max_length=300, required=False, label="What did you change?")
     base_revision = forms.IntegerField(required=False, widget=forms.HiddenInput)
 
@@ -47,7 +51,9 @@ class PageForm(forms.Form):
 
 
 class IncidentStartForm(forms.Form):
-    entity = forms.ModelChoiceField(queryset=Entity.objects.none(), required=False)
+    entity = forms.ModelChoiceField(
+        queryset=Entity.objects.none(), required=False, label="Service", empty_label="(none)"
+    )
     severity = forms.ChoiceField(choices=Severity.choices, initial=Severity.SEV3)
     summary = forms.CharField(max_length=300, required=False)
 

@@ -79,23 +79,18 @@ def resolve_page_links(page: Page, rendered_html: str) -> str:
     base_dir = posixpath.dirname(page.source_path) if page.source_path else ""
     wanted_paths = {posixpath.normpath(posixpath.join(base_dir, p)) for p in paths}
     stems = {posixpath.splitext(posixpath.basename(p))[0].lower() for p in paths}
-    candidates = Page.objects.filter(space_id=page.space_id).filter(
-        Q(title__in=titles) | Q(source_path__in=wanted_paths) | Q(slug__in=stems | {"index"})
-    )
+    wanted = Q(source_path__in=wanted_paths) | Q(slug__in=stems)
+    for title in list(titles)[:200]:
+        wanted |= Q(title__iexact=title.strip())
     by_title, by_path, by_slug = {}, {}, {}
-    for p in candidates.only("title", "slug", "source_path", "space_id"):
+    for p in (
+        Page.objects.filter(space_id=page.space_id).filter(wanted).only("title", "slug", "source_path", "space_id")
+    ):
         p.space = page.space
         by_title.setdefault(p.title.lower(), p)
         if p.source_path:
             by_path[p.source_path] = p
         by_slug[p.slug] = p
-    lowered = {t.lower(): t for t in titles}
-    # Titles are matched case-insensitively; the query above matched exact case only, so fill in.
-    missing = [t for t in lowered if t not in by_title]
-    if missing:
-        for p in Page.objects.filter(space_id=page.space_id).only("title", "slug", "space_id"):
-            p.space = page.space
-            by_title.setdefault(p.title.lower(), p)
 
     def resolver(kind: str, value: str) -> str | None:
         if kind == "wikilink":

@@ -273,6 +273,7 @@ def page_update(
     entity_ids: list[int] | None = None,
     parent=_UNSET,
     kind: str | None = None,
+    deployment_ref: str | None = None,
 ) -> Revision:
     """Save a new revision. ``base_revision_id`` is the revision the editor started from:
     when someone else saved meanwhile, raise ``EditConflict`` and write nothing."""
@@ -306,6 +307,8 @@ def page_update(
         if kind is not None and kind != locked.kind:
             changes["kind"] = [locked.kind, kind]
             locked.kind = kind
+        if deployment_ref is not None:
+            locked.deployment_ref = deployment_ref.strip()[:200]
         locked.save()
         if tags is not None:
             _set_tags(locked, parse_tags(tags))

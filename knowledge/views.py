@@ -145,8 +145,9 @@ def page_create(request, key):
         raise DjangoPermissionDenied("This space belongs to another team.")
     kind = request.GET.get("kind", PageKind.ARTICLE)
     initial = {"kind": kind if kind in PageKind.values else PageKind.ARTICLE, "title": request.GET.get("title", "")}
-    if request.GET.get("parent", "").isdigit():
-        initial["parent"] = int(request.GET["parent"])
+    for name in ("parent", "incident"):
+        if request.GET.get(name, "").isdigit():
+            initial[name] = int(request.GET[name])
     form = forms.PageForm(request.POST or None, space=space, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -161,6 +162,8 @@ def page_create(request, key):
                 tags=data["tags"],
                 entity_ids=[e.pk for e in data["entities"]],
                 message=data["message"],
+                incident=data["incident"],
+                deployment_ref=data["deployment_ref"],
             )
         except ServiceError as exc:
             form.add_error(None, str(exc))
@@ -204,6 +207,8 @@ def page_edit(request, key, slug):
         "tags": ", ".join(page.tags.values_list("name", flat=True)),
         "entities": list(page.entities.all()),
         "base_revision": page.current_revision_id,
+        "incident": page.incident_id,
+        "deployment_ref": page.deployment_ref,
     }
     form = forms.PageForm(request.POST or None, space=page.space, page=page, initial=initial)
     conflict = None
@@ -221,6 +226,7 @@ def page_edit(request, key, slug):
                 entity_ids=[e.pk for e in data["entities"]],
                 parent=data["parent"],
                 kind=data["kind"],
+                deployment_ref=data["deployment_ref"],
             )
         except services.EditConflict as exc:
             conflict = exc

@@ -99,3 +99,20 @@ def test_the_entity_tab_lists_the_runbooks_of_a_service(runbook, service, rf, de
 def test_the_home_page_shows_recently_edited_runbooks(login, developer, runbook):
     content = login(developer).get("/").content.decode()
     assert "Recently edited runbooks" in content and runbook.title in content
+
+
+def test_write_a_postmortem_from_an_incident_links_them(login, developer, runbook):
+    incident = services.incident_start(actor=developer, runbook=runbook, entity=None, severity="sev2")
+    client = login(developer)
+    incident_page = client.get(incident.get_absolute_url()).content.decode()
+    assert f"incident={incident.pk}" in incident_page
+    form = client.get(
+        reverse("knowledge:page-create", args=[runbook.space.key]) + f"?kind=postmortem&incident={incident.pk}"
+    )
+    assert f'name="incident" value="{incident.pk}"' in form.content.decode()
+    response = client.post(
+        reverse("knowledge:page-create", args=[runbook.space.key]),
+        {"title": "PM 1", "kind": "postmortem", "body": "", "incident": incident.pk, "deployment_ref": "deploy-7"},
+    )
+    assert response.status_code == 302
+    assert incident.postmortems.get().deployment_ref == "deploy-7"
