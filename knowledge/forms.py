@@ -24,6 +24,9 @@ class PageForm(forms.Form):
     title = forms.CharField(max_length=200)
     kind = forms.ChoiceField(choices=PageKind.choices, initial=PageKind.ARTICLE)
     parent = forms.ModelChoiceField(queryset=Page.objects.none(), required=False, label="Parent page")
+    position = forms.IntegerField(
+        min_value=0, max_value=100000, required=False, label="Position", help_text="Order among its siblings."
+    )
     body = forms.CharField(widget=forms.Textarea(attrs={"rows": 24, "class": "editor"}), required=False)
     tags = forms.CharField(required=False, help_text="Comma-separated, e.g. database, on-call.")
     entities = forms.ModelMultipleChoiceField(

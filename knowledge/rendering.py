@@ -21,6 +21,7 @@ from django.core.cache import cache
 from markdown.extensions import Extension
 from markdown.inlinepatterns import InlineProcessor
 from markdown.treeprocessors import Treeprocessor
+from pygments.formatters import HtmlFormatter
 
 RENDERER_VERSION = "1"
 ID_PREFIX = "kb-"
@@ -58,6 +59,21 @@ class BridgeLinks(Extension):
         md.treeprocessors.register(_RelativeLinkProcessor(md), "bridge_mdlinks", 0)
 
 
+_formatters: dict[str, HtmlFormatter] = {}
+
+
+def _cached_formatter(**options) -> HtmlFormatter:
+    """Pygments builds a stylesheet in every HtmlFormatter; reuse one per set of options
+    (a page with hundreds of code blocks otherwise spends most of its time there)."""
+    key = repr(sorted(options.items()))
+    formatter = _formatters.get(key)
+    if formatter is None:
+        if len(_formatters) > 256:
+            _formatters.clear()
+        formatter = _formatters[key] = HtmlFormatter(**options)
+    return formatter
+
+
 EXTENSIONS = [
     "admonition",
     "fenced_code",
@@ -71,7 +87,7 @@ EXTENSIONS = [
     BridgeLinks(),
 ]
 EXTENSION_CONFIGS = {
-    "codehilite": {"css_class": "highlight", "guess_lang": False},
+    "codehilite": {"css_class": "highlight", "guess_lang": False, "pygments_formatter": _cached_formatter},
     "toc": {"permalink": "¶", "permalink_title": "Link to this section", "toc_depth": "1-4"},
     "pymdownx.tasklist": {"custom_checkbox": False, "clickable_checkbox": False},
     "footnotes": {"BACKLINK_TITLE": "Back to reference %d"},

@@ -274,6 +274,7 @@ def page_update(
     parent=_UNSET,
     kind: str | None = None,
     deployment_ref: str | None = None,
+    position: int | None = None,
 ) -> Revision:
     """Save a new revision. ``base_revision_id`` is the revision the editor started from:
     when someone else saved meanwhile, raise ``EditConflict`` and write nothing."""
@@ -309,6 +310,8 @@ def page_update(
             locked.kind = kind
         if deployment_ref is not None:
             locked.deployment_ref = deployment_ref.strip()[:200]
+        if position is not None:
+            locked.position = max(0, position)
         locked.save()
         if tags is not None:
             _set_tags(locked, parse_tags(tags))

@@ -164,6 +164,7 @@ def page_create(request, key):
                 message=data["message"],
                 incident=data["incident"],
                 deployment_ref=data["deployment_ref"],
+                position=data["position"],
             )
         except ServiceError as exc:
             form.add_error(None, str(exc))
@@ -203,6 +204,7 @@ def page_edit(request, key, slug):
         "title": page.title,
         "kind": page.kind,
         "parent": page.parent,
+        "position": page.position,
         "body": page.body,
         "tags": ", ".join(page.tags.values_list("name", flat=True)),
         "entities": list(page.entities.all()),
@@ -227,6 +229,7 @@ def page_edit(request, key, slug):
                 parent=data["parent"],
                 kind=data["kind"],
                 deployment_ref=data["deployment_ref"],
+                position=data["position"],
             )
         except services.EditConflict as exc:
             conflict = exc

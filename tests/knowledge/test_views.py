@@ -130,3 +130,22 @@ def test_the_space_page_lists_its_tree(login, developer, space):
     services.page_create(actor=developer, space=space, title="Child", parent=parent)
     content = login(developer).get(space.get_absolute_url()).content.decode()
     assert content.index("Parent") < content.index("Child") and "kb-depth-1" in content
+
+
+def test_the_editor_moves_a_page_under_another_parent_and_reorders_it(login, developer, space):
+    a = services.page_create(actor=developer, space=space, title="A")
+    b = services.page_create(actor=developer, space=space, title="B")
+    c = services.page_create(actor=developer, space=space, title="C")
+    client = login(developer)
+    for page, parent, position in [(c, a, 1), (b, a, 2)]:
+        response = client.post(
+            page.url_for("page-edit"),
+            {"title": page.title, "kind": "article", "body": page.body, "parent": parent.pk, "position": position,
+             "base_revision": page.current_revision_id},
+        )  # fmt: skip
+        assert response.status_code == 302
+    from knowledge.selectors import page_tree
+
+    assert [(p.title, d) for p, d in page_tree(space)] == [("A", 0), ("C", 1), ("B", 1)]
+    c.refresh_from_db()
+    assert c.revisions.count() == 2  # a move is a saved edit like any other
