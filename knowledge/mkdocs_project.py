@@ -121,22 +121,27 @@ def load_config(root: Path) -> dict:
     if not resolved.is_dir():
         raise ProjectError(f"mkdocs.yml: docs_dir “{docs_dir}” does not exist in the project.")
     config["_docs_path"] = resolved
-    check_symlinks(root)
+    config["_config_path"] = cfg_path
+    # mkdocs reads mkdocs.yml and the docs folder only (custom_dir is refused above).
+    check_symlinks(root, (root / docs_dir))
     return config
 
 
-def check_symlinks(root: Path) -> None:
-    """Refuse symbolic links that point outside the project (e.g. docs/secret.md -> /etc/passwd)."""
+def check_symlinks(root: Path, scan: Path | None = None) -> None:
+    """Refuse symbolic links under ``scan`` that point outside ``root`` (e.g. docs/secret.md -> /etc/passwd)."""
     root = root.resolve()
     count = 0
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+    scan = scan if scan is not None else root
+    if scan.is_symlink() and not scan.resolve().is_relative_to(root):
+        raise ProjectError(f"{scan.name} is a symbolic link pointing outside the project; Bridge refuses it.")
+    for dirpath, dirnames, filenames in os.walk(scan, followlinks=False):
         for name in dirnames + filenames:
             count += 1
             if count > _limit("KNOWLEDGE_MAX_IMPORT_FILES", 2000) * 2:
                 raise ProjectError("The project has too many files to import.")
             path = Path(dirpath) / name
             if path.is_symlink() and not path.resolve().is_relative_to(root):
-                rel = path.relative_to(root)
+                rel = path.relative_to(scan)
                 raise ProjectError(f"{rel} is a symbolic link pointing outside the project; Bridge refuses it.")
 
 

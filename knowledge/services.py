@@ -723,14 +723,19 @@ def service_docs_build_run(*, build_id: int) -> ServiceDocsBuild:
     try:
         source = service_docs_source(build.entity)
         build.source = str(source)
-        load_config(source)  # refuse hooks, unknown plugins, escaping docs_dir and symlinks
         target = service_docs_dir(build.entity_id)
         target.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="bridge-docs-", dir=target.parent) as tmp:
+            # Copy only what mkdocs reads (mkdocs.yml and docs_dir), following the links that were
+            # checked to stay inside the source, so the copy that is built has no links at all.
+            config = load_config(source)
             copy = Path(tmp) / "src"
-            shutil.copytree(source, copy, symlinks=True, ignore=shutil.ignore_patterns(".git", "site"))
+            docs_rel = config["_docs_path"].relative_to(source)
+            copy.mkdir()
+            cfg = copy / config["_config_path"].name
+            shutil.copyfile(config["_config_path"], cfg)
+            shutil.copytree(config["_docs_path"], copy / docs_rel, symlinks=False)
             load_config(copy)  # check the copy that is built, not only the original
-            cfg = next(p for p in (copy / "mkdocs.yml", copy / "mkdocs.yaml") if p.is_file())
             out = Path(tmp) / "site"
             ok, log = mkdocs_build(cfg, out)
             if ok:
@@ -739,6 +744,9 @@ def service_docs_build_run(*, build_id: int) -> ServiceDocsBuild:
                 out.rename(target)
     except ProjectError as exc:
         log = f"Refused: {exc}"
+    except (OSError, shutil.Error) as exc:
+        # E.g. a broken link in the docs folder: record it rather than leave the build running.
+        log = f"Could not read the docs source: {exc}"
     build.status = ServiceDocsBuild.Status.SUCCEEDED if ok else ServiceDocsBuild.Status.FAILED
     build.log = log
     build.finished_at = timezone.now()

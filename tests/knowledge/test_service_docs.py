@@ -123,3 +123,19 @@ def test_a_team_member_of_another_team_cannot_rebuild(documented, django_user_mo
     other = django_user_model.objects.create_user(username="other", password="x" * 12)
     make_team("team-other", other)
     assert login(other).post(reverse("knowledge:docs-build", args=[documented.pk])).status_code == 403
+
+
+def test_docs_are_built_from_a_big_repository_without_walking_all_of_it(documented, roots, settings):
+    settings.KNOWLEDGE_MAX_IMPORT_FILES = 5
+    src = roots / "checkout-api" / "src"
+    src.mkdir()
+    for n in range(50):
+        (src / f"module{n}.py").write_text("x = 1\n")
+    build = run(documented)
+    assert build.status == "succeeded", build.log
+
+
+def test_a_broken_link_in_the_docs_is_a_failed_build_with_a_reason(documented, roots):
+    os.symlink(roots / "checkout-api" / "docs" / "missing.md", roots / "checkout-api" / "docs" / "broken.md")
+    build = run(documented)
+    assert build.status == "failed" and build.log
