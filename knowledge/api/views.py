@@ -77,6 +77,8 @@ class PageViewSet(viewsets.ModelViewSet):
             qs = qs.filter(entities__pk=int(params["entity"]))
         if self.action == "retrieve":
             qs = qs.prefetch_related("tags", "entities")
+        elif self.action == "list":
+            qs = qs.defer("body", "search_vector", "current_revision__body")
         return qs
 
     def get_serializer_class(self):

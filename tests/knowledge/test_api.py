@@ -138,3 +138,12 @@ def test_incidents_through_the_api(api, developer, stranger, runbook, service):
     assert closed.status_code == 200 and closed.json()["closed_at"]
     listed = client.get(f"{API}/incidents/?entity={service.pk}").json()["results"]
     assert [i["id"] for i in listed] == [iid]
+
+
+def test_the_page_list_needs_the_same_queries_for_many_pages(api, developer, space, django_assert_max_num_queries):
+    for n in range(30):
+        services.page_create(actor=developer, space=space, title=f"P{n}", body="x" * 1000)
+    client = api(developer)
+    with django_assert_max_num_queries(8):
+        data = client.get(f"{API}/pages/?space=payments").json()
+    assert data["count"] == 30 and "body" not in data["results"][0]
