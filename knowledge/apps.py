@@ -1,6 +1,87 @@
 from django.apps import AppConfig
 
 
+def _entity_of(*args):
+    """The entity among a tab-context call's arguments (the catalog passes it with the request or user)."""
+    from catalog.models import Entity
+
+    return next((a for a in args if isinstance(a, Entity)), None)
+
+
+def runbooks_tab_context(*args) -> dict:
+    from knowledge import selectors
+
+    entity = _entity_of(*args)
+    if entity is None:
+        return {"kb_pages": [], "kb_incidents": []}
+    return {
+        "entity": entity,
+        "kb_pages": list(selectors.pages_for_entity(entity)[:50]),
+        "kb_incidents": list(selectors.incidents().filter(entity=entity)[:10]),
+    }
+
+
+def docs_tab_context(*args) -> dict:
+    from django.urls import reverse
+
+    from knowledge import permissions, services
+    from knowledge.models import ServiceDocsBuild
+
+    entity = _entity_of(*args)
+    user = next((getattr(a, "user", a) for a in args if a is not entity and a is not None), None)
+    if entity is None:
+        return {}
+    annotated = bool((entity.annotations or {}).get(services.TECHDOCS_ANNOTATION))
+    built = (services.service_docs_dir(entity.pk) / "index.html").is_file()
+    return {
+        "entity": entity,
+        "docs_annotated": annotated,
+        "docs_annotation": services.TECHDOCS_ANNOTATION,
+        "docs_build": ServiceDocsBuild.objects.filter(entity=entity).first(),
+        "docs_url": reverse("knowledge:docs", args=[entity.pk]) if built else "",
+        "docs_can_build": annotated and permissions.can_build_service_docs(user, entity),
+    }
+
+
+def recent_runbooks_panel(user) -> dict:
+    from django.urls import reverse
+
+    from knowledge import selectors
+
+    pages = selectors.recently_edited(kind="runbook", limit=8)
+    return {
+        "items": [
+            {"label": p.title, "url": p.get_absolute_url(), "meta": f"{p.space.name} · {p.updated_at:%Y-%m-%d}"}
+            for p in pages
+        ],
+        "empty": "No runbooks yet. Write one in your team's space: symptoms, diagnosis, mitigation, escalation.",
+        "action_url": reverse("knowledge:index"),
+        "action_label": "Open the knowledge base",
+        "more_url": reverse("knowledge:search") + "?kind=runbook" if pages else "",
+    }
+
+
 class KnowledgeConfig(AppConfig):
     name = "knowledge"
     verbose_name = "Knowledge base"
+
+    def ready(self) -> None:
+        from knowledge import demo
+        from portal.extensions import (
+            EntityTab,
+            HomePanel,
+            register_demo_seeder,
+            register_entity_tab,
+            register_home_panel,
+        )
+
+        register_entity_tab(
+            EntityTab("runbooks", "Runbooks", "knowledge/entity_runbooks.html", 40, runbooks_tab_context)
+        )
+        register_entity_tab(EntityTab("docs", "Docs", "knowledge/entity_docs.html", 30, docs_tab_context))
+        register_home_panel(
+            HomePanel(
+                "recent-runbooks", "Recently edited runbooks", "partials/panel_list.html", 40, recent_runbooks_panel
+            )
+        )
+        register_demo_seeder("knowledge", demo.seed, order=60)

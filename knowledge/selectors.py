@@ -1,1 +1,273 @@
-"""Knowledge base: spaces, pages, revisions, runbooks and mkdocs import/export."""
+"""Reads of the knowledge base, used by views, the API and other apps (DORA metrics)."""
+
+from __future__ import annotations
+
+import html
+import posixpath
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import connection
+from django.db.models import Q, QuerySet
+
+from knowledge.models import Incident, Page, PageKind, Revision, Space
+from knowledge.rendering import Rendered, link_targets, render_revision, resolve_links
+
+
+def spaces() -> QuerySet[Space]:
+    return Space.objects.select_related("owner").order_by("name")
+
+
+def page_get(space_key: str, slug: str) -> Page | None:
+    return (
+        Page.objects.select_related("space", "space__owner", "parent", "current_revision", "updated_by", "incident")
+        .filter(space__key=space_key, slug=slug)
+        .first()
+    )
+
+
+def page_tree(space: Space) -> list[tuple[Page, int]]:
+    """Every page of the space in navigation order, with its depth (one query)."""
+    pages = list(Page.objects.filter(space=space).only("id", "parent_id", "title", "slug", "kind", "position", "space"))
+    children: dict[int | None, list[Page]] = {}
+    for p in pages:
+        children.setdefault(p.parent_id, []).append(p)
+    for siblings in children.values():
+        siblings.sort(key=lambda p: (p.position, p.title.lower()))
+    ids = {p.pk for p in pages}
+    out: list[tuple[Page, int]] = []
+
+    def walk(parent_id, depth):
+        for p in children.get(parent_id, []):
+            out.append((p, depth))
+            if depth < 50:
+                walk(p.pk, depth + 1)
+
+    walk(None, 0)
+    # Pages whose parent is outside the space (should not happen) still show up.
+    for p in pages:
+        if p.parent_id is not None and p.parent_id not in ids:
+            out.append((p, 0))
+    for p in out:
+        p[0].space = space
+    return out
+
+
+def breadcrumbs(page: Page) -> list[Page]:
+    crumbs, node, hops = [], page.parent, 0
+    while node is not None and hops < 50:
+        crumbs.append(node)
+        node, hops = node.parent, hops + 1
+    return list(reversed(crumbs))
+
+
+def page_rendered(page: Page) -> Rendered:
+    """The page's HTML with links between pages resolved (broken ones flagged)."""
+    rendered = render_revision(page.current_revision_id or 0, page.body) if page.current_revision_id else None
+    if rendered is None:
+        from knowledge.rendering import render_markdown
+
+        rendered = render_markdown(page.body)
+    return Rendered(html=resolve_page_links(page, rendered.html), toc=rendered.toc)
+
+
+def resolve_page_links(page: Page, rendered_html: str) -> str:
+    titles, paths = link_targets(rendered_html)
+    if not titles and not paths:
+        return rendered_html
+    base_dir = posixpath.dirname(page.source_path) if page.source_path else ""
+    wanted_paths = {posixpath.normpath(posixpath.join(base_dir, p)) for p in paths}
+    stems = {posixpath.splitext(posixpath.basename(p))[0].lower() for p in paths}
+    wanted = Q(source_path__in=wanted_paths) | Q(slug__in=stems)
+    for title in list(titles)[:200]:
+        wanted |= Q(title__iexact=title.strip())
+    by_title, by_path, by_slug = {}, {}, {}
+    for p in (
+        Page.objects.filter(space_id=page.space_id).filter(wanted).only("title", "slug", "source_path", "space_id")
+    ):
+        p.space = page.space
+        by_title.setdefault(p.title.lower(), p)
+        if p.source_path:
+            by_path[p.source_path] = p
+        by_slug[p.slug] = p
+
+    def resolver(kind: str, value: str) -> str | None:
+        if kind == "wikilink":
+            target = by_title.get(value.strip().lower())
+        else:
+            target = by_path.get(posixpath.normpath(posixpath.join(base_dir, value)))
+            if target is None:
+                target = by_slug.get(posixpath.splitext(posixpath.basename(value))[0].lower())
+        return target.get_absolute_url() if target is not None else None
+
+    return resolve_links(rendered_html, resolver)
+
+
+def history(page: Page) -> QuerySet[Revision]:
+    """Newest first, without the bodies, so 1,000 revisions page as fast as ten."""
+    return Revision.objects.filter(page=page).select_related("author").defer("body").order_by("-number")
+
+
+def runbooks_for_entity(entity) -> QuerySet[Page]:
+    return Page.objects.filter(entities=entity, kind=PageKind.RUNBOOK).select_related("space").order_by("title")
+
+
+def pages_for_entity(entity) -> QuerySet[Page]:
+    return Page.objects.filter(entities=entity).select_related("space").order_by("kind", "title")
+
+
+def recently_edited(*, kind: str | None = None, limit: int = 10) -> list[Page]:
+    qs = Page.objects.select_related("space", "updated_by").order_by("-updated_at")
+    if kind:
+        qs = qs.filter(kind=kind)
+    return list(qs[:limit])
+
+
+# --- incidents (also read by pipelines for DORA metrics) ---------------------------------
+
+
+@dataclass(frozen=True)
+class IncidentWindow:
+    incident_id: int
+    entity_id: int | None
+    severity: str
+    started_at: datetime
+    ended_at: datetime | None  # None while still open
+    outcome: str
+
+
+def incidents_for_entities(
+    *, entity_ids: list[int] | None = None, since: datetime | None = None, until: datetime | None = None
+) -> list[IncidentWindow]:
+    """Incidents per entity with their start and end, oldest first: the input for DORA's
+    change-failure rate and time to restore service."""
+    qs = Incident.objects.all()
+    if entity_ids is not None:
+        qs = qs.filter(entity_id__in=entity_ids)
+    if since is not None:
+        qs = qs.filter(started_at__gte=since)
+    if until is not None:
+        qs = qs.filter(started_at__lt=until)
+    return [
+        IncidentWindow(
+            incident_id=row["id"],
+            entity_id=row["entity_id"],
+            severity=row["severity"],
+            started_at=row["started_at"],
+            ended_at=row["closed_at"],
+            outcome=row["outcome"],
+        )
+        for row in qs.order_by("started_at").values("id", "entity_id", "severity", "started_at", "closed_at", "outcome")
+    ]
+
+
+def incidents() -> QuerySet[Incident]:
+    return Incident.objects.select_related("runbook", "runbook__space", "entity", "started_by").order_by("-started_at")
+
+
+# --- search --------------------------------------------------------------------------------
+
+_START, _STOP = "\u27e6", "\u27e7"  # markers that survive escaping, turned into <mark> afterwards
+
+
+@dataclass
+class SearchHit:
+    page: Page
+    snippet: str  # safe HTML: escaped text with <mark> around matches
+    rank: float
+
+
+def _marked(text: str) -> str:
+    return html.escape(text).replace(_START, "<mark>").replace(_STOP, "</mark>")
+
+
+def _filtered(*, space: str | None, kind: str | None, tag: str | None, entity: int | None) -> QuerySet[Page]:
+    qs = Page.objects.select_related("space")
+    if space:
+        qs = qs.filter(space__key=space)
+    if kind:
+        qs = qs.filter(kind=kind)
+    if tag:
+        qs = qs.filter(tags__name=tag)
+    if entity:
+        qs = qs.filter(entities__pk=entity)
+    return qs
+
+
+def search_pages(
+    *,
+    query: str,
+    space: str | None = None,
+    kind: str | None = None,
+    tag: str | None = None,
+    entity: int | None = None,
+    limit: int = 50,
+) -> list[SearchHit]:
+    query = (query or "").strip()[:200]
+    qs = _filtered(space=space, kind=kind, tag=tag, entity=entity)
+    if not query:
+        return [SearchHit(page=p, snippet="", rank=0.0) for p in qs.order_by("-updated_at")[:limit]]
+    if connection.vendor == "postgresql":
+        return _search_postgres(qs, query, limit)
+    return _search_fallback(qs, query, limit)
+
+
+def _search_postgres(qs, query: str, limit: int) -> list[SearchHit]:
+    from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank
+    from django.db.models import F
+
+    sq = SearchQuery(query, search_type="websearch", config="english")
+    rows = (
+        qs.filter(search_vector=sq)
+        .annotate(rank=SearchRank(F("search_vector"), sq))
+        .order_by("-rank", "-updated_at")[:limit]
+    )
+    # Headlines only for the page of results shown, not for every match.
+    rows = list(rows)
+    if not rows:
+        return []
+    headlines = dict(
+        Page.objects.filter(pk__in=[r.pk for r in rows])
+        .annotate(
+            headline=SearchHeadline(
+                "body",
+                sq,
+                config="english",
+                start_sel=_START,
+                stop_sel=_STOP,
+                max_words=30,
+                min_words=10,
+                max_fragments=2,
+                fragment_delimiter=" … ",
+            )
+        )
+        .values_list("pk", "headline")
+    )
+    return [SearchHit(page=r, snippet=_marked(headlines.get(r.pk) or ""), rank=float(r.rank)) for r in rows]
+
+
+def _search_fallback(qs, query: str, limit: int) -> list[SearchHit]:
+    """SQLite: every word must appear in the title or body; title matches rank first."""
+    words = [w for w in re.split(r"\s+", query) if w][:8]
+    cond = Q()
+    for w in words:
+        cond &= Q(title__icontains=w) | Q(body__icontains=w)
+    hits = []
+    for page in qs.filter(cond).distinct().order_by("-updated_at")[:500]:
+        rank = sum(2.0 for w in words if w.lower() in page.title.lower()) + sum(
+            min(page.body.lower().count(w.lower()), 10) * 0.1 for w in words
+        )
+        hits.append(SearchHit(page=page, snippet=_fallback_snippet(page.body, words), rank=rank))
+    hits.sort(key=lambda h: -h.rank)
+    return hits[:limit]
+
+
+def _fallback_snippet(body: str, words: list[str]) -> str:
+    lower = body.lower()
+    pos = min((i for i in (lower.find(w.lower()) for w in words) if i >= 0), default=0)
+    start = max(0, pos - 80)
+    text = body[start : start + 240]
+    pattern = re.compile("|".join(re.escape(w) for w in words), re.IGNORECASE)
+    text = pattern.sub(lambda m: _START + m.group(0) + _STOP, text)
+    return ("… " if start else "") + _marked(text) + (" …" if start + 240 < len(body) else "")

@@ -1,1 +1,827 @@
-"""Knowledge base: spaces, pages, revisions, runbooks and mkdocs import/export."""
+"""Every change to the knowledge base: spaces, pages and revisions, incidents, imports and builds."""
+
+from __future__ import annotations
+
+import difflib
+import posixpath
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Max
+from django.utils import timezone
+from django.utils.text import slugify
+
+from catalog.models import Entity
+from knowledge import permissions
+from knowledge.models import (
+    Attachment,
+    Incident,
+    IncidentStep,
+    Page,
+    PageKind,
+    Revision,
+    ServiceDocsBuild,
+    SiteBuild,
+    Space,
+    Tag,
+)
+from knowledge.rendering import render_revision, task_steps
+from knowledge.templates_md import starting_text
+from portal.services import PermissionDenied, ServiceError, audit_record
+
+
+def max_page_bytes() -> int:
+    return int(getattr(settings, "KNOWLEDGE_MAX_PAGE_BYTES", 512 * 1024))
+
+
+class EditConflict(ServiceError):
+    """Someone saved the page after the editor opened it; nothing was written."""
+
+    def __init__(self, *, page: Page, base: Revision | None, current: Revision, diff: list[str]):
+        self.page, self.base, self.current, self.diff = page, base, current, diff
+        who = current.author.get_username() if current.author else "someone"
+        super().__init__(
+            f"{who} saved this page (revision {current.number}) while you were editing. "
+            "Your text was not saved: compare the changes below, merge them into your text and save again."
+        )
+
+
+def unified_diff(old: str, new: str, *, old_label: str = "before", new_label: str = "after") -> list[str]:
+    return list(
+        difflib.unified_diff(old.splitlines(), new.splitlines(), fromfile=old_label, tofile=new_label, lineterm="")
+    )
+
+
+# --- spaces ------------------------------------------------------------------------
+
+
+def _check_key(key: str) -> str:
+    key = slugify(key or "")[:60]
+    if not key:
+        raise ServiceError("Give the space a short key (letters, digits and dashes).")
+    return key
+
+
+def space_create(
+    *, actor, key: str, name: str, owner: Entity | None, description: str = "", open_for_edit: bool = False
+) -> Space:
+    if owner is not None and owner.kind != "Group":
+        raise ServiceError("A space is owned by a team (a catalog Group).")
+    if not permissions.can_create_space(actor, owner):
+        raise PermissionDenied("Only members of the owning team or Platform Admins can create this space.")
+    key = _check_key(key)
+    name = (name or "").strip()[:200]
+    if not name:
+        raise ServiceError("Give the space a name.")
+    with transaction.atomic():
+        if Space.objects.filter(key=key).exists():
+            raise ServiceError(f"A space with the key “{key}” already exists.")
+        space = Space.objects.create(
+            key=key, name=name, owner=owner, description=description, open_for_edit=open_for_edit
+        )
+        audit_record(actor=actor, action="knowledge.space.create", obj=space, changes={"key": key, "name": name})
+    return space
+
+
+def space_update(
+    *, actor, space: Space, name: str, description: str, owner: Entity | None, open_for_edit: bool
+) -> Space:
+    if not permissions.can_manage_space(actor, space):
+        raise PermissionDenied("Only the owning team or Platform Admins can change this space.")
+    if owner is not None and owner.kind != "Group":
+        raise ServiceError("A space is owned by a team (a catalog Group).")
+    with transaction.atomic():
+        space = Space.objects.select_for_update().get(pk=space.pk)
+        changes = {}
+        for field, value in [
+            ("name", name.strip()[:200] or space.name),
+            ("description", description),
+            ("owner_id", owner.pk if owner else None),
+            ("open_for_edit", open_for_edit),
+        ]:
+            if getattr(space, field) != value:
+                changes[field] = [getattr(space, field), value]
+                setattr(space, field, value)
+        space.save()
+        audit_record(actor=actor, action="knowledge.space.update", obj=space, changes=changes)
+    return space
+
+
+# --- pages -------------------------------------------------------------------------
+
+
+def _unique_slug(space: Space, title: str, *, exclude_pk: int | None = None) -> str:
+    base = slugify(title)[:180] or "page"
+    slug, n = base, 1
+    qs = Page.objects.filter(space=space)
+    if exclude_pk:
+        qs = qs.exclude(pk=exclude_pk)
+    taken = set(qs.filter(slug__startswith=base).values_list("slug", flat=True))
+    while slug in taken:
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+def _clean_title(title: str) -> str:
+    title = (title or "").strip()
+    if not title:
+        raise ServiceError("Give the page a title.")
+    if len(title) > 200:
+        raise ServiceError("The title is too long (200 characters at most).")
+    return title
+
+
+def _check_body(body: str) -> str:
+    body = (body or "").replace("\r\n", "\n")
+    size = len(body.encode("utf-8"))
+    if size > max_page_bytes():
+        raise ServiceError(
+            f"The page is too large ({size // 1024} KB); the limit is {max_page_bytes() // 1024} KB. "
+            "Split it into several pages."
+        )
+    return body
+
+
+def parse_tags(text: str | list[str] | None) -> list[str]:
+    if text is None:
+        return []
+    items = text.split(",") if isinstance(text, str) else text
+    tags = []
+    for item in items:
+        tag = slugify(str(item))[:60]
+        if tag and tag not in tags:
+            tags.append(tag)
+    return tags[:20]
+
+
+def _set_tags(page: Page, names: list[str]) -> None:
+    tags = [Tag.objects.get_or_create(name=name)[0] for name in names]
+    page.tags.set(tags)
+
+
+def _check_parent(space: Space, page: Page | None, parent: Page | None) -> None:
+    if parent is None:
+        return
+    if parent.space_id != space.pk:
+        raise ServiceError("The parent page must be in the same space.")
+    node, hops = parent, 0
+    while node is not None and hops < 100:
+        if page is not None and node.pk == page.pk:
+            raise ServiceError("A page cannot be moved under itself or one of its children.")
+        node, hops = node.parent, hops + 1
+
+
+def _update_search_vector(page_id: int) -> None:
+    if connection.vendor != "postgresql":
+        return
+    from django.contrib.postgres.search import SearchVector
+
+    Page.objects.filter(pk=page_id).update(
+        search_vector=SearchVector("title", weight="A", config="english")
+        + SearchVector("body", weight="B", config="english")
+    )
+
+
+def _write_revision(*, page: Page, actor, message: str) -> Revision:
+    number = (page.revisions.aggregate(n=Max("number"))["n"] or 0) + 1
+    revision = Revision.objects.create(
+        page=page,
+        number=number,
+        title=page.title,
+        body=page.body,
+        message=(message or "").strip()[:300],
+        author=actor if getattr(actor, "is_authenticated", False) else None,
+    )
+    page.current_revision = revision
+    page.updated_by = revision.author
+    page.save(update_fields=["current_revision", "updated_by", "updated_at"])
+    _update_search_vector(page.pk)
+    # Render once now, so the first reader does not pay for a large page.
+    transaction.on_commit(lambda: render_revision(revision.pk, revision.body))
+    return revision
+
+
+def page_create(
+    *,
+    actor,
+    space: Space,
+    title: str,
+    kind: str = PageKind.ARTICLE,
+    body: str | None = None,
+    parent: Page | None = None,
+    tags: list[str] | None = None,
+    entity_ids: list[int] | None = None,
+    message: str = "",
+    incident: Incident | None = None,
+    deployment_ref: str = "",
+    source_path: str = "",
+    position: int | None = None,
+    check_permission: bool = True,
+) -> Page:
+    if check_permission and not permissions.can_edit_space(actor, space):
+        raise PermissionDenied("You cannot add pages to this space: it belongs to another team.")
+    title = _clean_title(title)
+    if kind not in PageKind.values:
+        raise ServiceError("Choose a page kind: article, runbook or postmortem.")
+    body = _check_body(starting_text(kind, title) if body is None else body)
+    _check_parent(space, None, parent)
+    with transaction.atomic():
+        if position is None:
+            position = (Page.objects.filter(space=space, parent=parent).aggregate(p=Max("position"))["p"] or 0) + 1
+        page = Page.objects.create(
+            space=space,
+            parent=parent,
+            title=title,
+            slug=_unique_slug(space, title),
+            kind=kind,
+            body=body,
+            incident=incident,
+            deployment_ref=deployment_ref[:200],
+            source_path=source_path[:500],
+            position=position,
+        )
+        _set_tags(page, parse_tags(tags))
+        if entity_ids:
+            page.entities.set(Entity.objects.filter(pk__in=entity_ids))
+        revision = _write_revision(page=page, actor=actor, message=message or "Created the page")
+        audit_record(
+            actor=actor,
+            action="knowledge.page.create",
+            obj=page,
+            changes={"space": space.key, "kind": kind, "revision": revision.number},
+        )
+    return page
+
+
+_UNSET = object()
+
+
+def page_update(
+    *,
+    actor,
+    page: Page,
+    title: str,
+    body: str,
+    base_revision_id: int | None,
+    message: str = "",
+    tags: list[str] | None = None,
+    entity_ids: list[int] | None = None,
+    parent=_UNSET,
+    kind: str | None = None,
+    deployment_ref: str | None = None,
+    position: int | None = None,
+) -> Revision:
+    """Save a new revision. ``base_revision_id`` is the revision the editor started from:
+    when someone else saved meanwhile, raise ``EditConflict`` and write nothing."""
+    if not permissions.can_edit_space(actor, page.space):
+        raise PermissionDenied("You cannot edit this page: its space belongs to another team.")
+    title = _clean_title(title)
+    body = _check_body(body)
+    if kind is not None and kind not in PageKind.values:
+        raise ServiceError("Choose a page kind: article, runbook or postmortem.")
+    with transaction.atomic():
+        locked = Page.objects.select_for_update().get(pk=page.pk)
+        current = Revision.objects.filter(pk=locked.current_revision_id).first()
+        changed_meanwhile = current is not None and base_revision_id != current.pk
+        if changed_meanwhile and (current.body != body or current.title != title):
+            base = Revision.objects.filter(pk=base_revision_id, page=locked).first()
+            raise EditConflict(
+                page=locked,
+                base=base,
+                current=Revision.objects.select_related("author").get(pk=current.pk),
+                diff=unified_diff(
+                    current.body, body, old_label=f"revision {current.number} (saved)", new_label="your text"
+                ),
+            )
+        if parent is not _UNSET:
+            _check_parent(locked.space, locked, parent)
+            locked.parent = parent
+        changes = {}
+        if locked.title != title:
+            changes["title"] = [locked.title, title]
+        locked.title, locked.body = title, body
+        if kind is not None and kind != locked.kind:
+            changes["kind"] = [locked.kind, kind]
+            locked.kind = kind
+        if deployment_ref is not None:
+            locked.deployment_ref = deployment_ref.strip()[:200]
+        if position is not None:
+            locked.position = max(0, position)
+        locked.save()
+        if tags is not None:
+            _set_tags(locked, parse_tags(tags))
+        if entity_ids is not None:
+            locked.entities.set(Entity.objects.filter(pk__in=entity_ids))
+        revision = _write_revision(page=locked, actor=actor, message=message)
+        changes["revision"] = revision.number
+        audit_record(actor=actor, action="knowledge.page.update", obj=locked, changes=changes)
+    page.refresh_from_db()
+    return revision
+
+
+def page_revert(*, actor, page: Page, revision_id: int, message: str = "") -> Revision:
+    """Bring back an old revision's text as a new revision; history is never rewritten."""
+    if not permissions.can_edit_space(actor, page.space):
+        raise PermissionDenied("You cannot edit this page: its space belongs to another team.")
+    old = Revision.objects.filter(pk=revision_id, page=page).first()
+    if old is None:
+        raise ServiceError("That revision does not belong to this page.")
+    with transaction.atomic():
+        locked = Page.objects.select_for_update().get(pk=page.pk)
+        locked.title, locked.body = old.title, old.body
+        locked.save()
+        revision = _write_revision(page=locked, actor=actor, message=message or f"Reverted to revision {old.number}")
+        audit_record(
+            actor=actor, action="knowledge.page.revert", obj=locked, changes={"to": old.number, "new": revision.number}
+        )
+    page.refresh_from_db()
+    return revision
+
+
+def page_move(*, actor, page: Page, parent: Page | None, position: int | None = None) -> Page:
+    if not permissions.can_edit_space(actor, page.space):
+        raise PermissionDenied("You cannot edit this page: its space belongs to another team.")
+    _check_parent(page.space, page, parent)
+    with transaction.atomic():
+        page.parent = parent
+        if position is not None:
+            page.position = max(0, position)
+        page.save(update_fields=["parent", "position", "updated_at"])
+        audit_record(actor=actor, action="knowledge.page.move", obj=page, changes={"parent": parent and parent.pk})
+    return page
+
+
+def page_delete(*, actor, page: Page) -> None:
+    if not permissions.can_edit_space(actor, page.space):
+        raise PermissionDenied("You cannot delete this page: its space belongs to another team.")
+    if page.incidents.exists():
+        raise ServiceError("This runbook has incident history, so it cannot be deleted. Rename or move it instead.")
+    with transaction.atomic():
+        page.children.update(parent=page.parent)
+        audit_record(actor=actor, action="knowledge.page.delete", obj=page, changes={"title": page.title})
+        page.delete()
+
+
+# --- incidents ---------------------------------------------------------------------
+
+
+def incident_start(*, actor, runbook: Page, entity: Entity | None, severity: str, summary: str = "") -> Incident:
+    if runbook.kind != PageKind.RUNBOOK:
+        raise ServiceError("Incidents are started from a runbook.")
+    if not permissions.can_start_incident(actor, runbook):
+        raise PermissionDenied("Sign in to start an incident.")
+    from knowledge.models import Severity
+
+    if severity not in Severity.values:
+        raise ServiceError("Choose a severity: sev1, sev2, sev3 or sev4.")
+    with transaction.atomic():
+        incident = Incident.objects.create(
+            runbook=runbook,
+            revision=runbook.current_revision,
+            entity=entity,
+            severity=severity,
+            summary=(summary or "").strip()[:300],
+            started_by=actor,
+            started_at=timezone.now(),
+        )
+        IncidentStep.objects.bulk_create(
+            IncidentStep(incident=incident, number=i, text=text) for i, text in enumerate(task_steps(runbook.body), 1)
+        )
+        audit_record(
+            actor=actor,
+            action="knowledge.incident.start",
+            obj=incident,
+            changes={"runbook": runbook.pk, "entity": entity.ref if entity else None, "severity": severity},
+        )
+    return incident
+
+
+def incident_step_set(*, actor, incident: Incident, number: int, done: bool, note: str | None = None) -> IncidentStep:
+    if not permissions.can_work_incident(actor, incident):
+        raise PermissionDenied("Only the incident's responder and the runbook's team can update its steps.")
+    with transaction.atomic():
+        locked = Incident.objects.select_for_update().get(pk=incident.pk)
+        if not locked.is_open:
+            raise ServiceError("The incident is closed; its steps can no longer change.")
+        step = IncidentStep.objects.filter(incident=locked, number=number).first()
+        if step is None:
+            raise ServiceError("No such step in this incident.")
+        step.done = bool(done)
+        step.done_by = actor if done else None
+        step.done_at = timezone.now() if done else None
+        if note is not None:
+            step.note = note.strip()[:5000]
+        step.save()
+        audit_record(
+            actor=actor, action="knowledge.incident.step", obj=locked, changes={"step": number, "done": step.done}
+        )
+    return step
+
+
+def incident_close(*, actor, incident: Incident, outcome: str, notes: str = "") -> Incident:
+    from knowledge.models import Outcome
+
+    if not permissions.can_work_incident(actor, incident):
+        raise PermissionDenied("Only the incident's responder and the runbook's team can close it.")
+    if outcome not in Outcome.values:
+        raise ServiceError("Choose an outcome: resolved, mitigated, false_alarm or escalated.")
+    with transaction.atomic():
+        locked = Incident.objects.select_for_update().get(pk=incident.pk)
+        if not locked.is_open:
+            raise ServiceError("The incident is already closed.")
+        locked.closed_at = timezone.now()
+        locked.closed_by = actor
+        locked.outcome = outcome
+        locked.outcome_notes = (notes or "").strip()[:10000]
+        locked.save()
+        audit_record(actor=actor, action="knowledge.incident.close", obj=locked, changes={"outcome": outcome})
+    return locked
+
+
+# --- mkdocs import, export and build ---------------------------------------------------
+
+
+@dataclass
+class ImportResult:
+    created: int
+    updated: int
+    unchanged: int
+
+
+def _import_pages(*, actor, space: Space, root: Path) -> ImportResult:
+    from knowledge.mkdocs_project import read_project
+
+    _config, project_pages = read_project(root)
+    created = updated = unchanged = 0
+    by_path: dict[str, Page] = {}
+    with transaction.atomic():
+        existing = {p.source_path: p for p in Page.objects.filter(space=space).exclude(source_path="")}
+        for item in project_pages:
+            parent = by_path.get(item.parent) if item.parent else None
+            page = existing.get(item.path)
+            if page is None:
+                page = page_create(
+                    actor=actor,
+                    space=space,
+                    title=item.title,
+                    body=item.body,
+                    parent=parent,
+                    source_path=item.path,
+                    position=item.position,
+                    message="Imported from mkdocs",
+                    check_permission=False,
+                )
+                created += 1
+            else:
+                if page.parent_id != (parent.pk if parent else None) or page.position != item.position:
+                    page.parent, page.position = parent, item.position
+                    page.save(update_fields=["parent", "position"])
+                if page.body != item.body or page.title != item.title:
+                    page_update(
+                        actor=actor,
+                        page=page,
+                        title=item.title,
+                        body=item.body,
+                        base_revision_id=page.current_revision_id,
+                        message="Re-imported from mkdocs",
+                    )
+                    updated += 1
+                else:
+                    unchanged += 1
+            by_path[item.path] = page
+        audit_record(
+            actor=actor,
+            action="knowledge.space.import",
+            obj=space,
+            changes={"created": created, "updated": updated, "unchanged": unchanged},
+        )
+    return ImportResult(created, updated, unchanged)
+
+
+def space_import_archive(*, actor, space: Space, archive) -> ImportResult:
+    """Import an uploaded mkdocs project (zip) into the space, keeping its navigation order."""
+    from knowledge.mkdocs_project import ProjectError, extract_zip
+
+    if not permissions.can_manage_space(actor, space):
+        raise PermissionDenied("Only the owning team or Platform Admins can import into this space.")
+    limit = int(getattr(settings, "KNOWLEDGE_MAX_UPLOAD_BYTES", 20 * 1024 * 1024))
+    size = getattr(archive, "size", None)
+    if size is not None and size > limit:
+        raise ProjectError(
+            f"The archive is {size // (1024 * 1024)} MB; uploads are limited to {limit // (1024 * 1024)} MB."
+        )
+    with tempfile.TemporaryDirectory(prefix="bridge-import-") as tmp:
+        root = extract_zip(archive, Path(tmp))
+        return _import_pages(actor=actor, space=space, root=root)
+
+
+def space_import_directory(*, actor, space: Space, directory: str) -> ImportResult:
+    """Import an mkdocs project from a server directory under one of KNOWLEDGE_IMPORT_ROOTS."""
+    from knowledge.mkdocs_project import ProjectError
+
+    if not permissions.can_manage_space(actor, space) or not permissions.can_import_from_server(actor):
+        raise PermissionDenied("Only Platform Admins can import from a server directory.")
+    roots = [Path(r).resolve() for r in getattr(settings, "KNOWLEDGE_IMPORT_ROOTS", [])]
+    if not roots:
+        raise ProjectError("No server import root is configured (KNOWLEDGE_IMPORT_ROOTS).")
+    path = Path(directory or "").expanduser()
+    if not path.is_absolute():
+        path = roots[0] / path
+    resolved = path.resolve()
+    if not any(resolved.is_relative_to(root) for root in roots):
+        raise ProjectError("That directory is outside the configured import roots.")
+    if not resolved.is_dir():
+        raise ProjectError("That directory does not exist on the server.")
+    return _import_pages(actor=actor, space=space, root=resolved)
+
+
+def _export_tree(space: Space):
+    from knowledge.mkdocs_project import ExportPage, relative_link
+    from knowledge.rendering import WIKILINK_RE
+
+    pages = list(Page.objects.filter(space=space).order_by("position", "title"))
+    children: dict[int | None, list[Page]] = {}
+    for p in pages:
+        children.setdefault(p.parent_id, []).append(p)
+    paths: dict[int, str] = {}
+    taken: set[str] = set()
+
+    def assign(parent_id, folder: str, depth: int):
+        for p in children.get(parent_id, []):
+            if p.source_path and p.source_path not in taken and not p.source_path.startswith("_section/"):
+                path = p.source_path
+            elif children.get(p.pk):
+                path = posixpath.join(folder, p.slug, "index.md")
+            else:
+                path = posixpath.join(folder, f"{p.slug}.md")
+            while path in taken:
+                path = path[:-3] + "-1.md"
+            taken.add(path)
+            paths[p.pk] = path
+            if depth < 20:
+                assign(p.pk, posixpath.dirname(path) if path.endswith("index.md") else folder, depth + 1)
+
+    assign(None, "", 0)
+    by_title = {p.title.lower(): p for p in pages}
+    wikilink = re.compile(WIKILINK_RE)
+
+    def convert(page: Page) -> str:
+        def repl(m):
+            target = by_title.get(m.group(1).strip().lower())
+            label = (m.group(2) or m.group(1)).strip()
+            if target is None or target.pk not in paths:
+                return label
+            return f"[{label}]({relative_link(paths[page.pk], paths[target.pk])})"
+
+        return wikilink.sub(repl, page.body)
+
+    def node(p: Page) -> ExportPage:
+        return ExportPage(
+            pk=p.pk,
+            title=p.title,
+            body=convert(p),
+            path=paths[p.pk],
+            children=[node(c) for c in children.get(p.pk, [])],
+        )
+
+    return [node(p) for p in children.get(None, []) if p.pk in paths]
+
+
+def space_export_project(*, space: Space, dest: Path) -> Path:
+    """Write the space as an mkdocs project under ``dest``; return its mkdocs.yml."""
+    from knowledge.mkdocs_project import write_project
+
+    return write_project(dest, site_name=space.name, roots=_export_tree(space))
+
+
+def space_export_zip(*, actor, space: Space) -> bytes:
+    from knowledge.mkdocs_project import zip_directory
+
+    if not permissions.can_read_space(actor, space):
+        raise PermissionDenied("Sign in to export a space.")
+    with tempfile.TemporaryDirectory(prefix="bridge-export-") as tmp:
+        space_export_project(space=space, dest=Path(tmp))
+        return zip_directory(Path(tmp))
+
+
+def sites_dir() -> Path:
+    return Path(getattr(settings, "KNOWLEDGE_SITES_DIR", Path(settings.VAR_DIR) / "knowledge-sites"))
+
+
+def site_build_request(*, actor, space: Space) -> SiteBuild:
+    if not permissions.can_manage_space(actor, space):
+        raise PermissionDenied("Only the owning team or Platform Admins can build this space.")
+    with transaction.atomic():
+        build = SiteBuild.objects.create(space=space, requested_by=actor)
+        audit_record(actor=actor, action="knowledge.site.build", obj=space, changes={"build": build.pk})
+        from knowledge.tasks import build_site
+
+        transaction.on_commit(lambda: build_site.delay(build.pk))
+    return build
+
+
+def site_build_run(*, build_id: int) -> SiteBuild:
+    """Export the space, run ``mkdocs build --strict`` and publish the site (idempotent)."""
+    from knowledge.mkdocs_project import build as mkdocs_build
+
+    claimed = SiteBuild.objects.filter(pk=build_id, status=SiteBuild.Status.QUEUED).update(
+        status=SiteBuild.Status.RUNNING
+    )
+    build = SiteBuild.objects.select_related("space").get(pk=build_id)
+    if not claimed:
+        return build
+    space = build.space
+    target = sites_dir() / space.key
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="bridge-build-", dir=target.parent) as tmp:
+        cfg = space_export_project(space=space, dest=Path(tmp) / "project")
+        out = Path(tmp) / "site"
+        ok, log = mkdocs_build(cfg, out)
+        if ok:
+            old = Path(tmp) / "old"
+            if target.exists():
+                target.rename(old)
+            out.rename(target)
+    build.status = SiteBuild.Status.SUCCEEDED if ok else SiteBuild.Status.FAILED
+    build.log = log
+    build.finished_at = timezone.now()
+    build.save(update_fields=["status", "log", "finished_at"])
+    return build
+
+
+# --- service docs (TechDocs-style) -------------------------------------------------------
+
+TECHDOCS_ANNOTATION = "backstage.io/techdocs-ref"
+
+
+def service_docs_source(entity: Entity) -> Path:
+    """The local directory of an entity's docs, from ``backstage.io/techdocs-ref: dir:<path>``.
+
+    Relative paths are read from the entity's ``file:`` location (where its catalog-info.yaml
+    lives) or else from the first import root; the result must stay under KNOWLEDGE_IMPORT_ROOTS.
+    """
+    from knowledge.mkdocs_project import ProjectError
+
+    ref = str((entity.annotations or {}).get(TECHDOCS_ANNOTATION, "")).strip()
+    if not ref:
+        raise ProjectError(f"{entity.ref} has no {TECHDOCS_ANNOTATION} annotation.")
+    if not ref.startswith("dir:"):
+        raise ProjectError(f"Only “dir:” docs references are built here, not “{ref.split(':', 1)[0]}:”.")
+    roots = [Path(r).resolve() for r in getattr(settings, "KNOWLEDGE_IMPORT_ROOTS", [])]
+    if not roots:
+        raise ProjectError("No docs source root is configured (KNOWLEDGE_IMPORT_ROOTS).")
+    path = Path(ref[4:].strip() or ".")
+    if not path.is_absolute():
+        location = str((entity.annotations or {}).get("backstage.io/managed-by-location", ""))
+        base = roots[0]
+        if location.startswith("file:"):
+            base = Path(location[5:]).parent
+        path = base / path
+    resolved = path.resolve()
+    if not any(resolved.is_relative_to(root) for root in roots):
+        raise ProjectError("The docs directory is outside the configured source roots.")
+    if not resolved.is_dir():
+        raise ProjectError(f"The docs directory {resolved} does not exist on the server.")
+    return resolved
+
+
+def service_docs_build_request(*, actor, entity: Entity) -> ServiceDocsBuild:
+    if actor is not None and not permissions.can_build_service_docs(actor, entity):
+        raise PermissionDenied("Only the owning team or Platform Admins can rebuild these docs.")
+    with transaction.atomic():
+        build = ServiceDocsBuild.objects.create(entity=entity, requested_by=actor)
+        audit_record(actor=actor, action="knowledge.docs.build", obj=entity, changes={"build": build.pk})
+        from knowledge.tasks import build_service_docs
+
+        transaction.on_commit(lambda: build_service_docs.delay(build.pk))
+    return build
+
+
+def service_docs_dir(entity_id: int) -> Path:
+    return sites_dir() / "entities" / str(int(entity_id))
+
+
+def service_docs_build_run(*, build_id: int) -> ServiceDocsBuild:
+    """Copy the checked source, build it with ``mkdocs build --strict`` and publish (idempotent)."""
+    import shutil
+
+    from knowledge.mkdocs_project import ProjectError, load_config
+    from knowledge.mkdocs_project import build as mkdocs_build
+
+    claimed = ServiceDocsBuild.objects.filter(pk=build_id, status=ServiceDocsBuild.Status.QUEUED).update(
+        status=ServiceDocsBuild.Status.RUNNING
+    )
+    build = ServiceDocsBuild.objects.select_related("entity").get(pk=build_id)
+    if not claimed:
+        return build
+    ok, log = False, ""
+    try:
+        source = service_docs_source(build.entity)
+        build.source = str(source)
+        target = service_docs_dir(build.entity_id)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="bridge-docs-", dir=target.parent) as tmp:
+            # Copy only what mkdocs reads (mkdocs.yml and docs_dir), following the links that were
+            # checked to stay inside the source, so the copy that is built has no links at all.
+            config = load_config(source)
+            copy = Path(tmp) / "src"
+            docs_rel = config["_docs_path"].relative_to(source)
+            copy.mkdir()
+            cfg = copy / config["_config_path"].name
+            shutil.copyfile(config["_config_path"], cfg)
+            shutil.copytree(config["_docs_path"], copy / docs_rel, symlinks=False)
+            load_config(copy)  # check the copy that is built, not only the original
+            out = Path(tmp) / "site"
+            ok, log = mkdocs_build(cfg, out)
+            if ok:
+                if target.exists():
+                    target.rename(Path(tmp) / "old")
+                out.rename(target)
+    except ProjectError as exc:
+        log = f"Refused: {exc}"
+    except (OSError, shutil.Error) as exc:
+        # E.g. a broken link in the docs folder: record it rather than leave the build running.
+        log = f"Could not read the docs source: {exc}"
+    build.status = ServiceDocsBuild.Status.SUCCEEDED if ok else ServiceDocsBuild.Status.FAILED
+    build.log = log
+    build.finished_at = timezone.now()
+    build.save(update_fields=["status", "log", "source", "finished_at"])
+    return build
+
+
+# --- attachments -------------------------------------------------------------------------
+
+# Extension -> (content type, magic bytes it must start with, or None for text types).
+ATTACHMENT_TYPES = {
+    ".png": ("image/png", [b"\x89PNG\r\n\x1a\n"]),
+    ".jpg": ("image/jpeg", [b"\xff\xd8\xff"]),
+    ".jpeg": ("image/jpeg", [b"\xff\xd8\xff"]),
+    ".gif": ("image/gif", [b"GIF87a", b"GIF89a"]),
+    ".webp": ("image/webp", [b"RIFF"]),
+    ".pdf": ("application/pdf", [b"%PDF-"]),
+    ".zip": ("application/zip", [b"PK\x03\x04", b"PK\x05\x06"]),
+    ".txt": ("text/plain", None),
+    ".log": ("text/plain", None),
+    ".md": ("text/plain", None),
+    ".csv": ("text/csv", None),
+    ".json": ("application/json", None),
+    ".yaml": ("text/plain", None),
+    ".yml": ("text/plain", None),
+}
+
+
+def max_attachment_bytes() -> int:
+    return int(getattr(settings, "KNOWLEDGE_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024))
+
+
+def attachment_add(*, actor, page: Page, upload) -> Attachment:
+    """Attach a file: allowed types only (by name and by content), within the size limit."""
+    if not permissions.can_edit_space(actor, page.space):
+        raise PermissionDenied("You cannot add files to this page: its space belongs to another team.")
+    name = Path(getattr(upload, "name", "") or "").name.strip()
+    name = re.sub(r"[^\w.\- ]", "_", name)[:200]
+    ext = Path(name).suffix.lower()
+    if not name or ext not in ATTACHMENT_TYPES:
+        allowed = ", ".join(sorted(ATTACHMENT_TYPES))
+        raise ServiceError(f"Files of this type cannot be attached. Allowed: {allowed}.")
+    size = upload.size
+    if size > max_attachment_bytes():
+        raise ServiceError(
+            f"The file is {size // 1024} KB; attachments are limited to {max_attachment_bytes() // 1024} KB."
+        )
+    content_type, magic = ATTACHMENT_TYPES[ext]
+    upload.seek(0)
+    head = upload.read(2048)
+    upload.seek(0)
+    if magic is not None and not any(head.startswith(m) for m in magic):
+        raise ServiceError(f"The file's content does not look like a {ext} file.")
+    if magic is None:
+        try:
+            head.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            if exc.start < len(head) - 4:  # a multi-byte character cut at the end is fine
+                raise ServiceError("Text attachments must be UTF-8 text.")
+    with transaction.atomic():
+        if Attachment.objects.filter(page=page, name=name).exists():
+            raise ServiceError(f"This page already has a file called “{name}”. Delete it first or rename yours.")
+        attachment = Attachment(page=page, name=name, content_type=content_type, size=size, uploaded_by=actor)
+        attachment.file.save(name, upload, save=False)
+        attachment.save()
+        audit_record(actor=actor, action="knowledge.attachment.add", obj=page, changes={"name": name, "size": size})
+    return attachment
+
+
+def attachment_delete(*, actor, attachment: Attachment) -> None:
+    if not permissions.can_edit_space(actor, attachment.page.space):
+        raise PermissionDenied("You cannot remove files from this page.")
+    with transaction.atomic():
+        audit_record(actor=actor, action="knowledge.attachment.delete", obj=attachment.page,
+                     changes={"name": attachment.name})  # fmt: skip
+        storage, path = attachment.file.storage, attachment.file.name
+        attachment.delete()
+        transaction.on_commit(lambda: storage.delete(path))

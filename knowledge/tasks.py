@@ -1,1 +1,15 @@
-"""Knowledge base: spaces, pages, revisions, runbooks and mkdocs import/export."""
+"""Celery entry points: they take ids and call services."""
+
+from celery import shared_task
+
+from knowledge import services
+
+
+@shared_task(acks_late=True, soft_time_limit=300, time_limit=360)
+def build_site(build_id: int) -> str:
+    return services.site_build_run(build_id=build_id).status
+
+
+@shared_task(acks_late=True, soft_time_limit=300, time_limit=360)
+def build_service_docs(build_id: int) -> str:
+    return services.service_docs_build_run(build_id=build_id).status

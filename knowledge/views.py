@@ -1,14 +1,604 @@
+"""Thin views: parse, call a service or selector, render."""
+
+from __future__ import annotations
+
+import mimetypes
+from pathlib import Path
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from catalog.models import Entity
+from knowledge import forms, permissions, selectors, services
+from knowledge.models import Attachment, Incident, PageKind, Revision, SiteBuild, Space
+from knowledge.rendering import render_markdown, resolve_links
+from portal.services import PermissionDenied, ServiceError
+
+# Built sites hold text that was not sanitized (mkdocs passes raw HTML through), so they run
+# sandboxed: an opaque origin that cannot use the portal's cookies or read its pages.
+SITE_CSP = (
+    "sandbox allow-scripts allow-popups allow-popups-to-escape-sandbox; "
+    "default-src 'none'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; font-src 'self' data:; "
+    "script-src 'self'; connect-src 'self'; frame-ancestors 'self'; base-uri 'none'; form-action 'none'"
+)
+
+
+def _space(key: str) -> Space:
+    return get_object_or_404(Space.objects.select_related("owner"), key=key)
+
+
+def _page(key: str, slug: str):
+    page = selectors.page_get(key, slug)
+    if page is None:
+        raise Http404("No such page.")
+    return page
 
 
 @login_required
 def index(request):
+    spaces = list(selectors.spaces())
     return render(
         request,
-        "partials/empty_app.html",
+        "knowledge/index.html",
         {
-            "heading": "Knowledge base",
-            "empty": "No spaces yet. Teams keep their articles, runbooks and postmortems here.",
+            "spaces": spaces,
+            "recent": selectors.recently_edited(limit=10),
+            "open_incidents": selectors.incidents().filter(closed_at__isnull=True)[:10],
         },
     )
+
+
+@login_required
+def search(request):
+    q = request.GET.get("q", "")
+    kind = request.GET.get("kind") or None
+    if kind not in PageKind.values:
+        kind = None
+    entity = request.GET.get("entity") or None
+    entity = int(entity) if entity and entity.isdigit() else None
+    hits = selectors.search_pages(
+        query=q,
+        space=request.GET.get("space") or None,
+        kind=kind,
+        tag=request.GET.get("tag") or None,
+        entity=entity,
+    )
+    context = {"hits": hits, "q": q, "kind": kind or "", "kinds": PageKind.choices, "spaces": selectors.spaces()}
+    context.update(space=request.GET.get("space", ""), tag=request.GET.get("tag", ""), entity=entity or "")
+    template = "knowledge/_search_results.html" if request.htmx else "knowledge/search.html"
+    return render(request, template, context)
+
+
+@login_required
+def space_create(request):
+    form = forms.SpaceForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            space = services.space_create(
+                actor=request.user,
+                key=form.cleaned_data["key"],
+                name=form.cleaned_data["name"],
+                owner=form.cleaned_data["owner"],
+                description=form.cleaned_data["description"],
+                open_for_edit=form.cleaned_data["open_for_edit"],
+            )
+        except ServiceError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Space “{space.name}” created.")
+            return redirect(space)
+    return render(request, "knowledge/space_form.html", {"form": form, "heading": "New space"})
+
+
+@login_required
+def space_detail(request, key):
+    space = _space(key)
+    return render(
+        request,
+        "knowledge/space.html",
+        {
+            "space": space,
+            "tree": selectors.page_tree(space),
+            "can_edit": permissions.can_edit_space(request.user, space),
+            "can_manage": permissions.can_manage_space(request.user, space),
+            "last_build": SiteBuild.objects.filter(space=space).first(),
+            "site_url": reverse("knowledge:space-site", args=[space.key])
+            if (services.sites_dir() / space.key / "index.html").is_file()
+            else "",
+        },
+    )
+
+
+@login_required
+def space_settings(request, key):
+    space = _space(key)
+    if not permissions.can_manage_space(request.user, space):
+        raise DjangoPermissionDenied("Only the owning team or Platform Admins can change this space.")
+    initial = {
+        "name": space.name,
+        "description": space.description,
+        "owner": space.owner,
+        "open_for_edit": space.open_for_edit,
+    }
+    form = forms.SpaceSettingsForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.space_update(actor=request.user, space=space, **form.cleaned_data)
+        except ServiceError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, "Space settings saved.")
+            return redirect(space)
+    return render(request, "knowledge/space_form.html", {"form": form, "heading": f"Settings of {space.name}"})
+
+
+@login_required
+def page_create(request, key):
+    space = _space(key)
+    if not permissions.can_edit_space(request.user, space):
+        raise DjangoPermissionDenied("This space belongs to another team.")
+    kind = request.GET.get("kind", PageKind.ARTICLE)
+    initial = {"kind": kind if kind in PageKind.values else PageKind.ARTICLE, "title": request.GET.get("title", "")}
+    for name in ("parent", "incident"):
+        if request.GET.get(name, "").isdigit():
+            initial[name] = int(request.GET[name])
+    form = forms.PageForm(request.POST or None, space=space, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            page = services.page_create(
+                actor=request.user,
+                space=space,
+                title=data["title"],
+                kind=data["kind"],
+                body=data["body"] or None,
+                parent=data["parent"],
+                tags=data["tags"],
+                entity_ids=[e.pk for e in data["entities"]],
+                message=data["message"],
+                incident=data["incident"],
+                deployment_ref=data["deployment_ref"],
+                position=data["position"],
+            )
+        except ServiceError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, "Page created.")
+            return redirect(page)
+    return render(request, "knowledge/page_form.html", {"form": form, "space": space, "page": None})
+
+
+@login_required
+def page_detail(request, key, slug):
+    page = _page(key, slug)
+    rendered = selectors.page_rendered(page)
+    context = {
+        "page": page,
+        "space": page.space,
+        "rendered": rendered,
+        "crumbs": selectors.breadcrumbs(page),
+        "children": page.children.order_by("position", "title"),
+        "tags": page.tags.all(),
+        "entities": page.entities.all(),
+        "can_edit": permissions.can_edit_space(request.user, page.space),
+        "attachments": page.attachments.all(),
+    }
+    if page.kind == PageKind.RUNBOOK:
+        context["incidents"] = page.incidents.select_related("entity", "started_by")[:20]
+        context["start_form"] = forms.IncidentStartForm(runbook=page)
+    return render(request, "knowledge/page.html", context)
+
+
+@login_required
+def page_edit(request, key, slug):
+    page = _page(key, slug)
+    if not permissions.can_edit_space(request.user, page.space):
+        raise DjangoPermissionDenied("This space belongs to another team.")
+    initial = {
+        "title": page.title,
+        "kind": page.kind,
+        "parent": page.parent,
+        "position": page.position,
+        "body": page.body,
+        "tags": ", ".join(page.tags.values_list("name", flat=True)),
+        "entities": list(page.entities.all()),
+        "base_revision": page.current_revision_id,
+        "incident": page.incident_id,
+        "deployment_ref": page.deployment_ref,
+    }
+    form = forms.PageForm(request.POST or None, space=page.space, page=page, initial=initial)
+    conflict = None
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.page_update(
+                actor=request.user,
+                page=page,
+                title=data["title"],
+                body=data["body"],
+                base_revision_id=data["base_revision"],
+                message=data["message"],
+                tags=data["tags"],
+                entity_ids=[e.pk for e in data["entities"]],
+                parent=data["parent"],
+                kind=data["kind"],
+                deployment_ref=data["deployment_ref"],
+                position=data["position"],
+            )
+        except services.EditConflict as exc:
+            conflict = exc
+            form.add_error(None, str(exc))
+        except ServiceError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, "Saved.")
+            return redirect(page)
+    status = 409 if conflict else 200
+    return render(
+        request, "knowledge/page_form.html", {"form": form, "space": page.space, "page": page, "conflict": conflict},
+        status=status,
+    )  # fmt: skip
+
+
+@login_required
+@require_POST
+def preview(request):
+    """htmx: the Markdown of the editor rendered and sanitized (links flagged, not resolved)."""
+    body = request.POST.get("body", "")[: services.max_page_bytes()]
+    rendered = render_markdown(body)
+    html = resolve_links(rendered.html, lambda kind, value: "#")
+    return render(request, "knowledge/_preview.html", {"html": html})
+
+
+@login_required
+def page_history(request, key, slug):
+    page = _page(key, slug)
+    revisions = Paginator(selectors.history(page), 50).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "knowledge/history.html",
+        {
+            "page": page,
+            "space": page.space,
+            "revisions": revisions,
+            "can_edit": permissions.can_edit_space(request.user, page.space),
+        },
+    )
+
+
+@login_required
+def page_revision(request, key, slug, number):
+    page = _page(key, slug)
+    revision = get_object_or_404(Revision, page=page, number=number)
+    from knowledge.rendering import render_revision
+
+    rendered = render_revision(revision.pk, revision.body)
+    html = selectors.resolve_page_links(page, rendered.html)
+    return render(
+        request,
+        "knowledge/revision.html",
+        {
+            "page": page,
+            "space": page.space,
+            "revision": revision,
+            "html": html,
+            "can_edit": permissions.can_edit_space(request.user, page.space),
+        },
+    )
+
+
+def _int(value, default):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+@login_required
+def page_diff(request, key, slug):
+    page = _page(key, slug)
+    latest = page.current_revision.number if page.current_revision else 1
+    a_num = _int(request.GET.get("a"), max(latest - 1, 1))
+    b_num = _int(request.GET.get("b"), latest)
+    revs = {r.number: r for r in Revision.objects.filter(page=page, number__in=[a_num, b_num])}
+    if a_num not in revs or b_num not in revs:
+        messages.error(request, "Choose two revisions of this page to compare.")
+        return redirect(page.url_for("page-history"))
+    a, b = revs[a_num], revs[b_num]
+    lines = services.unified_diff(a.body, b.body, old_label=f"revision {a.number}", new_label=f"revision {b.number}")
+    return render(
+        request,
+        "knowledge/diff.html",
+        {"page": page, "space": page.space, "a": a, "b": b, "lines": lines, "title_changed": a.title != b.title},
+    )
+
+
+@login_required
+@require_POST
+def page_revert(request, key, slug, number):
+    page = _page(key, slug)
+    revision = get_object_or_404(Revision, page=page, number=number)
+    try:
+        new = services.page_revert(actor=request.user, page=page, revision_id=revision.pk)
+    except PermissionDenied as exc:
+        raise DjangoPermissionDenied(str(exc))
+    except ServiceError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Reverted: revision {new.number} has the text of revision {number}.")
+    return redirect(page)
+
+
+@login_required
+@require_POST
+def page_delete(request, key, slug):
+    page = _page(key, slug)
+    space = page.space
+    try:
+        services.page_delete(actor=request.user, page=page)
+    except PermissionDenied as exc:
+        raise DjangoPermissionDenied(str(exc))
+    except ServiceError as exc:
+        messages.error(request, str(exc))
+        return redirect(page)
+    messages.success(request, "Page deleted.")
+    return redirect(space)
+
+
+# --- incidents -----------------------------------------------------------------------------
+
+
+@login_required
+@require_POST
+def incident_start(request, key, slug):
+    page = _page(key, slug)
+    form = forms.IncidentStartForm(request.POST, runbook=page)
+    if not form.is_valid():
+        messages.error(request, "Choose a severity and, if any, one of the runbook's services.")
+        return redirect(page)
+    try:
+        incident = services.incident_start(
+            actor=request.user,
+            runbook=page,
+            entity=form.cleaned_data["entity"],
+            severity=form.cleaned_data["severity"],
+            summary=form.cleaned_data["summary"],
+        )
+    except ServiceError as exc:
+        messages.error(request, str(exc))
+        return redirect(page)
+    return redirect(incident)
+
+
+def _incident(incident_id: int) -> Incident:
+    return get_object_or_404(
+        Incident.objects.select_related("runbook", "runbook__space", "entity", "started_by", "closed_by"),
+        pk=incident_id,
+    )
+
+
+@login_required
+def incident_list(request):
+    page = Paginator(selectors.incidents(), 50).get_page(request.GET.get("page"))
+    return render(request, "knowledge/incidents.html", {"page": page})
+
+
+@login_required
+def incident_detail(request, incident_id):
+    incident = _incident(incident_id)
+    return render(
+        request,
+        "knowledge/incident.html",
+        {
+            "incident": incident,
+            "steps": incident.steps.select_related("done_by"),
+            "can_work": permissions.can_work_incident(request.user, incident) and incident.is_open,
+            "close_form": forms.IncidentCloseForm(),
+        },
+    )
+
+
+@login_required
+@require_POST
+def incident_step(request, incident_id, number):
+    incident = _incident(incident_id)
+    error = ""
+    try:
+        step = services.incident_step_set(
+            actor=request.user,
+            incident=incident,
+            number=number,
+            done=request.POST.get("done") == "on",
+            note=request.POST.get("note"),
+        )
+    except ServiceError as exc:
+        error = str(exc)
+        step = get_object_or_404(incident.steps, number=number)
+    if not request.htmx:
+        if error:
+            messages.error(request, error)
+        return redirect(incident)
+    return render(
+        request,
+        "knowledge/_step.html",
+        {"incident": incident, "step": step, "can_work": incident.is_open, "error": error},
+        status=200,
+    )
+
+
+@login_required
+@require_POST
+def incident_close(request, incident_id):
+    incident = _incident(incident_id)
+    form = forms.IncidentCloseForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose an outcome to close the incident.")
+        return redirect(incident)
+    try:
+        services.incident_close(
+            actor=request.user,
+            incident=incident,
+            outcome=form.cleaned_data["outcome"],
+            notes=form.cleaned_data["notes"],
+        )
+    except ServiceError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Incident closed.")
+    return redirect(incident)
+
+
+# --- mkdocs --------------------------------------------------------------------------------
+
+
+@login_required
+def space_export(request, key):
+    space = _space(key)
+    data = services.space_export_zip(actor=request.user, space=space)
+    response = HttpResponse(data, content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{space.key}-mkdocs.zip"'
+    return response
+
+
+@login_required
+def space_import(request, key):
+    space = _space(key)
+    if not permissions.can_manage_space(request.user, space):
+        raise DjangoPermissionDenied("Only the owning team or Platform Admins can import into this space.")
+    form = forms.ImportForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            if form.cleaned_data["archive"]:
+                result = services.space_import_archive(
+                    actor=request.user, space=space, archive=form.cleaned_data["archive"]
+                )
+            else:
+                result = services.space_import_directory(
+                    actor=request.user, space=space, directory=form.cleaned_data["directory"]
+                )
+        except ServiceError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(
+                request,
+                f"Imported: {result.created} new pages, {result.updated} updated, {result.unchanged} unchanged.",
+            )
+            return redirect(space)
+    return render(
+        request,
+        "knowledge/import.html",
+        {"form": form, "space": space, "can_use_server": permissions.can_import_from_server(request.user)},
+        status=400 if form.errors else 200,
+    )
+
+
+@login_required
+@require_POST
+def space_build(request, key):
+    space = _space(key)
+    try:
+        services.site_build_request(actor=request.user, space=space)
+    except PermissionDenied as exc:
+        raise DjangoPermissionDenied(str(exc))
+    messages.success(request, "Build queued: the static site appears here when mkdocs has finished.")
+    return redirect(space)
+
+
+def _serve_built(root: Path, path: str):
+    """A file of a built static site, confined to its folder, with a strict CSP."""
+    root = root.resolve()
+    target = (root / (path or "index.html")).resolve()
+    if target.is_dir():
+        target = target / "index.html"
+    if not target.is_relative_to(root) or not target.is_file():
+        raise Http404("Not in the built site.")
+    content_type = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+    response = FileResponse(target.open("rb"), content_type=content_type)  # noqa: SIM115 (closed by Django)
+    response["Content-Security-Policy"] = SITE_CSP
+    response["X-Content-Type-Options"] = "nosniff"
+    response["X-Frame-Options"] = "SAMEORIGIN"
+    return response
+
+
+@login_required
+def space_site(request, key, path):
+    """The built static site of a space."""
+    space = _space(key)
+    return _serve_built(services.sites_dir() / space.key, path)
+
+
+@login_required
+def service_docs(request, entity_id, path):
+    """The built TechDocs-style docs of a catalog entity."""
+    entity = get_object_or_404(Entity, pk=entity_id)
+    return _serve_built(services.service_docs_dir(entity.pk), path)
+
+
+@login_required
+@require_POST
+def service_docs_build(request, entity_id):
+    entity = get_object_or_404(Entity, pk=entity_id)
+    try:
+        services.service_docs_build_request(actor=request.user, entity=entity)
+    except PermissionDenied as exc:
+        raise DjangoPermissionDenied(str(exc))
+    messages.success(request, "Docs build queued: refresh in a moment.")
+    return redirect(reverse("catalog:entity", args=[entity.kind, entity.namespace, entity.name]) + "#docs")
+
+
+# --- attachments -----------------------------------------------------------------------------
+
+
+@login_required
+@require_POST
+def attachment_upload(request, key, slug):
+    page = _page(key, slug)
+    upload = request.FILES.get("file")
+    if upload is None:
+        messages.error(request, "Choose a file to attach.")
+        return redirect(page)
+    try:
+        attachment = services.attachment_add(actor=request.user, page=page, upload=upload)
+    except PermissionDenied as exc:
+        raise DjangoPermissionDenied(str(exc))
+    except ServiceError as exc:
+        messages.error(request, str(exc))
+    else:
+        link = f"![{attachment.name}]({attachment.get_absolute_url()})" if attachment.is_image else ""
+        messages.success(request, f"Attached {attachment.name}. {('Show it with ' + link) if link else ''}".strip())
+    return redirect(page)
+
+
+@login_required
+def attachment_file(request, key, slug, name):
+    page = _page(key, slug)
+    attachment = get_object_or_404(Attachment, page=page, name=name)
+    disposition = "inline" if attachment.is_image else "attachment"
+    response = FileResponse(
+        attachment.file.open("rb"), content_type=attachment.content_type, as_attachment=disposition == "attachment",
+        filename=attachment.name,
+    )  # fmt: skip
+    if disposition == "inline":
+        response["Content-Disposition"] = f'inline; filename="{attachment.name}"'
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "sandbox; default-src 'none'; img-src 'self'"
+    return response
+
+
+@login_required
+@require_POST
+def attachment_remove(request, key, slug, name):
+    page = _page(key, slug)
+    attachment = get_object_or_404(Attachment, page=page, name=name)
+    try:
+        services.attachment_delete(actor=request.user, attachment=attachment)
+    except PermissionDenied as exc:
+        raise DjangoPermissionDenied(str(exc))
+    messages.success(request, f"Removed {name}.")
+    return redirect(page)

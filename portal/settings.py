@@ -293,3 +293,15 @@ CELERY_BEAT_SCHEDULE["provisioning-reap-dead-runs"] = {
 # Terraform state: "local" (a file in each request's working directory) or "pg"
 # (Terraform's pg backend on the portal's PostgreSQL, one schema per environment).
 PROVISIONING_STATE_BACKEND = env("PROVISIONING_STATE_BACKEND", "pg" if DATABASE_IS_POSTGRES else "local")
+# --- knowledge ---------------------------------------------------------------------
+# Server directories an mkdocs project may be imported from (colon- or comma-separated).
+KNOWLEDGE_IMPORT_ROOTS = [
+    str(Path(p).resolve()) for p in env("KNOWLEDGE_IMPORT_ROOTS", "").replace(":", ",").split(",") if p.strip()
+]
+KNOWLEDGE_MAX_PAGE_BYTES = env_int("KNOWLEDGE_MAX_PAGE_BYTES", 512 * 1024)
+KNOWLEDGE_MAX_UPLOAD_BYTES = env_int("KNOWLEDGE_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
+KNOWLEDGE_MAX_IMPORT_BYTES = env_int("KNOWLEDGE_MAX_IMPORT_BYTES", 50 * 1024 * 1024)
+KNOWLEDGE_MAX_IMPORT_FILES = env_int("KNOWLEDGE_MAX_IMPORT_FILES", 2000)
+KNOWLEDGE_BUILD_TIMEOUT_SECONDS = env_int("KNOWLEDGE_BUILD_TIMEOUT_SECONDS", 120)
+KNOWLEDGE_MAX_ATTACHMENT_BYTES = env_int("KNOWLEDGE_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024)
+KNOWLEDGE_SITES_DIR = Path(env("KNOWLEDGE_SITES_DIR", str(VAR_DIR / "knowledge-sites")))

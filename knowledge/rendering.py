@@ -1,0 +1,222 @@
+"""Markdown to safe HTML: the extensions mkdocs-material writers use, then an allowlist sanitizer.
+
+Rendering is the expensive part, so its result is cached per revision. Links between
+pages (``[[Page Title]]`` and relative ``.md`` links) are left as placeholders in the
+cached HTML and resolved on every view, so a page created later fixes a broken link
+without a new revision.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+import markdown
+import nh3
+from django.core.cache import cache
+from markdown.extensions import Extension
+from markdown.inlinepatterns import InlineProcessor
+from markdown.treeprocessors import Treeprocessor
+from pygments.formatters import HtmlFormatter
+
+RENDERER_VERSION = "1"
+ID_PREFIX = "kb-"
+
+WIKILINK_RE = r"\[\[([^\[\]\|\n]{1,200})(?:\|([^\[\]\n]{1,200}))?\]\]"
+TASK_RE = re.compile(r"^\s*[-*+]\s+\[([ xX])\]\s+(.+?)\s*$")
+
+
+class _WikiLinkProcessor(InlineProcessor):
+    def handleMatch(self, m, data):  # noqa: N802 (Python-Markdown's name)
+        target = m.group(1).strip()
+        label = (m.group(2) or m.group(1)).strip()
+        el = ET.Element("a")
+        el.set("data-wikilink", target)
+        el.text = label
+        return el, m.start(0), m.end(0)
+
+
+class _RelativeLinkProcessor(Treeprocessor):
+    """Mark relative links to ``.md`` files so they can be resolved to pages."""
+
+    def run(self, root):
+        for a in root.iter("a"):
+            href = a.get("href", "")
+            path = href.split("#", 1)[0]
+            if path and ":" not in path and not path.startswith(("/", "//")) and path.endswith(".md"):
+                a.set("data-mdlink", unquote(href))
+                del a.attrib["href"]
+
+
+class BridgeLinks(Extension):
+    def extendMarkdown(self, md):  # noqa: N802
+        # Before "link" (160) so [[x]] is not read as a reference link.
+        md.inlinePatterns.register(_WikiLinkProcessor(WIKILINK_RE, md), "bridge_wikilink", 175)
+        md.treeprocessors.register(_RelativeLinkProcessor(md), "bridge_mdlinks", 0)
+
+
+_formatters: dict[str, HtmlFormatter] = {}
+
+
+def _cached_formatter(**options) -> HtmlFormatter:
+    """Pygments builds a stylesheet in every HtmlFormatter; reuse one per set of options
+    (a page with hundreds of code blocks otherwise spends most of its time there)."""
+    key = repr(sorted(options.items()))
+    formatter = _formatters.get(key)
+    if formatter is None:
+        if len(_formatters) > 256:
+            _formatters.clear()
+        formatter = _formatters[key] = HtmlFormatter(**options)
+    return formatter
+
+
+EXTENSIONS = [
+    "admonition",
+    "fenced_code",
+    "codehilite",
+    "tables",
+    "footnotes",
+    "abbr",
+    "toc",
+    "sane_lists",
+    "pymdownx.tasklist",
+    BridgeLinks(),
+]
+EXTENSION_CONFIGS = {
+    "codehilite": {"css_class": "highlight", "guess_lang": False, "pygments_formatter": _cached_formatter},
+    "toc": {"permalink": "¶", "permalink_title": "Link to this section", "toc_depth": "1-4"},
+    "pymdownx.tasklist": {"custom_checkbox": False, "clickable_checkbox": False},
+    "footnotes": {"BACKLINK_TITLE": "Back to reference %d"},
+}
+
+ALLOWED_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "details", "div", "dl", "dt", "em",
+    "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "input", "kbd", "label", "li", "mark", "ol",
+    "p", "pre", "s", "span", "strong", "sub", "summary", "sup", "table", "tbody", "td", "tfoot", "th",
+    "thead", "tr", "ul",
+}  # fmt: skip
+ALLOWED_ATTRIBUTES = {
+    "*": {"class", "id", "title"},
+    "a": {"href", "data-wikilink", "data-mdlink"},
+    "img": {"src", "alt", "width", "height"},
+    "input": {"type", "checked", "disabled"},
+    "ol": {"start"},
+    "td": {"align", "colspan", "rowspan", "style"},
+    "th": {"align", "colspan", "rowspan", "style"},
+}
+URL_SCHEMES = {"http", "https", "mailto", "data"}
+URL_ATTRIBUTES = {"href", "src", "cite", "action", "formaction", "poster", "background", "longdesc", "srcset"}
+# data: URLs are refused everywhere except raster images inlined in <img src> (no SVG: it can script).
+_DATA_IMAGE = re.compile(r"data:image/(png|jpeg|gif|webp);base64,[a-z0-9+/=]+", re.IGNORECASE)
+_URL_NOISE = re.compile(r"[\x00-\x20]")
+
+
+def _attribute_filter(tag: str, attr: str, value: str) -> str | None:
+    if attr == "id":
+        # Prefix every id so a page cannot clobber the portal's own DOM (e.g. id="main").
+        return value if value.startswith(ID_PREFIX) else ID_PREFIX + value
+    if attr == "href" and value.startswith("#"):
+        return value if value.startswith("#" + ID_PREFIX) else "#" + ID_PREFIX + value[1:]
+    if tag == "input" and attr == "type":
+        return "checkbox" if value == "checkbox" else None
+    if attr in URL_ATTRIBUTES:
+        # Browsers ignore tabs, newlines and control characters in URLs ("da\tta:" is "data:").
+        compact = _URL_NOISE.sub("", value).lower()
+        if compact.startswith("data:"):
+            if tag == "img" and attr == "src" and _DATA_IMAGE.fullmatch(_URL_NOISE.sub("", value)):
+                return value
+            return None
+    return value
+
+
+_cleaner = nh3.Cleaner(
+    tags=ALLOWED_TAGS,
+    clean_content_tags={"script", "style"},
+    attributes=ALLOWED_ATTRIBUTES,
+    attribute_filter=_attribute_filter,
+    url_schemes=URL_SCHEMES,
+    link_rel="noopener noreferrer",
+    set_tag_attribute_values={"input": {"disabled": "disabled"}},
+    filter_style_properties={"text-align"},
+)
+
+
+def sanitize(raw_html: str) -> str:
+    return _cleaner.clean(raw_html)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    html: str
+    toc: str
+
+
+def render_markdown(text: str) -> Rendered:
+    """Render untrusted Markdown to sanitized HTML (links to pages still unresolved)."""
+    md = markdown.Markdown(extensions=EXTENSIONS, extension_configs=EXTENSION_CONFIGS, output_format="html")
+    body = md.convert(text)
+    toc = getattr(md, "toc", "")
+    return Rendered(html=sanitize(body), toc=sanitize(toc) if md.toc_tokens else "")
+
+
+def render_revision(revision_id: int, text: str) -> Rendered:
+    """Render once per revision; a revision never changes, so the cache never goes stale."""
+    # The digest guards against a reused id (a restored database, a rolled-back test).
+    digest = hashlib.sha1(text.encode("utf-8"), usedforsecurity=False).hexdigest()[:16]
+    key = f"knowledge:render:{RENDERER_VERSION}:{revision_id}:{digest}"
+    hit = cache.get(key)
+    if hit is not None:
+        return Rendered(*hit)
+    result = render_markdown(text)
+    cache.set(key, (result.html, result.toc), timeout=7 * 24 * 3600)
+    return result
+
+
+_PLACEHOLDER_RE = re.compile(r'<a\b([^>]*?)\sdata-(wikilink|mdlink)="([^"]*)"([^>]*)>')
+
+
+def link_targets(rendered_html: str) -> tuple[set[str], set[str]]:
+    """The page titles and relative .md paths a rendered page links to."""
+    titles, paths = set(), set()
+    for _before, kind, value, _after in _PLACEHOLDER_RE.findall(rendered_html):
+        (titles if kind == "wikilink" else paths).add(html.unescape(value))
+    return titles, paths
+
+
+def resolve_links(rendered_html: str, resolver) -> str:
+    """Replace placeholders: ``resolver(kind, value)`` returns a URL or None when broken."""
+
+    def replace(m: re.Match) -> str:
+        kind, value = m.group(2), html.unescape(m.group(3))
+        target, _, anchor = value.partition("#")
+        url = resolver(kind, target)
+        if url is None:
+            return (
+                f'<a class="wikilink broken" title="{html.escape("No page called " + target + " yet")}" '
+                f'aria-label="{html.escape(target + " (missing page)")}">'
+            )
+        if anchor:
+            url = f"{url}#{ID_PREFIX}{anchor}"
+        return f'<a class="wikilink" href="{html.escape(url)}">'
+
+    return _PLACEHOLDER_RE.sub(replace, rendered_html)
+
+
+def task_steps(text: str) -> list[str]:
+    """The task-list items (``- [ ] step``) of a runbook, in order."""
+    steps = []
+    in_fence = False
+    for line in text.splitlines():
+        if line.lstrip().startswith(("```", "~~~")):
+            in_fence = not in_fence
+            continue
+        if in_fence:
+            continue
+        m = TASK_RE.match(line)
+        if m:
+            steps.append(m.group(2)[:1000])
+    return steps

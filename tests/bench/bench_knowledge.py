@@ -1,0 +1,151 @@
+"""Knowledge base benchmark; prints figures, not part of the pass/fail suite.
+
+Run: ``.venv/bin/pytest tests/bench/bench_knowledge.py -s`` (with DATABASE_URL for PostgreSQL).
+Budgets (issue 7): rendering a 200 KB page <= 100 ms, cached per revision; search over
+20,000 pages on PostgreSQL p95 <= 50 ms; history of 1,000 revisions as fast as of ten.
+"""
+
+import random
+import statistics
+import time
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from knowledge import selectors, services
+from knowledge.models import Page, Revision
+from knowledge.rendering import render_markdown, render_revision
+from tests.knowledge.conftest import make_team
+
+WORDS = [
+    "database",
+    "replica",
+    "failover",
+    "latency",
+    "queue",
+    "worker",
+    "deploy",
+    "rollback",
+    "cache",
+    "redis",
+    "kafka",
+    "timeout",
+    "retry",
+    "checkout",
+    "payment",
+    "invoice",
+    "alert",
+    "dashboard",
+    "cluster",
+    "node",
+    "pod",
+    "ingress",
+    "certificate",
+    "dns",
+    "token",
+    "secret",
+]
+
+
+def _doc(size: int) -> str:
+    rng = random.Random(7)
+    parts, total = [], 0
+    while total < size:
+        block = rng.choice(
+            [
+                "## " + " ".join(rng.choices(WORDS, k=4)).title() + "\n\n",
+                " ".join(rng.choices(WORDS, k=60)) + ". [[Some page]] and `code`.\n\n",
+                "```python\nfor i in range(10):\n    print(i)\n```\n\n",
+                "| a | b |\n|---|---|\n| 1 | 2 |\n| 3 | 4 |\n\n",
+                "- [ ] check " + rng.choice(WORDS) + "\n- [x] done\n\n",
+                '!!! note "Note"\n    ' + " ".join(rng.choices(WORDS, k=20)) + "\n\n",
+            ]
+        )
+        parts.append(block)
+        total += len(block)
+    return "".join(parts)
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
+
+
+@pytest.mark.django_db
+def test_bench_rendering_a_200_kb_page(developer):
+    text = _doc(200 * 1024)
+    start = time.perf_counter()
+    render_markdown(text)
+    cold = time.perf_counter() - start
+    render_revision(987654, text)
+    start = time.perf_counter()
+    render_revision(987654, text)
+    cached = time.perf_counter() - start
+    print(f"\nrender 200 KB: cold {_ms(cold)} (budget 100 ms), cached {_ms(cached)}")
+
+
+@pytest.mark.django_db
+def test_bench_history_of_1000_revisions_vs_10(developer, teammate, client):
+    team = make_team("bench-team", developer, teammate)
+    space = services.space_create(actor=developer, key="bench", name="Bench", owner=team)
+    timings = {}
+    for count in (10, 1000):
+        page = services.page_create(actor=developer, space=space, title=f"History {count}", body="x" * 5000)
+        Revision.objects.bulk_create(
+            Revision(page=page, number=n, title=page.title, body="y" * 5000, author=developer)
+            for n in range(2, count + 1)
+        )
+        client.force_login(developer)
+        runs = []
+        for _ in range(5):
+            start = time.perf_counter()
+            with CaptureQueriesContext(connection) as queries:
+                client.get(page.url_for("page-history"))
+            runs.append(time.perf_counter() - start)
+        timings[count] = (statistics.median(runs), len(queries))
+    print(
+        f"\nhistory: 10 revisions {_ms(timings[10][0])} ({timings[10][1]} queries), "
+        f"1000 revisions {_ms(timings[1000][0])} ({timings[1000][1]} queries)"
+    )
+
+
+@pytest.mark.django_db
+def test_bench_search_over_20000_pages(developer, teammate):
+    team = make_team("bench-team", developer, teammate)
+    space = services.space_create(actor=developer, key="bench", name="Bench", owner=team)
+    rng = random.Random(3)
+    # A Zipf-like vocabulary of 5,000 words, as in real text (a tiny vocabulary would make
+    # every query match every page).
+    vocabulary = WORDS + [f"term{n}" for n in range(5000)]
+    weights = [1 / (rank + 1) for rank in range(len(vocabulary))]
+    Page.objects.bulk_create(
+        Page(
+            space=space,
+            title=" ".join(rng.choices(vocabulary, weights, k=3)),
+            slug=f"p-{n}",
+            body=" ".join(rng.choices(vocabulary, weights, k=300)),
+        )
+        for n in range(20000)
+    )
+    if connection.vendor == "postgresql":
+        from django.contrib.postgres.search import SearchVector
+
+        Page.objects.update(
+            search_vector=SearchVector("title", weight="A", config="english")
+            + SearchVector("body", weight="B", config="english")
+        )
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE knowledge_page")
+    runs, found = [], []
+    for _ in range(40):
+        query = " ".join(rng.choices(vocabulary[10:400], k=2))
+        start = time.perf_counter()
+        hits = selectors.search_pages(query=query, limit=20)
+        runs.append(time.perf_counter() - start)
+        found.append(len(hits))
+    runs.sort()
+    p95 = runs[int(len(runs) * 0.95) - 1]
+    print(
+        f"\nsearch over 20,000 pages on {connection.vendor}: median {_ms(statistics.median(runs))}, "
+        f"p95 {_ms(p95)} (budget 50 ms on PostgreSQL), {statistics.mean(found):.0f} hits shown per query"
+    )

@@ -1,0 +1,149 @@
+import pytest
+
+from knowledge import services
+from knowledge.models import Page
+
+pytestmark = pytest.mark.django_db
+
+API = "/api/knowledge"
+
+
+@pytest.fixture
+def api(client):
+    def _as(user):
+        client.force_login(user)
+        return client
+
+    return _as
+
+
+def test_the_api_needs_authentication(client, page):
+    response = client.get(f"{API}/pages/")
+    assert response.status_code in (401, 403)
+    assert "error" in response.json()
+
+
+def test_spaces_are_listed_and_created_by_team_members(api, developer, stranger, team, space):
+    assert [s["key"] for s in api(stranger).get(f"{API}/spaces/").json()["results"]] == ["payments"]
+    response = api(stranger).post(f"{API}/spaces/", {"key": "x", "name": "X", "owner_id": team.pk})
+    assert response.status_code == 403 and response.json()["error"]["code"] == "permission_denied"
+    response = api(developer).post(f"{API}/spaces/", {"key": "x", "name": "X", "owner_id": team.pk})
+    assert response.status_code == 201 and response.json()["owner"] == team.name
+
+
+@pytest.mark.parametrize(
+    ("who", "can_write"),
+    [("developer", True), ("teammate", True), ("stranger", False), ("platform_admin", True)],
+)
+def test_role_by_endpoint_matrix_for_pages(request, api, page, who, can_write):
+    user = request.getfixturevalue(who)
+    client = api(user)
+    assert client.get(f"{API}/pages/{page.pk}/").status_code == 200
+    create = client.post(
+        f"{API}/pages/", {"space": "payments", "title": f"By {who}", "body": "x"}, content_type="application/json"
+    )
+    update = client.patch(
+        f"{API}/pages/{page.pk}/",
+        {"title": page.title, "body": f"edit by {who}", "base_revision": page.current_revision_id},
+        content_type="application/json",
+    )
+    revert = client.post(f"{API}/pages/{page.pk}/revert/", {"revision": 1}, content_type="application/json")
+    expected = (201, 200, 201) if can_write else (403, 403, 403)
+    assert (create.status_code, update.status_code, revert.status_code) == expected
+
+
+def test_the_open_space_lets_a_stranger_write_through_the_api(api, stranger, space, page):
+    space.open_for_edit = True
+    space.save()
+    response = api(stranger).post(
+        f"{API}/pages/", {"space": "payments", "title": "Open", "body": "x"}, content_type="application/json"
+    )
+    assert response.status_code == 201
+
+
+def test_page_detail_returns_sanitized_html(api, developer, space):
+    page = services.page_create(actor=developer, space=space, title="X", body="**b** <script>x</script>")
+    data = api(developer).get(f"{API}/pages/{page.pk}/").json()
+    assert "<strong>b</strong>" in data["html"] and "<script" not in data["html"]
+    assert data["revision"] == 1 and data["body"].startswith("**b**")
+
+
+def test_an_api_edit_from_an_old_revision_is_a_409_with_the_diff(api, developer, teammate, page):
+    base = page.current_revision_id
+    services.page_update(actor=developer, page=page, title=page.title, body="first", base_revision_id=base)
+    response = api(teammate).put(
+        f"{API}/pages/{page.pk}/",
+        {"title": page.title, "body": "second", "base_revision": base},
+        content_type="application/json",
+    )
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert error["code"] == "conflict" and "+second" in error["details"]["diff"]
+    page.refresh_from_db()
+    assert page.body == "first"
+
+
+def test_an_api_edit_without_base_revision_is_refused_clearly(api, developer, page):
+    response = api(developer).patch(f"{API}/pages/{page.pk}/", {"body": "x"}, content_type="application/json")
+    assert response.status_code == 400 and "base_revision" in response.json()["error"]["message"]
+
+
+def test_revisions_diff_and_revert_through_the_api(api, developer, page):
+    services.page_update(
+        actor=developer, page=page, title=page.title, body="two", base_revision_id=page.current_revision_id
+    )
+    client = api(developer)
+    revisions = client.get(f"{API}/pages/{page.pk}/revisions/").json()
+    assert [r["number"] for r in revisions["results"]] == [2, 1]
+    assert client.get(f"{API}/pages/{page.pk}/revisions/1/").json()["body"] == "# Checkout\n\nHello."
+    diff = client.get(f"{API}/pages/{page.pk}/diff/?a=1&b=2").json()
+    assert "+two" in diff["diff"]
+    assert client.get(f"{API}/pages/{page.pk}/diff/?a=x").status_code == 400
+    response = client.post(f"{API}/pages/{page.pk}/revert/", {"revision": 1}, content_type="application/json")
+    assert response.status_code == 201 and response.json()["number"] == 3
+
+
+def test_delete_through_the_api(api, developer, stranger, page):
+    assert api(stranger).delete(f"{API}/pages/{page.pk}/").status_code == 403
+    assert api(developer).delete(f"{API}/pages/{page.pk}/").status_code == 204
+    assert not Page.objects.filter(pk=page.pk).exists()
+
+
+def test_search_through_the_api(api, developer, page):
+    data = api(developer).get(f"{API}/search/?q=hello").json()
+    assert [r["page"]["title"] for r in data["results"]] == ["Checkout overview"]
+
+
+def test_incidents_through_the_api(api, developer, stranger, runbook, service):
+    client = api(developer)
+    response = client.post(
+        f"{API}/incidents/",
+        {"runbook": runbook.pk, "entity": service.pk, "severity": "sev1"},
+        content_type="application/json",
+    )
+    assert response.status_code == 201
+    incident = response.json()
+    assert [s["text"] for s in incident["steps"]] == ["Check the dashboard", "Roll back"]
+    iid = incident["id"]
+    denied = api(stranger).post(
+        f"{API}/incidents/{iid}/steps/", {"number": 1, "done": True}, content_type="application/json"
+    )
+    assert denied.status_code == 403
+    client = api(developer)
+    step = client.post(
+        f"{API}/incidents/{iid}/steps/", {"number": 1, "done": True, "note": "ok"}, content_type="application/json"
+    )
+    assert step.status_code == 200 and step.json()["done"] is True
+    closed = client.post(f"{API}/incidents/{iid}/close/", {"outcome": "mitigated"}, content_type="application/json")
+    assert closed.status_code == 200 and closed.json()["closed_at"]
+    listed = client.get(f"{API}/incidents/?entity={service.pk}").json()["results"]
+    assert [i["id"] for i in listed] == [iid]
+
+
+def test_the_page_list_needs_the_same_queries_for_many_pages(api, developer, space, django_assert_max_num_queries):
+    for n in range(30):
+        services.page_create(actor=developer, space=space, title=f"P{n}", body="x" * 1000)
+    client = api(developer)
+    with django_assert_max_num_queries(8):
+        data = client.get(f"{API}/pages/?space=payments").json()
+    assert data["count"] == 30 and "body" not in data["results"][0]

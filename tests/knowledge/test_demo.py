@@ -1,0 +1,22 @@
+import pytest
+from django.core.management import call_command
+
+from knowledge.models import Incident, Page, Space
+
+pytestmark = pytest.mark.django_db
+
+
+def test_seed_demo_makes_a_space_per_team_with_an_article_a_runbook_and_a_postmortem():
+    call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    space = Space.objects.get(key="payments")
+    assert space.owner.name == "team-payments"
+    kinds = sorted(Page.objects.filter(space=space).values_list("kind", flat=True))
+    assert kinds == ["article", "postmortem", "runbook"]
+    runbook = Page.objects.get(space=space, kind="runbook")
+    assert runbook.entities.filter(name="checkout-api").exists()
+    incident = Incident.objects.get(runbook=runbook)
+    assert incident.steps.count() == 5 and incident.closed_at is not None
+    assert Page.objects.get(space=space, kind="postmortem").incident == incident
+    # Running it again changes nothing.
+    call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    assert Page.objects.filter(space=space).count() == 3 and Incident.objects.count() == 1

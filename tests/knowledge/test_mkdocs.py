@@ -1,0 +1,258 @@
+import io
+import os
+import stat
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+from django.urls import reverse
+
+from knowledge import services
+from knowledge.mkdocs_project import ProjectError, build
+from knowledge.models import Page, SiteBuild
+from knowledge.selectors import page_tree
+
+pytestmark = pytest.mark.django_db
+
+
+def write_project(root: Path, config: dict | str | None = None, files: dict | None = None) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    if config is None:
+        config = {
+            "site_name": "Ops",
+            "nav": [
+                {"Home": "index.md"},
+                {"Guides": [{"Deploying": "guides/deploy.md"}, "guides/rollback.md"]},
+                {"About": "about.md"},
+            ],
+        }
+    (root / "mkdocs.yml").write_text(config if isinstance(config, str) else yaml.safe_dump(config))
+    files = files or {
+        "index.md": "# Welcome\n\nSee [deploying](guides/deploy.md).",
+        "guides/deploy.md": "# Deploy\n\n- [ ] build\n- [ ] ship",
+        "guides/rollback.md": "# Rolling back\n\nUndo.",
+        "about.md": "# About us\n",
+        "zzz-unlisted.md": "# Not in nav\n",
+    }
+    for name, text in files.items():
+        (root / "docs" / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / "docs" / name).write_text(text)
+    return root
+
+
+def zip_of(root: Path) -> io.BytesIO:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in sorted(root.rglob("*")):
+            if path.is_file():
+                archive.write(path, "project/" + path.relative_to(root).as_posix())
+    buffer.seek(0)
+    return buffer
+
+
+def test_importing_a_zip_keeps_the_nav_order_and_sections(tmp_path, developer, space):
+    result = services.space_import_archive(actor=developer, space=space, archive=zip_of(write_project(tmp_path)))
+    assert (result.created, result.updated) == (6, 0)
+    tree = [(p.title, depth) for p, depth in page_tree(space)]
+    assert tree == [
+        ("Home", 0),
+        ("Guides", 0),
+        ("Deploying", 1),
+        ("Rolling back", 1),
+        ("About", 0),
+        ("Not in nav", 0),
+    ]
+
+
+def test_reimporting_changes_only_what_changed(tmp_path, developer, space):
+    root = write_project(tmp_path)
+    services.space_import_archive(actor=developer, space=space, archive=zip_of(root))
+    (root / "docs" / "about.md").write_text("# About us\n\nNew text.")
+    result = services.space_import_archive(actor=developer, space=space, archive=zip_of(root))
+    assert (result.created, result.updated, result.unchanged) == (0, 1, 5)
+    about = Page.objects.get(space=space, source_path="about.md")
+    assert about.revisions.count() == 2
+
+
+def test_relative_links_of_an_imported_project_resolve(tmp_path, developer, space):
+    from knowledge.selectors import page_rendered
+
+    services.space_import_archive(actor=developer, space=space, archive=zip_of(write_project(tmp_path)))
+    home = Page.objects.get(space=space, source_path="index.md")
+    deploy = Page.objects.get(space=space, source_path="guides/deploy.md")
+    assert f'href="{deploy.get_absolute_url()}">deploying</a>' in page_rendered(home).html
+
+
+def test_import_from_a_server_directory_under_a_configured_root(tmp_path, settings, platform_admin, space):
+    settings.KNOWLEDGE_IMPORT_ROOTS = [str(tmp_path)]
+    write_project(tmp_path / "ops-docs")
+    result = services.space_import_directory(actor=platform_admin, space=space, directory="ops-docs")
+    assert result.created == 6
+
+
+def test_import_from_a_directory_outside_the_roots_is_refused(tmp_path, settings, platform_admin, space):
+    settings.KNOWLEDGE_IMPORT_ROOTS = [str(tmp_path / "allowed")]
+    (tmp_path / "allowed").mkdir()
+    write_project(tmp_path / "elsewhere")
+    with pytest.raises(ProjectError, match="outside the configured import roots"):
+        services.space_import_directory(actor=platform_admin, space=space, directory=str(tmp_path / "elsewhere"))
+    with pytest.raises(ProjectError, match="outside the configured import roots"):
+        services.space_import_directory(actor=platform_admin, space=space, directory="../elsewhere")
+
+
+def test_only_platform_admins_import_from_server_directories(tmp_path, settings, developer, space):
+    from portal.services import PermissionDenied
+
+    settings.KNOWLEDGE_IMPORT_ROOTS = [str(tmp_path)]
+    write_project(tmp_path / "ops-docs")
+    with pytest.raises(PermissionDenied):
+        services.space_import_directory(actor=developer, space=space, directory="ops-docs")
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"site_name": "x", "hooks": ["evil.py"]}, "hooks"),
+        ({"site_name": "x", "plugins": ["search", "macros"]}, "plugin “macros”"),
+        ({"site_name": "x", "plugins": [{"mkdocstrings": {}}]}, "plugin “mkdocstrings”"),
+        ({"site_name": "x", "docs_dir": "../../etc"}, "points outside the project"),
+        ({"site_name": "x", "markdown_extensions": ["pymdownx.snippets"]}, "pymdownx.snippets"),
+        ({"site_name": "x", "theme": {"name": "material", "custom_dir": "overrides"}}, "custom_dir"),
+        ({"site_name": "x", "extra_javascript": ["x.js"]}, "extra_javascript"),
+        ("site_name: [unclosed", "not valid YAML"),
+        ("site_name: !!python/name:os.system", "YAML tag"),
+        ("- just\n- a list", "must be a mapping"),
+    ],
+)
+def test_unsafe_or_invalid_mkdocs_configurations_are_refused(tmp_path, developer, space, config, message):
+    root = write_project(tmp_path, config=config)
+    with pytest.raises(ProjectError, match=message):
+        services.space_import_archive(actor=developer, space=space, archive=zip_of(root))
+    assert not Page.objects.filter(space=space).exists()
+
+
+def test_a_symlink_pointing_outside_the_project_is_refused(tmp_path, settings, platform_admin, space):
+    settings.KNOWLEDGE_IMPORT_ROOTS = [str(tmp_path)]
+    root = write_project(tmp_path / "p")
+    secret = tmp_path / "secret.md"
+    secret.write_text("# Secret\n")
+    os.symlink(secret, root / "docs" / "leak.md")
+    with pytest.raises(ProjectError, match="symbolic link pointing outside"):
+        services.space_import_directory(actor=platform_admin, space=space, directory="p")
+
+
+def _raw_zip(entries: list[tuple[zipfile.ZipInfo | str, bytes]]) -> io.BytesIO:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for info, data in entries:
+            archive.writestr(info, data)
+    buffer.seek(0)
+    return buffer
+
+
+def test_a_zip_slip_path_is_refused(developer, space):
+    archive = _raw_zip([("mkdocs.yml", b"site_name: x\n"), ("docs/../../evil.md", b"x")])
+    with pytest.raises(ProjectError, match="unsafe path"):
+        services.space_import_archive(actor=developer, space=space, archive=archive)
+
+
+def test_an_absolute_path_in_a_zip_is_refused(developer, space):
+    archive = _raw_zip([("mkdocs.yml", b"site_name: x\n"), ("/tmp/evil.md", b"x")])
+    with pytest.raises(ProjectError, match="unsafe path"):
+        services.space_import_archive(actor=developer, space=space, archive=archive)
+
+
+def test_a_symlink_inside_a_zip_is_refused(developer, space):
+    link = zipfile.ZipInfo("docs/link.md")
+    link.external_attr = (stat.S_IFLNK | 0o777) << 16
+    archive = _raw_zip([("mkdocs.yml", b"site_name: x\n"), (link, b"/etc/passwd")])
+    with pytest.raises(ProjectError, match="symbolic link"):
+        services.space_import_archive(actor=developer, space=space, archive=archive)
+
+
+def test_a_zip_bomb_is_refused(developer, space):
+    archive = _raw_zip([("mkdocs.yml", b"site_name: x\n"), ("docs/bomb.md", b"0" * (20 * 1024 * 1024))])
+    with pytest.raises(ProjectError, match="zip bomb"):
+        services.space_import_archive(actor=developer, space=space, archive=archive)
+
+
+def test_an_archive_over_the_expanded_limit_is_refused(developer, space, settings):
+    settings.KNOWLEDGE_MAX_IMPORT_BYTES = 1000
+    archive = _raw_zip([("mkdocs.yml", b"site_name: x\n"), ("docs/a.md", os.urandom(2000))])
+    with pytest.raises(ProjectError, match="limit"):
+        services.space_import_archive(actor=developer, space=space, archive=archive)
+
+
+def test_an_upload_that_is_not_a_zip_is_refused(developer, space):
+    with pytest.raises(ProjectError, match="not a valid zip"):
+        services.space_import_archive(actor=developer, space=space, archive=io.BytesIO(b"hello"))
+
+
+def test_the_import_page_shows_refusals_as_form_errors(login, developer, space):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    upload = SimpleUploadedFile("p.zip", _raw_zip([("mkdocs.yml", b"site_name: x\nhooks: [a.py]\n")]).getvalue())
+    response = login(developer).post(reverse("knowledge:space-import", args=[space.key]), {"archive": upload})
+    assert response.status_code == 400 and "hooks, which run Python code" in response.content.decode()
+
+
+def test_a_stranger_cannot_import_into_a_team_space(login, stranger, space):
+    assert login(stranger).get(reverse("knowledge:space-import", args=[space.key])).status_code == 403
+
+
+def test_export_zip_is_an_mkdocs_project_that_builds_strictly(tmp_path, login, developer, space):
+    parent = services.page_create(actor=developer, space=space, title="Operations", body="# Ops\n\nSee [[Deploy]].")
+    services.page_create(
+        actor=developer, space=space, title="Deploy", kind="runbook", parent=parent, body="# Deploy\n\n[[Missing]]"
+    )
+    response = login(developer).get(reverse("knowledge:space-export", args=[space.key]))
+    assert response["Content-Type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+        archive.extractall(tmp_path / "export")
+    config = yaml.safe_load((tmp_path / "export" / "mkdocs.yml").read_text())
+    section = [{"Operations": "operations/index.md"}, {"Deploy": "operations/deploy.md"}]
+    assert config["nav"][1] == {"Operations": section}
+    assert "[Deploy](deploy.md)" in (tmp_path / "export" / "docs" / "operations" / "index.md").read_text()
+    ok, log = build(tmp_path / "export" / "mkdocs.yml", tmp_path / "site")
+    assert ok, log
+    assert (tmp_path / "site" / "operations" / "deploy.html").is_file()
+
+
+def test_an_exported_space_reimports_with_the_same_order(tmp_path, developer, space, team):
+    a = services.page_create(actor=developer, space=space, title="B first", body="# B first\n")
+    services.page_create(actor=developer, space=space, title="A child", parent=a, body="# A child\n")
+    services.page_create(actor=developer, space=space, title="A second", body="# A second\n")
+    data = services.space_export_zip(actor=developer, space=space)
+    other = services.space_create(actor=developer, key="copy", name="Copy", owner=team)
+    services.space_import_archive(actor=developer, space=other, archive=io.BytesIO(data))
+    assert [(p.title, d) for p, d in page_tree(other)] == [
+        ("Home", 0),
+        ("B first", 0),
+        ("A child", 1),
+        ("A second", 0),
+    ]
+
+
+def test_building_a_space_publishes_a_site_served_with_a_strict_csp(login, developer, space, settings, tmp_path):
+    settings.KNOWLEDGE_SITES_DIR = tmp_path / "sites"
+    services.page_create(actor=developer, space=space, title="Hello", body="# Hello\n\n<script>x</script>")
+    build_row = SiteBuild.objects.create(space=space, requested_by=developer)
+    assert services.site_build_run(build_id=build_row.pk).status == "succeeded"
+    # Running the same build again does nothing (the task is idempotent).
+    assert services.site_build_run(build_id=build_row.pk).status == "succeeded"
+    client = login(developer)
+    response = client.get(reverse("knowledge:space-site", args=[space.key]))
+    assert response.status_code == 200
+    assert "default-src 'none'" in response["Content-Security-Policy"]
+    assert response["X-Content-Type-Options"] == "nosniff"
+    escape = client.get(reverse("knowledge:space-site-file", args=[space.key, "../../etc/passwd"]))
+    assert escape.status_code == 404
+
+
+def test_a_failing_build_is_recorded_with_its_log(developer, space, settings, tmp_path, monkeypatch):
+    settings.KNOWLEDGE_SITES_DIR = tmp_path / "sites"
+    monkeypatch.setattr("knowledge.mkdocs_project.EXPORT_EXTENSIONS", ["not_an_extension_xyz"])
+    build_row = SiteBuild.objects.create(space=space, requested_by=developer)
+    result = services.site_build_run(build_id=build_row.pk)
+    assert result.status == "failed" and "not_an_extension_xyz" in result.log

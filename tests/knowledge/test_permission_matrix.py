@@ -1,0 +1,59 @@
+"""Role × endpoint: who gets through each write endpoint of the HTML views."""
+
+import pytest
+from django.urls import reverse
+
+pytestmark = pytest.mark.django_db
+
+ALLOWED = {"developer": True, "teammate": True, "stranger": False, "platform_admin": True}
+
+
+def endpoints(page):
+    key, slug = page.space.key, page.slug
+    return {
+        "edit page": ("get", reverse("knowledge:page-edit", args=[key, slug]), {}),
+        "new page": ("get", reverse("knowledge:page-create", args=[key]), {}),
+        "revert": ("post", reverse("knowledge:page-revert", args=[key, slug, 1]), {}),
+        "delete": ("post", reverse("knowledge:page-delete", args=[key, slug]), {}),
+        "settings": ("get", reverse("knowledge:space-settings", args=[key]), {}),
+        "import": ("get", reverse("knowledge:space-import", args=[key]), {}),
+        "build": ("post", reverse("knowledge:space-build", args=[key]), {}),
+    }
+
+
+@pytest.mark.parametrize("who", sorted(ALLOWED))
+@pytest.mark.parametrize("endpoint", ["edit page", "new page", "revert", "delete", "settings", "import", "build"])
+def test_role_by_endpoint_matrix(request, login, page, who, endpoint, settings, tmp_path):
+    settings.KNOWLEDGE_SITES_DIR = tmp_path
+    client = login(request.getfixturevalue(who))
+    method, url, data = endpoints(page)[endpoint]
+    response = getattr(client, method)(url, data)
+    if ALLOWED[who]:
+        assert response.status_code in (200, 302), response.status_code
+    else:
+        assert response.status_code == 403
+
+
+@pytest.mark.parametrize("endpoint", ["edit page", "new page", "revert", "delete", "settings", "import", "build"])
+def test_an_open_space_lets_a_stranger_edit_pages_but_not_manage_the_space(login, stranger, page, endpoint):
+    page.space.open_for_edit = True
+    page.space.save()
+    method, url, data = endpoints(page)[endpoint]
+    response = getattr(login(stranger), method)(url, data)
+    if endpoint in ("settings", "import", "build"):
+        assert response.status_code == 403
+    else:
+        assert response.status_code in (200, 302)
+
+
+def test_every_signed_in_user_reads_history_diff_and_search(login, stranger, page):
+    client = login(stranger)
+    for url in [
+        page.url_for("page-history"),
+        page.url_for("page-diff") + "?a=1&b=1",
+        reverse("knowledge:page-revision", args=[page.space.key, page.slug, 1]),
+        reverse("knowledge:search") + "?q=hello",
+        reverse("knowledge:space", args=[page.space.key]),
+        reverse("knowledge:incidents"),
+    ]:
+        assert client.get(url).status_code == 200, url

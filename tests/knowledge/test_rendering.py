@@ -1,0 +1,169 @@
+import re
+from html.parser import HTMLParser
+
+import pytest
+
+from knowledge import services
+from knowledge.rendering import render_markdown, task_steps
+from knowledge.selectors import page_rendered
+
+
+def test_admonitions_render_as_styled_boxes():
+    html = render_markdown('!!! warning "Careful"\n    Body').html
+    assert '<div class="admonition warning">' in html and '<p class="admonition-title">Careful</p>' in html
+
+
+def test_fenced_code_is_highlighted_with_pygments():
+    html = render_markdown("```python\ndef f():\n    return 1\n```").html
+    assert '<div class="highlight">' in html and '<span class="k">def</span>' in html
+
+
+def test_tables_keep_their_alignment_and_nothing_else():
+    html = render_markdown("| a | b |\n|:--|--:|\n| 1 | 2 |").html
+    assert "<table>" in html and "<td" in html
+    assert re.search(r'<th style="text-align:\s*right;?">b</th>', html)
+
+
+def test_task_lists_render_as_disabled_checkboxes():
+    html = render_markdown("- [ ] one\n- [x] two").html
+    assert '<ul class="task-list">' in html
+    assert html.count('type="checkbox"') == 2 and html.count('disabled="disabled"') == 2 and "checked" in html
+
+
+def test_headings_get_prefixed_anchors_and_a_table_of_contents():
+    rendered = render_markdown("# Main\n\n## Deploy steps\n\n[jump](#deploy-steps)")
+    assert 'id="kb-main"' in rendered.html and 'id="kb-deploy-steps"' in rendered.html
+    assert 'href="#kb-deploy-steps"' in rendered.html
+    assert 'href="#kb-deploy-steps"' in rendered.toc
+
+
+def test_footnotes_and_abbreviations():
+    html = render_markdown("Text[^1] about HTML.\n\n[^1]: The note.\n\n*[HTML]: Hyper Text Markup Language").html
+    assert 'id="kb-fn:1"' in html and 'href="#kb-fn:1"' in html
+    assert '<abbr title="Hyper Text Markup Language">HTML</abbr>' in html
+
+
+def test_runbook_steps_are_the_task_list_items_outside_code():
+    assert task_steps("- [ ] a\n* [x] b\n```\n- [ ] c\n```\n") == ["a", "b"]
+
+
+XSS_CORPUS = [
+    "<script>alert(1)</script>",
+    "<SCRIPT SRC=//evil.example/x.js></SCRIPT>",
+    '<img src=x onerror="alert(1)">',
+    "<img src=x onerror=alert(1)//",
+    '<svg onload="alert(1)"><circle r="1"/></svg>',
+    "<svg><script>alert(1)</script></svg>",
+    "<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>",
+    '<a href="javascript:alert(1)">x</a>',
+    '<a href="JaVaScRiPt:alert(1)">x</a>',
+    '<a href="&#106;avascript:alert(1)">x</a>',
+    '<a href="jav&#x09;ascript:alert(1)">x</a>',
+    '<a href="data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==">x</a>',
+    "[click](javascript:alert(1))",
+    "[click](JAVASCRIPT:alert(1))",
+    "[click](&#106;avascript:alert(1))",
+    "[click]( javascript:alert(1) )",
+    "![img](javascript:alert(1))",
+    "![img](data:image/svg+xml;base64,PHN2ZyBvbmxvYWQ9YWxlcnQoMSk+)",
+    '[ref][r]\n\n[r]: javascript:alert(1) "t"',
+    "<javascript:alert(1)>",
+    '<iframe src="https://evil.example"></iframe>',
+    '<object data="x.swf"></object><embed src="x.swf">',
+    '<form action="https://evil.example"><button>go</button></form>',
+    '<div style="background:url(javascript:alert(1))">x</div>',
+    '<p onclick="alert(1)" onmouseover=alert(1)>x</p>',
+    "<details open ontoggle=alert(1)><summary>x</summary></details>",
+    "<input autofocus onfocus=alert(1)>",
+    '<meta http-equiv="refresh" content="0;url=javascript:alert(1)">',
+    '<base href="javascript:alert(1)//">',
+    '<link rel="stylesheet" href="https://evil.example/x.css">',
+    "<style>body{display:none}</style>",
+    '<div id="main">clobber</div><form name="getElementById"></form>',
+    "&lt;script&gt;alert(1)&lt;/script&gt;",
+    "<scr<script>ipt>alert(1)</script>",
+    '<a href="#" title="x" onmouseover="alert(1)">hover</a>',
+    "```html\n<script>alert(1)</script>\n```",
+    "[[<script>alert(1)</script>]]",
+    '[[x" onmouseover="alert(1)]]',
+    '!!! note "<img src=x onerror=alert(1)>"\n    body',
+    "<!-- --><script>alert(1)</script><!-- -->",
+    '<a href="vbscript:msgbox(1)">x</a>',
+    '<img src="x" srcset="javascript:alert(1)">',
+    '<svg><a xlink:href="javascript:alert(1)"><text>x</text></a></svg>',
+    '<a href="da&#x09;ta:text/html,<script>alert(1)</script>">x</a>',
+    '<img src="data:image/svg+xml,<svg onload=alert(1)>">',
+    '<img src="da\nta:text/html;base64,PHNjcmlwdD4=">',
+    '<a href="data:image/png;base64,iVBORw0KGgo=">png link</a>',
+    "[x](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)",
+]
+
+
+class _Elements(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.elements = []
+
+    def handle_starttag(self, tag, attrs):
+        self.elements.append((tag, dict(attrs)))
+
+
+DANGEROUS_TAGS = {"script", "iframe", "object", "embed", "form", "meta", "base", "link", "style", "svg", "math"}
+
+
+@pytest.mark.parametrize("payload", XSS_CORPUS)
+def test_the_xss_corpus_renders_inert(payload):
+    parser = _Elements()
+    parser.feed(render_markdown(payload).html)
+    for tag, attrs in parser.elements:
+        assert tag not in DANGEROUS_TAGS, (tag, attrs)
+        for name, value in attrs.items():
+            value = (value or "").strip().lower()
+            assert not name.startswith("on"), (tag, attrs)
+            if name in ("href", "src", "srcset", "action", "data", "xlink:href"):
+                compact = re.sub(r"[\x00-\x20]", "", value)
+                assert not compact.startswith(("javascript:", "vbscript:")), (tag, attrs)
+                if compact.startswith("data:"):
+                    assert tag == "img" and name == "src", (tag, attrs)
+                    assert re.fullmatch(r"data:image/(png|jpeg|gif|webp);base64,[a-z0-9+/=]+", compact), attrs
+            if name == "id":
+                assert value.startswith("kb-"), (tag, attrs)
+            if name == "style":
+                assert re.fullmatch(r"text-align:\s*\w+;?", value), (tag, attrs)
+
+
+@pytest.mark.django_db
+def test_wiki_links_resolve_to_pages_and_broken_ones_are_flagged(space, developer):
+    target = services.page_create(actor=developer, space=space, title="Deploy guide", body="x")
+    page = services.page_create(
+        actor=developer, space=space, title="Home", body="See [[deploy guide]], [[Nowhere]] and [rel](deploy-guide.md)."
+    )
+    html = page_rendered(page).html
+    assert f'<a class="wikilink" href="{target.get_absolute_url()}">deploy guide</a>' in html
+    assert f'href="{target.get_absolute_url()}">rel</a>' in html
+    assert 'class="wikilink broken"' in html and "No page called Nowhere yet" in html
+
+
+@pytest.mark.django_db
+def test_a_broken_link_is_fixed_once_the_page_exists_without_a_new_revision(space, developer):
+    page = services.page_create(actor=developer, space=space, title="Home", body="[[Later]]")
+    assert "broken" in page_rendered(page).html
+    services.page_create(actor=developer, space=space, title="Later", body="x")
+    assert "broken" not in page_rendered(page).html
+
+
+@pytest.mark.django_db
+def test_rendering_is_cached_per_revision(page, django_assert_num_queries):
+    from django.core.cache import cache
+
+    cache.clear()
+    first = page_rendered(page).html
+    assert first
+    keys = [k for k in cache._cache if f"knowledge:render:1:{page.current_revision_id}:" in k]
+    assert len(keys) == 1
+
+
+def test_raster_images_may_be_inlined_as_data_urls_but_nothing_else():
+    html = render_markdown("![dot](data:image/png;base64,iVBORw0KGgo=) [x](data:image/png;base64,iVBORw0KGgo=)").html
+    assert 'src="data:image/png;base64,iVBORw0KGgo="' in html and 'alt="dot"' in html
+    assert html.count("data:") == 1
