@@ -1,1 +1,11 @@
-"""Pipelines: CI integrations, webhook receivers, runs, deployments and DORA metrics."""
+"""Celery entry points: take ids, call services."""
+
+from celery import shared_task
+
+from pipelines import services
+
+
+@shared_task(acks_late=True, soft_time_limit=60, time_limit=90)
+def process_delivery(delivery_pk: int) -> str:
+    # Idempotent: a delivery that is no longer pending is left alone.
+    return services.delivery_process(delivery_pk=delivery_pk)

@@ -244,3 +244,10 @@ if PRODUCTION:
         secret_key=SECRET_KEY,
         allowed_hosts=ALLOWED_HOSTS,
     )
+
+# --- pipelines ---
+# Webhook secrets are stored encrypted with a key derived from this value
+# (SECRET_KEY by default); changing it makes the stored secrets unreadable.
+PIPELINES_ENCRYPTION_KEY = env("PIPELINES_ENCRYPTION_KEY", SECRET_KEY)
+PIPELINES_MAX_BODY_BYTES = env_int("PIPELINES_MAX_BODY_BYTES", 2 * 1024 * 1024)
+PIPELINES_PRODUCTION_ENVIRONMENTS = env_list("PIPELINES_PRODUCTION_ENVIRONMENTS", ["production", "prod", "prd"])
