@@ -192,6 +192,9 @@ class Branch(models.Model):
         ordering = ["name"]
         constraints = [models.UniqueConstraint(fields=["pipeline", "name"], name="pipelines_branch_unique")]
 
+    def __str__(self) -> str:
+        return self.name
+
 
 class Job(models.Model):
     """A job of a run; ``steps`` is the provider's list of steps (name, status, conclusion, times)."""
@@ -226,6 +229,9 @@ class Commit(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["repository", "sha"], name="pipelines_commit_unique")]
+
+    def __str__(self) -> str:
+        return self.sha[:12]
 
 
 class DeploymentStatus(models.TextChoices):
