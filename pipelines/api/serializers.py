@@ -66,6 +66,7 @@ class IncidentSerializer(serializers.ModelSerializer):
             "deployment", "started_at", "resolved_at", "url",
         ]  # fmt: skip
         read_only_fields = ["id", "source", "deployment", "entity_ref"]
+        validators: list = []  # recording the same incident again updates it (incident_record is an upsert)
 
     def get_entity_ref(self, incident) -> str | None:
         return incident.entity.ref if incident.entity else None

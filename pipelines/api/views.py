@@ -97,9 +97,12 @@ class IncidentViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     queryset = Incident.objects.select_related("entity").order_by("-started_at", "-pk")
     filterset_fields = ["source"]
 
-    def perform_create(self, serializer):
-        if not permissions.can_record_incidents(self.request.user):
+    def create(self, request, *args, **kwargs):
+        if not permissions.can_record_incidents(request.user):
             raise PermissionDenied("Only Platform Admins record incidents through the API.")
+        return super().create(request, *args, **kwargs)
+
+    def perform_create(self, serializer):
         data = serializer.validated_data
         try:
             serializer.instance = services.incident_record(
