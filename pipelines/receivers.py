@@ -20,7 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from pipelines import providers, secrets, services
-from pipelines.models import Integration, Provider
+from pipelines.models import DeliveryStatus, Integration, Provider
 
 KEPT_HEADERS = (
     "Content-Type",
@@ -45,7 +45,7 @@ ACCEPTED = inline_serializer(
     "DeliveryAccepted",
     {
         "delivery": serializers.CharField(),
-        "status": serializers.ChoiceField(choices=["pending", "processed", "ignored", "failed"]),
+        "status": serializers.ChoiceField(choices=DeliveryStatus.choices),
         "duplicate": serializers.BooleanField(),
     },
 )

@@ -251,3 +251,11 @@ if PRODUCTION:
 PIPELINES_ENCRYPTION_KEY = env("PIPELINES_ENCRYPTION_KEY", SECRET_KEY)
 PIPELINES_MAX_BODY_BYTES = env_int("PIPELINES_MAX_BODY_BYTES", 2 * 1024 * 1024)
 PIPELINES_PRODUCTION_ENVIRONMENTS = env_list("PIPELINES_PRODUCTION_ENVIRONMENTS", ["production", "prod", "prd"])
+# Distinct OpenAPI enum names for the pipelines' status fields (otherwise drf-spectacular warns W001).
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {
+        "PipelineRunStatusEnum": "pipelines.models.RunStatus",
+        "DeploymentStatusEnum": "pipelines.models.DeploymentStatus",
+        "DeliveryStatusEnum": "pipelines.models.DeliveryStatus",
+    }
+)

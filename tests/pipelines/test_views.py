@@ -229,3 +229,11 @@ def test_a_developer_cannot_link_repositories(login, developer, send_github):
     repo = Repository.objects.get()
     response = login(developer).post(f"/pipelines/repositories/{repo.pk}/link/", {"entity": ""})
     assert response.status_code == 403
+
+
+def test_the_django_admin_lists_deliveries_without_secrets(login, platform_admin, send_github, github):
+    send_github("ping", payloads.ping())
+    client = login(platform_admin)
+    assert client.get("/admin/pipelines/delivery/").status_code == 200
+    page = client.get(f"/admin/pipelines/integration/{github.integration.pk}/change/").content.decode()
+    assert github.secret not in page and github.integration.secret_encrypted not in page
