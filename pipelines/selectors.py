@@ -6,8 +6,22 @@ import statistics
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Avg, Count, Q, QuerySet
-from django.db.models.functions import TruncDate
+from django.db import connection
+from django.db.models import (
+    Aggregate,
+    Avg,
+    Count,
+    DurationField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+)
+from django.db.models.functions import Extract, Lower, TruncDate
 from django.utils import timezone
 
 from catalog.models import Entity, Kind
@@ -26,26 +40,45 @@ from pipelines.models import (
 ANNOTATIONS = {"github.com/project-slug": Provider.GITHUB, "gitlab.com/project-slug": Provider.GITLAB}
 
 
+class _Median(Aggregate):
+    """PostgreSQL's exact median; other databases compute it in Python (``_median``)."""
+
+    function = "percentile_cont"
+    template = "%(function)s(0.5) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = FloatField()
+
+
+def _median(queryset, seconds_expression, python_values) -> tuple[float | None, int]:
+    """Median and count of a duration in seconds, in the database when it can."""
+    if connection.vendor == "postgresql":
+        row = queryset.aggregate(m=_Median(seconds_expression), n=Count("pk"))
+        return row["m"], row["n"]
+    values = python_values(queryset)
+    return (statistics.median(values) if values else None), len(values)
+
+
 # --- scopes: which repositories belong to an entity or a team -------------------------
 
 
-def _slug_query(entities) -> Q:
-    query = Q(pk__in=[])
+def repositories_for_entities(entities) -> QuerySet[Repository]:
+    """Repositories linked to the entities, or named by their ``*/project-slug`` annotations (any case)."""
+    entities = list(entities)
+    slugs: dict[str, set[str]] = {provider: set() for provider in ANNOTATIONS.values()}
     for entity in entities:
         annotations = entity.annotations if isinstance(entity.annotations, dict) else {}
         for key, provider in ANNOTATIONS.items():
             slug = annotations.get(key)
             if isinstance(slug, str) and slug.strip():
-                query |= Q(provider__in=[provider, Provider.GENERIC], slug__iexact=slug.strip())
-    return query
-
-
-def repositories_for_entities(entities) -> QuerySet[Repository]:
-    """Repositories linked to the entities, or named by their ``*/project-slug`` annotations."""
-    entities = list(entities)
-    return Repository.objects.filter(
-        Q(entity__in=entities) | (_slug_query(entities) & Q(linked_manually=False))
-    ).distinct()
+                slugs[provider].add(slug.strip().lower())
+    by_annotation = Q(pk__in=[])
+    for provider, names in slugs.items():
+        if names:
+            by_annotation |= Q(provider__in=[provider, Provider.GENERIC], slug_lower__in=sorted(names))
+    return (
+        Repository.objects.annotate(slug_lower=Lower("slug"))
+        .filter(Q(entity__in=[e.pk for e in entities]) | (by_annotation & Q(linked_manually=False)))
+        .order_by("pk")
+    )
 
 
 def team_entities(team: Entity) -> QuerySet[Entity]:
@@ -121,15 +154,12 @@ def run_stats(repositories, days: int, now: datetime | None = None) -> RunStats:
         status__in=[RunStatus.SUCCESS, RunStatus.FAILED, RunStatus.CANCELLED],
     )
     counts = runs.aggregate(finished=Count("pk"), succeeded=Count("pk", filter=Q(status=RunStatus.SUCCESS)))
-    durations = list(
-        runs.filter(duration_seconds__isnull=False).order_by().values_list("duration_seconds", flat=True)[:50000]
+    median, _ = _median(
+        runs.filter(duration_seconds__isnull=False).order_by(),
+        F("duration_seconds"),
+        lambda qs: list(qs.values_list("duration_seconds", flat=True)[:50000]),
     )
-    return RunStats(
-        days=days,
-        finished=counts["finished"],
-        succeeded=counts["succeeded"],
-        median_duration=statistics.median(durations) if durations else None,
-    )
+    return RunStats(days=days, finished=counts["finished"], succeeded=counts["succeeded"], median_duration=median)
 
 
 def daily_series(repositories, days: int = 30, now: datetime | None = None) -> list[dict]:
@@ -236,123 +266,100 @@ class Metric:
         return "better" if (self.value > self.previous) == self.higher_is_better else "worse"
 
 
-def _dora_window(repositories, start: datetime, end: datetime) -> dict:
-    deployments = list(
-        Deployment.objects.filter(
-            repository__in=repositories,
-            is_production=True,
-            finished_at__gte=start,
-            finished_at__lt=end,
-            status__in=[DeploymentStatus.SUCCESS, DeploymentStatus.FAILED],
-        )
-        .order_by("finished_at", "pk")
-        .values("pk", "repository_id", "environment", "status", "finished_at", "commit_at")[:100000]
+def _seconds_between(later: str, earlier: str):
+    return Extract(ExpressionWrapper(F(later) - F(earlier), output_field=DurationField()), "epoch")
+
+
+def _dora_window(repository_ids: list[int], start: datetime, end: datetime) -> dict:
+    production = Deployment.objects.filter(
+        repository_id__in=repository_ids,
+        is_production=True,
+        finished_at__gte=start,
+        finished_at__lt=end,
+        status__in=[DeploymentStatus.SUCCESS, DeploymentStatus.FAILED],
+    )
+    counts = production.aggregate(
+        total=Count("pk"),
+        succeeded=Count("pk", filter=Q(status=DeploymentStatus.SUCCESS)),
+        failed=Count("pk", filter=Q(status=DeploymentStatus.FAILED)),
+        with_incident=Count(
+            "pk",
+            filter=Q(status=DeploymentStatus.SUCCESS) & Exists(Incident.objects.filter(deployment_id=OuterRef("pk"))),
+        ),
     )
     days = max((end - start).total_seconds() / DAY, 1e-9)
-    successes = [d for d in deployments if d["status"] == DeploymentStatus.SUCCESS]
-    lead_times = [
-        (d["finished_at"] - d["commit_at"]).total_seconds()
-        for d in successes
-        if d["commit_at"] is not None and d["finished_at"] >= d["commit_at"]
-    ]
-    incident_deployments = set(
-        Incident.objects.filter(deployment_id__in=[d["pk"] for d in successes]).values_list("deployment_id", flat=True)
+
+    lead_time = _median(
+        production.filter(
+            status=DeploymentStatus.SUCCESS, commit_at__isnull=False, commit_at__lte=F("finished_at")
+        ).order_by(),
+        _seconds_between("finished_at", "commit_at"),
+        lambda qs: [(f - c).total_seconds() for f, c in qs.values_list("finished_at", "commit_at")],
     )
-    failed = [d for d in deployments if d["status"] == DeploymentStatus.FAILED]
-    failures = len(failed) + len(incident_deployments)
 
     # Recovery: a failed production deployment is recovered by the next successful one of the same
-    # repository and environment; an incident by its resolution.
-    recoveries = []
-    for failure in failed:
-        nxt = next(
-            (
-                d
-                for d in successes
-                if d["repository_id"] == failure["repository_id"]
-                and d["environment"] == failure["environment"]
-                and d["finished_at"] > failure["finished_at"]
-            ),
-            None,
+    # repository and environment (which may come after the window); an incident by its resolution.
+    next_success = (
+        Deployment.objects.filter(
+            repository_id=OuterRef("repository_id"),
+            environment=OuterRef("environment"),
+            is_production=True,
+            status=DeploymentStatus.SUCCESS,
+            finished_at__gt=OuterRef("finished_at"),
         )
-        if nxt is None:
-            nxt_at = (
-                Deployment.objects.filter(
-                    repository_id=failure["repository_id"],
-                    environment=failure["environment"],
-                    status=DeploymentStatus.SUCCESS,
-                    finished_at__gt=failure["finished_at"],
-                )
-                .order_by("finished_at")
-                .values_list("finished_at", flat=True)
-                .first()
-            )
-        else:
-            nxt_at = nxt["finished_at"]
-        if nxt_at is not None:
-            recoveries.append((nxt_at - failure["finished_at"]).total_seconds())
-    incidents = Incident.objects.filter(
-        Q(repository__in=repositories) | Q(deployment__repository__in=repositories),
-        started_at__gte=start,
-        started_at__lt=end,
-        resolved_at__isnull=False,
-    ).values_list("started_at", "resolved_at")
-    recoveries += [(resolved - started).total_seconds() for started, resolved in incidents.distinct()[:10000]]
-
+        .order_by("finished_at")
+        .values("finished_at")[:1]
+    )
+    recoveries = [
+        (recovered - failed_at).total_seconds()
+        for failed_at, recovered in production.filter(status=DeploymentStatus.FAILED)
+        .annotate(recovered_at=Subquery(next_success))
+        .filter(recovered_at__isnull=False)
+        .values_list("finished_at", "recovered_at")[:20000]
+    ]
+    recoveries += [
+        (resolved - started).total_seconds()
+        for started, resolved in Incident.objects.filter(
+            Q(repository_id__in=repository_ids) | Q(deployment__repository_id__in=repository_ids),
+            started_at__gte=start,
+            started_at__lt=end,
+            resolved_at__isnull=False,
+        )
+        .values_list("started_at", "resolved_at")
+        .distinct()[:20000]
+    ]
+    total = counts["total"]
     return {
-        "frequency": (len(successes) / days, len(successes)),
-        "lead_time": (statistics.median(lead_times) if lead_times else None, len(lead_times)),
-        "fail_rate": ((failures / len(deployments)) if deployments else None, len(deployments)),
+        "frequency": ((counts["succeeded"] / days) if total else None, counts["succeeded"]),
+        "lead_time": lead_time,
+        "fail_rate": (((counts["failed"] + counts["with_incident"]) / total) if total else None, total),
         "recovery": (statistics.median(recoveries) if recoveries else None, len(recoveries)),
     }
 
 
 def dora_metrics(repositories, days: int = 30, now: datetime | None = None) -> list[Metric]:
-    """The four DORA metrics over the last ``days`` days, each with its band and the previous window."""
+    """The four DORA metrics over the last ``days`` days, each with its band and the previous window.
+
+    A handful of aggregate queries per window, whatever the number of deployments: medians are
+    computed by PostgreSQL (``percentile_cont``); on SQLite, the embedded default, in Python.
+    """
     now = now or timezone.now()
     start = now - timedelta(days=days)
-    current = _dora_window(repositories, start, now)
-    previous = _dora_window(repositories, start - timedelta(days=days), start)
-    # No production deployment at all in the window is "no data", not "low".
-    frequency = current["frequency"][0] if current["fail_rate"][1] else None
-    previous_frequency = previous["frequency"][0] if previous["fail_rate"][1] else None
+    if hasattr(repositories, "values_list"):
+        repository_ids = list(repositories.values_list("pk", flat=True))
+    else:
+        repository_ids = [r.pk for r in repositories]
+    current = _dora_window(repository_ids, start, now)
+    previous = _dora_window(repository_ids, start - timedelta(days=days), start)
+    spec = [
+        ("deployment_frequency", "Deployment frequency", "frequency", band_deployment_frequency, True),
+        ("change_lead_time", "Change lead time", "lead_time", band_lead_time, False),
+        ("change_fail_rate", "Change fail rate", "fail_rate", band_change_fail_rate, False),
+        ("recovery_time", "Failed deployment recovery time", "recovery", band_recovery_time, False),
+    ]
     return [
-        Metric(
-            "deployment_frequency",
-            "Deployment frequency",
-            frequency,
-            band_deployment_frequency(frequency),
-            previous_frequency,
-            True,
-            current["frequency"][1],
-        ),
-        Metric(
-            "change_lead_time",
-            "Change lead time",
-            current["lead_time"][0],
-            band_lead_time(current["lead_time"][0]),
-            previous["lead_time"][0],
-            False,
-            current["lead_time"][1],
-        ),
-        Metric(
-            "change_fail_rate",
-            "Change fail rate",
-            current["fail_rate"][0],
-            band_change_fail_rate(current["fail_rate"][0]),
-            previous["fail_rate"][0],
-            False,
-            current["fail_rate"][1],
-        ),
-        Metric(
-            "recovery_time",
-            "Failed deployment recovery time",
-            current["recovery"][0],
-            band_recovery_time(current["recovery"][0]),
-            previous["recovery"][0],
-            False,
-            current["recovery"][1],
-        ),
+        Metric(key, label, current[name][0], band(current[name][0]), previous[name][0], higher, current[name][1])
+        for key, label, name, band, higher in spec
     ]
 
 

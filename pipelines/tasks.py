@@ -9,3 +9,9 @@ from pipelines import services
 def process_delivery(delivery_pk: int) -> str:
     # Idempotent: a delivery that is no longer pending is left alone.
     return services.delivery_process(delivery_pk=delivery_pk)
+
+
+@shared_task(soft_time_limit=120, time_limit=150)
+def rematch_repositories() -> int:
+    """Link repositories that match nothing yet to entities whose annotations now name them."""
+    return services.repositories_rematch()

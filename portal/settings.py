@@ -259,3 +259,7 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
         "DeliveryStatusEnum": "pipelines.models.DeliveryStatus",
     }
 )
+CELERY_BEAT_SCHEDULE["pipelines-rematch-repositories"] = {
+    "task": "pipelines.tasks.rematch_repositories",
+    "schedule": 600.0,
+}
