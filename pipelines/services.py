@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -125,8 +125,6 @@ def delivery_receive(
     Ignored events and pings are stored already settled. A delivery id seen
     before is not stored twice; one that failed before is processed again.
     """
-    from pipelines.tasks import process_delivery
-
     now = timezone.now()
     if isinstance(parsed, providers.Ignored):
         status, error = DeliveryStatus.IGNORED, parsed.reason
@@ -148,7 +146,7 @@ def delivery_receive(
                 processed_at=None if status == DeliveryStatus.PENDING else now,
             )
             if status == DeliveryStatus.PENDING:
-                transaction.on_commit(lambda: process_delivery.delay(delivery.pk))
+                transaction.on_commit(lambda: _enqueue(delivery.pk))
     except IntegrityError:
         delivery = Delivery.objects.get(integration=integration, delivery_id=delivery_id[:200])
         Delivery.objects.filter(pk=delivery.pk).update(attempts=F("attempts") + 1)
@@ -156,13 +154,46 @@ def delivery_receive(
             status=DeliveryStatus.PENDING, error=""
         )
         if retry:
-            transaction.on_commit(lambda: process_delivery.delay(delivery.pk))
+            transaction.on_commit(lambda: _enqueue(delivery.pk))
         return Received(delivery=delivery, duplicate=True)
     # At most one write a minute to the integration row: it is hot under load.
     last = integration.last_delivery_at
     if last is None or (now - last).total_seconds() > 60:
         Integration.objects.filter(pk=integration.pk).update(last_delivery_at=now)
     return Received(delivery=delivery, duplicate=False)
+
+
+def _enqueue(delivery_pk: int) -> None:
+    """Queue processing. The delivery is already stored: if the broker is down, the sweeper
+    (``deliveries_requeue_stale``) queues it later, and the sender still gets its 202."""
+    from pipelines.tasks import process_delivery
+
+    try:
+        process_delivery.delay(delivery_pk)
+    except Exception:  # noqa: BLE001 (any broker error; the row stays pending and is swept up)
+        logger.warning("Could not queue delivery %s; the sweeper will retry", delivery_pk, exc_info=True)
+
+
+def deliveries_requeue_stale(*, older_than_seconds: int = 300, limit: int = 1000) -> int:
+    """Queue again the deliveries still pending after a while (a lost broker message, a dead worker)."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    pks = list(
+        Delivery.objects.filter(status=DeliveryStatus.PENDING, received_at__lt=cutoff)
+        .order_by("received_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for pk in pks:
+        _enqueue(pk)
+    return len(pks)
+
+
+def deliveries_prune(*, older_than_days: int) -> int:
+    """Delete settled raw deliveries older than the retention; runs and deployments stay."""
+    cutoff = timezone.now() - timedelta(days=older_than_days)
+    deleted, _ = Delivery.objects.filter(
+        received_at__lt=cutoff, status__in=[DeliveryStatus.PROCESSED, DeliveryStatus.IGNORED]
+    ).delete()
+    return deleted
 
 
 def delivery_process(*, delivery_pk: int) -> str:

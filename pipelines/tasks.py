@@ -15,3 +15,15 @@ def process_delivery(delivery_pk: int) -> str:
 def rematch_repositories() -> int:
     """Link repositories that match nothing yet to entities whose annotations now name them."""
     return services.repositories_rematch()
+
+
+@shared_task(soft_time_limit=120, time_limit=150)
+def requeue_stale_deliveries() -> int:
+    return services.deliveries_requeue_stale()
+
+
+@shared_task(soft_time_limit=300, time_limit=360)
+def prune_deliveries() -> int:
+    from django.conf import settings
+
+    return services.deliveries_prune(older_than_days=settings.PIPELINES_DELIVERY_RETENTION_DAYS)

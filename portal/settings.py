@@ -263,3 +263,9 @@ CELERY_BEAT_SCHEDULE["pipelines-rematch-repositories"] = {
     "task": "pipelines.tasks.rematch_repositories",
     "schedule": 600.0,
 }
+PIPELINES_DELIVERY_RETENTION_DAYS = env_int("PIPELINES_DELIVERY_RETENTION_DAYS", 30)
+CELERY_BEAT_SCHEDULE["pipelines-requeue-stale-deliveries"] = {
+    "task": "pipelines.tasks.requeue_stale_deliveries",
+    "schedule": 300.0,
+}
+CELERY_BEAT_SCHEDULE["pipelines-prune-deliveries"] = {"task": "pipelines.tasks.prune_deliveries", "schedule": 86400.0}

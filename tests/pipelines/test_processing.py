@@ -197,3 +197,43 @@ def test_a_failed_delivery_is_processed_again_when_it_is_redelivered(send_github
     process_pending()
     assert Delivery.objects.get().status == DeliveryStatus.PROCESSED
     assert Run.objects.count() == 1
+
+
+def test_a_broker_outage_still_answers_202_and_the_sweeper_queues_the_delivery_later(
+    send_github, monkeypatch, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from pipelines import tasks
+
+    def broker_down(pk):
+        raise ConnectionError("redis is down")
+
+    monkeypatch.setattr(tasks.process_delivery, "delay", broker_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = send_github("workflow_run", payloads.workflow_run(), process=False)
+    assert response.status_code == 202
+    delivery = Delivery.objects.get()
+    assert delivery.status == DeliveryStatus.PENDING
+
+    queued = []
+    monkeypatch.setattr(tasks.process_delivery, "delay", queued.append)
+    assert services.deliveries_requeue_stale() == 0  # too recent: maybe still in the queue
+    Delivery.objects.update(received_at=timezone.now() - timedelta(minutes=10))
+    assert services.deliveries_requeue_stale() == 1
+    assert queued == [delivery.pk]
+
+
+def test_old_settled_deliveries_are_pruned_but_runs_stay(send_github):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    send_github("workflow_run", payloads.workflow_run())
+    send_github("issues", {"action": "opened"})
+    Delivery.objects.update(received_at=timezone.now() - timedelta(days=40))
+    assert services.deliveries_prune(older_than_days=30) == 2
+    assert not Delivery.objects.exists()
+    assert Run.objects.count() == 1
