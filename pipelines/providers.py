@@ -150,6 +150,12 @@ def _str(data: Any, path: str, default: Any = _MISSING, limit: int = 255) -> str
     return str(value)[:limit] if value is not None else ""
 
 
+def _url(data: Any, path: str) -> str:
+    """A link shown on Bridge's pages: only http(s), never ``javascript:`` or the like."""
+    value = _str(data, path, "", limit=500).strip()
+    return value if value.lower().startswith(("https://", "http://")) else ""
+
+
 def _int(data: Any, path: str, default: Any = _MISSING) -> int | None:
     value = _get(data, path, default)
     if value is None:
@@ -217,7 +223,7 @@ def _github_repo(payload: dict) -> RepoInfo:
     return RepoInfo(
         provider=Provider.GITHUB,
         slug=_str(payload, "repository.full_name"),
-        url=_str(payload, "repository.html_url", ""),
+        url=_url(payload, "repository.html_url"),
         default_branch=_str(payload, "repository.default_branch", ""),
     )
 
@@ -253,7 +259,7 @@ def _github_job(payload: dict, repo: RepoInfo) -> JobEvent:
         created_at=_time(job, "created_at", None),
         started_at=_time(job, "started_at", None),
         finished_at=_time(job, "completed_at", None) if status == "completed" else None,
-        url=_str(job, "html_url", "", limit=500),
+        url=_url(job, "html_url"),
         steps=steps,
     )
 
@@ -285,7 +291,7 @@ def parse_github(event: str, payload: dict) -> Parsed:
             created_at=created,
             started_at=_time(run, "run_started_at", None) or (created if status != "queued" else None),
             finished_at=finished,
-            url=_str(run, "html_url", "", limit=500),
+            url=_url(run, "html_url"),
             actor=_str(run, "triggering_actor.login", "") or _str(run, "actor.login", ""),
         )
     if event == "workflow_job":
@@ -312,7 +318,7 @@ def parse_github(event: str, payload: dict) -> Parsed:
             commit_sha=_str(deployment, "sha", ""),
             ref=_str(deployment, "ref", ""),
             finished_at=changed if mapped in (DeploymentStatus.SUCCESS, DeploymentStatus.FAILED) else None,
-            url=_str(status, "target_url", "", limit=500) or _str(status, "log_url", "", limit=500),
+            url=_url(status, "target_url") or _url(status, "log_url"),
             actor=_str(status, "creator.login", ""),
         )
     # push
@@ -346,10 +352,10 @@ def _gitlab_status(status: str) -> str:
 
 def _gitlab_repo(payload: dict) -> RepoInfo:
     slug = _str(payload, "project.path_with_namespace", "")
-    url = _str(payload, "project.web_url", "", limit=500)
+    url = _url(payload, "project.web_url")
     if not slug:  # older Job Hooks carry only "repository.homepage"
         homepage = _str(payload, "repository.homepage")
-        url = homepage
+        url = _url(payload, "repository.homepage")
         slug = re.sub(r"^https?://[^/]+/", "", homepage).strip("/")
         if not slug:
             raise PayloadError("The payload names no project (“project.path_with_namespace”).")
@@ -411,7 +417,7 @@ def parse_gitlab(event: str, payload: dict) -> Parsed:
             created_at=created,
             started_at=started or (created if status not in ("created", "pending") else None),
             finished_at=_time(attrs, "finished_at", None),
-            url=_str(attrs, "url", "", limit=500),
+            url=_url(attrs, "url"),
             actor=_str(payload, "user.username", ""),
             jobs=jobs,
         )
@@ -437,7 +443,7 @@ def parse_gitlab(event: str, payload: dict) -> Parsed:
     if mapped is None:
         raise PayloadError(f"Unknown deployment status “{status[:40]}”.")
     changed = _time(payload, "status_changed_at")
-    commit_url = _str(payload, "commit_url", "", limit=500)
+    commit_url = _url(payload, "commit_url")
     sha = commit_url.rstrip("/").rsplit("/", 1)[-1] if "/commit/" in commit_url else _str(payload, "short_sha", "")
     return DeploymentEvent(
         repo=repo,
@@ -448,7 +454,7 @@ def parse_gitlab(event: str, payload: dict) -> Parsed:
         commit_sha=sha,
         ref=_str(payload, "ref", ""),
         finished_at=changed if mapped in (DeploymentStatus.SUCCESS, DeploymentStatus.FAILED) else None,
-        url=_str(payload, "environment_external_url", "", limit=500),
+        url=_url(payload, "environment_external_url"),
         actor=_str(payload, "user.username", ""),
     )
 
@@ -469,7 +475,7 @@ def _generic_repo(payload: dict) -> RepoInfo:
     return RepoInfo(
         provider=Provider.GENERIC,
         slug=_str(payload, "repository"),
-        url=_str(payload, "repository_url", "", limit=500),
+        url=_url(payload, "repository_url"),
         default_branch=_str(payload, "default_branch", ""),
     )
 
@@ -487,7 +493,7 @@ def parse_generic(payload: dict) -> Parsed:
             entity_ref=_str(payload, "entity", ""),
             repository=_str(payload, "repository", ""),
             deployment_id=_str(payload, "deployment_id", ""),
-            url=_str(payload, "url", "", limit=500),
+            url=_url(payload, "url"),
         )
     repo = _generic_repo(payload)
     if kind == "deployment":
@@ -502,7 +508,7 @@ def parse_generic(payload: dict) -> Parsed:
             commit_at=_time(payload, "commit_at", None),
             ref=_str(payload, "ref", ""),
             finished_at=_time(payload, "finished_at", None),
-            url=_str(payload, "url", "", limit=500),
+            url=_url(payload, "url"),
             actor=_str(payload, "actor", ""),
         )
     run_id = _str(payload, "run_id")
@@ -538,7 +544,7 @@ def parse_generic(payload: dict) -> Parsed:
                 commit_sha=sha,
                 started_at=_time(job, "started_at", None),
                 finished_at=_time(job, "finished_at", None),
-                url=_str(job, "url", "", limit=500),
+                url=_url(job, "url"),
                 steps=steps,
             )
         )
@@ -556,7 +562,7 @@ def parse_generic(payload: dict) -> Parsed:
         created_at=_time(payload, "created_at"),
         started_at=_time(payload, "started_at", None),
         finished_at=_time(payload, "finished_at", None),
-        url=_str(payload, "url", "", limit=500),
+        url=_url(payload, "url"),
         actor=_str(payload, "actor", ""),
         jobs=jobs,
     )

@@ -128,7 +128,15 @@ def reset() -> None:
     Entity.objects.filter(name__startswith="bench-").delete()
 
 
-def ingestion(runs: int, clients: int, threads: int) -> None:
+def start_worker(env, log):
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", "default", "--concurrency", "2",
+         "--loglevel", "WARNING", "--without-mingle", "--without-gossip", "--hostname", f"bench-{os.getpid()}@%h"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+
+
+def ingestion(runs: int, clients: int, threads: int, worker_after: bool) -> None:
     new = services.integration_create(actor=None, provider="github", name="bench")
     deliveries, unique = build_deliveries(new.secret, runs)
     port = free_port()
@@ -139,11 +147,7 @@ def ingestion(runs: int, clients: int, threads: int) -> None:
          "-b", f"127.0.0.1:{port}", "--log-level", "warning"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", "default", "--concurrency", "2",
-         "--loglevel", "WARNING", "--without-mingle", "--without-gossip", "--hostname", f"bench-{os.getpid()}@%h"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    worker = None if worker_after else start_worker(env, log)
     try:
         wait_port(port)
         path = new.integration.receiver_path()
@@ -166,6 +170,8 @@ def ingestion(runs: int, clients: int, threads: int) -> None:
             f"latency: p50 {statistics.median(latencies) * 1000:.1f} ms, "
             f"p95 {latencies[int(len(latencies) * 0.95)] * 1000:.1f} ms, max {latencies[-1] * 1000:.1f} ms"
         )
+        if worker is None:
+            worker = start_worker(env, log)
         drain_start = time.perf_counter()
         deadline = time.monotonic() + 600
         while Delivery.objects.filter(status="pending").exists() and time.monotonic() < deadline:
@@ -186,9 +192,10 @@ def ingestion(runs: int, clients: int, threads: int) -> None:
         ok = run_count == runs and final == runs and Delivery.objects.count() == unique
         print("ingestion result:", "OK: no lost or duplicated runs" if ok else "FAILED")
     finally:
-        for process in (web, worker):
+        processes = [p for p in (web, worker) if p is not None]
+        for process in processes:
             process.send_signal(signal.SIGTERM)
-        for process in (web, worker):
+        for process in processes:
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
@@ -292,13 +299,16 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2000, help="distinct runs (4 events each)")
     parser.add_argument("--clients", type=int, default=8, help="concurrent sending processes")
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (gthread)")
+    parser.add_argument(
+        "--worker-after", action="store_true", help="start the Celery worker only once every delivery is in"
+    )
     parser.add_argument("--skip-ingestion", action="store_true")
     parser.add_argument("--skip-dora", action="store_true")
     args = parser.parse_args()
     call_command("migrate", verbosity=0)
     reset()
     if not args.skip_ingestion:
-        ingestion(args.runs, args.clients, args.threads)
+        ingestion(args.runs, args.clients, args.threads, args.worker_after)
     if not args.skip_dora:
         dora()
     reset()

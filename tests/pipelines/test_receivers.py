@@ -184,3 +184,19 @@ def test_the_webhooks_are_documented_in_the_openapi_schema(client, developer):
     for provider in ("github", "gitlab", "generic"):
         assert f"/api/pipelines/hooks/{provider}/{{public_id}}/" in paths
     assert "/api/pipelines/metrics/" in paths
+
+
+def test_links_in_payloads_that_are_not_http_are_dropped(send_generic):
+    response = send_generic(
+        {
+            "type": "run",
+            "repository": "acme/batch",
+            "pipeline": "nightly",
+            "run_id": "1",
+            "status": "success",
+            "created_at": "2026-11-20T10:00:00Z",
+            "url": "javascript:alert(1)",
+        }  # fmt: skip
+    )
+    assert response.status_code == 202
+    assert Run.objects.get().url == ""
