@@ -338,9 +338,13 @@ def _duration(started: datetime | None, finished: datetime | None) -> int | None
 
 
 def _locked_pipeline(repo: Repository, name: str) -> Pipeline:
-    pipeline, _ = _get_or_create(Pipeline, {"repository": repo, "name": name[:255]}, {})
-    # One writer per pipeline at a time: run creation and the summary below stay consistent.
-    return Pipeline.objects.select_for_update().get(pk=pipeline.pk)
+    # One writer per pipeline at a time: run creation and the summary below stay consistent,
+    # and the run rows read after this lock are current.
+    pipeline = Pipeline.objects.select_for_update().filter(repository=repo, name=name[:255]).first()
+    if pipeline is None:
+        created, _ = _get_or_create(Pipeline, {"repository": repo, "name": name[:255]}, {})
+        pipeline = Pipeline.objects.select_for_update().get(pk=created.pk)
+    return pipeline
 
 
 def _ensure_run(pipeline: Pipeline, run_id: str, attempt: int, defaults: dict) -> tuple[Run, bool]:
@@ -388,11 +392,16 @@ def run_upsert(*, event: providers.RunEvent) -> Run:
                 for key, value in late.items():
                     if value and not getattr(run, key):
                         Run.objects.filter(pk=run.pk, **{key: getattr(run, key)}).update(**{key: value})
+            else:
+                # Under the pipeline lock the update above is exactly what the row now holds.
+                run.status_rank = rank
+                for key, value in fields.items():
+                    if value not in (None, ""):
+                        setattr(run, key, value)
             if event.created_at < run.created_at:
                 Run.objects.filter(pk=run.pk, created_at__gt=event.created_at).update(created_at=event.created_at)
+                run.created_at = event.created_at
                 changed = True
-            if changed:
-                run.refresh_from_db()
         for job in event.jobs:
             _job_apply(run, job)
         if event.commit_sha and event.commit_at and (created or (changed and rank >= 2)):
