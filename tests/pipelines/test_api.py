@@ -129,3 +129,13 @@ def test_a_generic_deployment_event(send_generic):
 
     deployment = Deployment.objects.get()
     assert deployment.is_production and deployment.commit_at.hour == 8
+
+
+def test_api_lists_keep_their_query_count_flat(login, developer, data, send_github, django_assert_max_num_queries):
+    for n in range(5):
+        send_github("workflow_run", payloads.workflow_run(run_id=500 + n))
+    client = login(developer)
+    with django_assert_max_num_queries(8):
+        assert client.get("/api/pipelines/runs/").status_code == 200
+    with django_assert_max_num_queries(8):
+        assert client.get("/api/pipelines/deployments/").status_code == 200
