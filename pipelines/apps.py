@@ -7,18 +7,55 @@ class PipelinesConfig(AppConfig):
 
     def ready(self) -> None:
         from django.urls import reverse
+        from django.utils.timesince import timesince
 
-        from portal.extensions import HomePanel, register_home_panel
+        from portal.extensions import (
+            EntityTab,
+            HomePanel,
+            register_demo_seeder,
+            register_entity_tab,
+            register_home_panel,
+        )
 
         def recent_failures(user) -> dict:
+            from pipelines import selectors
+
+            items = [
+                {
+                    "label": f"{run.pipeline.repository.slug} · {run.pipeline.name} #{run.number or run.provider_id}",
+                    "url": run.get_absolute_url(),
+                    "meta": f"{run.branch} · {timesince(run.finished_at or run.created_at)} ago",
+                    "badge": "failed",
+                    "badge_style": "bad",
+                }
+                for run in selectors.recent_failures(limit=5)
+            ]
             return {
-                "items": [],
+                "items": items,
                 "empty": "No recent pipeline failures. Pipelines appear here once a Platform Admin connects "
                 "GitHub, GitLab or another CI.",
                 "action_url": reverse("pipelines:index"),
                 "action_label": "Open pipelines",
+                "more_url": reverse("pipelines:index") if items else None,
             }
+
+        def pipelines_tab(first, second) -> dict:
+            # The registry passes the entity and the user; accept either order.
+            from catalog.models import Entity
+            from pipelines import selectors
+            from pipelines.views import dashboard_context
+
+            entity = first if isinstance(first, Entity) else second
+            repositories = selectors.repositories_for_entities([entity])
+            return {"entity": entity, **dashboard_context(repositories, with_metrics=False)}
+
+        def seed(log) -> None:
+            from pipelines.demo import seed as seed_pipelines
+
+            seed_pipelines(log)
 
         register_home_panel(
             HomePanel("recent-failures", "Recent pipeline failures", "partials/panel_list.html", 40, recent_failures)
         )
+        register_entity_tab(EntityTab("pipelines", "Pipelines", "pipelines/tab.html", 30, pipelines_tab))
+        register_demo_seeder("pipelines", seed, order=60)

@@ -1,1 +1,626 @@
-"""Pipelines: CI integrations, webhook receivers, runs, deployments and DORA metrics."""
+"""State changes of pipelines: integrations, deliveries, runs, deployments, incidents.
+
+Processing is idempotent: rows are found by their provider ids (unique
+constraints), and a status is only written by a conditional UPDATE that
+refuses to lower ``status_rank``; a duplicate or late event changes nothing
+it should not.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from catalog.models import Entity
+from pipelines import providers, secrets
+from pipelines.models import (
+    Branch,
+    Commit,
+    Delivery,
+    DeliveryStatus,
+    Deployment,
+    Incident,
+    Integration,
+    Pipeline,
+    Provider,
+    Repository,
+    Run,
+    RunStatus,
+    status_rank,
+)
+from portal.services import ServiceError, audit_record
+
+logger = logging.getLogger(__name__)
+
+ANNOTATION_KEYS = {
+    Provider.GITHUB: ("github.com/project-slug",),
+    Provider.GITLAB: ("gitlab.com/project-slug",),
+    Provider.GENERIC: ("github.com/project-slug", "gitlab.com/project-slug"),
+}
+
+
+# --- integrations ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewSecret:
+    integration: Integration
+    secret: str  # shown once, never stored in clear
+
+
+def integration_create(*, actor, provider: str, name: str) -> NewSecret:
+    name = name.strip()
+    if not name:
+        raise ServiceError("Give the integration a name.")
+    if provider not in Provider.values:
+        raise ServiceError("Choose GitHub, GitLab or generic.")
+    secret = secrets.generate()
+    with transaction.atomic():
+        if Integration.objects.filter(name__iexact=name).exists():
+            raise ServiceError(f"An integration called “{name}” already exists.")
+        integration = Integration.objects.create(
+            provider=provider,
+            name=name[:100],
+            secret_encrypted=secrets.encrypt(secret),
+            secret_prefix=secret[:8],
+            created_by=actor if getattr(actor, "is_authenticated", False) else None,
+        )
+        audit_record(
+            actor=actor, action="pipelines.integration.create", obj=integration, changes={"provider": provider}
+        )
+    return NewSecret(integration=integration, secret=secret)
+
+
+def integration_rotate(*, actor, integration_id: int) -> NewSecret:
+    secret = secrets.generate()
+    with transaction.atomic():
+        integration = Integration.objects.select_for_update().filter(pk=integration_id).first()
+        if integration is None:
+            raise ServiceError("No such integration.")
+        integration.secret_encrypted = secrets.encrypt(secret)
+        integration.secret_prefix = secret[:8]
+        integration.rotated_at = timezone.now()
+        integration.save(update_fields=["secret_encrypted", "secret_prefix", "rotated_at"])
+        audit_record(actor=actor, action="pipelines.integration.rotate", obj=integration)
+    return NewSecret(integration=integration, secret=secret)
+
+
+def integration_delete(*, actor, integration_id: int) -> str:
+    with transaction.atomic():
+        integration = Integration.objects.select_for_update().filter(pk=integration_id).first()
+        if integration is None:
+            raise ServiceError("No such integration.")
+        name = integration.name
+        audit_record(
+            actor=actor,
+            action="pipelines.integration.delete",
+            obj=integration,
+            changes={"provider": integration.provider},
+        )
+        integration.delete()
+    return name
+
+
+# --- deliveries ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Received:
+    delivery: Delivery
+    duplicate: bool
+
+
+def delivery_receive(
+    *, integration: Integration, delivery_id: str, event: str, headers: dict, body: str, parsed: providers.Parsed
+) -> Received:
+    """Store an accepted (verified, parsed) delivery and queue its processing.
+
+    Ignored events and pings are stored already settled. A delivery id seen
+    before is not stored twice; one that failed before is processed again.
+    """
+    now = timezone.now()
+    if isinstance(parsed, providers.Ignored):
+        status, error = DeliveryStatus.IGNORED, parsed.reason
+    elif isinstance(parsed, providers.Ping):
+        status, error = DeliveryStatus.PROCESSED, ""
+    else:
+        status, error = DeliveryStatus.PENDING, ""
+    # One short transaction (BEGIN, INSERT, COMMIT): the receiver's answer time is mostly round trips.
+    try:
+        with transaction.atomic():
+            delivery = Delivery.objects.create(
+                integration=integration,
+                delivery_id=delivery_id[:200],
+                event=event[:100],
+                headers=headers,
+                body=body,
+                status=status,
+                error=error,
+                processed_at=None if status == DeliveryStatus.PENDING else now,
+            )
+            if status == DeliveryStatus.PENDING:
+                transaction.on_commit(lambda: _enqueue(delivery.pk))
+    except IntegrityError:
+        delivery = Delivery.objects.get(integration=integration, delivery_id=delivery_id[:200])
+        Delivery.objects.filter(pk=delivery.pk).update(attempts=F("attempts") + 1)
+        retry = Delivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.FAILED).update(
+            status=DeliveryStatus.PENDING, error=""
+        )
+        if retry:
+            transaction.on_commit(lambda: _enqueue(delivery.pk))
+        return Received(delivery=delivery, duplicate=True)
+    # At most one write a minute to the integration row: it is hot under load.
+    last = integration.last_delivery_at
+    if last is None or (now - last).total_seconds() > 60:
+        Integration.objects.filter(pk=integration.pk).update(last_delivery_at=now)
+    return Received(delivery=delivery, duplicate=False)
+
+
+def _enqueue(delivery_pk: int) -> None:
+    """Queue processing. The delivery is already stored: if the broker is down, the sweeper
+    (``deliveries_requeue_stale``) queues it later, and the sender still gets its 202."""
+    from pipelines.tasks import process_delivery
+
+    try:
+        process_delivery.delay(delivery_pk)
+    except Exception:  # noqa: BLE001 (any broker error; the row stays pending and is swept up)
+        logger.warning("Could not queue delivery %s; the sweeper will retry", delivery_pk, exc_info=True)
+
+
+def deliveries_requeue_stale(*, older_than_seconds: int = 300, limit: int = 1000) -> int:
+    """Queue again the deliveries still pending after a while (a lost broker message, a dead worker)."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    pks = list(
+        Delivery.objects.filter(status=DeliveryStatus.PENDING, received_at__lt=cutoff)
+        .order_by("received_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for pk in pks:
+        _enqueue(pk)
+    return len(pks)
+
+
+def deliveries_prune(*, older_than_days: int) -> int:
+    """Delete settled raw deliveries older than the retention; runs and deployments stay."""
+    cutoff = timezone.now() - timedelta(days=older_than_days)
+    deleted, _ = Delivery.objects.filter(
+        received_at__lt=cutoff, status__in=[DeliveryStatus.PROCESSED, DeliveryStatus.IGNORED]
+    ).delete()
+    return deleted
+
+
+def delivery_process(*, delivery_pk: int) -> str:
+    """Apply a stored delivery. Safe to call twice; returns the delivery's status."""
+    delivery = Delivery.objects.select_related("integration").filter(pk=delivery_pk).first()
+    if delivery is None:
+        return "missing"
+    if delivery.status != DeliveryStatus.PENDING:
+        return delivery.status
+    try:
+        parsed = providers.parse(delivery.integration.provider, delivery.event, json.loads(delivery.body))
+        with transaction.atomic():
+            apply_event(parsed)
+            Delivery.objects.filter(pk=delivery.pk).update(
+                status=DeliveryStatus.PROCESSED, processed_at=timezone.now(), error=""
+            )
+        return DeliveryStatus.PROCESSED
+    except providers.PayloadError as exc:
+        error = str(exc)
+    except Exception as exc:  # noqa: BLE001 (a bad row must not poison the queue; it is kept as failed)
+        logger.exception("Processing delivery %s failed", delivery.pk)
+        error = f"{type(exc).__name__}: {exc}"[:1000]
+    Delivery.objects.filter(pk=delivery.pk).update(
+        status=DeliveryStatus.FAILED, processed_at=timezone.now(), error=error
+    )
+    return DeliveryStatus.FAILED
+
+
+def apply_event(parsed: providers.Parsed) -> None:
+    if isinstance(parsed, providers.RunEvent):
+        run_upsert(event=parsed)
+    elif isinstance(parsed, providers.JobEvent):
+        job_upsert(event=parsed)
+    elif isinstance(parsed, providers.DeploymentEvent):
+        deployment_upsert(event=parsed)
+    elif isinstance(parsed, providers.CommitsEvent):
+        commits_record(event=parsed)
+    elif isinstance(parsed, providers.IncidentEvent):
+        incident_record(
+            source="api",
+            external_id=parsed.incident_id,
+            title=parsed.title,
+            started_at=parsed.started_at,
+            resolved_at=parsed.resolved_at,
+            entity_ref=parsed.entity_ref,
+            repository_slug=parsed.repository,
+            deployment_id=parsed.deployment_id,
+            url=parsed.url,
+        )
+
+
+# --- repositories and entities -------------------------------------------------------
+
+
+def entity_for_slug(provider: str, slug: str) -> Entity | None:
+    query = Q()
+    for key in ANNOTATION_KEYS.get(provider, ()):
+        query |= Q(**{f"annotations__{key}__iexact": slug})
+    return Entity.objects.filter(query).order_by("pk").first() if query else None
+
+
+def entity_by_ref(ref: str) -> Entity | None:
+    """``kind:namespace/name`` or ``kind:name`` (namespace default)."""
+    if ":" not in ref:
+        return None
+    kind, rest = ref.split(":", 1)
+    namespace, name = rest.split("/", 1) if "/" in rest else ("default", rest)
+    return Entity.objects.filter(kind__iexact=kind, namespace__iexact=namespace, name__iexact=name).first()
+
+
+def _get_or_create(model, lookup: dict, defaults: dict):
+    obj = model.objects.filter(**lookup).first()
+    if obj is not None:
+        return obj, False
+    try:
+        with transaction.atomic():
+            return model.objects.create(**lookup, **defaults), True
+    except IntegrityError:  # created by a concurrent delivery in the meantime
+        return model.objects.get(**lookup), False
+
+
+def repository_ensure(info: providers.RepoInfo) -> Repository:
+    repo, created = _get_or_create(
+        Repository,
+        {"provider": info.provider, "slug": info.slug},
+        {"url": info.url, "default_branch": info.default_branch},
+    )
+    changes = {}
+    if info.default_branch and repo.default_branch != info.default_branch:
+        changes["default_branch"] = info.default_branch
+    if info.url and not repo.url:
+        changes["url"] = info.url
+    if created:
+        # Matched once here; later catalog changes are picked up by repositories_rematch (beat and admin button),
+        # and the dashboards also find repositories by the annotations directly.
+        entity = entity_for_slug(info.provider, info.slug)
+        if entity is not None:
+            changes["entity"] = entity
+    if changes:
+        for key, value in changes.items():
+            setattr(repo, key, value)
+        repo.save(update_fields=list(changes))
+    return repo
+
+
+def repository_link(*, actor, repository_id: int, entity: Entity | None) -> Repository:
+    with transaction.atomic():
+        repo = Repository.objects.select_for_update().filter(pk=repository_id).first()
+        if repo is None:
+            raise ServiceError("No such repository.")
+        before = repo.entity.ref if repo.entity else None
+        repo.entity = entity
+        repo.linked_manually = entity is not None
+        repo.save(update_fields=["entity", "linked_manually"])
+        audit_record(
+            actor=actor,
+            action="pipelines.repository.link",
+            obj=repo,
+            changes={"entity": [before, entity.ref if entity else None]},
+        )
+    return repo
+
+
+def repositories_rematch() -> int:
+    """Match unlinked repositories against the catalog's annotations again; returns how many matched."""
+    matched = 0
+    for repo in Repository.objects.filter(entity__isnull=True, linked_manually=False)[:1000]:
+        entity = entity_for_slug(repo.provider, repo.slug)
+        if entity is not None:
+            Repository.objects.filter(pk=repo.pk, entity__isnull=True).update(entity=entity)
+            matched += 1
+    return matched
+
+
+# --- runs ----------------------------------------------------------------------------
+
+
+def _duration(started: datetime | None, finished: datetime | None) -> int | None:
+    if started and finished and finished >= started:
+        return int((finished - started).total_seconds())
+    return None
+
+
+def _locked_pipeline(repo: Repository, name: str) -> Pipeline:
+    # One writer per pipeline at a time: run creation and the summary below stay consistent,
+    # and the run rows read after this lock are current.
+    pipeline = Pipeline.objects.select_for_update().filter(repository=repo, name=name[:255]).first()
+    if pipeline is None:
+        created, _ = _get_or_create(Pipeline, {"repository": repo, "name": name[:255]}, {})
+        pipeline = Pipeline.objects.select_for_update().get(pk=created.pk)
+    return pipeline
+
+
+def _ensure_run(pipeline: Pipeline, run_id: str, attempt: int, defaults: dict) -> tuple[Run, bool]:
+    return _get_or_create(Run, {"pipeline": pipeline, "provider_id": run_id, "attempt": attempt}, defaults)
+
+
+def _advance(model, pk: int, rank: int, fields: dict) -> bool:
+    """The conditional update: write only if the stored status is not further along."""
+    values = {key: value for key, value in fields.items() if value not in (None, "")}
+    return bool(model.objects.filter(pk=pk, status_rank__lte=rank).update(status_rank=rank, **values))
+
+
+def run_upsert(*, event: providers.RunEvent) -> Run:
+    with transaction.atomic(savepoint=False):
+        repo = repository_ensure(event.repo)
+        pipeline = _locked_pipeline(repo, event.pipeline_name)
+        rank = status_rank(event.status)
+        fields = {
+            "number": event.number,
+            "branch": event.branch[:255],
+            "commit_sha": event.commit_sha[:64],
+            "event": event.event[:100],
+            "status": event.status,
+            "conclusion": event.conclusion[:40],
+            "started_at": event.started_at,
+            "finished_at": event.finished_at if rank >= 2 else None,
+            "duration_seconds": _duration(event.started_at, event.finished_at) if rank >= 2 else None,
+            "url": event.url,
+            "actor": event.actor[:150],
+        }
+        run, created = _ensure_run(
+            pipeline,
+            event.run_id,
+            event.attempt,
+            {"created_at": event.created_at, "status_rank": rank, **{k: v for k, v in fields.items() if v is not None}},
+        )
+        changed = created
+        if not created:
+            changed = _advance(Run, run.pk, rank, fields)
+            if not changed:
+                # A late event for a run that is further along: only fill what is still missing.
+                late = {
+                    k: v for k, v in fields.items() if k in ("number", "branch", "commit_sha", "event", "url", "actor")
+                }
+                for key, value in late.items():
+                    if value and not getattr(run, key):
+                        Run.objects.filter(pk=run.pk, **{key: getattr(run, key)}).update(**{key: value})
+            else:
+                # Under the pipeline lock the update above is exactly what the row now holds.
+                run.status_rank = rank
+                for key, value in fields.items():
+                    if value not in (None, ""):
+                        setattr(run, key, value)
+            if event.created_at < run.created_at:
+                Run.objects.filter(pk=run.pk, created_at__gt=event.created_at).update(created_at=event.created_at)
+                run.created_at = event.created_at
+                changed = True
+        for job in event.jobs:
+            _job_apply(run, job)
+        if event.commit_sha and event.commit_at and (created or (changed and rank >= 2)):
+            _commit_store(repo, event.commit_sha, event.commit_at)
+        if changed:  # a duplicate or a stale event changes no summary
+            _pipeline_refresh(pipeline, run, repo)
+    return run
+
+
+def _job_apply(run: Run, event: providers.JobEvent) -> None:
+    from pipelines.models import Job
+
+    rank = status_rank(event.status)
+    fields = {
+        "name": event.name[:255],
+        "stage": event.stage[:255],
+        "status": event.status,
+        "conclusion": event.conclusion[:40],
+        "started_at": event.started_at,
+        "finished_at": event.finished_at if rank >= 2 else None,
+        "duration_seconds": _duration(event.started_at, event.finished_at) if rank >= 2 else None,
+        "url": event.url,
+        "steps": event.steps or None,
+    }
+    job, created = _get_or_create(
+        Job,
+        {"run": run, "provider_id": event.job_id},
+        {"status_rank": rank, **{k: v for k, v in fields.items() if v is not None}},
+    )
+    if not created:
+        _advance(Job, job.pk, rank, fields)
+
+
+def job_upsert(*, event: providers.JobEvent) -> Run:
+    with transaction.atomic(savepoint=False):
+        repo = repository_ensure(event.repo)
+        pipeline = _locked_pipeline(repo, event.pipeline_name)
+        # The job may arrive before its run: create the run as queued; the run's own events fill it in.
+        run, created = _ensure_run(
+            pipeline,
+            event.run_id,
+            event.attempt,
+            {
+                "created_at": event.created_at or event.started_at or timezone.now(),
+                "branch": event.branch[:255],
+                "commit_sha": event.commit_sha[:64],
+                "status": RunStatus.QUEUED,
+                "status_rank": 0,
+            },
+        )
+        _job_apply(run, event)
+        advanced = False
+        if event.status == RunStatus.RUNNING and run.status_rank == 0:
+            advanced = _advance(Run, run.pk, 1, {"status": RunStatus.RUNNING, "started_at": event.started_at})
+            run.refresh_from_db()
+        if created or advanced:
+            _pipeline_refresh(pipeline, run, repo)
+    return run
+
+
+def _pipeline_refresh(pipeline: Pipeline, run: Run, repo: Repository) -> None:
+    """Keep the denormalised summaries (latest run per branch, attention order) current."""
+    if run.branch:
+        branch, created = _get_or_create(Branch, {"pipeline": pipeline, "name": run.branch}, {"last_run": run})
+        if not created and branch.last_run_id != run.pk:
+            Branch.objects.filter(pk=branch.pk, last_run__created_at__lte=run.created_at).update(last_run=run)
+    runs = Run.objects.filter(pipeline=pipeline).order_by("-created_at", "-attempt")
+    last = runs.first()
+    default_branch = repo.default_branch
+    default_run = runs.filter(branch=default_branch).first() if default_branch else None
+    if default_run is not None and default_run.status == RunStatus.FAILED:
+        attention = 0
+    elif last is not None and last.status_rank < 2:
+        attention = 1
+    else:
+        attention = 2
+    Pipeline.objects.filter(pk=pipeline.pk).update(
+        last_run=last,
+        default_branch_run=default_run,
+        attention=attention,
+        last_activity_at=max(
+            (t for t in (last.finished_at if last else None, last.created_at if last else None) if t), default=None
+        ),
+    )
+
+
+# --- commits and deployments --------------------------------------------------------
+
+
+def _is_production(environment: str) -> bool:
+    return environment.strip().lower() in {e.lower() for e in settings.PIPELINES_PRODUCTION_ENVIRONMENTS}
+
+
+def _commit_store(repo: Repository, sha: str, committed_at: datetime) -> None:
+    Commit.objects.bulk_create(
+        [Commit(repository=repo, sha=sha[:64], committed_at=committed_at)], ignore_conflicts=True
+    )
+    Deployment.objects.filter(repository=repo, commit_sha=sha[:64], commit_at__isnull=True).update(
+        commit_at=committed_at
+    )
+
+
+def commits_record(*, event: providers.CommitsEvent) -> int:
+    with transaction.atomic(savepoint=False):
+        repo = repository_ensure(event.repo)
+        for sha, committed_at in event.commits[:2000]:
+            _commit_store(repo, sha, committed_at)
+    return len(event.commits)
+
+
+def deployment_upsert(*, event: providers.DeploymentEvent) -> Deployment:
+    with transaction.atomic(savepoint=False):
+        repo = repository_ensure(event.repo)
+        commit_at = event.commit_at
+        if commit_at is None and event.commit_sha:
+            commit_at = (
+                Commit.objects.filter(repository=repo, sha=event.commit_sha[:64])
+                .values_list("committed_at", flat=True)
+                .first()
+            )
+        base = {
+            "environment": event.environment[:100],
+            "is_production": _is_production(event.environment),
+            "commit_sha": event.commit_sha[:64],
+            "ref": event.ref[:255],
+            "url": event.url,
+            "actor": event.actor[:150],
+            "commit_at": commit_at,
+        }
+        rank = status_rank_deployment(event.status)
+        deployment, created = _get_or_create(
+            Deployment,
+            {"repository": repo, "provider_id": event.deployment_id[:100]},
+            {
+                "created_at": event.created_at,
+                "status": event.status or "pending",
+                "status_rank": rank if event.status else 0,
+                "finished_at": event.finished_at,
+                **{k: v for k, v in base.items() if v not in (None, "")},
+            },
+        )
+        if not created:
+            if event.status is not None:
+                _advance(Deployment, deployment.pk, rank, {"status": event.status, "finished_at": event.finished_at})
+            fill = {k: v for k, v in base.items() if v not in (None, "") and not getattr(deployment, k)}
+            if fill:
+                Deployment.objects.filter(pk=deployment.pk).update(**fill)
+            deployment.refresh_from_db()
+    return deployment
+
+
+def status_rank_deployment(status: str | None) -> int:
+    if status in (None, "pending"):
+        return 0
+    if status == "running":
+        return 1
+    return 2
+
+
+# --- incidents -----------------------------------------------------------------------
+
+
+def incident_record(
+    *,
+    source: str,
+    external_id: str,
+    title: str,
+    started_at: datetime,
+    resolved_at: datetime | None = None,
+    entity: Entity | None = None,
+    entity_ref: str = "",
+    repository_slug: str = "",
+    deployment_id: str = "",
+    url: str = "",
+    actor=None,
+) -> Incident:
+    """Create or update an incident. The knowledge app calls this for its incident runs and postmortems."""
+    if resolved_at is not None and resolved_at < started_at:
+        raise ServiceError("An incident cannot be resolved before it started.")
+    with transaction.atomic():
+        if entity is None and entity_ref:
+            entity = entity_by_ref(entity_ref)
+            if entity is None:
+                raise ServiceError(f"No catalog entity “{entity_ref}”.")
+        repository = None
+        if repository_slug:
+            repository = Repository.objects.filter(slug__iexact=repository_slug).order_by("pk").first()
+        deployment = None
+        if deployment_id:
+            deployments = Deployment.objects.filter(provider_id=deployment_id)
+            if repository is not None:
+                deployments = deployments.filter(repository=repository)
+            deployment = deployments.select_related("repository").order_by("pk").first()
+            if deployment is not None and repository is None:
+                repository = deployment.repository
+        if entity is None and repository is not None:
+            entity = repository.entity
+        incident, created = _get_or_create(
+            Incident,
+            {"source": source[:40], "external_id": external_id[:200]},
+            {
+                "title": title[:300],
+                "started_at": started_at,
+                "resolved_at": resolved_at,
+                "entity": entity,
+                "repository": repository,
+                "deployment": deployment,
+                "url": url,
+            },
+        )
+        if not created:
+            incident.title = title[:300]
+            incident.started_at = started_at
+            incident.resolved_at = resolved_at or incident.resolved_at
+            incident.entity = entity or incident.entity
+            incident.repository = repository or incident.repository
+            incident.deployment = deployment or incident.deployment
+            incident.url = url or incident.url
+            incident.save()
+        if actor is not None:
+            audit_record(actor=actor, action="pipelines.incident.record", obj=incident, changes={"source": source})
+    return incident

@@ -1,1 +1,29 @@
-"""Pipelines: CI integrations, webhook receivers, runs, deployments and DORA metrics."""
+"""Celery entry points: take ids, call services."""
+
+from celery import shared_task
+
+from pipelines import services
+
+
+@shared_task(acks_late=True, soft_time_limit=60, time_limit=90)
+def process_delivery(delivery_pk: int) -> str:
+    # Idempotent: a delivery that is no longer pending is left alone.
+    return services.delivery_process(delivery_pk=delivery_pk)
+
+
+@shared_task(soft_time_limit=120, time_limit=150)
+def rematch_repositories() -> int:
+    """Link repositories that match nothing yet to entities whose annotations now name them."""
+    return services.repositories_rematch()
+
+
+@shared_task(soft_time_limit=120, time_limit=150)
+def requeue_stale_deliveries() -> int:
+    return services.deliveries_requeue_stale()
+
+
+@shared_task(soft_time_limit=300, time_limit=360)
+def prune_deliveries() -> int:
+    from django.conf import settings
+
+    return services.deliveries_prune(older_than_days=settings.PIPELINES_DELIVERY_RETENTION_DAYS)

@@ -305,3 +305,27 @@ KNOWLEDGE_MAX_IMPORT_FILES = env_int("KNOWLEDGE_MAX_IMPORT_FILES", 2000)
 KNOWLEDGE_BUILD_TIMEOUT_SECONDS = env_int("KNOWLEDGE_BUILD_TIMEOUT_SECONDS", 120)
 KNOWLEDGE_MAX_ATTACHMENT_BYTES = env_int("KNOWLEDGE_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024)
 KNOWLEDGE_SITES_DIR = Path(env("KNOWLEDGE_SITES_DIR", str(VAR_DIR / "knowledge-sites")))
+# --- pipelines ---
+# Webhook secrets are stored encrypted with a key derived from this value
+# (SECRET_KEY by default); changing it makes the stored secrets unreadable.
+PIPELINES_ENCRYPTION_KEY = env("PIPELINES_ENCRYPTION_KEY", SECRET_KEY)
+PIPELINES_MAX_BODY_BYTES = env_int("PIPELINES_MAX_BODY_BYTES", 2 * 1024 * 1024)
+PIPELINES_PRODUCTION_ENVIRONMENTS = env_list("PIPELINES_PRODUCTION_ENVIRONMENTS", ["production", "prod", "prd"])
+# Distinct OpenAPI enum names for the pipelines' status fields (otherwise drf-spectacular warns W001).
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {
+        "PipelineRunStatusEnum": "pipelines.models.RunStatus",
+        "DeploymentStatusEnum": "pipelines.models.DeploymentStatus",
+        "DeliveryStatusEnum": "pipelines.models.DeliveryStatus",
+    }
+)
+CELERY_BEAT_SCHEDULE["pipelines-rematch-repositories"] = {
+    "task": "pipelines.tasks.rematch_repositories",
+    "schedule": 600.0,
+}
+PIPELINES_DELIVERY_RETENTION_DAYS = env_int("PIPELINES_DELIVERY_RETENTION_DAYS", 30)
+CELERY_BEAT_SCHEDULE["pipelines-requeue-stale-deliveries"] = {
+    "task": "pipelines.tasks.requeue_stale_deliveries",
+    "schedule": 300.0,
+}
+CELERY_BEAT_SCHEDULE["pipelines-prune-deliveries"] = {"task": "pipelines.tasks.prune_deliveries", "schedule": 86400.0}
