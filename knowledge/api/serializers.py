@@ -5,7 +5,7 @@ from knowledge.models import Incident, IncidentStep, Page, PageKind, Revision, S
 
 
 class SpaceSerializer(serializers.ModelSerializer):
-    owner = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    owner = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
     owner_id = serializers.PrimaryKeyRelatedField(
         source="owner", queryset=Entity.objects.filter(kind="Group"), required=False, allow_null=True, write_only=True
     )

@@ -1,7 +1,7 @@
 """The knowledge API: the same services and permission functions as the HTML views."""
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -200,7 +200,7 @@ class SearchView(APIView):
             OpenApiParameter("tag", str),
             OpenApiParameter("entity", int),
         ],
-        responses=s.SearchHitSerializer(many=True),
+        responses=inline_serializer("KnowledgeSearchResults", {"results": s.SearchHitSerializer(many=True)}),
     )
     def get(self, request):
         p = request.query_params

@@ -1,3 +1,4 @@
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from pipelines.models import Deployment, Incident, Job, Run
@@ -50,6 +51,7 @@ class DeploymentSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
 
 
+@extend_schema_serializer(component_name="PipelineIncident")
 class IncidentSerializer(serializers.ModelSerializer):
     entity = serializers.CharField(required=False, allow_blank=True, write_only=True, help_text="kind:namespace/name")
     repository = serializers.CharField(required=False, allow_blank=True, write_only=True)

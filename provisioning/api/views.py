@@ -142,6 +142,7 @@ class RequestViewSet(
 
 class RunViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = RunSerializer
+    lookup_value_regex = r"[0-9]+"
     queryset = Run.objects.none()
 
     def get_object(self):
