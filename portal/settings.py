@@ -317,6 +317,8 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
         "PipelineRunStatusEnum": "pipelines.models.RunStatus",
         "DeploymentStatusEnum": "pipelines.models.DeploymentStatus",
         "DeliveryStatusEnum": "pipelines.models.DeliveryStatus",
+        "ProvisioningRunKindEnum": "provisioning.models.RunKind",
+        "PageKindEnum": "knowledge.models.PageKind",
     }
 )
 CELERY_BEAT_SCHEDULE["pipelines-rematch-repositories"] = {

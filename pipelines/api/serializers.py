@@ -13,6 +13,7 @@ class JobSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
 
 
+@extend_schema_serializer(component_name="PipelineRun")
 class RunSerializer(serializers.ModelSerializer):
     repository = serializers.CharField(source="pipeline.repository.slug")
     provider = serializers.CharField(source="pipeline.repository.provider")
@@ -32,6 +33,7 @@ class RunSerializer(serializers.ModelSerializer):
         return entity.ref if entity else None
 
 
+@extend_schema_serializer(component_name="PipelineRunDetail")
 class RunDetailSerializer(RunSerializer):
     jobs = JobSerializer(many=True, read_only=True)
 

@@ -1,3 +1,4 @@
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from provisioning.models import EnvironmentRequest, EnvironmentTemplate, Run, RunLogLine
@@ -29,6 +30,7 @@ class TemplateSerializer(serializers.ModelSerializer):
         return {"default_hours": v.default_ttl_hours, "max_hours": v.max_ttl_hours}
 
 
+@extend_schema_serializer(component_name="ProvisioningRun")
 class RunSerializer(serializers.ModelSerializer):
     class Meta:
         model = Run
