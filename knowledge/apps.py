@@ -85,3 +85,10 @@ class KnowledgeConfig(AppConfig):
             )
         )
         register_demo_seeder("knowledge", demo.seed, order=60)
+
+        from knowledge import search as knowledge_search
+        from portal.extensions import SearchProvider, register_search_provider
+
+        register_search_provider(
+            SearchProvider("knowledge", "Pages and runbooks", 20, knowledge_search.search_knowledge)
+        )

@@ -59,3 +59,8 @@ class PipelinesConfig(AppConfig):
         )
         register_entity_tab(EntityTab("pipelines", "Pipelines", "pipelines/tab.html", 30, pipelines_tab))
         register_demo_seeder("pipelines", seed, order=60)
+
+        from pipelines import search as pipelines_search
+        from portal.extensions import SearchProvider, register_search_provider
+
+        register_search_provider(SearchProvider("pipelines", "Pipelines", 50, pipelines_search.search_pipelines))

@@ -63,3 +63,13 @@ class ProvisioningConfig(AppConfig):
         )
         register_readiness_check("terraform", terraform.binary_problem)
         register_demo_seeder("provisioning", demo.seed, order=50)
+
+        from portal.extensions import SearchProvider, register_search_provider
+        from provisioning import search as provisioning_search
+
+        register_search_provider(
+            SearchProvider("templates", "Environment templates", 30, provisioning_search.search_templates)
+        )
+        register_search_provider(
+            SearchProvider("environments", "Environments", 40, provisioning_search.search_environments)
+        )

@@ -1,0 +1,19 @@
+"""What the global search finds in the knowledge base: pages and runbooks, ranked."""
+
+from django.utils.html import strip_tags
+
+from knowledge import selectors
+from portal.extensions import SearchHit
+
+
+def search_knowledge(user, query: str, limit: int) -> list[SearchHit]:
+    # Every signed-in user reads every space, so no per-page filter is needed here.
+    return [
+        SearchHit(
+            title=hit.page.title,
+            url=hit.page.get_absolute_url(),
+            kind=hit.page.get_kind_display(),
+            snippet=strip_tags(hit.snippet),
+        )
+        for hit in selectors.search_pages(query=query, limit=limit)
+    ]

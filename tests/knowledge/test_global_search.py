@@ -1,0 +1,20 @@
+import pytest
+from django.urls import reverse
+
+from knowledge import services
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_global_search_finds_runbooks_and_pages(login, platform_admin, stranger):
+    space = services.space_create(actor=platform_admin, key="ops", name="Operations", owner=None)
+    page = services.page_create(
+        actor=platform_admin,
+        space=space,
+        title="Database failover",
+        kind="runbook",
+        body="# Failover\n\nPromote the replica when the primary is lost.",
+    )
+    body = login(stranger).get(reverse("search"), {"q": "failover"}).content.decode()
+    assert "Pages and runbooks" in body
+    assert page.get_absolute_url() in body
