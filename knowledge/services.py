@@ -255,6 +255,8 @@ def page_create(
             obj=page,
             changes={"space": space.key, "kind": kind, "revision": revision.number},
         )
+        if page.incident_id:
+            _announce_incident(page.incident)
     return page
 
 
@@ -308,7 +310,8 @@ def page_update(
         if kind is not None and kind != locked.kind:
             changes["kind"] = [locked.kind, kind]
             locked.kind = kind
-        if deployment_ref is not None:
+        if deployment_ref is not None and deployment_ref.strip()[:200] != locked.deployment_ref:
+            changes["deployment_ref"] = [locked.deployment_ref, deployment_ref.strip()[:200]]
             locked.deployment_ref = deployment_ref.strip()[:200]
         if position is not None:
             locked.position = max(0, position)
@@ -320,6 +323,8 @@ def page_update(
         revision = _write_revision(page=locked, actor=actor, message=message)
         changes["revision"] = revision.number
         audit_record(actor=actor, action="knowledge.page.update", obj=locked, changes=changes)
+        if locked.incident_id and "deployment_ref" in changes:
+            _announce_incident(locked.incident)
     page.refresh_from_db()
     return revision
 
@@ -370,6 +375,28 @@ def page_delete(*, actor, page: Page) -> None:
 # --- incidents ---------------------------------------------------------------------
 
 
+def _announce_incident(incident: Incident) -> None:
+    """Tell other apps (the pipelines' DORA metrics) about the incident, once committed."""
+    from portal.events import incident_changed
+
+    postmortem = incident.postmortems.exclude(deployment_ref="").order_by("-pk").first()
+
+    def send():
+        incident_changed.send(
+            sender=Incident,
+            source="knowledge",
+            external_id=str(incident.pk),
+            title=incident.summary or incident.runbook.title,
+            entity_id=incident.entity_id,
+            started_at=incident.started_at,
+            resolved_at=incident.closed_at,
+            deployment_ref=postmortem.deployment_ref if postmortem else "",
+            url=incident.get_absolute_url(),
+        )
+
+    transaction.on_commit(send)
+
+
 def incident_start(*, actor, runbook: Page, entity: Entity | None, severity: str, summary: str = "") -> Incident:
     if runbook.kind != PageKind.RUNBOOK:
         raise ServiceError("Incidents are started from a runbook.")
@@ -398,6 +425,7 @@ def incident_start(*, actor, runbook: Page, entity: Entity | None, severity: str
             obj=incident,
             changes={"runbook": runbook.pk, "entity": entity.ref if entity else None, "severity": severity},
         )
+        _announce_incident(incident)
     return incident
 
 
@@ -440,6 +468,7 @@ def incident_close(*, actor, incident: Incident, outcome: str, notes: str = "") 
         locked.outcome_notes = (notes or "").strip()[:10000]
         locked.save()
         audit_record(actor=actor, action="knowledge.incident.close", obj=locked, changes={"outcome": outcome})
+        _announce_incident(locked)
     return locked
 
 

@@ -64,3 +64,13 @@ class PipelinesConfig(AppConfig):
         from portal.extensions import SearchProvider, register_search_provider
 
         register_search_provider(SearchProvider("pipelines", "Pipelines", 50, pipelines_search.search_pipelines))
+
+        from portal.events import incident_changed
+
+        incident_changed.connect(_record_incident, dispatch_uid="pipelines-record-incident")
+
+
+def _record_incident(sender, **kwargs):
+    from pipelines.services import incident_from_event
+
+    incident_from_event(**kwargs)

@@ -317,10 +317,13 @@ def _dora_window(repository_ids: list[int], start: datetime, end: datetime) -> d
         .filter(recovered_at__isnull=False)
         .values_list("finished_at", "recovered_at")[:20000]
     ]
+    linked_entities = Repository.objects.filter(pk__in=repository_ids, entity__isnull=False).values("entity_id")
     recoveries += [
         (resolved - started).total_seconds()
         for started, resolved in Incident.objects.filter(
-            Q(repository_id__in=repository_ids) | Q(deployment__repository_id__in=repository_ids),
+            Q(repository_id__in=repository_ids)
+            | Q(deployment__repository_id__in=repository_ids)
+            | Q(entity_id__in=linked_entities),
             started_at__gte=start,
             started_at__lt=end,
             resolved_at__isnull=False,

@@ -624,3 +624,33 @@ def incident_record(
         if actor is not None:
             audit_record(actor=actor, action="pipelines.incident.record", obj=incident, changes={"source": source})
     return incident
+
+
+def incident_from_event(
+    *,
+    source: str,
+    external_id: str,
+    title: str,
+    entity_id,
+    started_at,
+    resolved_at,
+    deployment_ref: str,
+    url: str,
+    **_ignored,
+) -> Incident | None:
+    """Receiver of ``portal.events.incident_changed``: keep DORA's incident record in step."""
+    entity = Entity.objects.filter(pk=entity_id).first() if entity_id else None
+    try:
+        return incident_record(
+            source=source,
+            external_id=external_id,
+            title=title,
+            started_at=started_at,
+            resolved_at=resolved_at,
+            entity=entity,
+            deployment_id=deployment_ref,
+            url=url,
+        )
+    except ServiceError:
+        logger.warning("incident %s/%s could not be recorded for DORA", source, external_id, exc_info=True)
+        return None

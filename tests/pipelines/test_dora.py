@@ -159,3 +159,67 @@ def test_the_metrics_api_refuses_an_unknown_entity_with_a_400(login, developer):
     assert response.status_code == 400
     assert "No catalog entity" in response.json()["error"]["message"]
     assert login(developer).get("/api/pipelines/metrics/", {"entity": "x:y", "days": "abc"}).status_code == 400
+
+
+def test_a_runbook_incident_in_the_knowledge_base_counts_towards_recovery_time(
+    fixture_repo, platform_admin, django_capture_on_commit_callbacks
+):
+    from django.utils import timezone
+
+    from knowledge import services as knowledge
+    from pipelines.models import Incident
+
+    before = _by_key(selectors.dora_metrics(Repository.objects.all(), days=30, now=NOW))["recovery_time"].count
+    space = knowledge.space_create(actor=platform_admin, key="ops", name="Ops", owner=None)
+    runbook = knowledge.page_create(
+        actor=platform_admin,
+        space=space,
+        title="Payments down",
+        kind="runbook",
+        body="- [ ] Check the ledger\n- [ ] Fail over\n",
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        incident = knowledge.incident_start(
+            actor=platform_admin,
+            runbook=runbook,
+            entity=fixture_repo["payments"],
+            severity="sev2",
+            summary="Ledger timeouts",
+        )
+    recorded = Incident.objects.get(source="knowledge", external_id=str(incident.pk))
+    assert (recorded.title, recorded.entity, recorded.resolved_at) == (
+        "Ledger timeouts",
+        fixture_repo["payments"],
+        None,
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        knowledge.incident_close(actor=platform_admin, incident=incident, outcome="resolved")
+    recorded.refresh_from_db()
+    assert recorded.resolved_at is not None and recorded.resolved_at <= timezone.now()
+    after = _by_key(selectors.dora_metrics(Repository.objects.all(), days=30, now=NOW))["recovery_time"].count
+    assert after == before + 1
+
+
+def test_a_postmortem_naming_a_deployment_makes_it_a_failed_change(
+    fixture_repo, platform_admin, django_capture_on_commit_callbacks
+):
+    from knowledge import services as knowledge
+
+    before = _by_key(selectors.dora_metrics(Repository.objects.all(), days=30, now=NOW))["change_fail_rate"].value
+    space = knowledge.space_create(actor=platform_admin, key="ops", name="Ops", owner=None)
+    runbook = knowledge.page_create(actor=platform_admin, space=space, title="Payments down", kind="runbook", body="")
+    with django_capture_on_commit_callbacks(execute=True):
+        incident = knowledge.incident_start(
+            actor=platform_admin, runbook=runbook, entity=fixture_repo["payments"], severity="sev2"
+        )
+        knowledge.page_create(
+            actor=platform_admin,
+            space=space,
+            title="Postmortem",
+            kind="postmortem",
+            incident=incident,
+            deployment_ref="D5",
+        )
+    after = _by_key(selectors.dora_metrics(Repository.objects.all(), days=30, now=NOW))["change_fail_rate"].value
+    assert after > before

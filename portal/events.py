@@ -1,0 +1,13 @@
+"""Signals that let one app hear about another's events without importing it.
+
+Senders and receivers both import only ``portal``, so the arrows of DESIGN.md
+keep pointing at the core.
+"""
+
+from django.dispatch import Signal
+
+#: Sent after commit when an incident starts, changes or ends. Keyword arguments:
+#: ``source`` and ``external_id`` (stable identity), ``title``, ``entity_id`` (a
+#: catalog Entity pk or None), ``started_at``, ``resolved_at`` (or None),
+#: ``deployment_ref`` (a CI deployment id, or ""), ``url`` (absolute path).
+incident_changed = Signal()
