@@ -1,8 +1,14 @@
 """Reads of the catalog, used by this app and by the others."""
 
-from django.db.models import QuerySet
+from __future__ import annotations
 
-from catalog.models import Entity, Kind
+from collections import defaultdict
+from dataclasses import dataclass
+
+from django.db.models import Count, QuerySet
+
+from catalog.descriptors import RELATION_TITLES, parse_ref
+from catalog.models import Entity, Kind, Relation
 
 
 def teams_of(user) -> QuerySet[Entity]:
@@ -22,3 +28,134 @@ def owned_by_teams(teams) -> QuerySet[Entity]:
 
 def entities_owned_by_user(user) -> QuerySet[Entity]:
     return owned_by_teams(teams_of(user))
+
+
+def entity_by_ref(ref: str, *, default_kind: str | None = None) -> Entity | None:
+    """``kind:namespace/name`` (or ``kind:name`` in the default namespace), case-insensitive; None if unknown."""
+    try:
+        key = parse_ref(ref, default_kind=default_kind, default_namespace="default")
+    except ValueError:
+        return None
+    return Entity.objects.filter(ref_key=key).first()
+
+
+def entity_by_parts(kind: str, namespace: str, name: str) -> Entity | None:
+    return Entity.objects.filter(ref_key=f"{kind.lower()}:{namespace.lower()}/{name.lower()}").first()
+
+
+def entity_list() -> QuerySet[Entity]:
+    """The list's rows: only the columns the list shows."""
+    return Entity.objects.only(
+        "id",
+        "kind",
+        "namespace",
+        "name",
+        "title",
+        "description",
+        "spec_type",
+        "lifecycle",
+        "owner_ref",
+        "system_ref",
+        "tags",
+        "orphaned",
+        "updated_at",
+    )
+
+
+FACETS = (("kind", "kind"), ("spec_type", "type"), ("lifecycle", "lifecycle"), ("owner_ref", "owner"))
+
+
+def facet_counts(queryset: QuerySet[Entity], *, limit: int = 20) -> dict[str, list[tuple[str, int]]]:
+    """Counts per value of kind, type, lifecycle and owner over the filtered rows: one query each."""
+    out = {}
+    for column, param in FACETS:
+        rows = (
+            queryset.order_by()
+            .exclude(**{column: ""})
+            .values_list(column)
+            .annotate(n=Count("id"))
+            .order_by("-n", column)[:limit]
+        )
+        out[param] = list(rows)
+    return out
+
+
+@dataclass
+class RelationGroup:
+    type: str
+    title: str
+    items: list[Relation]
+
+
+def relations_of(entity: Entity) -> list[RelationGroup]:
+    """The entity's relations grouped by type, one row per target (duplicates from several origins merged)."""
+    rows = (
+        Relation.objects.filter(source=entity)
+        .select_related("target")
+        .only("type", "target_ref", "target__kind", "target__namespace", "target__name", "target__title")
+        .order_by("type", "target_ref")[:2000]
+    )
+    groups: dict[str, dict[str, Relation]] = defaultdict(dict)
+    for row in rows:
+        groups[row.type].setdefault(row.target_ref, row)
+    order = list(RELATION_TITLES)
+    return [
+        RelationGroup(type=t, title=RELATION_TITLES.get(t, t), items=list(groups[t].values()))
+        for t in sorted(groups, key=lambda t: order.index(t) if t in order else 99)
+    ]
+
+
+UPSTREAM = ("dependsOn", "consumesApi", "partOf")
+DOWNSTREAM = ("dependencyOf", "apiConsumedBy", "providesApi")
+
+
+def dependency_graph(entity: Entity, *, depth: int = 2, limit: int = 200) -> dict:
+    """Neighbours ``depth`` levels up (what it depends on) and down (what depends on it): one query per level."""
+    levels: dict[int, list[tuple[str, Entity | None]]] = {0: [(entity.ref_key, entity)]}
+    edges: list[tuple[str, str]] = []
+    seen = {entity.ref_key}
+    total = 0
+    truncated = False
+    for direction, types in ((-1, UPSTREAM), (1, DOWNSTREAM)):
+        frontier = [entity.pk]
+        for level in range(1, depth + 1):
+            if not frontier:
+                break
+            rows = list(
+                Relation.objects.filter(source_id__in=frontier, type__in=types)
+                .select_related("target")
+                .only(
+                    "source_ref",
+                    "type",
+                    "target_ref",
+                    "target__kind",
+                    "target__namespace",
+                    "target__name",
+                    "target__title",
+                )
+                .order_by("target_ref")[: limit + 1]
+            )
+            next_frontier = []
+            nodes = []
+            for row in rows:
+                a, b = (row.target_ref, row.source_ref) if direction < 0 else (row.source_ref, row.target_ref)
+                if (a, b) not in edges:
+                    edges.append((a, b))
+                if row.target_ref in seen:
+                    continue
+                if total >= limit:
+                    truncated = True
+                    continue
+                seen.add(row.target_ref)
+                total += 1
+                nodes.append((row.target_ref, row.target))
+                if row.target_id:
+                    next_frontier.append(row.target_id)
+            levels[direction * level] = nodes
+            frontier = next_frontier
+    edges = [(a, b) for a, b in edges if a in seen and b in seen]
+    return {"levels": levels, "edges": edges, "truncated": truncated, "count": total}
+
+
+def kind_choices() -> list[str]:
+    return [k.value for k in Kind]

@@ -244,3 +244,9 @@ if PRODUCTION:
         secret_key=SECRET_KEY,
         allowed_hosts=ALLOWED_HOSTS,
     )
+
+# --- catalog ---------------------------------------------------------------------
+# Folders the web and API import may read catalog-info.yaml files from (comma-separated).
+CATALOG_IMPORT_ROOTS = env_list("CATALOG_IMPORT_ROOTS", [])
+# Largest pasted or uploaded YAML (and largest file read from a folder), in bytes.
+CATALOG_UPLOAD_MAX_BYTES = env_int("CATALOG_UPLOAD_MAX_BYTES", 10 * 1024 * 1024)
