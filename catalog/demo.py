@@ -368,15 +368,19 @@ def _doc(kind: str, name: str, spec: dict, **metadata) -> dict:
     return {"apiVersion": "backstage.io/v1alpha1", "kind": kind, "metadata": meta, "spec": spec}
 
 
-def demo_files() -> dict[str, str]:
-    """The demo catalog as Backstage YAML files (name -> text)."""
+def demo_files(extra_users: list[str] | tuple = ()) -> dict[str, str]:
+    """The demo catalog as Backstage YAML files (name -> text); extra users join the payments team."""
     org = []
     for name, title, type_, parent, description in GROUPS:
         spec = {"type": type_, "children": [c[0] for c in GROUPS if c[3] == name]}
         if parent:
             spec["parent"] = parent
         org.append(_doc("Group", name, spec, title=title, description=description))
-    for name, display, email, groups in USERS:
+    known = {u[0] for u in USERS}
+    extra = [
+        (name, name.title(), f"{name}@example.com", ["team-payments"]) for name in extra_users if name not in known
+    ]
+    for name, display, email, groups in USERS + extra:
         org.append(_doc("User", name, {"profile": {"displayName": display, "email": email}, "memberOf": groups}))
     systems = [
         _doc(

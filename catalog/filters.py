@@ -58,6 +58,6 @@ class EntityFilterSet(django_filters.FilterSet):
     @property
     def qs(self):
         qs = super().qs
-        if not self.form.cleaned_data.get("ordering"):
+        if not getattr(self.form, "cleaned_data", {}).get("ordering"):
             qs = qs.order_by("name", "kind")
         return qs

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 
+import yaml
 from django.db.models import Count, QuerySet
 
-from catalog.descriptors import RELATION_TITLES, parse_ref
+from catalog.descriptors import RELATION_TITLES, SafeDumper, descriptor_document, parse_ref
 from catalog.models import Entity, Kind, Relation
 
 
@@ -105,57 +107,88 @@ def relations_of(entity: Entity) -> list[RelationGroup]:
     ]
 
 
-UPSTREAM = ("dependsOn", "consumesApi", "partOf")
+# Seen from an entity: rows of these types point at what it needs (drawn on its right) ...
+UPSTREAM = ("dependsOn", "consumesApi", "apiProvidedBy")
+# ... and rows of these at what needs it (drawn on its left).
 DOWNSTREAM = ("dependencyOf", "apiConsumedBy", "providesApi")
 
 
+@dataclass
+class GraphNode:
+    ref: str
+    entity: Entity | None
+    level: int  # < 0: needs the centre; > 0: needed by the centre
+
+
 def dependency_graph(entity: Entity, *, depth: int = 2, limit: int = 200) -> dict:
-    """Neighbours ``depth`` levels up (what it depends on) and down (what depends on it): one query per level."""
-    levels: dict[int, list[tuple[str, Entity | None]]] = {0: [(entity.ref_key, entity)]}
-    edges: list[tuple[str, str]] = []
-    seen = {entity.ref_key}
-    total = 0
+    """Neighbours ``depth`` levels each way, at most ``limit`` of them: one query per level and direction.
+
+    Edges are ``(a, b)``: a depends on b.
+    """
+    nodes: dict[str, GraphNode] = {entity.ref_key: GraphNode(entity.ref_key, entity, 0)}
+    edges: set[tuple[str, str]] = set()
     truncated = False
-    for direction, types in ((-1, UPSTREAM), (1, DOWNSTREAM)):
+    for sign, types in ((1, UPSTREAM), (-1, DOWNSTREAM)):
         frontier = [entity.pk]
         for level in range(1, depth + 1):
             if not frontier:
                 break
-            rows = list(
+            rows = (
                 Relation.objects.filter(source_id__in=frontier, type__in=types)
                 .select_related("target")
                 .only(
                     "source_ref",
                     "type",
                     "target_ref",
+                    "target_id",
                     "target__kind",
                     "target__namespace",
                     "target__name",
                     "target__title",
+                    "target__ref_key",
                 )
                 .order_by("target_ref")[: limit + 1]
             )
-            next_frontier = []
-            nodes = []
+            frontier = []
             for row in rows:
-                a, b = (row.target_ref, row.source_ref) if direction < 0 else (row.source_ref, row.target_ref)
-                if (a, b) not in edges:
-                    edges.append((a, b))
-                if row.target_ref in seen:
-                    continue
-                if total >= limit:
-                    truncated = True
-                    continue
-                seen.add(row.target_ref)
-                total += 1
-                nodes.append((row.target_ref, row.target))
-                if row.target_id:
-                    next_frontier.append(row.target_id)
-            levels[direction * level] = nodes
-            frontier = next_frontier
-    edges = [(a, b) for a, b in edges if a in seen and b in seen]
-    return {"levels": levels, "edges": edges, "truncated": truncated, "count": total}
+                if row.target_ref not in nodes:
+                    if len(nodes) > limit:
+                        truncated = True
+                        continue
+                    nodes[row.target_ref] = GraphNode(row.target_ref, row.target, sign * level)
+                    if row.target_id:
+                        frontier.append(row.target_id)
+                edge = (row.source_ref, row.target_ref) if sign > 0 else (row.target_ref, row.source_ref)
+                edges.add(edge)
+    return {"nodes": nodes, "edges": sorted(edges), "truncated": truncated, "count": len(nodes) - 1}
 
 
 def kind_choices() -> list[str]:
     return [k.value for k in Kind]
+
+
+def entity_document(entity: Entity) -> dict:
+    """The entity as a Backstage descriptor (what export writes and the YAML view shows)."""
+    return descriptor_document(
+        api_version=entity.api_version,
+        kind=entity.kind,
+        namespace=entity.namespace,
+        name=entity.name,
+        title=entity.title,
+        description=entity.description,
+        labels=entity.labels,
+        annotations=entity.annotations,
+        tags=entity.tags,
+        links=entity.links,
+        spec=entity.spec,
+    )
+
+
+def entity_yaml(entity: Entity) -> str:
+    return yaml.dump(entity_document(entity), Dumper=SafeDumper, sort_keys=False, allow_unicode=True)
+
+
+def export_yaml(queryset: QuerySet[Entity]) -> Iterator[str]:
+    """Multi-document YAML in Backstage's format, one document at a time (the whole catalog streams)."""
+    for entity in queryset.order_by("kind", "namespace", "name").iterator(chunk_size=2000):
+        yield "---\n" + entity_yaml(entity)

@@ -696,7 +696,8 @@ def demo_catalog_ensure(*, users: dict) -> int:
     from catalog.demo import demo_files
 
     result = ImportResult()
-    sources = [_Source(key=f"demo:{name}", label=f"demo/{name}", text=text) for name, text in demo_files().items()]
+    files = demo_files(extra_users=sorted(users))
+    sources = [_Source(key=f"demo:{name}", label=f"demo/{name}", text=text) for name, text in files.items()]
     with transaction.atomic():
         parsed, failed = _parse_sources(sources, result, follow_locations=False, roots=None)
         if result.problems:

@@ -5,5 +5,12 @@ from catalog import views
 app_name = "catalog"
 urlpatterns = [
     path("", views.index, name="index"),
+    path("export/", views.export, name="export"),
+    path("import/", views.import_view, name="import"),
+    path("new/", views.create, name="create"),
+    path("orphans/delete/", views.delete_orphans, name="delete-orphans"),
     path("<str:kind>/<str:namespace>/<str:name>/", views.entity, name="entity"),
+    path("<str:kind>/<str:namespace>/<str:name>/edit/", views.edit, name="edit"),
+    path("<str:kind>/<str:namespace>/<str:name>/delete/", views.delete, name="delete"),
+    path("<str:kind>/<str:namespace>/<str:name>/export/", views.entity_export, name="entity-export"),
 ]

@@ -1,0 +1,73 @@
+from rest_framework import serializers
+
+from catalog.models import Entity, Relation
+
+
+class EntitySerializer(serializers.ModelSerializer):
+    ref = serializers.CharField(read_only=True)
+    type = serializers.CharField(source="spec_type", read_only=True)
+    owner = serializers.CharField(source="owner_ref", read_only=True)
+    system = serializers.CharField(source="system_ref", read_only=True)
+    url = serializers.CharField(source="get_absolute_url", read_only=True)
+
+    class Meta:
+        model = Entity
+        fields = [
+            "id",
+            "ref",
+            "api_version",
+            "kind",
+            "namespace",
+            "name",
+            "title",
+            "description",
+            "type",
+            "lifecycle",
+            "owner",
+            "system",
+            "labels",
+            "annotations",
+            "tags",
+            "links",
+            "spec",
+            "orphaned",
+            "source",
+            "url",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class DescriptorSerializer(serializers.Serializer):
+    """A Backstage descriptor as JSON: what create and update take (validated by the import rules)."""
+
+    apiVersion = serializers.CharField(required=False, default="backstage.io/v1alpha1")  # noqa: N815
+    kind = serializers.CharField()
+    metadata = serializers.DictField()
+    spec = serializers.DictField(required=False, default=dict)
+
+
+class RelationSerializer(serializers.ModelSerializer):
+    resolved = serializers.BooleanField(source="is_resolved", read_only=True)
+    target_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Relation
+        fields = ["type", "source_ref", "target_ref", "resolved", "target_url"]
+
+    def get_target_url(self, obj) -> str | None:
+        return obj.target.get_absolute_url() if obj.target_id else None
+
+
+class ImportSerializer(serializers.Serializer):
+    yaml = serializers.CharField(required=False, allow_blank=False, trim_whitespace=False)
+    file = serializers.FileField(required=False)
+    name = serializers.CharField(required=False, max_length=200)
+    path = serializers.CharField(required=False, max_length=1000)
+
+    def validate(self, attrs):
+        given = [k for k in ("yaml", "file", "path") if attrs.get(k)]
+        if len(given) != 1:
+            raise serializers.ValidationError("Give exactly one of yaml, file or path.")
+        return attrs
