@@ -27,7 +27,9 @@ def _ref_value(value: str, default_kind: str) -> str:
 
 class EntityFilterSet(django_filters.FilterSet):
     q = django_filters.CharFilter(method="filter_text", label="Text")
-    kind = django_filters.MultipleChoiceFilter(choices=Kind.choices, widget=forms.CheckboxSelectMultiple, label="Kind")
+    kind = django_filters.MultipleChoiceFilter(
+        choices=Kind.choices, widget=forms.CheckboxSelectMultiple, label="Kind", distinct=False
+    )
     type = django_filters.CharFilter(field_name="spec_type", lookup_expr="iexact", label="Type")
     lifecycle = django_filters.CharFilter(field_name="lifecycle", lookup_expr="iexact", label="Lifecycle")
     owner = django_filters.CharFilter(method="filter_owner", label="Owner")

@@ -25,7 +25,7 @@ class Entity(models.Model):
     and its source: an import that finds the same fingerprint writes nothing.
     """
 
-    kind = models.CharField(max_length=20, choices=Kind.choices, db_index=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
     namespace = models.CharField(max_length=63, default="default")
     name = models.CharField(max_length=63)
     title = models.CharField(max_length=200, blank=True)
@@ -150,3 +150,17 @@ class Relation(models.Model):
     @property
     def is_resolved(self) -> bool:
         return self.target_id is not None
+
+
+class CatalogVersion(models.Model):
+    """One row whose number changes with every change to the catalog.
+
+    Counts and facets are cached per version in each process: any import,
+    edit or deletion bumps it in the same transaction, so no process ever
+    shows a count older than the data (a key read is one primary-key lookup).
+    """
+
+    version = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"catalog version {self.version}"

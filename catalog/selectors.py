@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import yaml
+from django.core.paginator import Paginator
 from django.db.models import Count, QuerySet
+from django.utils.functional import cached_property
 
 from catalog.descriptors import RELATION_TITLES, SafeDumper, descriptor_document, parse_ref
-from catalog.models import Entity, Kind, Relation
+from catalog.models import CatalogVersion, Entity, Kind, Relation
 
 
 def teams_of(user) -> QuerySet[Entity]:
@@ -62,6 +64,44 @@ def entity_list() -> QuerySet[Entity]:
         "orphaned",
         "updated_at",
     )
+
+
+_COUNTS: OrderedDict = OrderedDict()
+_COUNTS_SIZE = 512
+
+
+def catalog_version() -> int:
+    return CatalogVersion.objects.filter(pk=1).values_list("version", flat=True).first() or 0
+
+
+def filter_key(params) -> tuple:
+    """The filters of a request (page and ordering left out): what counts and facets depend on."""
+    return tuple(sorted((k, tuple(sorted(params.getlist(k)))) for k in params if k not in ("page", "ordering")))
+
+
+def cached_counts(key: tuple, compute):
+    """``compute()`` once per catalog version and filter key in this process (a small LRU)."""
+    full_key = (catalog_version(), key)
+    if full_key in _COUNTS:
+        _COUNTS.move_to_end(full_key)
+        return _COUNTS[full_key]
+    value = compute()
+    _COUNTS[full_key] = value
+    if len(_COUNTS) > _COUNTS_SIZE:
+        _COUNTS.popitem(last=False)
+    return value
+
+
+class CountedPaginator(Paginator):
+    """A Paginator that takes its total from the caller (a cached count) when given one."""
+
+    def __init__(self, object_list, per_page, *args, known_count: int | None = None, **kwargs):
+        super().__init__(object_list, per_page, *args, **kwargs)
+        self.known_count = known_count
+
+    @cached_property
+    def count(self) -> int:
+        return self.known_count if self.known_count is not None else super().count
 
 
 FACETS = (("kind", "kind"), ("spec_type", "type"), ("lifecycle", "lifecycle"), ("owner_ref", "owner"))

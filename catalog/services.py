@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import glob
 import json
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +33,7 @@ from catalog.descriptors import (
 from catalog.descriptors import (
     ref_key as make_ref_key,
 )
-from catalog.models import Entity, Kind, Relation
+from catalog.models import CatalogVersion, Entity, Kind, Relation
 from portal.permissions import is_platform_admin
 from portal.services import PermissionDenied, ServiceError, audit_record
 
@@ -453,6 +454,8 @@ def _write(
 
     result.orphaned = _orphan(scope, seen, failed_sources, now)
     if result.created or result.updated or result.orphaned:
+        catalog_changed()
+    if result.created or result.updated or result.orphaned:
         audit_record(
             actor=actor,
             action="catalog.import",
@@ -463,6 +466,17 @@ def _write(
                 "files": result.files[:20],
             },
         )
+
+
+def catalog_changed() -> None:
+    """Give the catalog a new version (call inside the change's transaction): cached counts are then stale.
+
+    A random stamp rather than +1: a rolled-back change must never leave a version number that a later
+    change could reuse with other data.
+    """
+    stamp = secrets.randbits(62)
+    if not CatalogVersion.objects.filter(pk=1).update(version=stamp):
+        CatalogVersion.objects.update_or_create(pk=1, defaults={"version": stamp})
 
 
 def _insert_entities(rows: list[dict]) -> dict[str, int]:
@@ -653,6 +667,7 @@ def entity_delete(*, actor, entity: Entity) -> None:
     with transaction.atomic():
         audit_record(actor=actor, action="catalog.entity.delete", obj=entity, changes={"ref": entity.ref})
         entity.delete()
+        catalog_changed()
 
 
 def orphans_delete(*, actor) -> int:
@@ -661,6 +676,7 @@ def orphans_delete(*, actor) -> int:
     with transaction.atomic():
         refs = list(Entity.objects.filter(orphaned=True).values_list("ref_key", flat=True))
         Entity.objects.filter(orphaned=True).delete()
+        catalog_changed()
         if refs:
             audit_record(actor=actor, action="catalog.orphans.delete", changes={"count": len(refs), "refs": refs[:50]})
     return len(refs)

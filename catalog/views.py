@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.paginator import Paginator
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -33,13 +32,17 @@ def _entity_or_404(kind: str, namespace: str, name: str) -> Entity:
 def index(request):
     filterset = EntityFilterSet(request.GET, queryset=selectors.entity_list())
     queryset = filterset.qs
-    page = Paginator(queryset, 50).get_page(request.GET.get("page"))
+    counts = selectors.cached_counts(
+        selectors.filter_key(request.GET),
+        lambda: {"total": queryset.count(), "facets": selectors.facet_counts(queryset)},
+    )
+    page = selectors.CountedPaginator(queryset, 50, known_count=counts["total"]).get_page(request.GET.get("page"))
     params = request.GET.copy()
     params.pop("page", None)
     context = {
         "filterset": filterset,
         "page": page,
-        "facets": selectors.facet_counts(queryset),
+        "facets": counts["facets"],
         "query": params.urlencode(),
         "filtered": any(v for k, v in request.GET.items() if k not in ("page", "ordering")),
         "kinds": selectors.kind_choices(),

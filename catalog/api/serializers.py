@@ -1,3 +1,4 @@
+from django.urls import reverse
 from rest_framework import serializers
 
 from catalog.models import Entity, Relation
@@ -37,6 +38,37 @@ class EntitySerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = fields
+
+    def to_representation(self, e: Entity) -> dict:
+        # By hand: DRF's field-by-field path costs ~1 ms an entity, a tenth of the list page's budget.
+        return {
+            "id": e.pk,
+            "ref": e.ref,
+            "api_version": e.api_version,
+            "kind": e.kind,
+            "namespace": e.namespace,
+            "name": e.name,
+            "title": e.title,
+            "description": e.description,
+            "type": e.spec_type,
+            "lifecycle": e.lifecycle,
+            "owner": e.owner_ref,
+            "system": e.system_ref,
+            "labels": e.labels,
+            "annotations": e.annotations,
+            "tags": e.tags,
+            "links": e.links,
+            "spec": e.spec,
+            "orphaned": e.orphaned,
+            "source": e.source,
+            "url": f"{_catalog_root()}{e.kind}/{e.namespace}/{e.name}/",
+            "created_at": e.created_at.isoformat().replace("+00:00", "Z"),
+            "updated_at": e.updated_at.isoformat().replace("+00:00", "Z"),
+        }
+
+
+def _catalog_root() -> str:
+    return reverse("catalog:index")
 
 
 class DescriptorSerializer(serializers.Serializer):

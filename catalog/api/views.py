@@ -1,5 +1,7 @@
 """The catalog's REST API: the same filters, services and permissions as the pages."""
 
+from functools import partial
+
 from django.http import Http404, StreamingHttpResponse
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
@@ -14,6 +16,7 @@ from catalog import selectors, services
 from catalog.api.serializers import DescriptorSerializer, EntitySerializer, ImportSerializer, RelationSerializer
 from catalog.filters import EntityFilterSet
 from catalog.models import Entity
+from portal.api.pagination import PageNumberPagination
 
 
 class EntityPermission(permissions.BasePermission):
@@ -30,6 +33,18 @@ class EntityPermission(permissions.BasePermission):
         return rules.can_edit_entity(request.user, obj)
 
 
+class CatalogPagination(PageNumberPagination):
+    """Takes the total from the view's cached count (see ``catalog.selectors.cached_counts``)."""
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.known_count = getattr(view, "known_count", None)
+        return super().paginate_queryset(queryset, request, view)
+
+    @property
+    def django_paginator_class(self):
+        return partial(selectors.CountedPaginator, known_count=self.known_count)
+
+
 class EntityViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -41,6 +56,15 @@ class EntityViewSet(
     filter_backends = [DjangoFilterBackend]
     filterset_class = EntityFilterSet
     queryset = Entity.objects.all()
+    pagination_class = CatalogPagination
+
+    def list(self, request, *args, **kwargs):
+        queryset = self.filter_queryset(self.get_queryset())
+        self.known_count = selectors.cached_counts(
+            ("api",) + selectors.filter_key(request.query_params), queryset.count
+        )
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     @extend_schema(request=DescriptorSerializer, responses={201: EntitySerializer})
     def create(self, request):

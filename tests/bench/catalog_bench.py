@@ -84,6 +84,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--components", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=200)
+    parser.add_argument("--keep", action="store_true", help="leave the catalog in the database afterwards")
+    parser.add_argument("--skip-import", action="store_true", help="time the reads of the catalog already there")
     args = parser.parse_args()
     n = args.components
 
@@ -104,26 +106,28 @@ def main() -> None:
     from catalog.models import Entity
 
     call_command("migrate", verbosity=0)
-    Entity.objects.all().delete()
+    if not args.skip_import:
+        Entity.objects.all().delete()
     db = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
     print(f"database: {db}; N = {n:,} components")
 
     def line(label: str, value: str) -> None:
         print(f"  {label:<52} {value}")
 
-    with tempfile.TemporaryDirectory() as tmp:
-        total = generate(n, Path(tmp))
-        files = sorted(str(p) for p in Path(tmp).glob("*.yaml"))
-        print(f"  catalog: {total:,} entities")
-        start = time.perf_counter()
-        result = services.catalog_import_paths(paths=files, restrict_to_roots=False)
-        elapsed = time.perf_counter() - start
-        assert not result.problems, result.problems[:3]
-        line(f"import, end to end ({total:,} entities)", f"{elapsed:.2f} s ({total / elapsed:,.0f} entities/s)")
-        start = time.perf_counter()
-        again = services.catalog_import_paths(paths=files, restrict_to_roots=False)
-        line(f"re-import unchanged ({total:,} entities)", f"{time.perf_counter() - start:.2f} s")
-        assert not again.created and not again.updated, again.summary()
+    if not args.skip_import:
+        with tempfile.TemporaryDirectory() as tmp:
+            total = generate(n, Path(tmp))
+            files = sorted(str(p) for p in Path(tmp).glob("*.yaml"))
+            print(f"  catalog: {total:,} entities")
+            start = time.perf_counter()
+            result = services.catalog_import_paths(paths=files, restrict_to_roots=False)
+            elapsed = time.perf_counter() - start
+            assert not result.problems, result.problems[:3]
+            line(f"import, end to end ({total:,} entities)", f"{elapsed:.2f} s ({total / elapsed:,.0f} entities/s)")
+            start = time.perf_counter()
+            again = services.catalog_import_paths(paths=files, restrict_to_roots=False)
+            line(f"re-import unchanged ({total:,} entities)", f"{time.perf_counter() - start:.2f} s")
+            assert not again.created and not again.updated, again.summary()
 
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
@@ -180,7 +184,8 @@ def main() -> None:
             line(f"{label} (median / p95)", f"{median:.1f} / {p95:.1f} ms")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     line("peak memory of this process (import + serving)", f"{peak:.0f} MiB")
-    Entity.objects.all().delete()
+    if not args.keep:
+        Entity.objects.all().delete()
     sys.stdout.flush()
 
 
