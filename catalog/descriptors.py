@@ -6,8 +6,6 @@ Pure functions, no database: ``catalog.services`` reads files, calls
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from dataclasses import dataclass, field
 
@@ -172,7 +170,6 @@ class Descriptor:
     relations: list[tuple[str, str, str]] = field(default_factory=list)  # (source_ref, type, target_ref)
     owner_ref: str = ""
     system_ref: str = ""
-    raw: dict = field(default_factory=dict, repr=False)
 
     @property
     def ref_key(self) -> str:
@@ -210,11 +207,6 @@ class Descriptor:
             links=self.links,
             spec=self.spec,
         )
-
-    def fingerprint(self, source: str) -> str:
-        """A hash of the document as read (key order included) and where it came from."""
-        payload = json.dumps([source, self.raw], separators=(",", ":"), default=str)
-        return hashlib.sha256(payload.encode()).hexdigest()
 
 
 def descriptor_document(
@@ -410,7 +402,6 @@ def validate(doc, *, require_api_version: bool = True) -> Descriptor:
         relations=list(dict.fromkeys(relations)),
         owner_ref=owner_ref,
         system_ref=system_ref,
-        raw=doc,
     )
 
 
@@ -418,7 +409,8 @@ def _type(value) -> str:
     return {list: "list", str: "text", int: "number", float: "number", bool: "boolean"}.get(type(value), "value")
 
 
-_SEPARATOR = re.compile(r"^---(?:[ \t].*)?$", re.MULTILINE)
+# A bare document separator; one with content after it (--- {a: 1}) sends the text the slower way.
+_SEPARATOR = re.compile(r"^---[ \t]*$", re.MULTILINE)
 
 
 def _fast_documents(text: str) -> list | None:
@@ -435,29 +427,36 @@ def _fast_documents(text: str) -> list | None:
         return None
     if value is None:
         return []
+    parts = _SEPARATOR.split(text)
+    if _SEPARATOR.match(text.lstrip("\ufeff")):
+        parts = parts[1:]  # what comes before the first --- is not a document
     if isinstance(value, dict):
-        return [value] if len(_SEPARATOR.findall(text)) <= 1 else None
-    if isinstance(value, list) and all(d is None or isinstance(d, dict) for d in value):
-        separators = len(_SEPARATOR.findall(text))
-        starts_with_separator = bool(_SEPARATOR.match(text.lstrip("\ufeff")))
-        expected = separators + (0 if starts_with_separator else 1)
-        return value if len(value) == expected and len(value) > 1 else None
+        return [(value, text)] if len(parts) == 1 else None
+    if (
+        isinstance(value, list)
+        and len(value) == len(parts) > 1
+        and all(d is None or isinstance(d, dict) for d in value)
+    ):
+        return list(zip(value, parts, strict=True))
     return None
 
 
-def parse_documents(text: str, *, file: str) -> tuple[list[tuple[int, object]], list[Problem]]:
-    """All documents of a multi-document YAML text, numbered from 1; a syntax error stops there."""
+def parse_documents(text: str, *, file: str) -> tuple[list[tuple[int, object, str | None]], list[Problem]]:
+    """All documents of a multi-document YAML text as (number from 1, data, its text if known).
+
+    A syntax error stops there, with a problem saying where.
+    """
     fast = _fast_documents(text) if yaml_rs is not None else None
     if fast is not None:
-        return [(index, doc) for index, doc in enumerate(fast, start=1) if doc is not None], []
-    documents: list[tuple[int, object]] = []
+        return [(index, doc, part) for index, (doc, part) in enumerate(fast, start=1) if doc is not None], []
+    documents: list[tuple[int, object, str | None]] = []
     problems: list[Problem] = []
     index = 0
     try:
         for index, doc in enumerate(yaml.load_all(text, Loader=SafeLoader), start=1):  # noqa: S506 - SafeLoader
             if doc is None:
                 continue
-            documents.append((index, doc))
+            documents.append((index, doc, None))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         reason = getattr(exc, "problem", None) or str(exc)
