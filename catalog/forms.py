@@ -132,3 +132,18 @@ class ImportForm(forms.Form):
         if sum(given) > 1:
             raise forms.ValidationError("Import one thing at a time: pasted YAML, a file or a folder.")
         return data
+
+
+class ScorecardForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    applies_to_kind = forms.ChoiceField(choices=[("", "Any kind"), *Kind.choices], required=False, label="Kind")
+    applies_to_type = forms.CharField(
+        max_length=100, required=False, label="Type", help_text="e.g. service; empty: any"
+    )
+    applies_to_tag = forms.CharField(max_length=63, required=False, label="Tag", help_text="empty: any")
+    rules = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false"}),
+        help_text="One rule a line: level: check [parameter], e.g. 'bronze: has_owner', "
+        "'silver: has_link dashboard', 'gold: ci_success_rate 95'.",
+    )

@@ -164,3 +164,52 @@ class CatalogVersion(models.Model):
 
     def __str__(self) -> str:
         return f"catalog version {self.version}"
+
+
+class Level(models.TextChoices):
+    BRONZE = "bronze", "Bronze"
+    SILVER = "silver", "Silver"
+    GOLD = "gold", "Gold"
+
+
+LEVEL_ORDER = [Level.BRONZE, Level.SILVER, Level.GOLD]
+
+
+class Scorecard(models.Model):
+    """A set of rules, each at a level; applies to entities by kind, type and/or tag (empty: any)."""
+
+    name = models.CharField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    applies_to_kind = models.CharField(max_length=20, choices=Kind.choices, blank=True)
+    applies_to_type = models.CharField(max_length=100, blank=True)
+    applies_to_tag = models.CharField(max_length=63, blank=True)
+    rules = models.JSONField(default=list, help_text="[{level, check, param}], see catalog.scorecards")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ScorecardResult(models.Model):
+    """The latest evaluation of one scorecard for one entity."""
+
+    scorecard = models.ForeignKey(Scorecard, on_delete=models.CASCADE, related_name="results")
+    entity = models.ForeignKey(Entity, on_delete=models.CASCADE, related_name="scorecard_results")
+    level = models.CharField(max_length=10, choices=Level.choices, blank=True, help_text="Empty: not even Bronze")
+    outcomes = models.JSONField(default=list, help_text="[{level, check, param, status, message, fix}]")
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["scorecard", "entity"], name="catalog_scorecard_result_unique")]
+        indexes = [models.Index(fields=["scorecard", "level"], name="catalog_score_level")]
+
+    def __str__(self) -> str:
+        return f"{self.scorecard} {self.entity}: {self.level or 'none'}"
+
+    @property
+    def failing(self) -> list[dict]:
+        return [o for o in self.outcomes if o["status"] == "fail"]

@@ -58,3 +58,7 @@ def can_import_from_server(user) -> bool:
 
 def can_delete_orphans(user) -> bool:
     return is_platform_admin(user)
+
+
+def can_manage_scorecards(user) -> bool:
+    return is_platform_admin(user)

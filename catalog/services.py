@@ -34,7 +34,7 @@ from catalog.descriptors import (
 from catalog.descriptors import (
     ref_key as make_ref_key,
 )
-from catalog.models import CatalogVersion, Entity, Kind, Relation
+from catalog.models import LEVEL_ORDER, CatalogVersion, Entity, Kind, Relation, Scorecard, ScorecardResult
 from portal.permissions import is_platform_admin
 from portal.services import PermissionDenied, ServiceError, audit_record
 
@@ -504,6 +504,7 @@ def _write(
             Relation.objects.filter(origin_id__in=chunk).delete()
         known.update((e.ref_key, e.pk) for e in changed)
 
+    written_ids = list(known.values())
     if known:
         wanted = set()
         for key in known:
@@ -524,6 +525,7 @@ def _write(
     result.orphaned = _orphan(scope, seen, failed_sources, now)
     if result.created or result.updated or result.orphaned:
         catalog_changed()
+        _rescore_on_commit(written_ids)
     if result.created or result.updated or result.orphaned:
         audit_record(
             actor=actor,
@@ -793,3 +795,142 @@ def demo_catalog_ensure(*, users: dict) -> int:
             if person is not None:
                 portal_user_link(entity=person, user=user)
     return len(result.created)
+
+
+# --- scorecards ---------------------------------------------------------------------
+
+
+def _applicable(scorecard: Scorecard):
+    qs = Entity.objects.all()
+    if scorecard.applies_to_kind:
+        qs = qs.filter(kind=scorecard.applies_to_kind)
+    if scorecard.applies_to_type:
+        qs = qs.filter(spec_type__iexact=scorecard.applies_to_type)
+    if scorecard.applies_to_tag:
+        qs = qs.filter(tag_text__contains=f",{scorecard.applies_to_tag.lower()},")
+    return qs
+
+
+def _score(scorecard: Scorecard, entities: list[Entity], now) -> list[ScorecardResult]:
+    from catalog import scorecards as checks
+
+    sources: dict[str, dict | None] = {}
+    for rule in scorecard.rules:
+        check = checks.CHECKS.get(rule["check"])
+        if check and check.source and check.source not in sources:
+            provider = checks.data_source(check.source)
+            sources[check.source] = provider(entities) if provider else None
+    results = []
+    for entity in entities:
+        outcomes = []
+        for rule in scorecard.rules:
+            check = checks.CHECKS.get(rule["check"])
+            values = sources.get(check.source) if check and check.source else {}
+            status, message = checks.evaluate(rule["check"], rule.get("param", ""), entity, values, now)
+            outcomes.append(
+                {
+                    **rule,
+                    "title": check.title if check else rule["check"],
+                    "status": status,
+                    "message": message,
+                    "fix": check.fix if check else "",
+                }
+            )
+        # The highest level that has rules, whose rules and those of the levels below fail none
+        # ("no data" never fails).
+        level = ""
+        defined = [lv for lv in LEVEL_ORDER if any(o["level"] == lv for o in outcomes)]
+        for candidate in defined:
+            below = LEVEL_ORDER[: LEVEL_ORDER.index(candidate) + 1]
+            if any(o["status"] == "fail" and o["level"] in below for o in outcomes):
+                break
+            level = candidate
+        results.append(
+            ScorecardResult(scorecard=scorecard, entity_id=entity.pk, level=level, outcomes=outcomes, computed_at=now)
+        )
+    return results
+
+
+def scorecards_evaluate(*, entity_ids: list[int] | None = None, scorecard_ids: list[int] | None = None) -> int:
+    """Recompute scorecard results (all entities, or the given ones); returns how many were written."""
+    now = timezone.now()
+    written = 0
+    scorecards = Scorecard.objects.all()
+    if scorecard_ids is not None:
+        scorecards = scorecards.filter(pk__in=scorecard_ids)
+    for scorecard in scorecards:
+        applicable = _applicable(scorecard)
+        with transaction.atomic():
+            if entity_ids is None:
+                ScorecardResult.objects.filter(scorecard=scorecard).delete()
+                ids = list(applicable.values_list("id", flat=True))
+            else:
+                ScorecardResult.objects.filter(scorecard=scorecard, entity_id__in=entity_ids).delete()
+                ids = list(applicable.filter(pk__in=entity_ids).values_list("id", flat=True))
+            for chunk in _chunks(ids):
+                entities = list(
+                    Entity.objects.filter(pk__in=chunk).only(
+                        "id", "kind", "description", "lifecycle", "owner_ref", "links", "spec"
+                    )
+                )
+                results = _score(scorecard, entities, now)
+                ScorecardResult.objects.bulk_create(results, batch_size=CHUNK)
+                written += len(results)
+    return written
+
+
+def _rescore_on_commit(entity_ids: list[int]) -> None:
+    """After a change, recompute the scores of the changed entities in the worker (if any scorecard exists)."""
+    if not entity_ids or not Scorecard.objects.exists():
+        return
+    from catalog.tasks import evaluate_scorecards
+
+    ids = None if len(entity_ids) > 5000 else sorted(entity_ids)
+    transaction.on_commit(lambda: evaluate_scorecards.delay(entity_ids=ids))
+
+
+def scorecard_save(
+    *,
+    actor,
+    name: str,
+    rules_text: str,
+    description: str = "",
+    applies_to_kind: str = "",
+    applies_to_type: str = "",
+    applies_to_tag: str = "",
+    scorecard: Scorecard | None = None,
+) -> Scorecard:
+    """Platform Admins create or change a scorecard; its results are recomputed at once."""
+    from catalog import scorecards as checks
+
+    if not is_platform_admin(actor):
+        raise PermissionDenied("Only Platform Admins define scorecards.")
+    name = name.strip()
+    if not name:
+        raise ServiceError("Give the scorecard a name.")
+    try:
+        rules = checks.parse_rules(rules_text)
+    except ValueError as exc:
+        raise ServiceError(str(exc))
+    with transaction.atomic():
+        if Scorecard.objects.filter(name__iexact=name).exclude(pk=scorecard.pk if scorecard else None).exists():
+            raise ServiceError(f"A scorecard named '{name}' exists already.")
+        scorecard = scorecard or Scorecard()
+        scorecard.name = name
+        scorecard.description = description
+        scorecard.applies_to_kind = applies_to_kind
+        scorecard.applies_to_type = applies_to_type.strip()
+        scorecard.applies_to_tag = applies_to_tag.strip().lower()
+        scorecard.rules = rules
+        scorecard.save()
+        audit_record(actor=actor, action="catalog.scorecard.save", obj=scorecard, changes={"rules": rules})
+    scorecards_evaluate(scorecard_ids=[scorecard.pk])
+    return scorecard
+
+
+def scorecard_delete(*, actor, scorecard: Scorecard) -> None:
+    if not is_platform_admin(actor):
+        raise PermissionDenied("Only Platform Admins delete scorecards.")
+    with transaction.atomic():
+        audit_record(actor=actor, action="catalog.scorecard.delete", obj=scorecard)
+        scorecard.delete()

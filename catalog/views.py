@@ -5,15 +5,17 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Count
 from django.http import Http404, StreamingHttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from catalog import graph as graph_layout
 from catalog import permissions, selectors, services
 from catalog.filters import EntityFilterSet
-from catalog.forms import EntityForm, ImportForm
-from catalog.models import Entity
+from catalog.forms import EntityForm, ImportForm, ScorecardForm
+from catalog.models import LEVEL_ORDER, Entity, Scorecard, ScorecardResult
 from catalog.templatetags.catalog_tags import ref_url
 from portal.extensions import entity_tabs
 from portal.services import PermissionDenied, ServiceError
@@ -82,6 +84,14 @@ def entity(request, kind: str, namespace: str, name: str):
         "can_edit": permissions.can_edit_entity(request.user, obj),
         "can_delete": permissions.can_delete_entity(request.user, obj),
     }
+    if selected == "overview":
+        context["scorecard_results"] = list(obj.scorecard_results.select_related("scorecard").order_by("scorecard"))
+        if obj.kind == "Group":
+            context["team_scores"] = list(
+                ScorecardResult.objects.filter(entity__owner_ref=obj.ref_key)
+                .select_related("entity", "scorecard")
+                .order_by("scorecard__name", "entity__name")[:200]
+            )
     if selected in ("overview", "relations"):
         groups = selectors.relations_of(obj)
         context["relation_groups"] = groups
@@ -215,3 +225,120 @@ def import_view(request):
             "limit_mb": services.upload_limit() // (1024 * 1024),
         },
     )
+
+
+# --- scorecards ---------------------------------------------------------------------
+
+
+def _distribution(rows) -> dict:
+    counts = dict.fromkeys([*LEVEL_ORDER, ""], 0)
+    for level, n in rows:
+        counts[level] = n
+    return [(level or "none", counts[level]) for level in [*LEVEL_ORDER, ""]]
+
+
+@login_required
+def scorecards(request):
+    rows = ScorecardResult.objects.values_list("scorecard_id", "level").annotate(n=Count("id")).order_by()
+    by_card: dict[int, list] = {}
+    for card_id, level, n in rows:
+        by_card.setdefault(card_id, []).append((level, n))
+    cards = [(card, _distribution(by_card.get(card.pk, []))) for card in Scorecard.objects.all()]
+    return render(
+        request,
+        "catalog/scorecards.html",
+        {"cards": cards, "can_manage": permissions.can_manage_scorecards(request.user)},
+    )
+
+
+@login_required
+def scorecard_detail(request, pk: int):
+    card = get_object_or_404(Scorecard, pk=pk)
+    rows = card.results.values_list("level").annotate(n=Count("id")).order_by()
+    level = request.GET.get("level", "")
+    results = card.results.select_related("entity").order_by("level", "entity__name")
+    if level:
+        results = results.filter(level="" if level == "none" else level)
+    page = Paginator(results, 50).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "catalog/scorecard.html",
+        {
+            "card": card,
+            "distribution": _distribution(rows),
+            "page": page,
+            "level": level,
+            "query": f"level={level}" if level else "",
+            "can_manage": permissions.can_manage_scorecards(request.user),
+        },
+    )
+
+
+def _scorecard_form(request, card: Scorecard | None):
+    if not permissions.can_manage_scorecards(request.user):
+        raise DjangoPermissionDenied("Only Platform Admins define scorecards.")
+    from catalog.scorecards import CHECKS, format_rules
+
+    initial = None
+    if card is not None:
+        initial = {
+            "name": card.name,
+            "description": card.description,
+            "applies_to_kind": card.applies_to_kind,
+            "applies_to_type": card.applies_to_type,
+            "applies_to_tag": card.applies_to_tag,
+            "rules": format_rules(card.rules),
+        }
+    form = ScorecardForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            saved = services.scorecard_save(
+                actor=request.user,
+                scorecard=card,
+                name=data["name"],
+                description=data["description"],
+                applies_to_kind=data["applies_to_kind"],
+                applies_to_type=data["applies_to_type"],
+                applies_to_tag=data["applies_to_tag"],
+                rules_text=data["rules"],
+            )
+        except ServiceError as exc:
+            form.add_error("rules" if "line" in str(exc) or "rule" in str(exc) else None, str(exc))
+        else:
+            messages.success(request, f"Scorecard {saved.name} saved and scored.")
+            return redirect("catalog:scorecard", pk=saved.pk)
+    return render(request, "catalog/scorecard_form.html", {"form": form, "card": card, "checks": CHECKS.values()})
+
+
+@login_required
+def scorecard_create(request):
+    return _scorecard_form(request, None)
+
+
+@login_required
+def scorecard_edit(request, pk: int):
+    return _scorecard_form(request, get_object_or_404(Scorecard, pk=pk))
+
+
+@login_required
+@require_POST
+def scorecard_recompute(request, pk: int):
+    card = get_object_or_404(Scorecard, pk=pk)
+    if not permissions.can_manage_scorecards(request.user):
+        raise DjangoPermissionDenied("Only Platform Admins recompute scorecards.")
+    count = services.scorecards_evaluate(scorecard_ids=[card.pk])
+    messages.success(request, f"{count} entities scored.")
+    return redirect("catalog:scorecard", pk=card.pk)
+
+
+@login_required
+@require_POST
+def scorecard_delete(request, pk: int):
+    card = get_object_or_404(Scorecard, pk=pk)
+    try:
+        services.scorecard_delete(actor=request.user, scorecard=card)
+    except PermissionDenied as exc:
+        raise DjangoPermissionDenied(str(exc))
+    messages.success(request, f"Scorecard {card.name} deleted.")
+    return redirect("catalog:scorecards")

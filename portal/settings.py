@@ -250,3 +250,8 @@ if PRODUCTION:
 CATALOG_IMPORT_ROOTS = env_list("CATALOG_IMPORT_ROOTS", [])
 # Largest pasted or uploaded YAML (and largest file read from a folder), in bytes.
 CATALOG_UPLOAD_MAX_BYTES = env_int("CATALOG_UPLOAD_MAX_BYTES", 10 * 1024 * 1024)
+CELERY_BEAT_SCHEDULE["catalog-scorecards-nightly"] = {
+    "task": "catalog.evaluate_scorecards",
+    "schedule": 24 * 60 * 60,
+    "options": {"expires": 6 * 60 * 60},
+}
