@@ -513,11 +513,11 @@ def _write(
                 wanted.add(target_ref)
         written = dict(known)
         known.update(_ids_by_ref(wanted - known.keys()))
-        rows = [
+        rows = (  # a generator: 140,000 tuples need not exist at once
             (origin_id, source_ref, known.get(source_ref), type_, target_ref, known.get(target_ref))
             for key, origin_id in written.items()
             for source_ref, type_, target_ref in parsed[key].descriptor.relations
-        ]
+        )
         _insert_relations(rows)
     if new_rows:
         _resolve_relations()
@@ -581,11 +581,10 @@ def _copy_line(row: tuple) -> str:
     return "\t".join(r"\N" if value is None else str(value) for value in row) + "\n"
 
 
-def _insert_relations(rows: list[tuple]) -> None:
+def _insert_relations(rows: Iterable[tuple]) -> None:
     """Rows are (origin_id, source_ref, source_id, type, target_ref, target_id)."""
-    if not rows:
-        return
-    if connection.vendor == "postgresql" and len(rows) > 1000:
+    batches = _batches(rows, 20000)
+    if connection.vendor == "postgresql":
         table = Relation._meta.db_table
         with (
             connection.cursor() as cursor,
@@ -594,16 +593,28 @@ def _insert_relations(rows: list[tuple]) -> None:
             ) as copy,
         ):
             # Refs are validated names (no tab, newline or backslash), so the text format needs no escaping.
-            for chunk in _chunks(rows, 20000):
-                copy.write("".join(_copy_line(row) for row in chunk))
+            for batch in batches:
+                copy.write("".join(_copy_line(row) for row in batch))
         return
-    Relation.objects.bulk_create(
-        [
-            Relation(origin_id=o, source_ref=sr, source_id=si, type=t, target_ref=tr, target_id=ti)
-            for o, sr, si, t, tr, ti in rows
-        ],
-        batch_size=CHUNK,
-    )
+    for batch in batches:
+        Relation.objects.bulk_create(
+            [
+                Relation(origin_id=o, source_ref=sr, source_id=si, type=t, target_ref=tr, target_id=ti)
+                for o, sr, si, t, tr, ti in batch
+            ],
+            batch_size=CHUNK,
+        )
+
+
+def _batches(items: Iterable, size: int):
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _resolve_relations() -> None:
