@@ -121,6 +121,7 @@ class _Source:
     text: str
     base_dir: Path | None = None
     root: Path | None = None
+    max_bytes: int | None = None  # for files it leads to (Locations, $text); None: no limit
 
 
 # --- reading -----------------------------------------------------------------------
@@ -137,20 +138,20 @@ def _root_for(path: Path, roots: list[Path]) -> Path | None:
     return None
 
 
-def _read_file(path: Path, root: Path, result: ImportResult) -> _Source | None:
+def _read_file(path: Path, root: Path, result: ImportResult, max_bytes: int | None) -> _Source | None:
     label = str(path)
     try:
         size = path.stat().st_size
-        if size > upload_limit():
+        if max_bytes is not None and size > max_bytes:
             result.problems.append(
-                Problem(file=label, document=None, field="", reason=f"the file is larger than {upload_limit()} bytes")
+                Problem(file=label, document=None, field="", reason=f"the file is larger than {max_bytes} bytes")
             )
             return None
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         result.problems.append(Problem(file=label, document=None, field="", reason=f"cannot read the file: {exc}"))
         return None
-    return _Source(key=f"file:{path}", label=label, text=text, base_dir=path.parent, root=root)
+    return _Source(key=f"file:{path}", label=label, text=text, base_dir=path.parent, root=root, max_bytes=max_bytes)
 
 
 def _collect_files(paths: Iterable[str], roots: list[Path] | None, result: ImportResult) -> tuple[list[Path], list]:
@@ -217,8 +218,8 @@ def _read_substitution(key: str, target, source: _Source):
     if not _within(path, source.root):
         raise Invalid(key, f"'{target}' points outside the import root")
     try:
-        if path.stat().st_size > upload_limit():
-            raise Invalid(key, f"'{target}' is larger than {upload_limit()} bytes")
+        if source.max_bytes is not None and path.stat().st_size > source.max_bytes:
+            raise Invalid(key, f"'{target}' is larger than {source.max_bytes} bytes")
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise Invalid(key, f"cannot read '{target}': {exc.__class__.__name__}")
@@ -388,7 +389,7 @@ def _location_targets(descriptor: Descriptor, source: _Source, index: int, resul
             if not path.is_file():
                 problem(f"'{target}' does not exist")
                 continue
-            read = _read_file(path, source.root, result)
+            read = _read_file(path, source.root, result, source.max_bytes)
             if read is not None:
                 out.append(read)
     return out
@@ -694,7 +695,9 @@ def catalog_import_paths(*, paths: list[str], actor=None, restrict_to_roots: boo
     roots = import_roots() if restrict_to_roots else None
     result = ImportResult()
     files, scope = _collect_files(paths, roots, result)
-    sources = [s for path, root in files if (s := _read_file(path, root, result)) is not None]
+    # The web and the API keep to the upload limit per file; an operator's command reads any size.
+    max_bytes = upload_limit() if restrict_to_roots else None
+    sources = [s for path, root in files if (s := _read_file(path, root, result, max_bytes)) is not None]
     imported = _import(sources, actor=actor, scope=scope, follow_locations=True, roots=roots)
     imported.problems = result.problems + imported.problems
     return imported

@@ -632,3 +632,12 @@ def test_the_import_is_written_to_the_audit_log(import_text, platform_admin):
     import_text(FULL, actor=platform_admin)
     event = AuditEvent.objects.get(action="catalog.import")
     assert event.changes["created"] == 14 and event.actor == platform_admin
+
+
+def test_a_file_over_the_limit_is_refused_from_the_web_but_read_by_the_command(repo, platform_admin, settings):
+    settings.CATALOG_UPLOAD_MAX_BYTES = 50
+    result = services.catalog_import_paths(paths=[str(repo / "deep")], actor=platform_admin)
+    assert "larger than 50 bytes" in result.problems[0].reason
+    assert not Entity.objects.exists()
+    result = services.catalog_import_paths(paths=[str(repo / "deep")], restrict_to_roots=False)
+    assert result.created == ["component:default/two"]
