@@ -1,5 +1,7 @@
 """Catalog entities in Backstage's descriptor format, and relations between them."""
 
+from functools import lru_cache
+
 from django.conf import settings
 from django.db import models
 
@@ -13,6 +15,18 @@ class Kind(models.TextChoices):
     GROUP = "Group"
     USER = "User"
     LOCATION = "Location"
+
+
+@lru_cache(maxsize=1)
+def _catalog_root() -> str:
+    from django.urls import reverse
+
+    return reverse("catalog:index")
+
+
+def entity_url(kind: str, namespace: str, name: str) -> str:
+    """The URL of ``catalog:entity`` without a reverse() per row: list pages build hundreds of them."""
+    return f"{_catalog_root()}{kind}/{namespace}/{name}/"
 
 
 class Entity(models.Model):
@@ -82,9 +96,7 @@ class Entity(models.Model):
         return self.ref
 
     def get_absolute_url(self) -> str:
-        from django.urls import reverse
-
-        return reverse("catalog:entity", args=[self.kind, self.namespace, self.name])
+        return entity_url(self.kind, self.namespace, self.name)
 
     @property
     def ref(self) -> str:

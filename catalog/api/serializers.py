@@ -1,4 +1,3 @@
-from django.urls import reverse
 from rest_framework import serializers
 
 from catalog.models import Entity, Relation
@@ -61,14 +60,10 @@ class EntitySerializer(serializers.ModelSerializer):
             "spec": e.spec,
             "orphaned": e.orphaned,
             "source": e.source,
-            "url": f"{_catalog_root()}{e.kind}/{e.namespace}/{e.name}/",
+            "url": e.get_absolute_url(),
             "created_at": e.created_at.isoformat().replace("+00:00", "Z"),
             "updated_at": e.updated_at.isoformat().replace("+00:00", "Z"),
         }
-
-
-def _catalog_root() -> str:
-    return reverse("catalog:index")
 
 
 class DescriptorSerializer(serializers.Serializer):

@@ -1,9 +1,9 @@
 from urllib.parse import urlencode
 
 from django import template
-from django.urls import reverse
 
 from catalog.descriptors import format_ref
+from catalog.models import entity_url
 
 register = template.Library()
 
@@ -16,7 +16,7 @@ def ref_url(ref_key: str) -> str:
         namespace, name = rest.split("/", 1)
     except (ValueError, AttributeError):
         return ""
-    return reverse("catalog:entity", args=[kind, namespace, name])
+    return entity_url(kind, namespace, name)
 
 
 @register.filter
