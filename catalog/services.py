@@ -471,6 +471,7 @@ def _write(
     scope: list[tuple[str, str]],
     failed_sources: set[str],
     existing: dict[str, tuple] | None = None,
+    audit: bool = True,
 ) -> None:
     """Upsert the parsed entities, replace their relations, resolve references, orphan what vanished."""
     now = timezone.now()
@@ -527,7 +528,7 @@ def _write(
     if result.created or result.updated or result.orphaned:
         catalog_changed()
         _rescore_on_commit(written_ids)
-    if result.created or result.updated or result.orphaned:
+    if audit and (result.created or result.updated or result.orphaned):
         audit_record(
             actor=actor,
             action="catalog.import",
@@ -739,6 +740,7 @@ def entity_save(*, actor, document: dict, entity: Entity | None = None) -> Entit
             actor=None,
             scope=[],
             failed_sources=set(),
+            audit=False,  # the entity's own audit event follows
         )
         saved = Entity.objects.get(ref_key=key)
         audit_record(actor=actor, action="catalog.entity.update" if current else "catalog.entity.create", obj=saved)

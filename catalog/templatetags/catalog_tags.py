@@ -50,3 +50,10 @@ def sort_link(context, field: str) -> str:
 @register.filter
 def urlencode_dict(value: dict) -> str:
     return urlencode(value)
+
+
+@register.filter
+def safe_link(url: str) -> str:
+    """The URL if it is http(s) or mailto, else "": imported YAML must not smuggle javascript: links."""
+    value = (url or "").strip()
+    return value if value.lower().startswith(("http://", "https://", "mailto:")) else ""

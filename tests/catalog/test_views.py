@@ -339,3 +339,31 @@ def test_the_demo_catalog_links_the_demo_users_to_teams(django_user_model):
     assert Entity.objects.filter(kind="Component").count() >= 20
     assert Entity.objects.filter(kind="API", spec__type="openapi").count() >= 5
     assert not Entity.objects.filter(relations__target__isnull=True).exists()
+
+
+def test_links_with_other_schemes_than_http_are_not_made_clickable(login, developer, import_text):
+    import_text(
+        """
+        apiVersion: backstage.io/v1alpha1
+        kind: Group
+        metadata:
+          name: g
+          links: [{url: "javascript:alert(1)", title: Evil}, {url: "https://ok.example.com", title: Fine}]
+        spec: {type: team}
+        """
+    )
+    body = login(developer).get(reverse("catalog:entity", args=["group", "default", "g"])).content.decode()
+    assert 'href="javascript:' not in body
+    assert 'href="https://ok.example.com"' in body
+
+
+def test_an_edit_writes_one_audit_event(team, login, teammate):
+    from portal.models import AuditEvent
+
+    url = reverse("catalog:edit", args=["component", "default", "svc-a"])
+    client = login(teammate)
+    data = {k: v for k, v in client.get(url).context["form"].initial.items() if k not in ("kind", "namespace", "name")}
+    before = AuditEvent.objects.count()
+    client.post(url, {**data, "title": "A"})
+    actions = list(AuditEvent.objects.order_by("id").values_list("action", flat=True))
+    assert actions[before:] == ["catalog.entity.update"]
