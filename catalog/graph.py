@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from catalog.descriptors import format_ref
 
 ROWS = 20
-WIDTH, HEIGHT = 190, 30
+WIDTH, HEIGHT = 210, 30
+CHARS = 31  # what fits in WIDTH at 12px
 COL_GAP, ROW_GAP = 60, 10
 PAD = 10
 
@@ -56,10 +57,12 @@ def layout(graph: dict, url_for) -> dict:
         for row, node in enumerate(column):
             entity = node.entity
             label = (entity.title or entity.name) if entity else format_ref(node.ref)
+            kind = node.ref.split(":", 1)[0]
+            room = CHARS - len(kind) - 3  # " · kind"
             boxes[node.ref] = Box(
                 ref=node.ref,
-                label=label if len(label) <= 24 else label[:23] + "…",
-                kind=node.ref.split(":", 1)[0],
+                label=label if len(label) <= room else label[: room - 1] + "…",
+                kind=kind,
                 url=url_for(node.ref),
                 x=PAD + index * (WIDTH + COL_GAP),
                 y=top + row * (HEIGHT + ROW_GAP),
