@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import Http404, StreamingHttpResponse
@@ -191,8 +192,16 @@ def import_view(request):
         raise DjangoPermissionDenied(
             "You are in no team yet, so you cannot import. Ask a Platform Admin to add you to your team."
         )
-    form = ImportForm(request.POST or None, request.FILES or None)
     result = None
+    too_big = ""
+    try:
+        form = ImportForm(request.POST or None, request.FILES or None)
+    except RequestDataTooBig:
+        form = ImportForm()
+        too_big = (
+            "That is more text than a form can take. Save it as a file and upload it instead "
+            f"(up to {services.upload_limit() // (1024 * 1024)} MB)."
+        )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -222,6 +231,7 @@ def import_view(request):
             "form": form,
             "result": result,
             "can_import_from_server": permissions.can_import_from_server(request.user),
+            "too_big": too_big,
             "limit_mb": services.upload_limit() // (1024 * 1024),
         },
     )

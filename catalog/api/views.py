@@ -2,6 +2,7 @@
 
 from functools import partial
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, StreamingHttpResponse
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
@@ -118,7 +119,13 @@ class ImportView(APIView):
 
     @extend_schema(request=ImportSerializer, responses={200: dict})
     def post(self, request):
-        data = ImportSerializer(data=request.data)
+        try:
+            body = request.data
+        except RequestDataTooBig:
+            raise services.ServiceError(
+                "The request body is too large for JSON; send the YAML as a multipart file upload (field 'file')."
+            )
+        data = ImportSerializer(data=body)
         data.is_valid(raise_exception=True)
         values = data.validated_data
         if not rules.can_import(request.user):

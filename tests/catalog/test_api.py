@@ -165,3 +165,12 @@ def test_the_api_list_and_lookup_run_a_fixed_number_of_queries(
         assert client.get(f"{API}/entities/", {"kind": "Component"}).status_code == 200
     with django_assert_max_num_queries(4):
         assert client.get(f"{API}/entities/by-ref/component:default/svc-1").status_code == 200
+
+
+def test_a_json_body_too_large_is_a_clear_error_not_a_500(team, login, platform_admin):
+    import json
+
+    body = json.dumps({"yaml": "# " + "x" * 3_000_000})
+    response = login(platform_admin).post(f"{API}/import/", body, content_type="application/json")
+    assert response.status_code == 400
+    assert "multipart file upload" in response.json()["error"]["message"]

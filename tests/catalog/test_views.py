@@ -367,3 +367,9 @@ def test_an_edit_writes_one_audit_event(team, login, teammate):
     client.post(url, {**data, "title": "A"})
     actions = list(AuditEvent.objects.order_by("id").values_list("action", flat=True))
     assert actions[before:] == ["catalog.entity.update"]
+
+
+def test_pasting_more_than_a_form_takes_says_to_upload_a_file(team, login, platform_admin):
+    response = login(platform_admin).post(reverse("catalog:import"), {"text": "# " + "x" * 3_000_000})
+    assert response.status_code == 200
+    assert "Save it as a file and upload it instead" in response.content.decode()
