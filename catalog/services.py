@@ -480,7 +480,7 @@ def _write(
         existing = _fetch_existing(parsed)
     parsed = _check_may_write(actor, parsed, existing, result)
 
-    new_rows: list[dict] = []
+    new_items: list[_Parsed] = []
     changed: list[Entity] = []
     for key, item in parsed.items():
         if item.descriptor is None:
@@ -494,12 +494,12 @@ def _write(
             changed.append(Entity(pk=entity_id, **_row(item, now)))
             result.updated.append(key)
         else:
-            new_rows.append({**_row(item, now), "created_at": now})
+            new_items.append(item)
             result.created.append(key)
 
     known: dict[str, int] = {}
-    if new_rows:
-        known.update(_insert_entities(new_rows))
+    if new_items:
+        known.update(_insert_entities(new_items, now))
     if changed:
         Entity.objects.bulk_update(changed, ENTITY_FIELDS, batch_size=500)
         for chunk in _chunks([e.pk for e in changed]):
@@ -521,7 +521,7 @@ def _write(
             for source_ref, type_, target_ref in parsed[key].descriptor.relations
         )
         _insert_relations(rows)
-    if new_rows:
+    if new_items:
         _resolve_relations()
 
     result.orphaned = _orphan(scope, seen, failed_sources, now)
@@ -552,29 +552,34 @@ def catalog_changed() -> None:
         CatalogVersion.objects.update_or_create(pk=1, defaults={"version": stamp})
 
 
-def _insert_entities(rows: list[dict]) -> dict[str, int]:
-    """Insert new entities; returns their ids by ref."""
-    if connection.vendor != "postgresql" or len(rows) <= 1000:
-        objs = Entity.objects.bulk_create([Entity(**row) for row in rows], batch_size=CHUNK)
-        if objs and objs[0].pk is None:  # a database that does not return ids
-            return _ids_by_ref(row["ref_key"] for row in rows)
-        return {obj.ref_key: obj.pk for obj in objs}
+def _insert_entities(items: list[_Parsed], now) -> dict[str, int]:
+    """Insert new entities; returns their ids by ref. Rows are built one at a time, to keep memory flat."""
+    if connection.vendor != "postgresql" or len(items) <= 1000:
+        ids: dict[str, int] = {}
+        for batch in _chunks(items):
+            objs = Entity.objects.bulk_create([Entity(**_row(item, now), created_at=now) for item in batch])
+            if objs and objs[0].pk is None:  # a database that does not return ids
+                ids.update(_ids_by_ref(obj.ref_key for obj in objs))
+            else:
+                ids.update((obj.ref_key, obj.pk) for obj in objs)
+        return ids
     # COPY is several times faster than INSERT; it needs the ids up front, from the table's sequence.
     table = Entity._meta.db_table
-    fields = [f for f in Entity._meta.concrete_fields if f.attname in rows[0] or f.primary_key]
+    sample = {**_row(items[0], now), "created_at": now}
+    fields = [f for f in Entity._meta.concrete_fields if f.attname in sample or f.primary_key]
     json_fields = {f.attname for f in fields if isinstance(f, JSONField)}
-    ids: dict[str, int] = {}
+    names = [f.attname for f in fields]
+    ids = {}
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, len(rows)]
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, len(items)]
         )
-        for row, (pk,) in zip(rows, cursor.fetchall(), strict=True):
-            row["id"] = pk
-            ids[row["ref_key"]] = pk
+        for item, (pk,) in zip(items, cursor.fetchall(), strict=True):
+            ids[item.descriptor.ref_key] = pk
         columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-        names = [f.attname for f in fields]
         with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:  # noqa: S608 - model names
-            for row in rows:
+            for item in items:
+                row = {**_row(item, now), "created_at": now, "id": ids[item.descriptor.ref_key]}
                 copy.write_row([json.dumps(row[n]) if n in json_fields else row.get(n) for n in names])
     return ids
 
