@@ -178,7 +178,7 @@ def test_entity_tabs_show_an_empty_state_until_an_app_registers_one(login, devel
     try:
         assert "will show here as tabs" in client.get(url).content.decode()
         register_entity_tab(
-            EntityTab("runbooks", "Runbooks", "catalog/_test_tab.html", 10, lambda request, e: {"n": e.name})
+            EntityTab("runbooks", "Runbooks", "catalog/_example_tab.html", 10, lambda request, e: {"n": e.name})
         )
         body = client.get(url).content.decode()
         assert "will show here as tabs" not in body and "Runbooks" in body
