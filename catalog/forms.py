@@ -1,1 +1,149 @@
-"""Forms of the catalog (entity create/edit and import come with the catalog issue)."""
+"""Forms of the catalog: create and edit an entity, import YAML."""
+
+from __future__ import annotations
+
+from django import forms
+
+from catalog.models import Entity, Kind
+
+EDITABLE_KINDS = [(k.value, k.label) for k in Kind if k != Kind.LOCATION]
+
+
+def _lines(value: str) -> list[str]:
+    return [item.strip() for chunk in value.splitlines() for item in chunk.split(",") if item.strip()]
+
+
+class EntityForm(forms.Form):
+    """The common fields of a descriptor; the rest of an existing spec is kept as it is."""
+
+    kind = forms.ChoiceField(choices=EDITABLE_KINDS, initial=Kind.COMPONENT)
+    namespace = forms.CharField(max_length=63, initial="default")
+    name = forms.CharField(max_length=63, help_text="Letters and digits separated by '-', '_' or '.'; 63 at most.")
+    title = forms.CharField(max_length=200, required=False)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    type = forms.CharField(max_length=100, required=False, help_text="service, website, library, database, team…")
+    lifecycle = forms.CharField(max_length=100, required=False, help_text="experimental, production, deprecated")
+    owner = forms.CharField(max_length=150, required=False, help_text="The owning group, e.g. team-payments.")
+    system = forms.CharField(max_length=150, required=False)
+    tags = forms.CharField(required=False, help_text="Comma-separated, lower case: python, pci")
+    depends_on = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), required=False, help_text="One reference a line: component:ledger"
+    )
+    provides_apis = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    consumes_apis = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    definition = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 6}), required=False, help_text="APIs: the OpenAPI, AsyncAPI, … text."
+    )
+
+    def __init__(self, *args, entity: Entity | None = None, **kwargs):
+        self.entity = entity
+        if entity is not None and "initial" not in kwargs:
+            spec = entity.spec
+            kwargs["initial"] = {
+                "kind": entity.kind,
+                "namespace": entity.namespace,
+                "name": entity.name,
+                "title": entity.title,
+                "description": entity.description,
+                "type": spec.get("type", ""),
+                "lifecycle": spec.get("lifecycle", ""),
+                "owner": spec.get("owner", ""),
+                "system": spec.get("system", ""),
+                "tags": ", ".join(entity.tags),
+                "depends_on": "\n".join(map(str, spec.get("dependsOn") or [])),
+                "provides_apis": "\n".join(map(str, spec.get("providesApis") or [])),
+                "consumes_apis": "\n".join(map(str, spec.get("consumesApis") or [])),
+                "definition": spec.get("definition", "") if isinstance(spec.get("definition"), str) else "",
+            }
+        super().__init__(*args, **kwargs)
+        if entity is not None:
+            for name in ("kind", "namespace", "name"):
+                self.fields[name].disabled = True
+
+    def document(self) -> dict:
+        """The descriptor this form describes, on top of the entity's current one."""
+        data = self.cleaned_data
+        base = self.entity
+        spec = dict(base.spec) if base else {}
+        for key, value in (
+            ("type", data["type"]),
+            ("lifecycle", data["lifecycle"]),
+            ("owner", data["owner"]),
+            ("system", data["system"]),
+            ("definition", data["definition"]),
+        ):
+            if value:
+                spec[key] = value
+            else:
+                spec.pop(key, None)
+        for key, field in (
+            ("dependsOn", "depends_on"),
+            ("providesApis", "provides_apis"),
+            ("consumesApis", "consumes_apis"),
+        ):
+            values = _lines(data[field])
+            if values:
+                spec[key] = values
+            else:
+                spec.pop(key, None)
+        metadata = {
+            "name": data["name"],
+            "namespace": data["namespace"] or "default",
+            "title": data["title"],
+            "description": data["description"],
+            "tags": _lines(data["tags"]),
+        }
+        if base is not None:
+            metadata.update(labels=base.labels, annotations=base.annotations, links=base.links)
+        return {
+            "apiVersion": base.api_version if base else "backstage.io/v1alpha1",
+            "kind": data["kind"],
+            "metadata": {k: v for k, v in metadata.items() if v not in ("", [], {}, None)},
+            "spec": spec,
+        }
+
+
+class ImportForm(forms.Form):
+    text = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 14, "spellcheck": "false"}),
+        required=False,
+        label="Paste YAML",
+        help_text="One or more Backstage descriptors separated by ---.",
+    )
+    file = forms.FileField(required=False, label="…or upload a file")
+    name = forms.CharField(
+        max_length=200,
+        required=False,
+        label="Source name",
+        help_text="Re-importing under the same name orphans the entities that are no longer in it.",
+    )
+    path = forms.CharField(
+        max_length=1000,
+        required=False,
+        label="…or a folder on the server",
+        help_text="Platform Admins: a folder under the import roots; every catalog-info.yaml below it is read.",
+    )
+
+    def clean(self):
+        data = super().clean()
+        given = [bool(data.get("text", "").strip()), bool(data.get("file")), bool(data.get("path", "").strip())]
+        if sum(given) == 0:
+            raise forms.ValidationError("Paste YAML, choose a file or give a folder.")
+        if sum(given) > 1:
+            raise forms.ValidationError("Import one thing at a time: pasted YAML, a file or a folder.")
+        return data
+
+
+class ScorecardForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    applies_to_kind = forms.ChoiceField(choices=[("", "Any kind"), *Kind.choices], required=False, label="Kind")
+    applies_to_type = forms.CharField(
+        max_length=100, required=False, label="Type", help_text="e.g. service; empty: any"
+    )
+    applies_to_tag = forms.CharField(max_length=63, required=False, label="Tag", help_text="empty: any")
+    rules = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false"}),
+        help_text="One rule a line: level: check [parameter], e.g. 'bronze: has_owner', "
+        "'silver: has_link dashboard', 'gold: ci_success_rate 95'.",
+    )

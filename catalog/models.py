@@ -1,8 +1,9 @@
 """Catalog entities in Backstage's descriptor format, and relations between them."""
 
+from functools import lru_cache
+
 from django.conf import settings
 from django.db import models
-from django.db.models.functions import Lower
 
 
 class Kind(models.TextChoices):
@@ -16,16 +17,35 @@ class Kind(models.TextChoices):
     LOCATION = "Location"
 
 
-class Entity(models.Model):
-    """One catalog entity, addressed by ``kind:namespace/name``."""
+@lru_cache(maxsize=1)
+def _catalog_root() -> str:
+    from django.urls import reverse
 
-    kind = models.CharField(max_length=20, choices=Kind.choices, db_index=True)
+    return reverse("catalog:index")
+
+
+def entity_url(kind: str, namespace: str, name: str) -> str:
+    """The URL of ``catalog:entity`` without a reverse() per row: list pages build hundreds of them."""
+    return f"{_catalog_root()}{kind}/{namespace}/{name}/"
+
+
+class Entity(models.Model):
+    """One catalog entity, addressed by ``kind:namespace/name``.
+
+    The descriptor's fields are kept as given (``spec`` holds the whole spec);
+    a few derived columns (``ref_key``, ``owner_ref``, ``system_ref``,
+    ``tag_text``, ``search_text``) exist so that lookups, filters and facets
+    are single indexed queries. ``fingerprint`` is a hash of the descriptor
+    and its source: an import that finds the same fingerprint writes nothing.
+    """
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
     namespace = models.CharField(max_length=63, default="default")
     name = models.CharField(max_length=63)
     title = models.CharField(max_length=200, blank=True)
     description = models.TextField(blank=True)
-    spec_type = models.CharField("type", max_length=100, blank=True, db_index=True)
-    lifecycle = models.CharField(max_length=100, blank=True, db_index=True)
+    spec_type = models.CharField("type", max_length=100, blank=True)
+    lifecycle = models.CharField(max_length=100, blank=True)
     labels = models.JSONField(default=dict, blank=True)
     annotations = models.JSONField(default=dict, blank=True)
     tags = models.JSONField(default=list, blank=True)
@@ -39,6 +59,17 @@ class Entity(models.Model):
         related_name="catalog_user",
         help_text="For User entities: the portal account of this person.",
     )
+    api_version = models.CharField(max_length=100, default="backstage.io/v1alpha1")
+    ref_key = models.CharField(max_length=150, null=True, editable=False, help_text="kind:namespace/name, lower case")
+    owner_ref = models.CharField(max_length=150, blank=True, editable=False)
+    system_ref = models.CharField(max_length=150, blank=True, editable=False)
+    tag_text = models.CharField(max_length=2000, blank=True, editable=False, help_text=",tag1,tag2,")
+    search_text = models.TextField(blank=True, editable=False, help_text="name, title and description, lower case")
+    source = models.CharField(
+        max_length=1000, blank=True, help_text="Where the descriptor was imported from; empty if edited."
+    )
+    orphaned = models.BooleanField(default=False)
+    fingerprint = models.CharField(max_length=64, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -46,13 +77,26 @@ class Entity(models.Model):
         verbose_name_plural = "entities"
         ordering = ["kind", "namespace", "name"]
         constraints = [
-            models.UniqueConstraint(
-                Lower("kind"), Lower("namespace"), Lower("name"), name="catalog_entity_unique_ref_ci"
-            ),
+            # ref_key is kind:namespace/name in lower case: unique per kind and namespace, case-insensitively.
+            models.UniqueConstraint(fields=["ref_key"], name="catalog_entity_unique_ref_ci"),
+        ]
+        # Plain indexes only (no varchar_pattern_ops twins): every index costs on a 20,000-row import.
+        indexes = [
+            models.Index(fields=["kind", "name"], name="catalog_entity_kind_name"),
+            models.Index(fields=["name"], name="catalog_entity_name"),
+            models.Index(fields=["spec_type"], name="catalog_entity_type"),
+            models.Index(fields=["lifecycle"], name="catalog_entity_lifecycle"),
+            models.Index(fields=["owner_ref"], name="catalog_entity_owner"),
+            models.Index(fields=["system_ref"], name="catalog_entity_system"),
+            models.Index(fields=["source"], name="catalog_entity_source"),
+            models.Index(fields=["orphaned"], name="catalog_entity_orphaned", condition=models.Q(orphaned=True)),
         ]
 
     def __str__(self) -> str:
         return self.ref
+
+    def get_absolute_url(self) -> str:
+        return entity_url(self.kind, self.namespace, self.name)
 
     @property
     def ref(self) -> str:
@@ -62,25 +106,122 @@ class Entity(models.Model):
     def display_name(self) -> str:
         return self.title or self.name
 
+    @property
+    def short_ref(self) -> str:
+        """``kind:name`` in the default namespace, ``kind:namespace/name`` elsewhere."""
+        if self.namespace == "default":
+            return f"{self.kind.lower()}:{self.name}"
+        return self.ref
+
 
 class Relation(models.Model):
-    """A directed relation; its target may not exist yet (unresolved)."""
+    """A directed relation ``source --type--> target``, kept in both directions.
 
-    source = models.ForeignKey(Entity, on_delete=models.CASCADE, related_name="relations")
-    type = models.CharField(max_length=40, db_index=True)
-    target_ref = models.CharField(max_length=200, db_index=True, help_text="kind:namespace/name, lower case")
+    Either end may not exist yet: ``source_ref``/``target_ref`` always hold the
+    reference and the foreign keys are filled when the entity appears
+    (unresolved relations resolve by themselves). ``origin`` is the entity
+    whose descriptor produced the row: re-importing it replaces its rows.
+    """
+
+    source = models.ForeignKey(
+        Entity,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="relations",
+        db_index=False,
+        db_constraint=False,
+    )
+    source_ref = models.CharField(max_length=150, default="", help_text="kind:namespace/name, lower case")
+    type = models.CharField(max_length=40)
+    target_ref = models.CharField(max_length=150, help_text="kind:namespace/name, lower case")
     target = models.ForeignKey(
-        Entity, null=True, blank=True, on_delete=models.SET_NULL, related_name="incoming_relations"
+        Entity, null=True, blank=True, on_delete=models.SET_NULL, related_name="incoming_relations", db_constraint=False
+    )
+    origin = models.ForeignKey(
+        Entity, null=True, blank=True, on_delete=models.CASCADE, related_name="emitted_relations", db_constraint=False
     )
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["source", "type", "target_ref"], name="catalog_relation_unique"),
+        # The foreign keys have no database constraint: Django applies on_delete itself, and
+        # 140,000 deferred constraint checks would double the time of a large import.
+        # Duplicates are removed before writing (see catalog.services); no unique index, to keep imports fast.
+        indexes = [
+            models.Index(fields=["source", "type"], name="catalog_relation_source_type"),
+            models.Index(
+                fields=["target_ref"], name="catalog_relation_unresolved", condition=models.Q(target__isnull=True)
+            ),
+            models.Index(
+                fields=["source_ref"], name="catalog_relation_no_source", condition=models.Q(source__isnull=True)
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.source.ref} {self.type} {self.target_ref}"
+        return f"{self.source_ref} {self.type} {self.target_ref}"
 
     @property
     def is_resolved(self) -> bool:
         return self.target_id is not None
+
+
+class CatalogVersion(models.Model):
+    """One row whose number changes with every change to the catalog.
+
+    Counts and facets are cached per version in each process: any import,
+    edit or deletion bumps it in the same transaction, so no process ever
+    shows a count older than the data (a key read is one primary-key lookup).
+    """
+
+    version = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"catalog version {self.version}"
+
+
+class Level(models.TextChoices):
+    BRONZE = "bronze", "Bronze"
+    SILVER = "silver", "Silver"
+    GOLD = "gold", "Gold"
+
+
+LEVEL_ORDER = [Level.BRONZE, Level.SILVER, Level.GOLD]
+
+
+class Scorecard(models.Model):
+    """A set of rules, each at a level; applies to entities by kind, type and/or tag (empty: any)."""
+
+    name = models.CharField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    applies_to_kind = models.CharField(max_length=20, choices=Kind.choices, blank=True)
+    applies_to_type = models.CharField(max_length=100, blank=True)
+    applies_to_tag = models.CharField(max_length=63, blank=True)
+    rules = models.JSONField(default=list, help_text="[{level, check, param}], see catalog.scorecards")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ScorecardResult(models.Model):
+    """The latest evaluation of one scorecard for one entity."""
+
+    scorecard = models.ForeignKey(Scorecard, on_delete=models.CASCADE, related_name="results")
+    entity = models.ForeignKey(Entity, on_delete=models.CASCADE, related_name="scorecard_results")
+    level = models.CharField(max_length=10, choices=Level.choices, blank=True, help_text="Empty: not even Bronze")
+    outcomes = models.JSONField(default=list, help_text="[{level, check, param, status, message, fix}]")
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["scorecard", "entity"], name="catalog_scorecard_result_unique")]
+        indexes = [models.Index(fields=["scorecard", "level"], name="catalog_score_level")]
+
+    def __str__(self) -> str:
+        return f"{self.scorecard} {self.entity}: {self.level or 'none'}"
+
+    @property
+    def failing(self) -> list[dict]:
+        return [o for o in self.outcomes if o["status"] == "fail"]

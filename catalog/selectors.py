@@ -1,8 +1,19 @@
 """Reads of the catalog, used by this app and by the others."""
 
-from django.db.models import QuerySet
+from __future__ import annotations
 
-from catalog.models import Entity, Kind
+from collections import OrderedDict, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import yaml
+from django.core.paginator import Paginator
+from django.db import connection
+from django.db.models import Count, QuerySet
+from django.utils.functional import cached_property
+
+from catalog.descriptors import RELATION_TITLES, SafeDumper, descriptor_document, parse_ref
+from catalog.models import CatalogVersion, Entity, Kind, Relation
 
 
 def teams_of(user) -> QuerySet[Entity]:
@@ -22,3 +33,225 @@ def owned_by_teams(teams) -> QuerySet[Entity]:
 
 def entities_owned_by_user(user) -> QuerySet[Entity]:
     return owned_by_teams(teams_of(user))
+
+
+def entity_by_ref(ref: str, *, default_kind: str | None = None) -> Entity | None:
+    """``kind:namespace/name`` (or ``kind:name`` in the default namespace), case-insensitive; None if unknown."""
+    try:
+        key = parse_ref(ref, default_kind=default_kind, default_namespace="default")
+    except ValueError:
+        return None
+    return Entity.objects.filter(ref_key=key).first()
+
+
+def entity_by_parts(kind: str, namespace: str, name: str) -> Entity | None:
+    return Entity.objects.filter(ref_key=f"{kind.lower()}:{namespace.lower()}/{name.lower()}").first()
+
+
+def entity_list() -> QuerySet[Entity]:
+    """The list's rows: only the columns the list shows."""
+    return Entity.objects.only(
+        "id",
+        "kind",
+        "namespace",
+        "name",
+        "title",
+        "description",
+        "spec_type",
+        "lifecycle",
+        "owner_ref",
+        "system_ref",
+        "tags",
+        "orphaned",
+        "updated_at",
+    )
+
+
+_COUNTS: OrderedDict = OrderedDict()
+_COUNTS_SIZE = 512
+
+
+def catalog_version() -> int:
+    return CatalogVersion.objects.filter(pk=1).values_list("version", flat=True).first() or 0
+
+
+def filter_key(params) -> tuple:
+    """The filters of a request (page and ordering left out): what counts and facets depend on."""
+    return tuple(sorted((k, tuple(sorted(params.getlist(k)))) for k in params if k not in ("page", "ordering")))
+
+
+def cached_counts(key: tuple, compute):
+    """``compute()`` once per catalog version and filter key in this process (a small LRU)."""
+    full_key = (catalog_version(), key)
+    if full_key in _COUNTS:
+        _COUNTS.move_to_end(full_key)
+        return _COUNTS[full_key]
+    value = compute()
+    _COUNTS[full_key] = value
+    if len(_COUNTS) > _COUNTS_SIZE:
+        _COUNTS.popitem(last=False)
+    return value
+
+
+class CountedPaginator(Paginator):
+    """A Paginator that takes its total from the caller (a cached count) when given one."""
+
+    def __init__(self, object_list, per_page, *args, known_count: int | None = None, **kwargs):
+        super().__init__(object_list, per_page, *args, **kwargs)
+        self.known_count = known_count
+
+    @cached_property
+    def count(self) -> int:
+        return self.known_count if self.known_count is not None else super().count
+
+
+FACETS = (("kind", "kind"), ("spec_type", "type"), ("lifecycle", "lifecycle"), ("owner_ref", "owner"))
+
+
+def facet_counts(queryset: QuerySet[Entity], *, limit: int = 20) -> dict[str, list[tuple[str, int]]]:
+    """Counts per value of kind, type, lifecycle and owner over the filtered rows.
+
+    On PostgreSQL one scan with GROUPING SETS; elsewhere one GROUP BY per facet.
+    """
+    columns = [column for column, _ in FACETS]
+    if connection.vendor == "postgresql":
+        inner, params = queryset.order_by().values(*columns).query.sql_with_params()
+        select = ", ".join(columns)
+        sets = ", ".join(f"({c})" for c in columns)
+        grouping = ", ".join(f"GROUPING({c})" for c in columns)
+        sql = (
+            f"SELECT {select}, {grouping}, COUNT(*) FROM ({inner}) AS filtered "  # noqa: S608 - model columns
+            f"GROUP BY GROUPING SETS ({sets})"
+        )
+        found: dict[str, list[tuple[str, int]]] = {param: [] for _, param in FACETS}
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            for row in cursor.fetchall():
+                values, grouped, n = row[: len(columns)], row[len(columns) : 2 * len(columns)], row[-1]
+                for index, (_column, param) in enumerate(FACETS):
+                    if grouped[index] == 0 and values[index]:
+                        found[param].append((values[index], n))
+        return {param: sorted(rows, key=lambda r: (-r[1], r[0]))[:limit] for param, rows in found.items()}
+    out = {}
+    for column, param in FACETS:
+        rows = (
+            queryset.order_by()
+            .exclude(**{column: ""})
+            .values_list(column)
+            .annotate(n=Count("id"))
+            .order_by("-n", column)[:limit]
+        )
+        out[param] = list(rows)
+    return out
+
+
+@dataclass
+class RelationGroup:
+    type: str
+    title: str
+    items: list[Relation]
+
+
+def relations_of(entity: Entity) -> list[RelationGroup]:
+    """The entity's relations grouped by type, one row per target (duplicates from several origins merged)."""
+    rows = (
+        Relation.objects.filter(source=entity)
+        .select_related("target")
+        .only("type", "target_ref", "target__kind", "target__namespace", "target__name", "target__title")
+        .order_by("type", "target_ref")[:2000]
+    )
+    groups: dict[str, dict[str, Relation]] = defaultdict(dict)
+    for row in rows:
+        groups[row.type].setdefault(row.target_ref, row)
+    order = list(RELATION_TITLES)
+    return [
+        RelationGroup(type=t, title=RELATION_TITLES.get(t, t), items=list(groups[t].values()))
+        for t in sorted(groups, key=lambda t: order.index(t) if t in order else 99)
+    ]
+
+
+# Seen from an entity: rows of these types point at what it needs (drawn on its right) ...
+UPSTREAM = ("dependsOn", "consumesApi", "apiProvidedBy")
+# ... and rows of these at what needs it (drawn on its left).
+DOWNSTREAM = ("dependencyOf", "apiConsumedBy", "providesApi")
+
+
+@dataclass
+class GraphNode:
+    ref: str
+    entity: Entity | None
+    level: int  # < 0: needs the centre; > 0: needed by the centre
+
+
+def dependency_graph(entity: Entity, *, depth: int = 2, limit: int = 200) -> dict:
+    """Neighbours ``depth`` levels each way, at most ``limit`` of them: one query per level and direction.
+
+    Edges are ``(a, b)``: a depends on b.
+    """
+    nodes: dict[str, GraphNode] = {entity.ref_key: GraphNode(entity.ref_key, entity, 0)}
+    edges: set[tuple[str, str]] = set()
+    truncated = False
+    for sign, types in ((1, UPSTREAM), (-1, DOWNSTREAM)):
+        frontier = [entity.pk]
+        for level in range(1, depth + 1):
+            if not frontier:
+                break
+            rows = (
+                Relation.objects.filter(source_id__in=frontier, type__in=types)
+                .select_related("target")
+                .only(
+                    "source_ref",
+                    "type",
+                    "target_ref",
+                    "target_id",
+                    "target__kind",
+                    "target__namespace",
+                    "target__name",
+                    "target__title",
+                    "target__ref_key",
+                )
+                .order_by("target_ref")[: limit + 1]
+            )
+            frontier = []
+            for row in rows:
+                if row.target_ref not in nodes:
+                    if len(nodes) > limit:
+                        truncated = True
+                        continue
+                    nodes[row.target_ref] = GraphNode(row.target_ref, row.target, sign * level)
+                    if row.target_id:
+                        frontier.append(row.target_id)
+                edge = (row.source_ref, row.target_ref) if sign > 0 else (row.target_ref, row.source_ref)
+                edges.add(edge)
+    return {"nodes": nodes, "edges": sorted(edges), "truncated": truncated, "count": len(nodes) - 1}
+
+
+def kind_choices() -> list[str]:
+    return [k.value for k in Kind]
+
+
+def entity_document(entity: Entity) -> dict:
+    """The entity as a Backstage descriptor (what export writes and the YAML view shows)."""
+    return descriptor_document(
+        api_version=entity.api_version,
+        kind=entity.kind,
+        namespace=entity.namespace,
+        name=entity.name,
+        title=entity.title,
+        description=entity.description,
+        labels=entity.labels,
+        annotations=entity.annotations,
+        tags=entity.tags,
+        links=entity.links,
+        spec=entity.spec,
+    )
+
+
+def entity_yaml(entity: Entity) -> str:
+    return yaml.dump(entity_document(entity), Dumper=SafeDumper, sort_keys=False, allow_unicode=True)
+
+
+def export_yaml(queryset: QuerySet[Entity]) -> Iterator[str]:
+    """Multi-document YAML in Backstage's format, one document at a time (the whole catalog streams)."""
+    for entity in queryset.order_by("kind", "namespace", "name").iterator(chunk_size=2000):
+        yield "---\n" + entity_yaml(entity)

@@ -5,5 +5,18 @@ from catalog import views
 app_name = "catalog"
 urlpatterns = [
     path("", views.index, name="index"),
+    path("export/", views.export, name="export"),
+    path("import/", views.import_view, name="import"),
+    path("new/", views.create, name="create"),
+    path("orphans/delete/", views.delete_orphans, name="delete-orphans"),
+    path("scorecards/", views.scorecards, name="scorecards"),
+    path("scorecards/new/", views.scorecard_create, name="scorecard-create"),
+    path("scorecards/<int:pk>/", views.scorecard_detail, name="scorecard"),
+    path("scorecards/<int:pk>/edit/", views.scorecard_edit, name="scorecard-edit"),
+    path("scorecards/<int:pk>/recompute/", views.scorecard_recompute, name="scorecard-recompute"),
+    path("scorecards/<int:pk>/delete/", views.scorecard_delete, name="scorecard-delete"),
     path("<str:kind>/<str:namespace>/<str:name>/", views.entity, name="entity"),
+    path("<str:kind>/<str:namespace>/<str:name>/edit/", views.edit, name="edit"),
+    path("<str:kind>/<str:namespace>/<str:name>/delete/", views.delete, name="delete"),
+    path("<str:kind>/<str:namespace>/<str:name>/export/", views.entity_export, name="entity-export"),
 ]

@@ -1,18 +1,354 @@
-from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
-from django.shortcuts import get_object_or_404, render
+"""Catalog pages: the list, entity pages, create/edit, import and export. Thin: parse, call, render."""
 
-from catalog.models import Entity
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
+from django.core.paginator import Paginator
+from django.db.models import Count
+from django.http import Http404, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from catalog import graph as graph_layout
+from catalog import permissions, selectors, services
+from catalog.filters import EntityFilterSet
+from catalog.forms import EntityForm, ImportForm, ScorecardForm
+from catalog.models import LEVEL_ORDER, Entity, Scorecard, ScorecardResult
+from catalog.templatetags.catalog_tags import ref_url
+from portal.extensions import entity_tabs
+from portal.services import PermissionDenied, ServiceError
+
+BUILTIN_TABS = [("overview", "Overview"), ("relations", "Relations"), ("graph", "Dependencies"), ("yaml", "YAML")]
+
+
+def _entity_or_404(kind: str, namespace: str, name: str) -> Entity:
+    entity = selectors.entity_by_parts(kind, namespace, name)
+    if entity is None:
+        raise Http404("No such entity.")
+    return entity
 
 
 @login_required
 def index(request):
-    page = Paginator(Entity.objects.order_by("kind", "name"), 50).get_page(request.GET.get("page"))
-    return render(request, "catalog/index.html", {"page": page})
+    filterset = EntityFilterSet(request.GET, queryset=selectors.entity_list())
+    queryset = filterset.qs
+    counts = selectors.cached_counts(
+        selectors.filter_key(request.GET),
+        lambda: {"total": queryset.count(), "facets": selectors.facet_counts(queryset)},
+    )
+    page = selectors.CountedPaginator(queryset, 50, known_count=counts["total"]).get_page(request.GET.get("page"))
+    params = request.GET.copy()
+    params.pop("page", None)
+    context = {
+        "filterset": filterset,
+        "page": page,
+        "facets": counts["facets"],
+        "query": params.urlencode(),
+        "filtered": any(v for k, v in request.GET.items() if k not in ("page", "ordering")),
+        "kinds": selectors.kind_choices(),
+        "selected_kinds": request.GET.getlist("kind"),
+        "ordering": request.GET.get("ordering", ""),
+        "can_create": permissions.can_create_entities(request.user),
+        "can_delete_orphans": permissions.can_delete_orphans(request.user),
+    }
+    template = "catalog/_results.html" if request.htmx else "catalog/index.html"
+    return render(request, template, context)
+
+
+@login_required
+def export(request):
+    filterset = EntityFilterSet(request.GET, queryset=Entity.objects.all())
+    response = StreamingHttpResponse(selectors.export_yaml(filterset.qs), content_type="application/yaml")
+    response["Content-Disposition"] = 'attachment; filename="catalog-info.yaml"'
+    return response
+
+
+def _tabs() -> list[tuple[str, str]]:
+    return BUILTIN_TABS + [(tab.key, tab.title) for tab in entity_tabs()]
 
 
 @login_required
 def entity(request, kind: str, namespace: str, name: str):
-    obj = get_object_or_404(Entity, kind__iexact=kind, namespace__iexact=namespace, name__iexact=name)
-    relations = obj.relations.select_related("target").order_by("type", "target_ref")
-    return render(request, "catalog/entity.html", {"entity": obj, "relations": relations})
+    obj = _entity_or_404(kind, namespace, name)
+    tabs = _tabs()
+    selected = request.GET.get("tab", "overview")
+    if selected not in dict(tabs):
+        selected = "overview"
+    context = {
+        "entity": obj,
+        "tabs": tabs,
+        "tab": selected,
+        "extension_tabs_exist": bool(entity_tabs()),
+        "can_edit": permissions.can_edit_entity(request.user, obj),
+        "can_delete": permissions.can_delete_entity(request.user, obj),
+    }
+    if selected == "overview":
+        context["scorecard_results"] = list(obj.scorecard_results.select_related("scorecard").order_by("scorecard"))
+        if obj.kind == "Group":
+            context["team_scores"] = list(
+                ScorecardResult.objects.filter(entity__owner_ref=obj.ref_key)
+                .select_related("entity", "scorecard")
+                .order_by("scorecard__name", "entity__name")[:200]
+            )
+    if selected in ("overview", "relations"):
+        groups = selectors.relations_of(obj)
+        context["relation_groups"] = groups
+        context["groups_by_type"] = {g.type: g for g in groups}
+    elif selected == "graph":
+        data = selectors.dependency_graph(obj, depth=_int(request.GET.get("depth"), 2, 1, 4))
+        context["graph"] = data
+        context["svg"] = graph_layout.layout(data, ref_url)
+        context["depth"] = _int(request.GET.get("depth"), 2, 1, 4)
+    elif selected == "yaml":
+        context["yaml"] = selectors.entity_yaml(obj)
+    else:
+        tab = next(t for t in entity_tabs() if t.key == selected)
+        context["extension_tab"] = tab
+        context["extension_context"] = tab.context(request, obj)
+    template = "catalog/_entity_tab.html" if request.htmx else "catalog/entity.html"
+    return render(request, template, context)
+
+
+def _int(raw, default: int, low: int, high: int) -> int:
+    try:
+        return max(low, min(high, int(raw)))
+    except (TypeError, ValueError):
+        return default
+
+
+@login_required
+def entity_export(request, kind: str, namespace: str, name: str):
+    obj = _entity_or_404(kind, namespace, name)
+    response = StreamingHttpResponse(selectors.export_yaml(Entity.objects.filter(pk=obj.pk)))
+    response["Content-Type"] = "application/yaml"
+    response["Content-Disposition"] = f'attachment; filename="{obj.name}.yaml"'
+    return response
+
+
+@login_required
+def create(request):
+    if not permissions.can_create_entities(request.user):
+        raise DjangoPermissionDenied(
+            "You are in no team yet, so you cannot add entities. Ask a Platform Admin to add you to your team."
+        )
+    form = EntityForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            saved = services.entity_save(actor=request.user, document=form.document())
+        except ServiceError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"{saved.display_name} was added to the catalog.")
+            return redirect(saved)
+    return render(request, "catalog/form.html", {"form": form, "entity": None})
+
+
+@login_required
+def edit(request, kind: str, namespace: str, name: str):
+    obj = _entity_or_404(kind, namespace, name)
+    if not permissions.can_edit_entity(request.user, obj):
+        raise DjangoPermissionDenied("Only the owning team's members and Platform Admins may edit this entity.")
+    form = EntityForm(request.POST or None, entity=obj)
+    if request.method == "POST" and form.is_valid():
+        try:
+            saved = services.entity_save(actor=request.user, document=form.document(), entity=obj)
+        except ServiceError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, "Saved.")
+            return redirect(saved)
+    return render(request, "catalog/form.html", {"form": form, "entity": obj})
+
+
+@login_required
+@require_POST
+def delete(request, kind: str, namespace: str, name: str):
+    obj = _entity_or_404(kind, namespace, name)
+    try:
+        services.entity_delete(actor=request.user, entity=obj)
+    except PermissionDenied as exc:
+        raise DjangoPermissionDenied(str(exc))
+    messages.success(request, f"{obj.ref} was deleted.")
+    return redirect("catalog:index")
+
+
+@login_required
+@require_POST
+def delete_orphans(request):
+    try:
+        count = services.orphans_delete(actor=request.user)
+    except PermissionDenied as exc:
+        raise DjangoPermissionDenied(str(exc))
+    messages.success(request, f"{count} orphaned entit{'y' if count == 1 else 'ies'} deleted.")
+    return redirect("catalog:index")
+
+
+@login_required
+def import_view(request):
+    if not permissions.can_import(request.user):
+        raise DjangoPermissionDenied(
+            "You are in no team yet, so you cannot import. Ask a Platform Admin to add you to your team."
+        )
+    result = None
+    too_big = ""
+    try:
+        form = ImportForm(request.POST or None, request.FILES or None)
+    except RequestDataTooBig:
+        form = ImportForm()
+        too_big = (
+            "That is more text than a form can take. Save it as a file and upload it instead "
+            f"(up to {services.upload_limit() // (1024 * 1024)} MB)."
+        )
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            if data["path"].strip():
+                if not permissions.can_import_from_server(request.user):
+                    raise PermissionDenied("Only Platform Admins may import from the server's folders.")
+                result = services.catalog_import_paths(paths=[data["path"].strip()], actor=request.user)
+            elif data["file"]:
+                upload = data["file"]
+                if upload.size > services.upload_limit():
+                    raise ServiceError(
+                        f"The file is larger than the limit of {services.upload_limit() // (1024 * 1024)} MB."
+                    )
+                result = services.catalog_import_text(
+                    text=upload.read(), name=data["name"] or upload.name, actor=request.user
+                )
+            else:
+                result = services.catalog_import_text(
+                    text=data["text"], name=data["name"] or "pasted", actor=request.user
+                )
+        except ServiceError as exc:
+            form.add_error(None, str(exc))
+    return render(
+        request,
+        "catalog/import.html",
+        {
+            "form": form,
+            "result": result,
+            "can_import_from_server": permissions.can_import_from_server(request.user),
+            "too_big": too_big,
+            "limit_mb": services.upload_limit() // (1024 * 1024),
+        },
+    )
+
+
+# --- scorecards ---------------------------------------------------------------------
+
+
+def _distribution(rows) -> dict:
+    counts = dict.fromkeys([*LEVEL_ORDER, ""], 0)
+    for level, n in rows:
+        counts[level] = n
+    return [(level or "none", counts[level]) for level in [*LEVEL_ORDER, ""]]
+
+
+@login_required
+def scorecards(request):
+    rows = ScorecardResult.objects.values_list("scorecard_id", "level").annotate(n=Count("id")).order_by()
+    by_card: dict[int, list] = {}
+    for card_id, level, n in rows:
+        by_card.setdefault(card_id, []).append((level, n))
+    cards = [(card, _distribution(by_card.get(card.pk, []))) for card in Scorecard.objects.all()]
+    return render(
+        request,
+        "catalog/scorecards.html",
+        {"cards": cards, "can_manage": permissions.can_manage_scorecards(request.user)},
+    )
+
+
+@login_required
+def scorecard_detail(request, pk: int):
+    card = get_object_or_404(Scorecard, pk=pk)
+    rows = card.results.values_list("level").annotate(n=Count("id")).order_by()
+    level = request.GET.get("level", "")
+    results = card.results.select_related("entity").order_by("level", "entity__name")
+    if level:
+        results = results.filter(level="" if level == "none" else level)
+    page = Paginator(results, 50).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "catalog/scorecard.html",
+        {
+            "card": card,
+            "distribution": _distribution(rows),
+            "page": page,
+            "level": level,
+            "query": f"level={level}" if level else "",
+            "can_manage": permissions.can_manage_scorecards(request.user),
+        },
+    )
+
+
+def _scorecard_form(request, card: Scorecard | None):
+    if not permissions.can_manage_scorecards(request.user):
+        raise DjangoPermissionDenied("Only Platform Admins define scorecards.")
+    from catalog.scorecards import CHECKS, format_rules
+
+    initial = None
+    if card is not None:
+        initial = {
+            "name": card.name,
+            "description": card.description,
+            "applies_to_kind": card.applies_to_kind,
+            "applies_to_type": card.applies_to_type,
+            "applies_to_tag": card.applies_to_tag,
+            "rules": format_rules(card.rules),
+        }
+    form = ScorecardForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            saved = services.scorecard_save(
+                actor=request.user,
+                scorecard=card,
+                name=data["name"],
+                description=data["description"],
+                applies_to_kind=data["applies_to_kind"],
+                applies_to_type=data["applies_to_type"],
+                applies_to_tag=data["applies_to_tag"],
+                rules_text=data["rules"],
+            )
+        except ServiceError as exc:
+            form.add_error("rules" if "line" in str(exc) or "rule" in str(exc) else None, str(exc))
+        else:
+            messages.success(request, f"Scorecard {saved.name} saved and scored.")
+            return redirect("catalog:scorecard", pk=saved.pk)
+    return render(request, "catalog/scorecard_form.html", {"form": form, "card": card, "checks": CHECKS.values()})
+
+
+@login_required
+def scorecard_create(request):
+    return _scorecard_form(request, None)
+
+
+@login_required
+def scorecard_edit(request, pk: int):
+    return _scorecard_form(request, get_object_or_404(Scorecard, pk=pk))
+
+
+@login_required
+@require_POST
+def scorecard_recompute(request, pk: int):
+    card = get_object_or_404(Scorecard, pk=pk)
+    if not permissions.can_manage_scorecards(request.user):
+        raise DjangoPermissionDenied("Only Platform Admins recompute scorecards.")
+    count = services.scorecards_evaluate(scorecard_ids=[card.pk])
+    messages.success(request, f"{count} entities scored.")
+    return redirect("catalog:scorecard", pk=card.pk)
+
+
+@login_required
+@require_POST
+def scorecard_delete(request, pk: int):
+    card = get_object_or_404(Scorecard, pk=pk)
+    try:
+        services.scorecard_delete(actor=request.user, scorecard=card)
+    except PermissionDenied as exc:
+        raise DjangoPermissionDenied(str(exc))
+    messages.success(request, f"Scorecard {card.name} deleted.")
+    return redirect("catalog:scorecards")

@@ -331,3 +331,13 @@ CELERY_BEAT_SCHEDULE["pipelines-requeue-stale-deliveries"] = {
     "schedule": 300.0,
 }
 CELERY_BEAT_SCHEDULE["pipelines-prune-deliveries"] = {"task": "pipelines.tasks.prune_deliveries", "schedule": 86400.0}
+# --- catalog ---------------------------------------------------------------------
+# Folders the web and API import may read catalog-info.yaml files from (comma-separated).
+CATALOG_IMPORT_ROOTS = env_list("CATALOG_IMPORT_ROOTS", [])
+# Largest pasted or uploaded YAML (and largest file read from a folder), in bytes.
+CATALOG_UPLOAD_MAX_BYTES = env_int("CATALOG_UPLOAD_MAX_BYTES", 10 * 1024 * 1024)
+CELERY_BEAT_SCHEDULE["catalog-scorecards-nightly"] = {
+    "task": "catalog.evaluate_scorecards",
+    "schedule": 24 * 60 * 60,
+    "options": {"expires": 6 * 60 * 60},
+}

@@ -1,0 +1,100 @@
+from rest_framework import serializers
+
+from catalog.models import Entity, Relation
+
+
+class EntitySerializer(serializers.ModelSerializer):
+    ref = serializers.CharField(read_only=True)
+    type = serializers.CharField(source="spec_type", read_only=True)
+    owner = serializers.CharField(source="owner_ref", read_only=True)
+    system = serializers.CharField(source="system_ref", read_only=True)
+    url = serializers.CharField(source="get_absolute_url", read_only=True)
+
+    class Meta:
+        model = Entity
+        fields = [
+            "id",
+            "ref",
+            "api_version",
+            "kind",
+            "namespace",
+            "name",
+            "title",
+            "description",
+            "type",
+            "lifecycle",
+            "owner",
+            "system",
+            "labels",
+            "annotations",
+            "tags",
+            "links",
+            "spec",
+            "orphaned",
+            "source",
+            "url",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def to_representation(self, e: Entity) -> dict:
+        # By hand: DRF's field-by-field path costs ~1 ms an entity, a tenth of the list page's budget.
+        return {
+            "id": e.pk,
+            "ref": e.ref,
+            "api_version": e.api_version,
+            "kind": e.kind,
+            "namespace": e.namespace,
+            "name": e.name,
+            "title": e.title,
+            "description": e.description,
+            "type": e.spec_type,
+            "lifecycle": e.lifecycle,
+            "owner": e.owner_ref,
+            "system": e.system_ref,
+            "labels": e.labels,
+            "annotations": e.annotations,
+            "tags": e.tags,
+            "links": e.links,
+            "spec": e.spec,
+            "orphaned": e.orphaned,
+            "source": e.source,
+            "url": e.get_absolute_url(),
+            "created_at": e.created_at.isoformat().replace("+00:00", "Z"),
+            "updated_at": e.updated_at.isoformat().replace("+00:00", "Z"),
+        }
+
+
+class DescriptorSerializer(serializers.Serializer):
+    """A Backstage descriptor as JSON: what create and update take (validated by the import rules)."""
+
+    apiVersion = serializers.CharField(required=False, default="backstage.io/v1alpha1")  # noqa: N815
+    kind = serializers.CharField()
+    metadata = serializers.DictField()
+    spec = serializers.DictField(required=False, default=dict)
+
+
+class RelationSerializer(serializers.ModelSerializer):
+    resolved = serializers.BooleanField(source="is_resolved", read_only=True)
+    target_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Relation
+        fields = ["type", "source_ref", "target_ref", "resolved", "target_url"]
+
+    def get_target_url(self, obj) -> str | None:
+        return obj.target.get_absolute_url() if obj.target_id else None
+
+
+class ImportSerializer(serializers.Serializer):
+    yaml = serializers.CharField(required=False, allow_blank=False, trim_whitespace=False)
+    file = serializers.FileField(required=False)
+    name = serializers.CharField(required=False, max_length=200)
+    path = serializers.CharField(required=False, max_length=1000)
+
+    def validate(self, attrs):
+        given = [k for k in ("yaml", "file", "path") if attrs.get(k)]
+        if len(given) != 1:
+            raise serializers.ValidationError("Give exactly one of yaml, file or path.")
+        return attrs

@@ -1,4 +1,17 @@
+from django.urls import path, re_path
 from rest_framework.routers import DefaultRouter
 
+from catalog.api.views import EntityViewSet, ExportView, ImportView
+
 router = DefaultRouter()
-urlpatterns = router.urls
+router.register("entities", EntityViewSet, basename="catalog-entity")
+urlpatterns = [
+    re_path(
+        r"^entities/by-ref/(?P<kind>[^/:]+):(?P<namespace>[^/]+)/(?P<name>[^/]+?)/?$",
+        EntityViewSet.as_view({"get": "by_ref"}),
+        name="catalog-entity-by-ref",
+    ),
+    path("export/", ExportView.as_view(), name="catalog-export"),
+    path("import/", ImportView.as_view(), name="catalog-import"),
+    *router.urls,
+]

@@ -1,0 +1,146 @@
+"""The catalog's REST API: the same filters, services and permissions as the pages."""
+
+from functools import partial
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404, StreamingHttpResponse
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, permissions, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from catalog import permissions as rules
+from catalog import selectors, services
+from catalog.api.serializers import DescriptorSerializer, EntitySerializer, ImportSerializer, RelationSerializer
+from catalog.filters import EntityFilterSet
+from catalog.models import Entity
+from portal.api.pagination import PageNumberPagination
+
+
+class EntityPermission(permissions.BasePermission):
+    """Everyone signed in reads; the owning team's members and Platform Admins write."""
+
+    def has_permission(self, request, view):
+        return bool(request.user and request.user.is_authenticated)
+
+    def has_object_permission(self, request, view, obj):
+        if request.method in permissions.SAFE_METHODS:
+            return rules.can_view_entity(request.user, obj)
+        if request.method == "DELETE":
+            return rules.can_delete_entity(request.user, obj)
+        return rules.can_edit_entity(request.user, obj)
+
+
+class CatalogPagination(PageNumberPagination):
+    """Takes the total from the view's cached count (see ``catalog.selectors.cached_counts``)."""
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.known_count = getattr(view, "known_count", None)
+        return super().paginate_queryset(queryset, request, view)
+
+    @property
+    def django_paginator_class(self):
+        return partial(selectors.CountedPaginator, known_count=self.known_count)
+
+
+class EntityViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    serializer_class = EntitySerializer
+    permission_classes = [EntityPermission]
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = EntityFilterSet
+    queryset = Entity.objects.all()
+    pagination_class = CatalogPagination
+
+    def list(self, request, *args, **kwargs):
+        queryset = self.filter_queryset(self.get_queryset())
+        self.known_count = selectors.cached_counts(
+            ("api",) + selectors.filter_key(request.query_params), queryset.count
+        )
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    @extend_schema(request=DescriptorSerializer, responses={201: EntitySerializer})
+    def create(self, request):
+        descriptor = DescriptorSerializer(data=request.data)
+        descriptor.is_valid(raise_exception=True)
+        entity = services.entity_save(actor=request.user, document=dict(descriptor.validated_data))
+        return Response(EntitySerializer(entity).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=DescriptorSerializer, responses={200: EntitySerializer})
+    def update(self, request, pk=None):
+        entity = self.get_object()
+        descriptor = DescriptorSerializer(data=request.data)
+        descriptor.is_valid(raise_exception=True)
+        saved = services.entity_save(actor=request.user, document=dict(descriptor.validated_data), entity=entity)
+        return Response(EntitySerializer(saved).data)
+
+    def perform_destroy(self, instance):
+        services.entity_delete(actor=self.request.user, entity=instance)
+
+    @extend_schema(responses=EntitySerializer)
+    def by_ref(self, request, kind: str, namespace: str, name: str):
+        entity = selectors.entity_by_parts(kind, namespace, name)
+        if entity is None:
+            raise Http404
+        return Response(EntitySerializer(entity).data)
+
+    @extend_schema(responses=RelationSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def relations(self, request, pk=None):
+        entity = self.get_object()
+        rows = entity.relations.select_related("target").order_by("type", "target_ref")
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response(RelationSerializer(page, many=True).data)
+
+
+class ExportView(APIView):
+    """The filtered catalog (same filters as the list) as multi-document Backstage YAML."""
+
+    @extend_schema(responses={(200, "application/yaml"): str})
+    def get(self, request):
+        filterset = EntityFilterSet(request.query_params, queryset=Entity.objects.all())
+        response = StreamingHttpResponse(selectors.export_yaml(filterset.qs), content_type="application/yaml")
+        response["Content-Disposition"] = 'attachment; filename="catalog-info.yaml"'
+        return response
+
+
+class ImportView(APIView):
+    """Import YAML (``yaml`` text, an uploaded ``file``) or, for Platform Admins, a server ``path``."""
+
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    @extend_schema(request=ImportSerializer, responses={200: dict})
+    def post(self, request):
+        try:
+            body = request.data
+        except RequestDataTooBig:
+            raise services.ServiceError(
+                "The request body is too large for JSON; send the YAML as a multipart file upload (field 'file')."
+            )
+        data = ImportSerializer(data=body)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        if not rules.can_import(request.user):
+            raise services.PermissionDenied("You are in no team yet, so you cannot import.")
+        if values.get("path"):
+            result = services.catalog_import_paths(paths=[values["path"]], actor=request.user)
+        elif values.get("file"):
+            upload = values["file"]
+            if upload.size > services.upload_limit():
+                raise services.ServiceError(f"The file is larger than the limit of {services.upload_limit()} bytes.")
+            result = services.catalog_import_text(
+                text=upload.read(), name=values.get("name") or upload.name, actor=request.user
+            )
+        else:
+            result = services.catalog_import_text(
+                text=values["yaml"], name=values.get("name") or "api", actor=request.user
+            )
+        return Response(result.as_dict())

@@ -1,0 +1,64 @@
+"""Who may do what in the catalog; used by the views, the API and other apps."""
+
+from __future__ import annotations
+
+from catalog.models import Entity, Kind
+from portal.permissions import is_platform_admin
+
+
+def team_refs_of(user) -> frozenset[str]:
+    """The refs (``group:namespace/name``) of the user's teams; cached on the user object for the request."""
+    if not user or not user.is_authenticated:
+        return frozenset()
+    cached = getattr(user, "_bridge_team_refs", None)
+    if cached is None:
+        from catalog.selectors import teams_of
+
+        cached = frozenset(teams_of(user).values_list("ref_key", flat=True))
+        user._bridge_team_refs = cached
+    return cached
+
+
+def can_view_entity(user, entity: Entity) -> bool:
+    return bool(user and user.is_authenticated)
+
+
+def can_edit_entity(user, entity: Entity) -> bool:
+    """Members of the owning team and Platform Admins; for a Group, its own members; for a User, that person."""
+    if not user or not user.is_authenticated:
+        return False
+    if is_platform_admin(user):
+        return True
+    if entity.kind == Kind.GROUP:
+        return entity.ref_key in team_refs_of(user)
+    if entity.kind == Kind.USER:
+        return entity.portal_user_id is not None and entity.portal_user_id == user.pk
+    return bool(entity.owner_ref) and entity.owner_ref in team_refs_of(user)
+
+
+def can_delete_entity(user, entity: Entity) -> bool:
+    if is_platform_admin(user):
+        return True
+    return entity.kind not in (Kind.GROUP, Kind.USER) and can_edit_entity(user, entity)
+
+
+def can_create_entities(user) -> bool:
+    """Anyone in a team (for that team) and Platform Admins."""
+    return is_platform_admin(user) or bool(team_refs_of(user))
+
+
+def can_import(user) -> bool:
+    """Pasting and uploading YAML: team members (for their teams' entities) and Platform Admins."""
+    return can_create_entities(user)
+
+
+def can_import_from_server(user) -> bool:
+    return is_platform_admin(user)
+
+
+def can_delete_orphans(user) -> bool:
+    return is_platform_admin(user)
+
+
+def can_manage_scorecards(user) -> bool:
+    return is_platform_admin(user)
