@@ -32,3 +32,8 @@ class CatalogConfig(AppConfig):
         register_home_panel(HomePanel("my-services", "My services", "partials/panel_list.html", 10, my_services))
         register_team_provider(lambda user: selectors.teams_of(user))
         register_demo_seeder("catalog", demo.seed, order=20)
+
+        from catalog import search as catalog_search
+        from portal.extensions import SearchProvider, register_search_provider
+
+        register_search_provider(SearchProvider("catalog", "Catalog", 10, catalog_search.search_entities))

@@ -92,3 +92,9 @@ class KnowledgeConfig(AppConfig):
         register_search_provider(
             SearchProvider("knowledge", "Pages and runbooks", 20, knowledge_search.search_knowledge)
         )
+
+        from catalog.scorecards import register_data_source
+        from knowledge import scorecard_sources
+
+        register_data_source("runbooks", scorecard_sources.runbook_counts)
+        register_data_source("docs", scorecard_sources.has_docs)

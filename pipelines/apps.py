@@ -65,6 +65,12 @@ class PipelinesConfig(AppConfig):
 
         register_search_provider(SearchProvider("pipelines", "Pipelines", 50, pipelines_search.search_pipelines))
 
+        from catalog.scorecards import register_data_source
+        from pipelines import scorecard_sources
+
+        register_data_source("ci_success_rate_30d", scorecard_sources.ci_success_rate_30d)
+        register_data_source("last_deployed_at", scorecard_sources.last_deployed_at)
+
         from portal.events import incident_changed
 
         incident_changed.connect(_record_incident, dispatch_uid="pipelines-record-incident")

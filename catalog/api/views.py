@@ -5,7 +5,7 @@ from functools import partial
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, StreamingHttpResponse
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -104,7 +104,7 @@ class EntityViewSet(
 class ExportView(APIView):
     """The filtered catalog (same filters as the list) as multi-document Backstage YAML."""
 
-    @extend_schema(responses={(200, "application/yaml"): str})
+    @extend_schema(responses={(200, "application/yaml"): OpenApiResponse(description="Multi-document Backstage YAML.")})
     def get(self, request):
         filterset = EntityFilterSet(request.query_params, queryset=Entity.objects.all())
         response = StreamingHttpResponse(selectors.export_yaml(filterset.qs), content_type="application/yaml")

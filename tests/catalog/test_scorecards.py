@@ -31,11 +31,21 @@ def card(import_text, platform_admin):
     )
 
 
+@pytest.fixture
+def only_these_data_sources():
+    """Start the test with no data source registered; put the installed apps' back afterwards."""
+    saved = dict(scorecards._data_sources)
+    scorecards._data_sources.clear()
+    yield
+    scorecards._data_sources.clear()
+    scorecards._data_sources.update(saved)
+
+
 def result(card, ref):
     return ScorecardResult.objects.get(scorecard=card, entity=entity(ref))
 
 
-def test_levels_follow_the_rules_and_missing_data_sources_say_no_data(card):
+def test_levels_follow_the_rules_and_missing_data_sources_say_no_data(only_these_data_sources, card):
     checkout = result(card, "component:default/checkout")  # owner, description, lifecycle, dashboard link
     assert checkout.level == "gold"
     statuses = {o["check"]: o["status"] for o in checkout.outcomes}
@@ -48,18 +58,32 @@ def test_levels_follow_the_rules_and_missing_data_sources_say_no_data(card):
     assert not ScorecardResult.objects.filter(scorecard=card, entity__kind="API").exists()
 
 
-def test_a_registered_data_source_turns_no_data_into_pass_or_fail(card):
+def test_a_registered_data_source_turns_no_data_into_pass_or_fail(only_these_data_sources, card):
     checkout = entity("component:default/checkout")
     scorecards.register_data_source("runbooks", lambda entities: {checkout.pk: 1})
     scorecards.register_data_source("ci_success_rate_30d", lambda entities: {checkout.pk: 80.0})
-    try:
-        services.scorecards_evaluate()
-        outcome = result(card, "component:default/checkout")
-        assert outcome.level == "silver"
-        assert [o["check"] for o in outcome.failing] == ["ci_success_rate"]
-        assert "80 % of runs succeeded; 90 % needed" in outcome.failing[0]["message"]
-    finally:
-        scorecards._data_sources.clear()
+    services.scorecards_evaluate()
+    outcome = result(card, "component:default/checkout")
+    assert outcome.level == "silver"
+    assert [o["check"] for o in outcome.failing] == ["ci_success_rate"]
+    assert "80 % of runs succeeded; 90 % needed" in outcome.failing[0]["message"]
+
+
+def test_runbooks_in_the_knowledge_base_satisfy_the_runbook_rule(card, platform_admin):
+    from knowledge import services as knowledge
+
+    checkout = entity("component:default/checkout")
+    assert {o["check"]: o["status"] for o in result(card, "component:default/checkout").outcomes}[
+        "has_runbook"
+    ] == "fail"
+    space = knowledge.space_create(actor=platform_admin, key="ops", name="Ops", owner=None)
+    knowledge.page_create(
+        actor=platform_admin, space=space, title="Checkout down", kind="runbook", body="", entity_ids=[checkout.pk]
+    )
+    services.scorecards_evaluate()
+    statuses = {o["check"]: o["status"] for o in result(card, "component:default/checkout").outcomes}
+    assert statuses["has_runbook"] == "pass"
+    assert statuses["ci_success_rate"] == "no_data"  # pipelines is installed, but no run in 30 days
 
 
 def test_deployed_within_counts_days():
@@ -118,12 +142,12 @@ def test_the_entity_page_shows_its_level_and_how_to_fix_failing_rules(card, logi
     assert "Write what it does in metadata.description." in body
 
 
-def test_the_team_page_shows_its_entities_levels(card, login, developer):
+def test_the_team_page_shows_its_entities_levels(only_these_data_sources, card, login, developer):
     body = login(developer).get(reverse("catalog:entity", args=["group", "default", "team-pay"])).content.decode()
     assert "Scorecard levels of what it owns" in body and "checkout" in body and "Gold" in body
 
 
-def test_the_scorecard_page_shows_the_distribution(card, login, developer, platform_admin):
+def test_the_scorecard_page_shows_the_distribution(only_these_data_sources, card, login, developer, platform_admin):
     response = login(developer).get(reverse("catalog:scorecard", args=[card.pk]))
     assert dict(response.context["distribution"]) == {"gold": 1, "silver": 0, "bronze": 0, "none": 2}
     only_none = login(developer).get(reverse("catalog:scorecard", args=[card.pk]), {"level": "none"})
