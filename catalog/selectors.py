@@ -255,3 +255,21 @@ def export_yaml(queryset: QuerySet[Entity]) -> Iterator[str]:
     """Multi-document YAML in Backstage's format, one document at a time (the whole catalog streams)."""
     for entity in queryset.order_by("kind", "namespace", "name").iterator(chunk_size=2000):
         yield "---\n" + entity_yaml(entity)
+
+
+def owner_team_members(entity: Entity) -> list:
+    """The portal users in the entity's owning team (its ``spec.owner`` Group), for notifications."""
+    from django.contrib.auth import get_user_model
+
+    if not entity.owner_ref:
+        return []
+    return list(
+        get_user_model()
+        .objects.filter(
+            is_active=True,
+            catalog_user__incoming_relations__type="hasMember",
+            catalog_user__incoming_relations__source__kind=Kind.GROUP,
+            catalog_user__incoming_relations__source__ref_key=entity.owner_ref,
+        )
+        .distinct()[:200]
+    )

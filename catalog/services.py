@@ -882,6 +882,10 @@ def scorecards_evaluate(*, entity_ids: list[int] | None = None, scorecard_ids: l
     for scorecard in scorecards:
         applicable = _applicable(scorecard)
         with transaction.atomic():
+            stored = ScorecardResult.objects.filter(scorecard=scorecard)
+            if entity_ids is not None:
+                stored = stored.filter(entity_id__in=entity_ids)
+            previous = dict(stored.values_list("entity_id", "level"))
             if entity_ids is None:
                 ScorecardResult.objects.filter(scorecard=scorecard).delete()
                 ids = list(applicable.values_list("id", flat=True))
@@ -897,7 +901,33 @@ def scorecards_evaluate(*, entity_ids: list[int] | None = None, scorecard_ids: l
                 results = _score(scorecard, entities, now)
                 ScorecardResult.objects.bulk_create(results, batch_size=CHUNK)
                 written += len(results)
+                by_id = {e.pk: e for e in entities}
+                for result in results:
+                    if result.entity_id in previous and _level_rank(result.level) < _level_rank(
+                        previous[result.entity_id]
+                    ):
+                        _notify_level_drop(scorecard, by_id[result.entity_id], previous[result.entity_id], result)
     return written
+
+
+def _level_rank(level: str) -> int:
+    return LEVEL_ORDER.index(level) + 1 if level in LEVEL_ORDER else 0
+
+
+def _notify_level_drop(scorecard: Scorecard, entity: Entity, before: str, result: ScorecardResult) -> None:
+    from portal.models import NotificationEvent
+    from portal.services import notify
+
+    failing = ", ".join(o["title"] for o in result.failing[:5]) or "see the entity page"
+    notify(
+        users=selectors.owner_team_members(entity),
+        event=NotificationEvent.SCORECARD_DROPPED,
+        title=f"{entity.name} dropped from {before.title()} to {(result.level or 'no level').title()} "
+        f"on {scorecard.name}",
+        body=f"Failing: {failing}.",
+        url=entity.get_absolute_url(),
+        team_refs=[entity.owner_ref] if entity.owner_ref else [],
+    )
 
 
 def _rescore_on_commit(entity_ids: list[int]) -> None:

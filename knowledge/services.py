@@ -426,6 +426,19 @@ def incident_start(*, actor, runbook: Page, entity: Entity | None, severity: str
             changes={"runbook": runbook.pk, "entity": entity.ref if entity else None, "severity": severity},
         )
         _announce_incident(incident)
+        if entity is not None:
+            from catalog.selectors import owner_team_members
+            from portal.models import NotificationEvent
+            from portal.services import notify
+
+            notify(
+                users=owner_team_members(entity),
+                event=NotificationEvent.INCIDENT_STARTED,
+                title=f"Incident on {entity.title or entity.name} ({severity})",
+                body=f"{actor.get_username()} started “{runbook.title}”. {incident.summary}".strip(),
+                url=incident.get_absolute_url(),
+                team_refs=[entity.owner_ref] if entity.owner_ref else [],
+            )
     return incident
 
 

@@ -382,6 +382,7 @@ def run_upsert(*, event: providers.RunEvent) -> Run:
             {"created_at": event.created_at, "status_rank": rank, **{k: v for k, v in fields.items() if v is not None}},
         )
         changed = created
+        previous_status = None if created else run.status
         if not created:
             changed = _advance(Run, run.pk, rank, fields)
             if not changed:
@@ -408,7 +409,29 @@ def run_upsert(*, event: providers.RunEvent) -> Run:
             _commit_store(repo, event.commit_sha, event.commit_at)
         if changed:  # a duplicate or a stale event changes no summary
             _pipeline_refresh(pipeline, run, repo)
+            newly_failed = run.status == RunStatus.FAILED and previous_status != RunStatus.FAILED
+            if newly_failed and run.branch and run.branch == repo.default_branch:
+                _notify_default_branch_failure(run, pipeline, repo)
     return run
+
+
+def _notify_default_branch_failure(run: Run, pipeline: Pipeline, repo: Repository) -> None:
+    """Tell the owning team that its default branch is red (once: only the change to failed gets here)."""
+    from catalog.selectors import owner_team_members
+    from portal.models import NotificationEvent
+    from portal.services import notify
+
+    if repo.entity is None:
+        return
+    notify(
+        users=owner_team_members(repo.entity),
+        event=NotificationEvent.PIPELINE_FAILED,
+        title=f"{repo.slug} · {pipeline.name} failed on {run.branch}",
+        body=f"Run #{run.number or run.provider_id} by {run.actor or 'someone'} failed "
+        f"({run.conclusion or 'failure'}).",
+        url=run.get_absolute_url(),
+        team_refs=[repo.entity.owner_ref] if repo.entity.owner_ref else [],
+    )
 
 
 def _job_apply(run: Run, event: providers.JobEvent) -> None:
