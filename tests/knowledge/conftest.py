@@ -2,17 +2,27 @@
 
 import pytest
 
-from catalog.models import Entity, Kind
-from catalog.services import entity_ref, relation_add
+from catalog import services as catalog
+from catalog.models import Entity
 from knowledge import services
 
 
 def make_team(name: str, *users) -> Entity:
-    team = Entity.objects.create(kind=Kind.GROUP, name=name, spec_type="team")
+    """A catalog Group whose members are these portal users, imported as a team would import it."""
+    documents = [
+        "apiVersion: backstage.io/v1alpha1\nkind: Group\n"
+        f"metadata: {{name: {name}}}\nspec: {{type: team, children: []}}\n"
+    ]
+    documents += [
+        "apiVersion: backstage.io/v1alpha1\nkind: User\n"
+        f"metadata: {{name: {user.username}}}\nspec: {{memberOf: [{name}]}}\n"
+        for user in users
+    ]
+    result = catalog.catalog_import_text(text="---\n".join(documents), name=f"team-{name}")
+    assert not result.problems, result.problems
     for user in users:
-        person, _ = Entity.objects.get_or_create(kind=Kind.USER, name=user.username, defaults={"portal_user": user})
-        relation_add(source=team, type="hasMember", target_ref=entity_ref(Kind.USER, "default", user.username))
-    return team
+        catalog.portal_user_link(entity=Entity.objects.get(ref_key=f"user:default/{user.username}"), user=user)
+    return Entity.objects.get(ref_key=f"group:default/{name}")
 
 
 @pytest.fixture
@@ -22,9 +32,12 @@ def team(developer, teammate):
 
 @pytest.fixture
 def service(team):
-    component = Entity.objects.create(kind=Kind.COMPONENT, name="checkout-api", spec_type="service")
-    relation_add(source=component, type="ownedBy", target_ref=entity_ref(Kind.GROUP, "default", team.name))
-    return component
+    catalog.catalog_import_text(
+        text="apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: checkout-api}\n"
+        f"spec: {{type: service, lifecycle: production, owner: {team.name}}}\n",
+        name="checkout-api",
+    )
+    return Entity.objects.get(ref_key="component:default/checkout-api")
 
 
 @pytest.fixture

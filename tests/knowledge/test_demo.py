@@ -18,5 +18,8 @@ def test_seed_demo_makes_a_space_per_team_with_an_article_a_runbook_and_a_postmo
     assert incident.steps.count() == 5 and incident.closed_at is not None
     assert Page.objects.get(space=space, kind="postmortem").incident == incident
     # Running it again changes nothing.
+    pages, incidents = Page.objects.count(), Incident.objects.count()
     call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
-    assert Page.objects.filter(space=space).count() == 3 and Incident.objects.count() == 1
+    assert Page.objects.filter(space=space).count() == 3
+    assert Incident.objects.filter(runbook__space=space).count() == 1
+    assert (Page.objects.count(), Incident.objects.count()) == (pages, incidents)
