@@ -15,11 +15,19 @@ PUBLIC = {"/accounts/login/", "/healthz", "/readyz", "/metrics", "/api/schema/",
 ADMIN_ONLY = {
     "/audit/": 403,
     "/api/audit/": 403,
-    "/admin/": 302,
+    "/admin/": 302,  # to the admin's own sign-in page, which refuses non-admins
     "/pipelines/integrations/": 403,
-    "/pipelines/integrations/new/": 403,
+    "/catalog/scorecards/new/": 403,
 }
 APPROVER_ONLY = {"/environments/approvals/": 403}
+# Writing to the catalog needs a team (these users are in none) or the Platform Admin role.
+TEAM_OR_ADMIN = {"/catalog/import/": 403, "/catalog/new/": 403}
+# Explicit answers that are the same for every signed-in role.
+SIGNED_IN = {
+    "/accounts/login/": {302},  # already signed in: on to the home page
+    "/api/pipelines/metrics/": {400},  # names the missing entity or team
+    "/pipelines/integrations/new/": {405},  # POST only; who may POST is tested in tests/pipelines
+}
 POST_ONLY_OR_SPECIAL = {"/accounts/logout/"}
 
 
@@ -51,6 +59,10 @@ def test_the_matrix_covers_the_main_areas():
 
 def _expected(path: str, role: str) -> set[int]:
     api = path.startswith("/api/")
+    if role == "anonymous" and path == "/admin/":
+        return {302}
+    if role != "anonymous" and path in SIGNED_IN:
+        return SIGNED_IN[path]
     if path in PUBLIC:
         return {200, 503} if path == "/readyz" else {200}
     if "/hooks/" in path:
@@ -61,6 +73,8 @@ def _expected(path: str, role: str) -> set[int]:
         return {ADMIN_ONLY[path]}
     if path in APPROVER_ONLY and role == "developer":
         return {APPROVER_ONLY[path]}
+    if path in TEAM_OR_ADMIN and role != "platform_admin":
+        return {TEAM_OR_ADMIN[path]}
     return {200, 302, 405}
 
 
@@ -74,5 +88,5 @@ def test_every_page_answers_each_role_as_the_rules_say(role, request, client):
         if response.status_code not in _expected(path, role):
             wrong.append(f"{path}: {response.status_code}, expected {sorted(_expected(path, role))}")
         if role == "anonymous" and response.status_code == 302 and path not in PUBLIC:
-            assert response.url.startswith("/accounts/login/"), path
+            assert response.url.startswith(("/accounts/login/", "/admin/login/")), path
     assert not wrong, "\n".join(wrong)
