@@ -120,7 +120,7 @@ def facet_counts(queryset: QuerySet[Entity], *, limit: int = 20) -> dict[str, li
         sets = ", ".join(f"({c})" for c in columns)
         grouping = ", ".join(f"GROUPING({c})" for c in columns)
         sql = (
-            f"SELECT {select}, {grouping}, COUNT(*) FROM ({inner}) AS filtered "  # noqa: S608 - model columns
+            f"SELECT {select}, {grouping}, COUNT(*) FROM ({inner}) AS filtered "  # noqa: S608  # nosec B608: model columns only
             f"GROUP BY GROUPING SETS ({sets})"
         )
         found: dict[str, list[tuple[str, int]]] = {param: [] for _, param in FACETS}

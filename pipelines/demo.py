@@ -25,7 +25,7 @@ def seed(log) -> None:
     if not Integration.objects.filter(name="Demo GitHub").exists():
         new = services.integration_create(actor=None, provider=Provider.GITHUB, name="Demo GitHub")
         log(f"integration Demo GitHub: created (secret prefix {new.integration.secret_prefix}…)")
-    rng = random.Random(42)  # noqa: S311 (demo data, not secrets)
+    rng = random.Random(42)  # noqa: S311  # nosec B311: demo data, not secrets
     # Fixed to the hour so that a second run of the seeder finds the same rows.
     now = timezone.now().replace(minute=0, second=0, microsecond=0)
     for slug, entity_name in REPOS:
@@ -44,7 +44,7 @@ def seed(log) -> None:
                 running = day == 0 and n == 0
                 took = timedelta(seconds=rng.randint(180, 900))
                 run_id = f"demo-{slug}-{day}-{n}"
-                sha = hashlib.sha1(run_id.encode()).hexdigest()  # noqa: S324 (a fake commit id)
+                sha = hashlib.sha1(run_id.encode(), usedforsecurity=False).hexdigest()  # a fake commit id
                 services.run_upsert(
                     event=providers.RunEvent(
                         repo=repo,

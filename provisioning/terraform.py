@@ -334,7 +334,8 @@ def execute(
             for line in err.splitlines():
                 on_line(line)
         else:
-            assert process.stdout is not None
+            if process.stdout is None:
+                raise RuntimeError("Terraform was started without an output pipe")
             for line in process.stdout:
                 on_line(line.rstrip("\n"))
             process.wait(timeout=timeout)
