@@ -25,11 +25,23 @@ def _ref_value(value: str, default_kind: str) -> str:
         return value.strip().lower()
 
 
+_KIND_BY_LOWER = {value.lower(): value for value in Kind.values}
+
+
+class KindField(django_filters.fields.MultipleChoiceField):
+    """Kinds in any case, as Backstage accepts them (``kind=component``)."""
+
+    def to_python(self, value):
+        return [_KIND_BY_LOWER.get(str(v).lower(), v) for v in super().to_python(value)]
+
+
+class KindFilter(django_filters.MultipleChoiceFilter):
+    field_class = KindField
+
+
 class EntityFilterSet(django_filters.FilterSet):
     q = django_filters.CharFilter(method="filter_text", label="Text")
-    kind = django_filters.MultipleChoiceFilter(
-        choices=Kind.choices, widget=forms.CheckboxSelectMultiple, label="Kind", distinct=False
-    )
+    kind = KindFilter(choices=Kind.choices, widget=forms.CheckboxSelectMultiple, label="Kind", distinct=False)
     type = django_filters.CharFilter(field_name="spec_type", lookup_expr="iexact", label="Type")
     lifecycle = django_filters.CharFilter(field_name="lifecycle", lookup_expr="iexact", label="Lifecycle")
     owner = django_filters.CharFilter(method="filter_owner", label="Owner")

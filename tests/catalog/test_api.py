@@ -174,3 +174,13 @@ def test_a_json_body_too_large_is_a_clear_error_not_a_500(team, login, platform_
     response = login(platform_admin).post(f"{API}/import/", body, content_type="application/json")
     assert response.status_code == 400
     assert "multipart file upload" in response.json()["error"]["message"]
+
+
+def test_the_kind_filter_accepts_any_case_as_backstage_does(client, developer, import_text):
+    from tests.catalog.test_import import FULL
+
+    import_text(FULL)
+    client.force_login(developer)
+    lower = client.get("/api/catalog/entities/", {"kind": "component"})
+    assert lower.status_code == 200
+    assert lower.json()["count"] == client.get("/api/catalog/entities/", {"kind": "Component"}).json()["count"] > 0
