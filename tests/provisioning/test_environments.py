@@ -1,0 +1,171 @@
+"""Kubernetes step, destroy, expiry and drift: real Terraform and the Kubernetes emulator over HTTP."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from portal.models import Notification
+from portal.services import PermissionDenied
+from provisioning import runs, services
+from provisioning.models import Cluster, RequestState, Run, RunKind, RunLogLine, RunStatus
+from tests.provisioning.conftest import run_queued, submit
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def log_of(run) -> list[str]:
+    return list(RunLogLine.objects.filter(run=run).order_by("number").values_list("text", flat=True))
+
+
+@pytest.fixture
+def cluster(kube_connection, settings):
+    settings.PROVISIONING_NAMESPACE_POLL_SECONDS = 0.02
+    return Cluster.objects.create(
+        name="default", context="emulator", kubeconfig=kube_connection.kubeconfig, namespace_prefix="bridge-"
+    )
+
+
+@pytest.fixture
+def active_preview(shipped_templates, developer, team, enqueued, cluster):
+    request = submit(developer, shipped_templates["preview"], name="pr-7", team=team, app="checkout", replicas=2)
+    run_queued(request)  # plan, auto-approved
+    run_queued(request)  # apply + kubernetes
+    assert request.state == RequestState.ACTIVE
+    return request
+
+
+def test_after_terraform_the_apply_run_creates_the_namespace_and_its_objects(active_preview, kube_emulator):
+    request = active_preview
+    namespace = "bridge-preview-pr-7"
+    assert (request.kubernetes_state, request.namespace, request.cluster.name) == ("applied", namespace, "default")
+    ns = kube_emulator.get("namespaces", namespace)
+    assert ns["metadata"]["labels"]["bridge.dev/environment"] == str(request.pk)
+    assert ns["metadata"]["labels"]["bridge.dev/team"] == "payments"
+    assert ns["metadata"]["labels"]["bridge.dev/template"] == "preview"
+    assert ns["metadata"]["labels"]["bridge.dev/expires"] == f"{request.expires_at:%Y-%m-%dT%H%MZ}"
+    assert kube_emulator.get("resourcequotas", "bridge-quota", namespace)["spec"]["hard"]["pods"] == "10"
+    binding = kube_emulator.get("rolebindings", "bridge-team-access", namespace, group="rbac.authorization.k8s.io")
+    assert binding["subjects"][0]["name"] == "payments"
+    settings_map = kube_emulator.get("configmaps", "checkout-settings", namespace)
+    assert settings_map["data"]["APP_URL"] == request.outputs["url"]["value"]
+    deployment = kube_emulator.get("deployments", "checkout", namespace, group="apps")
+    assert deployment["spec"]["replicas"] == 2
+    apply = request.runs.get(kind=RunKind.APPLY)
+    lines = log_of(apply)
+    assert lines.index("kubernetes: namespace bridge-preview-pr-7 created") > next(
+        i for i, line in enumerate(lines) if "Apply complete!" in line
+    )
+    assert "kubernetes: Deployment bridge-preview-pr-7/checkout created" in lines
+
+
+def test_without_a_registered_cluster_the_kubernetes_step_is_skipped_with_the_reason(
+    shipped_templates, developer, enqueued, kube_emulator
+):
+    request = submit(developer, shipped_templates["preview"], name="pr-8", app="checkout")
+    run_queued(request)
+    run_queued(request)
+    assert request.state == RequestState.ACTIVE
+    assert request.kubernetes_state == "skipped"
+    assert "no cluster configured" in request.kubernetes_note
+    assert request.namespace == ""
+    assert any(
+        line.startswith("kubernetes: skipped: no cluster configured") for line in log_of(request.runs.get(kind="apply"))
+    )
+    assert kube_emulator.list("namespaces") == [] or all(
+        not n["metadata"]["name"].endswith("pr-8") for n in kube_emulator.list("namespaces")
+    )
+
+
+def test_destroy_deletes_the_namespace_then_runs_terraform_destroy_in_one_run(active_preview, developer, kube_emulator):
+    with pytest.raises(services.RequestInvalid):
+        services.request_destroy(user=developer, request_id=active_preview.pk, confirm="wrong")
+    services.request_destroy(user=developer, request_id=active_preview.pk, confirm="pr-7")
+    active_preview.refresh_from_db()
+    assert active_preview.state == RequestState.DESTROYING
+    assert run_queued(active_preview) == ["succeeded"]
+    assert active_preview.state == RequestState.DESTROYED
+    assert kube_emulator.get("namespaces", "bridge-preview-pr-7") is None
+    destroy = active_preview.runs.get(kind=RunKind.DESTROY)
+    lines = log_of(destroy)
+    deleted = lines.index("kubernetes: namespace bridge-preview-pr-7 deleted")
+    tf_destroy = next(i for i, line in enumerate(lines) if line.startswith("$ terraform destroy"))
+    assert deleted < tf_destroy
+    assert any("Destroy complete!" in line for line in lines)
+    assert Notification.objects.filter(user=developer, event="environment_destroyed").exists()
+
+
+def test_a_stranger_cannot_destroy_or_extend_an_environment(active_preview, stranger):
+    with pytest.raises(PermissionDenied):
+        services.request_destroy(user=stranger, request_id=active_preview.pk, confirm="pr-7")
+    with pytest.raises(PermissionDenied):
+        services.request_extend(user=stranger, request_id=active_preview.pk, hours=1)
+
+
+def test_a_failed_destroy_stays_in_view_and_can_be_retried(active_preview, developer, kube_emulator, monkeypatch):
+    services.request_destroy(user=developer, request_id=active_preview.pk, confirm="pr-7")
+    from provisioning import terraform
+
+    monkeypatch.setattr(terraform, "find_binary", lambda: None)
+    assert run_queued(active_preview) == ["failed"]
+    assert active_preview.state == RequestState.FAILED
+    with pytest.raises(services.IllegalTransition):
+        services.request_cancel(user=developer, request_id=active_preview.pk)
+    monkeypatch.undo()
+    services.request_retry(user=developer, request_id=active_preview.pk)
+    active_preview.refresh_from_db()
+    assert active_preview.state == RequestState.DESTROYING
+    assert run_queued(active_preview) == ["succeeded"]
+    assert active_preview.state == RequestState.DESTROYED
+
+
+def test_extending_stays_within_the_templates_maximum(active_preview, developer):
+    request = active_preview
+    activated = request.activated_at
+    now = activated + timedelta(hours=1)
+    services.request_extend(user=developer, request_id=request.pk, hours=24, now=now)
+    request.refresh_from_db()
+    assert request.expires_at == activated + timedelta(hours=48)
+    with pytest.raises(services.RequestInvalid, match="hours") as excinfo:
+        services.request_extend(user=developer, request_id=request.pk, hours=25, now=now)
+    assert "at most 24 more hour" in str(excinfo.value.errors["hours"][0])
+    services.request_extend(user=developer, request_id=request.pk, hours=24, now=now)
+    request.refresh_from_db()
+    assert request.expires_at == activated + timedelta(hours=72)
+
+
+def test_the_sweep_warns_24h_and_1h_before_once_each_then_destroys(active_preview, developer, enqueued):
+    request = active_preview
+    expires = request.expires_at
+
+    def warnings():
+        return Notification.objects.filter(user=developer, event="environment_expiring").count()
+
+    assert services.environments_sweep(now=expires - timedelta(hours=30)) == {"warned": 0, "destroyed": 0}
+    assert services.environments_sweep(now=expires - timedelta(hours=23))["warned"] == 1
+    assert services.environments_sweep(now=expires - timedelta(hours=22))["warned"] == 0
+    assert warnings() == 1
+    assert services.environments_sweep(now=expires - timedelta(minutes=50))["warned"] == 1
+    assert services.environments_sweep(now=expires - timedelta(minutes=40))["warned"] == 0
+    assert warnings() == 2
+    assert services.environments_sweep(now=expires + timedelta(seconds=1)) == {"warned": 0, "destroyed": 1}
+    request.refresh_from_db()
+    assert request.state == RequestState.DESTROYING
+    assert Run.objects.filter(request=request, kind=RunKind.DESTROY, status=RunStatus.QUEUED).count() == 1
+
+
+def test_drift_finds_a_changed_quota_and_a_deleted_deployment(active_preview, kube_emulator):
+    request = active_preview
+    assert runs.check_drift(request.pk) == {"kubernetes": [], "terraform": "none"}
+    request.refresh_from_db()
+    assert not request.is_drifted
+    ns = request.namespace
+    quota = kube_emulator.get("resourcequotas", "bridge-quota", ns)
+    quota["spec"]["hard"]["pods"] = "99"
+    kube_emulator.seed("resourcequotas", quota)
+    kube_emulator.objects.pop(("apps", "deployments", ns, "checkout"))
+    result = runs.check_drift(request.pk)
+    assert "ResourceQuota/bridge-quota spec.hard.pods: expected '10', found '99'" in result["kubernetes"]
+    assert "Deployment/checkout is missing" in result["kubernetes"]
+    request.refresh_from_db()
+    assert request.is_drifted and request.drift_checked_at <= timezone.now()
