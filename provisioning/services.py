@@ -933,3 +933,18 @@ def drift_record(*, request_id: int, kubernetes: list[str], terraform: str, terr
         drift_checked_at=timezone.now(),
         is_drifted=drifted,
     )
+
+
+def request_drift_check(*, user, request_id: int) -> None:
+    """Ask a worker to check the environment for drift now."""
+    request = EnvironmentRequest.objects.filter(pk=request_id).first()
+    if request is None:
+        raise ServiceError("No such request.")
+    if not permissions.can_destroy(user, request) and not permissions.is_approver(user):
+        raise PermissionDenied("Only the owning team, approvers and Platform Admins check drift.")
+    if request.state != S.ACTIVE:
+        raise IllegalTransition("Only an active environment can be checked for drift.")
+    from provisioning import tasks
+
+    audit_record(actor=user, action="provisioning.request.drift-check", obj=request)
+    transaction.on_commit(lambda: tasks.check_drift.delay(request_id))

@@ -169,3 +169,84 @@ def test_drift_finds_a_changed_quota_and_a_deleted_deployment(active_preview, ku
     assert "Deployment/checkout is missing" in result["kubernetes"]
     request.refresh_from_db()
     assert request.is_drifted and request.drift_checked_at <= timezone.now()
+
+
+def crashing_pod(namespace: str, name: str = "checkout-1") -> dict:
+    return {
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"containers": [{"name": "web", "image": "x"}]},
+        "status": {
+            "phase": "Running",
+            "containerStatuses": [
+                {
+                    "name": "web",
+                    "ready": False,
+                    "restartCount": 4,
+                    "image": "x",
+                    "imageID": "",
+                    "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                }
+            ],
+        },
+    }
+
+
+def test_the_environment_page_shows_expiry_masked_outputs_and_the_buttons(active_preview, login, developer):
+    page = login(developer).get(f"/environments/requests/{active_preview.pk}/").content.decode()
+    assert "bridge-preview-pr-7" in page
+    assert "Extend" in page and "Destroy" in page and "Check drift now" in page
+    assert f'hx-get="/environments/requests/{active_preview.pk}/status/"' in page
+
+
+def test_the_live_status_shows_a_crashing_pod_with_its_hint(
+    active_preview, login, developer, kube_emulator, django_assert_max_num_queries
+):
+    kube_emulator.seed("pods", crashing_pod(active_preview.namespace))
+    client = login(developer)
+    with django_assert_max_num_queries(8):
+        response = client.get(f"/environments/requests/{active_preview.pk}/status/", HTTP_HX_REQUEST="true")
+    page = response.content.decode()
+    assert "CrashLoopBackOff" in page and "crashes again and again" in page
+    assert "0/2" in page  # the deployment: none of two replicas ready
+    assert "<code>pods</code>" in page and "of 10" in page
+
+
+def test_the_status_names_the_exact_error_when_the_cluster_is_down(active_preview, login, developer, kube_emulator):
+    kube_emulator.stop()
+    page = login(developer).get(f"/environments/requests/{active_preview.pk}/status/").content.decode()
+    assert "The cluster could not be read" in page and "cluster unreachable" in page
+
+
+def test_destroying_from_the_page_needs_the_name_typed(active_preview, login, developer, enqueued):
+    client = login(developer)
+    response = client.post(f"/environments/requests/{active_preview.pk}/destroy/", {"confirm": "nope"}, follow=True)
+    assert "Type the environment&#x27;s name (pr-7) to confirm." in response.content.decode()
+    active_preview.refresh_from_db()
+    assert active_preview.state == RequestState.ACTIVE
+    client.post(f"/environments/requests/{active_preview.pk}/destroy/", {"confirm": "pr-7"})
+    active_preview.refresh_from_db()
+    assert active_preview.state == RequestState.DESTROYING
+
+
+def test_a_stranger_sees_no_environment_and_cannot_destroy_it(active_preview, login, stranger):
+    client = login(stranger)
+    assert client.get(f"/environments/requests/{active_preview.pk}/status/").status_code == 404
+    assert client.post(f"/environments/requests/{active_preview.pk}/destroy/", {"confirm": "pr-7"}).status_code == 404
+    active_preview.refresh_from_db()
+    assert active_preview.state == RequestState.ACTIVE
+
+
+def test_extending_from_the_page_beyond_the_maximum_says_how_much_is_left(active_preview, login, developer):
+    response = login(developer).post(
+        f"/environments/requests/{active_preview.pk}/extend/", {"hours": "500"}, follow=True
+    )
+    assert "The template allows 72 hours in all" in response.content.decode()
+
+
+def test_drifted_environments_are_listed(active_preview, login, developer, kube_emulator):
+    kube_emulator.objects.pop(("apps", "deployments", active_preview.namespace, "checkout"))
+    runs.check_drift(active_preview.pk)
+    page = login(developer).get("/environments/drifted/").content.decode()
+    assert "pr-7" in page and "Deployment/checkout is missing" in page
+    detail = login(developer).get(f"/environments/requests/{active_preview.pk}/").content.decode()
+    assert "drifted" in detail and "Deployment/checkout is missing" in detail
