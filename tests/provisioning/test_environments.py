@@ -250,3 +250,32 @@ def test_drifted_environments_are_listed(active_preview, login, developer, kube_
     assert "pr-7" in page and "Deployment/checkout is missing" in page
     detail = login(developer).get(f"/environments/requests/{active_preview.pk}/").content.decode()
     assert "drifted" in detail and "Deployment/checkout is missing" in detail
+
+
+def test_the_api_lists_environments_and_reads_their_status(active_preview, login, developer, kube_emulator):
+    kube_emulator.seed("pods", crashing_pod(active_preview.namespace))
+    client = login(developer)
+    listed = client.get("/api/provisioning/environments/").json()
+    rows = listed["results"] if isinstance(listed, dict) else listed
+    assert [r["name"] for r in rows] == ["pr-7"]
+    assert rows[0]["namespace"] == "bridge-preview-pr-7" and rows[0]["kubernetes_state"] == "applied"
+    detail = client.get(f"/api/provisioning/environments/{active_preview.pk}/").json()
+    assert detail["cluster"] == "default"
+    found = client.get(f"/api/provisioning/environments/{active_preview.pk}/status/").json()
+    pod = next(p for p in found["pods"] if p["name"] == "checkout-1")
+    assert pod["problem"] == "CrashLoopBackOff" and "crashes" in pod["hint"]
+
+
+def test_the_api_extends_and_destroys_with_the_same_rules(active_preview, login, developer, stranger, enqueued):
+    url = f"/api/provisioning/environments/{active_preview.pk}"
+    assert login(stranger).post(f"{url}/extend/", {"hours": 1}, content_type="application/json").status_code == 404
+    client = login(developer)
+    too_long = client.post(f"{url}/extend/", {"hours": 500}, content_type="application/json")
+    assert too_long.status_code == 400 and "hours" in too_long.json()["error"]["details"]
+    assert client.post(f"{url}/extend/", {"hours": 2}, content_type="application/json").status_code == 200
+    unconfirmed = client.post(f"{url}/destroy/", {"confirm": "x"}, content_type="application/json")
+    assert unconfirmed.status_code == 400
+    done = client.post(f"{url}/destroy/", {"confirm": "pr-7"}, content_type="application/json")
+    assert done.status_code == 200 and done.json()["state"] == "destroying"
+    again = client.post(f"{url}/destroy/", {"confirm": "pr-7"}, content_type="application/json")
+    assert again.status_code in (400, 409)
