@@ -279,3 +279,35 @@ def test_the_api_extends_and_destroys_with_the_same_rules(active_preview, login,
     assert done.status_code == 200 and done.json()["state"] == "destroying"
     again = client.post(f"{url}/destroy/", {"confirm": "pr-7"}, content_type="application/json")
     assert again.status_code in (400, 409)
+
+
+def test_a_platform_admin_tests_a_cluster_connection_from_the_admin(cluster, platform_admin, developer, login):
+    platform_admin.is_staff = True
+    platform_admin.save()
+    down = Cluster.objects.create(name="down", context="no-such-context", kubeconfig=cluster.kubeconfig)
+    client = login(platform_admin)
+    response = client.post(
+        "/admin/provisioning/cluster/",
+        {"action": "test_connection", "_selected_action": [cluster.pk, down.pk]},
+        follow=True,
+    )
+    page = response.content.decode()
+    assert "Default: Connected: Kubernetes v1.31.0-bridge-emulator" in page
+    assert "Down: Failed: cannot configure cluster down:" in page and "no-such-context" in page
+    cluster.refresh_from_db()
+    assert cluster.last_check_result.startswith("Connected")
+    with pytest.raises(PermissionDenied):
+        services.cluster_test(user=developer, cluster_id=cluster.pk)
+
+
+def test_a_template_naming_an_unsupported_manifest_kind_is_refused(tmp_path):
+    from provisioning import library
+
+    source = library.Path(__file__).resolve().parent.parent.parent / "provisioning/environment_templates/preview"
+    target = tmp_path / "preview"
+    target.mkdir()
+    (target / "main.tf").write_text((source / "main.tf").read_text())
+    descriptor = (source / "bridge-template.yaml").read_text().replace("kind: ConfigMap", "kind: ClusterRole")
+    (target / "bridge-template.yaml").write_text(descriptor)
+    with pytest.raises(library.TemplateProblem, match="ClusterRole is not a kind Bridge applies"):
+        library.read_template(target)
