@@ -413,3 +413,40 @@ def _terraform_drift(request) -> tuple[str, str]:
     if code == 2:
         return "changes", "\n".join(changes[-40:])
     return "error", "\n".join(lines[-15:])
+
+
+LOCK_INFO = ".terraform.tfstate.lock.info"
+
+
+def state_lock(request) -> dict | None:
+    """The Terraform state lock left in the request's working directory (local backend), if any.
+
+    The pg backend's locks are PostgreSQL advisory locks: they end with the session that
+    held them, so a dead worker never leaves one behind.
+    """
+    path = working_dir(request) / LOCK_INFO
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(info, dict) or not info.get("ID"):
+        return None
+    return {key.lower(): str(info.get(key, "")) for key in ("ID", "Operation", "Who", "Created", "Path")}
+
+
+def release_state_lock(request, lock_id: str) -> tuple[bool, str]:
+    """``terraform force-unlock -force <id>`` in the request's working directory; (ok, output)."""
+    binary = _binary()
+    workdir = working_dir(request)
+    lines: list[str] = []
+    argv = terraform.command(binary, workdir, "force-unlock", lock_id, force=terraform.FLAG, no_color=terraform.FLAG)
+    code, _ = terraform.execute(
+        argv, working_dir=workdir, on_line=lines.append, controller=terraform.Controller(grace=5), timeout=120
+    )
+    output = "\n".join(lines[-10:])
+    if code != 0 and "not locked" in output:
+        # The local backend's lock is a file lock that died with its process: only the record of it
+        # was left behind. Nothing holds the state; remove the stale record.
+        (workdir / LOCK_INFO).unlink(missing_ok=True)
+        return True, "No process held the state; the stale lock record was removed."
+    return code == 0, output

@@ -948,3 +948,31 @@ def request_drift_check(*, user, request_id: int) -> None:
 
     audit_record(actor=user, action="provisioning.request.drift-check", obj=request)
     transaction.on_commit(lambda: tasks.check_drift.delay(request_id))
+
+
+def request_release_lock(*, user, request_id: int, lock_id: str, confirm: bool) -> str:
+    """Platform Admins: release a Terraform state lock left behind, once they confirm no process holds it."""
+    from provisioning import runs
+
+    if not permissions.is_platform_admin(user):
+        raise PermissionDenied("Only Platform Admins release Terraform state locks.")
+    if not confirm:
+        raise RequestInvalid({"confirm": ["Confirm that no Terraform process holds this lock."]})
+    request = EnvironmentRequest.objects.select_related("template_version").filter(pk=request_id).first()
+    if request is None:
+        raise ServiceError("No such request.")
+    if request.runs.filter(status=RunStatus.RUNNING).exists():
+        raise IllegalTransition("A run of this environment is running: its Terraform holds the lock.")
+    lock = runs.state_lock(request)
+    if lock is None or lock["id"] != lock_id:
+        raise IllegalTransition("This lock is no longer held; reload the page.")
+    ok, output = runs.release_state_lock(request, lock_id)
+    audit_record(
+        actor=user,
+        action="provisioning.request.release-lock",
+        obj=request,
+        changes={"lock_id": lock_id, "released": ok, **({"output": output[:500]} if not ok else {})},
+    )
+    if not ok:
+        raise ServiceError(f"terraform force-unlock failed: {output}")
+    return f"Lock {lock_id} released."

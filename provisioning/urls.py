@@ -19,5 +19,6 @@ urlpatterns = [
     path("requests/<int:pk>/extend/", views.request_extend, name="request-extend"),
     path("requests/<int:pk>/destroy/", views.request_destroy, name="request-destroy"),
     path("requests/<int:pk>/drift/", views.request_drift, name="request-drift"),
+    path("requests/<int:pk>/release-lock/", views.request_release_lock, name="request-release-lock"),
     path("drifted/", views.drifted, name="drifted"),
 ]

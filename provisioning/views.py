@@ -124,6 +124,11 @@ def request_detail(request, pk: int):
     context.update(_log_context(env_request, context["runs"][-1] if context["runs"] else None))
     context["decision_form"] = DecisionForm()
     context["can_manage"] = permissions.can_destroy(request.user, env_request)
+    if env_request.state == "failed" and not any(r.status == "running" for r in context["runs"]):
+        from provisioning import runs as run_files
+
+        context["state_lock"] = run_files.state_lock(env_request)
+        context["can_release_lock"] = permissions.is_platform_admin(request.user)
     return render(request, "provisioning/request_detail.html", context)
 
 
@@ -295,3 +300,23 @@ def request_drift(request, pk: int):
 def drifted(request):
     page = Paginator(selectors.drifted_visible_to(request.user), 50).get_page(request.GET.get("page"))
     return render(request, "provisioning/drifted.html", {"page": page})
+
+
+@login_required
+@require_POST
+def request_release_lock(request, pk: int):
+    env_request = _visible_request(request, pk)
+    try:
+        message = services.request_release_lock(
+            user=request.user,
+            request_id=env_request.pk,
+            lock_id=request.POST.get("lock_id", ""),
+            confirm=request.POST.get("confirm") == "yes",
+        )
+    except services.RequestInvalid as exc:
+        messages.error(request, " ".join(exc.errors.get("confirm", [str(exc)])))
+    except ServiceError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, message)
+    return redirect("provisioning:request", pk=env_request.pk)

@@ -311,3 +311,41 @@ def test_a_template_naming_an_unsupported_manifest_kind_is_refused(tmp_path):
     (target / "bridge-template.yaml").write_text(descriptor)
     with pytest.raises(library.TemplateProblem, match="ClusterRole is not a kind Bridge applies"):
         library.read_template(target)
+
+
+@pytest.fixture
+def local_state(settings):
+    settings.PROVISIONING_STATE_BACKEND = "local"
+
+
+def test_a_leftover_state_lock_is_reported_and_only_an_admin_releases_it(
+    local_state, active_preview, developer, platform_admin, login, monkeypatch
+):
+    import json
+
+    from provisioning import terraform
+
+    services.request_destroy(user=developer, request_id=active_preview.pk, confirm="pr-7")
+    monkeypatch.setattr(terraform, "find_binary", lambda: None)  # the destroy fails as if the worker had died
+    run_queued(active_preview)
+    monkeypatch.undo()
+    assert active_preview.state == RequestState.FAILED
+    lock_id = "3a4ba2a4-0d7a-1b4c-9f0e-5a7e1c2d3b4f"
+    (runs.working_dir(active_preview) / runs.LOCK_INFO).write_text(
+        json.dumps({"ID": lock_id, "Operation": "OperationTypeApply", "Who": "worker@host", "Created": "2026-11-26"})
+    )
+    page = login(developer).get(f"/environments/requests/{active_preview.pk}/").content.decode()
+    assert lock_id in page and "Ask a Platform Admin" in page
+    with pytest.raises(PermissionDenied):
+        services.request_release_lock(user=developer, request_id=active_preview.pk, lock_id=lock_id, confirm=True)
+    client = login(platform_admin)
+    unconfirmed = client.post(
+        f"/environments/requests/{active_preview.pk}/release-lock/", {"lock_id": lock_id}, follow=True
+    ).content.decode()
+    assert "Confirm that no Terraform process holds this lock." in unconfirmed
+    assert runs.state_lock(active_preview)["id"] == lock_id
+    done = client.post(
+        f"/environments/requests/{active_preview.pk}/release-lock/", {"lock_id": lock_id, "confirm": "yes"}, follow=True
+    ).content.decode()
+    assert f"Lock {lock_id} released." in done, done[:3000]
+    assert runs.state_lock(active_preview) is None
