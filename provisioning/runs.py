@@ -450,3 +450,20 @@ def release_state_lock(request, lock_id: str) -> tuple[bool, str]:
         (workdir / LOCK_INFO).unlink(missing_ok=True)
         return True, "No process held the state; the stale lock record was removed."
     return code == 0, output
+
+
+def relabel_namespace(request_id: int) -> str:
+    """Bring the namespace's expiry label up to date after an extension."""
+    from provisioning import kubernetes as kube
+    from provisioning.models import EnvironmentRequest
+
+    request = EnvironmentRequest.objects.select_related("template", "team", "cluster").get(pk=request_id)
+    if not (request.cluster_id and request.namespace and request.expires_at):
+        return "skipped: no namespace"
+    labels = {"bridge.dev/expires": f"{request.expires_at:%Y-%m-%dT%H%MZ}"}
+    try:
+        kube.label_namespace(request.cluster.connection(), request.namespace, labels, logger.info)
+    except kube.ClusterError as exc:
+        logger.warning("environment %s: %s", request_id, exc)
+        return f"failed: {exc}"
+    return "updated"

@@ -867,6 +867,10 @@ def request_extend(*, user, request_id: int, hours: int, now=None) -> Environmen
             obj=request,
             changes={"expires_at": [previous.isoformat(), wanted.isoformat()]},
         )
+        if request.namespace:
+            from provisioning import tasks
+
+            transaction.on_commit(lambda: tasks.relabel_namespace.delay(request_id))
     return request
 
 

@@ -43,3 +43,8 @@ def check_drift_all() -> int:
             check_drift.delay(request_id)
             count += 1
     return count
+
+
+@shared_task(name="provisioning.relabel_namespace", acks_late=True, soft_time_limit=60, time_limit=90)
+def relabel_namespace(request_id: int) -> str:
+    return runs.relabel_namespace(request_id)

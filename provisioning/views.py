@@ -106,6 +106,7 @@ def _live_context(request, env_request):
         "can_retry": permissions.can_cancel(user, env_request) and env_request.state == "failed",
         "can_decide": permissions.can_approve(user, env_request) and env_request.state == "awaiting_approval",
         "cancel_pending": any(r.cancel_requested and not r.is_finished for r in runs),
+        "destroy_failed": env_request.state == "failed" and bool(runs) and runs[-1].kind == "destroy",
     }
 
 
@@ -183,7 +184,7 @@ def request_retry(request, pk: int):
         request,
         pk,
         lambda r: services.request_retry(user=request.user, request_id=r.pk),
-        "Planning again. The new plan needs approval again.",
+        "Retrying. A failed destroy is destroyed again; a failed request is planned again and needs approval again.",
     )
 
 

@@ -349,3 +349,14 @@ def test_a_leftover_state_lock_is_reported_and_only_an_admin_releases_it(
     ).content.decode()
     assert f"Lock {lock_id} released." in done, done[:3000]
     assert runs.state_lock(active_preview) is None
+
+
+def test_extending_updates_the_namespaces_expiry_label(active_preview, developer, kube_emulator, monkeypatch):
+    from provisioning import tasks
+
+    monkeypatch.setattr(tasks.relabel_namespace, "delay", lambda pk: tasks.relabel_namespace.apply(args=[pk]))
+    services.request_extend(user=developer, request_id=active_preview.pk, hours=5)
+    active_preview.refresh_from_db()
+    labels = kube_emulator.get("namespaces", active_preview.namespace)["metadata"]["labels"]
+    assert labels["bridge.dev/expires"] == f"{active_preview.expires_at:%Y-%m-%dT%H%MZ}"
+    assert labels["bridge.dev/team"] == "payments"
