@@ -8,7 +8,7 @@ from django.utils import timezone
 from portal.models import Notification
 from portal.services import PermissionDenied
 from provisioning import runs, services
-from provisioning.models import Cluster, RequestState, Run, RunKind, RunLogLine, RunStatus
+from provisioning.models import Cluster, EnvironmentRequest, RequestState, Run, RunKind, RunLogLine, RunStatus
 from tests.provisioning.conftest import run_queued, submit
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -360,3 +360,52 @@ def test_extending_updates_the_namespaces_expiry_label(active_preview, developer
     labels = kube_emulator.get("namespaces", active_preview.namespace)["metadata"]["labels"]
     assert labels["bridge.dev/expires"] == f"{active_preview.expires_at:%Y-%m-%dT%H%MZ}"
     assert labels["bridge.dev/team"] == "payments"
+
+
+@pytest.mark.worker
+def test_a_real_worker_applies_to_the_cluster_then_destroys_namespace_and_terraform(
+    celery_worker, shipped_templates, developer, team, cluster, kube_emulator
+):
+    from tests.worker import wait_for
+
+    def state_in(*states):
+        return lambda: EnvironmentRequest.objects.filter(pk=request.pk, state__in=states).first()
+
+    request = submit(developer, shipped_templates["preview"], name="wk-1", team=team, app="checkout")
+    active = wait_for(state_in(RequestState.ACTIVE, RequestState.FAILED), timeout=120)
+    assert active is not None and active.state == RequestState.ACTIVE, active and active.failure_reason
+    assert active.kubernetes_state == "applied"
+    assert kube_emulator.get("deployments", "checkout", active.namespace, group="apps") is not None
+    services.request_destroy(user=developer, request_id=request.pk, confirm="wk-1")
+    gone = wait_for(state_in(RequestState.DESTROYED, RequestState.FAILED), timeout=120)
+    assert gone is not None and gone.state == RequestState.DESTROYED, gone and gone.failure_reason
+    assert kube_emulator.get("namespaces", active.namespace) is None
+    lines = log_of(Run.objects.get(request=request, kind=RunKind.DESTROY))
+    assert lines.index(f"kubernetes: namespace {active.namespace} deleted") < next(
+        i for i, line in enumerate(lines) if line.startswith("$ terraform destroy")
+    )
+
+
+def test_a_destroy_whose_worker_died_is_marked_failed_and_stays_in_view(active_preview, developer, login):
+    services.request_destroy(user=developer, request_id=active_preview.pk, confirm="pr-7")
+    run = active_preview.runs.get(kind=RunKind.DESTROY)
+    services.run_claim(run_id=run.pk, worker="gone-host:1")
+    later = timezone.now() + timedelta(hours=1)
+    assert services.runs_reap_dead(now=later) == 1
+    active_preview.refresh_from_db()
+    assert active_preview.state == RequestState.FAILED
+    assert "stopped responding" in active_preview.failure_reason
+    listing = login(developer).get("/environments/").content.decode()
+    assert "pr-7" in listing
+    page = login(developer).get(f"/environments/requests/{active_preview.pk}/").content.decode()
+    assert "Retry the destroy" in page and "Cancel request" not in page
+
+
+def test_the_drift_button_queues_a_check_for_the_team_only(active_preview, developer, stranger, login, monkeypatch):
+    from provisioning import tasks
+
+    queued = []
+    monkeypatch.setattr(tasks.check_drift, "delay", queued.append)
+    assert login(stranger).post(f"/environments/requests/{active_preview.pk}/drift/").status_code == 404
+    login(developer).post(f"/environments/requests/{active_preview.pk}/drift/")
+    assert queued == [active_preview.pk]
