@@ -365,6 +365,8 @@ def check_drift(request_id: int) -> dict:
     request = EnvironmentRequest.objects.select_related("template_version", "template", "team", "cluster").get(
         pk=request_id
     )
+    if request.state != "active" or request.runs.filter(status__in=("queued", "running")).exists():
+        return {"skipped": "the environment is not active, or a run is working in its directory"}
     differences: list[str] = []
     if request.cluster_id and request.namespace:
         try:

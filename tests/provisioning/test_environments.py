@@ -409,3 +409,10 @@ def test_the_drift_button_queues_a_check_for_the_team_only(active_preview, devel
     assert login(stranger).post(f"/environments/requests/{active_preview.pk}/drift/").status_code == 404
     login(developer).post(f"/environments/requests/{active_preview.pk}/drift/")
     assert queued == [active_preview.pk]
+
+
+def test_a_drift_check_never_runs_terraform_beside_a_running_destroy(active_preview, developer):
+    services.request_destroy(user=developer, request_id=active_preview.pk, confirm="pr-7")
+    assert "skipped" in runs.check_drift(active_preview.pk)
+    active_preview.refresh_from_db()
+    assert active_preview.drift_checked_at is None
