@@ -191,9 +191,10 @@ def crashing_pod(namespace: str, name: str = "checkout-1") -> dict:
     }
 
 
-def test_the_environment_page_shows_expiry_masked_outputs_and_the_buttons(active_preview, login, developer):
+def test_the_environment_page_shows_namespace_expiry_and_the_buttons(active_preview, login, developer):
     page = login(developer).get(f"/environments/requests/{active_preview.pk}/").content.decode()
     assert "bridge-preview-pr-7" in page
+    assert f"{active_preview.expires_at:%Y-%m-%d %H:%M} UTC" in page and "at most 72 h in all" in page
     assert "Extend" in page and "Destroy" in page and "Check drift now" in page
     assert f'hx-get="/environments/requests/{active_preview.pk}/status/"' in page
 
