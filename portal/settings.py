@@ -341,3 +341,9 @@ CELERY_BEAT_SCHEDULE["catalog-scorecards-nightly"] = {
     "schedule": 24 * 60 * 60,
     "options": {"expires": 6 * 60 * 60},
 }
+# --- provisioning: Kubernetes, expiry and drift (issue 5) ------------------------------
+# How long a destroy waits for a namespace to be gone, and how often it looks.
+PROVISIONING_NAMESPACE_DELETE_TIMEOUT = env_int("PROVISIONING_NAMESPACE_DELETE_TIMEOUT", 600)
+PROVISIONING_NAMESPACE_POLL_SECONDS = float(env("PROVISIONING_NAMESPACE_POLL_SECONDS", "2"))
+CELERY_BEAT_SCHEDULE["provisioning-sweep-expired"] = {"task": "provisioning.sweep_environments", "schedule": 300.0}
+CELERY_BEAT_SCHEDULE["provisioning-check-drift"] = {"task": "provisioning.check_drift_all", "schedule": 6 * 3600.0}

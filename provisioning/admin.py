@@ -3,7 +3,7 @@ from django.shortcuts import redirect
 from django.urls import path
 
 from provisioning import permissions, services
-from provisioning.models import Approval, EnvironmentRequest, EnvironmentTemplate, Run, TemplateVersion
+from provisioning.models import Approval, Cluster, EnvironmentRequest, EnvironmentTemplate, Run, TemplateVersion
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -79,3 +79,56 @@ class RunAdmin(ReadOnlyAdmin):
 class ApprovalAdmin(ReadOnlyAdmin):
     list_display = ("request", "approver", "decision", "created_at")
     list_select_related = ("request", "request__template", "approver")
+
+
+@admin.register(Cluster)
+class ClusterAdmin(admin.ModelAdmin):
+    """Platform Admins register clusters and test the connection (server version, or the exact error)."""
+
+    list_display = (
+        "name",
+        "context",
+        "in_cluster",
+        "namespace_prefix",
+        "is_active",
+        "last_checked_at",
+        "last_check_result",
+    )
+    list_filter = ("is_active", "in_cluster")
+    search_fields = ("name", "context")
+    fields = (
+        "name",
+        "context",
+        "kubeconfig",
+        "in_cluster",
+        "namespace_prefix",
+        "is_active",
+        "last_checked_at",
+        "last_check_result",
+    )
+    readonly_fields = ("last_checked_at", "last_check_result")
+    actions = ["test_connection"]
+
+    def _allowed(self, request) -> bool:
+        return permissions.can_manage_clusters(request.user)
+
+    def has_module_permission(self, request):
+        return self._allowed(request)
+
+    def has_view_permission(self, request, obj=None):
+        return self._allowed(request)
+
+    def has_add_permission(self, request):
+        return self._allowed(request)
+
+    def has_change_permission(self, request, obj=None):
+        return self._allowed(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._allowed(request)
+
+    @admin.action(description="Test the connection (server version or the exact error)")
+    def test_connection(self, request, queryset):
+        for cluster in queryset[:20]:
+            ok, result = services.cluster_test(user=request.user, cluster_id=cluster.pk)
+            self.message_user(request, f"{cluster.name}: {result}", messages.SUCCESS if ok else messages.ERROR)

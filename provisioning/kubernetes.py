@@ -269,6 +269,14 @@ def apply_environment(connection: ClusterConnection, spec: EnvironmentObjects, l
     return applied
 
 
+def label_namespace(connection: ClusterConnection, name: str, labels: dict[str, str], log: Log) -> None:
+    """Patch the namespace's labels (the expiry label after an extension)."""
+    with api_client(connection) as api:
+        core = client.CoreV1Api(api)
+        _call(f"labelling namespace {name}", core.patch_namespace, name=name, body={"metadata": {"labels": labels}})
+        log(f"kubernetes: namespace {name} labels updated")
+
+
 # --- status ----------------------------------------------------------------------------
 
 

@@ -59,7 +59,25 @@ DESCRIPTOR_SCHEMA = {
                 "maxHours": {"type": "integer", "minimum": 1, "maximum": 8760},
             },
         },
-        "kubernetes": {"type": "object"},
+        "kubernetes": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "clusters": {"type": "array", "items": {"type": "string", "minLength": 1}},
+                "namespacePrefix": {"type": "string", "pattern": "^[a-z0-9-]{0,30}$"},
+                "role": {"type": "string", "minLength": 1, "maxLength": 200},
+                "quota": {"type": "object", "additionalProperties": {"type": "string"}},
+                "limits": {"type": "array", "items": {"type": "object"}},
+                "manifests": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["apiVersion", "kind", "metadata"],
+                        "properties": {"kind": {"type": "string"}, "metadata": {"type": "object"}},
+                    },
+                },
+            },
+        },
         "module": {"type": "string", "minLength": 1},
     },
 }
@@ -231,6 +249,14 @@ def read_template(directory: Path) -> ParsedTemplate:
     ttl = descriptor["ttl"]
     if ttl["defaultHours"] > ttl["maxHours"]:
         raise TemplateProblem("ttl: defaultHours is greater than maxHours")
+    for index, manifest in enumerate(descriptor.get("kubernetes", {}).get("manifests", [])):
+        from provisioning.kubernetes import SUPPORTED_MANIFEST_KINDS
+
+        if manifest["kind"] not in SUPPORTED_MANIFEST_KINDS:
+            raise TemplateProblem(
+                f"kubernetes.manifests[{index}]: {manifest['kind']} is not a kind Bridge applies "
+                f"(supported: {', '.join(SUPPORTED_MANIFEST_KINDS)})"
+            )
     approval = descriptor["approval"]
     if approval["policy"] == "distinct" and approval.get("count", 2) < 2:
         raise TemplateProblem("approval: the distinct policy needs a count of at least 2")

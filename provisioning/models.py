@@ -79,13 +79,51 @@ class RequestState(models.TextChoices):
     REJECTED = "rejected", "Rejected"
     FAILED = "failed", "Failed"
     CANCELED = "canceled", "Canceled"
-    # The next issue adds DESTROYING and DESTROYED (and lists DESTROYED in ENDED_STATES).
+    DESTROYING = "destroying", "Destroying"
+    DESTROYED = "destroyed", "Destroyed"
 
 
 # States whose environment name can be reused by a new request.
-ENDED_STATES = (RequestState.REJECTED, RequestState.CANCELED)
+ENDED_STATES = (RequestState.REJECTED, RequestState.CANCELED, RequestState.DESTROYED)
 # States in which a worker is (or soon will be) doing something: the page follows them live.
-MOVING_STATES = (RequestState.SUBMITTED, RequestState.PLANNING, RequestState.APPROVED, RequestState.APPLYING)
+MOVING_STATES = (
+    RequestState.SUBMITTED,
+    RequestState.PLANNING,
+    RequestState.APPROVED,
+    RequestState.APPLYING,
+    RequestState.DESTROYING,
+)
+
+
+class Cluster(models.Model):
+    """A Kubernetes cluster Bridge may create namespaces in, reached by kubeconfig context or in-cluster."""
+
+    name = models.SlugField(max_length=63, unique=True, help_text="Templates name this in kubernetes.clusters.")
+    context = models.CharField(max_length=200, blank=True, help_text="The kubeconfig context (blank: the current one).")
+    kubeconfig = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="Kubeconfig path on the workers (blank: KUBECONFIG or ~/.kube/config).",
+    )
+    in_cluster = models.BooleanField(default=False, help_text="Use the pod's service account instead of a kubeconfig.")
+    namespace_prefix = models.CharField(max_length=30, blank=True, default="bridge-")
+    is_active = models.BooleanField(default=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    last_check_result = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def connection(self):
+        from provisioning.kubernetes import ClusterConnection
+
+        return ClusterConnection(
+            name=self.name, context=self.context, in_cluster=self.in_cluster, kubeconfig=self.kubeconfig
+        )
 
 
 class EnvironmentRequest(models.Model):
@@ -115,6 +153,18 @@ class EnvironmentRequest(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     activated_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
+    cluster = models.ForeignKey(Cluster, null=True, blank=True, on_delete=models.SET_NULL, related_name="environments")
+    namespace = models.CharField(max_length=63, blank=True)
+    kubernetes_state = models.CharField(
+        max_length=20, blank=True, help_text="applied, skipped or failed: what the Kubernetes step did."
+    )
+    kubernetes_note = models.TextField(blank=True)
+    warned_24h_at = models.DateTimeField(null=True, blank=True)
+    warned_1h_at = models.DateTimeField(null=True, blank=True)
+    drift = models.JSONField(default=dict, blank=True, help_text="The last drift check: differences found.")
+    drift_checked_at = models.DateTimeField(null=True, blank=True)
+    is_drifted = models.BooleanField(default=False, db_index=True)
+    destroyed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -123,7 +173,10 @@ class EnvironmentRequest(models.Model):
                 fields=["name"], condition=~Q(state__in=ENDED_STATES), name="prov_request_live_name_unique"
             )
         ]
-        indexes = [models.Index(fields=["state", "created_at"], name="prov_request_state_idx")]
+        indexes = [
+            models.Index(fields=["state", "created_at"], name="prov_request_state_idx"),
+            models.Index(fields=["state", "expires_at"], name="prov_request_expiry_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.template.name})" if self.template_id else self.name
@@ -165,7 +218,7 @@ class RequestTransition(models.Model):
 class RunKind(models.TextChoices):
     PLAN = "plan", "Plan"
     APPLY = "apply", "Apply"
-    # The next issue adds DESTROY.
+    DESTROY = "destroy", "Destroy"
 
 
 class RunStatus(models.TextChoices):

@@ -8,6 +8,8 @@ from portal.permissions import is_approver, is_platform_admin
 __all__ = [
     "can_approve",
     "can_cancel",
+    "can_destroy",
+    "can_manage_clusters",
     "can_reload_templates",
     "can_request",
     "can_view",
@@ -65,4 +67,13 @@ def can_approve(user, request) -> bool:
 
 
 def can_reload_templates(user) -> bool:
+    return is_platform_admin(user)
+
+
+def can_destroy(user, request) -> bool:
+    """Destroy or extend an environment: the owning team (and the requester), Platform Admins."""
+    return can_cancel(user, request)
+
+
+def can_manage_clusters(user) -> bool:
     return is_platform_admin(user)

@@ -12,11 +12,13 @@ import os
 import socket
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import close_old_connections, connection
+from django.utils.timezone import now as django_now
 
 from provisioning import library, services, terraform
 from provisioning.models import Run, RunKind
@@ -108,7 +110,10 @@ def _tail(writer: LogWriter, run_id: int, lines: int = 15) -> str:
 
 
 def _builtin_variables(run: Run) -> dict:
-    request = run.request
+    return _builtin_variables_of(run.request)
+
+
+def _builtin_variables_of(request) -> dict:
     values = {
         "environment_name": request.name,
         "request_id": request.pk,
@@ -125,7 +130,9 @@ def execute(run_id: int) -> str:
     run = services.run_claim(run_id=run_id, worker=worker, pid=os.getpid())
     if run is None:
         return "skipped: not queued (already claimed, finished or canceled)"
-    run = Run.objects.select_related("request__template_version", "request__team").get(pk=run_id)
+    run = Run.objects.select_related(
+        "request__template_version", "request__template", "request__team", "request__cluster"
+    ).get(pk=run_id)
     writer = LogWriter(run_id, start_after=run.line_count)
     controller = terraform.Controller(grace=settings.PROVISIONING_INTERRUPT_GRACE_SECONDS)
     heartbeat = Heartbeat(run_id, writer, controller)
@@ -133,6 +140,8 @@ def execute(run_id: int) -> str:
     try:
         if run.kind == RunKind.PLAN:
             _plan(run, writer, controller)
+        elif run.kind == RunKind.DESTROY:
+            _destroy(run, writer, controller)
         else:
             _apply(run, writer, controller)
         return "succeeded"
@@ -270,6 +279,193 @@ def _apply(run: Run, writer: LogWriter, controller) -> None:
         raise terraform.TerraformError("`terraform output -json` did not return JSON.")
     services.log_redact(run_id=run.pk, secrets=terraform.sensitive_values(outputs))
     (workdir / terraform.PLAN_FILE).unlink(missing_ok=True)  # it holds the values of sensitive outputs
+    masked = terraform.masked_outputs(outputs)
+    outcome = _kubernetes_step(run, writer, masked)
     writer.line(f"Environment ready with {len(outputs)} output(s).")
     writer.flush()
-    services.run_apply_succeeded(run_id=run.pk, outputs=terraform.masked_outputs(outputs))
+    services.run_apply_succeeded(run_id=run.pk, outputs=masked, kubernetes=outcome)
+
+
+def _kubernetes_step(run: Run, writer: LogWriter, masked_outputs: dict) -> services.KubernetesOutcome:
+    """Apply the template's Kubernetes objects after Terraform; skipped (with the reason) without a cluster."""
+    from provisioning import kubernetes as kube
+
+    request = run.request
+    try:
+        cluster = services.cluster_for(request.template_version)
+    except services.KubernetesSkipped as exc:
+        writer.line(f"kubernetes: skipped: {exc}")
+        return services.KubernetesOutcome(state="skipped", note=str(exc))
+    request.outputs = masked_outputs  # non-sensitive outputs fill the manifests' placeholders
+    request.expires_at = django_now() + timedelta(hours=request.ttl_hours)
+    try:
+        spec = services.environment_objects(request, cluster)
+    except kube.SubstitutionError as exc:
+        raise terraform.TerraformError(f"Kubernetes manifests of the template cannot be filled: {exc}.")
+    writer.line(f"kubernetes: applying to cluster {cluster.name}, namespace {spec.namespace}")
+    try:
+        kube.apply_environment(cluster.connection(), spec, writer.line)
+    except kube.ClusterError as exc:
+        writer.line(f"kubernetes: failed: {exc}")
+        raise terraform.TerraformError(f"Applying to cluster {cluster.name} failed: {exc}")
+    return services.KubernetesOutcome(
+        state="applied", note=f"Applied to cluster {cluster.name}.", cluster_id=cluster.pk, namespace=spec.namespace
+    )
+
+
+def _destroy(run: Run, writer: LogWriter, controller) -> None:
+    """One destroy run: delete the namespace and wait until it is gone, THEN terraform destroy."""
+    from provisioning import kubernetes as kube
+
+    binary = _binary()
+    request = run.request
+    writer.line("Step 1 of 2: delete the Kubernetes namespace.")
+    if request.cluster_id and request.namespace:
+        try:
+            kube.delete_namespace(
+                request.cluster.connection(),
+                request.namespace,
+                writer.line,
+                timeout=settings.PROVISIONING_NAMESPACE_DELETE_TIMEOUT,
+                poll=settings.PROVISIONING_NAMESPACE_POLL_SECONDS,
+            )
+        except kube.ClusterError as exc:
+            writer.line(f"kubernetes: failed: {exc}")
+            raise terraform.TerraformError(f"Deleting namespace {request.namespace} failed: {exc}")
+    else:
+        writer.line("kubernetes: skipped: no namespace was applied for this environment")
+    writer.line("Step 2 of 2: terraform destroy.")
+    workdir = working_dir(request)
+    variables = {**request.parameters, **_builtin_variables(run)}
+    terraform.prepare_working_dir(workdir, request.template_version.files, variables)
+    backend = _backend_options(request, workdir)
+    init = terraform.command(binary, workdir, "init", input=False, no_color=terraform.FLAG, **backend)
+    destroy = terraform.command(
+        binary,
+        workdir,
+        "destroy",
+        input=False,
+        no_color=terraform.FLAG,
+        auto_approve=terraform.FLAG,
+        var_file=terraform.VARS_FILE,
+    )
+    services.run_set_command(run_id=run.pk, command="\n".join(" ".join(a[1:]) for a in (init, destroy)))
+    _step(run, writer, controller, init, workdir)
+    _step(run, writer, controller, destroy, workdir)
+    writer.line("Environment destroyed.")
+    writer.flush()
+    services.run_destroy_succeeded(run_id=run.pk)
+
+
+def check_drift(request_id: int) -> dict:
+    """Compare the namespace with what Bridge applied, and run ``terraform plan -detailed-exitcode``."""
+    from provisioning import kubernetes as kube
+    from provisioning.models import EnvironmentRequest
+
+    request = EnvironmentRequest.objects.select_related("template_version", "template", "team", "cluster").get(
+        pk=request_id
+    )
+    if request.state != "active" or request.runs.filter(status__in=("queued", "running")).exists():
+        return {"skipped": "the environment is not active, or a run is working in its directory"}
+    differences: list[str] = []
+    if request.cluster_id and request.namespace:
+        try:
+            spec = services.environment_objects(request, request.cluster, with_expiry=False)
+            differences = kube.detect_drift(request.cluster.connection(), spec)
+        except (kube.ClusterError, kube.SubstitutionError) as exc:
+            differences = [f"the cluster could not be checked: {exc}"]
+    verdict, detail = _terraform_drift(request)
+    services.drift_record(request_id=request_id, kubernetes=differences, terraform=verdict, terraform_detail=detail)
+    return {"kubernetes": differences, "terraform": verdict}
+
+
+def _terraform_drift(request) -> tuple[str, str]:
+    """("none" | "changes" | "error", detail) from ``terraform plan -detailed-exitcode``."""
+    binary = terraform.find_binary()
+    if binary is None or terraform.binary_problem():
+        return "error", f"Terraform is not available: {terraform.binary_problem()}"
+    workdir = working_dir(request)
+    variables = {**request.parameters, **_builtin_variables_of(request)}
+    lines: list[str] = []
+    try:
+        terraform.prepare_working_dir(workdir, request.template_version.files, variables)
+        backend = _backend_options(request, workdir)
+        init = terraform.command(binary, workdir, "init", input=False, no_color=terraform.FLAG, **backend)
+        plan = terraform.command(
+            binary,
+            workdir,
+            "plan",
+            input=False,
+            no_color=terraform.FLAG,
+            lock=False,
+            detailed_exitcode=terraform.FLAG,
+            var_file=terraform.VARS_FILE,
+        )
+        controller = terraform.Controller(grace=settings.PROVISIONING_INTERRUPT_GRACE_SECONDS)
+        code, _ = terraform.execute(init, working_dir=workdir, on_line=lines.append, controller=controller)
+        if code != 0:
+            return "error", "\n".join(lines[-15:])
+        lines.clear()
+        code, _ = terraform.execute(plan, working_dir=workdir, on_line=lines.append, controller=controller)
+    except terraform.TerraformError as exc:
+        return "error", str(exc)
+    changes = [line for line in lines if line.strip().startswith(("#", "Plan:"))]
+    if code == 0:
+        return "none", "No changes."
+    if code == 2:
+        return "changes", "\n".join(changes[-40:])
+    return "error", "\n".join(lines[-15:])
+
+
+LOCK_INFO = ".terraform.tfstate.lock.info"
+
+
+def state_lock(request) -> dict | None:
+    """The Terraform state lock left in the request's working directory (local backend), if any.
+
+    The pg backend's locks are PostgreSQL advisory locks: they end with the session that
+    held them, so a dead worker never leaves one behind.
+    """
+    path = working_dir(request) / LOCK_INFO
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(info, dict) or not info.get("ID"):
+        return None
+    return {key.lower(): str(info.get(key, "")) for key in ("ID", "Operation", "Who", "Created", "Path")}
+
+
+def release_state_lock(request, lock_id: str) -> tuple[bool, str]:
+    """``terraform force-unlock -force <id>`` in the request's working directory; (ok, output)."""
+    binary = _binary()
+    workdir = working_dir(request)
+    lines: list[str] = []
+    argv = terraform.command(binary, workdir, "force-unlock", lock_id, force=terraform.FLAG, no_color=terraform.FLAG)
+    code, _ = terraform.execute(
+        argv, working_dir=workdir, on_line=lines.append, controller=terraform.Controller(grace=5), timeout=120
+    )
+    output = "\n".join(lines[-10:])
+    if code != 0 and "not locked" in output:
+        # The local backend's lock is a file lock that died with its process: only the record of it
+        # was left behind. Nothing holds the state; remove the stale record.
+        (workdir / LOCK_INFO).unlink(missing_ok=True)
+        return True, "No process held the state; the stale lock record was removed."
+    return code == 0, output
+
+
+def relabel_namespace(request_id: int) -> str:
+    """Bring the namespace's expiry label up to date after an extension."""
+    from provisioning import kubernetes as kube
+    from provisioning.models import EnvironmentRequest
+
+    request = EnvironmentRequest.objects.select_related("template", "team", "cluster").get(pk=request_id)
+    if not (request.cluster_id and request.namespace and request.expires_at):
+        return "skipped: no namespace"
+    labels = {"bridge.dev/expires": f"{request.expires_at:%Y-%m-%dT%H%MZ}"}
+    try:
+        kube.label_namespace(request.cluster.connection(), request.namespace, labels, logger.info)
+    except kube.ClusterError as exc:
+        logger.warning("environment %s: %s", request_id, exc)
+        return f"failed: {exc}"
+    return "updated"

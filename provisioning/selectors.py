@@ -76,7 +76,9 @@ def approval_count(request: EnvironmentRequest) -> int:
 
 def request_detail(pk: int) -> EnvironmentRequest | None:
     return (
-        EnvironmentRequest.objects.select_related("template", "template_version", "requester", "entity", "team")
+        EnvironmentRequest.objects.select_related(
+            "template", "template_version", "requester", "entity", "team", "cluster"
+        )
         .filter(pk=pk)
         .first()
     )
@@ -98,3 +100,8 @@ def latest_run(request: EnvironmentRequest) -> Run | None:
 def log_lines(run: Run, *, after: int = 0, limit: int = LOG_PAGE) -> list[RunLogLine]:
     """Lines numbered above ``after``, in order; an index on (run, number) makes this constant-time."""
     return list(RunLogLine.objects.filter(run=run, number__gt=after).order_by("number").only("number", "text")[:limit])
+
+
+def drifted_visible_to(user) -> QuerySet[EnvironmentRequest]:
+    """Active environments whose last drift check found differences, that the user may see."""
+    return requests_visible_to(user).filter(state=RequestState.ACTIVE, is_drifted=True).select_related("cluster")

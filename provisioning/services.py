@@ -43,15 +43,17 @@ logger = logging.getLogger(__name__)
 
 S = RequestState
 
-# The legal moves. The next issue adds ACTIVE → DESTROYING → DESTROYED.
+# The legal moves.
 TRANSITIONS: dict[str, set[str]] = {
     S.SUBMITTED: {S.PLANNING, S.CANCELED, S.FAILED},
     S.PLANNING: {S.AWAITING_APPROVAL, S.APPROVED, S.FAILED, S.CANCELED},
     S.AWAITING_APPROVAL: {S.APPROVED, S.REJECTED, S.CANCELED},
     S.APPROVED: {S.APPLYING, S.CANCELED, S.FAILED},
     S.APPLYING: {S.ACTIVE, S.FAILED},
-    S.FAILED: {S.SUBMITTED, S.CANCELED},
-    S.ACTIVE: set(),
+    S.FAILED: {S.SUBMITTED, S.CANCELED, S.DESTROYING},
+    S.ACTIVE: {S.DESTROYING},
+    S.DESTROYING: {S.DESTROYED, S.FAILED},
+    S.DESTROYED: set(),
     S.REJECTED: set(),
     S.CANCELED: set(),
 }
@@ -96,7 +98,20 @@ def _transition(request: EnvironmentRequest, to: str, *, actor=None, note: str =
     previous = request.state
     request.state = to
     request.save(
-        update_fields=["state", "failure_reason", "updated_at", "activated_at", "expires_at", "plan_summary", "outputs"]
+        update_fields=[
+            "state",
+            "failure_reason",
+            "updated_at",
+            "activated_at",
+            "expires_at",
+            "plan_summary",
+            "outputs",
+            "cluster",
+            "namespace",
+            "kubernetes_state",
+            "kubernetes_note",
+            "destroyed_at",
+        ]
     )
     RequestTransition.objects.create(request=request, from_state=previous, to_state=to, actor=actor, note=note)
     audit_record(
@@ -134,12 +149,15 @@ REQUESTER_EVENTS = {
     "was rejected": NotificationEvent.APPROVAL_DECIDED,
     "is active": NotificationEvent.ENVIRONMENT_READY,
     "failed": NotificationEvent.ENVIRONMENT_FAILED,
+    "was destroyed": NotificationEvent.ENVIRONMENT_DESTROYED,
+    "expires soon": NotificationEvent.ENVIRONMENT_EXPIRING,
 }
 
 
 def _notify_requester(request: EnvironmentRequest, what: str, detail: str = "") -> None:
     notify(
         users=[request.requester],
+        team_refs=[request.team.ref] if what in ("was destroyed", "expires soon") and request.team_id else (),
         event=REQUESTER_EVENTS[what],
         title=f"Your environment {request.name} {what}",
         body=f"Your request for {request.name} ({request.template.name}) {what}.\n{detail}".strip(),
@@ -463,6 +481,8 @@ def request_cancel(*, user, request_id: int) -> EnvironmentRequest:
             raise PermissionDenied("Only the requester, their team or a Platform Admin can cancel this request.")
         if request.state == S.CANCELED:
             raise IllegalTransition("This request is already canceled.")
+        if request.state == S.FAILED and _last_run_kind(request) == RunKind.DESTROY:
+            raise IllegalTransition("This environment's destroy failed; retry the destroy instead of canceling.")
         running = request.runs.select_for_update().filter(status=RunStatus.RUNNING).first()
         if running is not None:
             if not running.cancel_requested:
@@ -497,6 +517,16 @@ def request_retry(*, user, request_id: int) -> EnvironmentRequest:
                 f"This request is {request.get_state_display().lower()}; only a failed request can be retried."
             )
         request.failure_reason = ""
+        if _last_run_kind(request) == RunKind.DESTROY:
+            _transition(
+                request,
+                S.DESTROYING,
+                actor=user,
+                action="destroy.retry",
+                note=f"Destroy retried by {user.get_username()}.",
+            )
+            _new_run(request, RunKind.DESTROY)
+            return request
         request.plan_summary = None
         _transition(request, S.SUBMITTED, actor=user, action="retry", note=f"Retried by {user.get_username()}.")
         _new_run(request, RunKind.PLAN)
@@ -520,6 +550,12 @@ def run_claim(*, run_id: int, worker: str, pid: int | None = None) -> Run | None
         if not claimed:
             return None
         run = Run.objects.get(pk=run_id)
+        if run.kind == RunKind.DESTROY:
+            # The request became DESTROYING when the destroy was asked for.
+            RequestTransition.objects.create(
+                request=request, from_state=request.state, to_state=request.state, note=f"Destroy started on {worker}."
+            )
+            return run
         target = S.PLANNING if run.kind == RunKind.PLAN else S.APPLYING
         _transition(request, target, action=f"{run.kind}.start", note=f"{run.get_kind_display()} started on {worker}.")
         return run
@@ -564,8 +600,10 @@ def run_plan_succeeded(*, run_id: int, summary: dict) -> EnvironmentRequest | No
     return request
 
 
-def run_apply_succeeded(*, run_id: int, outputs: dict) -> EnvironmentRequest | None:
-    """Store the (masked) outputs; the environment is active."""
+def run_apply_succeeded(
+    *, run_id: int, outputs: dict, kubernetes: KubernetesOutcome | None = None
+) -> EnvironmentRequest | None:
+    """Store the (masked) outputs and what the Kubernetes step did; the environment is active."""
     with transaction.atomic():
         request = _lock_request(Run.objects.values_list("request_id", flat=True).get(pk=run_id))
         run = _finish_run(run_id, RunStatus.SUCCEEDED, exit_code=0)
@@ -573,6 +611,11 @@ def run_apply_succeeded(*, run_id: int, outputs: dict) -> EnvironmentRequest | N
             return None
         now = timezone.now()
         request.outputs = outputs
+        if kubernetes is not None:
+            request.kubernetes_state = kubernetes.state
+            request.kubernetes_note = kubernetes.note[:5000]
+            request.cluster_id = kubernetes.cluster_id
+            request.namespace = kubernetes.namespace
         request.activated_at = now
         request.expires_at = now + timedelta(hours=request.ttl_hours)
         _transition(request, S.ACTIVE, action="apply.succeed", note="Environment is active.")
@@ -640,3 +683,300 @@ def log_redact(*, run_id: int, secrets: list[str]) -> int:
             line.save(update_fields=["text"])
             changed += 1
     return changed
+
+
+# --- Kubernetes -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KubernetesOutcome:
+    """What the Kubernetes step of an apply did: applied, skipped (with the reason) or failed."""
+
+    state: str
+    note: str
+    cluster_id: int | None = None
+    namespace: str = ""
+
+
+class KubernetesSkipped(Exception):
+    """The Kubernetes step does not apply to this environment; the message says why."""
+
+
+def _last_run_kind(request: EnvironmentRequest) -> str | None:
+    return request.runs.order_by("-created_at", "-id").values_list("kind", flat=True).first()
+
+
+def cluster_for(version: TemplateVersion):
+    """The first active registered cluster the template names, or KubernetesSkipped with the reason."""
+    from provisioning.models import Cluster
+
+    section = version.kubernetes or {}
+    if not section:
+        raise KubernetesSkipped("the template has no kubernetes section")
+    names = section.get("clusters") or []
+    if not names:
+        raise KubernetesSkipped("the template names no cluster (kubernetes.clusters)")
+    clusters = {c.name: c for c in Cluster.objects.filter(name__in=names, is_active=True)}
+    for name in names:
+        if name in clusters:
+            return clusters[name]
+    raise KubernetesSkipped(
+        f"no cluster configured: none of the template's clusters ({', '.join(names)}) is registered and active"
+    )
+
+
+def namespace_name(request: EnvironmentRequest, cluster) -> str:
+    prefix = (cluster.namespace_prefix or "") + ((request.template_version.kubernetes or {}).get("namespacePrefix", ""))
+    return f"{prefix}{request.name}"[:63].rstrip("-")
+
+
+def substitution_values(request: EnvironmentRequest, namespace: str) -> dict:
+    """Values a manifest's ${placeholders} may use: parameters, built-ins and non-sensitive outputs."""
+    values = dict(request.parameters or {})
+    values.update(
+        {
+            "environment_name": request.name,
+            "request_id": request.pk,
+            "namespace": namespace,
+            "owner_team": request.team.name if request.team_id else "",
+        }
+    )
+    for name, output in (request.outputs or {}).items():
+        if isinstance(output, dict) and not output.get("sensitive"):
+            values[f"outputs.{name}"] = output.get("value")
+    return values
+
+
+def environment_objects(request: EnvironmentRequest, cluster, *, with_expiry: bool = True):
+    """The namespace and objects Bridge applies for the environment (raises SubstitutionError)."""
+    from provisioning import kubernetes as kube
+
+    section = request.template_version.kubernetes or {}
+    namespace = namespace_name(request, cluster)
+    values = substitution_values(request, namespace)
+    labels = {
+        "bridge.dev/environment": str(request.pk),
+        "bridge.dev/template": request.template.name,
+        "bridge.dev/team": (request.team.name if request.team_id else "none")[:63],
+    }
+    if with_expiry and request.expires_at:
+        labels["bridge.dev/expires"] = f"{request.expires_at:%Y-%m-%dT%H%MZ}"
+    return kube.EnvironmentObjects(
+        namespace=namespace,
+        labels=labels,
+        quota={str(k): str(v) for k, v in (section.get("quota") or {}).items()},
+        limits=kube.substitute(section.get("limits") or [], values),
+        team_group=request.team.name if request.team_id else "",
+        team_role=section.get("role", ""),
+        manifests=kube.substitute(section.get("manifests") or [], values),
+    )
+
+
+def cluster_test(*, user, cluster_id: int) -> tuple[bool, str]:
+    """Platform Admins: reach the cluster; (True, server version) or (False, the exact error)."""
+    from provisioning import kubernetes as kube
+    from provisioning.models import Cluster
+
+    if not permissions.is_platform_admin(user):
+        raise PermissionDenied("Only Platform Admins test cluster connections.")
+    cluster = Cluster.objects.get(pk=cluster_id)
+    try:
+        ok, result = True, f"Connected: Kubernetes {kube.server_version(cluster.connection())}"
+    except kube.ClusterError as exc:
+        ok, result = False, f"Failed: {exc}"
+    Cluster.objects.filter(pk=cluster_id).update(last_checked_at=timezone.now(), last_check_result=result[:2000])
+    audit_record(actor=user, action="provisioning.cluster.test", obj=cluster, changes={"result": result[:500]})
+    return ok, result
+
+
+# --- lifecycle ------------------------------------------------------------------------
+
+
+def request_destroy(*, user, request_id: int, confirm: str | None = None, reason: str = "") -> EnvironmentRequest:
+    """Destroy an active environment: one destroy run deletes the namespace, then runs terraform destroy.
+
+    A person must confirm by typing the environment's name; the expiry sweep passes ``user=None``.
+    """
+    with transaction.atomic():
+        request = _lock_request(request_id)
+        if user is not None:
+            if not permissions.can_destroy(user, request):
+                raise PermissionDenied("Only the owning team or a Platform Admin can destroy this environment.")
+            if (confirm or "").strip() != request.name:
+                raise RequestInvalid({"confirm": [f"Type the environment's name ({request.name}) to confirm."]})
+        if request.state == S.DESTROYING:
+            raise IllegalTransition("This environment is already being destroyed.")
+        if request.state != S.ACTIVE:
+            raise IllegalTransition(
+                f"This request is {request.get_state_display().lower()}; only an active environment can be destroyed."
+            )
+        who = user.get_username() if user is not None else "Bridge"
+        _transition(request, S.DESTROYING, actor=user, action="destroy", note=reason or f"Destroy requested by {who}.")
+        _new_run(request, RunKind.DESTROY)
+    return request
+
+
+def run_destroy_succeeded(*, run_id: int) -> EnvironmentRequest | None:
+    with transaction.atomic():
+        request = _lock_request(Run.objects.values_list("request_id", flat=True).get(pk=run_id))
+        run = _finish_run(run_id, RunStatus.SUCCEEDED, exit_code=0)
+        if run is None:
+            return None
+        request.destroyed_at = timezone.now()
+        _transition(request, S.DESTROYED, action="destroy.succeed", note="Namespace deleted and Terraform destroyed.")
+        _notify_requester(request, "was destroyed", "Its namespace and its Terraform resources are gone.")
+    return request
+
+
+def request_extend(*, user, request_id: int, hours: int, now=None) -> EnvironmentRequest:
+    """Push the expiry back by ``hours``; the whole life stays within the template's maximum TTL."""
+    now = now or timezone.now()
+    if not isinstance(hours, int) or isinstance(hours, bool) or hours < 1:
+        raise RequestInvalid({"hours": ["Extend by at least one hour."]})
+    with transaction.atomic():
+        request = _lock_request(request_id)
+        if not permissions.can_destroy(user, request):
+            raise PermissionDenied("Only the owning team or a Platform Admin can extend this environment.")
+        if request.state != S.ACTIVE or request.expires_at is None:
+            raise IllegalTransition(
+                f"This request is {request.get_state_display().lower()}; only an active environment can be extended."
+            )
+        limit = request.activated_at + timedelta(hours=request.template_version.max_ttl_hours)
+        wanted = max(request.expires_at, now) + timedelta(hours=hours)
+        if wanted > limit:
+            left = max(0, int((limit - max(request.expires_at, now)).total_seconds() // 3600))
+            raise RequestInvalid(
+                {
+                    "hours": [
+                        f"The template allows {request.template_version.max_ttl_hours} hours in all; "
+                        f"you can extend by at most {left} more hour(s)."
+                    ]
+                }
+            )
+        previous = request.expires_at
+        request.expires_at = wanted
+        request.warned_24h_at = request.warned_1h_at = None
+        request.save(update_fields=["expires_at", "warned_24h_at", "warned_1h_at", "updated_at"])
+        note = f"Extended by {hours} h by {user.get_username()}: expires {wanted:%Y-%m-%d %H:%M} UTC."
+        RequestTransition.objects.create(
+            request=request, from_state=request.state, to_state=request.state, actor=user, note=note
+        )
+        audit_record(
+            actor=user,
+            action="provisioning.request.extend",
+            obj=request,
+            changes={"expires_at": [previous.isoformat(), wanted.isoformat()]},
+        )
+        if request.namespace:
+            from provisioning import tasks
+
+            transaction.on_commit(lambda: tasks.relabel_namespace.delay(request_id))
+    return request
+
+
+# The 1-hour warning first: an environment that is already that close gets it alone.
+EXPIRY_WARNINGS = (("warned_1h_at", timedelta(hours=1), "1 hour"), ("warned_24h_at", timedelta(hours=24), "24 hours"))
+
+
+def _ids_in_chunks(queryset, size: int):
+    """Primary keys of ``queryset`` in ascending chunks; never more than ``size`` in memory."""
+    last = 0
+    while True:
+        ids = list(queryset.filter(pk__gt=last).order_by("pk").values_list("pk", flat=True)[:size])
+        if not ids:
+            return
+        yield ids
+        last = ids[-1]
+
+
+def environments_sweep(*, now=None, chunk: int = 200) -> dict[str, int]:
+    """Warn before expiry (once per threshold) and destroy expired environments, in chunks of ids."""
+    now = now or timezone.now()
+    counts = {"warned": 0, "destroyed": 0}
+    active = EnvironmentRequest.objects.filter(state=S.ACTIVE, expires_at__isnull=False)
+    for ids in _ids_in_chunks(active.filter(expires_at__lte=now), chunk):
+        for request_id in ids:
+            try:
+                request_destroy(user=None, request_id=request_id, reason="Expired: destroyed by the expiry sweep.")
+                counts["destroyed"] += 1
+            except ServiceError:
+                logger.info("environment %s changed state before it could be destroyed", request_id)
+    for field_name, before, label in EXPIRY_WARNINGS:
+        due = active.filter(expires_at__gt=now, expires_at__lte=now + before, **{f"{field_name}__isnull": True})
+        for ids in _ids_in_chunks(due, chunk):
+            for request in EnvironmentRequest.objects.filter(pk__in=ids).select_related(
+                "requester", "template", "team"
+            ):
+                with transaction.atomic():
+                    # Claim the warning first: two sweeps never send it twice.
+                    claimed = EnvironmentRequest.objects.filter(
+                        pk=request.pk, **{f"{field_name}__isnull": True}
+                    ).update(**{field_name: now})
+                    if not claimed:
+                        continue
+                    if field_name == "warned_1h_at":
+                        # A 1-hour warning makes the 24-hour one moot.
+                        EnvironmentRequest.objects.filter(pk=request.pk, warned_24h_at__isnull=True).update(
+                            warned_24h_at=now
+                        )
+                    _notify_requester(
+                        request,
+                        "expires soon",
+                        f"It expires in less than {label}, at {request.expires_at:%Y-%m-%d %H:%M} UTC. "
+                        "Extend it from its page if you still need it.",
+                    )
+                    counts["warned"] += 1
+    return counts
+
+
+def drift_record(*, request_id: int, kubernetes: list[str], terraform: str, terraform_detail: str = "") -> None:
+    """Store the outcome of a drift check (Kubernetes differences and the Terraform plan's verdict)."""
+    drifted = bool(kubernetes) or terraform == "changes"
+    EnvironmentRequest.objects.filter(pk=request_id).update(
+        drift={"kubernetes": kubernetes[:200], "terraform": terraform, "terraform_detail": terraform_detail[:5000]},
+        drift_checked_at=timezone.now(),
+        is_drifted=drifted,
+    )
+
+
+def request_drift_check(*, user, request_id: int) -> None:
+    """Ask a worker to check the environment for drift now."""
+    request = EnvironmentRequest.objects.filter(pk=request_id).first()
+    if request is None:
+        raise ServiceError("No such request.")
+    if not permissions.can_destroy(user, request) and not permissions.is_approver(user):
+        raise PermissionDenied("Only the owning team, approvers and Platform Admins check drift.")
+    if request.state != S.ACTIVE:
+        raise IllegalTransition("Only an active environment can be checked for drift.")
+    from provisioning import tasks
+
+    audit_record(actor=user, action="provisioning.request.drift-check", obj=request)
+    transaction.on_commit(lambda: tasks.check_drift.delay(request_id))
+
+
+def request_release_lock(*, user, request_id: int, lock_id: str, confirm: bool) -> str:
+    """Platform Admins: release a Terraform state lock left behind, once they confirm no process holds it."""
+    from provisioning import runs
+
+    if not permissions.is_platform_admin(user):
+        raise PermissionDenied("Only Platform Admins release Terraform state locks.")
+    if not confirm:
+        raise RequestInvalid({"confirm": ["Confirm that no Terraform process holds this lock."]})
+    request = EnvironmentRequest.objects.select_related("template_version").filter(pk=request_id).first()
+    if request is None:
+        raise ServiceError("No such request.")
+    if request.runs.filter(status=RunStatus.RUNNING).exists():
+        raise IllegalTransition("A run of this environment is running: its Terraform holds the lock.")
+    lock = runs.state_lock(request)
+    if lock is None or lock["id"] != lock_id:
+        raise IllegalTransition("This lock is no longer held; reload the page.")
+    ok, output = runs.release_state_lock(request, lock_id)
+    audit_record(
+        actor=user,
+        action="provisioning.request.release-lock",
+        obj=request,
+        changes={"lock_id": lock_id, "released": ok, **({"output": output[:500]} if not ok else {})},
+    )
+    if not ok:
+        raise ServiceError(f"terraform force-unlock failed: {output}")
+    return f"Lock {lock_id} released."

@@ -19,3 +19,32 @@ def execute_run(run_id: int) -> str:
 @shared_task(name="provisioning.reap_dead_runs", acks_late=True, soft_time_limit=120, time_limit=180)
 def reap_dead_runs() -> int:
     return services.runs_reap_dead()
+
+
+@shared_task(name="provisioning.sweep_environments", acks_late=True, soft_time_limit=600, time_limit=660)
+def sweep_environments() -> dict:
+    """Expiry warnings (24 h and 1 h before) and destroys of expired environments."""
+    return services.environments_sweep()
+
+
+@shared_task(name="provisioning.check_drift", acks_late=True, soft_time_limit=600, time_limit=660)
+def check_drift(request_id: int) -> dict:
+    return runs.check_drift(request_id)
+
+
+@shared_task(name="provisioning.check_drift_all", acks_late=True, soft_time_limit=300, time_limit=360)
+def check_drift_all() -> int:
+    """Enqueue a drift check per active environment, reading ids in chunks."""
+    from provisioning.models import EnvironmentRequest, RequestState
+
+    count = 0
+    for ids in services._ids_in_chunks(EnvironmentRequest.objects.filter(state=RequestState.ACTIVE), 500):
+        for request_id in ids:
+            check_drift.delay(request_id)
+            count += 1
+    return count
+
+
+@shared_task(name="provisioning.relabel_namespace", acks_late=True, soft_time_limit=60, time_limit=90)
+def relabel_namespace(request_id: int) -> str:
+    return runs.relabel_namespace(request_id)

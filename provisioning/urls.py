@@ -15,4 +15,10 @@ urlpatterns = [
     path("requests/<int:pk>/retry/", views.request_retry, name="request-retry"),
     path("requests/<int:pk>/approve/", views.request_approve, name="request-approve"),
     path("requests/<int:pk>/reject/", views.request_reject, name="request-reject"),
+    path("requests/<int:pk>/status/", views.request_status, name="request-status"),
+    path("requests/<int:pk>/extend/", views.request_extend, name="request-extend"),
+    path("requests/<int:pk>/destroy/", views.request_destroy, name="request-destroy"),
+    path("requests/<int:pk>/drift/", views.request_drift, name="request-drift"),
+    path("requests/<int:pk>/release-lock/", views.request_release_lock, name="request-release-lock"),
+    path("drifted/", views.drifted, name="drifted"),
 ]

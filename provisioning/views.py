@@ -101,10 +101,12 @@ def _live_context(request, env_request):
         "approval_count": selectors.approval_count(env_request),
         "approvals_needed": version.approvals_required if version.approval_policy == "distinct" else 1,
         "can_cancel": permissions.can_cancel(user, env_request)
-        and env_request.state not in ("active", "rejected", "canceled"),
+        and env_request.state not in ("active", "rejected", "canceled", "destroying", "destroyed")
+        and not (env_request.state == "failed" and runs and runs[-1].kind == "destroy"),
         "can_retry": permissions.can_cancel(user, env_request) and env_request.state == "failed",
         "can_decide": permissions.can_approve(user, env_request) and env_request.state == "awaiting_approval",
         "cancel_pending": any(r.cancel_requested and not r.is_finished for r in runs),
+        "destroy_failed": env_request.state == "failed" and bool(runs) and runs[-1].kind == "destroy",
     }
 
 
@@ -122,6 +124,12 @@ def request_detail(request, pk: int):
     context = _live_context(request, env_request)
     context.update(_log_context(env_request, context["runs"][-1] if context["runs"] else None))
     context["decision_form"] = DecisionForm()
+    context["can_manage"] = permissions.can_destroy(request.user, env_request)
+    if env_request.state == "failed" and not any(r.status == "running" for r in context["runs"]):
+        from provisioning import runs as run_files
+
+        context["state_lock"] = run_files.state_lock(env_request)
+        context["can_release_lock"] = permissions.is_platform_admin(request.user)
     return render(request, "provisioning/request_detail.html", context)
 
 
@@ -176,7 +184,7 @@ def request_retry(request, pk: int):
         request,
         pk,
         lambda r: services.request_retry(user=request.user, request_id=r.pk),
-        "Planning again. The new plan needs approval again.",
+        "Retrying. A failed destroy is destroyed again; a failed request is planned again and needs approval again.",
     )
 
 
@@ -224,3 +232,92 @@ def approvals(request):
         return _forbidden(request, "Only Approvers and Platform Admins review requests.")
     page = Paginator(selectors.approvals_for(request.user), 50).get_page(request.GET.get("page"))
     return render(request, "provisioning/approvals.html", {"page": page, "decision_form": DecisionForm()})
+
+
+# --- environments: live status, extend, destroy, drift --------------------------------
+
+
+@login_required
+def request_status(request, pk: int):
+    """The namespace as the cluster sees it now (htmx polls this partial)."""
+    from provisioning import kubernetes as kube
+
+    env_request = _visible_request(request, pk)
+    context = {"req": env_request, "status": None, "error": ""}
+    if env_request.state == "active" and env_request.cluster_id and env_request.namespace:
+        try:
+            context["status"] = kube.read_status(env_request.cluster.connection(), env_request.namespace)
+        except kube.ClusterError as exc:
+            context["error"] = str(exc)
+    return render(request, "provisioning/_cluster_status.html", context)
+
+
+@login_required
+@require_POST
+def request_extend(request, pk: int):
+    env_request = _visible_request(request, pk)
+    try:
+        hours = int(request.POST.get("hours", ""))
+    except ValueError:
+        hours = 0
+    try:
+        updated = services.request_extend(user=request.user, request_id=env_request.pk, hours=hours)
+    except services.RequestInvalid as exc:
+        messages.error(request, " ".join(exc.errors.get("hours", [str(exc)])))
+    except ServiceError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Extended: {updated.name} now expires {updated.expires_at:%Y-%m-%d %H:%M} UTC.")
+    return redirect("provisioning:request", pk=env_request.pk)
+
+
+@login_required
+@require_POST
+def request_destroy(request, pk: int):
+    env_request = _visible_request(request, pk)
+    try:
+        services.request_destroy(user=request.user, request_id=env_request.pk, confirm=request.POST.get("confirm", ""))
+    except services.RequestInvalid as exc:
+        messages.error(request, " ".join(exc.errors.get("confirm", [str(exc)])))
+    except ServiceError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Destroying {env_request.name}: the namespace is deleted, then Terraform destroys.")
+    return redirect("provisioning:request", pk=env_request.pk)
+
+
+@login_required
+@require_POST
+def request_drift(request, pk: int):
+    return _action(
+        request,
+        pk,
+        lambda r: services.request_drift_check(user=request.user, request_id=r.pk),
+        "Drift check queued; the result appears on this page in a moment.",
+    )
+
+
+@login_required
+def drifted(request):
+    page = Paginator(selectors.drifted_visible_to(request.user), 50).get_page(request.GET.get("page"))
+    return render(request, "provisioning/drifted.html", {"page": page})
+
+
+@login_required
+@require_POST
+def request_release_lock(request, pk: int):
+    env_request = _visible_request(request, pk)
+    try:
+        message = services.request_release_lock(
+            user=request.user,
+            request_id=env_request.pk,
+            lock_id=request.POST.get("lock_id", ""),
+            confirm=request.POST.get("confirm") == "yes",
+        )
+    except services.RequestInvalid as exc:
+        messages.error(request, " ".join(exc.errors.get("confirm", [str(exc)])))
+    except ServiceError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, message)
+    return redirect("provisioning:request", pk=env_request.pk)

@@ -46,14 +46,19 @@ class RequestSerializer(serializers.ModelSerializer):
     requester = serializers.CharField(source="requester.username")
     entity = serializers.SerializerMethodField()
     team = serializers.SerializerMethodField()
+    cluster = serializers.SerializerMethodField()
 
     class Meta:
         model = EnvironmentRequest
         fields = [
             "id", "name", "template", "template_version", "state", "requester", "entity", "team", "parameters",
             "justification", "ttl_hours", "failure_reason", "plan_summary", "outputs", "created_at", "updated_at",
-            "activated_at", "expires_at",
+            "activated_at", "expires_at", "cluster", "namespace", "kubernetes_state", "kubernetes_note",
+            "is_drifted", "drift", "drift_checked_at", "destroyed_at",
         ]  # fmt: skip
+
+    def get_cluster(self, obj) -> str | None:
+        return obj.cluster.name if obj.cluster_id else None
 
     def get_entity(self, obj) -> str | None:
         return obj.entity.ref if obj.entity_id else None
@@ -95,3 +100,20 @@ class LogPageSerializer(serializers.Serializer):
     finished = serializers.BooleanField()
     lines = LogLineSerializer(many=True)
     next_after = serializers.IntegerField(help_text="pass as ?after= to get the following lines")
+
+
+class ExtendSerializer(serializers.Serializer):
+    hours = serializers.IntegerField(min_value=1, max_value=8760)
+
+
+class DestroySerializer(serializers.Serializer):
+    confirm = serializers.CharField(max_length=100, help_text="the environment's name, to confirm")
+
+
+class ClusterStatusSerializer(serializers.Serializer):
+    namespace = serializers.CharField()
+    phase = serializers.CharField()
+    deployments = serializers.ListField(child=serializers.DictField())
+    pods = serializers.ListField(child=serializers.DictField())
+    warnings = serializers.ListField(child=serializers.CharField())
+    quota = serializers.DictField()

@@ -10,7 +10,10 @@ from rest_framework.response import Response
 from catalog.models import Entity
 from provisioning import permissions, selectors, services
 from provisioning.api.serializers import (
+    ClusterStatusSerializer,
     DecisionSerializer,
+    DestroySerializer,
+    ExtendSerializer,
     LogPageSerializer,
     RequestCreateSerializer,
     RequestDetailSerializer,
@@ -138,6 +141,55 @@ class RequestViewSet(
     @action(detail=True, methods=["post"])
     def retry(self, request, pk=None):
         return self._decide(request, services.request_retry)
+
+
+class EnvironmentViewSet(RequestViewSet):
+    """Environments (requests that became real): the same permissions, plus status, extend and destroy."""
+
+    http_method_names = ["get", "post", "head", "options"]
+
+    def get_queryset(self):
+        qs = super().get_queryset().filter(activated_at__isnull=False)
+        return qs.select_related("cluster")
+
+    def create(self, request, *args, **kwargs):
+        raise ValidationError(
+            {"detail": ["Create environments by submitting a request to /api/provisioning/requests/."]}
+        )
+
+    @extend_schema(request=None, responses=ClusterStatusSerializer)
+    @action(detail=True, methods=["get"])
+    def status(self, request, pk=None):
+        """The namespace as the cluster sees it now: deployments, pods with hints, warnings, quota."""
+        from dataclasses import asdict
+
+        from provisioning import kubernetes as kube
+
+        env_request = self.get_object()
+        if env_request.state != "active" or not (env_request.cluster_id and env_request.namespace):
+            return Response(
+                {"detail": env_request.kubernetes_note or "This environment has no namespace on a cluster."},
+                status=status.HTTP_409_CONFLICT,
+            )
+        try:
+            found = kube.read_status(env_request.cluster.connection(), env_request.namespace)
+        except kube.ClusterError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_502_BAD_GATEWAY)
+        return Response(asdict(found))
+
+    @extend_schema(request=ExtendSerializer, responses=RequestDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def extend(self, request, pk=None):
+        body = ExtendSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        return self._decide(request, services.request_extend, hours=body.validated_data["hours"])
+
+    @extend_schema(request=DestroySerializer, responses=RequestDetailSerializer)
+    @action(detail=True, methods=["post"], url_path="destroy")
+    def destroy_environment(self, request, pk=None):
+        body = DestroySerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        return self._decide(request, services.request_destroy, confirm=body.validated_data["confirm"])
 
 
 class RunViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
