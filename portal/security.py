@@ -37,3 +37,29 @@ class SecurityHeadersMiddleware:
         response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
         response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
         return response
+
+
+class RejectNulCharactersMiddleware:
+    """Refuse query strings that carry a NUL character, with a 400.
+
+    No field of the portal can hold one, and PostgreSQL refuses them in text,
+    so a search or filter would otherwise end in a server error. Forms and
+    serializers already refuse NUL in bodies; this covers the query string.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if "%00" in request.META.get("QUERY_STRING", "") or any(
+            "\x00" in value for values in request.GET.lists() for value in values[1]
+        ):
+            message = "The address contains a NUL character, which no field accepts."
+            if request.path.startswith("/api/"):
+                from django.http import JsonResponse
+
+                return JsonResponse({"error": {"status": 400, "code": "invalid", "message": message}}, status=400)
+            from django.http import HttpResponseBadRequest
+
+            return HttpResponseBadRequest(message)
+        return self.get_response(request)

@@ -71,3 +71,10 @@ def test_repeated_wrong_passwords_lock_the_account_out_for_that_address(client, 
     assert "Too many failed sign-ins" in response.content.decode()
     other_address = client.post(reverse("login"), {"username": "dev", "password": PASSWORD}, REMOTE_ADDR="10.9.8.7")
     assert other_address.status_code == 302
+
+
+@pytest.mark.parametrize("path", ["/api/knowledge/search/?q=a%00b", "/search/?q=a%00b", "/catalog/?q=%00"])
+def test_a_nul_character_in_the_address_is_a_clear_400(login, developer, path):
+    response = login(developer).get(path)
+    assert response.status_code == 400
+    assert "NUL character" in response.content.decode()
