@@ -114,6 +114,9 @@ def main() -> int:
                 "4",
                 "--timeout",
                 "60",
+                # Longer than any client's idle gap, so no request races a closing keep-alive connection.
+                "--keep-alive",
+                "75",
             ],
             cwd=ROOT,
             env=env,
