@@ -1,4 +1,4 @@
-from django.utils.dateparse import parse_datetime
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, mixins, viewsets
@@ -15,6 +15,7 @@ from pipelines.api.serializers import (
     RunSerializer,
 )
 from pipelines.models import Deployment, Incident, Run
+from portal.filters import UtcDateTimeField, UtcDateTimeFilter
 from portal.services import PermissionDenied, ServiceError
 
 
@@ -34,8 +35,8 @@ def _scope_repositories(entity_ref: str = "", team_ref: str = ""):
 class _ScopeFilter(filters.FilterSet):
     entity = filters.CharFilter(method="filter_entity", help_text="kind:namespace/name")
     team = filters.CharFilter(method="filter_team", help_text="group:namespace/name")
-    since = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    until = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    since = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    until = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     repo_field = "pipeline__repository"
 
@@ -146,7 +147,10 @@ class MetricsView(APIView):
             raise exceptions.ValidationError({"days": "Between 1 and 365."})
         until = None
         if request.query_params.get("until"):
-            until = parse_datetime(request.query_params["until"])
+            try:
+                until = UtcDateTimeField().to_python(request.query_params["until"])
+            except DjangoValidationError:
+                until = None
             if until is None or until.tzinfo is None:
                 raise exceptions.ValidationError({"until": "An ISO 8601 date and time with a time zone."})
         repos, scope = _scope_repositories(entity_ref=entity_ref, team_ref=team_ref)

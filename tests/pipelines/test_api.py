@@ -139,3 +139,23 @@ def test_api_lists_keep_their_query_count_flat(login, developer, data, send_gith
         assert client.get("/api/pipelines/runs/").status_code == 200
     with django_assert_max_num_queries(8):
         assert client.get("/api/pipelines/deployments/").status_code == 200
+
+
+def test_date_filters_with_any_iso_offset_answer_instead_of_failing(client, developer):
+    client.force_login(developer)
+    for path in ("/api/pipelines/deployments/", "/api/pipelines/runs/"):
+        response = client.get(path, {"since": "9959-09-07T14:08:24-19:49", "until": "0001-01-01T00:00:00+05:00"})
+        assert response.status_code == 200, path
+
+
+def test_the_metrics_until_accepts_any_iso_offset_and_refuses_nonsense(client, developer):
+    from catalog.models import Entity
+
+    Entity.objects.create(kind="Component", name="svc", ref_key="component:default/svc")
+    client.force_login(developer)
+    ok = client.get(
+        "/api/pipelines/metrics/", {"entity": "component:default/svc", "until": "2026-01-01T00:00:00+16:22"}
+    )
+    assert ok.status_code == 200
+    bad = client.get("/api/pipelines/metrics/", {"entity": "component:default/svc", "until": "soon"})
+    assert bad.status_code == 400
