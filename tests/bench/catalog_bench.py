@@ -73,7 +73,7 @@ def empty_catalog(connection) -> None:
 
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("TRUNCATE catalog_scorecardresult, catalog_relation, catalog_entity")
+            cursor.execute("TRUNCATE catalog_scorecardresult, catalog_relation, catalog_entity CASCADE")
             cursor.execute("VACUUM ANALYZE catalog_entity")
             cursor.execute("VACUUM ANALYZE catalog_relation")
     else:
