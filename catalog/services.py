@@ -12,6 +12,7 @@ import glob
 import hashlib
 import json
 import secrets
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,11 +25,12 @@ from django.utils import timezone
 
 from catalog import permissions, selectors
 from catalog.descriptors import (
+    DOCUMENT_BATCH,
     Descriptor,
     Invalid,
     Problem,
     SafeLoader,
-    parse_documents,
+    iter_documents,
     validate,
 )
 from catalog.descriptors import (
@@ -281,76 +283,85 @@ def _parse_sources(sources: list[_Source], result: ImportResult, *, follow_locat
     """Parse every source (following Locations); returns parsed entities, failed source keys and stored rows.
 
     A document whose fingerprint equals the stored one is not validated again: it is unchanged
-    (that makes re-importing 20,000 unchanged entities a matter of hashing them).
+    (that makes re-importing 20,000 unchanged entities a matter of hashing them). Documents go
+    through in batches, so the raw YAML of a large file never sits in memory all at once.
     """
-    raw: list[tuple] = []  # (source, index, doc, guessed ref, fingerprint)
     failed_sources: set[str] = set()
     seen_files: set[str] = set()
-    locations: dict[tuple[str, int], Descriptor] = {}
-    queue = list(sources)
+    existing: dict[str, tuple] = {}
+    looked_up: set[str] = set()
+    parsed: dict[str, _Parsed] = {}
+    queue = deque(sources)
+
+    def problem(source: _Source, index: int, doc, exc: Invalid) -> None:
+        failed_sources.add(source.key)
+        result.problems.append(
+            Problem(file=source.label, document=index, field=exc.field, reason=exc.reason, entity=_name_of(doc))
+        )
+
+    def take(batch: list[tuple]) -> None:
+        guesses = {guess for _source, _index, _doc, guess, _fp, _loc in batch if guess} - looked_up
+        existing.update(_fetch_existing(guesses))
+        looked_up.update(guesses)
+        for source, index, doc, guess, fingerprint, location in batch:
+            stored = existing.get(guess) if guess else None
+            if stored is not None and stored[1] == fingerprint and not stored[2] and guess not in parsed:
+                parsed[guess] = _Parsed(None, source.key, fingerprint)  # unchanged: nothing to validate or write
+                continue
+            try:
+                descriptor = location or validate(doc)
+            except Invalid as exc:
+                problem(source, index, doc, exc)
+                continue
+            key = descriptor.ref_key
+            if key in parsed:
+                result.problems.append(
+                    Problem(
+                        file=source.label,
+                        document=index,
+                        field="metadata.name",
+                        reason=f"{key} appears twice in this import (first in {parsed[key].source}); "
+                        "this later one was skipped",
+                        entity=key,
+                    )
+                )
+                continue
+            parsed[key] = _Parsed(descriptor, source.key, fingerprint)
+
     while queue:
-        source = queue.pop(0)
+        source = queue.popleft()
         if source.key in seen_files:
             continue
         seen_files.add(source.key)
         result.files.append(source.label)
-        documents, problems = parse_documents(source.text, file=source.label)
-        if problems:
-            failed_sources.add(source.key)
-            result.problems.extend(problems)
         needs_substitution = "$text" in source.text or "$json" in source.text or "$yaml" in source.text
-        for index, doc, text in documents:
+        problems: list[Problem] = []
+        batch: list[tuple] = []
+        for index, doc, text in iter_documents(source.text, file=source.label, problems=problems):
+            location = None
             try:
                 if needs_substitution:
                     substituted = _substitute(doc, source)
                     if substituted != doc:
                         doc, text = substituted, None
                 if isinstance(doc, dict) and str(doc.get("kind", "")).lower() == "location":
-                    # Validated now, to follow its targets.
-                    location = validate(doc)
-                    locations[(source.key, index)] = location
+                    location = validate(doc)  # now, to follow its targets
                     if follow_locations:
                         queue.extend(_location_targets(location, source, index, result, roots))
             except Invalid as exc:
-                failed_sources.add(source.key)
-                result.problems.append(
-                    Problem(file=source.label, document=index, field=exc.field, reason=exc.reason, entity=_name_of(doc))
-                )
+                problem(source, index, doc, exc)
                 continue
-            raw.append((source, index, doc, _guess_ref(doc), _fingerprint(source.key, doc, text)))
-
-    looked_up = {r[3] for r in raw if r[3]}
-    existing = _fetch_existing(looked_up)
-    parsed: dict[str, _Parsed] = {}
-    for source, index, doc, guess, fingerprint in raw:
-        stored = existing.get(guess) if guess else None
-        if stored is not None and stored[1] == fingerprint and not stored[2] and guess not in parsed:
-            parsed[guess] = _Parsed(None, source.key, fingerprint)  # unchanged: nothing to validate or write
-            continue
-        try:
-            descriptor = locations.get((source.key, index)) or validate(doc)
-        except Invalid as exc:
+            batch.append((source, index, doc, _guess_ref(doc), _fingerprint(source.key, doc, text), location))
+            if len(batch) >= DOCUMENT_BATCH:
+                take(batch)
+                batch = []
+        take(batch)
+        if problems:
             failed_sources.add(source.key)
-            result.problems.append(
-                Problem(file=source.label, document=index, field=exc.field, reason=exc.reason, entity=_name_of(doc))
-            )
-            continue
-        key = descriptor.ref_key
-        if key in parsed:
-            result.problems.append(
-                Problem(
-                    file=source.label,
-                    document=index,
-                    field="metadata.name",
-                    reason=f"{key} appears twice in this import (first in {parsed[key].source}); "
-                    "this later one was skipped",
-                    entity=key,
-                )
-            )
-            continue
-        parsed[key] = _Parsed(descriptor, source.key, fingerprint)
+            result.problems.extend(problems)
     missing = [key for key in parsed if key not in looked_up]  # refs that validation spelled otherwise
-    return parsed, failed_sources, {**existing, **_fetch_existing(missing)}
+    existing.update(_fetch_existing(missing))
+    return parsed, failed_sources, existing
 
 
 def _name_of(doc) -> str:

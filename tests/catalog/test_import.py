@@ -333,6 +333,22 @@ def test_invalid_yaml_is_reported_with_line_and_column_and_earlier_documents_sti
     assert "line 9" in str(problem)
 
 
+def test_a_large_file_is_read_in_batches_with_document_numbers_and_errors_kept(settings):
+    from catalog.descriptors import DOCUMENT_BATCH
+
+    group = "apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata: {{name: g-{}}}\nspec: {{type: team}}\n"
+    documents = [group.format(i) for i in range(2 * DOCUMENT_BATCH + 10)]
+    documents[DOCUMENT_BATCH + 4] = "apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata: {name: -bad-}\n"
+    documents.append("apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata: {name: [broken\n")
+    result = services.catalog_import_text(text="---\n" + "---\n".join(documents), name="big.yaml")
+    problems = {(p.document, p.field) for p in result.problems}
+    assert (DOCUMENT_BATCH + 5, "metadata.name") in problems
+    syntax = [p for p in result.problems if "invalid YAML" in p.reason]
+    assert [p.document for p in syntax] == [2 * DOCUMENT_BATCH + 11]
+    assert Entity.objects.filter(kind=Kind.GROUP).count() == 2 * DOCUMENT_BATCH + 9
+    assert Entity.objects.filter(ref_key=f"group:default/g-{2 * DOCUMENT_BATCH + 9}").exists()
+
+
 @pytest.mark.parametrize(
     ("document", "field", "reason"),
     [
