@@ -37,3 +37,13 @@ class CatalogConfig(AppConfig):
         from portal.extensions import SearchProvider, register_search_provider
 
         register_search_provider(SearchProvider("catalog", "Catalog", 10, catalog_search.search_entities))
+
+        from django.contrib.auth.signals import user_logged_in
+
+        user_logged_in.connect(_link_catalog_user_at_sign_in, dispatch_uid="catalog-link-at-sign-in")
+
+
+def _link_catalog_user_at_sign_in(sender, request, user, **kwargs) -> None:
+    from catalog import services
+
+    services.catalog_user_link_by_email(user=user)

@@ -62,3 +62,31 @@ def can_delete_orphans(user) -> bool:
 
 def can_manage_scorecards(user) -> bool:
     return is_platform_admin(user)
+
+
+def _profile_email(entity: Entity) -> str:
+    profile = (entity.spec or {}).get("profile") or {}
+    email = profile.get("email") if isinstance(profile, dict) else None
+    return email.strip().lower() if isinstance(email, str) else ""
+
+
+def can_claim_catalog_user(user, entity: Entity) -> bool:
+    """A person may link themselves to an unlinked catalog User whose profile email is their account's email.
+
+    Catalog Users come only from Platform Admins' imports (they have no owner a team could claim),
+    and people cannot change their own account email, so the match is a proof of identity.
+    """
+    if not user or not user.is_authenticated or entity.kind != Kind.USER or entity.portal_user_id is not None:
+        return False
+    email = (user.email or "").strip().lower()
+    return bool(email) and not entity.orphaned and _profile_email(entity) == email
+
+
+def can_link_portal_accounts(user) -> bool:
+    return is_platform_admin(user)
+
+
+def can_unlink_catalog_user(user, entity: Entity) -> bool:
+    if not user or not user.is_authenticated or entity.portal_user_id is None:
+        return False
+    return is_platform_admin(user) or entity.portal_user_id == user.pk

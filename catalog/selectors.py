@@ -27,6 +27,25 @@ def teams_of(user) -> QuerySet[Entity]:
     ).distinct()
 
 
+def catalog_user_of(user) -> Entity | None:
+    """The catalog User linked to a portal account, if any."""
+    if not user or not user.is_authenticated:
+        return None
+    return Entity.objects.filter(kind=Kind.USER, portal_user=user).first()
+
+
+def claimable_catalog_users(user) -> list[Entity]:
+    """Unlinked catalog Users whose profile email is the account's email (see ``can_claim_catalog_user``)."""
+    email = (getattr(user, "email", "") or "").strip()
+    if not email:
+        return []
+    return list(
+        Entity.objects.filter(
+            kind=Kind.USER, portal_user__isnull=True, orphaned=False, spec__profile__email__iexact=email
+        ).order_by("namespace", "name")[:10]
+    )
+
+
 def owned_by_teams(teams) -> QuerySet[Entity]:
     return Entity.objects.filter(relations__type="ownedBy", relations__target__in=teams).distinct()
 

@@ -798,16 +798,83 @@ def relation_add(*, source: Entity, type: str, target_ref: str) -> Relation:
     return relation
 
 
-def portal_user_link(*, entity: Entity, user) -> Entity:
-    """Link a catalog User to a portal account, so the account belongs to the User's groups."""
+def portal_user_link(*, entity: Entity, user, actor=None) -> Entity:
+    """Link a catalog User to a portal account, so the account belongs to the User's groups.
+
+    An account has at most one catalog User and the reverse; linking moves an earlier link.
+    """
     if entity.kind != Kind.USER:
         raise ServiceError("Only User entities can be linked to a portal account.")
     with transaction.atomic():
+        previous = list(Entity.objects.filter(portal_user=user).exclude(pk=entity.pk).values_list("ref_key", flat=True))
+        replaced = entity.portal_user.get_username() if entity.portal_user_id not in (None, user.pk) else ""
         Entity.objects.filter(portal_user=user).exclude(pk=entity.pk).update(portal_user=None)
         if entity.portal_user_id != user.pk:
             entity.portal_user = user
             entity.save(update_fields=["portal_user"])
+            audit_record(
+                actor=actor,
+                action="catalog.account_linked",
+                obj=entity,
+                changes={
+                    "account": user.get_username(),
+                    "before": {"account_was_linked_to": previous, "user_was_linked_to": replaced},
+                    "groups": sorted(r.target_ref for r in entity.relations.filter(type="memberOf")),
+                },
+            )
+    if hasattr(user, "_bridge_team_refs"):
+        del user._bridge_team_refs
     return entity
+
+
+def catalog_user_claim(*, actor, entity: Entity) -> Entity:
+    """ "This is me": a signed-in person links their account to the catalog User with their email address."""
+    if not permissions.can_claim_catalog_user(actor, entity):
+        raise PermissionDenied(
+            "You can only claim a catalog User that is not linked yet and whose profile email is your account's "
+            "email. Ask a Platform Admin to link you otherwise."
+        )
+    return portal_user_link(entity=entity, user=actor, actor=actor)
+
+
+def catalog_user_assign(*, actor, entity: Entity, username: str) -> Entity:
+    """A Platform Admin links any portal account to a catalog User."""
+    if not permissions.can_link_portal_accounts(actor):
+        raise PermissionDenied("Only Platform Admins can link portal accounts to catalog Users.")
+    from django.contrib.auth import get_user_model
+
+    account = get_user_model().objects.filter(username__iexact=(username or "").strip(), is_active=True).first()
+    if account is None:
+        raise ServiceError(f"There is no active portal account named {username.strip()!r}.")
+    return portal_user_link(entity=entity, user=account, actor=actor)
+
+
+def catalog_user_unlink(*, actor, entity: Entity) -> Entity:
+    """The linked person or a Platform Admin removes the link; the account then leaves the User's groups."""
+    if not permissions.can_unlink_catalog_user(actor, entity):
+        raise PermissionDenied("Only the linked person and Platform Admins can unlink this catalog User.")
+    with transaction.atomic():
+        account = entity.portal_user
+        if account is not None:
+            entity.portal_user = None
+            entity.save(update_fields=["portal_user"])
+            audit_record(
+                actor=actor,
+                action="catalog.account_unlinked",
+                obj=entity,
+                changes={"account": account.get_username(), "after": {"account_linked_to": None}},
+            )
+    return entity
+
+
+def catalog_user_link_by_email(*, user) -> Entity | None:
+    """At sign-in: an account without a catalog User takes the one unlinked User whose profile email is its own."""
+    if not user.email or Entity.objects.filter(portal_user=user).exists():
+        return None
+    candidates = selectors.claimable_catalog_users(user)
+    if len(candidates) != 1:
+        return None  # none, or ambiguous: the person chooses on their profile page
+    return portal_user_link(entity=candidates[0], user=user, actor=user)
 
 
 def demo_catalog_ensure(*, users: dict) -> int:

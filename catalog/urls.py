@@ -9,6 +9,7 @@ urlpatterns = [
     path("import/", views.import_view, name="import"),
     path("new/", views.create, name="create"),
     path("orphans/delete/", views.delete_orphans, name="delete-orphans"),
+    path("me/", views.me, name="me"),
     path("scorecards/", views.scorecards, name="scorecards"),
     path("scorecards/new/", views.scorecard_create, name="scorecard-create"),
     path("scorecards/<int:pk>/", views.scorecard_detail, name="scorecard"),
@@ -19,4 +20,7 @@ urlpatterns = [
     path("<str:kind>/<str:namespace>/<str:name>/edit/", views.edit, name="edit"),
     path("<str:kind>/<str:namespace>/<str:name>/delete/", views.delete, name="delete"),
     path("<str:kind>/<str:namespace>/<str:name>/export/", views.entity_export, name="entity-export"),
+    path("<str:kind>/<str:namespace>/<str:name>/claim/", views.account_claim, name="account-claim"),
+    path("<str:kind>/<str:namespace>/<str:name>/link/", views.account_link, name="account-link"),
+    path("<str:kind>/<str:namespace>/<str:name>/unlink/", views.account_unlink, name="account-unlink"),
 ]

@@ -86,6 +86,10 @@ def entity(request, kind: str, namespace: str, name: str):
         "can_delete": permissions.can_delete_entity(request.user, obj),
     }
     if selected == "overview":
+        if obj.kind == "User":
+            context["can_claim"] = permissions.can_claim_catalog_user(request.user, obj)
+            context["can_unlink"] = permissions.can_unlink_catalog_user(request.user, obj)
+            context["can_link_accounts"] = permissions.can_link_portal_accounts(request.user)
         context["scorecard_results"] = list(obj.scorecard_results.select_related("scorecard").order_by("scorecard"))
         if obj.kind == "Group":
             context["team_scores"] = list(
@@ -173,6 +177,72 @@ def delete(request, kind: str, namespace: str, name: str):
         raise DjangoPermissionDenied(str(exc))
     messages.success(request, f"{obj.ref} was deleted.")
     return redirect("catalog:index")
+
+
+@login_required
+def me(request):
+    """The signed-in person's catalog User, or the ones they can claim, and their teams."""
+    linked = selectors.catalog_user_of(request.user)
+    context = {
+        "linked": linked,
+        "candidates": [] if linked else selectors.claimable_catalog_users(request.user),
+        "teams": list(selectors.teams_of(request.user).order_by("name")) if linked else [],
+        "can_unlink": bool(linked) and permissions.can_unlink_catalog_user(request.user, linked),
+    }
+    return render(request, "catalog/me.html", context)
+
+
+def _account_action(request, kind: str, namespace: str, name: str, action, success: str):
+    obj = _entity_or_404(kind, namespace, name)
+    try:
+        action(obj)
+    except PermissionDenied as exc:
+        raise DjangoPermissionDenied(str(exc))
+    except ServiceError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, success.format(ref=obj.ref))
+    return redirect("catalog:me" if request.POST.get("next") == "me" else obj.get_absolute_url())
+
+
+@login_required
+@require_POST
+def account_claim(request, kind: str, namespace: str, name: str):
+    return _account_action(
+        request,
+        kind,
+        namespace,
+        name,
+        lambda obj: services.catalog_user_claim(actor=request.user, entity=obj),
+        "Your account is now linked to {ref}: you belong to its teams.",
+    )
+
+
+@login_required
+@require_POST
+def account_link(request, kind: str, namespace: str, name: str):
+    username = request.POST.get("username", "")
+    return _account_action(
+        request,
+        kind,
+        namespace,
+        name,
+        lambda obj: services.catalog_user_assign(actor=request.user, entity=obj, username=username),
+        "The account is now linked to {ref}.",
+    )
+
+
+@login_required
+@require_POST
+def account_unlink(request, kind: str, namespace: str, name: str):
+    return _account_action(
+        request,
+        kind,
+        namespace,
+        name,
+        lambda obj: services.catalog_user_unlink(actor=request.user, entity=obj),
+        "The account is no longer linked to {ref}.",
+    )
 
 
 @login_required
