@@ -213,13 +213,28 @@ def search_pages(
     return _search_fallback(qs, query, limit)
 
 
+RANKED_CANDIDATES = 500
+
+
 def _search_postgres(qs, query: str, limit: int) -> list[SearchHit]:
-    from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank
+    from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank, SearchVector
     from django.db.models import F
 
     sq = SearchQuery(query, search_type="websearch", config="english")
+    # A common word matches most pages, and ranking them all costs a tsvector read each. So rank
+    # the pages that match in their title (indexed) and the most recently edited other matches.
+    in_title = (
+        qs.annotate(title_vector=SearchVector("title", config="english"))
+        .filter(title_vector=sq)
+        .order_by()  # any of them: ordering would make PostgreSQL walk every page instead of the index
+        .values_list("pk", flat=True)[:RANKED_CANDIDATES]
+    )
+    recent = qs.filter(search_vector=sq).order_by("-updated_at").values_list("pk", flat=True)[:RANKED_CANDIDATES]
+    candidates = set(in_title) | set(recent)
+    if not candidates:
+        return []
     rows = (
-        qs.filter(search_vector=sq)
+        qs.filter(pk__in=candidates)
         .annotate(rank=SearchRank(F("search_vector"), sq))
         .order_by("-rank", "-updated_at")[:limit]
     )
@@ -253,8 +268,14 @@ def _search_fallback(qs, query: str, limit: int) -> list[SearchHit]:
     cond = Q()
     for w in words:
         cond &= Q(title__icontains=w) | Q(body__icontains=w)
+    matching = qs.filter(cond).distinct()
+    in_title = Q()
+    for w in words:
+        in_title &= Q(title__icontains=w)
+    candidates = {p.pk: p for p in matching.order_by("-updated_at")[:RANKED_CANDIDATES]}
+    candidates.update((p.pk, p) for p in matching.filter(in_title).order_by("-updated_at")[:RANKED_CANDIDATES])
     hits = []
-    for page in qs.filter(cond).distinct().order_by("-updated_at")[:500]:
+    for page in candidates.values():
         rank = sum(2.0 for w in words if w.lower() in page.title.lower()) + sum(
             min(page.body.lower().count(w.lower()), 10) * 0.1 for w in words
         )

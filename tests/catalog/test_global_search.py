@@ -21,3 +21,29 @@ def test_search_suggestions_include_catalog_entities(login, developer, import_te
     import_text(FULL)
     response = login(developer).get(reverse("search"), {"q": "check", "suggest": "1"}, HTTP_HX_REQUEST="true")
     assert "Catalog" in response.content.decode()
+
+
+def test_names_starting_with_the_query_come_first_then_other_matches(import_text, developer):
+    from catalog.search import search_entities
+
+    documents = []
+    for kind, name, description in [
+        ("Component", "old-payroll", "Pays people"),
+        ("Component", "pay", "The exact name"),
+        ("Component", "payments-api", ""),
+        ("Resource", "Payments-DB", ""),
+        ("System", "zz-shop", "Takes payments"),
+    ]:
+        spec = "{type: service, lifecycle: production, owner: team}" if kind != "System" else "{owner: team}"
+        if kind == "Resource":
+            spec = "{type: database, owner: team}"
+        documents.append(
+            f"apiVersion: backstage.io/v1alpha1\nkind: {kind}\n"
+            f"metadata: {{name: {name}, description: {description or 'none'}}}\nspec: {spec}\n"
+        )
+    import_text("---\n".join(documents))
+    titles = [hit.title for hit in search_entities(developer, "PAY", 10)]
+    assert titles[:3] == ["pay", "payments-api", "Payments-DB"]
+    assert set(titles[3:]) == {"old-payroll", "zz-shop"}
+    assert [hit.title for hit in search_entities(developer, "pay", 2)] == ["pay", "payments-api"]
+    assert search_entities(developer, "   ", 5) == []

@@ -67,3 +67,23 @@ def test_the_search_page_shows_results_and_an_empty_state(login, developer, corp
     assert b"Database failover" in response.content and b"<mark>" in response.content
     response = client.get(reverse("knowledge:search"), {"q": "zzzz-nothing"}, HTTP_HX_REQUEST="true")
     assert b"No page matches" in response.content and b"<html" not in response.content
+
+
+def test_a_title_match_ranks_first_even_behind_hundreds_of_newer_body_matches(space, developer):
+    from knowledge.models import Page
+
+    old = services.page_create(actor=developer, space=space, title="Widget recovery", body="Steps.")
+    Page.objects.bulk_create(
+        Page(space=space, title=f"Note {n}", slug=f"note-{n}", body=f"Some widget talk {n}.")
+        for n in range(selectors.RANKED_CANDIDATES + 100)
+    )
+    if connection.vendor == "postgresql":
+        from django.contrib.postgres.search import SearchVector
+
+        Page.objects.exclude(pk=old.pk).update(
+            search_vector=SearchVector("title", weight="A", config="english")
+            + SearchVector("body", weight="B", config="english")
+        )
+    hits = selectors.search_pages(query="widget", limit=5)
+    assert hits[0].page == old
+    assert len(hits) == 5
