@@ -68,14 +68,14 @@ class EntityViewSet(
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     @extend_schema(request=DescriptorSerializer, responses={201: EntitySerializer})
-    def create(self, request):
+    def create(self, request, *args, **kwargs):
         descriptor = DescriptorSerializer(data=request.data)
         descriptor.is_valid(raise_exception=True)
         entity = services.entity_save(actor=request.user, document=dict(descriptor.validated_data))
         return Response(EntitySerializer(entity).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=DescriptorSerializer, responses={200: EntitySerializer})
-    def update(self, request, pk=None):
+    def update(self, request, *args, **kwargs):
         entity = self.get_object()
         descriptor = DescriptorSerializer(data=request.data)
         descriptor.is_valid(raise_exception=True)
@@ -94,7 +94,7 @@ class EntityViewSet(
 
     @extend_schema(responses=RelationSerializer(many=True))
     @action(detail=True, methods=["get"])
-    def relations(self, request, pk=None):
+    def relations(self, request, pk=None, format=None):
         entity = self.get_object()
         rows = entity.relations.select_related("target").order_by("type", "target_ref")
         page = self.paginate_queryset(rows)

@@ -148,14 +148,14 @@ class PageViewSet(viewsets.ModelViewSet):
 
     @extend_schema(responses=s.RevisionSerializer(many=True))
     @action(detail=True, methods=["get"])
-    def revisions(self, request, pk=None):
+    def revisions(self, request, pk=None, format=None):
         page = self.get_object()
         paged = self.paginate_queryset(selectors.history(page))
         return self.get_paginated_response(s.RevisionSerializer(paged, many=True).data)
 
     @extend_schema(responses=s.RevisionDetailSerializer)
     @action(detail=True, methods=["get"], url_path=r"revisions/(?P<number>\d+)")
-    def revision(self, request, pk=None, number=None):
+    def revision(self, request, pk=None, number=None, format=None):
         revision = get_object_or_404(Revision, page=self.get_object(), number=number)
         return Response(s.RevisionDetailSerializer(revision).data)
 
@@ -164,7 +164,7 @@ class PageViewSet(viewsets.ModelViewSet):
         responses={200: dict},
     )
     @action(detail=True, methods=["get"])
-    def diff(self, request, pk=None):
+    def diff(self, request, pk=None, format=None):
         page = self.get_object()
         try:
             a, b = int(request.query_params.get("a", "")), int(request.query_params.get("b", ""))
@@ -178,7 +178,7 @@ class PageViewSet(viewsets.ModelViewSet):
 
     @extend_schema(request=s.RevertSerializer, responses=s.RevisionSerializer)
     @action(detail=True, methods=["post"])
-    def revert(self, request, pk=None):
+    def revert(self, request, pk=None, format=None):
         page = self.get_object()
         ser = s.RevertSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
@@ -245,7 +245,7 @@ class IncidentViewSet(
 
     @extend_schema(request=s.StepUpdateSerializer, responses=s.IncidentStepSerializer)
     @action(detail=True, methods=["post"])
-    def steps(self, request, pk=None):
+    def steps(self, request, pk=None, format=None):
         incident = self.get_object()
         ser = s.StepUpdateSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
@@ -254,7 +254,7 @@ class IncidentViewSet(
 
     @extend_schema(request=s.IncidentCloseSerializer, responses=s.IncidentSerializer)
     @action(detail=True, methods=["post"])
-    def close(self, request, pk=None):
+    def close(self, request, pk=None, format=None):
         incident = self.get_object()
         ser = s.IncidentCloseSerializer(data=request.data)
         ser.is_valid(raise_exception=True)

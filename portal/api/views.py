@@ -33,7 +33,7 @@ class TokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         return selectors.tokens_of(self.request.user)
 
     @extend_schema(request=TokenSerializer, responses={201: TokenCreatedSerializer})
-    def create(self, request):
+    def create(self, request, *args, **kwargs):
         serializer = TokenSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         new = services.token_create(user=request.user, name=serializer.validated_data["name"])
@@ -42,7 +42,7 @@ class TokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
     @extend_schema(request=None, responses=TokenSerializer)
     @action(detail=True, methods=["post"])
-    def revoke(self, request, pk=None):
+    def revoke(self, request, pk=None, format=None):
         token = services.token_revoke(user=request.user, token_id=self.get_object().pk)
         return Response(TokenSerializer(token).data)
 
@@ -61,7 +61,7 @@ class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
 
     @extend_schema(request=None, responses=NotificationSerializer)
     @action(detail=True, methods=["post"])
-    def read(self, request, pk=None):
+    def read(self, request, pk=None, format=None):
         notification = self.get_object()
         services.notification_mark_read(user=request.user, notification_id=notification.pk)
         notification.refresh_from_db()
@@ -69,7 +69,7 @@ class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
 
     @extend_schema(request=None, responses={200: {"type": "object", "properties": {"marked": {"type": "integer"}}}})
     @action(detail=False, methods=["post"], url_path="read-all")
-    def read_all(self, request):
+    def read_all(self, request, format=None):
         return Response({"marked": services.notification_mark_read(user=request.user)})
 
 

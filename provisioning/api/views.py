@@ -120,26 +120,26 @@ class RequestViewSet(
 
     @extend_schema(request=DecisionSerializer, responses=RequestDetailSerializer)
     @action(detail=True, methods=["post"])
-    def approve(self, request, pk=None):
+    def approve(self, request, pk=None, format=None):
         body = DecisionSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         return self._decide(request, services.request_approve, comment=body.validated_data["comment"])
 
     @extend_schema(request=DecisionSerializer, responses=RequestDetailSerializer)
     @action(detail=True, methods=["post"])
-    def reject(self, request, pk=None):
+    def reject(self, request, pk=None, format=None):
         body = DecisionSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         return self._decide(request, services.request_reject, comment=body.validated_data["comment"])
 
     @extend_schema(request=None, responses=RequestDetailSerializer)
     @action(detail=True, methods=["post"])
-    def cancel(self, request, pk=None):
+    def cancel(self, request, pk=None, format=None):
         return self._decide(request, services.request_cancel)
 
     @extend_schema(request=None, responses=RequestDetailSerializer)
     @action(detail=True, methods=["post"])
-    def retry(self, request, pk=None):
+    def retry(self, request, pk=None, format=None):
         return self._decide(request, services.request_retry)
 
 
@@ -159,7 +159,7 @@ class EnvironmentViewSet(RequestViewSet):
 
     @extend_schema(request=None, responses=ClusterStatusSerializer)
     @action(detail=True, methods=["get"])
-    def status(self, request, pk=None):
+    def status(self, request, pk=None, format=None):
         """The namespace as the cluster sees it now: deployments, pods with hints, warnings, quota."""
         from dataclasses import asdict
 
@@ -179,14 +179,14 @@ class EnvironmentViewSet(RequestViewSet):
 
     @extend_schema(request=ExtendSerializer, responses=RequestDetailSerializer)
     @action(detail=True, methods=["post"])
-    def extend(self, request, pk=None):
+    def extend(self, request, pk=None, format=None):
         body = ExtendSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         return self._decide(request, services.request_extend, hours=body.validated_data["hours"])
 
     @extend_schema(request=DestroySerializer, responses=RequestDetailSerializer)
     @action(detail=True, methods=["post"], url_path="destroy")
-    def destroy_environment(self, request, pk=None):
+    def destroy_environment(self, request, pk=None, format=None):
         body = DestroySerializer(data=request.data)
         body.is_valid(raise_exception=True)
         return self._decide(request, services.request_destroy, confirm=body.validated_data["confirm"])
@@ -211,7 +211,7 @@ class RunViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         responses=LogPageSerializer,
     )
     @action(detail=True, methods=["get"])
-    def log(self, request, pk=None):
+    def log(self, request, pk=None, format=None):
         """Log lines after ``?after=`` (at most 1,000 per page), in order."""
         run = self.get_object()
         try:

@@ -1,92 +1,620 @@
-"""Role × endpoint matrix: every URL of the portal without path parameters, for every role.
+"""Role × endpoint matrix: every URL pattern of the portal, for every role, against one small world.
 
-Each row says what each role gets. Pages with path parameters are covered by
-their apps' own permission tests (owner, teammate, stranger, approver, admin).
+The world (``tests/security/world.py``): ``team-matrix`` with ``developer`` and ``teammate`` in it owns
+a component, a knowledge space with pages, a file and an incident, and two environment requests the
+developer made (one awaiting approval, one active); ``stranger``, ``approver`` and ``platform_admin``
+are in no team. Every URL pattern from the resolver is requested with its path parameters filled from
+that world; a pattern without a row below fails ``test_every_url_pattern_has_a_row``.
+
+The rules the tables spell out:
+
+- everyone signed in reads the catalog, pipelines, knowledge, templates and their own things;
+  environment requests are seen by the requester, their team, approvers and Platform Admins (404 else);
+- the owning team's members and Platform Admins write (403 for others);
+- approvers approve, never their own request; only Platform Admins administer integrations,
+  repositories, templates, scorecards, orphans and the audit log;
+- anonymous visitors get a redirect to sign in (HTML) or 401 (API); webhook receivers answer 401
+  to a delivery without a valid signature, whoever sends it;
+- a refused write changes nothing (checked by comparing the apps' tables before and after).
+
+Cells: a status code, ``L`` (302 to a sign-in page), ``R`` (302 back to the page with an error
+message: refused, nothing changes), ``F`` (200, the form shown again with the refusal: nothing
+changes), or ``a|b`` (either). ``DENIED`` cells must leave the world as it was.
 """
 
+from __future__ import annotations
+
+import json
+
 import pytest
-from django.urls import URLPattern, URLResolver, get_resolver
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction
+
+from tests.security import world as world_module
+from tests.security.routes import Route, all_routes
 
 pytestmark = pytest.mark.django_db
 
-ROLES = ("anonymous", "developer", "approver", "platform_admin")
+ROLES = ("anonymous", "developer", "teammate", "stranger", "approver", "platform_admin")
+DENIED = {"401", "403", "404", "405", "L", "R", "F"}
 
-PUBLIC = {"/accounts/login/", "/healthz", "/readyz", "/metrics", "/api/schema/", "/api/docs/"}
-ADMIN_ONLY = {
-    "/audit/": 403,
-    "/api/audit/": 403,
-    "/admin/": 302,  # to the admin's own sign-in page, which refuses non-admins
-    "/pipelines/integrations/": 403,
-    "/catalog/scorecards/new/": 403,
+# --- GET: what each role sees ---------------------------------------------------------------
+#                anonymous developer teammate stranger approver platform_admin
+PUBLIC = "200 200 200 200 200 200"
+READ = "L 200 200 200 200 200"  # every signed-in user
+TEAM = "L 200 200 403 403 200"  # the owning team and Platform Admins
+ADMIN = "L 403 403 403 403 200"
+APPROVERS = "L 403 403 403 200 200"
+REQUEST = "L 200 200 404 200 200"  # requester, their team, approvers, Platform Admins
+POST_ONLY = "L 405 405 405 405 405"  # who may POST: see WRITES
+NOT_BUILT = "L 404 404 404 404 404"  # docs and sites that were never built
+API_READ = "401 200 200 200 200 200"
+API_REQUEST = "401 200 200 404 200 200"
+API_ADMIN = "401 403 403 403 403 200"
+API_OWN = "401 200 404 404 404 404"  # the developer's own token or notification
+API_POST_ONLY = "401 405 405 405 405 405"
+HOOK = "405 405 405 405 405 405"  # receivers take POSTs only; see WRITES
+
+GET = {
+    "": READ,
+    "accounts/login/": "200 302 302 302 302 302",  # signed in: on to the home page
+    "accounts/logout/": "405 405 405 405 405 405",  # POST only
+    "accounts/profile/": READ,
+    "accounts/tokens/": POST_ONLY,
+    "accounts/tokens/<token_id>/revoke/": POST_ONLY,
+    "notifications/": READ,
+    "notifications/read-all/": POST_ONLY,
+    "notifications/preferences/": READ,
+    "notifications/<notification_id>/open/": POST_ONLY,
+    "audit/": ADMIN,
+    "search/": READ,
+    "healthz": PUBLIC,
+    "readyz": "200|503 200|503 200|503 200|503 200|503 200|503",
+    "metrics": PUBLIC,
+    "admin/": "L L L L L 200",  # Django's admin sign-in page refuses everyone but Platform Admins
+    "api/schema/": PUBLIC,
+    "api/docs/": PUBLIC,
+    "api/me/": API_READ,
+    "api/": API_READ,
+    "api/catalog/": API_READ,
+    "api/catalog/entities/by-ref/<kind>:<namespace>/<name>/": API_READ,
+    "api/catalog/export/": API_READ,
+    "api/catalog/import/": API_POST_ONLY,
+    "api/catalog/entities/": API_READ,
+    "api/catalog/entities/<pk>/": API_READ,
+    "api/catalog/entities/<pk>/relations/": API_READ,
+    "api/provisioning/": API_READ,
+    "api/provisioning/templates/": API_READ,
+    "api/provisioning/templates/<name>/": API_READ,
+    "api/provisioning/requests/": API_READ,  # filtered to what each may see
+    "api/provisioning/requests/<pk>/": API_REQUEST,
+    "api/provisioning/requests/<pk>/approve/": API_POST_ONLY,
+    "api/provisioning/requests/<pk>/cancel/": API_POST_ONLY,
+    "api/provisioning/requests/<pk>/reject/": API_POST_ONLY,
+    "api/provisioning/requests/<pk>/retry/": API_POST_ONLY,
+    "api/provisioning/environments/": API_READ,
+    "api/provisioning/environments/<pk>/": API_REQUEST,
+    "api/provisioning/environments/<pk>/approve/": API_POST_ONLY,
+    "api/provisioning/environments/<pk>/cancel/": API_POST_ONLY,
+    "api/provisioning/environments/<pk>/destroy/": API_POST_ONLY,
+    "api/provisioning/environments/<pk>/extend/": API_POST_ONLY,
+    "api/provisioning/environments/<pk>/reject/": API_POST_ONLY,
+    "api/provisioning/environments/<pk>/retry/": API_POST_ONLY,
+    "api/provisioning/environments/<pk>/status/": "401 409 409 404 409 409",  # 409: no namespace on a cluster
+    "api/provisioning/runs/<pk>/": API_REQUEST,
+    "api/provisioning/runs/<pk>/log/": API_REQUEST,
+    "api/pipelines/": API_READ,
+    "api/pipelines/hooks/github/<public_id>/": HOOK,
+    "api/pipelines/hooks/gitlab/<public_id>/": HOOK,
+    "api/pipelines/hooks/generic/<public_id>/": HOOK,
+    "api/pipelines/metrics/": API_READ,
+    "api/pipelines/runs/": API_READ,
+    "api/pipelines/runs/<pk>/": API_READ,
+    "api/pipelines/deployments/": API_READ,
+    "api/pipelines/deployments/<pk>/": API_READ,
+    "api/pipelines/incidents/": API_READ,
+    "api/pipelines/incidents/<pk>/": API_READ,
+    "api/knowledge/": API_READ,
+    "api/knowledge/search/": API_READ,
+    "api/knowledge/spaces/": API_READ,
+    "api/knowledge/spaces/<key>/": API_READ,
+    "api/knowledge/pages/": API_READ,
+    "api/knowledge/pages/<pk>/": API_READ,
+    "api/knowledge/pages/<pk>/diff/": API_READ,
+    "api/knowledge/pages/<pk>/revert/": API_POST_ONLY,
+    "api/knowledge/pages/<pk>/revisions/": API_READ,
+    "api/knowledge/pages/<pk>/revisions/<number>/": API_READ,
+    "api/knowledge/incidents/": API_READ,
+    "api/knowledge/incidents/<pk>/": API_READ,
+    "api/knowledge/incidents/<pk>/close/": API_POST_ONLY,
+    "api/knowledge/incidents/<pk>/steps/": API_POST_ONLY,
+    "api/tokens/": API_READ,  # each sees their own
+    "api/tokens/<pk>/": API_OWN,
+    "api/tokens/<pk>/revoke/": API_POST_ONLY,
+    "api/notifications/": API_READ,  # each sees their own
+    "api/notifications/read-all/": API_POST_ONLY,
+    "api/notifications/<pk>/": API_OWN,
+    "api/notifications/<pk>/read/": API_POST_ONLY,
+    "api/audit/": API_ADMIN,
+    "api/audit/<pk>/": API_ADMIN,
+    "catalog/": READ,
+    "catalog/export/": READ,
+    "catalog/import/": TEAM,  # anyone in a team (for their team's entities) and Platform Admins
+    "catalog/new/": TEAM,
+    "catalog/orphans/delete/": POST_ONLY,
+    "catalog/scorecards/": READ,
+    "catalog/scorecards/new/": ADMIN,
+    "catalog/scorecards/<pk>/": READ,
+    "catalog/scorecards/<pk>/edit/": ADMIN,
+    "catalog/scorecards/<pk>/recompute/": POST_ONLY,
+    "catalog/scorecards/<pk>/delete/": POST_ONLY,
+    "catalog/<kind>/<namespace>/<name>/": READ,
+    "catalog/<kind>/<namespace>/<name>/edit/": TEAM,
+    "catalog/<kind>/<namespace>/<name>/delete/": POST_ONLY,
+    "catalog/<kind>/<namespace>/<name>/export/": READ,
+    "environments/": READ,
+    "environments/approvals/": APPROVERS,
+    "environments/templates/reload/": POST_ONLY,
+    "environments/drifted/": READ,  # filtered to what each may see
+    "environments/new/<name>/": READ,  # everyone signed in may request
+    "environments/requests/<pk>/": REQUEST,
+    "environments/requests/<pk>/live/": REQUEST,
+    "environments/requests/<pk>/log/": REQUEST,
+    "environments/requests/<pk>/status/": REQUEST,
+    "environments/requests/<pk>/cancel/": POST_ONLY,
+    "environments/requests/<pk>/retry/": POST_ONLY,
+    "environments/requests/<pk>/approve/": POST_ONLY,
+    "environments/requests/<pk>/reject/": POST_ONLY,
+    "environments/requests/<pk>/extend/": POST_ONLY,
+    "environments/requests/<pk>/destroy/": POST_ONLY,
+    "environments/requests/<pk>/drift/": POST_ONLY,
+    "environments/requests/<pk>/release-lock/": POST_ONLY,
+    "pipelines/": READ,
+    "pipelines/runs/<run_id>/": READ,
+    "pipelines/entity/<kind>/<namespace>/<name>/": READ,
+    "pipelines/team/<namespace>/<name>/": READ,
+    "pipelines/integrations/": ADMIN,
+    "pipelines/integrations/new/": POST_ONLY,
+    "pipelines/integrations/<integration_id>/rotate/": POST_ONLY,
+    "pipelines/integrations/<integration_id>/delete/": POST_ONLY,
+    "pipelines/repositories/<repository_id>/link/": POST_ONLY,
+    "pipelines/repositories/rematch/": POST_ONLY,
+    "knowledge/": READ,
+    "knowledge/search/": READ,
+    "knowledge/spaces/new/": READ,  # the form; who may create for which team: see WRITES
+    "knowledge/preview/": POST_ONLY,
+    "knowledge/incidents/": READ,
+    "knowledge/incidents/<incident_id>/": READ,
+    "knowledge/incidents/<incident_id>/steps/<number>/": POST_ONLY,
+    "knowledge/incidents/<incident_id>/close/": POST_ONLY,
+    "knowledge/docs/<entity_id>/": NOT_BUILT,
+    "knowledge/docs/<entity_id>/<path>": NOT_BUILT,
+    "knowledge/docs/<entity_id>/build/": POST_ONLY,
+    "knowledge/s/<key>/": READ,
+    "knowledge/s/<key>/settings/": TEAM,
+    "knowledge/s/<key>/new/": TEAM,
+    "knowledge/s/<key>/export.zip": READ,
+    "knowledge/s/<key>/import/": TEAM,
+    "knowledge/s/<key>/build/": POST_ONLY,
+    "knowledge/s/<key>/site/": NOT_BUILT,
+    "knowledge/s/<key>/site/<path>": NOT_BUILT,
+    "knowledge/s/<key>/p/<slug>/": READ,
+    "knowledge/s/<key>/p/<slug>/edit/": TEAM,
+    "knowledge/s/<key>/p/<slug>/history/": READ,
+    "knowledge/s/<key>/p/<slug>/diff/": READ,
+    "knowledge/s/<key>/p/<slug>/revisions/<number>/": READ,
+    "knowledge/s/<key>/p/<slug>/revert/<number>/": POST_ONLY,
+    "knowledge/s/<key>/p/<slug>/delete/": POST_ONLY,
+    "knowledge/s/<key>/p/<slug>/files/": POST_ONLY,
+    "knowledge/s/<key>/p/<slug>/files/<name>": READ,
+    "knowledge/s/<key>/p/<slug>/files/<name>/delete/": POST_ONLY,
+    "knowledge/s/<key>/p/<slug>/incidents/start/": POST_ONLY,
 }
-APPROVER_ONLY = {"/environments/approvals/": 403}
-# Writing to the catalog needs a team (these users are in none) or the Platform Admin role.
-TEAM_OR_ADMIN = {"/catalog/import/": 403, "/catalog/new/": 403}
-# Explicit answers that are the same for every signed-in role.
-SIGNED_IN = {
-    "/accounts/login/": {302},  # already signed in: on to the home page
-    "/api/pipelines/metrics/": {400},  # names the missing entity or team
-    "/pipelines/integrations/new/": {405},  # POST only; who may POST is tested in tests/pipelines
+
+# Query strings some reads need to answer with data rather than "which one?".
+QUERY = {
+    "api/pipelines/metrics/": "?entity=component:default/svc-matrix",
+    "api/knowledge/pages/<pk>/diff/": "?a=1&b=2",
+    "knowledge/s/<key>/p/<slug>/diff/": "?a=1&b=2",
 }
-POST_ONLY_OR_SPECIAL = {"/accounts/logout/"}
+
+# --- writes: (method, body, expected) per route ----------------------------------------------
+#                anonymous developer teammate stranger approver platform_admin
+TEAM_WRITE = "L 302 302 403 403 302"
+ADMIN_WRITE = "L 403 403 403 403 302"
+SELF = "L 302 302 302 302 302"  # on one's own things: everyone signed in
+API_TEAM_WRITE = "401 200 200 403 403 200"
+
+COMPONENT = {
+    "apiVersion": "backstage.io/v1alpha1",
+    "kind": "Component",
+    "metadata": {"name": "svc-matrix", "description": "Changed by the matrix"},
+    "spec": {"type": "service", "lifecycle": "production", "owner": "team-matrix"},
+}
+NEW_COMPONENT = {**COMPONENT, "metadata": {"name": "svc-matrix-two"}}
+ENTITY_FORM = {
+    "kind": "Component",
+    "namespace": "default",
+    "name": "svc-matrix",
+    "description": "Changed by the matrix",
+    "type": "service",
+    "lifecycle": "production",
+    "owner": "team-matrix",
+}
 
 
-def _concrete_paths(resolver=None, prefix="") -> list[str]:
-    resolver = resolver or get_resolver()
-    paths = []
-    for entry in resolver.url_patterns:
-        pattern = str(entry.pattern)
-        if "<" in pattern or "(?P" in pattern or "\\" in pattern or "^" in pattern.lstrip("^")[:0]:
-            continue
-        route = prefix + pattern.lstrip("^").rstrip("$")
-        if isinstance(entry, URLResolver):
-            paths.extend(_concrete_paths(entry, route))
-        elif isinstance(entry, URLPattern):
-            if any(ch in route for ch in "<([?*+\\"):
-                continue
-            paths.append("/" + route)
-    return sorted({p for p in paths if not p.startswith("/admin/") or p == "/admin/"})
+def _file():
+    return SimpleUploadedFile("more.txt", b"more notes\n", content_type="text/plain")
 
 
-PATHS = [p for p in _concrete_paths() if p not in POST_ONLY_OR_SPECIAL and not p.startswith("/static/")]
+WRITES: dict[str, list[tuple]] = {
+    "accounts/tokens/": [("post", lambda w: {"name": "second"}, "L 200 200 200 200 200")],  # shows the key once
+    "accounts/tokens/<token_id>/revoke/": [("post", None, "L 302 R R R R")],  # the developer's token
+    "notifications/read-all/": [("post", None, SELF)],
+    "notifications/preferences/": [("post", None, SELF)],
+    "notifications/<notification_id>/open/": [("post", None, "L 302 R R R R")],  # the developer's
+    "catalog/import/": [("post", lambda w: {"text": json.dumps(COMPONENT), "name": "matrix"}, "L 200 200 403 403 200")],
+    "catalog/new/": [("post", lambda w: {**ENTITY_FORM, "name": "svc-matrix-two"}, TEAM_WRITE)],
+    "catalog/orphans/delete/": [("post", None, ADMIN_WRITE)],
+    "catalog/scorecards/new/": [("post", lambda w: {"name": "Another", "rules": "bronze: has_owner"}, ADMIN_WRITE)],
+    "catalog/scorecards/<pk>/edit/": [
+        ("post", lambda w: {"name": "Renamed", "rules": "bronze: has_owner"}, ADMIN_WRITE)
+    ],
+    "catalog/scorecards/<pk>/recompute/": [("post", None, ADMIN_WRITE)],
+    "catalog/scorecards/<pk>/delete/": [("post", None, ADMIN_WRITE)],
+    "catalog/<kind>/<namespace>/<name>/edit/": [("post", lambda w: ENTITY_FORM, TEAM_WRITE)],
+    "catalog/<kind>/<namespace>/<name>/delete/": [("post", None, TEAM_WRITE)],
+    "environments/templates/reload/": [("post", None, ADMIN_WRITE)],
+    # The request form: anyone signed in may submit (this body is incomplete, so it is shown again).
+    "environments/new/<name>/": [("post", None, "L 400 400 400 400 400")],
+    # On the request awaiting approval that the developer made for the team:
+    "environments/requests/<pk>/cancel/": [("post", None, "L 302 302 404 R 302")],
+    "environments/requests/<pk>/retry/": [("post", None, "L R R 404 R R")],  # nothing to retry yet
+    "environments/requests/<pk>/approve/": [("post", None, "L R R 404 302 302")],
+    "environments/requests/<pk>/reject/": [("post", lambda w: {"comment": "No."}, "L R R 404 302 302")],
+    # On the active environment:
+    "environments/requests/<pk>/extend/": [("post", lambda w: {"hours": "1"}, "L 302 302 404 R 302")],
+    "environments/requests/<pk>/destroy/": [("post", lambda w: {"confirm": w.active.name}, "L 302 302 404 R 302")],
+    "environments/requests/<pk>/drift/": [("post", None, "L 302 302 404 R 302")],
+    "environments/requests/<pk>/release-lock/": [
+        ("post", lambda w: {"lock_id": "none", "confirm": "yes"}, "L 302 302 404 R 302")
+    ],
+    "pipelines/integrations/new/": [
+        ("post", lambda w: {"provider": "github", "name": "Another"}, "L 403 403 403 403 200")  # shows the secret once
+    ],
+    "pipelines/integrations/<integration_id>/rotate/": [("post", None, "L 403 403 403 403 200")],
+    "pipelines/integrations/<integration_id>/delete/": [("post", None, ADMIN_WRITE)],
+    "pipelines/repositories/<repository_id>/link/": [
+        ("post", lambda w: {"entity": "component:default/svc-matrix"}, ADMIN_WRITE)
+    ],
+    "pipelines/repositories/rematch/": [("post", None, ADMIN_WRITE)],
+    "knowledge/spaces/new/": [
+        ("post", lambda w: {"key": "matrix-two", "name": "Two", "owner": w.team.pk}, "L 302 302 F F 302")
+    ],
+    "knowledge/preview/": [("post", lambda w: {"body": "# Preview"}, "L 200 200 200 200 200")],
+    # Whoever started the incident, the runbook's editors and Platform Admins work through it.
+    "knowledge/incidents/<incident_id>/steps/<number>/": [("post", lambda w: {"done": "on"}, "L 302 302 R R 302")],
+    "knowledge/incidents/<incident_id>/close/": [("post", lambda w: {"outcome": "resolved"}, "L 302 302 R R 302")],
+    "knowledge/docs/<entity_id>/build/": [("post", None, TEAM_WRITE)],
+    "knowledge/s/<key>/settings/": [
+        ("post", lambda w: {"key": w.space.key, "name": "Renamed", "owner": w.team.pk}, TEAM_WRITE)
+    ],
+    "knowledge/s/<key>/new/": [("post", lambda w: {"title": "Another", "kind": "article", "body": "x"}, TEAM_WRITE)],
+    "knowledge/s/<key>/import/": [("post", None, "L 200 200 403 403 200")],
+    "knowledge/s/<key>/build/": [("post", None, TEAM_WRITE)],
+    "knowledge/s/<key>/p/<slug>/edit/": [
+        (
+            "post",
+            lambda w: {
+                "title": "Edited",
+                "kind": "article",
+                "body": "Three.",
+                "base_revision": w.page.current_revision_id,
+            },
+            TEAM_WRITE,
+        )
+    ],
+    "knowledge/s/<key>/p/<slug>/revert/<number>/": [("post", None, TEAM_WRITE)],
+    "knowledge/s/<key>/p/<slug>/delete/": [("post", None, TEAM_WRITE)],
+    "knowledge/s/<key>/p/<slug>/files/": [("post", lambda w: {"file": _file()}, TEAM_WRITE)],
+    "knowledge/s/<key>/p/<slug>/files/<name>/delete/": [("post", None, TEAM_WRITE)],
+    # Anyone signed in may start working through a runbook: on-call is not always the owner.
+    "knowledge/s/<key>/p/<slug>/incidents/start/": [("post", lambda w: {"severity": "sev3"}, SELF)],
+    # API
+    "api/catalog/import/": [("post", lambda w: {"yaml": json.dumps(COMPONENT)}, "401 200 200 403 403 200")],
+    "api/catalog/entities/": [("post", lambda w: NEW_COMPONENT, "401 201 201 403 403 201")],
+    "api/catalog/entities/<pk>/": [
+        ("put", lambda w: COMPONENT, API_TEAM_WRITE),
+        ("patch", lambda w: COMPONENT, "401 405 405 405 405 405"),  # PUT a whole descriptor
+        ("delete", None, "401 204 204 403 403 204"),
+    ],
+    "api/provisioning/requests/": [
+        (
+            "post",
+            lambda w: {
+                "template": w.template.name,
+                "name": "matrix-api",
+                "justification": "Matrix.",
+                "parameters": {"n": 1, "k": 1},
+            },
+            "401 201 201 201 201 201",
+        )
+    ],
+    "api/provisioning/requests/<pk>/approve/": [("post", None, "401 403 403 404 200 200")],
+    "api/provisioning/requests/<pk>/reject/": [("post", lambda w: {"comment": "No."}, "401 403 403 404 200 200")],
+    "api/provisioning/requests/<pk>/cancel/": [("post", None, "401 200 200 404 403 200")],
+    "api/provisioning/requests/<pk>/retry/": [("post", None, "401 400 400 404 403 400")],  # nothing to retry
+    "api/provisioning/environments/<pk>/destroy/": [
+        ("post", lambda w: {"confirm": w.active.name}, "401 200 200 404 403 200")
+    ],
+    "api/provisioning/environments/<pk>/extend/": [("post", lambda w: {"hours": 1}, "401 200 200 404 403 200")],
+    "api/provisioning/environments/<pk>/approve/": [("post", None, "401 403 403 404 400 400")],  # active already
+    "api/provisioning/environments/<pk>/reject/": [("post", lambda w: {"comment": "No."}, "401 403 403 404 400 400")],
+    "api/provisioning/environments/<pk>/cancel/": [("post", None, "401 400 400 404 403 400")],
+    "api/provisioning/environments/<pk>/retry/": [("post", None, "401 400 400 404 403 400")],
+    # No signature, no token: refused whoever sends it.
+    "api/pipelines/hooks/github/<public_id>/": [("post", lambda w: {"action": "completed"}, "401 401 401 401 401 401")],
+    "api/pipelines/hooks/gitlab/<public_id>/": [("post", lambda w: {"object_kind": "x"}, "401 401 401 401 401 401")],
+    "api/pipelines/hooks/generic/<public_id>/": [("post", lambda w: {"run_id": "x"}, "401 401 401 401 401 401")],
+    "api/pipelines/incidents/": [
+        (
+            "post",
+            lambda w: {
+                "source": "pager",
+                "incident_id": "INC-2",
+                "title": "Another",
+                "started_at": "2026-01-01T00:00:00Z",
+            },
+            "401 403 403 403 403 201",
+        )
+    ],
+    "api/knowledge/spaces/": [
+        ("post", lambda w: {"key": "matrix-two", "name": "Two", "owner_id": w.team.pk}, "401 201 201 403 403 201")
+    ],
+    "api/knowledge/spaces/<key>/": [
+        ("patch", lambda w: {"name": "Renamed"}, API_TEAM_WRITE),
+        ("delete", None, "401 405 405 405 405 405"),
+    ],
+    "api/knowledge/pages/": [
+        ("post", lambda w: {"space": w.space.key, "title": "Another", "body": "x"}, "401 201 201 403 403 201")
+    ],
+    "api/knowledge/pages/<pk>/": [
+        (
+            "patch",
+            lambda w: {"title": "Edited", "body": "Three.", "base_revision": w.page.current_revision_id},
+            API_TEAM_WRITE,
+        ),
+        ("delete", None, "401 204 204 403 403 204"),
+    ],
+    "api/knowledge/pages/<pk>/revert/": [("post", lambda w: {"revision": 1}, "401 201 201 403 403 201")],
+    "api/knowledge/incidents/": [
+        ("post", lambda w: {"runbook": w.runbook.pk, "severity": "sev3"}, "401 201 201 201 201 201")
+    ],
+    "api/knowledge/incidents/<pk>/close/": [("post", lambda w: {"outcome": "resolved"}, API_TEAM_WRITE)],
+    "api/knowledge/incidents/<pk>/steps/": [("post", lambda w: {"number": 1, "done": True}, API_TEAM_WRITE)],
+    "api/tokens/": [("post", lambda w: {"name": "api"}, "401 201 201 201 201 201")],
+    "api/tokens/<pk>/revoke/": [("post", None, "401 200 404 404 404 404")],
+    "api/notifications/read-all/": [("post", None, "401 200 200 200 200 200")],
+    "api/notifications/<pk>/read/": [("post", None, "401 200 404 404 404 404")],
+    "api/audit/": [("post", None, "401 403 403 403 403 405")],
+    "api/audit/<pk>/": [("delete", None, "401 403 403 403 403 405")],
+}
+
+ROUTES = all_routes()
 
 
-def test_the_matrix_covers_the_main_areas():
-    for expected in ("/", "/catalog/", "/environments/", "/pipelines/", "/knowledge/", "/api/me/", "/search/"):
-        assert expected in PATHS
-    assert len(PATHS) > 30
+def _param_values(w) -> list[tuple[str, dict]]:
+    """(route prefix, {parameter: value}); the first prefix the route starts with wins."""
+    entity = {"kind": "component", "namespace": "default", "name": "svc-matrix"}
+    page = {"key": w.space.key, "slug": w.page.slug}
+    return [
+        ("accounts/tokens/", {"token_id": w.token.pk}),
+        ("notifications/", {"notification_id": w.notification.pk}),
+        ("api/catalog/entities/by-ref/", entity),
+        ("api/catalog/entities/", {"pk": w.entity.pk}),
+        ("api/provisioning/templates/", {"name": w.template.name}),
+        ("api/provisioning/requests/", {"pk": w.pending.pk}),
+        ("api/provisioning/environments/", {"pk": w.active.pk}),
+        ("api/provisioning/runs/", {"pk": w.run.pk}),
+        ("api/pipelines/hooks/github/", {"public_id": w.integrations["github"].public_id}),
+        ("api/pipelines/hooks/gitlab/", {"public_id": w.integrations["gitlab"].public_id}),
+        ("api/pipelines/hooks/generic/", {"public_id": w.integrations["generic"].public_id}),
+        ("api/pipelines/runs/", {"pk": w.pipeline_run.pk}),
+        ("api/pipelines/deployments/", {"pk": w.deployment.pk}),
+        ("api/pipelines/incidents/", {"pk": w.pipeline_incident.pk}),
+        ("api/knowledge/spaces/", {"key": w.space.key}),
+        ("api/knowledge/pages/", {"pk": w.page.pk, "number": 1}),
+        ("api/knowledge/incidents/", {"pk": w.incident.pk}),
+        ("api/tokens/", {"pk": w.token.pk}),
+        ("api/notifications/", {"pk": w.notification.pk}),
+        ("api/audit/", {"pk": w.audit_event.pk}),
+        ("catalog/scorecards/", {"pk": w.scorecard.pk}),
+        ("catalog/", entity),
+        ("environments/new/", {"name": w.template.name}),
+        *[
+            (f"environments/requests/<pk>/{action}/", {"pk": w.active.pk})
+            for action in ("extend", "destroy", "status", "drift", "release-lock")
+        ],
+        ("environments/requests/", {"pk": w.pending.pk}),
+        ("pipelines/runs/", {"run_id": w.pipeline_run.pk}),
+        ("pipelines/entity/", entity),
+        ("pipelines/team/", {"namespace": "default", "name": "team-matrix"}),
+        ("pipelines/integrations/", {"integration_id": w.integration.pk}),
+        ("pipelines/repositories/", {"repository_id": w.repository.pk}),
+        ("knowledge/incidents/", {"incident_id": w.incident.pk, "number": 1}),
+        ("knowledge/docs/", {"entity_id": w.entity.pk, "path": "index.html"}),
+        ("knowledge/s/<key>/p/<slug>/files/", {**page, "name": w.attachment.name}),
+        ("knowledge/s/<key>/p/<slug>/incidents/", {"key": w.space.key, "slug": w.runbook.slug}),
+        ("knowledge/s/", {**page, "number": 1, "path": "index.html"}),
+    ]
 
 
-def _expected(path: str, role: str) -> set[int]:
-    api = path.startswith("/api/")
-    if role == "anonymous" and path == "/admin/":
-        return {302}
-    if role != "anonymous" and path in SIGNED_IN:
-        return SIGNED_IN[path]
-    if path in PUBLIC:
-        return {200, 503} if path == "/readyz" else {200}
-    if "/hooks/" in path:
-        return {401, 404, 405}
-    if role == "anonymous":
-        return {401, 403} if api else {302}
-    if path in ADMIN_ONLY and role != "platform_admin":
-        return {ADMIN_ONLY[path]}
-    if path in APPROVER_ONLY and role == "developer":
-        return {APPROVER_ONLY[path]}
-    if path in TEAM_OR_ADMIN and role != "platform_admin":
-        return {TEAM_OR_ADMIN[path]}
-    return {200, 302, 405}
+def url_for(route: Route, w) -> str:
+    """The concrete URL of a route, its path parameters filled from the world."""
+    path = route.key
+    if route.params:
+        for prefix, values in _param_values(w):
+            if route.key.startswith(prefix):
+                for name in route.params:
+                    assert name in values, f"{route.key}: no value for <{name}> under {prefix}"
+                    path = path.replace(f"<{name}>", str(values[name]))
+                break
+        else:
+            raise AssertionError(f"{route.key}: no path parameters for this route in _param_values")
+    if route.suffix:
+        path = path + ".json" if route.name == "api-root" else path.rstrip("/") + ".json"
+    return "/" + path
+
+
+def expected(cells: str, role: str) -> set[str]:
+    return set(cells.split()[ROLES.index(role)].split("|"))
+
+
+def observed(response) -> str:
+    if response.status_code == 302:
+        url = response.url
+        return "L" if url.startswith(("/accounts/login/", "/admin/login/")) else "302"
+    return str(response.status_code)
+
+
+def snapshot() -> dict:
+    """Every row of the apps' tables, the portal's tokens and notifications: did a refused write change any?"""
+    from django.apps import apps
+
+    models = [
+        m
+        for label in ("catalog", "provisioning", "pipelines", "knowledge")
+        for m in apps.get_app_config(label).get_models()
+    ]
+    models += [apps.get_model("portal", "PersonalToken"), apps.get_model("portal", "Notification")]
+    return {m._meta.label: list(m.objects.order_by("pk").values_list()) for m in models}
+
+
+def _changes(before: dict, after: dict) -> list[str]:
+    return [label for label in before if before[label] != after[label]]
+
+
+@pytest.fixture
+def world(request, settings, tmp_path):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.PROVISIONING_WORK_DIR = tmp_path / "work"
+    settings.KNOWLEDGE_SITES_DIR = tmp_path / "sites"
+    settings.MEDIA_ROOT = tmp_path / "media"
+    users = {role: request.getfixturevalue(role) for role in ROLES if role != "anonymous"}
+    return world_module.build(users)
+
+
+def _sign_in(client, w, role):
+    client.logout()
+    if role != "anonymous":
+        client.force_login(w.users[role])
+
+
+def test_every_url_pattern_has_a_row():
+    keys = {route.key for route in ROUTES}
+    assert len(keys) > 150, len(keys)
+    missing = sorted(keys - set(GET))
+    assert not missing, "URL patterns without a row in the role matrix (GET):\n" + "\n".join(missing)
+    stale = sorted((set(GET) | set(WRITES)) - keys)
+    assert not stale, "Rows for URL patterns that no longer exist:\n" + "\n".join(stale)
+    post_only = sorted(key for key, cells in GET.items() if cells in (POST_ONLY, API_POST_ONLY, HOOK))
+    unwritten = [key for key in post_only if key not in WRITES and key != "accounts/logout/"]
+    assert not unwritten, "POST-only URL patterns without a row in WRITES:\n" + "\n".join(unwritten)
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_every_page_answers_each_role_as_the_rules_say(role, request, client):
-    if role != "anonymous":
-        client.force_login(request.getfixturevalue(role))
+def test_every_url_answers_a_get_as_the_matrix_says(role, world, client):
+    _sign_in(client, world, role)
     wrong = []
-    for path in PATHS:
-        response = client.get(path)
-        if response.status_code not in _expected(path, role):
-            wrong.append(f"{path}: {response.status_code}, expected {sorted(_expected(path, role))}")
-        if role == "anonymous" and response.status_code == 302 and path not in PUBLIC:
-            assert response.url.startswith(("/accounts/login/", "/admin/login/")), path
-    assert not wrong, "\n".join(wrong)
+    for route in ROUTES:
+        response = client.get(url_for(route, world) + QUERY.get(route.key, ""))
+        want = expected(GET[route.key], role)
+        if observed(response) not in want:
+            wrong.append(f"GET {url_for(route, world)}: {observed(response)}, expected {'|'.join(sorted(want))}")
+    assert not wrong, f"{role}:\n" + "\n".join(wrong)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_write_answers_as_the_matrix_says_and_a_refused_one_changes_nothing(role, world, client):
+    """Each write runs in a savepoint that is rolled back, so every request meets the same world."""
+    _sign_in(client, world, role)
+    wrong = []
+    for route in ROUTES:
+        for method, body, cells in WRITES.get(route.key, []):
+            url = url_for(route, world)
+            data = body(world) if body else {}
+            want = expected(cells, role)
+            with transaction.atomic():
+                before = snapshot()
+                if route.key.startswith("api/"):
+                    response = getattr(client, method)(url, json.dumps(data), content_type="application/json")
+                elif method == "post":
+                    response = client.post(url, data)
+                got = observed(response)
+                if got == "302" and "R" in want:
+                    got = "R"
+                if got == "200" and "F" in want:
+                    got = "F"
+                changed = _changes(before, snapshot()) if got in DENIED else []
+                transaction.set_rollback(True)
+            if got not in want:
+                wrong.append(f"{method.upper()} {url}: {got}, expected {'|'.join(sorted(want))}")
+            elif changed:
+                wrong.append(f"{method.upper()} {url}: refused ({got}) but changed {', '.join(changed)}")
+    assert not wrong, f"{role}:\n" + "\n".join(wrong)
+
+
+# --- regressions and what the status codes alone do not show ------------------------------------
+
+
+def test_an_approver_never_approves_their_own_request(world, client):
+    own = world.approvers_own
+    client.force_login(world.users["approver"])
+    html = client.post(f"/environments/requests/{own.pk}/approve/")
+    api = client.post(f"/api/provisioning/requests/{own.pk}/approve/", {}, content_type="application/json")
+    suffixed = client.post(f"/api/provisioning/requests/{own.pk}.json", {}, content_type="application/json")
+    assert html.status_code == 302  # back to the request, with the refusal as a message
+    assert api.status_code == 403
+    assert suffixed.status_code == 405
+    own.refresh_from_db()
+    assert own.state == "awaiting_approval"
+    assert not own.approvals.exists()
+    # Another approver may.
+    client.force_login(world.users["platform_admin"])
+    assert client.post(f"/api/provisioning/requests/{own.pk}/approve/").status_code == 200
+
+
+def test_api_actions_answer_with_a_format_suffix(world, client):
+    """DRF's ``.json`` twins of custom actions and overridden create/update used to raise TypeError (500)."""
+    client.force_login(world.users["developer"])
+    assert client.get(f"/api/catalog/entities/{world.entity.pk}/relations.json").status_code == 200
+    assert client.get(f"/api/provisioning/runs/{world.run.pk}/log.json").status_code == 200
+    assert client.get(f"/api/knowledge/pages/{world.page.pk}/revisions.json").status_code == 200
+    assert client.post("/api/tokens.json", {"name": "suffixed"}, content_type="application/json").status_code == 201
+    assert client.post("/api/notifications/read-all.json").status_code == 200
+    assert (
+        client.put(
+            f"/api/catalog/entities/{world.entity.pk}.json", json.dumps(COMPONENT), content_type="application/json"
+        ).status_code
+        == 200
+    )
+
+
+def test_lists_show_each_role_only_what_it_may_see(world, client):
+    requests = {world.pending.pk, world.active.pk}
+
+    def ids(url):
+        body = client.get(url).json()
+        return {row["id"] for row in body.get("results", body)}
+
+    client.force_login(world.users["teammate"])
+    assert requests <= ids("/api/provisioning/requests/")
+    assert world.active.pk in ids("/api/provisioning/environments/")
+    assert world.token.pk not in ids("/api/tokens/")
+    assert world.notification.pk not in ids("/api/notifications/")
+    client.force_login(world.users["stranger"])
+    assert not requests & ids("/api/provisioning/requests/")
+    assert not requests & ids("/api/provisioning/environments/")
+    assert world.approvers_own.pk not in ids("/api/provisioning/requests/")
+    client.force_login(world.users["approver"])
+    assert requests <= ids("/api/provisioning/requests/")
