@@ -1,6 +1,7 @@
 from django.contrib import admin
 
-from catalog.models import Entity, Relation, Scorecard
+from catalog import services
+from catalog.models import Entity, Kind, Relation, Scorecard
 
 
 class RelationInline(admin.TabularInline):
@@ -38,6 +39,19 @@ class EntityAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+    def save_model(self, request, obj, form, change):
+        # Linking a portal account makes it a member of the User's teams: go through the
+        # service, which writes the link or unlink to the audit log.
+        if not (change and "portal_user" in form.changed_data and obj.kind == Kind.USER):
+            return super().save_model(request, obj, form, change)
+        account = obj.portal_user
+        obj.portal_user_id = Entity.objects.filter(pk=obj.pk).values_list("portal_user", flat=True).get()
+        super().save_model(request, obj, form, change)
+        if account is None:
+            services.portal_user_unlink(entity=obj, actor=request.user)
+        else:
+            services.portal_user_link(entity=obj, user=account, actor=request.user)
 
 
 @admin.register(Scorecard)

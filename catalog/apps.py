@@ -12,13 +12,20 @@ class CatalogConfig(AppConfig):
         from portal.extensions import HomePanel, register_demo_seeder, register_home_panel, register_team_provider
 
         def my_services(user) -> dict:
+            from catalog.scorecards import data_source
+
             entities = list(selectors.entities_owned_by_user(user).order_by("name")[:10])
+            levels = selectors.scorecard_levels([e.pk for e in entities])
+            runs_of = data_source("default_branch_run")  # filled by the pipelines app, if installed
+            runs = runs_of(entities) if runs_of is not None and entities else {}
             return {
                 "items": [
                     {
                         "label": e.display_name,
                         "url": reverse("catalog:entity", args=[e.kind, e.namespace, e.name]),
                         "meta": e.spec_type or e.kind,
+                        "scorecards": levels.get(e.pk, []),
+                        "pipeline": runs.get(e.pk),
                     }
                     for e in entities
                 ],
@@ -29,7 +36,7 @@ class CatalogConfig(AppConfig):
                 "more_url": reverse("catalog:index") if entities else "",
             }
 
-        register_home_panel(HomePanel("my-services", "My services", "partials/panel_list.html", 10, my_services))
+        register_home_panel(HomePanel("my-services", "My services", "catalog/home_services.html", 10, my_services))
         register_team_provider(lambda user: selectors.teams_of(user))
         register_demo_seeder("catalog", demo.seed, order=20)
 

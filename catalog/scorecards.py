@@ -24,7 +24,8 @@ _data_sources: dict[str, DataSource] = {}
 
 def register_data_source(name: str, source: DataSource) -> None:
     """``runbooks`` -> count, ``docs`` -> bool, ``ci_success_rate_30d`` -> percent or None,
-    ``last_deployed_at`` -> datetime or None."""
+    ``last_deployed_at`` -> datetime or None; and for the home page, not a check,
+    ``default_branch_run`` -> ``{status, style, url, title, at}`` or None."""
     _data_sources[name] = source
 
 

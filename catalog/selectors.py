@@ -13,7 +13,7 @@ from django.db.models import Count, QuerySet
 from django.utils.functional import cached_property
 
 from catalog.descriptors import RELATION_TITLES, SafeDumper, descriptor_document, parse_ref
-from catalog.models import CatalogVersion, Entity, Kind, Relation
+from catalog.models import CatalogVersion, Entity, Kind, Relation, ScorecardResult
 
 
 def teams_of(user) -> QuerySet[Entity]:
@@ -52,6 +52,21 @@ def owned_by_teams(teams) -> QuerySet[Entity]:
 
 def entities_owned_by_user(user) -> QuerySet[Entity]:
     return owned_by_teams(teams_of(user))
+
+
+def scorecard_levels(entity_ids) -> dict[int, list[dict]]:
+    """Per entity, its scorecards' names and levels (``""``: not even Bronze), in one query."""
+    levels: dict[int, list[dict]] = {pk: [] for pk in entity_ids}
+    if not levels:
+        return levels
+    rows = (
+        ScorecardResult.objects.filter(entity_id__in=list(levels))
+        .order_by("scorecard__name")
+        .values_list("entity_id", "scorecard_id", "scorecard__name", "level")
+    )
+    for entity_id, scorecard_id, name, level in rows:
+        levels[entity_id].append({"scorecard_id": scorecard_id, "name": name, "level": level})
+    return levels
 
 
 def entity_by_ref(ref: str, *, default_kind: str | None = None) -> Entity | None:

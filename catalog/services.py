@@ -483,6 +483,7 @@ def _write(
     failed_sources: set[str],
     existing: dict[str, tuple] | None = None,
     audit: bool = True,
+    membership_actor=None,
 ) -> None:
     """Upsert the parsed entities, replace their relations, resolve references, orphan what vanished."""
     now = timezone.now()
@@ -493,6 +494,7 @@ def _write(
 
     new_items: list[_Parsed] = []
     changed: list[Entity] = []
+    changed_items: list[tuple[int, _Parsed]] = []
     for key, item in parsed.items():
         if item.descriptor is None:
             result.unchanged += 1
@@ -503,10 +505,13 @@ def _write(
                 result.unchanged += 1
                 continue
             changed.append(Entity(pk=entity_id, **_row(item, now)))
+            changed_items.append((entity_id, item))
             result.updated.append(key)
         else:
             new_items.append(item)
             result.created.append(key)
+
+    membership = _MembershipDiff.before_write(new_items, changed_items)
 
     known: dict[str, int] = {}
     if new_items:
@@ -548,6 +553,76 @@ def _write(
                 "updated": len(result.updated),
                 "orphaned": len(result.orphaned),
                 "files": result.files[:20],
+            },
+        )
+    membership.record(actor=membership_actor if membership_actor is not None else actor, files=result.files)
+
+
+class _MembershipDiff:
+    """Who joined or left which catalog Group (team) through a write, for the audit log.
+
+    Membership is a ``hasMember`` relation (group -> user), declared by the Group
+    (``spec.members``) or by the User (``spec.memberOf``). Only entities of those two
+    kinds are looked at, so an import of components costs nothing here. A pair that
+    another, unwritten entity still declares (or declared already) did not change.
+    """
+
+    AUDIT_LIMIT = 500
+
+    def __init__(self, before: set, after: set, declared_elsewhere: set):
+        self.added = sorted((after - before) - declared_elsewhere)
+        self.removed = sorted((before - after) - declared_elsewhere)
+
+    @classmethod
+    def before_write(cls, new_items: list[_Parsed], changed: list[tuple[int, _Parsed]]) -> _MembershipDiff:
+        """Call before the changed entities' relations are replaced."""
+        people = (Kind.GROUP, Kind.USER)
+        changed = [(pk, item) for pk, item in changed if item.descriptor.kind in people]
+        after = {
+            (source_ref, target_ref)
+            for item in [*(i for i in new_items if i.descriptor.kind in people), *(item for _pk, item in changed)]
+            for source_ref, type_, target_ref in item.descriptor.relations
+            if type_ == "hasMember"
+        }
+        return cls.compute(after, [pk for pk, _item in changed])
+
+    @classmethod
+    def before_delete(cls, entities) -> _MembershipDiff:
+        """Call before the entities (and the relations they declared) are deleted."""
+        return cls.compute(set(), [pk for pk, kind in entities if kind in (Kind.GROUP, Kind.USER)])
+
+    @classmethod
+    def compute(cls, after: set, written_ids: list[int]) -> _MembershipDiff:
+        """``after``: the pairs the written entities declare now; ``written_ids``: those that existed."""
+        before: set = set()
+        for chunk in _chunks(written_ids):
+            before.update(
+                Relation.objects.filter(type="hasMember", origin_id__in=chunk).values_list("source_ref", "target_ref")
+            )
+        candidates = after ^ before
+        elsewhere: set = set()
+        if candidates:
+            skip = set(written_ids)
+            groups = sorted({group for group, _user in candidates})
+            for chunk in _chunks(groups):
+                rows = Relation.objects.filter(type="hasMember", source_ref__in=chunk).values_list(
+                    "source_ref", "target_ref", "origin_id"
+                )
+                elsewhere.update((g, u) for g, u, origin in rows if origin not in skip and (g, u) in candidates)
+        return cls(before, after, elsewhere)
+
+    def record(self, *, actor, files: list[str]) -> None:
+        if not (self.added or self.removed):
+            return
+        audit_record(
+            actor=actor,
+            action="catalog.membership.change",
+            changes={
+                "added": [{"group": g, "user": u} for g, u in self.added[: self.AUDIT_LIMIT]],
+                "removed": [{"group": g, "user": u} for g, u in self.removed[: self.AUDIT_LIMIT]],
+                "added_count": len(self.added),
+                "removed_count": len(self.removed),
+                "files": files[:20],
             },
         )
 
@@ -757,6 +832,7 @@ def entity_save(*, actor, document: dict, entity: Entity | None = None) -> Entit
             scope=[],
             failed_sources=set(),
             audit=False,  # the entity's own audit event follows
+            membership_actor=actor,
         )
         saved = Entity.objects.get(ref_key=key)
         audit_record(actor=actor, action="catalog.entity.update" if current else "catalog.entity.create", obj=saved)
@@ -769,19 +845,28 @@ def entity_delete(*, actor, entity: Entity) -> None:
         raise PermissionDenied("Only the owning team's members and Platform Admins may delete this entity.")
     with transaction.atomic():
         audit_record(actor=actor, action="catalog.entity.delete", obj=entity, changes={"ref": entity.ref})
+        if entity.kind == Kind.USER and entity.portal_user_id is not None:
+            _audit_link(actor, "catalog.user.unlink", entity, _account(entity.portal_user_id), None)
+        membership = _MembershipDiff.before_delete([(entity.pk, entity.kind)])
         entity.delete()
         catalog_changed()
+        membership.record(actor=actor, files=[])
 
 
 def orphans_delete(*, actor) -> int:
     if not is_platform_admin(actor):
         raise PermissionDenied("Only Platform Admins may delete orphaned entities.")
     with transaction.atomic():
-        refs = list(Entity.objects.filter(orphaned=True).values_list("ref_key", flat=True))
+        rows = list(Entity.objects.filter(orphaned=True).values_list("ref_key", "pk", "kind"))
+        refs = [ref for ref, _pk, _kind in rows]
+        for entity in Entity.objects.filter(orphaned=True, kind=Kind.USER, portal_user__isnull=False):
+            _audit_link(actor, "catalog.user.unlink", entity, _account(entity.portal_user_id), None)
+        membership = _MembershipDiff.before_delete([(pk, kind) for _ref, pk, kind in rows])
         Entity.objects.filter(orphaned=True).delete()
         catalog_changed()
         if refs:
             audit_record(actor=actor, action="catalog.orphans.delete", changes={"count": len(refs), "refs": refs[:50]})
+        membership.record(actor=actor, files=[])
     return len(refs)
 
 
@@ -798,32 +883,72 @@ def relation_add(*, source: Entity, type: str, target_ref: str) -> Relation:
     return relation
 
 
+def _teams_of_person(entity: Entity) -> list[str]:
+    """The refs of the catalog Groups a User entity belongs to (what linking an account grants)."""
+    return sorted(
+        set(Relation.objects.filter(type="hasMember", target_id=entity.pk).values_list("source_ref", flat=True))
+    )
+
+
+def _account(user_id):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.filter(pk=user_id).first() if user_id is not None else None
+
+
+def _audit_link(actor, action: str, entity: Entity, before, after) -> None:
+    audit_record(
+        actor=actor,
+        action=action,
+        obj=entity,
+        changes={
+            "portal_user": {
+                "before": before.get_username() if before is not None else None,
+                "after": after.get_username() if after is not None else None,
+            },
+            "teams": _teams_of_person(entity),
+        },
+    )
+
+
 def portal_user_link(*, entity: Entity, user, actor=None) -> Entity:
     """Link a catalog User to a portal account, so the account belongs to the User's groups.
 
-    An account has at most one catalog User and the reverse; linking moves an earlier link.
+    Team membership follows the link, so each change is written to the audit log: the
+    account's previous User entity (if any) is unlinked, and a User entity that was linked
+    to another account is relinked. The actor defaults to the user of the current request.
     """
+    from portal.request_context import current_user
+
     if entity.kind != Kind.USER:
         raise ServiceError("Only User entities can be linked to a portal account.")
+    actor = actor if actor is not None else current_user()
     with transaction.atomic():
-        previous = list(Entity.objects.filter(portal_user=user).exclude(pk=entity.pk).values_list("ref_key", flat=True))
-        replaced = entity.portal_user.get_username() if entity.portal_user_id not in (None, user.pk) else ""
-        Entity.objects.filter(portal_user=user).exclude(pk=entity.pk).update(portal_user=None)
-        if entity.portal_user_id != user.pk:
+        before_id = Entity.objects.select_for_update().filter(pk=entity.pk).values_list("portal_user", flat=True).get()
+        for previous in Entity.objects.select_for_update().filter(portal_user=user).exclude(pk=entity.pk):
+            Entity.objects.filter(pk=previous.pk).update(portal_user=None)
+            _audit_link(actor, "catalog.user.unlink", previous, user, None)
+        if before_id != user.pk:
+            before = _account(before_id)
             entity.portal_user = user
             entity.save(update_fields=["portal_user"])
-            audit_record(
-                actor=actor,
-                action="catalog.account_linked",
-                obj=entity,
-                changes={
-                    "account": user.get_username(),
-                    "before": {"account_was_linked_to": previous, "user_was_linked_to": replaced},
-                    "groups": sorted(r.target_ref for r in entity.relations.filter(type="memberOf")),
-                },
-            )
+            _audit_link(actor, "catalog.user.link", entity, before, user)
     if hasattr(user, "_bridge_team_refs"):
-        del user._bridge_team_refs
+        del user._bridge_team_refs  # the cached teams of this request's user changed
+    return entity
+
+
+def portal_user_unlink(*, entity: Entity, actor=None) -> Entity:
+    """Unlink a catalog User from its portal account: the account leaves the User's groups."""
+    from portal.request_context import current_user
+
+    actor = actor if actor is not None else current_user()
+    with transaction.atomic():
+        before_id = Entity.objects.select_for_update().filter(pk=entity.pk).values_list("portal_user", flat=True).get()
+        entity.portal_user = None
+        if before_id is not None:
+            entity.save(update_fields=["portal_user"])
+            _audit_link(actor, "catalog.user.unlink", entity, _account(before_id), None)
     return entity
 
 
@@ -853,18 +978,7 @@ def catalog_user_unlink(*, actor, entity: Entity) -> Entity:
     """The linked person or a Platform Admin removes the link; the account then leaves the User's groups."""
     if not permissions.can_unlink_catalog_user(actor, entity):
         raise PermissionDenied("Only the linked person and Platform Admins can unlink this catalog User.")
-    with transaction.atomic():
-        account = entity.portal_user
-        if account is not None:
-            entity.portal_user = None
-            entity.save(update_fields=["portal_user"])
-            audit_record(
-                actor=actor,
-                action="catalog.account_unlinked",
-                obj=entity,
-                changes={"account": account.get_username(), "after": {"account_linked_to": None}},
-            )
-    return entity
+    return portal_user_unlink(entity=entity, actor=actor)
 
 
 def catalog_user_link_by_email(*, user) -> Entity | None:

@@ -70,6 +70,7 @@ class PipelinesConfig(AppConfig):
 
         register_data_source("ci_success_rate_30d", scorecard_sources.ci_success_rate_30d)
         register_data_source("last_deployed_at", scorecard_sources.last_deployed_at)
+        register_data_source("default_branch_run", scorecard_sources.default_branch_run)
 
         from portal.events import incident_changed
 

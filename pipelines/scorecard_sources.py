@@ -1,4 +1,8 @@
-"""Data the catalog's scorecards ask the pipelines app for (see catalog.scorecards)."""
+"""Data the catalog asks the pipelines app for, through ``catalog.scorecards`` data sources.
+
+The scorecards' checks use ``ci_success_rate_30d`` and ``last_deployed_at``; the home
+page's "My services" panel shows ``default_branch_run``.
+"""
 
 from datetime import timedelta
 
@@ -32,3 +36,24 @@ def last_deployed_at(entities: list) -> dict:
     )
     last = {r["repository__entity_id"]: r["last"] for r in rows}
     return {pk: last.get(pk) for pk in ids}
+
+
+RUN_STYLES = {RunStatus.SUCCESS: "ok", RunStatus.FAILED: "bad", RunStatus.RUNNING: "warn", RunStatus.CANCELLED: "warn"}
+
+
+def default_branch_run(entities: list) -> dict:
+    """The latest run on the default branch, as plain data for the catalog's templates; None if none."""
+    from pipelines.selectors import latest_default_branch_runs
+
+    return {
+        pk: None
+        if run is None
+        else {
+            "status": run.status,
+            "style": RUN_STYLES.get(run.status, "neutral"),
+            "url": run.get_absolute_url(),
+            "title": f"{run.pipeline.name} on {run.branch} #{run.number or run.provider_id}",
+            "at": run.finished_at or run.created_at,
+        }
+        for pk, run in latest_default_branch_runs(entities).items()
+    }

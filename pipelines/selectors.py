@@ -81,6 +81,45 @@ def repositories_for_entities(entities) -> QuerySet[Repository]:
     )
 
 
+def latest_default_branch_runs(entities) -> dict[int, Run | None]:
+    """Per entity, the latest run on the default branch of any of its repositories' pipelines.
+
+    One query whatever the number of entities: the pipelines' denormalised
+    ``default_branch_run`` with their repositories, matched to the entities the way
+    ``repositories_for_entities`` matches them (linked, or named by an annotation).
+    """
+    entities = list(entities)
+    latest: dict[int, Run | None] = {e.pk: None for e in entities}
+    if not entities:
+        return latest
+    repositories = repositories_for_entities(entities).values("pk")
+    pipelines = (
+        Pipeline.objects.filter(repository__in=repositories, default_branch_run__isnull=False)
+        .select_related("repository", "default_branch_run")
+        .order_by("pk")
+    )
+    by_slug: dict[tuple[str, str], list[int]] = {}
+    for entity in entities:
+        annotations = entity.annotations if isinstance(entity.annotations, dict) else {}
+        for key, provider in ANNOTATIONS.items():
+            slug = annotations.get(key)
+            if isinstance(slug, str) and slug.strip():
+                by_slug.setdefault((provider, slug.strip().lower()), []).append(entity.pk)
+    for pipeline in pipelines:
+        repo, run = pipeline.repository, pipeline.default_branch_run
+        run.pipeline = pipeline  # for the caller's labels, without another query
+        owners = {repo.entity_id} if repo.entity_id in latest else set()
+        if not repo.linked_manually:
+            providers = list(ANNOTATIONS.values()) if repo.provider == Provider.GENERIC else [repo.provider]
+            for provider in providers:
+                owners.update(by_slug.get((provider, repo.slug.lower()), []))
+        for entity_id in owners:
+            current = latest[entity_id]
+            if current is None or (run.created_at, run.pk) > (current.created_at, current.pk):
+                latest[entity_id] = run
+    return latest
+
+
 def team_entities(team: Entity) -> QuerySet[Entity]:
     """The entities whose ``spec.owner`` names the team (``name``, ``group:name`` or ``group:ns/name``)."""
     name, ns = team.name, team.namespace

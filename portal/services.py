@@ -72,8 +72,15 @@ def token_authenticate(*, key: str) -> PersonalToken | None:
 def audit_record(
     *, actor, action: str, obj=None, changes: dict | None = None, ip_address: str | None = None
 ) -> AuditEvent:
-    """Write one audit event. Call it inside the transaction of the change."""
+    """Write one audit event. Call it inside the transaction of the change.
+
+    Without an ``ip_address``, the IP of the request being served (if any) is recorded.
+    """
+    from portal.request_context import current_ip
+
     actor_user = actor if getattr(actor, "is_authenticated", False) else None
+    if ip_address is None:
+        ip_address = current_ip()
     return AuditEvent.objects.create(
         actor=actor_user,
         actor_name=actor_user.get_username() if actor_user else "",

@@ -45,9 +45,9 @@ def test_signing_in_links_the_account_to_the_catalog_user_with_its_email(people,
     people.refresh_from_db()
     assert people.portal_user == stranger
     assert team_names(stranger) == ["payments"]
-    event = AuditEvent.objects.get(action="catalog.account_linked")
-    assert event.actor == stranger and event.changes["account"] == "stranger"
-    assert event.changes["groups"] == ["group:default/payments"]
+    event = AuditEvent.objects.get(action="catalog.user.link")
+    assert event.actor == stranger and event.changes["portal_user"] == {"before": None, "after": "stranger"}
+    assert event.changes["teams"] == ["group:default/payments"]
 
 
 def test_two_users_with_the_same_email_are_not_guessed_between_the_person_chooses(import_text, people, login, stranger):
@@ -94,7 +94,7 @@ def test_a_platform_admin_links_any_account_and_others_cannot(people, login, pla
     people.refresh_from_db()
     assert people.portal_user == developer
     assert team_names(developer) == ["payments"]
-    assert AuditEvent.objects.filter(action="catalog.account_linked", actor=platform_admin).exists()
+    assert AuditEvent.objects.filter(action="catalog.user.link", actor=platform_admin).exists()
     page = client.get("/catalog/User/default/ada/").content.decode()
     assert "Linked to the portal account <strong>dev</strong>" in page
 
@@ -109,7 +109,7 @@ def test_the_person_or_an_admin_unlinks_and_the_account_leaves_the_teams(people,
     people.refresh_from_db()
     assert people.portal_user is None
     assert team_names(stranger) == []
-    assert AuditEvent.objects.filter(action="catalog.account_unlinked", actor=stranger).exists()
+    assert AuditEvent.objects.filter(action="catalog.user.unlink", actor=stranger).exists()
 
 
 def test_linking_needs_a_post_and_a_sign_in(people, client):

@@ -152,6 +152,10 @@ GET = {
     "catalog/<kind>/<namespace>/<name>/edit/": TEAM,
     "catalog/<kind>/<namespace>/<name>/delete/": POST_ONLY,
     "catalog/<kind>/<namespace>/<name>/export/": READ,
+    "catalog/<kind>/<namespace>/<name>/claim/": POST_ONLY,
+    "catalog/<kind>/<namespace>/<name>/link/": POST_ONLY,
+    "catalog/<kind>/<namespace>/<name>/unlink/": POST_ONLY,
+    "catalog/me/": READ,
     "environments/": READ,
     "environments/approvals/": APPROVERS,
     "environments/templates/reload/": POST_ONLY,
@@ -264,6 +268,11 @@ WRITES: dict[str, list[tuple]] = {
     "catalog/scorecards/<pk>/delete/": [("post", None, ADMIN_WRITE)],
     "catalog/<kind>/<namespace>/<name>/edit/": [("post", lambda w: ENTITY_FORM, TEAM_WRITE)],
     "catalog/<kind>/<namespace>/<name>/delete/": [("post", None, TEAM_WRITE)],
+    # The matrix's entity is a Component: nobody claims or unlinks it; a Platform Admin's link is
+    # refused with a message (only Users link), other roles are refused outright.
+    "catalog/<kind>/<namespace>/<name>/claim/": [("post", None, "L 403 403 403 403 403")],
+    "catalog/<kind>/<namespace>/<name>/link/": [("post", lambda w: {"username": "dev"}, ADMIN_WRITE)],
+    "catalog/<kind>/<namespace>/<name>/unlink/": [("post", None, "L 403 403 403 403 403")],
     "environments/templates/reload/": [("post", None, ADMIN_WRITE)],
     # The request form: anyone signed in may submit (this body is incomplete, so it is shown again).
     "environments/new/<name>/": [("post", None, "L 400 400 400 400 400")],
