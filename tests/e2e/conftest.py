@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 
 from tests.worker import ROOT, CeleryWorker, test_database_url
 
@@ -43,6 +44,10 @@ def portal_url(django_db_setup, django_db_blocker, celery_worker):
     port = _free_port()
     env = os.environ.copy()
     env["DATABASE_URL"] = test_database_url()
+    # The same broker as the worker (tests/worker.py): tasks the portal enqueues must reach it.
+    # (The environment's BROKER_DATA_DIR may differ from the settings already loaded.)
+    env["BROKER_DATA_DIR"] = str(settings.BROKER_DATA_DIR)
+    env["CELERY_BROKER_URL"] = settings.CELERY_BROKER_URL
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     log_path = ROOT / "var" / "test-web.log"
     with open(log_path, "w") as log:
