@@ -130,9 +130,12 @@ def _new_page(browser):
     return context.new_page()
 
 
-def screenshot(page, name: str, *, docs: bool = False) -> None:
+def screenshot(page, name: str, *, docs: bool = False, scroll_to: str | None = None) -> None:
     """A full-page screenshot in ``test-artifacts/``; with ``docs=True`` and
-    ``BRIDGE_DOCS_SCREENSHOTS`` set, also a viewport one for the user guide."""
+    ``BRIDGE_DOCS_SCREENSHOTS`` set, also a viewport one for the user guide,
+    scrolled so that the ``scroll_to`` element is at the top."""
+    if scroll_to:
+        page.locator(scroll_to).first.evaluate("element => element.scrollIntoView({block: 'start'})")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
     docs_dir = os.environ.get("BRIDGE_DOCS_SCREENSHOTS")

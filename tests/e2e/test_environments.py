@@ -53,7 +53,7 @@ def test_a_developer_requests_an_environment_an_approver_approves_it_and_it_is_d
     expect(page.locator("#request-live")).to_contain_text("Waiting for approval: 0 of 1.")
     expect(page.locator("#log-section")).to_contain_text("terraform plan")
     expect(page.get_by_role("button", name="Approve and apply")).to_have_count(0)  # not by the requester
-    screenshot(page, "request-environment-planned", docs=True)
+    screenshot(page, "request-environment-planned", docs=True, scroll_to="#request-live")
 
     # The approver, in a browser of their own, finds it in the queue and approves it.
     approver_page = other_page("appr", PASSWORD)
@@ -75,21 +75,25 @@ def test_a_developer_requests_an_environment_an_approver_approves_it_and_it_is_d
     expect(live.locator("li", has_text="Apply #")).to_contain_text("Succeeded")
     expect(live).to_contain_text("sandbox-checkout-sbx")  # a Terraform output
     expect(approver_page.locator("#log-section")).to_contain_text("kubernetes: skipped", timeout=30_000)
+    expect(approver_page.locator("#log-section h2")).to_contain_text("Apply")
+    expect(approver_page.locator("#log-run-status")).to_have_text("Succeeded", timeout=30_000)
     environment = approver_page.locator("#environment")
     expect(environment).to_contain_text("skipped")
     expect(approver_page.get_by_role("button", name="Destroy")).to_have_count(0)  # not their team's
-    screenshot(approver_page, "approve-applied", docs=True)
+    screenshot(approver_page, "approve-applied", docs=True, scroll_to="#request-live")
 
     # The developer destroys it, confirming with its name, and sees it go.
     page.goto(request_url)
     expect(_state(page)).to_have_text("Active")
     expect(page.locator("#environment")).to_contain_text("Kubernetes")
-    screenshot(page, "request-environment-active", docs=True)
+    screenshot(page, "request-environment-active", docs=True, scroll_to="#environment")
     page.get_by_label("Type checkout-sbx to confirm destroying it").fill("checkout-sbx")
     page.get_by_role("button", name="Destroy").click()
     expect(page.get_by_text("Destroying checkout-sbx")).to_be_visible()
     expect(_state(page)).to_have_text("Destroyed", timeout=WORKER)
     expect(page.locator("#request-live li", has_text="Destroy #")).to_contain_text("Succeeded")
     expect(page.locator("#environment")).to_contain_text("destroyed")
+    expect(page.locator("#log-section h2")).to_contain_text("Destroy")
+    expect(page.locator("#log-run-status")).to_have_text("Succeeded", timeout=30_000)
     expect(page.get_by_role("button", name="Destroy")).to_have_count(0)
-    screenshot(page, "request-environment-destroyed", docs=True)
+    screenshot(page, "request-environment-destroyed", docs=True, scroll_to="#request-live")

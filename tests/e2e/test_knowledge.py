@@ -46,7 +46,7 @@ def test_a_team_member_edits_a_page_and_reverts_it_from_the_history(sign_in, dev
     expect(rows.nth(0)).to_contain_text("Allow deploys on any weekday")
     expect(rows.nth(0)).to_contain_text("current")
     expect(rows.nth(1)).to_contain_text("First version")
-    screenshot(page, "knowledge-history")
+    screenshot(page, "knowledge-history", docs=True)
 
     rows.nth(1).get_by_role("link", name="1", exact=True).click()
     expect(page.get_by_text("Deploy on Tuesdays only")).to_be_visible()

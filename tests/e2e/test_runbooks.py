@@ -48,7 +48,7 @@ def test_a_developer_finds_a_service_with_the_search_and_opens_its_runbook(sign_
     page = sign_in("dev", PASSWORD)
 
     page.keyboard.press("/")
-    page.keyboard.type("checkout-a")
+    page.keyboard.type("checkout")
     suggestion = page.locator("#search-suggestions a[role=option]", has_text="checkout-api").first
     suggestion.wait_for()
     screenshot(page, "find-a-service-suggestions", docs=True)

@@ -226,9 +226,11 @@ def test_the_log_poll_returns_only_new_lines_and_stops_when_the_run_ends(login, 
     body = client.get(url, {"run": run.pk, "after": 1}, HTTP_HX_REQUEST="true").content.decode()
     assert "two" in body and "three" in body and "one\n" not in body
     assert 'hx-trigger="every 1s"' in body and "after=3" in body
+    assert 'id="log-run-status" hx-swap-oob="true" class="badge badge-warn">Running<' in body
     services.run_fail(run_id=run.pk, reason="boom")
     body = client.get(url, {"run": run.pk, "after": 3}, HTTP_HX_REQUEST="true").content.decode()
     assert "hx-trigger" not in body and "End of log." in body
+    assert 'id="log-run-status" hx-swap-oob="true" class="badge badge-bad">Failed<' in body  # the heading follows
 
 
 def test_the_log_poll_switches_to_a_newer_run(login, developer, shipped_templates, enqueued):
