@@ -110,8 +110,10 @@ def entity(request, kind: str, namespace: str, name: str):
         context["yaml"] = selectors.entity_yaml(obj)
     else:
         tab = next(t for t in entity_tabs() if t.key == selected)
-        context["extension_tab"] = tab
-        context["extension_context"] = tab.context(request, obj)
+        extension_context = tab.context(request, obj)
+        # The tab's names are also top-level (the knowledge and pipelines tabs read them so);
+        # where a name clashes, the entity page's own value wins.
+        context = {**extension_context, **context, "extension_tab": tab, "extension_context": extension_context}
     template = "catalog/_entity_tab.html" if request.htmx else "catalog/entity.html"
     return render(request, template, context)
 

@@ -107,6 +107,7 @@ def _live_context(request, env_request):
         "can_decide": permissions.can_approve(user, env_request) and env_request.state == "awaiting_approval",
         "cancel_pending": any(r.cancel_requested and not r.is_finished for r in runs),
         "destroy_failed": env_request.state == "failed" and bool(runs) and runs[-1].kind == "destroy",
+        "can_manage": permissions.can_destroy(user, env_request),
     }
 
 
@@ -124,7 +125,6 @@ def request_detail(request, pk: int):
     context = _live_context(request, env_request)
     context.update(_log_context(env_request, context["runs"][-1] if context["runs"] else None))
     context["decision_form"] = DecisionForm()
-    context["can_manage"] = permissions.can_destroy(request.user, env_request)
     if env_request.state == "failed" and not any(r.status == "running" for r in context["runs"]):
         from provisioning import runs as run_files
 

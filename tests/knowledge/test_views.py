@@ -149,3 +149,10 @@ def test_the_editor_moves_a_page_under_another_parent_and_reorders_it(login, dev
     assert [(p.title, d) for p, d in page_tree(space)] == [("A", 0), ("C", 1), ("B", 1)]
     c.refresh_from_db()
     assert c.revisions.count() == 2  # a move is a saved edit like any other
+
+
+def test_the_service_page_runbooks_tab_lists_the_linked_runbook(login, developer, runbook, service):
+    url = reverse("catalog:entity", args=[service.kind, service.namespace, service.name])
+    body = login(developer).get(url, {"tab": "runbooks"}, HTTP_HX_REQUEST="true").content.decode()
+    assert "Checkout is down" in body and runbook.get_absolute_url() in body
+    assert "No runbooks or docs are linked" not in body

@@ -226,9 +226,11 @@ def test_the_log_poll_returns_only_new_lines_and_stops_when_the_run_ends(login, 
     body = client.get(url, {"run": run.pk, "after": 1}, HTTP_HX_REQUEST="true").content.decode()
     assert "two" in body and "three" in body and "one\n" not in body
     assert 'hx-trigger="every 1s"' in body and "after=3" in body
+    assert 'id="log-run-status" hx-swap-oob="true" class="badge badge-warn">Running<' in body
     services.run_fail(run_id=run.pk, reason="boom")
     body = client.get(url, {"run": run.pk, "after": 3}, HTTP_HX_REQUEST="true").content.decode()
     assert "hx-trigger" not in body and "End of log." in body
+    assert 'id="log-run-status" hx-swap-oob="true" class="badge badge-bad">Failed<' in body  # the heading follows
 
 
 def test_the_log_poll_switches_to_a_newer_run(login, developer, shipped_templates, enqueued):
@@ -327,6 +329,24 @@ def test_the_state_section_polls_while_a_worker_is_busy_and_stops_after(login, d
     )
     body = client.get(url, HTTP_HX_REQUEST="true").content.decode()
     assert "hx-trigger" not in body and "Awaiting approval" in body and "+2 to add" in body
+
+
+def test_the_environment_card_appears_live_when_the_apply_finishes(
+    login, developer, approver, shipped_templates, enqueued
+):
+    env = _planned(developer, shipped_templates["team-sandbox"])
+    services.request_approve(user=approver, request_id=env.pk, comment="ok")
+    client = login(developer)
+    url = reverse("provisioning:request-live", args=[env.pk])
+    body = client.get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert 'id="environment-slot" hx-swap-oob="true"' in body and 'id="environment"' not in body
+    apply = env.runs.get(kind="apply")
+    services.run_claim(run_id=apply.pk, worker="test")
+    services.run_apply_succeeded(
+        run_id=apply.pk, outputs={}, kubernetes=services.KubernetesOutcome(state="skipped", note="No cluster.")
+    )
+    body = client.get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert 'hx-swap-oob="true"' in body and 'id="environment"' in body and ">Destroy</button>" in body
 
 
 def test_deciding_from_the_approvals_queue_returns_to_the_queue(
