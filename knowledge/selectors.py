@@ -213,6 +213,7 @@ def search_pages(
     return _search_fallback(qs, query, limit)
 
 
+RANK_ALL_UP_TO = 1000  # up to this many matches are all ranked; beyond, a bounded set of candidates
 RANKED_CANDIDATES = 500
 
 
@@ -221,23 +222,19 @@ def _search_postgres(qs, query: str, limit: int) -> list[SearchHit]:
     from django.db.models import F
 
     sq = SearchQuery(query, search_type="websearch", config="english")
-    # A common word matches most pages, and ranking them all costs a tsvector read each. So rank
-    # the pages that match in their title (indexed) and the most recently edited other matches.
-    in_title = (
-        qs.annotate(title_vector=SearchVector("title", config="english"))
-        .filter(title_vector=sq)
-        .order_by()  # any of them: ordering would make PostgreSQL walk every page instead of the index
-        .values_list("pk", flat=True)[:RANKED_CANDIDATES]
-    )
-    recent = qs.filter(search_vector=sq).order_by("-updated_at").values_list("pk", flat=True)[:RANKED_CANDIDATES]
-    candidates = set(in_title) | set(recent)
-    if not candidates:
-        return []
-    rows = (
-        qs.filter(pk__in=candidates)
-        .annotate(rank=SearchRank(F("search_vector"), sq))
-        .order_by("-rank", "-updated_at")[:limit]
-    )
+    matches = qs.filter(search_vector=sq)
+    if matches.order_by()[: RANK_ALL_UP_TO + 1].count() > RANK_ALL_UP_TO:
+        # A common word matches most pages, and ranking them all costs a tsvector read each. So
+        # rank the pages that match in their title (indexed) and the most recently edited others.
+        in_title = (
+            qs.annotate(title_vector=SearchVector("title", config="english"))
+            .filter(title_vector=sq)
+            .order_by()  # any of them: ordering would make PostgreSQL walk every page instead of the index
+            .values_list("pk", flat=True)[:RANKED_CANDIDATES]
+        )
+        recent = matches.order_by("-updated_at").values_list("pk", flat=True)[:RANKED_CANDIDATES]
+        matches = qs.filter(pk__in=set(in_title) | set(recent))
+    rows = matches.annotate(rank=SearchRank(F("search_vector"), sq)).order_by("-rank", "-updated_at")[:limit]
     # Headlines only for the page of results shown, not for every match.
     rows = list(rows)
     if not rows:

@@ -75,7 +75,7 @@ def test_a_title_match_ranks_first_even_behind_hundreds_of_newer_body_matches(sp
     old = services.page_create(actor=developer, space=space, title="Widget recovery", body="Steps.")
     Page.objects.bulk_create(
         Page(space=space, title=f"Note {n}", slug=f"note-{n}", body=f"Some widget talk {n}.")
-        for n in range(selectors.RANKED_CANDIDATES + 100)
+        for n in range(selectors.RANK_ALL_UP_TO + 100)
     )
     if connection.vendor == "postgresql":
         from django.contrib.postgres.search import SearchVector
