@@ -627,3 +627,31 @@ def test_lists_show_each_role_only_what_it_may_see(world, client):
     assert world.approvers_own.pk not in ids("/api/provisioning/requests/")
     client.force_login(world.users["approver"])
     assert requests <= ids("/api/provisioning/requests/")
+
+
+def test_every_form_and_session_api_write_refuses_a_post_without_the_csrf_token(world):
+    """As a Platform Admin (who may do everything), with a client that enforces CSRF like a browser."""
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(world.users["platform_admin"])
+    wrong, checked = [], 0
+    for route in ROUTES:
+        if "/hooks/" in route.key:
+            continue  # webhook receivers prove themselves by signature or token, not by a session
+        for method, body, _cells in WRITES.get(route.key, []):
+            url = url_for(route, world)
+            data = body(world) if body else {}
+            with transaction.atomic():
+                before = snapshot()
+                if route.key.startswith("api/"):
+                    response = getattr(client, method)(url, json.dumps(data), content_type="application/json")
+                else:
+                    response = client.post(url, data)
+                changed = _changes(before, snapshot())
+                transaction.set_rollback(True)
+            checked += 1
+            if response.status_code != 403 or changed:
+                wrong.append(f"{method.upper()} {url}: {response.status_code}, changed {changed or 'nothing'}")
+    assert checked > 100, checked
+    assert not wrong, "Writes accepted without a CSRF token:\n" + "\n".join(wrong)
