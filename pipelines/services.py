@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -120,7 +121,7 @@ class Received:
 def delivery_receive(
     *, integration: Integration, delivery_id: str, event: str, headers: dict, body: str, parsed: providers.Parsed
 ) -> Received:
-    """Store an accepted (verified, parsed) delivery and queue its processing.
+    """Store an accepted (verified, parsed) delivery and kick a drain to process it (see ``_kick``).
 
     Ignored events and pings are stored already settled. A delivery id seen
     before is not stored twice; one that failed before is processed again.
@@ -146,7 +147,7 @@ def delivery_receive(
                 processed_at=None if status == DeliveryStatus.PENDING else now,
             )
             if status == DeliveryStatus.PENDING:
-                transaction.on_commit(lambda: _enqueue(delivery.pk))
+                transaction.on_commit(_kick)
     except IntegrityError:
         delivery = Delivery.objects.get(integration=integration, delivery_id=delivery_id[:200])
         Delivery.objects.filter(pk=delivery.pk).update(attempts=F("attempts") + 1)
@@ -154,7 +155,7 @@ def delivery_receive(
             status=DeliveryStatus.PENDING, error=""
         )
         if retry:
-            transaction.on_commit(lambda: _enqueue(delivery.pk))
+            transaction.on_commit(_kick)
         return Received(delivery=delivery, duplicate=True)
     # At most one write a minute to the integration row: it is hot under load.
     last = integration.last_delivery_at
@@ -163,28 +164,90 @@ def delivery_receive(
     return Received(delivery=delivery, duplicate=False)
 
 
-def _enqueue(delivery_pk: int) -> None:
-    """Queue processing. The delivery is already stored: if the broker is down, the sweeper
-    (``deliveries_requeue_stale``) queues it later, and the sender still gets its 202."""
-    from pipelines.tasks import process_delivery
+# Processing is coalesced: the receiver does not queue one task per delivery but "kicks" a drain,
+# at most twice per window and web process (``KICK_WINDOW_SECONDS``): one drain at once and one
+# ``KICK_TAIL_SECONDS`` later. A drain processes every pending delivery it can claim, in batches, until
+# none is left. Why nothing is stranded: a delivery is committed before its kick. Either its kick sends a
+# drain (which starts after the commit, so finds it), or the kick key was already set less than a window
+# ago by a kick whose tail drain starts after the key expires, so after this commit too. This holds for a
+# per-process cache as well as for a shared one; the sweeper (``deliveries_requeue_stale``) stays as the
+# last resort for a lost broker message or a dead worker.
+KICK_KEY = "pipelines:drain-kick"
+KICK_WINDOW_SECONDS = 1
+KICK_TAIL_SECONDS = 2  # > the window, with a margin for clocks and the broker
+DRAIN_BATCH = 100
+DRAIN_BUDGET_SECONDS = 60  # then a drain hands over to a fresh task, well inside the task's time limit
+
+
+def _kick() -> None:
+    """Make sure a drain runs after this (committed) delivery. Never raises: the sender gets its 202 anyway."""
+    from django.core.cache import caches
 
     try:
-        process_delivery.delay(delivery_pk)
-    except Exception:  # noqa: BLE001 (any broker error; the row stays pending and is swept up)
-        logger.warning("Could not queue delivery %s; the sweeper will retry", delivery_pk, exc_info=True)
+        first = caches[settings.PIPELINES_KICK_CACHE].add(KICK_KEY, 1, timeout=KICK_WINDOW_SECONDS)
+    except Exception:  # noqa: BLE001 (a cache outage must not lose the kick)
+        logger.warning("Could not reach the kick cache; queueing a drain anyway", exc_info=True)
+        first = True
+    if first:
+        _send_drain()
+        _send_drain(countdown=KICK_TAIL_SECONDS)
 
 
-def deliveries_requeue_stale(*, older_than_seconds: int = 300, limit: int = 1000) -> int:
-    """Queue again the deliveries still pending after a while (a lost broker message, a dead worker)."""
+def _send_drain(countdown: float | None = None) -> bool:
+    """Queue a drain. If the broker is down the deliveries stay pending and the sweeper queues a drain later."""
+    from pipelines.tasks import drain_deliveries
+
+    try:
+        drain_deliveries.apply_async(countdown=countdown)
+        return True
+    except Exception:  # noqa: BLE001 (any broker error; the rows stay pending and are swept up)
+        logger.warning("Could not queue a drain of the pending deliveries; the sweeper will retry", exc_info=True)
+        return False
+
+
+def _claimable(after_pk: int, limit: int) -> list[int]:
+    """Ids of pending deliveries after ``after_pk`` that no other drain is processing right now, in id order."""
+    with transaction.atomic():
+        return list(
+            Delivery.objects.select_for_update(skip_locked=True)
+            .filter(status=DeliveryStatus.PENDING, pk__gt=after_pk)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:limit]
+        )
+
+
+def deliveries_drain(*, batch_size: int = DRAIN_BATCH, budget_seconds: float = DRAIN_BUDGET_SECONDS) -> int:
+    """Process pending deliveries in id order until none is left; returns how many were handled.
+
+    Several drains may run at once: each delivery is claimed with a row lock that others skip, and each
+    is processed in its own transaction, exactly as ``delivery_process`` does (a failure marks that
+    delivery failed and the drain goes on). A drain that runs out of its time budget queues a fresh one.
+    """
+    deadline = time.monotonic() + budget_seconds
+    handled, after = 0, 0
+    while True:
+        pks = _claimable(after, batch_size)
+        if not pks:
+            return handled
+        memo = ProcessingMemo()
+        for pk in pks:
+            delivery_process(delivery_pk=pk, memo=memo)
+            handled += 1
+        after = pks[-1]
+        if time.monotonic() > deadline:
+            _send_drain()
+            return handled
+
+
+def deliveries_requeue_stale(*, older_than_seconds: int = 300) -> int:
+    """Drain again if deliveries are still pending after a while (a lost broker message, a dead worker).
+
+    Returns how many stale deliveries there were; the drain (not gated by the kick key) processes them."""
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
-    pks = list(
-        Delivery.objects.filter(status=DeliveryStatus.PENDING, received_at__lt=cutoff)
-        .order_by("received_at")
-        .values_list("pk", flat=True)[:limit]
-    )
-    for pk in pks:
-        _enqueue(pk)
-    return len(pks)
+    stale = Delivery.objects.filter(status=DeliveryStatus.PENDING, received_at__lt=cutoff).count()
+    if stale:
+        _send_drain()
+    return stale
 
 
 def deliveries_prune(*, older_than_days: int) -> int:
@@ -196,37 +259,65 @@ def deliveries_prune(*, older_than_days: int) -> int:
     return deleted
 
 
-def delivery_process(*, delivery_pk: int) -> str:
-    """Apply a stored delivery. Safe to call twice; returns the delivery's status."""
-    delivery = Delivery.objects.select_related("integration").filter(pk=delivery_pk).first()
-    if delivery is None:
-        return "missing"
-    if delivery.status != DeliveryStatus.PENDING:
-        return delivery.status
+class ProcessingMemo:
+    """What a drain remembers from one delivery to the next within a batch (a fraction of a second):
+    the repositories it has seen and the commits it has stored. Only used to skip reads and writes
+    that would change nothing; every write that matters stays conditional in the database."""
+
+    def __init__(self) -> None:
+        self.repositories: dict[tuple[str, str], Repository] = {}
+        self.commits: set[tuple[int, str]] = set()
+
+    def forget(self) -> None:
+        """After a rolled-back delivery: what it created may not exist."""
+        self.repositories.clear()
+        self.commits.clear()
+
+
+def delivery_process(*, delivery_pk: int, memo: ProcessingMemo | None = None) -> str:
+    """Apply a stored delivery. Safe to call twice, and from several workers at once; returns its status.
+
+    The delivery row is locked for the transaction that applies it (others skip it), so it is applied
+    once, and its status is written in the same transaction as its effects.
+    """
     try:
-        parsed = providers.parse(delivery.integration.provider, delivery.event, json.loads(delivery.body))
         with transaction.atomic():
-            apply_event(parsed)
-            Delivery.objects.filter(pk=delivery.pk).update(
+            delivery = (
+                Delivery.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("integration")
+                .filter(pk=delivery_pk)
+                .first()
+            )
+            if delivery is None:  # gone, or being applied by another worker right now
+                status = Delivery.objects.filter(pk=delivery_pk).values_list("status", flat=True).first()
+                return status or "missing"
+            if delivery.status != DeliveryStatus.PENDING:
+                return delivery.status
+            parsed = providers.parse(delivery.integration.provider, delivery.event, json.loads(delivery.body))
+            apply_event(parsed, memo=memo)
+            Delivery.objects.filter(pk=delivery_pk).update(
                 status=DeliveryStatus.PROCESSED, processed_at=timezone.now(), error=""
             )
         return DeliveryStatus.PROCESSED
     except providers.PayloadError as exc:
         error = str(exc)
     except Exception as exc:  # noqa: BLE001 (a bad row must not poison the queue; it is kept as failed)
-        logger.exception("Processing delivery %s failed", delivery.pk)
+        logger.exception("Processing delivery %s failed", delivery_pk)
         error = f"{type(exc).__name__}: {exc}"[:1000]
-    Delivery.objects.filter(pk=delivery.pk).update(
+    if memo is not None:
+        memo.forget()
+    # Only a delivery still pending: another worker may have applied it since this transaction rolled back.
+    Delivery.objects.filter(pk=delivery_pk, status=DeliveryStatus.PENDING).update(
         status=DeliveryStatus.FAILED, processed_at=timezone.now(), error=error
     )
     return DeliveryStatus.FAILED
 
 
-def apply_event(parsed: providers.Parsed) -> None:
+def apply_event(parsed: providers.Parsed, memo: ProcessingMemo | None = None) -> None:
     if isinstance(parsed, providers.RunEvent):
-        run_upsert(event=parsed)
+        run_upsert(event=parsed, memo=memo)
     elif isinstance(parsed, providers.JobEvent):
-        job_upsert(event=parsed)
+        job_upsert(event=parsed, memo=memo)
     elif isinstance(parsed, providers.DeploymentEvent):
         deployment_upsert(event=parsed)
     elif isinstance(parsed, providers.CommitsEvent):
@@ -275,7 +366,17 @@ def _get_or_create(model, lookup: dict, defaults: dict):
         return model.objects.get(**lookup), False
 
 
-def repository_ensure(info: providers.RepoInfo) -> Repository:
+def repository_ensure(info: providers.RepoInfo, memo: ProcessingMemo | None = None) -> Repository:
+    key = (info.provider, info.slug)
+    if memo is not None:
+        known = memo.repositories.get(key)
+        # Seen earlier in this batch with the same details: nothing to read or write.
+        if (
+            known is not None
+            and known.default_branch == (info.default_branch or known.default_branch)
+            and (known.url or not info.url)
+        ):
+            return known
     repo, created = _get_or_create(
         Repository,
         {"provider": info.provider, "slug": info.slug},
@@ -296,6 +397,8 @@ def repository_ensure(info: providers.RepoInfo) -> Repository:
         for key, value in changes.items():
             setattr(repo, key, value)
         repo.save(update_fields=list(changes))
+    if memo is not None:
+        memo.repositories[key] = repo
     return repo
 
 
@@ -357,9 +460,9 @@ def _advance(model, pk: int, rank: int, fields: dict) -> bool:
     return bool(model.objects.filter(pk=pk, status_rank__lte=rank).update(status_rank=rank, **values))
 
 
-def run_upsert(*, event: providers.RunEvent) -> Run:
+def run_upsert(*, event: providers.RunEvent, memo: ProcessingMemo | None = None) -> Run:
     with transaction.atomic(savepoint=False):
-        repo = repository_ensure(event.repo)
+        repo = repository_ensure(event.repo, memo)
         pipeline = _locked_pipeline(repo, event.pipeline_name)
         rank = status_rank(event.status)
         fields = {
@@ -382,7 +485,9 @@ def run_upsert(*, event: providers.RunEvent) -> Run:
             {"created_at": event.created_at, "status_rank": rank, **{k: v for k, v in fields.items() if v is not None}},
         )
         changed = created
+        moved = created  # a new run, or one whose branch or creation time changed: the summaries are reordered
         previous_status = None if created else run.status
+        previous_branch = run.branch
         if not created:
             changed = _advance(Run, run.pk, rank, fields)
             if not changed:
@@ -399,16 +504,17 @@ def run_upsert(*, event: providers.RunEvent) -> Run:
                 for key, value in fields.items():
                     if value not in (None, ""):
                         setattr(run, key, value)
+                moved = run.branch != previous_branch
             if event.created_at < run.created_at:
                 Run.objects.filter(pk=run.pk, created_at__gt=event.created_at).update(created_at=event.created_at)
                 run.created_at = event.created_at
-                changed = True
+                changed = moved = True
         for job in event.jobs:
             _job_apply(run, job)
         if event.commit_sha and event.commit_at and (created or (changed and rank >= 2)):
-            _commit_store(repo, event.commit_sha, event.commit_at)
+            _commit_store(repo, event.commit_sha, event.commit_at, memo)
         if changed:  # a duplicate or a stale event changes no summary
-            _pipeline_refresh(pipeline, run, repo)
+            _pipeline_refresh(pipeline, run, repo, moved=moved)
             newly_failed = run.status == RunStatus.FAILED and previous_status != RunStatus.FAILED
             if newly_failed and run.branch and run.branch == repo.default_branch:
                 _notify_default_branch_failure(run, pipeline, repo)
@@ -458,9 +564,9 @@ def _job_apply(run: Run, event: providers.JobEvent) -> None:
         _advance(Job, job.pk, rank, fields)
 
 
-def job_upsert(*, event: providers.JobEvent) -> Run:
+def job_upsert(*, event: providers.JobEvent, memo: ProcessingMemo | None = None) -> Run:
     with transaction.atomic(savepoint=False):
-        repo = repository_ensure(event.repo)
+        repo = repository_ensure(event.repo, memo)
         pipeline = _locked_pipeline(repo, event.pipeline_name)
         # The job may arrive before its run: create the run as queued; the run's own events fill it in.
         run, created = _ensure_run(
@@ -481,12 +587,20 @@ def job_upsert(*, event: providers.JobEvent) -> Run:
             advanced = _advance(Run, run.pk, 1, {"status": RunStatus.RUNNING, "started_at": event.started_at})
             run.refresh_from_db()
         if created or advanced:
-            _pipeline_refresh(pipeline, run, repo)
+            _pipeline_refresh(pipeline, run, repo, moved=created)
     return run
 
 
-def _pipeline_refresh(pipeline: Pipeline, run: Run, repo: Repository) -> None:
-    """Keep the denormalised summaries (latest run per branch, attention order) current."""
+def _pipeline_refresh(pipeline: Pipeline, run: Run, repo: Repository, *, moved: bool = True) -> None:
+    """Keep the denormalised summaries (latest run per branch, attention order) current.
+
+    ``pipeline`` is locked (``_locked_pipeline``), so its summary columns are current. ``moved`` is false
+    when only the status of an existing run changed (not its branch or creation time): then the latest
+    runs stay the same runs, and only a run that is one of them can change the attention order.
+    """
+    if not moved:
+        _pipeline_status_refresh(pipeline, run)
+        return
     if run.branch:
         branch, created = _get_or_create(Branch, {"pipeline": pipeline, "name": run.branch}, {"last_run": run})
         if not created and branch.last_run_id != run.pk:
@@ -511,6 +625,33 @@ def _pipeline_refresh(pipeline: Pipeline, run: Run, repo: Repository) -> None:
     )
 
 
+def _pipeline_status_refresh(pipeline: Pipeline, run: Run) -> None:
+    is_last, is_default = run.pk == pipeline.last_run_id, run.pk == pipeline.default_branch_run_id
+    if not (is_last or is_default):
+        return  # an older run: neither the latest nor the default branch's latest
+    if is_default:
+        default_failed = run.status == RunStatus.FAILED
+    elif pipeline.default_branch_run_id is None:
+        default_failed = False
+    else:
+        status = Run.objects.filter(pk=pipeline.default_branch_run_id).values_list("status", flat=True).first()
+        default_failed = status == RunStatus.FAILED
+    if is_last:
+        last_rank = run.status_rank
+    else:
+        last_rank = Run.objects.filter(pk=pipeline.last_run_id).values_list("status_rank", flat=True).first()
+    attention = 0 if default_failed else 1 if last_rank is not None and last_rank < 2 else 2
+    changes = {}
+    if attention != pipeline.attention:
+        changes["attention"] = attention
+    if is_last:
+        activity = max((t for t in (run.finished_at, run.created_at) if t), default=None)
+        if activity != pipeline.last_activity_at:
+            changes["last_activity_at"] = activity
+    if changes:
+        Pipeline.objects.filter(pk=pipeline.pk).update(**changes)
+
+
 # --- commits and deployments --------------------------------------------------------
 
 
@@ -518,7 +659,11 @@ def _is_production(environment: str) -> bool:
     return environment.strip().lower() in {e.lower() for e in settings.PIPELINES_PRODUCTION_ENVIRONMENTS}
 
 
-def _commit_store(repo: Repository, sha: str, committed_at: datetime) -> None:
+def _commit_store(repo: Repository, sha: str, committed_at: datetime, memo: ProcessingMemo | None = None) -> None:
+    if memo is not None:
+        if (repo.pk, sha[:64]) in memo.commits:
+            return  # stored (and earlier deployments filled in) by a delivery a moment ago
+        memo.commits.add((repo.pk, sha[:64]))
     Commit.objects.bulk_create(
         [Commit(repository=repo, sha=sha[:64], committed_at=committed_at)], ignore_conflicts=True
     )

@@ -11,6 +11,12 @@ def process_delivery(delivery_pk: int) -> str:
     return services.delivery_process(delivery_pk=delivery_pk)
 
 
+@shared_task(acks_late=True, soft_time_limit=180, time_limit=210)
+def drain_deliveries() -> int:
+    """Process every pending delivery (the receivers kick this; see ``services._kick``)."""
+    return services.deliveries_drain()
+
+
 @shared_task(soft_time_limit=120, time_limit=150)
 def rematch_repositories() -> int:
     """Link repositories that match nothing yet to entities whose annotations now name them."""

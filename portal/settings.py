@@ -314,6 +314,9 @@ KNOWLEDGE_SITES_DIR = Path(env("KNOWLEDGE_SITES_DIR", str(VAR_DIR / "knowledge-s
 PIPELINES_ENCRYPTION_KEY = env("PIPELINES_ENCRYPTION_KEY", SECRET_KEY)
 PIPELINES_MAX_BODY_BYTES = env_int("PIPELINES_MAX_BODY_BYTES", 2 * 1024 * 1024)
 PIPELINES_PRODUCTION_ENVIRONMENTS = env_list("PIPELINES_PRODUCTION_ENVIRONMENTS", ["production", "prod", "prd"])
+# The cache alias the receivers use to send at most two drain tasks a second each (pipelines.services._kick);
+# any cache is correct, a shared one (Redis) only means fewer drain tasks.
+PIPELINES_KICK_CACHE = env("PIPELINES_KICK_CACHE", "default")
 # Distinct OpenAPI enum names for the pipelines' status fields (otherwise drf-spectacular warns W001).
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
     {

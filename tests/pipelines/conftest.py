@@ -8,12 +8,21 @@ from pipelines.models import Delivery, DeliveryStatus
 
 
 @pytest.fixture(autouse=True)
-def _no_broker(monkeypatch):
-    """Receivers queue processing with Celery on commit; the tests process deliveries themselves
-    (``process_pending``) unless they start the real worker."""
+def queued_drains(monkeypatch):
+    """Receivers kick a drain through Celery on commit; the tests process deliveries themselves
+    (``process_pending``) unless they start the real worker. The drains that would have been queued
+    are recorded here (their ``countdown``, ``None`` for at once)."""
+    from django.conf import settings
+    from django.core.cache import caches
+
     from pipelines import tasks
 
+    queued = []
     monkeypatch.setattr(tasks.process_delivery, "delay", lambda pk: None)
+    monkeypatch.setattr(tasks.drain_deliveries, "apply_async", lambda *a, countdown=None, **k: queued.append(countdown))
+    caches[settings.PIPELINES_KICK_CACHE].delete(services.KICK_KEY)
+    yield queued
+    caches[settings.PIPELINES_KICK_CACHE].delete(services.KICK_KEY)
 
 
 @pytest.fixture

@@ -184,7 +184,7 @@ def test_a_generic_run_with_jobs_and_steps(send_generic):
 def test_a_failed_delivery_is_processed_again_when_it_is_redelivered(send_github, monkeypatch):
     original = services.run_upsert
 
-    def boom(*, event):
+    def boom(*, event, **kwargs):
         raise RuntimeError("database went away")
 
     monkeypatch.setattr(services, "run_upsert", boom)
@@ -199,7 +199,7 @@ def test_a_failed_delivery_is_processed_again_when_it_is_redelivered(send_github
     assert Run.objects.count() == 1
 
 
-def test_a_broker_outage_still_answers_202_and_the_sweeper_queues_the_delivery_later(
+def test_a_broker_outage_still_answers_202_and_the_sweeper_drains_the_delivery_later(
     send_github, monkeypatch, django_capture_on_commit_callbacks
 ):
     from datetime import timedelta
@@ -208,10 +208,10 @@ def test_a_broker_outage_still_answers_202_and_the_sweeper_queues_the_delivery_l
 
     from pipelines import tasks
 
-    def broker_down(pk):
+    def broker_down(*args, **kwargs):
         raise ConnectionError("redis is down")
 
-    monkeypatch.setattr(tasks.process_delivery, "delay", broker_down)
+    monkeypatch.setattr(tasks.drain_deliveries, "apply_async", broker_down)
     with django_capture_on_commit_callbacks(execute=True):
         response = send_github("workflow_run", payloads.workflow_run(), process=False)
     assert response.status_code == 202
@@ -219,11 +219,15 @@ def test_a_broker_outage_still_answers_202_and_the_sweeper_queues_the_delivery_l
     assert delivery.status == DeliveryStatus.PENDING
 
     queued = []
-    monkeypatch.setattr(tasks.process_delivery, "delay", queued.append)
-    assert services.deliveries_requeue_stale() == 0  # too recent: maybe still in the queue
+    monkeypatch.setattr(tasks.drain_deliveries, "apply_async", lambda *a, countdown=None, **k: queued.append(countdown))
+    assert services.deliveries_requeue_stale() == 0  # too recent: a drain may still be on its way
+    assert queued == []
     Delivery.objects.update(received_at=timezone.now() - timedelta(minutes=10))
     assert services.deliveries_requeue_stale() == 1
-    assert queued == [delivery.pk]
+    assert queued == [None]  # one drain, at once
+    assert tasks.drain_deliveries.run() == 1
+    assert Delivery.objects.get().status == DeliveryStatus.PROCESSED
+    assert Run.objects.get().status == "success"
 
 
 def test_old_settled_deliveries_are_pruned_but_runs_stay(send_github):
