@@ -1,18 +1,10 @@
 """Shared fixtures: an owner, a teammate and a stranger; a real Celery worker."""
 
-import os
-from pathlib import Path
+import pytest
+from django.contrib.auth.models import Group
 
-# Before Django reads its settings: keep the tests' broker queue apart from a
-# portal that may be running on this checkout.
-_ROOT = Path(__file__).resolve().parent.parent
-os.environ.setdefault("BROKER_DATA_DIR", str(_ROOT / "var" / "test-broker"))
-
-import pytest  # noqa: E402
-from django.contrib.auth.models import Group  # noqa: E402
-
-from portal.roles import APPROVERS, DEVELOPERS, PLATFORM_ADMINS  # noqa: E402
-from tests.worker import CeleryWorker  # noqa: E402
+from portal.roles import APPROVERS, DEVELOPERS, PLATFORM_ADMINS
+from tests.worker import CeleryWorker
 
 PASSWORD = "correct-horse-battery"
 
