@@ -249,7 +249,11 @@ def test_the_request_page_shows_timeline_plan_and_masked_outputs(
 ):
     env = _planned(developer, shipped_templates["team-sandbox"])
     EnvironmentRequest.objects.filter(pk=env.pk).update(
-        outputs={"token": {"sensitive": True, "value": "(sensitive value)"}, "ns": {"sensitive": False, "value": "x"}}
+        outputs={
+            "token": {"sensitive": True, "value": "(sensitive value)"},
+            "ns": {"sensitive": False, "value": "x"},
+            "quota": {"sensitive": False, "value": {"cpu": "4.5", "pods": "40"}},
+        }
     )
     client = login(developer)
     with django_assert_max_num_queries(20):
@@ -257,6 +261,7 @@ def test_the_request_page_shows_timeline_plan_and_masked_outputs(
     body = response.content.decode()
     assert "Awaiting approval" in body and "+1 to add" in body and "line two" in body
     assert "(sensitive value)" in body
+    assert "{&quot;cpu&quot;: &quot;4.5&quot;, &quot;pods&quot;: &quot;40&quot;}" in body  # JSON, not Python's repr
     assert (
         "hx-trigger" not in body.split('id="main"')[1].split('id="log-section"')[0]
     )  # not moving: no polling of the state
