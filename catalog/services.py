@@ -823,6 +823,10 @@ def entity_save(*, actor, document: dict, entity: Entity | None = None) -> Entit
                     raise PermissionDenied(f"Only Platform Admins may create {descriptor.kind} entities.")
             elif descriptor.owner_ref not in permissions.team_refs_of(actor):
                 raise PermissionDenied("The owner must be one of your teams.")
+            if descriptor.kind == Kind.USER and _joins_groups(current, descriptor):
+                # spec.memberOf makes the linked account a member of those Groups: the person a User is
+                # editable by must not be able to join any team they like.
+                raise PermissionDenied("Only Platform Admins may add a User to a Group (spec.memberOf).")
         source = current.source if current is not None else ""
         result = ImportResult()
         _write(
@@ -837,6 +841,15 @@ def entity_save(*, actor, document: dict, entity: Entity | None = None) -> Entit
         saved = Entity.objects.get(ref_key=key)
         audit_record(actor=actor, action="catalog.entity.update" if current else "catalog.entity.create", obj=saved)
     return saved
+
+
+def _joins_groups(current: Entity | None, descriptor) -> bool:
+    """Does the User descriptor declare a Group membership that ``current`` (the stored User) does not?"""
+    declared = {source for source, type_, _target in descriptor.relations if type_ == "hasMember"}
+    if current is None or not declared:
+        return bool(declared)
+    before = set(Relation.objects.filter(origin=current, type="hasMember").values_list("source_ref", flat=True))
+    return bool(declared - before)
 
 
 def entity_delete(*, actor, entity: Entity) -> None:

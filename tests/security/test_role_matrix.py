@@ -1,10 +1,12 @@
 """Role × endpoint matrix: every URL pattern of the portal, for every role, against one small world.
 
 The world (``tests/security/world.py``): ``team-matrix`` with ``developer`` and ``teammate`` in it owns
-a component, a knowledge space with pages, a file and an incident, and two environment requests the
-developer made (one awaiting approval, one active); ``stranger``, ``approver`` and ``platform_admin``
-are in no team. Every URL pattern from the resolver is requested with its path parameters filled from
-that world; a pattern without a row below fails ``test_every_url_pattern_has_a_row``.
+a component, a knowledge space with pages, a file and an incident, a second space opened for everyone
+to edit, and two environment requests the developer made (one awaiting approval, one active); the
+developer is linked to a catalog User, and may claim a second, unlinked one; ``stranger``,
+``approver`` and ``platform_admin`` are in no team. Every URL pattern from the resolver is requested
+with its path parameters filled from that world; a pattern without a row below fails
+``test_every_url_pattern_has_a_row``.
 
 The rules the tables spell out:
 
@@ -15,11 +17,18 @@ The rules the tables spell out:
   repositories, templates, scorecards, orphans and the audit log;
 - anonymous visitors get a redirect to sign in (HTML) or 401 (API); webhook receivers answer 401
   to a delivery without a valid signature, whoever sends it;
-- a refused write changes nothing (checked by comparing the apps' tables before and after).
+- a refused write changes nothing, and a permitted one changes something (checked by comparing the
+  apps' tables before and after);
+- on the team's Group and on catalog Users other rules hold than on its Component (``KIND_GET`` and
+  ``KIND_WRITES``), and in a space opened for everyone to edit anyone signed in edits the pages, but
+  only the team and Platform Admins manage the space (``OPEN_GET`` and ``OPEN_WRITES``).
 
 Cells: a status code, ``L`` (302 to a sign-in page), ``R`` (302 back to the page with an error
-message: refused, nothing changes), ``F`` (200, the form shown again with the refusal: nothing
-changes), or ``a|b`` (either). ``DENIED`` cells must leave the world as it was.
+message, told from ``302`` by that message: refused, nothing changes), ``F`` (200, the form shown
+again with the refusal: nothing changes), or ``a|b`` (either). ``DENIED`` cells, and any write
+answered with another 4xx, must leave the world as it was; every other cell of a write must change
+it, unless it ends in ``=`` (``200=``: permitted, but a no-op here, so nothing changes; each such
+cell says why in a comment).
 """
 
 from __future__ import annotations
@@ -37,6 +46,8 @@ pytestmark = pytest.mark.django_db
 
 ROLES = ("anonymous", "developer", "teammate", "stranger", "approver", "platform_admin")
 DENIED = {"401", "403", "404", "405", "L", "R", "F"}
+SUCCEEDED = {"200", "201", "204", "302"}  # a write answered so must change the world; any other answer must not
+STAMPS = {"catalog.CatalogVersion"}  # a new stamp on every catalog write, even one that changes nothing else
 
 # --- GET: what each role sees ---------------------------------------------------------------
 #                anonymous developer teammate stranger approver platform_admin
@@ -254,9 +265,10 @@ def _file():
 WRITES: dict[str, list[tuple]] = {
     "accounts/tokens/": [("post", lambda w: {"name": "second"}, "L 200 200 200 200 200")],  # shows the key once
     "accounts/tokens/<token_id>/revoke/": [("post", None, "L 302 R R R R")],  # the developer's token
-    "notifications/read-all/": [("post", None, SELF)],
+    "notifications/read-all/": [("post", None, "L 302 302 302= 302 302")],  # the stranger has none
     "notifications/preferences/": [("post", None, SELF)],
-    "notifications/<notification_id>/open/": [("post", None, "L 302 R R R R")],  # the developer's
+    # The developer's; anyone else's open is a no-op that goes on to their own list.
+    "notifications/<notification_id>/open/": [("post", None, "L 302 302= 302= 302= 302=")],
     "catalog/import/": [("post", lambda w: {"text": json.dumps(COMPONENT), "name": "matrix"}, "L 200 200 403 403 200")],
     "catalog/new/": [("post", lambda w: {**ENTITY_FORM, "name": "svc-matrix-two"}, TEAM_WRITE)],
     "catalog/orphans/delete/": [("post", None, ADMIN_WRITE)],
@@ -269,9 +281,9 @@ WRITES: dict[str, list[tuple]] = {
     "catalog/<kind>/<namespace>/<name>/edit/": [("post", lambda w: ENTITY_FORM, TEAM_WRITE)],
     "catalog/<kind>/<namespace>/<name>/delete/": [("post", None, TEAM_WRITE)],
     # The matrix's entity is a Component: nobody claims or unlinks it; a Platform Admin's link is
-    # refused with a message (only Users link), other roles are refused outright.
+    # refused with a message (only Users link), other roles are refused outright. Users: KIND_WRITES.
     "catalog/<kind>/<namespace>/<name>/claim/": [("post", None, "L 403 403 403 403 403")],
-    "catalog/<kind>/<namespace>/<name>/link/": [("post", lambda w: {"username": "dev"}, ADMIN_WRITE)],
+    "catalog/<kind>/<namespace>/<name>/link/": [("post", lambda w: {"username": "dev"}, "L 403 403 403 403 R")],
     "catalog/<kind>/<namespace>/<name>/unlink/": [("post", None, "L 403 403 403 403 403")],
     "environments/templates/reload/": [("post", None, ADMIN_WRITE)],
     # The request form: anyone signed in may submit (this body is incomplete, so it is shown again).
@@ -284,9 +296,11 @@ WRITES: dict[str, list[tuple]] = {
     # On the active environment:
     "environments/requests/<pk>/extend/": [("post", lambda w: {"hours": "1"}, "L 302 302 404 R 302")],
     "environments/requests/<pk>/destroy/": [("post", lambda w: {"confirm": w.active.name}, "L 302 302 404 R 302")],
-    "environments/requests/<pk>/drift/": [("post", None, "L 302 302 404 R 302")],
+    # The team, approvers and Platform Admins queue a drift check: a task and an audit event, no row.
+    "environments/requests/<pk>/drift/": [("post", None, "L 302= 302= 404 302= 302=")],
+    # Only Platform Admins release a state lock, and there is none to release.
     "environments/requests/<pk>/release-lock/": [
-        ("post", lambda w: {"lock_id": "none", "confirm": "yes"}, "L 302 302 404 R 302")
+        ("post", lambda w: {"lock_id": "none", "confirm": "yes"}, "L R R 404 R R")
     ],
     "pipelines/integrations/new/": [
         ("post", lambda w: {"provider": "github", "name": "Another"}, "L 403 403 403 403 200")  # shows the secret once
@@ -296,11 +310,11 @@ WRITES: dict[str, list[tuple]] = {
     "pipelines/repositories/<repository_id>/link/": [
         ("post", lambda w: {"entity": "component:default/svc-matrix"}, ADMIN_WRITE)
     ],
-    "pipelines/repositories/rematch/": [("post", None, ADMIN_WRITE)],
+    "pipelines/repositories/rematch/": [("post", None, "L 403 403 403 403 302=")],  # all matched already
     "knowledge/spaces/new/": [
         ("post", lambda w: {"key": "matrix-two", "name": "Two", "owner": w.team.pk}, "L 302 302 F F 302")
     ],
-    "knowledge/preview/": [("post", lambda w: {"body": "# Preview"}, "L 200 200 200 200 200")],
+    "knowledge/preview/": [("post", lambda w: {"body": "# Preview"}, "L 200= 200= 200= 200= 200=")],  # saves nothing
     # Whoever started the incident, the runbook's editors and Platform Admins work through it.
     "knowledge/incidents/<incident_id>/steps/<number>/": [("post", lambda w: {"done": "on"}, "L 302 302 R R 302")],
     "knowledge/incidents/<incident_id>/close/": [("post", lambda w: {"outcome": "resolved"}, "L 302 302 R R 302")],
@@ -309,7 +323,7 @@ WRITES: dict[str, list[tuple]] = {
         ("post", lambda w: {"key": w.space.key, "name": "Renamed", "owner": w.team.pk}, TEAM_WRITE)
     ],
     "knowledge/s/<key>/new/": [("post", lambda w: {"title": "Another", "kind": "article", "body": "x"}, TEAM_WRITE)],
-    "knowledge/s/<key>/import/": [("post", None, "L 200 200 403 403 200")],
+    "knowledge/s/<key>/import/": [("post", None, "L 200= 200= 403 403 200=")],  # no archive sent: the form again
     "knowledge/s/<key>/build/": [("post", None, TEAM_WRITE)],
     "knowledge/s/<key>/p/<slug>/edit/": [
         (
@@ -403,11 +417,158 @@ WRITES: dict[str, list[tuple]] = {
     "api/knowledge/incidents/<pk>/steps/": [("post", lambda w: {"number": 1, "done": True}, API_TEAM_WRITE)],
     "api/tokens/": [("post", lambda w: {"name": "api"}, "401 201 201 201 201 201")],
     "api/tokens/<pk>/revoke/": [("post", None, "401 200 404 404 404 404")],
-    "api/notifications/read-all/": [("post", None, "401 200 200 200 200 200")],
+    "api/notifications/read-all/": [("post", None, "401 200 200 200= 200 200")],  # the stranger has none
     "api/notifications/<pk>/read/": [("post", None, "401 200 404 404 404 404")],
     "api/audit/": [("post", None, "401 403 403 403 403 405")],
     "api/audit/<pk>/": [("delete", None, "401 403 403 403 403 405")],
 }
+
+# --- Groups and Users: the entity routes again, on other kinds of entity ------------------------
+# The rows above use the team's Component. Other rules hold (catalog/permissions.py) on
+#   group:    team-matrix, whose members are the developer and the teammate: its members edit it;
+#   user:     user:default/dev, linked to the developer: that person edits it;
+#   unlinked: user:default/dev-two, linked to nobody, spec.profile.email the developer's: nobody but
+#             Platform Admins edits it, the developer may claim it ("this is me").
+# Only Platform Admins delete Groups and Users. Claim: an unlinked User with one's own email; link:
+# Platform Admins, on Users only (on a Group: refused with a message); unlink: the linked person and
+# Platform Admins.
+ENTITY_KINDS = {"group": lambda w: w.team, "user": lambda w: w.user_entity, "unlinked": lambda w: w.unlinked_user}
+PERSON = "L 200 403 403 403 200"  # the linked person and Platform Admins
+PERSON_WRITE = "L 302 403 403 403 302"
+NOBODY = "L 403 403 403 403 403"
+API_PERSON_WRITE = "401 200 403 403 403 200"
+API_ADMIN_WRITE = "401 403 403 403 403 200"
+API_ADMIN_DELETE = "401 403 403 403 403 204"
+API_NO_PATCH = "401 405 405 405 405 405"  # PUT a whole descriptor
+
+KIND_GET = {
+    #                                                          group     user      unlinked
+    "api/catalog/entities/by-ref/<kind>:<namespace>/<name>/": (API_READ, API_READ, API_READ),
+    "api/catalog/entities/<pk>/": (API_READ, API_READ, API_READ),
+    "api/catalog/entities/<pk>/relations/": (API_READ, API_READ, API_READ),
+    "catalog/<kind>/<namespace>/<name>/": (READ, READ, READ),
+    "catalog/<kind>/<namespace>/<name>/edit/": (TEAM, PERSON, ADMIN),
+    "catalog/<kind>/<namespace>/<name>/delete/": (POST_ONLY, POST_ONLY, POST_ONLY),
+    "catalog/<kind>/<namespace>/<name>/export/": (READ, READ, READ),
+    "catalog/<kind>/<namespace>/<name>/claim/": (POST_ONLY, POST_ONLY, POST_ONLY),
+    "catalog/<kind>/<namespace>/<name>/link/": (POST_ONLY, POST_ONLY, POST_ONLY),
+    "catalog/<kind>/<namespace>/<name>/unlink/": (POST_ONLY, POST_ONLY, POST_ONLY),
+    "pipelines/entity/<kind>/<namespace>/<name>/": (READ, READ, READ),
+}
+
+
+def _entity_form(e) -> dict:
+    """The edit form as the page fills it, with a new title."""
+    return {
+        "kind": e.kind,
+        "namespace": e.namespace,
+        "name": e.name,
+        "title": "Edited by the matrix",
+        "type": e.spec.get("type", ""),
+    }
+
+
+def _descriptor(e) -> dict:
+    """The entity's descriptor with a new title, for a PUT."""
+    metadata = {"name": e.name, "namespace": e.namespace, "title": "Edited by the matrix"}
+    return {"apiVersion": "backstage.io/v1alpha1", "kind": e.kind, "metadata": metadata, "spec": e.spec}
+
+
+# The bodies are functions of the column's entity.
+KIND_WRITES = {
+    #                                                                   group         user          unlinked
+    "catalog/<kind>/<namespace>/<name>/edit/": [("post", _entity_form, (TEAM_WRITE, PERSON_WRITE, ADMIN_WRITE))],
+    "catalog/<kind>/<namespace>/<name>/delete/": [("post", None, (ADMIN_WRITE, ADMIN_WRITE, ADMIN_WRITE))],
+    "catalog/<kind>/<namespace>/<name>/claim/": [("post", None, (NOBODY, NOBODY, "L 302 403 403 403 403"))],
+    "catalog/<kind>/<namespace>/<name>/link/": [
+        ("post", lambda e: {"username": "stranger"}, ("L 403 403 403 403 R", ADMIN_WRITE, ADMIN_WRITE))
+    ],
+    "catalog/<kind>/<namespace>/<name>/unlink/": [("post", None, (NOBODY, PERSON_WRITE, NOBODY))],
+    "api/catalog/entities/<pk>/": [
+        ("put", _descriptor, (API_TEAM_WRITE, API_PERSON_WRITE, API_ADMIN_WRITE)),
+        ("patch", _descriptor, (API_NO_PATCH, API_NO_PATCH, API_NO_PATCH)),
+        ("delete", None, (API_ADMIN_DELETE, API_ADMIN_DELETE, API_ADMIN_DELETE)),
+    ],
+}
+
+
+def _kind_tables(w, column: str) -> tuple[dict, dict, dict]:
+    """(GET rows, WRITES rows, path parameters) of one column of KIND_GET and KIND_WRITES."""
+    e = ENTITY_KINDS[column](w)
+    i = list(ENTITY_KINDS).index(column)
+    gets = {key: cells[i] for key, cells in KIND_GET.items()}
+    writes = {
+        key: [(method, body and (lambda _w, body=body: body(e)), cells[i]) for method, body, cells in rows]
+        for key, rows in KIND_WRITES.items()
+    }
+    return gets, writes, {"kind": e.kind.lower(), "namespace": e.namespace, "name": e.name, "pk": e.pk}
+
+
+# --- a space opened for everyone to edit (Space.open_for_edit) ------------------------------------
+# ``matrix-open`` is the team's, opened: anyone signed in edits, adds, reverts and deletes its pages
+# and files; its settings, import and build stay with the team and Platform Admins.
+ANYONE_WRITE = "L 302 302 302 302 302"
+API_ANYONE = "401 200 200 200 200 200"
+
+OPEN_GET = {
+    "knowledge/s/<key>/": READ,
+    "knowledge/s/<key>/settings/": TEAM,
+    "knowledge/s/<key>/new/": READ,
+    "knowledge/s/<key>/import/": TEAM,
+    "knowledge/s/<key>/p/<slug>/": READ,
+    "knowledge/s/<key>/p/<slug>/edit/": READ,
+    "knowledge/s/<key>/p/<slug>/history/": READ,
+    "knowledge/s/<key>/p/<slug>/files/<name>": READ,
+    "api/knowledge/spaces/<key>/": API_READ,
+    "api/knowledge/pages/<pk>/": API_READ,
+}
+
+OPEN_WRITES = {
+    "knowledge/s/<key>/settings/": [
+        (
+            "post",
+            lambda w: {"key": w.open_space.key, "name": "Renamed", "owner": w.team.pk, "open_for_edit": "on"},
+            TEAM_WRITE,
+        )
+    ],
+    "knowledge/s/<key>/new/": [("post", lambda w: {"title": "Another", "kind": "article", "body": "x"}, ANYONE_WRITE)],
+    "knowledge/s/<key>/import/": [("post", None, "L 200= 200= 403 403 200=")],  # no archive sent: the form again
+    "knowledge/s/<key>/build/": [("post", None, TEAM_WRITE)],
+    "knowledge/s/<key>/p/<slug>/edit/": [
+        (
+            "post",
+            lambda w: {
+                "title": "Edited",
+                "kind": "article",
+                "body": "Three.",
+                "base_revision": w.open_page.current_revision_id,
+            },
+            ANYONE_WRITE,
+        )
+    ],
+    "knowledge/s/<key>/p/<slug>/revert/<number>/": [("post", None, ANYONE_WRITE)],
+    "knowledge/s/<key>/p/<slug>/delete/": [("post", None, ANYONE_WRITE)],
+    "knowledge/s/<key>/p/<slug>/files/": [("post", lambda w: {"file": _file()}, ANYONE_WRITE)],
+    "knowledge/s/<key>/p/<slug>/files/<name>/delete/": [("post", None, ANYONE_WRITE)],
+    "api/knowledge/spaces/<key>/": [("patch", lambda w: {"name": "Renamed"}, API_TEAM_WRITE)],
+    "api/knowledge/pages/": [
+        ("post", lambda w: {"space": w.open_space.key, "title": "Another", "body": "x"}, "401 201 201 201 201 201")
+    ],
+    "api/knowledge/pages/<pk>/": [
+        (
+            "patch",
+            lambda w: {"title": "Edited", "body": "Three.", "base_revision": w.open_page.current_revision_id},
+            API_ANYONE,
+        ),
+        ("delete", None, "401 204 204 204 204 204"),
+    ],
+    "api/knowledge/pages/<pk>/revert/": [("post", lambda w: {"revision": 1}, "401 201 201 201 201 201")],
+}
+
+
+def _open_params(w) -> dict:
+    return {"key": w.open_space.key, "slug": w.open_page.slug, "pk": w.open_page.pk}
+
 
 ROUTES = all_routes()
 
@@ -458,12 +619,13 @@ def _param_values(w) -> list[tuple[str, dict]]:
     ]
 
 
-def url_for(route: Route, w) -> str:
-    """The concrete URL of a route, its path parameters filled from the world."""
+def url_for(route: Route, w, override: dict | None = None) -> str:
+    """The concrete URL of a route, its path parameters filled from the world (``override`` wins)."""
     path = route.key
     if route.params:
         for prefix, values in _param_values(w):
             if route.key.startswith(prefix):
+                values = {**values, **(override or {})}
                 for name in route.params:
                     assert name in values, f"{route.key}: no value for <{name}> under {prefix}"
                     path = path.replace(f"<{name}>", str(values[name]))
@@ -486,8 +648,16 @@ def observed(response) -> str:
     return str(response.status_code)
 
 
+def _refused_with_message(response) -> bool:
+    """A redirect with an error message (``R``), told from a redirect after success (``302``)."""
+    from django.contrib.messages import constants
+
+    storage = getattr(response.wsgi_request, "_messages", None)
+    return any(m.level == constants.ERROR for m in getattr(storage, "_queued_messages", []))
+
+
 def snapshot() -> dict:
-    """Every row of the apps' tables, the portal's tokens and notifications: did a refused write change any?"""
+    """Every row of the apps' tables, the portal's tokens and notifications: did a write change any?"""
     from django.apps import apps
 
     models = [
@@ -495,7 +665,7 @@ def snapshot() -> dict:
         for label in ("catalog", "provisioning", "pipelines", "knowledge")
         for m in apps.get_app_config(label).get_models()
     ]
-    models += [apps.get_model("portal", "PersonalToken"), apps.get_model("portal", "Notification")]
+    models += [apps.get_model("portal", name) for name in ("PersonalToken", "Notification", "NotificationPreference")]
     return {m._meta.label: list(m.objects.order_by("pk").values_list()) for m in models}
 
 
@@ -531,27 +701,26 @@ def test_every_url_pattern_has_a_row():
     assert not unwritten, "POST-only URL patterns without a row in WRITES:\n" + "\n".join(unwritten)
 
 
-@pytest.mark.parametrize("role", ROLES)
-def test_every_url_answers_a_get_as_the_matrix_says(role, world, client):
-    _sign_in(client, world, role)
+def _check_gets(client, w, role: str, rows: dict, override: dict | None = None) -> list[str]:
     wrong = []
     for route in ROUTES:
-        response = client.get(url_for(route, world) + QUERY.get(route.key, ""))
-        want = expected(GET[route.key], role)
+        if route.key not in rows:
+            continue
+        url = url_for(route, w, override)
+        response = client.get(url + QUERY.get(route.key, ""))
+        want = expected(rows[route.key], role)
         if observed(response) not in want:
-            wrong.append(f"GET {url_for(route, world)}: {observed(response)}, expected {'|'.join(sorted(want))}")
-    assert not wrong, f"{role}:\n" + "\n".join(wrong)
+            wrong.append(f"GET {url}: {observed(response)}, expected {'|'.join(sorted(want))}")
+    return wrong
 
 
-@pytest.mark.parametrize("role", ROLES)
-def test_every_write_answers_as_the_matrix_says_and_a_refused_one_changes_nothing(role, world, client):
+def _check_writes(client, w, role: str, rows: dict, override: dict | None = None) -> list[str]:
     """Each write runs in a savepoint that is rolled back, so every request meets the same world."""
-    _sign_in(client, world, role)
     wrong = []
     for route in ROUTES:
-        for method, body, cells in WRITES.get(route.key, []):
-            url = url_for(route, world)
-            data = body(world) if body else {}
+        for method, body, cells in rows.get(route.key, []):
+            url = url_for(route, w, override)
+            data = body(w) if body else {}
             want = expected(cells, role)
             with transaction.atomic():
                 before = snapshot()
@@ -560,17 +729,59 @@ def test_every_write_answers_as_the_matrix_says_and_a_refused_one_changes_nothin
                 elif method == "post":
                     response = client.post(url, data)
                 got = observed(response)
-                if got == "302" and "R" in want:
+                if got == "302" and _refused_with_message(response):
                     got = "R"
                 if got == "200" and "F" in want:
                     got = "F"
-                changed = _changes(before, snapshot()) if got in DENIED else []
+                changed = _changes(before, snapshot())
                 transaction.set_rollback(True)
-            if got not in want:
+            if got in want and got in SUCCEEDED:
+                if not set(changed) - STAMPS:
+                    wrong.append(f"{method.upper()} {url}: permitted ({got}) but changed nothing")
+            elif got in want or got + "=" in want:
+                if changed:
+                    what = "a no-op" if got + "=" in want else "refused"
+                    wrong.append(f"{method.upper()} {url}: {what} ({got}) but changed {', '.join(changed)}")
+            else:
                 wrong.append(f"{method.upper()} {url}: {got}, expected {'|'.join(sorted(want))}")
-            elif changed:
-                wrong.append(f"{method.upper()} {url}: refused ({got}) but changed {', '.join(changed)}")
+    return wrong
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_url_answers_a_get_as_the_matrix_says(role, world, client):
+    _sign_in(client, world, role)
+    wrong = _check_gets(client, world, role, GET)
     assert not wrong, f"{role}:\n" + "\n".join(wrong)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_write_answers_as_the_matrix_says_and_changes_the_world_only_when_permitted(role, world, client):
+    _sign_in(client, world, role)
+    wrong = _check_writes(client, world, role, WRITES)
+    assert not wrong, f"{role}:\n" + "\n".join(wrong)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_groups_users_and_an_open_space_answer_as_their_tables_say(role, world, client):
+    _sign_in(client, world, role)
+    wrong = []
+    for column in ENTITY_KINDS:
+        gets, writes, params = _kind_tables(world, column)
+        wrong += [f"[{column}] {line}" for line in _check_gets(client, world, role, gets, params)]
+        wrong += [f"[{column}] {line}" for line in _check_writes(client, world, role, writes, params)]
+    wrong += [f"[open] {line}" for line in _check_gets(client, world, role, OPEN_GET, _open_params(world))]
+    wrong += [f"[open] {line}" for line in _check_writes(client, world, role, OPEN_WRITES, _open_params(world))]
+    assert not wrong, f"{role}:\n" + "\n".join(wrong)
+
+
+def test_the_kind_and_open_space_tables_name_real_routes_and_cover_every_entity_write():
+    keys = {route.key for route in ROUTES}
+    tables = [KIND_GET, KIND_WRITES, OPEN_GET, OPEN_WRITES]
+    stale = sorted({key for table in tables for key in table} - keys)
+    assert not stale, "Rows for URL patterns that no longer exist:\n" + "\n".join(stale)
+    entity_writes = {key for key in WRITES if key.startswith(("catalog/<kind>/", "api/catalog/entities/<pk>/"))}
+    assert entity_writes <= set(KIND_WRITES), sorted(entity_writes - set(KIND_WRITES))
+    assert all(len(cells) == len(ENTITY_KINDS) for cells in KIND_GET.values())
 
 
 # --- regressions and what the status codes alone do not show ------------------------------------
@@ -655,3 +866,54 @@ def test_every_form_and_session_api_write_refuses_a_post_without_the_csrf_token(
                 wrong.append(f"{method.upper()} {url}: {response.status_code}, changed {changed or 'nothing'}")
     assert checked > 100, checked
     assert not wrong, "Writes accepted without a CSRF token:\n" + "\n".join(wrong)
+
+
+OTHER_TEAM_YAML = """
+apiVersion: backstage.io/v1alpha1
+kind: Group
+metadata: {name: team-other}
+spec: {type: team}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata: {name: svc-other}
+spec: {type: service, lifecycle: production, owner: team-other}
+"""
+
+
+def test_a_person_cannot_join_another_team_by_editing_their_own_catalog_user(world, client):
+    """Regression: a User's ``spec.memberOf`` makes its linked account a member of those Groups, and the
+    linked person may edit their User: a PUT naming another team made them its member (and so an editor
+    of everything it owns). Only Platform Admins add a User to a Group."""
+    from catalog import services
+    from catalog.models import Entity
+
+    services.catalog_import_text(text=OTHER_TEAM_YAML, name="other")
+    other = Entity.objects.get(ref_key="component:default/svc-other")
+    me = world.user_entity
+
+    def put(entity, document):
+        url = f"/api/catalog/entities/{entity.pk}/"
+        return client.put(url, json.dumps(document), content_type="application/json").status_code
+
+    def with_teams(*teams):
+        return {**_descriptor(me), "spec": {"memberOf": list(teams)}}
+
+    client.force_login(world.users["developer"])
+    before = snapshot()
+    assert put(me, with_teams("team-matrix", "team-other")) == 403
+    assert _changes(before, snapshot()) == []
+    assert put(other, {**COMPONENT, "metadata": {"name": "svc-other"}}) == 403
+    # The rest of their own User stays theirs to edit.
+    assert put(me, with_teams("team-matrix")) == 200
+    # A Platform Admin adds them to the other team; then they edit its component.
+    client.force_login(world.users["platform_admin"])
+    assert put(me, with_teams("team-matrix", "team-other")) == 200
+    client.force_login(world.users["developer"])
+    assert (
+        put(
+            other,
+            {**COMPONENT, "metadata": {"name": "svc-other"}, "spec": {**COMPONENT["spec"], "owner": "team-other"}},
+        )
+        == 200
+    )

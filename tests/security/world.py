@@ -3,7 +3,11 @@
 Everything is made through the apps' services, as the portal itself would make it:
 
 - ``team-matrix`` (a catalog Group) with ``developer`` and ``teammate`` as members; it owns the
-  component ``svc-matrix``, the knowledge space ``matrix``, and the environment requests;
+  component ``svc-matrix``, the knowledge spaces ``matrix`` and ``matrix-open`` (opened for everyone
+  to edit), and the environment requests;
+- the catalog Users ``dev`` (linked to ``developer``) and ``dev-two`` (linked to nobody, with the
+  developer's email as ``spec.profile.email``: the developer may claim it);
+- ``svc-gone``, a component its source no longer has (an orphan);
 - ``stranger`` is in no team; ``approver`` is an approver in no team; ``platform_admin`` is a
   Platform Admin in no team.
 """
@@ -36,6 +40,11 @@ metadata: {name: teammate}
 spec: {memberOf: [team-matrix]}
 ---
 apiVersion: backstage.io/v1alpha1
+kind: User
+metadata: {name: dev-two}
+spec: {profile: {displayName: Dev again, email: dev@example.com}}
+---
+apiVersion: backstage.io/v1alpha1
 kind: Component
 metadata:
   name: svc-matrix
@@ -44,13 +53,21 @@ metadata:
 spec: {type: service, lifecycle: production, owner: team-matrix}
 """
 
+GONE_YAML = """
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata: {name: svc-gone}
+spec: {type: service, lifecycle: deprecated, owner: team-matrix}
+"""
+
 
 @dataclass
 class World:
     users: dict
     team: object = None
     entity: object = None
-    user_entity: object = None
+    user_entity: object = None  # user:default/dev, linked to the developer
+    unlinked_user: object = None  # user:default/dev-two, linked to nobody, with the developer's email
     scorecard: object = None
     template: object = None
     pending: object = None  # a request of the developer's team awaiting approval
@@ -68,6 +85,8 @@ class World:
     runbook: object = None
     attachment: object = None
     incident: object = None
+    open_space: object = None  # the team's, opened for everyone to edit
+    open_page: object = None
     token: object = None
     notification: object = None
     audit_event: object = None
@@ -113,6 +132,11 @@ def build(users: dict) -> World:
     w.user_entity = Entity.objects.get(ref_key="user:default/dev")
     catalog.portal_user_link(entity=w.user_entity, user=dev)
     catalog.portal_user_link(entity=Entity.objects.get(ref_key="user:default/teammate"), user=users["teammate"])
+    w.unlinked_user = Entity.objects.get(ref_key="user:default/dev-two")
+    # An orphan for Platform Admins to delete: a component whose source no longer has it.
+    catalog.catalog_import_text(text=GONE_YAML, name="matrix-gone")
+    catalog.catalog_import_text(text=GONE_YAML.replace("svc-gone", "svc-kept"), name="matrix-gone")
+    assert Entity.objects.get(ref_key="component:default/svc-gone").orphaned
     w.team = Entity.objects.get(ref_key="group:default/team-matrix")
     w.entity = Entity.objects.get(ref_key="component:default/svc-matrix")
     w.scorecard = catalog.scorecard_save(
@@ -205,6 +229,19 @@ def build(users: dict) -> World:
         entity_ids=[w.entity.pk],
     )
     w.incident = knowledge.incident_start(actor=dev, runbook=w.runbook, entity=w.entity, severity="sev3")
+    w.open_space = knowledge.space_create(
+        actor=dev, key="matrix-open", name="Matrix (open)", owner=w.team, open_for_edit=True
+    )
+    w.open_page = knowledge.page_create(actor=dev, space=w.open_space, title="Open notes", body="One.")
+    knowledge.page_update(
+        actor=dev, page=w.open_page, title="Open notes", body="Two.", base_revision_id=w.open_page.current_revision_id
+    )
+    w.open_page.refresh_from_db()
+    knowledge.attachment_add(
+        actor=dev,
+        page=w.open_page,
+        upload=SimpleUploadedFile("notes.txt", b"open notes\n", content_type="text/plain"),
+    )
 
     # Portal: the developer's token and notification; an audit event.
     w.token = portal.token_create(user=dev, name="matrix").token
