@@ -847,25 +847,32 @@ def test_every_form_and_session_api_write_refuses_a_post_without_the_csrf_token(
     client = Client(enforce_csrf_checks=True)
     client.force_login(world.users["platform_admin"])
     wrong, checked = [], 0
+    tables = [(WRITES, None), (OPEN_WRITES, _open_params(world))]
+    tables += [_kind_tables(world, column)[1:] for column in ENTITY_KINDS]
     for route in ROUTES:
         if "/hooks/" in route.key:
             continue  # webhook receivers prove themselves by signature or token, not by a session
-        for method, body, _cells in WRITES.get(route.key, []):
-            url = url_for(route, world)
-            data = body(world) if body else {}
-            with transaction.atomic():
-                before = snapshot()
-                if route.key.startswith("api/"):
-                    response = getattr(client, method)(url, json.dumps(data), content_type="application/json")
-                else:
-                    response = client.post(url, data)
-                changed = _changes(before, snapshot())
-                transaction.set_rollback(True)
-            checked += 1
-            if response.status_code != 403 or changed:
-                wrong.append(f"{method.upper()} {url}: {response.status_code}, changed {changed or 'nothing'}")
+        for rows, override in tables:
+            _check_csrf(client, world, route, rows.get(route.key, []), override, wrong)
+            checked += len(rows.get(route.key, []))
     assert checked > 100, checked
     assert not wrong, "Writes accepted without a CSRF token:\n" + "\n".join(wrong)
+
+
+def _check_csrf(client, world, route, rows, override, wrong) -> None:
+    for method, body, _cells in rows:
+        url = url_for(route, world, override)
+        data = body(world) if body else {}
+        with transaction.atomic():
+            before = snapshot()
+            if route.key.startswith("api/"):
+                response = getattr(client, method)(url, json.dumps(data), content_type="application/json")
+            else:
+                response = client.post(url, data)
+            changed = _changes(before, snapshot())
+            transaction.set_rollback(True)
+        if response.status_code != 403 or changed:
+            wrong.append(f"{method.upper()} {url}: {response.status_code}, changed {changed or 'nothing'}")
 
 
 OTHER_TEAM_YAML = """
