@@ -460,6 +460,16 @@ def _advance(model, pk: int, rank: int, fields: dict) -> bool:
     return bool(model.objects.filter(pk=pk, status_rank__lte=rank).update(status_rank=rank, **values))
 
 
+def _timing(event, rank: int) -> dict:
+    """Start, end and duration of a run or job; the end only counts once it has finished (rank 2)."""
+    done = rank >= 2
+    return {
+        "started_at": event.started_at,
+        "finished_at": event.finished_at if done else None,
+        "duration_seconds": _duration(event.started_at, event.finished_at) if done else None,
+    }
+
+
 def run_upsert(*, event: providers.RunEvent, memo: ProcessingMemo | None = None) -> Run:
     with transaction.atomic(savepoint=False):
         repo = repository_ensure(event.repo, memo)
@@ -472,9 +482,7 @@ def run_upsert(*, event: providers.RunEvent, memo: ProcessingMemo | None = None)
             "event": event.event[:100],
             "status": event.status,
             "conclusion": event.conclusion[:40],
-            "started_at": event.started_at,
-            "finished_at": event.finished_at if rank >= 2 else None,
-            "duration_seconds": _duration(event.started_at, event.finished_at) if rank >= 2 else None,
+            **_timing(event, rank),
             "url": event.url,
             "actor": event.actor[:150],
         }
@@ -549,9 +557,7 @@ def _job_apply(run: Run, event: providers.JobEvent) -> None:
         "stage": event.stage[:255],
         "status": event.status,
         "conclusion": event.conclusion[:40],
-        "started_at": event.started_at,
-        "finished_at": event.finished_at if rank >= 2 else None,
-        "duration_seconds": _duration(event.started_at, event.finished_at) if rank >= 2 else None,
+        **_timing(event, rank),
         "url": event.url,
         "steps": event.steps or None,
     }

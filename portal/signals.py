@@ -17,8 +17,6 @@ from django.dispatch import receiver
 from portal.request_context import client_ip, current_user
 from portal.services import audit_record
 
-__all__ = ["client_ip"]
-
 User = get_user_model()
 
 FLAGS = ("is_active", "is_staff", "is_superuser")
@@ -42,20 +40,11 @@ def _record_role_change(user, *, added: list[str], removed: list[str]) -> None:
     after = sorted(user.groups.values_list("name", flat=True))
     before = sorted((set(after) - set(added)) | set(removed))
     user.__dict__.pop("_bridge_group_names", None)  # the permission cache of portal.permissions
-    for name in added:
-        audit_record(
-            actor=current_user(),
-            action="auth.role.add",
-            obj=user,
-            changes={"role": name, "before": before, "after": after},
-        )
-    for name in removed:
-        audit_record(
-            actor=current_user(),
-            action="auth.role.remove",
-            obj=user,
-            changes={"role": name, "before": before, "after": after},
-        )
+    for action, names in (("auth.role.add", added), ("auth.role.remove", removed)):
+        for name in names:
+            audit_record(
+                actor=current_user(), action=action, obj=user, changes={"role": name, "before": before, "after": after}
+            )
 
 
 @receiver(m2m_changed, sender=User.groups.through, dispatch_uid="portal-audit-role-membership")
