@@ -1,7 +1,7 @@
 """Backstage descriptors: references, validation and the relations each kind emits.
 
 Pure functions, no database: ``catalog.services`` reads files, calls
-``parse_documents`` and ``validate``, and writes what comes out.
+``iter_documents`` and ``validate``, and writes what comes out.
 """
 
 from __future__ import annotations
@@ -481,13 +481,6 @@ def iter_documents(text: str, *, file: str, problems: list[Problem]) -> Iterator
                 column=mark.column + 1 if mark else None,
             )
         )
-
-
-def parse_documents(text: str, *, file: str) -> tuple[list[tuple[int, object, str | None]], list[Problem]]:
-    """All documents of a multi-document YAML text (see ``iter_documents``) and the problems found."""
-    problems: list[Problem] = []
-    documents = list(iter_documents(text, file=file, problems=problems))
-    return documents, problems
 
 
 def dump_documents(documents: list[dict]) -> str:
