@@ -267,12 +267,6 @@ def _fetch_existing(keys) -> dict[str, tuple]:
         return {}
     columns = ("ref_key", "id", "fingerprint", "orphaned", "owner_ref")
     existing: dict[str, tuple] = {}
-    if len(wanted) > CHUNK and Entity.objects.count() <= 3 * len(wanted):
-        # A large import of most of the catalog: one scan beats thousands of lookups.
-        for row in Entity.objects.values_list(*columns).iterator(chunk_size=5000):
-            if row[0] in wanted:
-                existing[row[0]] = row[1:]
-        return existing
     for chunk in _chunks(sorted(wanted)):
         for row in Entity.objects.filter(ref_key__in=chunk).values_list(*columns):
             existing[row[0]] = row[1:]
