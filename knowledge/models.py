@@ -55,6 +55,12 @@ class Tag(models.Model):
         return self.name
 
 
+class PageManager(models.Manager):
+    def get_queryset(self):
+        # The search vector is about three times the size of the text and only the database reads it.
+        return super().get_queryset().defer("search_vector")
+
+
 class Page(models.Model):
     """A Markdown page; its text is the text of its newest revision."""
 
@@ -80,6 +86,8 @@ class Page(models.Model):
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+
+    objects = PageManager()
 
     class Meta:
         ordering = ["position", "title"]
@@ -113,6 +121,23 @@ class Revision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.page_id} r{self.number}"
+
+
+class RevisionRender(models.Model):
+    """A revision rendered to sanitized HTML (links between pages still placeholders).
+
+    Stored beside the revision rather than in a per-process cache, so every web and worker
+    process, and every restart, reuses it: a reader never waits for Markdown.
+    """
+
+    revision = models.OneToOneField(Revision, on_delete=models.CASCADE, primary_key=True, related_name="render")
+    renderer_version = models.CharField(max_length=20)
+    html = models.TextField()
+    toc = models.TextField(blank=True)
+    rendered_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"render of {self.revision_id} (v{self.renderer_version})"
 
 
 class Severity(models.TextChoices):

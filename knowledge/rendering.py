@@ -1,14 +1,13 @@
 """Markdown to safe HTML: the extensions mkdocs-material writers use, then an allowlist sanitizer.
 
-Rendering is the expensive part, so its result is cached per revision. Links between
-pages (``[[Page Title]]`` and relative ``.md`` links) are left as placeholders in the
-cached HTML and resolved on every view, so a page created later fixes a broken link
-without a new revision.
+Rendering is the expensive part, so its result is stored per revision (``RevisionRender``,
+see ``selectors.revision_rendered``). Links between pages (``[[Page Title]]`` and relative
+``.md`` links) are left as placeholders in the stored HTML and resolved on every view, so a
+page created later fixes a broken link without a new revision.
 """
 
 from __future__ import annotations
 
-import hashlib
 import html
 import re
 import xml.etree.ElementTree as ET  # nosec B405: builds Markdown's trees; never parses input as XML
@@ -17,13 +16,14 @@ from urllib.parse import unquote
 
 import markdown
 import nh3
-from django.core.cache import cache
 from markdown.extensions import Extension
 from markdown.inlinepatterns import InlineProcessor
 from markdown.treeprocessors import Treeprocessor
 from pygments.formatters import HtmlFormatter
 
-RENDERER_VERSION = "1"
+# Bump when the extensions or the sanitizer's allowlist change: stored renders of another
+# version are rendered again when next read, so a tightened allowlist applies to old pages too.
+RENDERER_VERSION = "2"
 ID_PREFIX = "kb-"
 
 WIKILINK_RE = r"\[\[([^\[\]\|\n]{1,200})(?:\|([^\[\]\n]{1,200}))?\]\]"
@@ -161,19 +161,6 @@ def render_markdown(text: str) -> Rendered:
     body = md.convert(text)
     toc = getattr(md, "toc", "")
     return Rendered(html=sanitize(body), toc=sanitize(toc) if md.toc_tokens else "")
-
-
-def render_revision(revision_id: int, text: str) -> Rendered:
-    """Render once per revision; a revision never changes, so the cache never goes stale."""
-    # The digest guards against a reused id (a restored database, a rolled-back test).
-    digest = hashlib.sha1(text.encode("utf-8"), usedforsecurity=False).hexdigest()[:16]
-    key = f"knowledge:render:{RENDERER_VERSION}:{revision_id}:{digest}"
-    hit = cache.get(key)
-    if hit is not None:
-        return Rendered(*hit)
-    result = render_markdown(text)
-    cache.set(key, (result.html, result.toc), timeout=7 * 24 * 3600)
-    return result
 
 
 _PLACEHOLDER_RE = re.compile(r'<a\b([^>]*?)\sdata-(wikilink|mdlink)="([^"]*)"([^>]*)>')

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import html
+import logging
 import posixpath
 import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 
-from knowledge.models import Incident, Page, PageKind, Revision, Space
-from knowledge.rendering import Rendered, link_targets, render_revision, resolve_links
+from knowledge.models import Incident, Page, PageKind, Revision, RevisionRender, Space
+from knowledge.rendering import RENDERER_VERSION, Rendered, link_targets, render_markdown, resolve_links
+
+logger = logging.getLogger(__name__)
 
 
 def spaces() -> QuerySet[Space]:
@@ -22,6 +26,7 @@ def spaces() -> QuerySet[Space]:
 def page_get(space_key: str, slug: str) -> Page | None:
     return (
         Page.objects.select_related("space", "space__owner", "parent", "current_revision", "updated_by", "incident")
+        .defer("current_revision__body")  # the same text as the page's own body
         .filter(space__key=space_key, slug=slug)
         .first()
     )
@@ -62,12 +67,46 @@ def breadcrumbs(page: Page) -> list[Page]:
     return list(reversed(crumbs))
 
 
+def revision_rendered(revision_id: int, body: str) -> Rendered:
+    """A revision's sanitized HTML: the stored render, or rendered now and stored for everyone after.
+
+    ``body`` must be the revision's body; it is only read when no current render is stored.
+    """
+    stored = (
+        RevisionRender.objects.filter(revision_id=revision_id, renderer_version=RENDERER_VERSION)
+        .values_list("html", "toc")
+        .first()
+    )
+    if stored is not None:
+        return Rendered(*stored)
+    rendered = render_markdown(body)
+    row = RevisionRender(
+        revision_id=revision_id,
+        renderer_version=RENDERER_VERSION,
+        html=rendered.html,
+        toc=rendered.toc,
+        rendered_at=timezone.now(),
+    )
+    try:
+        with transaction.atomic():
+            RevisionRender.objects.bulk_create(
+                [row],
+                update_conflicts=True,
+                unique_fields=["revision"],
+                update_fields=["renderer_version", "html", "toc", "rendered_at"],
+            )
+    except DatabaseError:
+        # The revision was deleted meanwhile, or the database refused the write: the reader
+        # still gets the page, and the next read tries to store it again.
+        logger.warning("could not store the render of revision %s", revision_id, exc_info=True)
+    return rendered
+
+
 def page_rendered(page: Page) -> Rendered:
     """The page's HTML with links between pages resolved (broken ones flagged)."""
-    rendered = render_revision(page.current_revision_id or 0, page.body) if page.current_revision_id else None
-    if rendered is None:
-        from knowledge.rendering import render_markdown
-
+    if page.current_revision_id:
+        rendered = revision_rendered(page.current_revision_id, page.body)
+    else:
         rendered = render_markdown(page.body)
     return Rendered(html=resolve_page_links(page, rendered.html), toc=rendered.toc)
 

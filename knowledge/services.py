@@ -29,7 +29,8 @@ from knowledge.models import (
     Space,
     Tag,
 )
-from knowledge.rendering import render_revision, task_steps
+from knowledge.rendering import RENDERER_VERSION, task_steps
+from knowledge.selectors import revision_rendered
 from knowledge.templates_md import starting_text
 from portal.services import PermissionDenied, ServiceError, audit_record
 
@@ -201,9 +202,25 @@ def _write_revision(*, page: Page, actor, message: str) -> Revision:
     page.updated_by = revision.author
     page.save(update_fields=["current_revision", "updated_by", "updated_at"])
     _update_search_vector(page.pk)
-    # Render once now, so the first reader does not pay for a large page.
-    transaction.on_commit(lambda: render_revision(revision.pk, revision.body))
+    # Render once now and store it, so no reader pays for a large page. Robust: a failure here
+    # must not turn a committed save into an error; the first read renders instead.
+    transaction.on_commit(lambda: revision_rendered(revision.pk, revision.body), robust=True)
     return revision
+
+
+def pages_render_outdated() -> int:
+    """Render and store each page's current revision whose stored render is missing or was made by
+    another renderer version (after an upgrade), so no reader pays for it; returns how many."""
+    outdated = (
+        Page.objects.exclude(current_revision=None)
+        .exclude(current_revision__render__renderer_version=RENDERER_VERSION)
+        .values_list("current_revision_id", "current_revision__body")
+    )
+    count = 0
+    for revision_id, body in outdated.iterator(chunk_size=100):
+        revision_rendered(revision_id, body)
+        count += 1
+    return count
 
 
 def page_create(

@@ -276,9 +276,7 @@ def page_history(request, key, slug):
 def page_revision(request, key, slug, number):
     page = _page(key, slug)
     revision = get_object_or_404(Revision, page=page, number=number)
-    from knowledge.rendering import render_revision
-
-    rendered = render_revision(revision.pk, revision.body)
+    rendered = selectors.revision_rendered(revision.pk, revision.body)
     html = selectors.resolve_page_links(page, rendered.html)
     return render(
         request,

@@ -4,7 +4,8 @@ from html.parser import HTMLParser
 import pytest
 
 from knowledge import services
-from knowledge.rendering import render_markdown, task_steps
+from knowledge.models import RevisionRender
+from knowledge.rendering import RENDERER_VERSION, render_markdown, task_steps
 from knowledge.selectors import page_rendered
 
 
@@ -153,17 +154,76 @@ def test_a_broken_link_is_fixed_once_the_page_exists_without_a_new_revision(spac
 
 
 @pytest.mark.django_db
-def test_rendering_is_cached_per_revision(page, django_assert_num_queries):
-    from django.core.cache import cache
+def test_a_saved_revision_is_rendered_once_and_stored_for_every_reader(
+    space, developer, client, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        page = services.page_create(actor=developer, space=space, title="Big", body="# Title\n\nFirst text")
+    stored = RevisionRender.objects.get(revision=page.current_revision)
+    assert "First text" in stored.html and stored.renderer_version == RENDERER_VERSION
+    # Readers get the stored render, not a new one: a marker written into it shows on the page.
+    RevisionRender.objects.filter(pk=stored.pk).update(html="<p>served from the store</p>")
+    client.force_login(developer)
+    assert "served from the store" in client.get(page.get_absolute_url()).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.page_update(
+            actor=developer, page=page, title="Big", body="Second text", message="edit",
+            base_revision_id=page.current_revision_id,
+        )  # fmt: skip
+    page.refresh_from_db()
+    assert RevisionRender.objects.filter(revision__page=page).count() == 2
+    assert "Second text" in client.get(page.get_absolute_url()).content.decode()
 
-    cache.clear()
-    first = page_rendered(page).html
-    assert first
-    keys = [k for k in cache._cache if f"knowledge:render:1:{page.current_revision_id}:" in k]
-    assert len(keys) == 1
+
+@pytest.mark.django_db
+def test_a_missing_or_outdated_render_is_rendered_on_read_and_stored(page):
+    RevisionRender.objects.filter(revision__page=page).delete()
+    assert "Hello." in page_rendered(page).html
+    stored = RevisionRender.objects.get(revision_id=page.current_revision_id)
+    assert stored.renderer_version == RENDERER_VERSION
+    # A render from an older renderer (say, before the sanitizer's allowlist was tightened)
+    # is never served: it is rendered again.
+    RevisionRender.objects.filter(pk=stored.pk).update(renderer_version="0", html="<p>old render</p>")
+    assert "old render" not in page_rendered(page).html
+    assert RevisionRender.objects.get(pk=stored.pk).renderer_version == RENDERER_VERSION
 
 
 def test_raster_images_may_be_inlined_as_data_urls_but_nothing_else():
     html = render_markdown("![dot](data:image/png;base64,iVBORw0KGgo=) [x](data:image/png;base64,iVBORw0KGgo=)").html
     assert 'src="data:image/png;base64,iVBORw0KGgo="' in html and 'alt="dot"' in html
     assert html.count("data:") == 1
+
+
+@pytest.mark.django_db
+def test_render_pages_stores_missing_and_outdated_renders_of_current_revisions_only(space, developer):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    # Created without running on-commit work: no render is stored yet (as after the upgrade
+    # that introduced stored renders).
+    missing = services.page_create(actor=developer, space=space, title="Missing", body="Missing body")
+    outdated = services.page_create(actor=developer, space=space, title="Outdated", body="Old body")
+    services.page_update(
+        actor=developer, page=outdated, title="Outdated", body="New body", base_revision_id=outdated.current_revision_id
+    )
+    outdated.refresh_from_db()
+    page_rendered(outdated)
+    RevisionRender.objects.filter(revision_id=outdated.current_revision_id).update(renderer_version="0")
+    current = services.page_create(actor=developer, space=space, title="Current", body="Current body")
+    page_rendered(current)
+    current_render = RevisionRender.objects.get(revision_id=current.current_revision_id)
+
+    out = StringIO()
+    call_command("render_pages", stdout=out)
+    assert "2 page(s) rendered." in out.getvalue()
+    assert "Missing body" in RevisionRender.objects.get(revision_id=missing.current_revision_id).html
+    refreshed = RevisionRender.objects.get(revision_id=outdated.current_revision_id)
+    assert refreshed.renderer_version == RENDERER_VERSION and "New body" in refreshed.html
+    assert RevisionRender.objects.get(pk=current_render.pk).rendered_at == current_render.rendered_at
+    # Only current revisions: the first revision of "Outdated" is rendered when someone opens it.
+    assert RevisionRender.objects.filter(revision__page=outdated).count() == 1
+
+    out = StringIO()
+    call_command("render_pages", stdout=out)
+    assert "0 page(s) rendered." in out.getvalue()
