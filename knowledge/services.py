@@ -24,6 +24,7 @@ from knowledge.models import (
     Page,
     PageKind,
     Revision,
+    RevisionRender,
     ServiceDocsBuild,
     SiteBuild,
     Space,
@@ -202,6 +203,8 @@ def _write_revision(*, page: Page, actor, message: str) -> Revision:
     page.updated_by = revision.author
     page.save(update_fields=["current_revision", "updated_by", "updated_at"])
     _update_search_vector(page.pk)
+    # Older revisions are rarely opened: keep one stored render per page, not one per revision.
+    RevisionRender.objects.filter(revision__page=page).exclude(revision=revision).delete()
     # Render once now and store it, so no reader pays for a large page. Robust: a failure here
     # must not turn a committed save into an error; the first read renders instead.
     transaction.on_commit(lambda: revision_rendered(revision.pk, revision.body), robust=True)

@@ -2,6 +2,7 @@ import re
 from html.parser import HTMLParser
 
 import pytest
+from django.urls import reverse
 
 from knowledge import services
 from knowledge.models import RevisionRender
@@ -171,8 +172,12 @@ def test_a_saved_revision_is_rendered_once_and_stored_for_every_reader(
             base_revision_id=page.current_revision_id,
         )  # fmt: skip
     page.refresh_from_db()
-    assert RevisionRender.objects.filter(revision__page=page).count() == 2
     assert "Second text" in client.get(page.get_absolute_url()).content.decode()
+    # One stored render per page: the first revision's goes, and comes back when it is opened.
+    assert [r.pk for r in RevisionRender.objects.filter(revision__page=page)] == [page.current_revision_id]
+    first_revision_url = reverse("knowledge:page-revision", args=[space.key, page.slug, 1])
+    assert "First text" in client.get(first_revision_url).content.decode()
+    assert RevisionRender.objects.filter(revision__page=page).count() == 2
 
 
 @pytest.mark.django_db
