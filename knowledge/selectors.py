@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from knowledge.models import Incident, Page, PageKind, Revision, RevisionRender, Space
@@ -254,25 +254,51 @@ def search_pages(
 
 RANK_ALL_UP_TO = 1000  # up to this many matches are all ranked; beyond, a bounded set of candidates
 RANKED_CANDIDATES = 500
+COMMON_FROM = 5000  # this many matches make a query common (see below)
+
+
+def _count_and_newest(matches: QuerySet[Page], *, up_to: int, newest: int) -> tuple[int, list[int]]:
+    """How many pages match (counting stops at ``up_to``) and the ``newest`` most recently edited
+    of those counted, in one pass through the text index.
+
+    PostgreSQL underrates reading a page's search vector (a few kilobytes, stored apart). Left to
+    itself it finds the newest matches by walking pages newest first, or counts them with a
+    sequential scan that stops early, and either reads the vector of every page it passes: slow
+    when a few percent of pages match. So the query reads the matches through the index.
+    """
+    gathered = matches.order_by().values(match_id=F("pk"), match_updated_at=F("updated_at"))[:up_to]
+    sql, params = gathered.query.sql_with_params()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        # The inner query is Django's own, compiled with its values as parameters.
+        outer = f"SELECT match_id, count(*) OVER () FROM ({sql}) AS gathered"  # noqa: S608  # nosec B608
+        cursor.execute(outer + " ORDER BY match_updated_at DESC LIMIT %s", [*params, newest])
+        rows = cursor.fetchall()
+        # Inside an outer transaction the setting would outlive this block.
+        cursor.execute("SET LOCAL enable_seqscan TO DEFAULT")
+    return (rows[0][1] if rows else 0), [row[0] for row in rows]
 
 
 def _search_postgres(qs, query: str, limit: int) -> list[SearchHit]:
     from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank, SearchVector
-    from django.db.models import F
 
     sq = SearchQuery(query, search_type="websearch", config="english")
     matches = qs.filter(search_vector=sq)
-    if matches.order_by()[: RANK_ALL_UP_TO + 1].count() > RANK_ALL_UP_TO:
-        # A common word matches most pages, and ranking them all costs a tsvector read each. So
-        # rank the pages that match in their title (indexed) and the most recently edited others.
+    found, newest = _count_and_newest(matches, up_to=COMMON_FROM + 1, newest=RANKED_CANDIDATES)
+    if found > RANK_ALL_UP_TO:
+        # Ranking every match costs a search-vector read each. So rank the pages that match in
+        # their title (indexed) and the most recently edited matches.
         in_title = (
             qs.annotate(title_vector=SearchVector("title", config="english"))
             .filter(title_vector=sq)
             .order_by()  # any of them: ordering would make PostgreSQL walk every page instead of the index
             .values_list("pk", flat=True)[:RANKED_CANDIDATES]
         )
-        recent = matches.order_by("-updated_at").values_list("pk", flat=True)[:RANKED_CANDIDATES]
-        matches = qs.filter(pk__in=set(in_title) | set(recent))
+        if found > COMMON_FROM:
+            # The newest of all matches, not of those counted. With this many, walking the pages
+            # newest first meets enough of them within a few thousand pages.
+            newest = matches.order_by("-updated_at").values_list("pk", flat=True)[:RANKED_CANDIDATES]
+        matches = qs.filter(pk__in=set(in_title) | set(newest))
     rows = matches.annotate(rank=SearchRank(F("search_vector"), sq)).order_by("-rank", "-updated_at")[:limit]
     # Headlines only for the page of results shown, not for every match.
     rows = list(rows)

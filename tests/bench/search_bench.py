@@ -50,6 +50,7 @@ def main() -> None:
     from knowledge.models import Page
     from portal.selectors import global_search
     from tests.bench.bench_knowledge import WORDS
+    from tests.bench.machine import reference_figures
 
     call_command("migrate", verbosity=0)
     db = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
@@ -101,6 +102,7 @@ def main() -> None:
     user, _ = User.objects.get_or_create(username="search-bench", defaults={"email": "search-bench@example.com"})
     entities, pages = Entity.objects.count(), Page.objects.count()
     print(f"database: {db}; {entities:,} entities, {pages:,} pages")
+    print(reference_figures())
     n = args.components
     rng = random.Random(11)
     typed = []

@@ -87,3 +87,39 @@ def test_a_title_match_ranks_first_even_behind_hundreds_of_newer_body_matches(sp
     hits = selectors.search_pages(query="widget", limit=5)
     assert hits[0].page == old
     assert len(hits) == 5
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL full-text search")
+@pytest.mark.parametrize("common_from", [40, 1000], ids=["common-word", "rarer-word"])
+def test_beyond_ranking_every_match_the_newest_strong_match_still_comes_first(
+    space, developer, monkeypatch, common_from
+):
+    from django.contrib.postgres.search import SearchVector
+
+    from knowledge.models import Page
+
+    monkeypatch.setattr(selectors, "RANK_ALL_UP_TO", 20)
+    monkeypatch.setattr(selectors, "RANKED_CANDIDATES", 10)
+    monkeypatch.setattr(selectors, "COMMON_FROM", common_from)
+    Page.objects.bulk_create(
+        Page(space=space, title=f"Note {n}", slug=f"note-{n}", body=f"A gadget mentioned once, {n}.") for n in range(60)
+    )
+    Page.objects.bulk_create(
+        Page(space=space, title=f"Other {n}", slug=f"other-{n}", body="Nothing to see.") for n in range(100)
+    )
+    Page.objects.update(
+        search_vector=SearchVector("title", weight="A", config="english")
+        + SearchVector("body", weight="B", config="english")
+    )
+    newest = services.page_create(actor=developer, space=space, title="Weekly report", body="gadget " * 20)
+    hits = selectors.search_pages(query="gadget", limit=5)
+    assert hits[0].page == newest and len(hits) == 5
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL full-text search")
+def test_search_leaves_the_planner_settings_of_the_surrounding_transaction_alone(corpus):
+    # Tests run inside a transaction, as a request with other work after the search would.
+    assert selectors.search_pages(query="failover")
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW enable_seqscan")
+        assert cursor.fetchone()[0] == "on"
