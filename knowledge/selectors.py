@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import DatabaseError, connection, transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, Prefetch, Q, QuerySet
 from django.db.models.functions import Substr
 from django.utils import timezone
 
@@ -257,6 +257,8 @@ RANK_ALL_UP_TO = 1000  # up to this many matches are all ranked; beyond, a bound
 RANKED_CANDIDATES = 500
 COMMON_FROM = 5000  # this many matches make a query common (see below)
 HEADLINE_SOURCE_CHARS = 5_000  # snippets come from the start of long pages
+# Results show their revision number (API); one query for all of them, without their text.
+_REVISION_NUMBERS = Prefetch("current_revision", queryset=Revision.objects.only("pk", "number"))
 
 
 def _count_and_newest(matches: QuerySet[Page], *, up_to: int, newest: int) -> tuple[int, list[int]]:
@@ -301,7 +303,12 @@ def _search_postgres(qs, query: str, limit: int) -> list[SearchHit]:
             # newest first meets enough of them within a few thousand pages.
             newest = matches.order_by("-updated_at").values_list("pk", flat=True)[:RANKED_CANDIDATES]
         matches = qs.filter(pk__in=set(in_title) | set(newest))
-    rows = matches.annotate(rank=SearchRank(F("search_vector"), sq)).order_by("-rank", "-updated_at")[:limit]
+    rows = (
+        matches.defer("body")  # results show a headline, not the text
+        .annotate(rank=SearchRank(F("search_vector"), sq))
+        .order_by("-rank", "-updated_at")
+        .prefetch_related(_REVISION_NUMBERS)[:limit]
+    )
     # Headlines only for the page of results shown, not for every match.
     rows = list(rows)
     if not rows:
@@ -333,7 +340,7 @@ def _search_fallback(qs, query: str, limit: int) -> list[SearchHit]:
     cond = Q()
     for w in words:
         cond &= Q(title__icontains=w) | Q(body__icontains=w)
-    matching = qs.filter(cond).distinct()
+    matching = qs.filter(cond).distinct().prefetch_related(_REVISION_NUMBERS)
     in_title = Q()
     for w in words:
         in_title &= Q(title__icontains=w)

@@ -114,6 +114,22 @@ def test_search_through_the_api(api, developer, page):
     assert [r["page"]["title"] for r in data["results"]] == ["Checkout overview"]
 
 
+def test_search_through_the_api_costs_the_same_queries_for_3_or_12_results(api, developer, space):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = api(developer)
+    counts = []
+    for total, word in ((3, "gizmo"), (12, "widget")):
+        for n in range(total):
+            services.page_create(actor=developer, space=space, title=f"{word} {n}", body=f"About the {word}.")
+        with CaptureQueriesContext(connection) as queries:
+            results = client.get(f"{API}/search/?q={word}").json()["results"]
+        assert len(results) == total and all(r["page"]["revision"] == 1 for r in results)
+        counts.append(len(queries))
+    assert counts[0] == counts[1]
+
+
 def test_incidents_through_the_api(api, developer, stranger, runbook, service):
     client = api(developer)
     response = client.post(
