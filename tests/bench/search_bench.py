@@ -49,7 +49,7 @@ def main() -> None:
     from knowledge import services as knowledge_services
     from knowledge.models import Page
     from portal.selectors import global_search
-    from tests.bench.bench_knowledge import WORDS
+    from tests.bench.bench_knowledge import WORDS, write_zipf_pages
     from tests.bench.machine import reference_figures
 
     call_command("migrate", verbosity=0)
@@ -73,26 +73,8 @@ def main() -> None:
         admin = User.objects.get(username="admin")  # the demo's Platform Admin
         space = knowledge_services.space_create(actor=admin, key="search-bench", name="Search bench", owner=None)
         rng = random.Random(3)
-        vocabulary = WORDS + [f"term{n}" for n in range(5000)]
-        weights = [1 / (rank + 1) for rank in range(len(vocabulary))]
         start = time.perf_counter()
-        for first in range(0, args.pages, 2000):
-            Page.objects.bulk_create(
-                Page(
-                    space=space,
-                    title=" ".join(rng.choices(vocabulary, weights, k=3)),
-                    slug=f"p-{n}",
-                    body=" ".join(rng.choices(vocabulary, weights, k=300)),
-                )
-                for n in range(first, min(args.pages, first + 2000))
-            )
-        if connection.vendor == "postgresql":
-            from django.contrib.postgres.search import SearchVector
-
-            Page.objects.filter(space=space).update(
-                search_vector=SearchVector("title", weight="A", config="english")
-                + SearchVector("body", weight="B", config="english")
-            )
+        write_zipf_pages(space, args.pages, rng)
         line("pages written", f"{time.perf_counter() - start:.1f} s")
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
