@@ -360,6 +360,7 @@ def build(config_file: Path, site_dir: Path, *, timeout: int | None = None) -> t
         proc = subprocess.run(  # noqa: S603 (an argument list, no shell)
             [
                 sys.executable,
+                "-I",  # isolated: the project's folder is not on sys.path, so it cannot shadow mkdocs
                 "-m",
                 "mkdocs",
                 "build",

@@ -426,6 +426,10 @@ def incident_start(*, actor, runbook: Page, entity: Entity | None, severity: str
 
     if severity not in Severity.values:
         raise ServiceError("Choose a severity: sev1, sev2, sev3 or sev4.")
+    if entity is not None and not runbook.entities.filter(pk=entity.pk).exists():
+        # The entity's team is notified and its DORA figures count the incident: only the
+        # services the runbook is written for qualify.
+        raise ServiceError(f"“{entity.ref}” is not one of this runbook's services; link it to the runbook first.")
     with transaction.atomic():
         incident = Incident.objects.create(
             runbook=runbook,

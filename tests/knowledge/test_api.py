@@ -163,3 +163,24 @@ def test_the_page_list_needs_the_same_queries_for_many_pages(api, developer, spa
     with django_assert_max_num_queries(8):
         data = client.get(f"{API}/pages/?space=payments").json()
     assert data["count"] == 30 and "body" not in data["results"][0]
+
+
+def test_an_incident_can_only_name_one_of_the_runbooks_services(api, stranger, runbook, team):
+    from catalog import services as catalog
+    from catalog.models import Entity
+    from knowledge.models import Incident
+
+    catalog.catalog_import_text(
+        text="apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: billing}\n"
+        f"spec: {{type: service, lifecycle: production, owner: {team.name}}}\n",
+        name="billing",
+    )
+    unrelated = Entity.objects.get(ref_key="component:default/billing")
+    response = api(stranger).post(
+        f"{API}/incidents/",
+        {"runbook": runbook.pk, "entity": unrelated.pk, "severity": "sev1"},
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    assert "not one of this runbook's services" in response.json()["error"]["message"]
+    assert not Incident.objects.exists()
