@@ -13,6 +13,7 @@ import stat
 import subprocess
 import sys
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,6 +80,11 @@ def load_config(root: Path) -> dict:
     try:
         config = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))
     except yaml.constructor.ConstructorError as exc:
+        if "unhashable" in str(exc.problem):
+            raise ProjectError(
+                f"mkdocs.yml is not valid YAML: a list or mapping is used as a key "
+                f"(line {exc.problem_mark.line + 1 if exc.problem_mark else '?'})."
+            )
         raise ProjectError(
             f"mkdocs.yml uses a YAML tag Bridge does not accept ({exc.problem}); "
             "tags such as !!python/name or !ENV can run code or read the environment."
@@ -92,6 +98,15 @@ def load_config(root: Path) -> dict:
     unknown = sorted(set(config) - ALLOWED_KEYS)
     if unknown:
         raise ProjectError(f"mkdocs.yml has settings Bridge does not allow: {', '.join(map(str, unknown))}.")
+    for key in ("plugins", "markdown_extensions", "extra_css"):
+        if not isinstance(config.get(key) or [], list):
+            raise ProjectError(f"mkdocs.yml: {key} must be a list (one entry per line starting with “- ”).")
+    for key in ("nav", "not_in_nav", "exclude_docs", "extra", "site_name", "use_directory_urls"):
+        value = config.get(key)
+        expected = {"nav": list, "extra": dict, "use_directory_urls": bool}.get(key, str)
+        if value is not None and not isinstance(value, expected):
+            kind = {list: "a list", dict: "a mapping", bool: "true or false", str: "text"}[expected]
+            raise ProjectError(f"mkdocs.yml: {key} must be {kind}.")
     for plugin in config.get("plugins") or []:
         name = _name_of(plugin)
         if name not in ALLOWED_PLUGINS:
@@ -105,7 +120,9 @@ def load_config(root: Path) -> dict:
             raise ProjectError(f"mkdocs.yml uses the Markdown extension “{name}”, which is not allowed.")
     theme = config.get("theme")
     if theme is not None:
-        theme_name = theme if isinstance(theme, str) else (theme or {}).get("name")
+        if not isinstance(theme, (str, dict)) or (isinstance(theme, dict) and not isinstance(theme.get("name"), str)):
+            raise ProjectError("mkdocs.yml: theme must be a theme name, or a mapping with a name: {name: mkdocs}.")
+        theme_name = theme if isinstance(theme, str) else theme["name"]
         if theme_name not in ALLOWED_THEMES:
             raise ProjectError(
                 f"mkdocs.yml uses the theme “{theme_name}”; allowed: {', '.join(sorted(ALLOWED_THEMES))}."
@@ -113,7 +130,7 @@ def load_config(root: Path) -> dict:
         if isinstance(theme, dict) and "custom_dir" in theme:
             raise ProjectError("mkdocs.yml sets theme.custom_dir (custom templates); Bridge refuses it.")
     docs_dir = config.get("docs_dir", "docs")
-    if not isinstance(docs_dir, str) or not docs_dir:
+    if not isinstance(docs_dir, str) or not docs_dir or "\0" in docs_dir:
         raise ProjectError("mkdocs.yml: docs_dir must be a folder name.")
     resolved = (root / docs_dir).resolve()
     if not resolved.is_relative_to(root):
@@ -193,6 +210,8 @@ def read_project(root: Path) -> tuple[dict, list[ProjectPage]]:
             files[rel] = path.read_text(encoding="utf-8")
         except UnicodeDecodeError:
             raise ProjectError(f"{rel} is not UTF-8 text.")
+        if "\0" in files[rel]:
+            raise ProjectError(f"{rel} contains NUL characters, so it is not a text page.")
 
     pages: list[ProjectPage] = []
     seen: set[str] = set()
@@ -263,6 +282,8 @@ def extract_zip(fileobj, dest: Path) -> Path:
             parts = name.replace("\\", "/").split("/")
             if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name) or ".." in parts or "\\" in name:
                 raise ProjectError(f"The archive contains an unsafe path “{name}” (zip-slip); nothing was imported.")
+            if info.flag_bits & 0x1:
+                raise ProjectError(f"“{name}” in the archive is encrypted; upload an archive without a password.")
             mode = info.external_attr >> 16
             if stat.S_ISLNK(mode):
                 raise ProjectError(f"The archive contains a symbolic link “{name}”; Bridge refuses links.")
@@ -274,21 +295,35 @@ def extract_zip(fileobj, dest: Path) -> Path:
             target = (dest / info.filename).resolve()
             if not target.is_relative_to(dest):
                 raise ProjectError(f"The archive contains an unsafe path “{info.filename}”.")
-            if info.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            # Count real bytes: the sizes in the header can lie.
-            with archive.open(info) as src, open(target, "wb") as out:
-                while chunk := src.read(64 * 1024):
-                    written += len(chunk)
-                    if written > max_total:
-                        raise ProjectError("The archive expands beyond the import limit (a zip bomb?).")
-                    out.write(chunk)
+            try:
+                written = _extract_entry(archive, info, target, written, max_total)
+            except (zipfile.BadZipFile, zlib.error, EOFError):
+                raise ProjectError(f"“{info.filename}” in the archive is damaged (its checksum or data is wrong).")
+            except NotImplementedError:
+                raise ProjectError(f"“{info.filename}” uses a compression method Bridge cannot read; use plain zip.")
+            except OSError:
+                raise ProjectError(
+                    f"“{info.filename}” clashes with another entry of the archive (a file and a folder of that name)."
+                )
     candidates = sorted(dest.rglob("mkdocs.y*ml"), key=lambda p: len(p.parts))
     if not candidates:
         raise ProjectError("The archive has no mkdocs.yml.")
     return candidates[0].parent
+
+
+def _extract_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, written: int, max_total: int) -> int:
+    """Write one entry; return the bytes written so far (real bytes: header sizes can lie)."""
+    if info.is_dir():
+        target.mkdir(parents=True, exist_ok=True)
+        return written
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with archive.open(info) as src, open(target, "wb") as out:
+        while chunk := src.read(64 * 1024):
+            written += len(chunk)
+            if written > max_total:
+                raise ProjectError("The archive expands beyond the import limit (a zip bomb?).")
+            out.write(chunk)
+    return written
 
 
 # --- export and build ----------------------------------------------------------------------

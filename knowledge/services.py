@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import logging
 import posixpath
 import re
 import tempfile
@@ -34,6 +35,8 @@ from knowledge.rendering import RENDERER_VERSION, task_steps
 from knowledge.selectors import revision_rendered
 from knowledge.templates_md import starting_text
 from portal.services import PermissionDenied, ServiceError, audit_record
+
+logger = logging.getLogger(__name__)
 
 
 def max_page_bytes() -> int:
@@ -523,50 +526,62 @@ def _import_pages(*, actor, space: Space, root: Path) -> ImportResult:
     from knowledge.mkdocs_project import read_project
 
     _config, project_pages = read_project(root)
-    created = updated = unchanged = 0
-    by_path: dict[str, Page] = {}
     with transaction.atomic():
-        existing = {p.source_path: p for p in Page.objects.filter(space=space).exclude(source_path="")}
-        for item in project_pages:
-            parent = by_path.get(item.parent) if item.parent else None
-            page = existing.get(item.path)
-            if page is None:
-                page = page_create(
-                    actor=actor,
-                    space=space,
-                    title=item.title,
-                    body=item.body,
-                    parent=parent,
-                    source_path=item.path,
-                    position=item.position,
-                    message="Imported from mkdocs",
-                    check_permission=False,
-                )
-                created += 1
-            else:
-                if page.parent_id != (parent.pk if parent else None) or page.position != item.position:
-                    page.parent, page.position = parent, item.position
-                    page.save(update_fields=["parent", "position"])
-                if page.body != item.body or page.title != item.title:
-                    page_update(
-                        actor=actor,
-                        page=page,
-                        title=item.title,
-                        body=item.body,
-                        base_revision_id=page.current_revision_id,
-                        message="Re-imported from mkdocs",
-                    )
-                    updated += 1
-                else:
-                    unchanged += 1
-            by_path[item.path] = page
-        audit_record(
+        result = _import_project_pages(actor=actor, space=space, project_pages=project_pages)
+    return result
+
+
+def _import_project_pages(*, actor, space: Space, project_pages) -> ImportResult:
+    from knowledge.mkdocs_project import ProjectError
+
+    counts = {"created": 0, "updated": 0, "unchanged": 0}
+    by_path: dict[str, Page] = {}
+    existing = {p.source_path: p for p in Page.objects.filter(space=space).exclude(source_path="")}
+    for item in project_pages:
+        parent = by_path.get(item.parent) if item.parent else None
+        try:
+            page, outcome = _import_one_page(
+                actor=actor, space=space, item=item, parent=parent, page=existing.get(item.path)
+            )
+        except ProjectError:
+            raise
+        except ServiceError as exc:
+            where = "a nav section" if item.path.startswith("_section/") else item.path
+            raise ProjectError(f"{where}: {exc} Nothing was imported.") from exc
+        counts[outcome] += 1
+        by_path[item.path] = page
+    audit_record(actor=actor, action="knowledge.space.import", obj=space, changes=counts)
+    return ImportResult(counts["created"], counts["updated"], counts["unchanged"])
+
+
+def _import_one_page(*, actor, space: Space, item, parent: Page | None, page: Page | None) -> tuple[Page, str]:
+    if page is None:
+        page = page_create(
             actor=actor,
-            action="knowledge.space.import",
-            obj=space,
-            changes={"created": created, "updated": updated, "unchanged": unchanged},
+            space=space,
+            title=item.title,
+            body=item.body,
+            parent=parent,
+            source_path=item.path,
+            position=item.position,
+            message="Imported from mkdocs",
+            check_permission=False,
         )
-    return ImportResult(created, updated, unchanged)
+        return page, "created"
+    if page.parent_id != (parent.pk if parent else None) or page.position != item.position:
+        page.parent, page.position = parent, item.position
+        page.save(update_fields=["parent", "position"])
+    if page.body == item.body and page.title == item.title:
+        return page, "unchanged"
+    page_update(
+        actor=actor,
+        page=page,
+        title=item.title,
+        body=item.body,
+        base_revision_id=page.current_revision_id,
+        message="Re-imported from mkdocs",
+    )
+    return page, "updated"
 
 
 def space_import_archive(*, actor, space: Space, archive) -> ImportResult:
@@ -611,9 +626,7 @@ def _export_tree(space: Space):
     from knowledge.rendering import WIKILINK_RE
 
     pages = list(Page.objects.filter(space=space).order_by("position", "title"))
-    children: dict[int | None, list[Page]] = {}
-    for p in pages:
-        children.setdefault(p.parent_id, []).append(p)
+    children = _export_children(pages)
     paths: dict[int, str] = {}
     taken: set[str] = set()
 
@@ -629,8 +642,7 @@ def _export_tree(space: Space):
                 path = path[:-3] + "-1.md"
             taken.add(path)
             paths[p.pk] = path
-            if depth < 20:
-                assign(p.pk, posixpath.dirname(path) if path.endswith("index.md") else folder, depth + 1)
+            assign(p.pk, posixpath.dirname(path) if path.endswith("index.md") else folder, depth + 1)
 
     assign(None, "", 0)
     by_title = {p.title.lower(): p for p in pages}
@@ -658,6 +670,32 @@ def _export_tree(space: Space):
     return [node(p) for p in children.get(None, []) if p.pk in paths]
 
 
+EXPORT_MAX_DEPTH = 20
+
+
+def _export_children(pages: list[Page]) -> dict[int | None, list[Page]]:
+    """The page tree to export: pages nested deeper than EXPORT_MAX_DEPTH become children of
+    their ancestor at that depth, in tree order (mkdocs navigation and folders stay usable)."""
+    children: dict[int | None, list[Page]] = {}
+    for p in pages:
+        children.setdefault(p.parent_id, []).append(p)
+    flattened = dict(children)
+    stack = [(p, 0) for p in reversed(children.get(None, []))]
+    while stack:
+        page, depth = stack.pop()
+        if depth < EXPORT_MAX_DEPTH:
+            stack.extend((c, depth + 1) for c in reversed(children.get(page.pk, [])))
+            continue
+        descendants, pending = [], list(reversed(children.get(page.pk, [])))
+        while pending:
+            child = pending.pop()
+            descendants.append(child)
+            flattened[child.pk] = []
+            pending.extend(reversed(children.get(child.pk, [])))
+        flattened[page.pk] = descendants
+    return flattened
+
+
 def space_export_project(*, space: Space, dest: Path) -> Path:
     """Write the space as an mkdocs project under ``dest``; return its mkdocs.yml."""
     from knowledge.mkdocs_project import write_project
@@ -673,6 +711,18 @@ def space_export_zip(*, actor, space: Space) -> bytes:
     with tempfile.TemporaryDirectory(prefix="bridge-export-") as tmp:
         space_export_project(space=space, dest=Path(tmp))
         return zip_directory(Path(tmp))
+
+
+def _publish_site(built: Path, target: Path, old: Path) -> None:
+    """Swap the built site in; on failure the previous site stays published."""
+    if target.exists():
+        target.rename(old)
+    try:
+        built.rename(target)
+    except OSError:
+        if old.exists() and not target.exists():
+            old.rename(target)
+        raise
 
 
 def sites_dir() -> Path:
@@ -703,16 +753,17 @@ def site_build_run(*, build_id: int) -> SiteBuild:
         return build
     space = build.space
     target = sites_dir() / space.key
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="bridge-build-", dir=target.parent) as tmp:
-        cfg = space_export_project(space=space, dest=Path(tmp) / "project")
-        out = Path(tmp) / "site"
-        ok, log = mkdocs_build(cfg, out)
-        if ok:
-            old = Path(tmp) / "old"
-            if target.exists():
-                target.rename(old)
-            out.rename(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="bridge-build-", dir=target.parent) as tmp:
+            cfg = space_export_project(space=space, dest=Path(tmp) / "project")
+            out = Path(tmp) / "site"
+            ok, log = mkdocs_build(cfg, out)
+            if ok:
+                _publish_site(out, target, Path(tmp) / "old")
+    except Exception as exc:  # a build must end as failed, never stay "running"
+        logger.exception("Site build %s of space %s failed", build.pk, space.key)
+        ok, log = False, f"The site could not be built or published: {exc.__class__.__name__}: {exc}"
     build.status = SiteBuild.Status.SUCCEEDED if ok else SiteBuild.Status.FAILED
     build.log = log
     build.finished_at = timezone.now()
@@ -805,14 +856,15 @@ def service_docs_build_run(*, build_id: int) -> ServiceDocsBuild:
             out = Path(tmp) / "site"
             ok, log = mkdocs_build(cfg, out)
             if ok:
-                if target.exists():
-                    target.rename(Path(tmp) / "old")
-                out.rename(target)
+                _publish_site(out, target, Path(tmp) / "old")
     except ProjectError as exc:
-        log = f"Refused: {exc}"
+        ok, log = False, f"Refused: {exc}"
     except (OSError, shutil.Error) as exc:
         # E.g. a broken link in the docs folder: record it rather than leave the build running.
-        log = f"Could not read the docs source: {exc}"
+        ok, log = False, f"Could not read the docs source or publish the site: {exc}"
+    except Exception as exc:  # a build must end as failed, never stay "running"
+        logger.exception("Docs build %s of %s failed", build.pk, build.entity.ref)
+        ok, log = False, f"The build failed: {exc.__class__.__name__}: {exc}"
     build.status = ServiceDocsBuild.Status.SUCCEEDED if ok else ServiceDocsBuild.Status.FAILED
     build.log = log
     build.finished_at = timezone.now()

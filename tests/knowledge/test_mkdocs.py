@@ -123,6 +123,13 @@ def test_only_platform_admins_import_from_server_directories(tmp_path, settings,
         ("site_name: [unclosed", "not valid YAML"),
         ("site_name: !!python/name:os.system", "YAML tag"),
         ("- just\n- a list", "must be a mapping"),
+        ({"site_name": "x", "plugins": 5}, "plugins must be a list"),
+        ({"site_name": "x", "markdown_extensions": 3}, "markdown_extensions must be a list"),
+        ({"site_name": "x", "theme": 5}, "theme must be a theme name"),
+        ({"site_name": "x", "theme": ["material"]}, "theme must be a theme name"),
+        ({"site_name": "x", "nav": "index.md"}, "nav must be a list"),
+        ({"site_name": "x", "docs_dir": "do\0cs"}, "docs_dir must be a folder name"),
+        ("site_name: x\n? [a, b]\n: 1\n", "a list or mapping is used as a key"),
     ],
 )
 def test_unsafe_or_invalid_mkdocs_configurations_are_refused(tmp_path, developer, space, config, message):
@@ -182,6 +189,44 @@ def test_an_archive_over_the_expanded_limit_is_refused(developer, space, setting
     archive = _raw_zip([("mkdocs.yml", b"site_name: x\n"), ("docs/a.md", os.urandom(2000))])
     with pytest.raises(ProjectError, match="limit"):
         services.space_import_archive(actor=developer, space=space, archive=archive)
+
+
+def test_an_encrypted_zip_entry_is_refused(developer, space):
+    data = bytearray(_raw_zip([("mkdocs.yml", b"site_name: x\n"), ("docs/index.md", b"# Hi\n")]).getvalue())
+    # Mark the entry as encrypted (bit 0 of its flags) in the central directory, as zip tools write it.
+    central = data.rindex(b"PK\x01\x02")
+    data[central + 8] |= 0x1
+    with pytest.raises(ProjectError, match="index.md” in the archive is encrypted"):
+        services.space_import_archive(actor=developer, space=space, archive=io.BytesIO(bytes(data)))
+
+
+def test_a_damaged_zip_entry_is_refused(developer, space):
+    data = bytearray(_raw_zip([("mkdocs.yml", b"site_name: x\n"), ("docs/index.md", b"# Hello " * 500)]).getvalue())
+    start = data.index(b"docs/index.md") + len("docs/index.md")  # the entry's compressed data follows its name
+    data[start + 20 : start + 30] = b"\x00" * 10
+    with pytest.raises(ProjectError, match="damaged"):
+        services.space_import_archive(actor=developer, space=space, archive=io.BytesIO(bytes(data)))
+    assert not Page.objects.filter(space=space).exists()
+
+
+def test_a_file_and_a_folder_of_the_same_name_are_refused(developer, space):
+    archive = _raw_zip([("mkdocs.yml", b"site_name: x\n"), ("docs", b"x"), ("docs/a.md", b"# A\n")])
+    with pytest.raises(ProjectError, match="clashes with another entry"):
+        services.space_import_archive(actor=developer, space=space, archive=archive)
+
+
+def test_a_page_with_nul_characters_is_refused(developer, space):
+    archive = _raw_zip([("mkdocs.yml", b"site_name: x\n"), ("docs/a.md", b"# A\n\x00\x00")])
+    with pytest.raises(ProjectError, match="a.md contains NUL characters"):
+        services.space_import_archive(actor=developer, space=space, archive=archive)
+
+
+def test_a_refused_page_is_named_and_nothing_is_imported(tmp_path, developer, space):
+    config = {"site_name": "x", "nav": [{"Fine": "a.md"}, {"T" * 250: "guides/b.md"}]}
+    root = write_project(tmp_path, config=config, files={"a.md": "# A\n", "guides/b.md": "# B\n"})
+    with pytest.raises(ProjectError, match=r"^guides/b\.md: The title is too long.*Nothing was imported"):
+        services.space_import_archive(actor=developer, space=space, archive=zip_of(root))
+    assert not Page.objects.filter(space=space).exists()
 
 
 def test_an_upload_that_is_not_a_zip_is_refused(developer, space):
@@ -256,3 +301,52 @@ def test_a_failing_build_is_recorded_with_its_log(developer, space, settings, tm
     build_row = SiteBuild.objects.create(space=space, requested_by=developer)
     result = services.site_build_run(build_id=build_row.pk)
     assert result.status == "failed" and "not_an_extension_xyz" in result.log
+
+
+def test_a_deeply_nested_space_exports_and_builds(developer, space, settings, tmp_path):
+    settings.KNOWLEDGE_SITES_DIR = tmp_path / "sites"
+    parent = None
+    for level in range(30):
+        parent = services.page_create(
+            actor=developer, space=space, title=f"Level {level}", body=f"# Level {level}\n", parent=parent
+        )
+    with zipfile.ZipFile(io.BytesIO(services.space_export_zip(actor=developer, space=space))) as archive:
+        pages = [n for n in archive.namelist() if n.endswith(".md")]
+    assert len(pages) == 30 + 1  # and the home page
+    build_row = SiteBuild.objects.create(space=space, requested_by=developer)
+    result = services.site_build_run(build_id=build_row.pk)
+    assert result.status == "succeeded", result.log
+
+
+def test_a_site_that_cannot_be_published_is_a_failed_build_and_the_old_site_stays(
+    developer, space, settings, tmp_path, monkeypatch
+):
+    settings.KNOWLEDGE_SITES_DIR = tmp_path / "sites"
+    services.page_create(actor=developer, space=space, title="Hello", body="# Hello\n")
+    first = services.site_build_run(build_id=SiteBuild.objects.create(space=space, requested_by=developer).pk)
+    assert first.status == "succeeded"
+    published = tmp_path / "sites" / space.key / "index.html"
+    before = published.read_text()
+
+    real_rename = Path.rename
+
+    def refuse_the_new_site(self, target):
+        if self.name == "site":
+            raise PermissionError(13, "Permission denied", str(target))
+        return real_rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", refuse_the_new_site)
+    second = services.site_build_run(build_id=SiteBuild.objects.create(space=space, requested_by=developer).pk)
+    assert second.status == "failed" and "Permission denied" in second.log
+    assert published.read_text() == before
+
+
+def test_an_unexpected_error_ends_the_build_as_failed(developer, space, settings, tmp_path, monkeypatch):
+    settings.KNOWLEDGE_SITES_DIR = tmp_path / "sites"
+
+    def broken_export(**kwargs):
+        raise KeyError(42)
+
+    monkeypatch.setattr(services, "space_export_project", broken_export)
+    result = services.site_build_run(build_id=SiteBuild.objects.create(space=space, requested_by=developer).pk)
+    assert result.status == "failed" and "KeyError" in result.log

@@ -139,3 +139,23 @@ def test_a_broken_link_in_the_docs_is_a_failed_build_with_a_reason(documented, r
     os.symlink(roots / "checkout-api" / "docs" / "missing.md", roots / "checkout-api" / "docs" / "broken.md")
     build = run(documented)
     assert build.status == "failed" and build.log
+
+
+def test_a_docs_folder_cannot_replace_mkdocs_with_its_own_code(documented, roots, tmp_path):
+    repo = roots / "checkout-api"
+    (repo / "mkdocs.yml").write_text(yaml.safe_dump({"site_name": "x", "docs_dir": "mkdocs"}))
+    (repo / "docs").rename(repo / "mkdocs")
+    marker = tmp_path / "pwned"
+    code = f"open({str(marker)!r}, 'w').write('ran')\n"
+    (repo / "mkdocs" / "__init__.py").write_text(code)
+    (repo / "mkdocs" / "__main__.py").write_text(code)
+    build = run(documented)
+    assert not marker.exists()
+    assert build.status == "succeeded", build.log
+
+
+@pytest.mark.parametrize("config", ["site_name: x\nplugins: 5\n", "site_name: x\ntheme: [material]\n"])
+def test_a_malformed_docs_configuration_fails_the_build_with_the_reason(documented, roots, config):
+    (roots / "checkout-api" / "mkdocs.yml").write_text(config)
+    build = run(documented)
+    assert build.status == "failed" and "must be" in build.log
