@@ -9,13 +9,17 @@ from __future__ import annotations
 import os
 import posixpath
 import re
+import shutil
 import stat
 import subprocess
 import sys
 import zipfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
+from urllib.parse import unquote
 
 import yaml
 from django.conf import settings
@@ -173,6 +177,43 @@ class ProjectPage:
     parent: str | None = None  # path of the parent page (sections get a synthetic path)
     position: int = 0
     children: list[str] = field(default_factory=list)
+    # Local files the page links to or shows: the target as written -> the file on disk.
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+# Where Markdown names a file: [text](target "title"), ![alt](target), [id]: target, <img src="target">.
+_LINK_TARGETS = [
+    re.compile(r"(\]\(\s*<?)([^)\s<>]+)"),
+    re.compile(r"(?m)(^ {0,3}\[[^\]\n]+\]:[ \t]*<?)([^\s<>]+)"),
+    re.compile(r"""(<img\b[^>]*?\bsrc=["'])([^"'\s>]+)"""),
+]
+
+
+def link_targets_in(body: str) -> set[str]:
+    return {m.group(2) for pattern in _LINK_TARGETS for m in pattern.finditer(body)}
+
+
+def replace_link_targets(body: str, replacements: dict[str, str]) -> str:
+    """Rewrite the link targets of ``body`` found in ``replacements`` (others stay as written)."""
+    if not replacements:
+        return body
+    for pattern in _LINK_TARGETS:
+        body = pattern.sub(lambda m: m.group(1) + replacements.get(m.group(2), m.group(2)), body)
+    return body
+
+
+def _local_file(target: str, page_path: str, docs: Path) -> Path | None:
+    """The file in the docs folder a relative, non-Markdown link points to, if there is one."""
+    path = target.split("#", 1)[0].split("?", 1)[0]
+    if not path or path.startswith(("/", "\\")) or ":" in path or path.lower().endswith(".md"):
+        return None
+    relative = posixpath.normpath(posixpath.join(posixpath.dirname(page_path), unquote(path)))
+    if relative.startswith("../") or relative == "..":
+        return None
+    candidate = docs / relative
+    if not candidate.is_file() or not candidate.resolve().is_relative_to(docs.resolve()):
+        return None
+    return candidate
 
 
 _H1 = re.compile(r"^#\s+(.+?)\s*#*\s*$", re.MULTILINE)
@@ -254,6 +295,15 @@ def read_project(root: Path) -> tuple[dict, list[ProjectPage]]:
     rest = [p for p in files if p not in seen]
     for offset, path in enumerate(rest, 1):
         add(path, None, None, 1000 + offset)
+    for page in pages:
+        if page.path in files:
+            for target in link_targets_in(page.body):
+                local = _local_file(target, page.path, docs)
+                if local is not None:
+                    total += local.stat().st_size
+                    page.files[target] = local
+    if total > _limit("KNOWLEDGE_MAX_IMPORT_BYTES", 50 * 1024 * 1024):
+        raise ProjectError("The project (pages and the files they show) is larger than the import limit.")
     return config, pages
 
 
@@ -342,10 +392,17 @@ def relative_link(from_path: str, to_path: str) -> str:
     return posixpath.relpath(to_path, posixpath.dirname(from_path) or ".")
 
 
-def write_project(dest: Path, *, site_name: str, roots: list[ExportPage]) -> Path:
-    """Write mkdocs.yml and docs/ for a tree of pages; return the mkdocs.yml path."""
+def write_project(
+    dest: Path, *, site_name: str, roots: list[ExportPage], files: dict[str, Callable[[], IO[bytes]]] | None = None
+) -> Path:
+    """Write mkdocs.yml and docs/ for a tree of pages (and ``files``: docs path -> opener);
+    return the mkdocs.yml path."""
     docs = dest / "docs"
     docs.mkdir(parents=True, exist_ok=True)
+    for path, opener in (files or {}).items():
+        (docs / path).parent.mkdir(parents=True, exist_ok=True)
+        with opener() as src, open(docs / path, "wb") as out:
+            shutil.copyfileobj(src, out)
 
     def nav_of(pages: list[ExportPage]) -> list:
         nav = []

@@ -556,32 +556,90 @@ def _import_project_pages(*, actor, space: Space, project_pages) -> ImportResult
 
 def _import_one_page(*, actor, space: Space, item, parent: Page | None, page: Page | None) -> tuple[Page, str]:
     if page is None:
+        slug = _unique_slug(space, _clean_title(item.title))
+        body = _body_showing_attachments(space, slug, item)
         page = page_create(
             actor=actor,
             space=space,
             title=item.title,
-            body=item.body,
+            body=body,
             parent=parent,
             source_path=item.path,
             position=item.position,
             message="Imported from mkdocs",
             check_permission=False,
         )
-        return page, "created"
+        _attach_project_files(actor=actor, page=page, item=item)
+        if page.slug == slug:
+            return page, "created"
+        outcome = "created"  # another page took the slug meanwhile: point the links at this one
+    else:
+        outcome = "updated"
+        _attach_project_files(actor=actor, page=page, item=item)
     if page.parent_id != (parent.pk if parent else None) or page.position != item.position:
         page.parent, page.position = parent, item.position
         page.save(update_fields=["parent", "position"])
-    if page.body == item.body and page.title == item.title:
-        return page, "unchanged"
+    body = _body_showing_attachments(space, page.slug, item)
+    if page.body == body and page.title == item.title:
+        return page, "unchanged" if outcome == "updated" else outcome
     page_update(
         actor=actor,
         page=page,
         title=item.title,
-        body=item.body,
+        body=body,
         base_revision_id=page.current_revision_id,
         message="Re-imported from mkdocs",
     )
-    return page, "updated"
+    return page, outcome
+
+
+def _project_file_names(item) -> dict[str, str]:
+    """The attachment name of each local file a project page shows (target as written -> name)."""
+    names: dict[str, str] = {}
+    taken: dict[str, Path] = {}
+    for target, path in sorted(item.files.items()):
+        name = attachment_name(path.name)
+        stem, ext = posixpath.splitext(name)
+        n = 1
+        while name in taken and taken[name] != path:
+            n += 1
+            name = f"{stem}-{n}{ext}"
+        taken[name] = path
+        names[target] = name
+    return names
+
+
+def _body_showing_attachments(space: Space, slug: str, item) -> str:
+    from django.urls import reverse
+
+    from knowledge.mkdocs_project import replace_link_targets
+
+    return replace_link_targets(
+        item.body,
+        {
+            target: reverse("knowledge:attachment", args=[space.key, slug, name])
+            for target, name in _project_file_names(item).items()
+            if posixpath.splitext(name)[1].lower() in ATTACHMENT_TYPES
+        },
+    )
+
+
+def _attach_project_files(*, actor, page: Page, item) -> None:
+    """Attach the local files the page shows (once: a re-import keeps files already attached)."""
+    from django.core.files import File
+
+    from knowledge.mkdocs_project import ProjectError
+
+    existing = set(page.attachments.values_list("name", flat=True))
+    for target, name in _project_file_names(item).items():
+        if name in existing or posixpath.splitext(name)[1].lower() not in ATTACHMENT_TYPES:
+            continue
+        with open(item.files[target], "rb") as handle:
+            try:
+                attachment_add(actor=actor, page=page, upload=File(handle, name=name))
+            except ServiceError as exc:
+                raise ProjectError(f"{item.path} shows “{target}”: {exc} Nothing was imported.") from exc
+        existing.add(name)
 
 
 def space_import_archive(*, actor, space: Space, archive) -> ImportResult:
@@ -648,6 +706,8 @@ def _export_tree(space: Space):
     by_title = {p.title.lower(): p for p in pages}
     wikilink = re.compile(WIKILINK_RE)
 
+    files = _export_attachments(space)
+
     def convert(page: Page) -> str:
         def repl(m):
             target = by_title.get(m.group(1).strip().lower())
@@ -656,7 +716,7 @@ def _export_tree(space: Space):
                 return label
             return f"[{label}]({relative_link(paths[page.pk], paths[target.pk])})"
 
-        return wikilink.sub(repl, page.body)
+        return _files_as_relative_links(wikilink.sub(repl, page.body), paths[page.pk], space, files)
 
     def node(p: Page) -> ExportPage:
         return ExportPage(
@@ -667,7 +727,36 @@ def _export_tree(space: Space):
             children=[node(c) for c in children.get(p.pk, [])],
         )
 
-    return [node(p) for p in children.get(None, []) if p.pk in paths]
+    roots = [node(p) for p in children.get(None, []) if p.pk in paths]
+    return roots, {path: (lambda a=a: a.file.open("rb")) for (_slug, _name), (path, a) in files.items()}
+
+
+def _export_attachments(space: Space) -> dict[tuple[str, str], tuple[str, Attachment]]:
+    """(page slug, file name) -> (its path in the exported docs folder, the attachment)."""
+    attachments = Attachment.objects.filter(page__space=space).select_related("page")
+    return {(a.page.slug, a.name): (f"attachments/{a.page.slug}/{a.name}", a) for a in attachments}
+
+
+def _files_as_relative_links(body: str, page_path: str, space: Space, files) -> str:
+    """Links to the space's attachments (``/knowledge/s/<space>/p/<page>/files/<name>``) become
+    links to the exported copies, relative to the page, so the project shows them anywhere."""
+    from urllib.parse import quote, unquote, urlsplit
+
+    from django.urls import reverse
+
+    from knowledge.mkdocs_project import link_targets_in, relative_link, replace_link_targets
+
+    prefix = reverse("knowledge:attachment-upload", args=[space.key, "page"]).rsplit("/page/", 1)[0] + "/"
+    replacements = {}
+    for target in link_targets_in(body):
+        parts = urlsplit(target)
+        if not parts.path.startswith(prefix):
+            continue
+        slug, _, name = parts.path[len(prefix) :].partition("/files/")
+        exported = files.get((slug, unquote(name)))
+        if exported is not None:
+            replacements[target] = quote(relative_link(page_path, exported[0]))
+    return replace_link_targets(body, replacements)
 
 
 EXPORT_MAX_DEPTH = 20
@@ -700,7 +789,8 @@ def space_export_project(*, space: Space, dest: Path) -> Path:
     """Write the space as an mkdocs project under ``dest``; return its mkdocs.yml."""
     from knowledge.mkdocs_project import write_project
 
-    return write_project(dest, site_name=space.name, roots=_export_tree(space))
+    roots, files = _export_tree(space)
+    return write_project(dest, site_name=space.name, roots=roots, files=files)
 
 
 def space_export_zip(*, actor, space: Space) -> bytes:
@@ -897,12 +987,16 @@ def max_attachment_bytes() -> int:
     return int(getattr(settings, "KNOWLEDGE_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024))
 
 
+def attachment_name(filename: str) -> str:
+    """The name a file is attached under: its base name, in characters safe in a URL path."""
+    return re.sub(r"[^\w.\- ]", "_", Path(filename).name.strip())[:200]
+
+
 def attachment_add(*, actor, page: Page, upload) -> Attachment:
     """Attach a file: allowed types only (by name and by content), within the size limit."""
     if not permissions.can_edit_space(actor, page.space):
         raise PermissionDenied("You cannot add files to this page: its space belongs to another team.")
-    name = Path(getattr(upload, "name", "") or "").name.strip()
-    name = re.sub(r"[^\w.\- ]", "_", name)[:200]
+    name = attachment_name(getattr(upload, "name", "") or "")
     ext = Path(name).suffix.lower()
     if not name or ext not in ATTACHMENT_TYPES:
         allowed = ", ".join(sorted(ATTACHMENT_TYPES))

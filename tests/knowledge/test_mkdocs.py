@@ -350,3 +350,89 @@ def test_an_unexpected_error_ends_the_build_as_failed(developer, space, settings
     monkeypatch.setattr(services, "space_export_project", broken_export)
     result = services.site_build_run(build_id=SiteBuild.objects.create(space=space, requested_by=developer).pk)
     assert result.status == "failed" and "KeyError" in result.log
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+def test_an_export_carries_the_pages_files_and_builds(tmp_path, developer, space):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    page = services.page_create(actor=developer, space=space, title="Deploy", body="# Deploy\n")
+    diagram = services.attachment_add(actor=developer, page=page, upload=SimpleUploadedFile("flow chart.png", PNG))
+    child = services.page_create(actor=developer, space=space, title="Rollback", parent=page, body="# Rollback\n")
+    services.page_update(
+        actor=developer,
+        page=child,
+        title="Rollback",
+        body=f"# Rollback\n\n![flow]({diagram.get_absolute_url()})\n\n[the chart](http://portal.example{diagram.get_absolute_url()})\n",
+        base_revision_id=child.current_revision_id,
+    )
+    data = services.space_export_zip(actor=developer, space=space)
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        archive.extractall(tmp_path / "export")
+        markdown = archive.read("docs/deploy/rollback.md").decode()
+    assert (tmp_path / "export" / "docs" / "attachments" / "deploy" / "flow chart.png").read_bytes() == PNG
+    assert "![flow](../attachments/deploy/flow%20chart.png)" in markdown
+    assert "[the chart](../attachments/deploy/flow%20chart.png)" in markdown
+    ok, log = build(tmp_path / "export" / "mkdocs.yml", tmp_path / "site")
+    assert ok, log
+    assert (tmp_path / "site" / "attachments" / "deploy" / "flow chart.png").read_bytes() == PNG
+
+
+def test_an_import_attaches_the_images_its_pages_show(tmp_path, login, developer, space):
+    root = write_project(
+        tmp_path,
+        config={"site_name": "Ops", "nav": [{"Home": "index.md"}, {"Deploy": "guides/deploy.md"}]},
+        files={
+            "index.md": "# Home\n\n![logo](img/logo.png)\n",
+            "guides/deploy.md": '# Deploy\n\n![flow](../img/flow.png "The flow")\n\n<img src="../img/logo.png">\n'
+            "[script](../tools/run.sh)\n",
+        },
+    )
+    (root / "docs" / "img").mkdir()
+    (root / "docs" / "img" / "logo.png").write_bytes(PNG)
+    (root / "docs" / "img" / "flow.png").write_bytes(PNG + b"flow")
+    (root / "docs" / "tools").mkdir()
+    (root / "docs" / "tools" / "run.sh").write_text("echo hi\n")
+    services.space_import_archive(actor=developer, space=space, archive=zip_of(root))
+    deploy = Page.objects.get(space=space, source_path="guides/deploy.md")
+    assert sorted(deploy.attachments.values_list("name", flat=True)) == ["flow.png", "logo.png"]
+    flow_url = reverse("knowledge:attachment", args=[space.key, deploy.slug, "flow.png"])
+    assert f'![flow]({flow_url} "The flow")' in deploy.body
+    assert "[script](../tools/run.sh)" in deploy.body  # not an attachment type: left as written
+    served = login(developer).get(flow_url)
+    assert served.status_code == 200 and b"".join(served.streaming_content) == PNG + b"flow"
+    # Importing again attaches nothing twice and changes nothing.
+    result = services.space_import_archive(actor=developer, space=space, archive=zip_of(root))
+    assert (result.created, result.updated) == (0, 0)
+    assert deploy.attachments.count() == 2
+
+
+def test_an_import_refuses_a_file_that_is_not_what_its_name_says(tmp_path, developer, space):
+    root = write_project(tmp_path, config={"site_name": "Ops"}, files={"index.md": "# Home\n\n![logo](logo.png)\n"})
+    (root / "docs" / "logo.png").write_text("<svg onload=alert(1)>")
+    with pytest.raises(ProjectError, match=r"index\.md shows “logo\.png”: .*does not look like a \.png file"):
+        services.space_import_archive(actor=developer, space=space, archive=zip_of(root))
+    assert not Page.objects.filter(space=space).exists()
+
+
+def test_files_survive_an_export_and_reimport(developer, space, team, login):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    page = services.page_create(actor=developer, space=space, title="Deploy", body="# Deploy\n")
+    diagram = services.attachment_add(actor=developer, page=page, upload=SimpleUploadedFile("flow.png", PNG))
+    services.page_update(
+        actor=developer,
+        page=page,
+        title="Deploy",
+        body=f"# Deploy\n\n![flow]({diagram.get_absolute_url()})\n",
+        base_revision_id=page.current_revision_id,
+    )
+    data = services.space_export_zip(actor=developer, space=space)
+    other = services.space_create(actor=developer, key="copy", name="Copy", owner=team)
+    services.space_import_archive(actor=developer, space=other, archive=io.BytesIO(data))
+    copy = Page.objects.get(space=other, title="Deploy")
+    url = reverse("knowledge:attachment", args=["copy", copy.slug, "flow.png"])
+    assert f"![flow]({url})" in copy.body
+    assert b"".join(login(developer).get(url).streaming_content) == PNG
