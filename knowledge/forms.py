@@ -35,10 +35,17 @@ class PageForm(forms.Form):
         label="Linked catalog entities",
         widget=forms.SelectMultiple(attrs={"size": 6}),
     )
+    incident = forms.ModelChoiceField(
+        queryset=Incident.objects.all(),
+        required=False,
+        widget=forms.NumberInput(attrs={"min": 1}),
+        label="Incident number (postmortems)",
+        help_text="The incident this postmortem is about, e.g. 42 for incident #42.",
+        error_messages={"invalid_choice": "There is no incident with that number."},
+    )
     deployment_ref = forms.CharField(
         max_length=200, required=False, label="Deployment (postmortems)", help_text="The deployment that caused it."
     )
-    incident = forms.ModelChoiceField(queryset=Incident.objects.all(), required=False, widget=forms.HiddenInput)
     message = forms.CharField(max_length=300, required=False, label="What did you change?")
     base_revision = forms.IntegerField(required=False, widget=forms.HiddenInput)
 

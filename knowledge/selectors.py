@@ -206,6 +206,17 @@ def incidents() -> QuerySet[Incident]:
     return Incident.objects.select_related("runbook", "runbook__space", "entity", "started_by").order_by("-started_at")
 
 
+def runbook_get(runbook_id) -> Page | None:
+    if not str(runbook_id).isdigit():
+        return None
+    # Not filtered by kind: a page that stopped being a runbook keeps its incident history.
+    return Page.objects.select_related("space").filter(pk=int(runbook_id)).first()
+
+
+def postmortems_of(incident_id: int) -> QuerySet[Page]:
+    return Page.objects.filter(incident_id=incident_id, kind="postmortem")
+
+
 # --- search --------------------------------------------------------------------------------
 
 _START, _STOP = "\u27e6", "\u27e7"  # markers that survive escaping, turned into <mark> afterwards

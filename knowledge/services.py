@@ -253,6 +253,8 @@ def page_create(
         raise ServiceError("Choose a page kind: article, runbook or postmortem.")
     body = _check_body(starting_text(kind, title) if body is None else body)
     _check_parent(space, None, parent)
+    deployment_ref = (deployment_ref or "").strip()[:200]
+    _check_postmortem_links(actor, kind=kind, incident=incident, deployment_ref=deployment_ref)
     with transaction.atomic():
         if position is None:
             position = (Page.objects.filter(space=space, parent=parent).aggregate(p=Max("position"))["p"] or 0) + 1
@@ -264,7 +266,7 @@ def page_create(
             kind=kind,
             body=body,
             incident=incident,
-            deployment_ref=deployment_ref[:200],
+            deployment_ref=deployment_ref,
             source_path=source_path[:500],
             position=position,
         )
@@ -286,6 +288,17 @@ def page_create(
 _UNSET = object()
 
 
+def _check_postmortem_links(actor, *, kind: str, incident: Incident | None, deployment_ref: str) -> None:
+    """Only postmortems point at an incident and a deployment; the incident must be one the
+    author can read (a reference to an unknown one is refused before it gets here)."""
+    if kind != PageKind.POSTMORTEM and (incident is not None or deployment_ref):
+        raise ServiceError(
+            "Only postmortems link to an incident or a deployment: clear those fields or make the page a postmortem."
+        )
+    if incident is not None and not permissions.can_read_space(actor, incident.runbook.space):
+        raise PermissionDenied("You cannot link a postmortem to an incident you cannot see.")
+
+
 def page_update(
     *,
     actor,
@@ -298,11 +311,14 @@ def page_update(
     entity_ids: list[int] | None = None,
     parent=_UNSET,
     kind: str | None = None,
+    incident=_UNSET,
     deployment_ref: str | None = None,
     position: int | None = None,
 ) -> Revision:
     """Save a new revision. ``base_revision_id`` is the revision the editor started from:
-    when someone else saved meanwhile, raise ``EditConflict`` and write nothing."""
+    when someone else saved meanwhile, raise ``EditConflict`` and write nothing.
+
+    ``incident`` (an Incident or None) and ``deployment_ref`` are left as they are when not given."""
     if not permissions.can_edit_space(actor, page.space):
         raise PermissionDenied("You cannot edit this page: its space belongs to another team.")
     title = _clean_title(title)
@@ -333,9 +349,21 @@ def page_update(
         if kind is not None and kind != locked.kind:
             changes["kind"] = [locked.kind, kind]
             locked.kind = kind
-        if deployment_ref is not None and deployment_ref.strip()[:200] != locked.deployment_ref:
-            changes["deployment_ref"] = [locked.deployment_ref, deployment_ref.strip()[:200]]
-            locked.deployment_ref = deployment_ref.strip()[:200]
+        new_incident = locked.incident if incident is _UNSET else incident
+        new_ref = locked.deployment_ref if deployment_ref is None else deployment_ref.strip()[:200]
+        old_incident = locked.incident
+        if (
+            "kind" in changes
+            or (incident is not _UNSET and (new_incident and new_incident.pk) != locked.incident_id)
+            or new_ref != locked.deployment_ref
+        ):
+            _check_postmortem_links(actor, kind=locked.kind, incident=new_incident, deployment_ref=new_ref)
+        if (new_incident and new_incident.pk) != locked.incident_id:
+            changes["incident"] = [locked.incident_id, new_incident and new_incident.pk]
+            locked.incident = new_incident
+        if new_ref != locked.deployment_ref:
+            changes["deployment_ref"] = [locked.deployment_ref, new_ref]
+            locked.deployment_ref = new_ref
         if position is not None:
             locked.position = max(0, position)
         locked.save()
@@ -346,8 +374,9 @@ def page_update(
         revision = _write_revision(page=locked, actor=actor, message=message)
         changes["revision"] = revision.number
         audit_record(actor=actor, action="knowledge.page.update", obj=locked, changes=changes)
-        if locked.incident_id and "deployment_ref" in changes:
-            _announce_incident(locked.incident)
+        if "deployment_ref" in changes or "incident" in changes:
+            for linked in {old_incident, locked.incident} - {None}:
+                _announce_incident(linked)
     page.refresh_from_db()
     return revision
 
@@ -413,6 +442,7 @@ def _announce_incident(incident: Incident) -> None:
             entity_id=incident.entity_id,
             started_at=incident.started_at,
             resolved_at=incident.closed_at,
+            outcome=incident.outcome,
             deployment_ref=postmortem.deployment_ref if postmortem else "",
             url=incident.get_absolute_url(),
         )
@@ -479,9 +509,10 @@ def incident_step_set(*, actor, incident: Incident, number: int, done: bool, not
         step = IncidentStep.objects.filter(incident=locked, number=number).first()
         if step is None:
             raise ServiceError("No such step in this incident.")
-        step.done = bool(done)
-        step.done_by = actor if done else None
-        step.done_at = timezone.now() if done else None
+        if step.done != bool(done):
+            step.done = bool(done)
+            step.done_by = actor if done else None
+            step.done_at = timezone.now() if done else None
         if note is not None:
             step.note = note.strip()[:5000]
         step.save()

@@ -18,6 +18,7 @@ from catalog.models import Entity
 from knowledge import forms, permissions, selectors, services
 from knowledge.models import Attachment, Incident, PageKind, Revision, SiteBuild, Space
 from knowledge.rendering import render_markdown, resolve_links
+from knowledge.templates_md import starting_text
 from portal.services import PermissionDenied, ServiceError
 
 # Built sites hold text that was not sanitized (mkdocs passes raw HTML through), so they run
@@ -144,10 +145,17 @@ def page_create(request, key):
     if not permissions.can_edit_space(request.user, space):
         raise DjangoPermissionDenied("This space belongs to another team.")
     kind = request.GET.get("kind", PageKind.ARTICLE)
-    initial = {"kind": kind if kind in PageKind.values else PageKind.ARTICLE, "title": request.GET.get("title", "")}
+    kind = kind if kind in PageKind.values else PageKind.ARTICLE
+    title = request.GET.get("title", "")
+    initial = {"kind": kind, "title": title, "body": starting_text(kind, title)}
     for name in ("parent", "incident"):
         if request.GET.get(name, "").isdigit():
             initial[name] = int(request.GET[name])
+    existing_postmortems = []
+    if "incident" in initial:
+        existing_postmortems = list(
+            selectors.postmortems_of(initial["incident"]).select_related("space").order_by("-created_at")
+        )
     form = forms.PageForm(request.POST or None, space=space, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -171,7 +179,22 @@ def page_create(request, key):
         else:
             messages.success(request, "Page created.")
             return redirect(page)
-    return render(request, "knowledge/page_form.html", {"form": form, "space": space, "page": None})
+    return render(
+        request,
+        "knowledge/page_form.html",
+        {"form": form, "space": space, "page": None, "existing_postmortems": existing_postmortems},
+    )
+
+
+@login_required
+def page_template(request):
+    """htmx: the starting text of a page kind, for the editor when the kind changes on a new page."""
+    kind = request.GET.get("kind", PageKind.ARTICLE)
+    text = starting_text(kind if kind in PageKind.values else PageKind.ARTICLE, request.GET.get("title", ""))
+    return HttpResponse(text, content_type="text/plain; charset=utf-8")
+
+
+RUNBOOK_INCIDENTS_SHOWN = 20
 
 
 @login_required
@@ -190,7 +213,8 @@ def page_detail(request, key, slug):
         "attachments": page.attachments.all(),
     }
     if page.kind == PageKind.RUNBOOK:
-        context["incidents"] = page.incidents.select_related("entity", "started_by")[:20]
+        context["incidents"] = page.incidents.select_related("entity", "started_by")[:RUNBOOK_INCIDENTS_SHOWN]
+        context["incident_count"] = page.incidents.count()
         context["start_form"] = forms.IncidentStartForm(runbook=page)
     return render(request, "knowledge/page.html", context)
 
@@ -228,6 +252,7 @@ def page_edit(request, key, slug):
                 entity_ids=[e.pk for e in data["entities"]],
                 parent=data["parent"],
                 kind=data["kind"],
+                incident=data["incident"],
                 deployment_ref=data["deployment_ref"],
                 position=data["position"],
             )
@@ -383,30 +408,48 @@ def _incident(incident_id: int) -> Incident:
 
 @login_required
 def incident_list(request):
-    page = Paginator(selectors.incidents(), 50).get_page(request.GET.get("page"))
-    return render(request, "knowledge/incidents.html", {"page": page})
+    incidents, runbook, query = selectors.incidents(), None, ""
+    runbook_id = request.GET.get("runbook", "")
+    if runbook_id:
+        runbook = selectors.runbook_get(runbook_id)
+        if runbook is None:
+            raise Http404("No such runbook.")
+        incidents = incidents.filter(runbook=runbook)
+        query = f"runbook={runbook.pk}"
+    page = Paginator(incidents, 50).get_page(request.GET.get("page"))
+    return render(request, "knowledge/incidents.html", {"page": page, "runbook": runbook, "query": query})
+
+
+def _steps_context(request, incident: Incident) -> dict:
+    return {
+        "incident": incident,
+        "steps": incident.steps.select_related("done_by"),
+        "can_work": permissions.can_work_incident(request.user, incident) and incident.is_open,
+    }
 
 
 @login_required
 def incident_detail(request, incident_id):
     incident = _incident(incident_id)
-    return render(
-        request,
-        "knowledge/incident.html",
-        {
-            "incident": incident,
-            "steps": incident.steps.select_related("done_by"),
-            "can_work": permissions.can_work_incident(request.user, incident) and incident.is_open,
-            "close_form": forms.IncidentCloseForm(),
-        },
-    )
+    context = _steps_context(request, incident)
+    context["close_form"] = forms.IncidentCloseForm()
+    context["postmortems"] = selectors.postmortems_of(incident.pk).select_related("space").order_by("created_at")
+    return render(request, "knowledge/incident.html", context)
+
+
+@login_required
+def incident_steps(request, incident_id):
+    """htmx: the steps as they are now, polled while the incident is open so every responder
+    sees what the others checked off."""
+    incident = _incident(incident_id)
+    return render(request, "knowledge/_steps.html", _steps_context(request, incident))
 
 
 @login_required
 @require_POST
 def incident_step(request, incident_id, number):
     incident = _incident(incident_id)
-    error = ""
+    error, status = "", 200
     try:
         step = services.incident_step_set(
             actor=request.user,
@@ -415,6 +458,11 @@ def incident_step(request, incident_id, number):
             done=request.POST.get("done") == "on",
             note=request.POST.get("note"),
         )
+    except PermissionDenied as exc:
+        if not request.htmx:
+            raise DjangoPermissionDenied(str(exc))
+        error, status = str(exc), 403
+        step = get_object_or_404(incident.steps, number=number)
     except ServiceError as exc:
         error = str(exc)
         step = get_object_or_404(incident.steps, number=number)
@@ -422,11 +470,13 @@ def incident_step(request, incident_id, number):
         if error:
             messages.error(request, error)
         return redirect(incident)
+    incident.refresh_from_db(fields=["closed_at"])
+    can_work = permissions.can_work_incident(request.user, incident) and incident.is_open
     return render(
         request,
         "knowledge/_step.html",
-        {"incident": incident, "step": step, "can_work": incident.is_open, "error": error},
-        status=200,
+        {"incident": incident, "step": step, "can_work": can_work, "error": error},
+        status=status,
     )
 
 

@@ -810,9 +810,21 @@ def incident_from_event(
     resolved_at,
     deployment_ref: str,
     url: str,
+    outcome: str = "",
     **_ignored,
 ) -> Incident | None:
-    """Receiver of ``portal.events.incident_changed``: keep DORA's incident record in step."""
+    """Receiver of ``portal.events.incident_changed``: keep DORA's incident record in step.
+
+    An incident closed as a false alarm was no production failure: its record is removed, so it
+    counts neither as a failed change nor towards recovery time."""
+    if outcome == "false_alarm":
+        with transaction.atomic():
+            for incident in Incident.objects.filter(source=source[:40], external_id=external_id[:200]):
+                audit_record(
+                    actor=None, action="pipelines.incident.discard", obj=incident, changes={"outcome": outcome}
+                )
+                incident.delete()
+        return None
     entity = Entity.objects.filter(pk=entity_id).first() if entity_id else None
     try:
         return incident_record(

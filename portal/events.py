@@ -9,5 +9,6 @@ from django.dispatch import Signal
 #: Sent after commit when an incident starts, changes or ends. Keyword arguments:
 #: ``source`` and ``external_id`` (stable identity), ``title``, ``entity_id`` (a
 #: catalog Entity pk or None), ``started_at``, ``resolved_at`` (or None),
-#: ``deployment_ref`` (a CI deployment id, or ""), ``url`` (absolute path).
+#: ``deployment_ref`` (a CI deployment id, or ""), ``url`` (absolute path) and
+#: ``outcome`` ("" while open; "false_alarm" means it was no production failure).
 incident_changed = Signal()

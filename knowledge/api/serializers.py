@@ -59,6 +59,19 @@ class PageWriteSerializer(serializers.Serializer):
     parent = serializers.PrimaryKeyRelatedField(queryset=Page.objects.all(), required=False, allow_null=True)
     tags = serializers.ListField(child=serializers.CharField(max_length=60), required=False, max_length=20)
     entities = serializers.PrimaryKeyRelatedField(queryset=Entity.objects.all(), many=True, required=False)
+    incident = serializers.PrimaryKeyRelatedField(
+        queryset=Incident.objects.select_related("runbook__space"),
+        required=False,
+        allow_null=True,
+        help_text="Postmortems only: the id of the incident it is about (null to unlink).",
+        error_messages={"does_not_exist": "There is no incident {pk_value}."},
+    )
+    deployment_ref = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        help_text="Postmortems only: the CI deployment id that caused the incident (counts as a failed change).",
+    )
     message = serializers.CharField(max_length=300, required=False, allow_blank=True)
     base_revision = serializers.IntegerField(
         required=False, allow_null=True, help_text="The revision id the edit started from (conflict detection)."

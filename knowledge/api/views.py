@@ -109,6 +109,8 @@ class PageViewSet(viewsets.ModelViewSet):
             tags=d.get("tags"),
             entity_ids=[e.pk for e in d.get("entities", [])],
             message=d.get("message", ""),
+            incident=d.get("incident"),
+            deployment_ref=d.get("deployment_ref", ""),
         )
         return Response(s.PageSerializer(page).data, status=status.HTTP_201_CREATED)
 
@@ -122,8 +124,9 @@ class PageViewSet(viewsets.ModelViewSet):
         if "base_revision" not in d:
             raise ServiceError("Send base_revision: the revision id your edit started from.")
         kwargs_update = {}
-        if "parent" in d:
-            kwargs_update["parent"] = d["parent"]
+        for name in ("parent", "incident"):
+            if name in d:
+                kwargs_update[name] = d[name]
         try:
             services.page_update(
                 actor=request.user,
@@ -135,6 +138,7 @@ class PageViewSet(viewsets.ModelViewSet):
                 tags=d.get("tags"),
                 entity_ids=[e.pk for e in d["entities"]] if "entities" in d else None,
                 kind=d.get("kind"),
+                deployment_ref=d.get("deployment_ref"),
                 **kwargs_update,
             )
         except services.EditConflict as exc:

@@ -12,3 +12,42 @@ document.addEventListener("keydown", function (event) {
     if (box) box.innerHTML = "";
   }
 });
+
+// Polled lists (data-poll-unless-busy): skip a poll while the cursor is inside or a save is in
+// flight, so a note being typed or a tick being sent is not replaced by the older server copy.
+document.addEventListener("htmx:beforeRequest", function (event) {
+  var elt = event.detail.elt;
+  if (!elt.hasAttribute || !elt.hasAttribute("data-poll-unless-busy")) return;
+  if (elt.contains(document.activeElement) || elt.querySelector(".htmx-request")) event.preventDefault();
+});
+
+// A refused step update (403) comes with a fragment that says why: show it instead of nothing.
+document.addEventListener("htmx:beforeSwap", function (event) {
+  var elt = event.detail.requestConfig && event.detail.requestConfig.elt;
+  if (event.detail.xhr.status === 403 && elt && elt.closest && elt.closest(".kb-step")) {
+    event.detail.shouldSwap = true;
+    event.detail.isError = false;
+  }
+});
+
+// New page: choosing another kind puts that kind's starting text in the editor, unless the
+// text was already changed by hand.
+document.addEventListener("change", function (event) {
+  var select = event.target;
+  if (select.name !== "kind" || !select.form) return;
+  var body = select.form.querySelector("textarea[data-kind-template]");
+  if (!body) return;
+  if (body.dataset.pristine === undefined) body.dataset.pristine = body.defaultValue;
+  if (body.value.trim() !== "" && body.value !== body.dataset.pristine) return;
+  var title = select.form.querySelector("[name=title]");
+  var url = body.dataset.kindTemplate + "?kind=" + encodeURIComponent(select.value) +
+    "&title=" + encodeURIComponent(title ? title.value : "");
+  fetch(url, { credentials: "same-origin" })
+    .then(function (response) { return response.ok ? response.text() : null; })
+    .then(function (text) {
+      if (text === null) return;
+      body.value = text;
+      body.dataset.pristine = text;
+      body.dispatchEvent(new Event("input", { bubbles: true }));
+    });
+});

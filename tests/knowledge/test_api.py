@@ -184,3 +184,46 @@ def test_an_incident_can_only_name_one_of_the_runbooks_services(api, stranger, r
     assert response.status_code == 400
     assert "not one of this runbook's services" in response.json()["error"]["message"]
     assert not Incident.objects.exists()
+
+
+def test_a_postmortem_links_its_incident_and_deployment_through_the_api(api, developer, runbook, space):
+    incident = services.incident_start(actor=developer, runbook=runbook, entity=None, severity="sev2")
+    client = api(developer)
+    created = client.post(
+        f"{API}/pages/",
+        {"space": space.key, "title": "PM", "kind": "postmortem", "incident": incident.pk, "deployment_ref": "d-1"},
+        content_type="application/json",
+    )
+    assert created.status_code == 201
+    assert (created.json()["incident"], created.json()["deployment_ref"]) == (incident.pk, "d-1")
+
+    later = client.post(
+        f"{API}/pages/", {"space": space.key, "title": "PM 2", "kind": "postmortem"}, content_type="application/json"
+    ).json()
+    patched = client.patch(
+        f"{API}/pages/{later['id']}/",
+        {"base_revision": later["revision_id"], "incident": incident.pk, "deployment_ref": "d-2"},
+        content_type="application/json",
+    )
+    assert patched.status_code == 200
+    assert (patched.json()["incident"], patched.json()["deployment_ref"]) == (incident.pk, "d-2")
+    assert patched.json()["body"] == later["body"]
+    assert set(incident.postmortems.values_list("title", flat=True)) == {"PM", "PM 2"}
+
+
+def test_incident_links_are_refused_clearly_through_the_api(api, developer, runbook, space):
+    incident = services.incident_start(actor=developer, runbook=runbook, entity=None, severity="sev2")
+    client = api(developer)
+    unknown = client.post(
+        f"{API}/pages/",
+        {"space": space.key, "title": "PM", "kind": "postmortem", "incident": 99999},
+        content_type="application/json",
+    )
+    assert unknown.status_code == 400 and "There is no incident 99999." in str(unknown.json())
+    article = client.post(
+        f"{API}/pages/",
+        {"space": space.key, "title": "Note", "kind": "article", "incident": incident.pk},
+        content_type="application/json",
+    )
+    assert article.status_code == 400 and "Only postmortems" in article.json()["error"]["message"]
+    assert not Page.objects.filter(title__in=["PM", "Note"]).exists()

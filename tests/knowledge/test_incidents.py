@@ -1,8 +1,10 @@
+import html
+
 import pytest
 from django.urls import reverse
 
 from knowledge import selectors, services
-from knowledge.models import Incident
+from knowledge.models import Incident, Page
 from portal.services import PermissionDenied, ServiceError
 
 pytestmark = pytest.mark.django_db
@@ -116,3 +118,208 @@ def test_write_a_postmortem_from_an_incident_links_them(login, developer, runboo
     )
     assert response.status_code == 302
     assert incident.postmortems.get().deployment_ref == "deploy-7"
+
+
+# --- postmortems link to incidents after they are written ------------------------------------
+
+
+def _edit_form(page, **changes):
+    data = {
+        "title": page.title,
+        "kind": page.kind,
+        "body": page.body,
+        "base_revision": page.current_revision_id,
+        "incident": page.incident_id or "",
+        "deployment_ref": page.deployment_ref,
+    }
+    data.update(changes)
+    return data
+
+
+def test_a_postmortem_is_linked_to_its_incident_in_the_editor_after_it_was_written(login, developer, runbook, space):
+    incident = services.incident_start(actor=developer, runbook=runbook, entity=None, severity="sev2")
+    pm = services.page_create(actor=developer, space=space, title="What broke", kind="postmortem")
+    client = login(developer)
+    assert 'name="incident"' in client.get(pm.url_for("page-edit")).content.decode()
+    response = client.post(pm.url_for("page-edit"), _edit_form(pm, incident=incident.pk, deployment_ref="deploy-9"))
+    assert response.status_code == 302
+    pm.refresh_from_db()
+    assert (pm.incident, pm.deployment_ref) == (incident, "deploy-9")
+    # ...and unlinked again.
+    client.post(pm.url_for("page-edit"), _edit_form(pm, incident="", deployment_ref=""))
+    pm.refresh_from_db()
+    assert (pm.incident, pm.deployment_ref) == (None, "")
+
+
+def test_an_unknown_incident_number_is_refused_in_the_editor(login, developer, space):
+    pm = services.page_create(actor=developer, space=space, title="What broke", kind="postmortem")
+    response = login(developer).post(pm.url_for("page-edit"), _edit_form(pm, incident=99999))
+    assert response.status_code == 200 and "There is no incident with that number." in response.content.decode()
+    pm.refresh_from_db()
+    assert pm.incident is None
+
+
+def test_only_postmortems_link_to_an_incident_or_a_deployment(login, developer, runbook, space, page):
+    incident = services.incident_start(actor=developer, runbook=runbook, entity=None, severity="sev2")
+    with pytest.raises(ServiceError, match="Only postmortems"):
+        services.page_create(actor=developer, space=space, title="Note", kind="article", incident=incident)
+    response = login(developer).post(page.url_for("page-edit"), _edit_form(page, deployment_ref="deploy-1"))
+    assert "Only postmortems link to an incident or a deployment" in response.content.decode()
+    page.refresh_from_db()
+    assert page.deployment_ref == ""
+    # A postmortem that becomes an article must drop its links first.
+    pm = services.page_create(actor=developer, space=space, title="PM", kind="postmortem", incident=incident)
+    response = login(developer).post(pm.url_for("page-edit"), _edit_form(pm, kind="article"))
+    assert "Only postmortems" in response.content.decode()
+    assert Page.objects.get(pk=pm.pk).kind == "postmortem"
+
+
+def test_linking_a_deployment_later_makes_it_a_failed_change(
+    developer, runbook, space, service, django_capture_on_commit_callbacks
+):
+    from pipelines.models import Incident as DoraIncident
+
+    incident = services.incident_start(actor=developer, runbook=runbook, entity=service, severity="sev2")
+    pm = services.page_create(actor=developer, space=space, title="PM", kind="postmortem")
+    _production_deployment(service, "deploy-77")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.page_update(
+            actor=developer, page=pm, title=pm.title, body=pm.body, base_revision_id=pm.current_revision_id,
+            incident=incident, deployment_ref="deploy-77",
+        )  # fmt: skip
+    recorded = DoraIncident.objects.get(source="knowledge", external_id=str(incident.pk))
+    assert recorded.deployment.provider_id == "deploy-77"
+
+
+# --- DORA: false alarms do not count ------------------------------------------------------------
+
+
+def _production_deployment(service, provider_id):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from pipelines.models import Deployment, DeploymentStatus, Repository
+
+    repo, _ = Repository.objects.get_or_create(provider="github", slug="acme/checkout", defaults={"entity": service})
+    finished = timezone.now() - timedelta(hours=2)
+    return Deployment.objects.create(
+        repository=repo, provider_id=provider_id, environment="production", is_production=True,
+        status=DeploymentStatus.SUCCESS, status_rank=2, created_at=finished, finished_at=finished,
+        commit_at=finished - timedelta(hours=1),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(("outcome", "fail_rate", "recoveries"), [("resolved", 1.0, 1), ("false_alarm", 0.0, 0)])
+def test_an_incident_closed_as_a_false_alarm_does_not_count_in_dora(
+    developer, runbook, space, service, django_capture_on_commit_callbacks, outcome, fail_rate, recoveries
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from pipelines.models import Repository
+    from pipelines.selectors import dora_metrics
+
+    _production_deployment(service, "deploy-5")
+    with django_capture_on_commit_callbacks(execute=True):
+        incident = services.incident_start(actor=developer, runbook=runbook, entity=service, severity="sev2")
+        services.page_create(
+            actor=developer, space=space, title="PM", kind="postmortem", incident=incident, deployment_ref="deploy-5"
+        )
+    with django_capture_on_commit_callbacks(execute=True):
+        services.incident_close(actor=developer, incident=incident, outcome=outcome)
+    metrics = {m.key: m for m in dora_metrics(Repository.objects.all(), now=timezone.now() + timedelta(minutes=1))}
+    assert metrics["change_fail_rate"].value == fail_rate
+    assert metrics["recovery_time"].count == recoveries
+
+
+# --- incident history ----------------------------------------------------------------------
+
+
+def test_the_incident_list_filters_by_runbook_and_the_runbook_links_all_its_incidents(login, developer, runbook, space):
+    other = services.page_create(actor=developer, space=space, title="Disk full", kind="runbook", body="")
+    mine = [services.incident_start(actor=developer, runbook=runbook, entity=None, severity="sev3") for _ in range(23)]
+    theirs = services.incident_start(actor=developer, runbook=other, entity=None, severity="sev3")
+    client = login(developer)
+
+    runbook_page = client.get(runbook.get_absolute_url()).content.decode()
+    all_link = reverse("knowledge:incidents") + f"?runbook={runbook.pk}"
+    assert "All 23 incidents" in runbook_page and all_link in runbook_page
+
+    listed = client.get(all_link)
+    ids = [i.pk for i in listed.context["page"]]
+    assert sorted(ids) == sorted(i.pk for i in mine) and theirs.pk not in ids
+    assert "Incidents of “Checkout is down”" in listed.content.decode()
+
+    Incident.objects.filter(runbook=runbook).update(started_at=theirs.started_at)
+    for _ in range(30):
+        services.incident_start(actor=developer, runbook=runbook, entity=None, severity="sev4")
+    first = client.get(all_link)
+    assert len(first.context["page"].object_list) == 50 and f"runbook={runbook.pk}&page=2" in first.content.decode()
+    second = client.get(all_link + "&page=2")
+    assert len(second.context["page"].object_list) == 3
+    assert client.get(reverse("knowledge:incidents") + "?runbook=424242").status_code == 404
+
+
+def test_an_incident_lists_its_postmortems_and_writing_one_offers_the_existing_one(login, developer, runbook, space):
+    incident = services.incident_start(actor=developer, runbook=runbook, entity=None, severity="sev2")
+    client = login(developer)
+    assert "No postmortem links to this incident yet." in client.get(incident.get_absolute_url()).content.decode()
+    pm = services.page_create(actor=developer, space=space, title="Checkout PM", kind="postmortem", incident=incident)
+
+    content = client.get(incident.get_absolute_url()).content.decode()
+    assert "Checkout PM" in content and f'href="{pm.get_absolute_url()}">Open the postmortem' in content
+    form = client.get(
+        reverse("knowledge:page-create", args=[space.key]) + f"?kind=postmortem&incident={incident.pk}"
+    ).content.decode()
+    assert "This incident already has a postmortem" in form and pm.get_absolute_url() in form
+    assert f'name="incident" value="{incident.pk}"' in form
+
+
+# --- steps ---------------------------------------------------------------------------------
+
+
+def test_editing_the_note_of_a_done_step_keeps_who_did_it_and_when(developer, teammate, runbook):
+    incident = services.incident_start(actor=developer, runbook=runbook, entity=None, severity="sev2")
+    services.incident_step_set(actor=developer, incident=incident, number=1, done=True)
+    done_at = incident.steps.get(number=1).done_at
+    services.incident_step_set(actor=teammate, incident=incident, number=1, done=True, note="dashboard is red")
+    step = incident.steps.get(number=1)
+    assert (step.done_by, step.done_at, step.note) == (developer, done_at, "dashboard is red")
+    services.incident_step_set(actor=teammate, incident=incident, number=1, done=False)
+    step.refresh_from_db()
+    assert (step.done, step.done_by, step.done_at) == (False, None, None)
+
+
+def test_a_strangers_htmx_tick_is_refused_with_a_message_and_no_form(login, developer, stranger, runbook):
+    incident = services.incident_start(actor=developer, runbook=runbook, entity=None, severity="sev2")
+    client = login(stranger)
+    assert 'name="done"' not in client.get(incident.get_absolute_url()).content.decode()
+    response = client.post(
+        reverse("knowledge:incident-step", args=[incident.pk, 1]), {"done": "on"}, HTTP_HX_REQUEST="true"
+    )
+    content = html.unescape(response.content.decode())
+    assert response.status_code == 403
+    assert "Only the incident's responder and the runbook's team can update its steps." in content
+    assert 'id="kb-step-1"' in content and "<form" not in content
+    assert not incident.steps.get(number=1).done
+    plain = client.post(reverse("knowledge:incident-step", args=[incident.pk, 1]), {"done": "on"})
+    assert plain.status_code == 403
+
+
+def test_responders_see_steps_checked_off_by_the_others(login, developer, teammate, runbook):
+    incident = services.incident_start(actor=developer, runbook=runbook, entity=None, severity="sev2")
+    client = login(developer)
+    content = client.get(incident.get_absolute_url()).content.decode()
+    steps_url = reverse("knowledge:incident-steps", args=[incident.pk])
+    assert f'hx-get="{steps_url}" hx-trigger="every 5s"' in content
+
+    services.incident_step_set(actor=teammate, incident=incident, number=2, done=True)
+    fragment = client.get(steps_url, HTTP_HX_REQUEST="true").content.decode()
+    assert 'id="kb-steps"' in fragment and "done by teammate" in fragment and "every 5s" in fragment
+
+    services.incident_close(actor=developer, incident=incident, outcome="resolved")
+    closed = client.get(steps_url, HTTP_HX_REQUEST="true").content.decode()
+    assert "every 5s" not in closed and "done by teammate" in closed
+    assert "every 5s" not in client.get(incident.get_absolute_url()).content.decode()

@@ -159,3 +159,26 @@ def test_the_service_page_runbooks_tab_lists_the_linked_runbook(login, developer
     body = login(developer).get(url, {"tab": "runbooks"}, HTTP_HX_REQUEST="true").content.decode()
     assert "Checkout is down" in body and runbook.get_absolute_url() in body
     assert "No runbooks or docs are linked" not in body
+
+
+@pytest.mark.parametrize(
+    ("kind", "headings"),
+    [
+        ("runbook", ["## Symptoms", "## Diagnosis", "## Mitigation", "## Escalation"]),
+        ("postmortem", ["## Summary", "## Impact", "## Timeline", "## Root cause", "## Action items"]),
+    ],
+)
+def test_the_editor_of_a_new_page_starts_with_the_template_of_its_kind(login, developer, space, kind, headings):
+    import re
+
+    content = login(developer).get(reverse("knowledge:page-create", args=[space.key]) + f"?kind={kind}").content
+    textarea = re.search(r'<textarea name="body"[^>]*>(.*?)</textarea>', content.decode(), re.S).group(1)
+    assert all(h in textarea for h in headings)
+
+
+def test_switching_the_kind_of_a_new_page_fetches_its_starting_text(login, developer, space):
+    client = login(developer)
+    form = client.get(reverse("knowledge:page-create", args=[space.key])).content.decode()
+    assert f'data-kind-template="{reverse("knowledge:page-template")}"' in form
+    text = client.get(reverse("knowledge:page-template"), {"kind": "postmortem", "title": "Outage"}).content.decode()
+    assert text.startswith("# Outage") and "## Root cause" in text

@@ -177,6 +177,7 @@ def test_a_runbook_incident_in_the_knowledge_base_counts_towards_recovery_time(
         title="Payments down",
         kind="runbook",
         body="- [ ] Check the ledger\n- [ ] Fail over\n",
+        entity_ids=[fixture_repo["payments"].pk],
     )
     with django_capture_on_commit_callbacks(execute=True):
         incident = knowledge.incident_start(
@@ -208,7 +209,14 @@ def test_a_postmortem_naming_a_deployment_makes_it_a_failed_change(
 
     before = _by_key(selectors.dora_metrics(Repository.objects.all(), days=30, now=NOW))["change_fail_rate"].value
     space = knowledge.space_create(actor=platform_admin, key="ops", name="Ops", owner=None)
-    runbook = knowledge.page_create(actor=platform_admin, space=space, title="Payments down", kind="runbook", body="")
+    runbook = knowledge.page_create(
+        actor=platform_admin,
+        space=space,
+        title="Payments down",
+        kind="runbook",
+        body="",
+        entity_ids=[fixture_repo["payments"].pk],
+    )
     with django_capture_on_commit_callbacks(execute=True):
         incident = knowledge.incident_start(
             actor=platform_admin, runbook=runbook, entity=fixture_repo["payments"], severity="sev2"
