@@ -98,6 +98,12 @@ XSS_CORPUS = [
     '<img src="da\nta:text/html;base64,PHNjcmlwdD4=">',
     '<a href="data:image/png;base64,iVBORw0KGgo=">png link</a>',
     "[x](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)",
+    '```python title="<img src=x onerror=alert(1)>"\nx\n```',
+    '```python hl_lines="1" linenums="1" title=\'"><script>alert(1)</script>\'\nx\n```',
+    '??? note "<img src=x onerror=alert(1)>"\n    body',
+    "!!! note\n    ```html\n    <script>alert(1)</script>\n    ```",
+    '[[x#" onmouseover="alert(1)]]',
+    '[x](page.md#" onmouseover="alert(1))',
 ]
 
 
