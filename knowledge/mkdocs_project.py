@@ -49,14 +49,18 @@ ALLOWED_EXTENSIONS = {
     "pymdownx.saneheaders",
 }  # fmt: skip
 
+# The extensions the portal renders pages with (knowledge.rendering.EXTENSIONS), so an
+# exported page looks the same in the built site.
 EXPORT_EXTENSIONS = [
     "admonition",
-    "fenced_code",
-    "codehilite",
+    "pymdownx.details",
+    "pymdownx.superfences",
+    {"pymdownx.highlight": {"css_class": "highlight", "guess_lang": False}},
     "tables",
     "footnotes",
     "abbr",
     {"toc": {"permalink": True}},
+    "sane_lists",
     "pymdownx.tasklist",
 ]
 

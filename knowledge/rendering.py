@@ -17,13 +17,15 @@ from urllib.parse import unquote
 import markdown
 import nh3
 from markdown.extensions import Extension
+from markdown.extensions.toc import slugify
 from markdown.inlinepatterns import InlineProcessor
 from markdown.treeprocessors import Treeprocessor
-from pygments.formatters import HtmlFormatter
+from pygments.token import STANDARD_TYPES
+from pymdownx import highlight as pymdownx_highlight
 
 # Bump when the extensions or the sanitizer's allowlist change: stored renders of another
 # version are rendered again when next read, so a tightened allowlist applies to old pages too.
-RENDERER_VERSION = "2"
+RENDERER_VERSION = "3"
 ID_PREFIX = "kb-"
 
 WIKILINK_RE = r"\[\[([^\[\]\|\n]{1,200})(?:\|([^\[\]\n]{1,200}))?\]\]"
@@ -59,25 +61,29 @@ class BridgeLinks(Extension):
         md.treeprocessors.register(_RelativeLinkProcessor(md), "bridge_mdlinks", 0)
 
 
-_formatters: dict[str, HtmlFormatter] = {}
+class _CachedStylesheetFormatter(pymdownx_highlight.BlockHtmlFormatter):
+    """Pygments builds a stylesheet in every formatter, and pymdownx makes one per code block (a
+    page with hundreds of blocks spent a quarter of its render there): build it once per style."""
+
+    _stylesheets: dict = {}
+
+    def _create_stylesheet(self):
+        key = (self.style, self.classprefix)
+        if key not in self._stylesheets:
+            super()._create_stylesheet()
+            self._stylesheets[key] = (self.ttype2class, self.class2style)
+        self.ttype2class, self.class2style = self._stylesheets[key]
 
 
-def _cached_formatter(**options) -> HtmlFormatter:
-    """Pygments builds a stylesheet in every HtmlFormatter; reuse one per set of options
-    (a page with hundreds of code blocks otherwise spends most of its time there)."""
-    key = repr(sorted(options.items()))
-    formatter = _formatters.get(key)
-    if formatter is None:
-        if len(_formatters) > 256:
-            _formatters.clear()
-        formatter = _formatters[key] = HtmlFormatter(**options)
-    return formatter
-
+# pymdownx.highlight looks the class up when it highlights each block; the subclass only
+# shares the (read-only) stylesheet, so its output is the same.
+pymdownx_highlight.BlockHtmlFormatter = _CachedStylesheetFormatter
 
 EXTENSIONS = [
     "admonition",
-    "fenced_code",
-    "codehilite",
+    "pymdownx.details",
+    "pymdownx.superfences",
+    "pymdownx.highlight",
     "tables",
     "footnotes",
     "abbr",
@@ -87,7 +93,7 @@ EXTENSIONS = [
     BridgeLinks(),
 ]
 EXTENSION_CONFIGS = {
-    "codehilite": {"css_class": "highlight", "guess_lang": False, "pygments_formatter": _cached_formatter},
+    "pymdownx.highlight": {"css_class": "highlight", "guess_lang": False, "use_pygments": True},
     "toc": {"permalink": "¶", "permalink_title": "Link to this section", "toc_depth": "1-4"},
     "pymdownx.tasklist": {"custom_checkbox": False, "clickable_checkbox": False},
     "footnotes": {"BACKLINK_TITLE": "Back to reference %d"},
@@ -100,13 +106,34 @@ ALLOWED_TAGS = {
     "thead", "tr", "ul",
 }  # fmt: skip
 ALLOWED_ATTRIBUTES = {
-    "*": {"class", "id", "title"},
+    "*": {"id", "title"},
     "a": {"href", "data-wikilink", "data-mdlink"},
+    "details": {"open"},
     "img": {"src", "alt", "width", "height"},
     "input": {"type", "checked", "disabled"},
     "ol": {"start"},
     "td": {"align", "colspan", "rowspan", "style"},
     "th": {"align", "colspan", "rowspan", "style"},
+}
+# Only the classes the extensions above emit, so a page cannot dress up as the portal's own
+# messages and buttons (class="message-error", "button primary").
+ADMONITION_TYPES = {
+    "note", "abstract", "summary", "tldr", "info", "todo", "tip", "hint", "important", "success", "check",
+    "done", "question", "help", "faq", "warning", "caution", "attention", "failure", "fail", "missing",
+    "danger", "error", "bug", "example", "quote", "cite", "inline", "end",
+}  # fmt: skip
+PYGMENTS_CLASSES = {name for name in STANDARD_TYPES.values() if name} | {"hll", "filename", "normal", "linenos"}
+ALLOWED_CLASSES = {
+    "a": {"footnote-ref", "footnote-backref", "headerlink"},
+    "details": ADMONITION_TYPES,
+    "div": {"admonition", "highlight", "footnote", "toc", "linenodiv"} | ADMONITION_TYPES,
+    "li": {"task-list-item"},
+    "p": {"admonition-title"},
+    "span": PYGMENTS_CLASSES,
+    "table": {"highlighttable"},
+    "td": {"linenos", "code"},
+    "th": {"filename"},
+    "ul": {"task-list"},
 }
 URL_SCHEMES = {"http", "https", "mailto", "data"}
 URL_ATTRIBUTES = {"href", "src", "cite", "action", "formaction", "poster", "background", "longdesc", "srcset"}
@@ -117,10 +144,11 @@ _URL_NOISE = re.compile(r"[\x00-\x20]")
 
 def _attribute_filter(tag: str, attr: str, value: str) -> str | None:
     if attr == "id":
-        # Prefix every id so a page cannot clobber the portal's own DOM (e.g. id="main").
-        return value if value.startswith(ID_PREFIX) else ID_PREFIX + value
+        # Prefix every id, even one already starting with the prefix (a heading "KB file" is
+        # "kb-file"), so a page cannot clobber the portal's own DOM; the portal uses no kb- ids.
+        return ID_PREFIX + value
     if attr == "href" and value.startswith("#"):
-        return value if value.startswith("#" + ID_PREFIX) else "#" + ID_PREFIX + value[1:]
+        return "#" + ID_PREFIX + value[1:]
     if tag == "input" and attr == "type":
         return "checkbox" if value == "checkbox" else None
     if attr in URL_ATTRIBUTES:
@@ -137,6 +165,7 @@ _cleaner = nh3.Cleaner(
     tags=ALLOWED_TAGS,
     clean_content_tags={"script", "style"},
     attributes=ALLOWED_ATTRIBUTES,
+    allowed_classes=ALLOWED_CLASSES,
     attribute_filter=_attribute_filter,
     url_schemes=URL_SCHEMES,
     link_rel="noopener noreferrer",
@@ -166,42 +195,62 @@ def render_markdown(text: str) -> Rendered:
 _PLACEHOLDER_RE = re.compile(r'<a\b([^>]*?)\sdata-(wikilink|mdlink)="([^"]*)"([^>]*)>')
 
 
+def split_anchor(value: str) -> tuple[str, str]:
+    """``Deploy guide#Roll back`` -> (``Deploy guide``, ``kb-roll-back``): the page to look up,
+    and the id its heading has (the slug the toc extension gives it, with our prefix)."""
+    target, _, anchor = value.partition("#")
+    anchor = slugify(anchor.strip(), "-")
+    return target.strip(), ID_PREFIX + anchor if anchor else ""
+
+
 def link_targets(rendered_html: str) -> tuple[set[str], set[str]]:
-    """The page titles and relative .md paths a rendered page links to."""
+    """The page titles and relative .md paths a rendered page links to (without #anchors)."""
     titles, paths = set(), set()
     for _before, kind, value, _after in _PLACEHOLDER_RE.findall(rendered_html):
-        (titles if kind == "wikilink" else paths).add(html.unescape(value))
+        target, _anchor = split_anchor(html.unescape(value))
+        if target:
+            (titles if kind == "wikilink" else paths).add(target)
     return titles, paths
 
 
 def resolve_links(rendered_html: str, resolver) -> str:
-    """Replace placeholders: ``resolver(kind, value)`` returns a URL or None when broken."""
+    """Replace placeholders: ``resolver(kind, target)`` returns a URL or None when broken."""
 
     def replace(m: re.Match) -> str:
-        kind, value = m.group(2), html.unescape(m.group(3))
-        target, _, anchor = value.partition("#")
-        url = resolver(kind, target)
+        kind = m.group(2)
+        target, anchor = split_anchor(html.unescape(m.group(3)))
+        if not target and anchor:
+            return f'<a class="wikilink" href="#{html.escape(anchor)}">'
+        url = resolver(kind, target) if target else None
         if url is None:
             return (
                 f'<a class="wikilink broken" title="{html.escape("No page called " + target + " yet")}" '
                 f'aria-label="{html.escape(target + " (missing page)")}">'
             )
         if anchor:
-            url = f"{url}#{ID_PREFIX}{anchor}"
+            url = f"{url}#{anchor}"
         return f'<a class="wikilink" href="{html.escape(url)}">'
 
     return _PLACEHOLDER_RE.sub(replace, rendered_html)
 
 
+_FENCE_RE = re.compile(r"^\s*(`{3,}|~{3,})")
+
+
 def task_steps(text: str) -> list[str]:
-    """The task-list items (``- [ ] step``) of a runbook, in order."""
+    """The task-list items (``- [ ] step``) of a runbook, in order, skipping code blocks the way
+    superfences reads them: a fence (also indented, in a list or admonition) closes only with at
+    least as many of the same character, so a ```` block can show a ``` block with tasks."""
     steps = []
-    in_fence = False
+    fence = ""
     for line in text.splitlines():
-        if line.lstrip().startswith(("```", "~~~")):
-            in_fence = not in_fence
+        m = _FENCE_RE.match(line)
+        if fence:
+            if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence) and not line[m.end() :].strip():
+                fence = ""
             continue
-        if in_fence:
+        if m:
+            fence = m.group(1)
             continue
         m = TASK_RE.match(line)
         if m:

@@ -712,7 +712,7 @@ def space_import_directory(*, actor, space: Space, directory: str) -> ImportResu
 
 def _export_tree(space: Space):
     from knowledge.mkdocs_project import ExportPage, relative_link
-    from knowledge.rendering import WIKILINK_RE
+    from knowledge.rendering import ID_PREFIX, WIKILINK_RE, split_anchor
 
     pages = list(Page.objects.filter(space=space).order_by("position", "title"))
     children = _export_children(pages)
@@ -741,11 +741,16 @@ def _export_tree(space: Space):
 
     def convert(page: Page) -> str:
         def repl(m):
-            target = by_title.get(m.group(1).strip().lower())
+            title, anchor = split_anchor(m.group(1))
+            # mkdocs gives headings unprefixed ids.
+            fragment = "#" + anchor.removeprefix(ID_PREFIX) if anchor else ""
             label = (m.group(2) or m.group(1)).strip()
+            if not title and fragment:
+                return f"[{label}]({fragment})"
+            target = by_title.get(title.lower())
             if target is None or target.pk not in paths:
                 return label
-            return f"[{label}]({relative_link(paths[page.pk], paths[target.pk])})"
+            return f"[{label}]({relative_link(paths[page.pk], paths[target.pk])}{fragment})"
 
         return _files_as_relative_links(wikilink.sub(repl, page.body), paths[page.pk], space, files)
 

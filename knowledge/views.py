@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 
 from catalog.models import Entity
 from knowledge import forms, permissions, selectors, services
-from knowledge.models import Attachment, Incident, PageKind, Revision, SiteBuild, Space
+from knowledge.models import Attachment, Incident, Page, PageKind, Revision, SiteBuild, Space
 from knowledge.rendering import render_markdown, resolve_links
 from knowledge.templates_md import starting_text
 from portal.services import PermissionDenied, ServiceError
@@ -274,10 +274,22 @@ def page_edit(request, key, slug):
 @login_required
 @require_POST
 def preview(request):
-    """htmx: the Markdown of the editor rendered and sanitized (links flagged, not resolved)."""
+    """htmx: the Markdown of the editor rendered and sanitized, its links resolved in the space
+    (and relative to the page) being edited, broken ones flagged as on the page itself."""
     body = request.POST.get("body", "")[: services.max_page_bytes()]
     rendered = render_markdown(body)
-    html = resolve_links(rendered.html, lambda kind, value: "#")
+    key = request.POST.get("space", "")
+    if not key:
+        html = resolve_links(rendered.html, lambda kind, value: "#")
+        return render(request, "knowledge/_preview.html", {"html": html})
+    space = _space(key)
+    if not permissions.can_read_space(request.user, space):
+        raise DjangoPermissionDenied("This space belongs to another team.")
+    slug = request.POST.get("page", "")
+    page = selectors.page_get(key, slug) if slug else None
+    if page is None:
+        page = Page(space=space)
+    html = selectors.resolve_page_links(page, rendered.html)
     return render(request, "knowledge/_preview.html", {"html": html})
 
 

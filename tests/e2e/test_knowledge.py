@@ -31,7 +31,7 @@ def test_a_team_member_edits_a_page_and_reverts_it_from_the_history(sign_in, dev
 
     # The Markdown editor with its live preview.
     page.get_by_label("Markdown").fill(EDITED)
-    expect(page.locator("#kb-preview")).to_contain_text("Deploy any weekday before 15:00.")
+    expect(page.locator("#knowledge-preview")).to_contain_text("Deploy any weekday before 15:00.")
     page.get_by_label("What did you change?").fill("Allow deploys on any weekday")
     page.get_by_role("button", name="Save").click()
 

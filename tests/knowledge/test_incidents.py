@@ -27,7 +27,8 @@ def test_an_incident_runs_end_to_end_through_the_browser(login, stranger, develo
         {"done": "on", "note": "error rate 30 %"},
         HTTP_HX_REQUEST="true",
     )
-    assert response.status_code == 200 and b'id="kb-step-1"' in response.content and b"checked" in response.content
+    assert response.status_code == 200 and b'id="knowledge-step-1"' in response.content
+    assert b"checked" in response.content
     step = incident.steps.get(number=1)
     assert step.done and step.done_by == stranger and step.note == "error rate 30 %" and step.done_at
 
@@ -302,7 +303,7 @@ def test_a_strangers_htmx_tick_is_refused_with_a_message_and_no_form(login, deve
     content = html.unescape(response.content.decode())
     assert response.status_code == 403
     assert "Only the incident's responder and the runbook's team can update its steps." in content
-    assert 'id="kb-step-1"' in content and "<form" not in content
+    assert 'id="knowledge-step-1"' in content and "<form" not in content
     assert not incident.steps.get(number=1).done
     plain = client.post(reverse("knowledge:incident-step", args=[incident.pk, 1]), {"done": "on"})
     assert plain.status_code == 403
@@ -317,7 +318,7 @@ def test_responders_see_steps_checked_off_by_the_others(login, developer, teamma
 
     services.incident_step_set(actor=teammate, incident=incident, number=2, done=True)
     fragment = client.get(steps_url, HTTP_HX_REQUEST="true").content.decode()
-    assert 'id="kb-steps"' in fragment and "done by teammate" in fragment and "every 5s" in fragment
+    assert 'id="knowledge-steps"' in fragment and "done by teammate" in fragment and "every 5s" in fragment
 
     services.incident_close(actor=developer, incident=incident, outcome="resolved")
     closed = client.get(steps_url, HTTP_HX_REQUEST="true").content.decode()

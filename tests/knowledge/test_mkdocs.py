@@ -264,6 +264,37 @@ def test_export_zip_is_an_mkdocs_project_that_builds_strictly(tmp_path, login, d
     assert (tmp_path / "site" / "operations" / "deploy.html").is_file()
 
 
+def test_an_exported_page_keeps_section_links_collapsible_admonitions_and_code_in_them(
+    tmp_path, login, developer, space
+):
+    services.page_create(
+        actor=developer,
+        space=space,
+        title="Deploy",
+        body=(
+            '# Deploy\n\n## Roll back\n\n??? note "Why"\n    Because.\n\n'
+            '!!! warning "Careful"\n    Run:\n\n    ```bash\n    make rollback\n    ```\n'
+        ),
+    )
+    services.page_create(
+        actor=developer,
+        space=space,
+        title="Home",
+        body="See [[Deploy#Roll back|the rollback]] and [[#Top]].\n\n# Top\n",
+    )
+    response = login(developer).get(reverse("knowledge:space-export", args=[space.key]))
+    with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+        archive.extractall(tmp_path / "export")
+    home = (tmp_path / "export" / "docs" / "home.md").read_text()
+    assert "[the rollback](deploy.md#roll-back)" in home and "[#Top](#top)" in home
+    ok, log = build(tmp_path / "export" / "mkdocs.yml", tmp_path / "site")
+    assert ok, log
+    built = (tmp_path / "site" / "deploy.html").read_text()
+    assert '<details class="note">' in built and 'id="roll-back"' in built
+    warning = built[built.index('<div class="admonition warning">') :]
+    assert '<div class="highlight">' in warning[: warning.index("make")]
+
+
 def test_an_exported_space_reimports_with_the_same_order(tmp_path, developer, space, team):
     a = services.page_create(actor=developer, space=space, title="B first", body="# B first\n")
     services.page_create(actor=developer, space=space, title="A child", parent=a, body="# A child\n")

@@ -98,6 +98,12 @@ XSS_CORPUS = [
     '<img src="da\nta:text/html;base64,PHNjcmlwdD4=">',
     '<a href="data:image/png;base64,iVBORw0KGgo=">png link</a>',
     "[x](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)",
+    '```python title="<img src=x onerror=alert(1)>"\nx\n```',
+    '```python hl_lines="1" linenums="1" title=\'"><script>alert(1)</script>\'\nx\n```',
+    '??? note "<img src=x onerror=alert(1)>"\n    body',
+    "!!! note\n    ```html\n    <script>alert(1)</script>\n    ```",
+    '[[x#" onmouseover="alert(1)]]',
+    '[x](page.md#" onmouseover="alert(1))',
 ]
 
 
@@ -232,3 +238,104 @@ def test_render_pages_stores_missing_and_outdated_renders_of_current_revisions_o
     out = StringIO()
     call_command("render_pages", stdout=out)
     assert "0 page(s) rendered." in out.getvalue()
+
+
+# --- anchors in links between pages --------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_links_to_a_section_of_another_page_resolve_to_its_heading(space, developer):
+    target = services.page_create(
+        actor=developer, space=space, title="Deploy guide", body="# Deploy guide\n\n## Roll back plan\n\nSteps."
+    )
+    heading_id = re.search(r'<h2 id="([^"]+)">Roll back plan', page_rendered(target).html).group(1)
+    page = services.page_create(
+        actor=developer,
+        space=space,
+        title="Home",
+        body=(
+            "[[Deploy guide#Roll back plan]], [[deploy guide#Roll back plan|how to undo]], "
+            "[rel](deploy-guide.md#roll-back-plan) and [[Nowhere#Intro]]."
+        ),
+    )
+    html = page_rendered(page).html
+    url = f"{target.get_absolute_url()}#{heading_id}"
+    assert f'<a class="wikilink" href="{url}">Deploy guide#Roll back plan</a>' in html
+    assert f'<a class="wikilink" href="{url}">how to undo</a>' in html
+    assert f'<a class="wikilink" href="{url}">rel</a>' in html
+    assert "No page called Nowhere yet" in html and html.count("broken") == 1
+
+
+def test_a_wikilink_to_a_section_of_the_same_page_points_at_its_heading():
+    html = render_markdown("## Roll back\n\nSee [[#Roll back|below]].").html
+    from knowledge.rendering import resolve_links
+
+    html = resolve_links(html, lambda kind, value: None)
+    assert '<h2 id="kb-roll-back">' in html and '<a class="wikilink" href="#kb-roll-back">below</a>' in html
+
+
+# --- code in admonitions and lists, collapsible admonitions --------------------------------
+
+
+def test_fenced_code_inside_an_admonition_or_a_list_item_is_highlighted():
+    html = render_markdown('!!! warning "Careful"\n    Run:\n\n    ```bash\n    rm -rf /tmp/x\n    ```\n').html
+    admonition = html[html.index('<div class="admonition warning">') :]
+    assert '<div class="highlight">' in admonition and '<span class="w">' in admonition
+    assert "<p><code>bash" not in html
+    html = render_markdown("1. Step\n\n    ```python\n    def f(): pass\n    ```\n").html
+    assert '<li>\n<p>Step</p>\n<div class="highlight">' in html and '<span class="k">def</span>' in html
+
+
+def test_collapsible_admonitions_render_as_details_closed_or_open():
+    html = render_markdown('??? note "Why"\n    Hidden reason.\n\n???+ tip\n    Shown tip.\n').html
+    assert '<details class="note">\n<summary>Why</summary>\n<p>Hidden reason.</p>\n</details>' in html
+    assert re.search(r'<details class="tip" open(="")?>\n<summary>Tip</summary>', html)
+
+
+def test_code_block_titles_line_numbers_and_highlighted_lines_keep_their_markup():
+    html = render_markdown('```python hl_lines="1" title="x.py" linenums="1"\na = 1\n```').html
+    for fragment in ('class="highlighttable"', '<th colspan="2" class="filename">', 'class="linenos"', 'class="hll"'):
+        assert fragment in html
+
+
+def test_runbook_steps_skip_a_longer_fence_that_shows_a_fence_with_tasks():
+    text = "````md\n```\n- [ ] not a step\n```\n````\n\n- [ ] real step\n"
+    assert task_steps(text) == ["real step"]
+    html = render_markdown(text).html
+    assert html.count('type="checkbox"') == 1 and "not a step" in html
+
+
+# --- ids and classes are reserved for what the portal and the extensions emit -------------
+
+
+def test_ids_that_already_start_with_the_prefix_are_prefixed_too_and_links_still_match():
+    rendered = render_markdown("# KB file\n\n[up](#kb-file) and a note[^kb]\n\n[^kb]: Footnote.")
+    html = rendered.html
+    assert 'id="kb-file"' not in html and '<h1 id="kb-kb-file">' in html
+    assert 'href="#kb-kb-file"' in html and 'href="#kb-kb-file"' in rendered.toc
+    assert 'id="kb-fnref:kb"' in html and 'href="#kb-fn:kb"' in html
+    assert 'id="kb-fn:kb"' in html and 'href="#kb-fnref:kb"' in html
+
+
+def test_a_page_cannot_borrow_the_portals_classes():
+    html = render_markdown(
+        '<p class="message-error">Your account is locked</p>\n\n<a class="button primary" href="/x">Unlock</a>\n\n'
+        '<div class="admonition note message-success">x</div>'
+    ).html
+    assert "message-error" not in html and "button" not in html and "primary" not in html
+    assert "message-success" not in html and '<div class="admonition note">' in html
+
+
+def test_every_extension_keeps_the_classes_it_emits():
+    html = render_markdown(
+        '!!! danger "Stop"\n    x\n\n??? faq\n    y\n\n```python\nimport os\n```\n\n'
+        "- [x] done\n\nText[^1]\n\n[^1]: Note.\n\n## Head\n"
+    ).html
+    for fragment in (
+        '<div class="admonition danger">', '<p class="admonition-title">Stop</p>', '<details class="faq">',
+        '<div class="highlight">', '<span class="kn">import</span>', '<ul class="task-list">',
+        '<li class="task-list-item">', 'class="footnote-ref"', '<div class="footnote">', 'class="footnote-backref"',
+        'class="headerlink"',
+    ):  # fmt: skip
+        assert fragment in html
+    assert '<div class="toc">' in render_markdown("# A\n## B").toc

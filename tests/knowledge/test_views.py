@@ -1,3 +1,6 @@
+import json
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -79,6 +82,39 @@ def test_the_live_preview_renders_sanitized_markdown(login, developer):
         reverse("knowledge:preview"), {"body": "# Hi\n\n<script>alert(1)</script>**bold**"}, HTTP_HX_REQUEST="true"
     )
     assert b"<strong>bold</strong>" in response.content and b"<script" not in response.content
+
+
+def test_the_live_preview_resolves_links_in_the_space_of_the_page_and_flags_broken_ones(login, developer, page):
+    client = login(developer)
+    editor = client.get(page.url_for("page-edit")).content.decode()
+    hx_vals = json.loads(re.search(r"hx-vals='([^']*)'", editor).group(1))
+    assert hx_vals == {"space": "payments", "page": page.slug}
+    body = "[[Checkout overview#Checkout|the overview]], [rel](checkout-overview.md) and [[Nowhere]]"
+    response = client.post(
+        reverse("knowledge:preview"), {"body": body, "space": "payments", "page": page.slug}, HTTP_HX_REQUEST="true"
+    )
+    html = response.content.decode()
+    url = page.get_absolute_url()
+    assert f'<a class="wikilink" href="{url}#kb-checkout">the overview</a>' in html
+    assert f'<a class="wikilink" href="{url}">rel</a>' in html
+    assert '<a class="wikilink broken" title="No page called Nowhere yet"' in html and 'href="#"' not in html
+    # A page being created has no slug yet: links still resolve in its space.
+    new_page = client.post(reverse("knowledge:preview"), {"body": "[[checkout overview]]", "space": "payments"})
+    assert f'<a class="wikilink" href="{url}">checkout overview</a>' in new_page.content.decode()
+
+
+def test_the_preview_of_a_space_that_does_not_exist_is_not_found(login, developer):
+    response = login(developer).post(reverse("knowledge:preview"), {"body": "x", "space": "nope"})
+    assert response.status_code == 404
+
+
+def test_a_heading_cannot_take_the_id_of_a_portal_element_on_its_page(login, developer, space):
+    page = services.page_create(actor=developer, space=space, title="Files", body="# KB file\n\n# Knowledge file")
+    content = login(developer).get(page.get_absolute_url()).content.decode()
+    assert 'id="kb-kb-file"' in content and 'id="kb-knowledge-file"' in content
+    ids = re.findall(r'\sid="([^"]+)"', content)
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+    assert '<input id="knowledge-file" type="file"' in content and 'for="knowledge-file"' in content
 
 
 def test_diff_between_two_revisions_and_revert(login, developer, page):
