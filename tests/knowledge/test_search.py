@@ -176,7 +176,7 @@ def test_pages_without_words_list_the_newest_pages_in_pages_too(space):
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL counts up to COMMON_FROM")
-def test_a_common_word_says_more_than_n_results_and_pages_through_the_ranked_ones(space, monkeypatch):
+def test_a_common_word_says_more_than_n_results_and_pages_through_the_ranked_ones(space, monkeypatch, login, developer):
     monkeypatch.setattr(selectors, "RANK_ALL_UP_TO", 20)
     monkeypatch.setattr(selectors, "RANKED_CANDIDATES", 10)
     monkeypatch.setattr(selectors, "COMMON_FROM", 40)
@@ -188,6 +188,8 @@ def test_a_common_word_says_more_than_n_results_and_pages_through_the_ranked_one
         h.page.pk for n in (1, 2, 3) for h in selectors.search_page(number=n, per_page=4, query="gadget").results.hits
     ]
     assert len(seen) == len(set(seen)) == 10
+    body = login(developer).get(reverse("knowledge:search"), {"q": "gadget"}).content.decode()
+    assert "More than 40 results" in body and "the 10 most relevant are listed" in body
 
 
 def test_the_search_page_counts_pages_through_results_and_keeps_the_filters(login, developer, space, service):
