@@ -246,6 +246,23 @@ def _filtered(*, space: str | None, kind: str | None, tag: str | None, entity: i
     return qs
 
 
+@dataclass
+class SearchResults:
+    """One page of search results and what can be said about all of them."""
+
+    hits: list[SearchHit]
+    count: int  # pages that match; when ``count_exact`` is false, more than this many do
+    count_exact: bool
+    listed: int  # how many of them the results list, in order (the ranked ones): pages reach no further
+
+
+def search_entities():
+    """The catalog entities that have knowledge pages linked, for the search page's filter."""
+    from catalog.models import Entity
+
+    return Entity.objects.filter(knowledge_pages__isnull=False).distinct().order_by("kind", "name")
+
+
 def search_pages(
     *,
     query: str,
@@ -255,13 +272,82 @@ def search_pages(
     entity: int | None = None,
     limit: int = 50,
 ) -> list[SearchHit]:
+    return search(query=query, space=space, kind=kind, tag=tag, entity=entity, limit=limit).hits
+
+
+def search(
+    *,
+    query: str,
+    space: str | None = None,
+    kind: str | None = None,
+    tag: str | None = None,
+    entity: int | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> SearchResults:
+    """The results ``offset`` to ``offset + limit``, best first, with how many pages match."""
     query = (query or "").strip()[:200]
     qs = _filtered(space=space, kind=kind, tag=tag, entity=entity)
+    offset = max(0, offset)
     if not query:
-        return [SearchHit(page=p, snippet="", rank=0.0) for p in qs.order_by("-updated_at")[:limit]]
+        total = qs.count()
+        newest = qs.order_by("-updated_at", "-pk")[offset : offset + limit]
+        hits = [SearchHit(page=p, snippet="", rank=0.0) for p in newest]
+        return SearchResults(hits=hits, count=total, count_exact=True, listed=total)
     if connection.vendor == "postgresql":
-        return _search_postgres(qs, query, limit)
-    return _search_fallback(qs, query, limit)
+        return _search_postgres(qs, query, offset, limit)
+    return _search_fallback(qs, query, offset, limit)
+
+
+@dataclass
+class SearchResultsPage:
+    """Page ``number`` of the results, ``per_page`` to a page (numbered from 1)."""
+
+    results: SearchResults
+    number: int
+    per_page: int
+    asked: int  # the page number asked for: past the end, ``number`` is the last page or beyond
+
+    @property
+    def num_pages(self) -> int:
+        return max(1, -(-self.results.listed // self.per_page))
+
+    @property
+    def past_the_end(self) -> bool:
+        return self.asked > self.num_pages
+
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    def has_next(self) -> bool:
+        return self.number < self.num_pages
+
+    def previous_page_number(self) -> int:
+        return min(self.number - 1, self.num_pages)
+
+    def next_page_number(self) -> int:
+        return self.number + 1
+
+    @property
+    def start_index(self) -> int:
+        return (self.number - 1) * self.per_page + 1 if self.results.hits else 0
+
+    @property
+    def end_index(self) -> int:
+        return (self.number - 1) * self.per_page + len(self.results.hits)
+
+
+def search_page(*, number: int, per_page: int, to_last_page: bool = True, **search_args) -> SearchResultsPage:
+    """Page ``number`` of ``search(**search_args)``. Past the end: the last page when
+    ``to_last_page``, else that page, empty."""
+    number = max(1, number)
+    results = search(offset=(number - 1) * per_page, limit=per_page, **search_args)
+    page = SearchResultsPage(results=results, number=number, per_page=per_page, asked=number)
+    if page.past_the_end and to_last_page and results.listed:
+        # Rare (an edited URL, or results gone since): a second search rather than a count first on every search.
+        page.number = page.num_pages
+        page.results = search(offset=(page.number - 1) * per_page, limit=per_page, **search_args)
+    return page
 
 
 RANK_ALL_UP_TO = 1000  # up to this many matches are all ranked; beyond, a bounded set of candidates
@@ -294,12 +380,13 @@ def _count_and_newest(matches: QuerySet[Page], *, up_to: int, newest: int) -> tu
     return (rows[0][1] if rows else 0), [row[0] for row in rows]
 
 
-def _search_postgres(qs, query: str, limit: int) -> list[SearchHit]:
+def _search_postgres(qs, query: str, offset: int, limit: int) -> SearchResults:
     from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank, SearchVector
 
     sq = SearchQuery(query, search_type="websearch", config="english")
     matches = qs.filter(search_vector=sq)
     found, newest = _count_and_newest(matches, up_to=COMMON_FROM + 1, newest=RANKED_CANDIDATES)
+    listed = found
     if found > RANK_ALL_UP_TO:
         # Ranking every match costs a search-vector read each. So rank the pages that match in
         # their title (indexed) and the most recently edited matches.
@@ -313,17 +400,22 @@ def _search_postgres(qs, query: str, limit: int) -> list[SearchHit]:
             # The newest of all matches, not of those counted. With this many, walking the pages
             # newest first meets enough of them within a few thousand pages.
             newest = matches.order_by("-updated_at").values_list("pk", flat=True)[:RANKED_CANDIDATES]
-        matches = qs.filter(pk__in=set(in_title) | set(newest))
+        candidates = set(in_title) | set(newest)
+        listed = len(candidates)
+        matches = qs.filter(pk__in=candidates)
+    results = SearchResults(hits=[], count=min(found, COMMON_FROM), count_exact=found <= COMMON_FROM, listed=listed)
+    if offset >= listed:
+        return results
     rows = (
         matches.defer("body")  # results show a headline, not the text
         .annotate(rank=SearchRank(F("search_vector"), sq))
-        .order_by("-rank", "-updated_at")
-        .prefetch_related(_REVISION_NUMBERS)[:limit]
+        .order_by("-rank", "-updated_at", "-pk")  # the same order on every page: none shown twice
+        .prefetch_related(_REVISION_NUMBERS)[offset : offset + limit]
     )
     # Headlines only for the page of results shown, not for every match.
     rows = list(rows)
     if not rows:
-        return []
+        return results
     headlines = dict(
         Page.objects.filter(pk__in=[r.pk for r in rows])
         .annotate(
@@ -342,10 +434,11 @@ def _search_postgres(qs, query: str, limit: int) -> list[SearchHit]:
         )
         .values_list("pk", "headline")
     )
-    return [SearchHit(page=r, snippet=_marked(headlines.get(r.pk) or ""), rank=float(r.rank)) for r in rows]
+    results.hits = [SearchHit(page=r, snippet=_marked(headlines.get(r.pk) or ""), rank=float(r.rank)) for r in rows]
+    return results
 
 
-def _search_fallback(qs, query: str, limit: int) -> list[SearchHit]:
+def _search_fallback(qs, query: str, offset: int, limit: int) -> SearchResults:
     """SQLite: every word must appear in the title or body; title matches rank first."""
     words = [w for w in re.split(r"\s+", query) if w][:8]
     cond = Q()
@@ -357,14 +450,19 @@ def _search_fallback(qs, query: str, limit: int) -> list[SearchHit]:
         in_title &= Q(title__icontains=w)
     candidates = {p.pk: p for p in matching.order_by("-updated_at")[:RANKED_CANDIDATES]}
     candidates.update((p.pk, p) for p in matching.filter(in_title).order_by("-updated_at")[:RANKED_CANDIDATES])
-    hits = []
+    ranked = []
     for page in candidates.values():
         rank = sum(2.0 for w in words if w.lower() in page.title.lower()) + sum(
             min(page.body.lower().count(w.lower()), 10) * 0.1 for w in words
         )
-        hits.append(SearchHit(page=page, snippet=_fallback_snippet(page.body, words), rank=rank))
-    hits.sort(key=lambda h: -h.rank)
-    return hits[:limit]
+        ranked.append((rank, page))
+    ranked.sort(key=lambda r: (-r[0], -r[1].updated_at.timestamp(), -r[1].pk))
+    hits = [
+        SearchHit(page=page, snippet=_fallback_snippet(page.body, words), rank=rank)
+        for rank, page in ranked[offset : offset + limit]
+    ]
+    total = matching.count() if len(candidates) >= RANKED_CANDIDATES else len(candidates)
+    return SearchResults(hits=hits, count=total, count_exact=True, listed=len(ranked))
 
 
 def _fallback_snippet(body: str, words: list[str]) -> str:

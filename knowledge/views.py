@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mimetypes
 from pathlib import Path
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -55,23 +56,59 @@ def index(request):
     )
 
 
+SEARCH_PER_PAGE = 20
+
+
+def _page_numbers(number: int, last: int) -> list[int | None]:
+    """The first, the last and two either side of the current page; None where numbers are skipped."""
+    shown = sorted({1, last, *range(max(1, number - 2), min(last, number + 2) + 1)})
+    out: list[int | None] = []
+    for n in shown:
+        if out and n - out[-1] > 1:
+            out.append(None)
+        out.append(n)
+    return out
+
+
 @login_required
 def search(request):
     q = request.GET.get("q", "")
     kind = request.GET.get("kind") or None
     if kind not in PageKind.values:
         kind = None
-    entity = request.GET.get("entity") or None
-    entity = int(entity) if entity and entity.isdigit() else None
-    hits = selectors.search_pages(
+    raw_entity = request.GET.get("entity", "")
+    entity = int(raw_entity) if raw_entity.isdigit() else None
+    entities = list(selectors.search_entities())
+    if entity is not None and all(e.pk != entity for e in entities):
+        # Linked from a service with no pages (yet): keep it selectable, so the filter shows.
+        extra = Entity.objects.filter(pk=entity).first()
+        if extra is None:
+            entity = None
+        else:
+            entities.append(extra)
+    raw_page = request.GET.get("page", "")
+    result_page = selectors.search_page(
+        number=int(raw_page) if raw_page.isdigit() else 1,
+        per_page=SEARCH_PER_PAGE,
         query=q,
         space=request.GET.get("space") or None,
         kind=kind,
         tag=request.GET.get("tag") or None,
         entity=entity,
     )
-    context = {"hits": hits, "q": q, "kind": kind or "", "kinds": PageKind.choices, "spaces": selectors.spaces()}
-    context.update(space=request.GET.get("space", ""), tag=request.GET.get("tag", ""), entity=entity or "")
+    filters = {"q": q, "space": request.GET.get("space", ""), "kind": kind or "", "tag": request.GET.get("tag", "")}
+    filters["entity"] = entity or ""
+    context = {
+        **filters,
+        "hits": result_page.results.hits,
+        "results": result_page.results,
+        "result_page": result_page,
+        "page_numbers": _page_numbers(result_page.number, result_page.num_pages),
+        "query": urlencode({k: v for k, v in filters.items() if v}),
+        "kinds": PageKind.choices,
+        "spaces": selectors.spaces(),
+        "entities": entities,
+    }
     template = "knowledge/_search_results.html" if request.htmx else "knowledge/search.html"
     return render(request, template, context)
 

@@ -2,15 +2,18 @@
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from rest_framework import mixins, status, viewsets
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
+from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import APIView
 
 from knowledge import selectors, services
 from knowledge.api import serializers as s
 from knowledge.models import Incident, Page, PageKind, Revision, Space
 from knowledge.selectors import page_rendered
+from portal.api.pagination import PageNumberPagination
 from portal.services import ServiceError
 
 
@@ -195,7 +198,57 @@ class PageViewSet(viewsets.ModelViewSet):
         return Response(s.RevisionSerializer(new).data, status=status.HTTP_201_CREATED)
 
 
+class SearchPagination(PageNumberPagination):
+    """The other lists' ``page`` and ``page_size`` parameters and fields, and two more: whether
+    ``count`` is exact, and how many results the pages reach (the ranked ones)."""
+
+    max_page_size = 100  # each result costs a snippet
+
+    def paginate_search(self, request, **search_args) -> list[selectors.SearchHit]:
+        size = self.get_page_size(request)
+        raw = request.query_params.get(self.page_query_param, "1")
+        if not raw.isdigit() or int(raw) < 1:
+            raise ValidationError({"page": ["Must be a whole number from 1."]})
+        self.request = request
+        # Past the end: an empty page, so a client that counts pages up stops there.
+        self.result_page = selectors.search_page(number=int(raw), per_page=size, to_last_page=False, **search_args)
+        return self.result_page.results.hits
+
+    def get_next_link(self):
+        if not self.result_page.has_next():
+            return None
+        return replace_query_param(
+            self.request.build_absolute_uri(), self.page_query_param, self.result_page.next_page_number()
+        )
+
+    def get_previous_link(self):
+        if not self.result_page.has_previous():
+            return None
+        url, number = self.request.build_absolute_uri(), self.result_page.previous_page_number()
+        if number == 1:
+            return remove_query_param(url, self.page_query_param)
+        return replace_query_param(url, self.page_query_param, number)
+
+    def get_paginated_response(self, data):
+        results = self.result_page.results
+        return Response(
+            {
+                "count": results.count,
+                "count_exact": results.count_exact,
+                "listed": results.listed,
+                "next": self.get_next_link(),
+                "previous": self.get_previous_link(),
+                "results": data,
+            }
+        )
+
+
 class SearchView(APIView):
+    """Pages of results, best first: ``count`` pages match (more than that when ``count_exact`` is
+    false); ``next`` links on through the ``listed`` most relevant."""
+
+    pagination_class = SearchPagination
+
     @extend_schema(
         parameters=[
             OpenApiParameter("q", str),
@@ -203,20 +256,34 @@ class SearchView(APIView):
             OpenApiParameter("kind", str),
             OpenApiParameter("tag", str),
             OpenApiParameter("entity", int),
+            OpenApiParameter("page", int, description="from 1; past the last page, results are empty"),
+            OpenApiParameter("page_size", int, description="1 to 100, 50 unless given"),
         ],
-        responses=inline_serializer("KnowledgeSearchResults", {"results": s.SearchHitSerializer(many=True)}),
+        responses=inline_serializer(
+            "KnowledgeSearchResults",
+            {
+                "count": serializers.IntegerField(),
+                "count_exact": serializers.BooleanField(),
+                "listed": serializers.IntegerField(),
+                "next": serializers.URLField(allow_null=True),
+                "previous": serializers.URLField(allow_null=True),
+                "results": s.SearchHitSerializer(many=True),
+            },
+        ),
     )
     def get(self, request):
         p = request.query_params
         entity = p.get("entity", "")
-        hits = selectors.search_pages(
+        paginator = self.pagination_class()
+        hits = paginator.paginate_search(
+            request,
             query=p.get("q", ""),
             space=p.get("space") or None,
             kind=p.get("kind") if p.get("kind") in PageKind.values else None,
             tag=p.get("tag") or None,
             entity=int(entity) if entity.isdigit() else None,
         )
-        return Response({"results": s.SearchHitSerializer(hits, many=True).data})
+        return paginator.get_paginated_response(s.SearchHitSerializer(hits, many=True).data)
 
 
 class IncidentViewSet(

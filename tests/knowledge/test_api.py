@@ -130,6 +130,42 @@ def test_search_through_the_api_costs_the_same_queries_for_3_or_12_results(api, 
     assert counts[0] == counts[1]
 
 
+def test_search_through_the_api_pages_like_the_other_lists_and_keeps_the_filters(api, developer, space):
+    from tests.knowledge.test_search import _notes
+
+    for page in _notes(space, 25):
+        page.kind = "runbook"
+        page.save(update_fields=["kind"])
+    _notes(space, 5, prefix="Article")  # the same word, another kind
+    client = api(developer)
+    first = client.get(f"{API}/search/?q=gadget&kind=runbook&page_size=10").json()
+    assert (first["count"], first["count_exact"], first["listed"], first["previous"]) == (25, True, 25, None)
+    assert "q=gadget" in first["next"] and "kind=runbook" in first["next"] and "page=2" in first["next"]
+    second = client.get(first["next"]).json()
+    third = client.get(second["next"]).json()
+    assert third["next"] is None and "page=2" in third["previous"]
+    assert "page=" not in second["previous"]  # DRF's way: page 1 without the parameter
+    ids = [r["page"]["id"] for data in (first, second, third) for r in data["results"]]
+    assert len(ids) == len(set(ids)) == 25
+    assert all(r["page"]["kind"] == "runbook" for data in (first, second, third) for r in data["results"])
+
+
+def test_a_search_page_past_the_end_is_empty_and_a_bad_page_is_explained(api, developer, space):
+    from tests.knowledge.test_search import _notes
+
+    _notes(space, 3)
+    client = api(developer)
+    past = client.get(f"{API}/search/?q=gadget&page=5")
+    assert past.status_code == 200
+    data = past.json()
+    assert data["results"] == [] and data["count"] == 3 and data["next"] is None
+    assert "page=" not in data["previous"]  # back to the last page, here the first
+    bad = client.get(f"{API}/search/?q=gadget&page=zero")
+    assert bad.status_code == 400 and "page" in str(bad.json()["error"])
+    too_big = client.get(f"{API}/search/?q=gadget&page_size=1000")
+    assert too_big.status_code == 400
+
+
 def test_incidents_through_the_api(api, developer, stranger, runbook, service):
     client = api(developer)
     response = client.post(

@@ -123,3 +123,112 @@ def test_search_leaves_the_planner_settings_of_the_surrounding_transaction_alone
     with connection.cursor() as cursor:
         cursor.execute("SHOW enable_seqscan")
         assert cursor.fetchone()[0] == "on"
+
+
+# --- pages of results ------------------------------------------------------------------------
+
+
+def _notes(space, count: int, word: str = "gadget", prefix: str = "Note"):
+    """``count`` pages that mention ``word`` once, with their search vectors as a save would write them."""
+    from knowledge.models import Page
+
+    made = Page.objects.bulk_create(
+        Page(space=space, title=f"{prefix} {n}", slug=f"{prefix.lower()}-{n}", body=f"A {word} mentioned once, {n}.")
+        for n in range(count)
+    )
+    if connection.vendor == "postgresql":
+        from django.contrib.postgres.search import SearchVector
+
+        Page.objects.filter(pk__in=[p.pk for p in made]).update(
+            search_vector=SearchVector("title", weight="A", config="english")
+            + SearchVector("body", weight="B", config="english")
+        )
+    return made
+
+
+def test_page_two_of_the_results_continues_where_page_one_stopped(space):
+    made = _notes(space, 25)
+    _notes(space, 5, word="sprocket", prefix="Other")
+    first = selectors.search_page(number=1, per_page=10, query="gadget")
+    second = selectors.search_page(number=2, per_page=10, query="gadget")
+    third = selectors.search_page(number=3, per_page=10, query="gadget")
+    pages = [[h.page.pk for h in p.results.hits] for p in (first, second, third)]
+    assert [len(p) for p in pages] == [10, 10, 5]
+    assert sorted(pages[0] + pages[1] + pages[2]) == sorted(p.pk for p in made)  # each once, none missing
+    assert first.results.count == 25 and first.results.count_exact and first.num_pages == 3
+    assert not third.has_next() and third.has_previous()
+
+
+def test_a_page_past_the_end_shows_the_last_page_or_nothing(space):
+    _notes(space, 12)
+    last = selectors.search_page(number=2, per_page=10, query="gadget")
+    page = selectors.search_page(number=9, per_page=10, query="gadget")
+    assert page.past_the_end and page.number == 2
+    assert [h.page for h in page.results.hits] == [h.page for h in last.results.hits]
+    empty = selectors.search_page(number=9, per_page=10, query="gadget", to_last_page=False)
+    assert empty.results.hits == [] and empty.results.count == 12 and empty.previous_page_number() == 2
+
+
+def test_pages_without_words_list_the_newest_pages_in_pages_too(space):
+    made = _notes(space, 15)
+    seen = [h.page.pk for n in (1, 2) for h in selectors.search_page(number=n, per_page=10, query="").results.hits]
+    assert sorted(seen) == sorted(p.pk for p in made)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL counts up to COMMON_FROM")
+def test_a_common_word_says_more_than_n_results_and_pages_through_the_ranked_ones(space, monkeypatch, login, developer):
+    monkeypatch.setattr(selectors, "RANK_ALL_UP_TO", 20)
+    monkeypatch.setattr(selectors, "RANKED_CANDIDATES", 10)
+    monkeypatch.setattr(selectors, "COMMON_FROM", 40)
+    _notes(space, 60)
+    first = selectors.search(query="gadget", limit=4)
+    assert first.count == 40 and not first.count_exact
+    assert first.listed == 10  # the newest ten: none matches in its title
+    seen = [
+        h.page.pk for n in (1, 2, 3) for h in selectors.search_page(number=n, per_page=4, query="gadget").results.hits
+    ]
+    assert len(seen) == len(set(seen)) == 10
+    body = login(developer).get(reverse("knowledge:search"), {"q": "gadget"}).content.decode()
+    assert "More than 40 results" in body and "the 10 most relevant are listed" in body
+
+
+def test_the_search_page_counts_pages_through_results_and_keeps_the_filters(login, developer, space, service):
+    for page in _notes(space, 45):
+        page.kind = "runbook"
+        page.save(update_fields=["kind"])
+        page.entities.add(service)
+    client = login(developer)
+    params = {"q": "gadget", "kind": "runbook", "entity": service.pk}
+    first = client.get(reverse("knowledge:search"), params).content.decode()
+    assert "45 results" in first and "showing 1–20" in first
+    assert f"q=gadget&amp;kind=runbook&amp;entity={service.pk}&amp;page=2" in first and 'rel="next"' in first
+    second = client.get(reverse("knowledge:search"), {**params, "page": 2}, HTTP_HX_REQUEST="true").content.decode()
+    assert "showing 21–40" in second and 'aria-current="page"' in second
+    titles = lambda body: {t for t in body.split("<strong>") if t.startswith("Note ")}  # noqa: E731
+    assert len(titles(first)) == len(titles(second)) == 20 and not titles(first) & titles(second)
+    past = client.get(reverse("knowledge:search"), {**params, "page": 7})
+    assert past.status_code == 200
+    body = past.content.decode()
+    assert "There is no page 7" in body and "showing 41–45" in body
+    odd = client.get(reverse("knowledge:search"), {**params, "page": "x"})
+    assert odd.status_code == 200 and "showing 1–20" in odd.content.decode()
+
+
+def test_the_search_page_filters_by_an_entity_chosen_from_those_with_pages(login, developer, corpus, service, team):
+    client = login(developer)
+    body = client.get(reverse("knowledge:search")).content.decode()
+    assert '<label for="knowledge-search-entity">' in body
+    assert f'<option value="{service.pk}">checkout-api (Component)</option>' in body
+    assert f'<option value="{team.pk}"' not in body  # the team has no pages linked
+    body = client.get(reverse("knowledge:search"), {"q": "database", "entity": service.pk}).content.decode()
+    assert f'<option value="{service.pk}" selected>' in body
+    assert "Database failover" in body and "Caching" not in body
+
+
+def test_the_runbooks_tab_of_a_service_links_to_a_search_of_its_pages(login, developer, corpus, service):
+    client = login(developer)
+    tab = client.get(service.get_absolute_url(), {"tab": "runbooks"}, HTTP_HX_REQUEST="true").content.decode()
+    link = f"{reverse('knowledge:search')}?entity={service.pk}"
+    assert f'href="{link}"' in tab and "Search this service’s pages" in tab
+    found = client.get(link).content.decode()
+    assert "Database failover" in found and "Caching" not in found and "1 result" in found
