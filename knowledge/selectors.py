@@ -235,6 +235,13 @@ def _filtered(*, space: str | None, kind: str | None, tag: str | None, entity: i
     return qs
 
 
+def pages_filtered(
+    *, space: str | None = None, kind: str | None = None, tag: str | None = None, entity: int | None = None
+) -> QuerySet[Page]:
+    """Every page that passes the filters, most recently edited first."""
+    return _filtered(space=space, kind=kind, tag=tag, entity=entity).order_by("-updated_at", "-pk")
+
+
 def search_pages(
     *,
     query: str,
@@ -247,7 +254,7 @@ def search_pages(
     query = (query or "").strip()[:200]
     qs = _filtered(space=space, kind=kind, tag=tag, entity=entity)
     if not query:
-        return [SearchHit(page=p, snippet="", rank=0.0) for p in qs.order_by("-updated_at")[:limit]]
+        return [SearchHit(page=p, snippet="", rank=0.0) for p in qs.order_by("-updated_at", "-pk")[:limit]]
     if connection.vendor == "postgresql":
         return _search_postgres(qs, query, limit)
     return _search_fallback(qs, query, limit)

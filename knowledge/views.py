@@ -12,16 +12,24 @@ from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import content_disposition_header, urlencode
 from django.views.decorators.http import require_POST
 
 from catalog.models import Entity
 from knowledge import forms, permissions, selectors, services
 from knowledge.models import Attachment, Incident, PageKind, Revision, SiteBuild, Space
 from knowledge.rendering import render_markdown, resolve_links
+from portal.params import parse_int
 from portal.services import PermissionDenied, ServiceError
 
 # Built sites hold text that was not sanitized (mkdocs passes raw HTML through), so they run
 # sandboxed: an opaque origin that cannot use the portal's cookies or read its pages.
+SPACES_PER_PAGE = 50
+TREE_PAGES_PER_PAGE = 200
+CHILDREN_PER_PAGE = 50
+BROWSE_PER_PAGE = 50
+INCIDENTS_PER_PAGE = 50
+
 SITE_CSP = (
     "sandbox allow-scripts allow-popups allow-popups-to-escape-sandbox; "
     "default-src 'none'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; font-src 'self' data:; "
@@ -42,7 +50,7 @@ def _page(key: str, slug: str):
 
 @login_required
 def index(request):
-    spaces = list(selectors.spaces())
+    spaces = Paginator(selectors.spaces(), SPACES_PER_PAGE).get_page(request.GET.get("page"))
     return render(
         request,
         "knowledge/index.html",
@@ -60,17 +68,23 @@ def search(request):
     kind = request.GET.get("kind") or None
     if kind not in PageKind.values:
         kind = None
-    entity = request.GET.get("entity") or None
-    entity = int(entity) if entity and entity.isdigit() else None
-    hits = selectors.search_pages(
-        query=q,
-        space=request.GET.get("space") or None,
-        kind=kind,
-        tag=request.GET.get("tag") or None,
-        entity=entity,
-    )
+    entity = parse_int(request.GET.get("entity"))
+    filters = {"space": request.GET.get("space") or None, "kind": kind, "tag": request.GET.get("tag") or None}
+    listing = None
+    if q.strip():
+        hits = selectors.search_pages(query=q, entity=entity, **filters)
+    else:
+        # Without words this is a list of every page that passes the filters, newest first.
+        listing = Paginator(selectors.pages_filtered(entity=entity, **filters), BROWSE_PER_PAGE).get_page(
+            request.GET.get("page")
+        )
+        hits = [selectors.SearchHit(page=p, snippet="", rank=0.0) for p in listing]
     context = {"hits": hits, "q": q, "kind": kind or "", "kinds": PageKind.choices, "spaces": selectors.spaces()}
     context.update(space=request.GET.get("space", ""), tag=request.GET.get("tag", ""), entity=entity or "")
+    context["listing"] = listing
+    context["query"] = urlencode(
+        {name: value for name, value in request.GET.items() if name != "page" and value}, doseq=False
+    )
     template = "knowledge/_search_results.html" if request.htmx else "knowledge/search.html"
     return render(request, template, context)
 
@@ -104,7 +118,7 @@ def space_detail(request, key):
         "knowledge/space.html",
         {
             "space": space,
-            "tree": selectors.page_tree(space),
+            "tree": Paginator(selectors.page_tree(space), TREE_PAGES_PER_PAGE).get_page(request.GET.get("page")),
             "can_edit": permissions.can_edit_space(request.user, space),
             "can_manage": permissions.can_manage_space(request.user, space),
             "last_build": SiteBuild.objects.filter(space=space).first(),
@@ -146,8 +160,9 @@ def page_create(request, key):
     kind = request.GET.get("kind", PageKind.ARTICLE)
     initial = {"kind": kind if kind in PageKind.values else PageKind.ARTICLE, "title": request.GET.get("title", "")}
     for name in ("parent", "incident"):
-        if request.GET.get(name, "").isdigit():
-            initial[name] = int(request.GET[name])
+        value = parse_int(request.GET.get(name))
+        if value is not None:
+            initial[name] = value
     form = forms.PageForm(request.POST or None, space=space, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -183,7 +198,9 @@ def page_detail(request, key, slug):
         "space": page.space,
         "rendered": rendered,
         "crumbs": selectors.breadcrumbs(page),
-        "children": page.children.order_by("position", "title"),
+        "children": Paginator(page.children.order_by("position", "title"), CHILDREN_PER_PAGE).get_page(
+            request.GET.get("page")
+        ),
         "tags": page.tags.all(),
         "entities": page.entities.all(),
         "can_edit": permissions.can_edit_space(request.user, page.space),
@@ -291,22 +308,21 @@ def page_revision(request, key, slug, number):
     )
 
 
-def _int(value, default):
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return default
-
-
 @login_required
 def page_diff(request, key, slug):
     page = _page(key, slug)
     latest = page.current_revision.number if page.current_revision else 1
-    a_num = _int(request.GET.get("a"), max(latest - 1, 1))
-    b_num = _int(request.GET.get("b"), latest)
+    raw_a, raw_b = (request.GET.get(name, "").strip() for name in ("a", "b"))
+    a_num = parse_int(raw_a) if raw_a else max(latest - 1, 1)
+    b_num = parse_int(raw_b) if raw_b else latest
+    if a_num is None or b_num is None:
+        messages.error(request, f"Give two revision numbers to compare, from 1 to {latest}.")
+        return redirect(page.url_for("page-history"))
     revs = {r.number: r for r in Revision.objects.filter(page=page, number__in=[a_num, b_num])}
-    if a_num not in revs or b_num not in revs:
-        messages.error(request, "Choose two revisions of this page to compare.")
+    missing = [n for n in dict.fromkeys([a_num, b_num]) if n not in revs]
+    if missing:
+        names = " or ".join(str(n) for n in missing)
+        messages.error(request, f"This page has no revision {names}: its revisions are numbered 1 to {latest}.")
         return redirect(page.url_for("page-history"))
     a, b = revs[a_num], revs[b_num]
     lines = services.unified_diff(a.body, b.body, old_label=f"revision {a.number}", new_label=f"revision {b.number}")
@@ -383,8 +399,14 @@ def _incident(incident_id: int) -> Incident:
 
 @login_required
 def incident_list(request):
-    page = Paginator(selectors.incidents(), 50).get_page(request.GET.get("page"))
-    return render(request, "knowledge/incidents.html", {"page": page})
+    incidents = selectors.incidents()
+    entity = parse_int(request.GET.get("entity"))
+    entity = Entity.objects.filter(pk=entity).first() if entity is not None else None
+    if entity is not None:
+        incidents = incidents.filter(entity=entity)
+    page = Paginator(incidents, INCIDENTS_PER_PAGE).get_page(request.GET.get("page"))
+    query = urlencode({"entity": entity.pk}) if entity else ""
+    return render(request, "knowledge/incidents.html", {"page": page, "entity": entity, "query": query})
 
 
 @login_required
@@ -577,13 +599,9 @@ def attachment_upload(request, key, slug):
 def attachment_file(request, key, slug, name):
     page = _page(key, slug)
     attachment = get_object_or_404(Attachment, page=page, name=name)
-    disposition = "inline" if attachment.is_image else "attachment"
-    response = FileResponse(
-        attachment.file.open("rb"), content_type=attachment.content_type, as_attachment=disposition == "attachment",
-        filename=attachment.name,
-    )  # fmt: skip
-    if disposition == "inline":
-        response["Content-Disposition"] = f'inline; filename="{attachment.name}"'
+    as_attachment = not attachment.is_image
+    response = FileResponse(attachment.file.open("rb"), content_type=attachment.content_type)
+    response["Content-Disposition"] = content_disposition_header(as_attachment, attachment.name)
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "sandbox; default-src 'none'; img-src 'self'"
     return response

@@ -11,6 +11,7 @@ from knowledge import selectors, services
 from knowledge.api import serializers as s
 from knowledge.models import Incident, Page, PageKind, Revision, Space
 from knowledge.selectors import page_rendered
+from portal.params import parse_int
 from portal.services import ServiceError
 
 
@@ -73,8 +74,9 @@ class PageViewSet(viewsets.ModelViewSet):
             qs = qs.filter(kind=params["kind"])
         if params.get("tag"):
             qs = qs.filter(tags__name=params["tag"])
-        if params.get("entity", "").isdigit():
-            qs = qs.filter(entities__pk=int(params["entity"]))
+        entity = parse_int(params.get("entity"))
+        if entity is not None:
+            qs = qs.filter(entities__pk=entity)
         if self.action == "retrieve":
             qs = qs.prefetch_related("tags", "entities")
         elif self.action == "list":
@@ -166,13 +168,13 @@ class PageViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["get"])
     def diff(self, request, pk=None, format=None):
         page = self.get_object()
-        try:
-            a, b = int(request.query_params.get("a", "")), int(request.query_params.get("b", ""))
-        except ValueError:
+        a, b = parse_int(request.query_params.get("a")), parse_int(request.query_params.get("b"))
+        if a is None or b is None:
             raise ServiceError("Give two revision numbers: ?a=1&b=2.")
         revs = {r.number: r for r in Revision.objects.filter(page=page, number__in=[a, b])}
-        if a not in revs or b not in revs:
-            raise ServiceError("Both revisions must belong to this page.")
+        missing = [n for n in dict.fromkeys([a, b]) if n not in revs]
+        if missing:
+            raise ServiceError(f"This page has no revision {' or '.join(map(str, missing))}.")
         lines = services.unified_diff(revs[a].body, revs[b].body, old_label=f"revision {a}", new_label=f"revision {b}")
         return Response({"a": a, "b": b, "title": [revs[a].title, revs[b].title], "diff": lines})
 
@@ -204,13 +206,12 @@ class SearchView(APIView):
     )
     def get(self, request):
         p = request.query_params
-        entity = p.get("entity", "")
         hits = selectors.search_pages(
             query=p.get("q", ""),
             space=p.get("space") or None,
             kind=p.get("kind") if p.get("kind") in PageKind.values else None,
             tag=p.get("tag") or None,
-            entity=int(entity) if entity.isdigit() else None,
+            entity=parse_int(p.get("entity")),
         )
         return Response({"results": s.SearchHitSerializer(hits, many=True).data})
 
@@ -222,9 +223,9 @@ class IncidentViewSet(
 
     def get_queryset(self):
         qs = selectors.incidents().prefetch_related("steps__done_by")
-        entity = self.request.query_params.get("entity", "")
-        if entity.isdigit():
-            qs = qs.filter(entity_id=int(entity))
+        entity = parse_int(self.request.query_params.get("entity"))
+        if entity is not None:
+            qs = qs.filter(entity_id=entity)
         if self.request.query_params.get("open") == "true":
             qs = qs.filter(closed_at__isnull=True)
         return qs
