@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 
 from catalog.models import Entity
 from knowledge import forms, permissions, selectors, services
-from knowledge.models import Attachment, Incident, PageKind, Revision, SiteBuild, Space
+from knowledge.models import Attachment, Incident, Page, PageKind, Revision, SiteBuild, Space
 from knowledge.rendering import render_markdown, resolve_links
 from portal.params import parse_int
 from portal.services import PermissionDenied, ServiceError
@@ -29,6 +29,7 @@ TREE_PAGES_PER_PAGE = 200
 CHILDREN_PER_PAGE = 50
 BROWSE_PER_PAGE = 50
 INCIDENTS_PER_PAGE = 50
+RUNBOOK_INCIDENTS = 20
 
 SITE_CSP = (
     "sandbox allow-scripts allow-popups allow-popups-to-escape-sandbox; "
@@ -207,7 +208,9 @@ def page_detail(request, key, slug):
         "attachments": page.attachments.all(),
     }
     if page.kind == PageKind.RUNBOOK:
-        context["incidents"] = page.incidents.select_related("entity", "started_by")[:20]
+        incidents = list(page.incidents.select_related("entity", "started_by")[: RUNBOOK_INCIDENTS + 1])
+        context["incidents"] = incidents[:RUNBOOK_INCIDENTS]
+        context["more_incidents"] = len(incidents) > RUNBOOK_INCIDENTS
         context["start_form"] = forms.IncidentStartForm(runbook=page)
     return render(request, "knowledge/page.html", context)
 
@@ -399,14 +402,21 @@ def _incident(incident_id: int) -> Incident:
 
 @login_required
 def incident_list(request):
-    incidents = selectors.incidents()
+    incidents, query = selectors.incidents(), {}
     entity = parse_int(request.GET.get("entity"))
     entity = Entity.objects.filter(pk=entity).first() if entity is not None else None
     if entity is not None:
-        incidents = incidents.filter(entity=entity)
+        incidents, query["entity"] = incidents.filter(entity=entity), entity.pk
+    runbook = parse_int(request.GET.get("runbook"))
+    runbook = Page.objects.filter(pk=runbook, kind=PageKind.RUNBOOK).first() if runbook is not None else None
+    if runbook is not None:
+        incidents, query["runbook"] = incidents.filter(runbook=runbook), runbook.pk
     page = Paginator(incidents, INCIDENTS_PER_PAGE).get_page(request.GET.get("page"))
-    query = urlencode({"entity": entity.pk}) if entity else ""
-    return render(request, "knowledge/incidents.html", {"page": page, "entity": entity, "query": query})
+    return render(
+        request,
+        "knowledge/incidents.html",
+        {"page": page, "entity": entity, "runbook": runbook, "query": urlencode(query)},
+    )
 
 
 @login_required

@@ -72,3 +72,19 @@ def test_the_entity_tab_links_to_all_its_pages_and_incidents(login, developer, r
     assert "(2 in all)" in incidents and f"entity={service.pk}&page=2" in incidents
     older = client.get("/knowledge/incidents/", {"entity": service.pk, "page": 2}).content.decode()
     assert first.get_absolute_url() in older
+
+
+def test_a_runbook_links_to_all_its_incidents(login, developer, runbook, monkeypatch):
+    monkeypatch.setattr(views, "RUNBOOK_INCIDENTS", 1)
+    monkeypatch.setattr(views, "INCIDENTS_PER_PAGE", 1)
+    first = services.incident_start(actor=developer, runbook=runbook, entity=None, severity="sev3")
+    services.incident_start(actor=developer, runbook=runbook, entity=None, severity="sev2")
+    other = services.page_create(actor=developer, space=runbook.space, title="Other", kind="runbook")
+    services.incident_start(actor=developer, runbook=other, entity=None, severity="sev2")
+    client = login(developer)
+    shown = client.get(runbook.get_absolute_url()).content.decode()
+    assert f'href="/knowledge/incidents/?runbook={runbook.pk}">All incidents of this runbook' in shown
+    incidents = client.get("/knowledge/incidents/", {"runbook": runbook.pk}).content.decode()
+    assert "(2 in all)" in incidents and f"?runbook={runbook.pk}&page=2" in incidents
+    older = client.get("/knowledge/incidents/", {"runbook": runbook.pk, "page": 2}).content.decode()
+    assert first.get_absolute_url() in older

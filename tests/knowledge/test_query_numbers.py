@@ -28,6 +28,7 @@ def urls(page):
         f"/knowledge/s/{key}/new/?parent={{n}}",
         f"/knowledge/s/{key}/new/?incident={{n}}",
         "/knowledge/incidents/?entity={n}",
+        "/knowledge/incidents/?runbook={n}",
         f"/knowledge/s/{key}/p/{slug}/diff/?a={{n}}&b=1",
         f"/knowledge/s/{key}/p/{slug}/diff/?a=1&b={{n}}",
         "/api/knowledge/pages/?entity={n}",
