@@ -8,16 +8,26 @@ def _entity_of(*args):
     return next((a for a in args if isinstance(a, Entity)), None)
 
 
+TAB_PAGES = 50
+TAB_INCIDENTS = 10
+
+
 def runbooks_tab_context(*args) -> dict:
     from knowledge import selectors
 
     entity = _entity_of(*args)
     if entity is None:
         return {"kb_pages": [], "kb_incidents": []}
+    # The tab shows the first pages and incidents; "all" links lead to complete, paginated lists.
+    pages = list(selectors.pages_for_entity(entity)[: TAB_PAGES + 1])
+    incidents = list(selectors.incidents().filter(entity=entity)[: TAB_INCIDENTS + 1])
     return {
         "entity": entity,
-        "kb_pages": list(selectors.pages_for_entity(entity)[:50]),
-        "kb_incidents": list(selectors.incidents().filter(entity=entity)[:10]),
+        "kb_pages": pages[:TAB_PAGES],
+        "kb_pages_more": len(pages) > TAB_PAGES,
+        "kb_pages_count": selectors.pages_for_entity(entity).count() if len(pages) > TAB_PAGES else len(pages),
+        "kb_incidents": incidents[:TAB_INCIDENTS],
+        "kb_incidents_more": len(incidents) > TAB_INCIDENTS,
     }
 
 

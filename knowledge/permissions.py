@@ -44,6 +44,11 @@ def can_create_space(user, owner) -> bool:
     return owner is not None and teams_of(user).filter(pk=owner.pk).exists()
 
 
+def can_own_space(user, owner) -> bool:
+    """Hand a space to a team (or to none): its members, or Platform Admins."""
+    return can_create_space(user, owner)
+
+
 def can_start_incident(user, page) -> bool:
     """Any signed-in engineer may start working through a runbook: on-call is not always the owner."""
     return _signed_in(user) and page.kind == "runbook"

@@ -1,9 +1,14 @@
 """What the global search finds in the knowledge base: pages and runbooks, ranked."""
 
-from django.utils.html import strip_tags
+import html
 
 from knowledge import selectors
 from portal.extensions import SearchHit
+
+
+def _plain(snippet: str) -> str:
+    """The text of a knowledge snippet (escaped HTML with <mark>): the global search escapes it itself."""
+    return html.unescape(snippet.replace("<mark>", "").replace("</mark>", ""))
 
 
 def search_knowledge(user, query: str, limit: int) -> list[SearchHit]:
@@ -13,7 +18,7 @@ def search_knowledge(user, query: str, limit: int) -> list[SearchHit]:
             title=hit.page.title,
             url=hit.page.get_absolute_url(),
             kind=hit.page.get_kind_display(),
-            snippet=strip_tags(hit.snippet),
+            snippet=_plain(hit.snippet),
         )
         for hit in selectors.search_pages(query=query, limit=limit)
     ]

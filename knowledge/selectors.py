@@ -206,11 +206,9 @@ def incidents() -> QuerySet[Incident]:
     return Incident.objects.select_related("runbook", "runbook__space", "entity", "started_by").order_by("-started_at")
 
 
-def runbook_get(runbook_id) -> Page | None:
-    if not str(runbook_id).isdigit():
-        return None
+def runbook_get(runbook_id: int) -> Page | None:
     # Not filtered by kind: a page that stopped being a runbook keeps its incident history.
-    return Page.objects.select_related("space").filter(pk=int(runbook_id)).first()
+    return Page.objects.select_related("space").filter(pk=runbook_id).first()
 
 
 def postmortems_of(incident_id: int) -> QuerySet[Page]:

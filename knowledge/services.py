@@ -46,12 +46,16 @@ def max_page_bytes() -> int:
 class EditConflict(ServiceError):
     """Someone saved the page after the editor opened it; nothing was written."""
 
-    def __init__(self, *, page: Page, base: Revision | None, current: Revision, diff: list[str]):
+    def __init__(
+        self, *, page: Page, base: Revision | None, current: Revision, diff: list[str], fields: list[str] = ()
+    ):
         self.page, self.base, self.current, self.diff = page, base, current, diff
+        self.fields = list(fields)
         who = current.author.get_username() if current.author else "someone"
+        differs = f" The saved page differs from yours in: {', '.join(self.fields)}." if self.fields else ""
         super().__init__(
             f"{who} saved this page (revision {current.number}) while you were editing. "
-            "Your text was not saved: compare the changes below, merge them into your text and save again."
+            "Your changes were not saved: compare them below, merge them into yours and save again." + differs
         )
 
 
@@ -101,6 +105,12 @@ def space_update(
         raise ServiceError("A space is owned by a team (a catalog Group).")
     with transaction.atomic():
         space = Space.objects.select_for_update().get(pk=space.pk)
+        if (owner.pk if owner else None) != space.owner_id and not permissions.can_own_space(actor, owner):
+            raise PermissionDenied(
+                "You can hand the space only to a team you are a member of; Platform Admins can hand it to any team."
+                if owner is not None
+                else "Only Platform Admins can leave a space without an owning team."
+            )
         changes = {}
         for field, value in [
             ("name", name.strip()[:200] or space.name),
@@ -299,6 +309,34 @@ def _check_postmortem_links(actor, *, kind: str, incident: Incident | None, depl
         raise PermissionDenied("You cannot link a postmortem to an incident you cannot see.")
 
 
+def _differences(
+    page: Page, current: Revision, *, title, body, tags, entity_ids, parent, kind, incident, deployment_ref, position
+) -> list[str]:
+    """What a save would change in the saved page (fields not sent change nothing)."""
+    differs = []
+    if current.title != title:
+        differs.append("title")
+    if current.body != body:
+        differs.append("text")
+    if kind is not None and kind != page.kind:
+        differs.append("kind")
+    if parent is not _UNSET and (parent.pk if parent else None) != page.parent_id:
+        differs.append("parent page")
+    if position is not None and max(0, position) != page.position:
+        differs.append("position")
+    if incident is not _UNSET and (incident.pk if incident else None) != page.incident_id:
+        differs.append("incident")
+    if deployment_ref is not None and deployment_ref.strip()[:200] != page.deployment_ref:
+        differs.append("deployment")
+    if tags is not None and set(parse_tags(tags)) != set(page.tags.values_list("name", flat=True)):
+        differs.append("tags")
+    if entity_ids is not None:
+        wanted = set(Entity.objects.filter(pk__in=entity_ids).values_list("pk", flat=True))
+        if wanted != set(page.entities.values_list("pk", flat=True)):
+            differs.append("linked entities")
+    return differs
+
+
 def page_update(
     *,
     actor,
@@ -329,7 +367,13 @@ def page_update(
         locked = Page.objects.select_for_update().get(pk=page.pk)
         current = Revision.objects.filter(pk=locked.current_revision_id).first()
         changed_meanwhile = current is not None and base_revision_id != current.pk
-        if changed_meanwhile and (current.body != body or current.title != title):
+        # Revisions keep only title and text, so a stale edit cannot tell which other fields the
+        # other saver changed: anything it would change in the saved page is a conflict.
+        differs = changed_meanwhile and _differences(
+            locked, current, title=title, body=body, tags=tags, entity_ids=entity_ids, parent=parent,
+            kind=kind, incident=incident, deployment_ref=deployment_ref, position=position,
+        )  # fmt: skip
+        if differs:
             base = Revision.objects.filter(pk=base_revision_id, page=locked).first()
             raise EditConflict(
                 page=locked,
@@ -338,6 +382,7 @@ def page_update(
                 diff=unified_diff(
                     current.body, body, old_label=f"revision {current.number} (saved)", new_label="your text"
                 ),
+                fields=differs,
             )
         if parent is not _UNSET:
             _check_parent(locked.space, locked, parent)
@@ -1000,13 +1045,14 @@ def service_docs_build_run(*, build_id: int) -> ServiceDocsBuild:
 
 # --- attachments -------------------------------------------------------------------------
 
-# Extension -> (content type, magic bytes it must start with, or None for text types).
+# Extension -> (content type, what the content must start with, or None for text types): bytes
+# or, where a fixed prefix says too little, a pattern.
 ATTACHMENT_TYPES = {
     ".png": ("image/png", [b"\x89PNG\r\n\x1a\n"]),
     ".jpg": ("image/jpeg", [b"\xff\xd8\xff"]),
     ".jpeg": ("image/jpeg", [b"\xff\xd8\xff"]),
     ".gif": ("image/gif", [b"GIF87a", b"GIF89a"]),
-    ".webp": ("image/webp", [b"RIFF"]),
+    ".webp": ("image/webp", [re.compile(rb"RIFF....WEBP", re.DOTALL)]),  # RIFF alone is also WAV, AVI
     ".pdf": ("application/pdf", [b"%PDF-"]),
     ".zip": ("application/zip", [b"PK\x03\x04", b"PK\x05\x06"]),
     ".txt": ("text/plain", None),
@@ -1046,7 +1092,9 @@ def attachment_add(*, actor, page: Page, upload) -> Attachment:
     upload.seek(0)
     head = upload.read(2048)
     upload.seek(0)
-    if magic is not None and not any(head.startswith(m) for m in magic):
+    if magic is not None and not any(
+        head.startswith(m) if isinstance(m, bytes) else m.match(head) is not None for m in magic
+    ):
         raise ServiceError(f"The file's content does not look like a {ext} file.")
     if magic is None:
         try:

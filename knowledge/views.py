@@ -13,6 +13,7 @@ from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import content_disposition_header, urlencode
 from django.views.decorators.http import require_POST
 
 from catalog.models import Entity
@@ -20,10 +21,16 @@ from knowledge import forms, permissions, selectors, services
 from knowledge.models import Attachment, Incident, Page, PageKind, Revision, SiteBuild, Space
 from knowledge.rendering import render_markdown, resolve_links
 from knowledge.templates_md import starting_text
+from portal.params import parse_int
 from portal.services import PermissionDenied, ServiceError
 
 # Built sites hold text that was not sanitized (mkdocs passes raw HTML through), so they run
 # sandboxed: an opaque origin that cannot use the portal's cookies or read its pages.
+SPACES_PER_PAGE = 50
+TREE_PAGES_PER_PAGE = 200
+CHILDREN_PER_PAGE = 50
+INCIDENTS_PER_PAGE = 50
+
 SITE_CSP = (
     "sandbox allow-scripts allow-popups allow-popups-to-escape-sandbox; "
     "default-src 'none'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; font-src 'self' data:; "
@@ -44,7 +51,7 @@ def _page(key: str, slug: str):
 
 @login_required
 def index(request):
-    spaces = list(selectors.spaces())
+    spaces = Paginator(selectors.spaces(), SPACES_PER_PAGE).get_page(request.GET.get("page"))
     return render(
         request,
         "knowledge/index.html",
@@ -76,8 +83,7 @@ def search(request):
     kind = request.GET.get("kind") or None
     if kind not in PageKind.values:
         kind = None
-    raw_entity = request.GET.get("entity", "")
-    entity = int(raw_entity) if raw_entity.isdigit() else None
+    entity = parse_int(request.GET.get("entity"))
     entities = list(selectors.search_entities())
     if entity is not None and all(e.pk != entity for e in entities):
         # Linked from a service with no pages (yet): keep it selectable, so the filter shows.
@@ -86,9 +92,8 @@ def search(request):
             entity = None
         else:
             entities.append(extra)
-    raw_page = request.GET.get("page", "")
     result_page = selectors.search_page(
-        number=int(raw_page) if raw_page.isdigit() else 1,
+        number=parse_int(request.GET.get("page")) or 1,
         per_page=SEARCH_PER_PAGE,
         query=q,
         space=request.GET.get("space") or None,
@@ -142,7 +147,7 @@ def space_detail(request, key):
         "knowledge/space.html",
         {
             "space": space,
-            "tree": selectors.page_tree(space),
+            "tree": Paginator(selectors.page_tree(space), TREE_PAGES_PER_PAGE).get_page(request.GET.get("page")),
             "can_edit": permissions.can_edit_space(request.user, space),
             "can_manage": permissions.can_manage_space(request.user, space),
             "last_build": SiteBuild.objects.filter(space=space).first(),
@@ -186,8 +191,9 @@ def page_create(request, key):
     title = request.GET.get("title", "")
     initial = {"kind": kind, "title": title, "body": starting_text(kind, title)}
     for name in ("parent", "incident"):
-        if request.GET.get(name, "").isdigit():
-            initial[name] = int(request.GET[name])
+        value = parse_int(request.GET.get(name))
+        if value is not None:
+            initial[name] = value
     existing_postmortems = []
     if "incident" in initial:
         existing_postmortems = list(
@@ -243,7 +249,9 @@ def page_detail(request, key, slug):
         "space": page.space,
         "rendered": rendered,
         "crumbs": selectors.breadcrumbs(page),
-        "children": page.children.order_by("position", "title"),
+        "children": Paginator(page.children.order_by("position", "title"), CHILDREN_PER_PAGE).get_page(
+            request.GET.get("page")
+        ),
         "tags": page.tags.all(),
         "entities": page.entities.all(),
         "can_edit": permissions.can_edit_space(request.user, page.space),
@@ -365,22 +373,21 @@ def page_revision(request, key, slug, number):
     )
 
 
-def _int(value, default):
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return default
-
-
 @login_required
 def page_diff(request, key, slug):
     page = _page(key, slug)
     latest = page.current_revision.number if page.current_revision else 1
-    a_num = _int(request.GET.get("a"), max(latest - 1, 1))
-    b_num = _int(request.GET.get("b"), latest)
+    raw_a, raw_b = (request.GET.get(name, "").strip() for name in ("a", "b"))
+    a_num = parse_int(raw_a) if raw_a else max(latest - 1, 1)
+    b_num = parse_int(raw_b) if raw_b else latest
+    if a_num is None or b_num is None:
+        messages.error(request, f"Give two revision numbers to compare, from 1 to {latest}.")
+        return redirect(page.url_for("page-history"))
     revs = {r.number: r for r in Revision.objects.filter(page=page, number__in=[a_num, b_num])}
-    if a_num not in revs or b_num not in revs:
-        messages.error(request, "Choose two revisions of this page to compare.")
+    missing = [n for n in dict.fromkeys([a_num, b_num]) if n not in revs]
+    if missing:
+        names = " or ".join(str(n) for n in missing)
+        messages.error(request, f"This page has no revision {names}: its revisions are numbered 1 to {latest}.")
         return redirect(page.url_for("page-history"))
     a, b = revs[a_num], revs[b_num]
     lines = services.unified_diff(a.body, b.body, old_label=f"revision {a.number}", new_label=f"revision {b.number}")
@@ -457,16 +464,23 @@ def _incident(incident_id: int) -> Incident:
 
 @login_required
 def incident_list(request):
-    incidents, runbook, query = selectors.incidents(), None, ""
-    runbook_id = request.GET.get("runbook", "")
-    if runbook_id:
+    incidents, query = selectors.incidents(), {}
+    entity = parse_int(request.GET.get("entity"))
+    entity = Entity.objects.filter(pk=entity).first() if entity is not None else None
+    if entity is not None:
+        incidents, query["entity"] = incidents.filter(entity=entity), entity.pk
+    runbook_id, runbook = parse_int(request.GET.get("runbook")), None
+    if runbook_id is not None:
         runbook = selectors.runbook_get(runbook_id)
         if runbook is None:
             raise Http404("No such runbook.")
-        incidents = incidents.filter(runbook=runbook)
-        query = f"runbook={runbook.pk}"
-    page = Paginator(incidents, 50).get_page(request.GET.get("page"))
-    return render(request, "knowledge/incidents.html", {"page": page, "runbook": runbook, "query": query})
+        incidents, query["runbook"] = incidents.filter(runbook=runbook), runbook.pk
+    page = Paginator(incidents, INCIDENTS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "knowledge/incidents.html",
+        {"page": page, "entity": entity, "runbook": runbook, "query": urlencode(query)},
+    )
 
 
 def _steps_context(request, incident: Incident) -> dict:
@@ -676,13 +690,9 @@ def attachment_upload(request, key, slug):
 def attachment_file(request, key, slug, name):
     page = _page(key, slug)
     attachment = get_object_or_404(Attachment, page=page, name=name)
-    disposition = "inline" if attachment.is_image else "attachment"
-    response = FileResponse(
-        attachment.file.open("rb"), content_type=attachment.content_type, as_attachment=disposition == "attachment",
-        filename=attachment.name,
-    )  # fmt: skip
-    if disposition == "inline":
-        response["Content-Disposition"] = f'inline; filename="{attachment.name}"'
+    as_attachment = not attachment.is_image
+    response = FileResponse(attachment.file.open("rb"), content_type=attachment.content_type)
+    response["Content-Disposition"] = content_disposition_header(as_attachment, attachment.name)
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "sandbox; default-src 'none'; img-src 'self'"
     return response

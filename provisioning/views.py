@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 from django_htmx.http import retarget
 
+from portal.params import parse_int
 from portal.services import ServiceError
 from provisioning import permissions, selectors, services
 from provisioning.forms import DecisionForm, RequestForm
@@ -144,11 +145,8 @@ def request_log(request, pk: int):
     """New log lines after ``after`` for htmx; the whole log section when a newer run started."""
     env_request = _visible_request(request, pk, lean=True)
     latest = selectors.latest_run(env_request)
-    try:
-        run_id = int(request.GET.get("run", "0"))
-        after = max(0, int(request.GET.get("after", "0")))
-    except ValueError:
-        run_id, after = 0, 0
+    run_id = parse_int(request.GET.get("run", "0")) or 0
+    after = parse_int(request.GET.get("after", "0")) or 0
     if latest is None or latest.pk != run_id:
         response = render(request, "provisioning/_log_section.html", _log_context(env_request, latest))
         return retarget(response, "#log-section")

@@ -14,6 +14,7 @@ from knowledge.api import serializers as s
 from knowledge.models import Incident, Page, PageKind, Revision, Space
 from knowledge.selectors import page_rendered
 from portal.api.pagination import PageNumberPagination
+from portal.params import parse_int
 from portal.services import ServiceError
 
 
@@ -76,8 +77,9 @@ class PageViewSet(viewsets.ModelViewSet):
             qs = qs.filter(kind=params["kind"])
         if params.get("tag"):
             qs = qs.filter(tags__name=params["tag"])
-        if params.get("entity", "").isdigit():
-            qs = qs.filter(entities__pk=int(params["entity"]))
+        entity = parse_int(params.get("entity"))
+        if entity is not None:
+            qs = qs.filter(entities__pk=entity)
         if self.action == "retrieve":
             qs = qs.prefetch_related("tags", "entities")
         elif self.action == "list":
@@ -173,13 +175,13 @@ class PageViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["get"])
     def diff(self, request, pk=None, format=None):
         page = self.get_object()
-        try:
-            a, b = int(request.query_params.get("a", "")), int(request.query_params.get("b", ""))
-        except ValueError:
+        a, b = parse_int(request.query_params.get("a")), parse_int(request.query_params.get("b"))
+        if a is None or b is None:
             raise ServiceError("Give two revision numbers: ?a=1&b=2.")
         revs = {r.number: r for r in Revision.objects.filter(page=page, number__in=[a, b])}
-        if a not in revs or b not in revs:
-            raise ServiceError("Both revisions must belong to this page.")
+        missing = [n for n in dict.fromkeys([a, b]) if n not in revs]
+        if missing:
+            raise ServiceError(f"This page has no revision {' or '.join(map(str, missing))}.")
         lines = services.unified_diff(revs[a].body, revs[b].body, old_label=f"revision {a}", new_label=f"revision {b}")
         return Response({"a": a, "b": b, "title": [revs[a].title, revs[b].title], "diff": lines})
 
@@ -206,12 +208,12 @@ class SearchPagination(PageNumberPagination):
 
     def paginate_search(self, request, **search_args) -> list[selectors.SearchHit]:
         size = self.get_page_size(request)
-        raw = request.query_params.get(self.page_query_param, "1")
-        if not raw.isdigit() or int(raw) < 1:
+        number = parse_int(request.query_params.get(self.page_query_param, "1"))
+        if number is None or number < 1:
             raise ValidationError({"page": ["Must be a whole number from 1."]})
         self.request = request
         # Past the end: an empty page, so a client that counts pages up stops there.
-        self.result_page = selectors.search_page(number=int(raw), per_page=size, to_last_page=False, **search_args)
+        self.result_page = selectors.search_page(number=number, per_page=size, to_last_page=False, **search_args)
         return self.result_page.results.hits
 
     def get_next_link(self):
@@ -273,7 +275,6 @@ class SearchView(APIView):
     )
     def get(self, request):
         p = request.query_params
-        entity = p.get("entity", "")
         paginator = self.pagination_class()
         hits = paginator.paginate_search(
             request,
@@ -281,7 +282,7 @@ class SearchView(APIView):
             space=p.get("space") or None,
             kind=p.get("kind") if p.get("kind") in PageKind.values else None,
             tag=p.get("tag") or None,
-            entity=int(entity) if entity.isdigit() else None,
+            entity=parse_int(p.get("entity")),
         )
         return paginator.get_paginated_response(s.SearchHitSerializer(hits, many=True).data)
 
@@ -293,9 +294,9 @@ class IncidentViewSet(
 
     def get_queryset(self):
         qs = selectors.incidents().prefetch_related("steps__done_by")
-        entity = self.request.query_params.get("entity", "")
-        if entity.isdigit():
-            qs = qs.filter(entity_id=int(entity))
+        entity = parse_int(self.request.query_params.get("entity"))
+        if entity is not None:
+            qs = qs.filter(entity_id=entity)
         if self.request.query_params.get("open") == "true":
             qs = qs.filter(closed_at__isnull=True)
         return qs

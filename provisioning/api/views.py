@@ -8,6 +8,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from catalog.models import Entity
+from portal.params import parse_int
 from provisioning import permissions, selectors, services
 from provisioning.api.serializers import (
     ClusterStatusSerializer,
@@ -63,7 +64,8 @@ class RequestViewSet(
         return qs
 
     def get_object(self):
-        obj = selectors.request_detail(self.kwargs["pk"]) if str(self.kwargs["pk"]).isdigit() else None
+        pk = parse_int(self.kwargs["pk"])
+        obj = selectors.request_detail(pk) if pk is not None else None
         if obj is None or not permissions.can_view(self.request.user, obj):
             raise Http404
         return obj
@@ -214,10 +216,9 @@ class RunViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     def log(self, request, pk=None, format=None):
         """Log lines after ``?after=`` (at most 1,000 per page), in order."""
         run = self.get_object()
-        try:
-            after = max(0, int(request.query_params.get("after", "0")))
-        except ValueError:
-            raise ValidationError({"after": ["A line number (an integer) is expected."]})
+        after = parse_int(request.query_params.get("after", "0"))
+        if after is None:
+            raise ValidationError({"after": ["A line number (a whole number, 0 or more) is expected."]})
         lines = selectors.log_lines(run, after=after)
         finished = run.status in (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELED)
         body = {

@@ -46,6 +46,7 @@ def test_other_files_are_served_as_downloads(developer, page, login):
         ("page.html", b"<script>", "cannot be attached"),
         ("fake.png", b"<html><script>alert(1)</script>", "does not look like a .png"),
         ("binary.txt", b"\xff\xfe\x00\x00\xff" * 100, "UTF-8"),
+        ("sound.webp", b"RIFF\x24\x08\x00\x00WAVEfmt " + b"\x00" * 64, "does not look like a .webp"),
     ],
 )
 def test_disallowed_or_disguised_files_are_refused(developer, page, name, data, message):
@@ -76,3 +77,22 @@ def test_a_refused_upload_is_a_message_not_an_error_page(login, developer, page)
         follow=True,
     )
     assert response.status_code == 200 and b"cannot be attached" in response.content
+
+
+def test_a_webp_image_is_accepted(developer, page):
+    webp = b"RIFF\x1a\x00\x00\x00WEBPVP8L" + b"\x00" * 32
+    attachment = services.attachment_add(actor=developer, page=page, upload=SimpleUploadedFile("shot.webp", webp))
+    assert attachment.content_type == "image/webp"
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "disposition"),
+    [("图.png", PNG, "inline; filename*=utf-8''%E5%9B%BE.png"),
+     ("日志.txt", b"hello", "attachment; filename*=utf-8''%E6%97%A5%E5%BF%97.txt"),
+     ("plain name.png", PNG, 'inline; filename="plain name.png"')],
+)  # fmt: skip
+def test_file_names_reach_the_browser_intact(login, developer, page, name, data, disposition):
+    attachment = services.attachment_add(actor=developer, page=page, upload=SimpleUploadedFile(name, data))
+    assert attachment.name == name
+    served = login(developer).get(attachment.get_absolute_url())
+    assert served["Content-Disposition"] == disposition

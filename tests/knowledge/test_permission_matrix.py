@@ -1,7 +1,10 @@
 """Role × endpoint: who gets through each write endpoint of the HTML views."""
 
 import pytest
+from django.contrib.messages import get_messages
 from django.urls import reverse
+
+from knowledge.models import Page
 
 pytestmark = pytest.mark.django_db
 
@@ -21,6 +24,19 @@ def endpoints(page):
     }
 
 
+def assert_effect(page, endpoint, response, allowed):
+    """Revert and delete answer 302 also when the service refuses: check what happened to the page."""
+    errors = [str(m) for m in get_messages(response.wsgi_request) if m.level_tag == "error"]
+    if endpoint == "revert":
+        assert page.revisions.count() == (2 if allowed else 1), errors
+        if allowed:
+            assert page.revisions.first().message == "Reverted to revision 1" and not errors
+    elif endpoint == "delete":
+        assert Page.objects.filter(pk=page.pk).exists() is not allowed, errors
+        if allowed:
+            assert not errors
+
+
 @pytest.mark.parametrize("who", sorted(ALLOWED))
 @pytest.mark.parametrize("endpoint", ["edit page", "new page", "revert", "delete", "settings", "import", "build"])
 def test_role_by_endpoint_matrix(request, login, page, who, endpoint, settings, tmp_path):
@@ -32,6 +48,7 @@ def test_role_by_endpoint_matrix(request, login, page, who, endpoint, settings, 
         assert response.status_code in (200, 302), response.status_code
     else:
         assert response.status_code == 403
+    assert_effect(page, endpoint, response, ALLOWED[who])
 
 
 @pytest.mark.parametrize("endpoint", ["edit page", "new page", "revert", "delete", "settings", "import", "build"])
@@ -44,6 +61,17 @@ def test_an_open_space_lets_a_stranger_edit_pages_but_not_manage_the_space(login
         assert response.status_code == 403
     else:
         assert response.status_code in (200, 302)
+    assert_effect(page, endpoint, response, endpoint not in ("settings", "import", "build"))
+
+
+def test_a_refused_delete_is_an_error_message_not_a_silent_redirect(login, developer, runbook):
+    from knowledge import services
+
+    services.incident_start(actor=developer, runbook=runbook, entity=None, severity="sev3")
+    response = login(developer).post(reverse("knowledge:page-delete", args=[runbook.space.key, runbook.slug]))
+    assert response.status_code == 302
+    assert_effect(runbook, "delete", response, allowed=False)
+    assert "cannot be deleted" in " ".join(str(m) for m in get_messages(response.wsgi_request))
 
 
 def test_every_signed_in_user_reads_history_diff_and_search(login, stranger, page):

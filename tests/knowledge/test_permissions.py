@@ -44,3 +44,28 @@ def test_an_anonymous_user_reads_nothing(space):
     from django.contrib.auth.models import AnonymousUser
 
     assert not permissions.can_read_space(AnonymousUser(), space)
+
+
+def test_a_member_cannot_hand_the_space_to_a_team_they_are_not_in(login, space, developer, stranger, platform_admin):
+    from knowledge.models import Space
+    from tests.knowledge.conftest import make_team
+
+    other = make_team("team-search", stranger)
+    settings = {"name": space.name, "description": "", "owner": other.pk}
+    response = login(developer).post(f"/knowledge/s/{space.key}/settings/", settings)
+    assert response.status_code == 200
+    assert "You can hand the space only to a team you are a member of" in response.content.decode()
+    assert Space.objects.get(pk=space.pk).owner_id != other.pk
+    with pytest.raises(PermissionDenied):
+        services.space_update(actor=developer, space=space, name="P", description="", owner=None, open_for_edit=False)
+    api = login(developer).patch(
+        f"/api/knowledge/spaces/{space.key}/", {"owner_id": other.pk}, content_type="application/json"
+    )
+    assert api.status_code == 403 and Space.objects.get(pk=space.pk).owner_id != other.pk
+
+    services.space_update(actor=platform_admin, space=space, name="P", description="", owner=other, open_for_edit=False)
+    assert Space.objects.get(pk=space.pk).owner_id == other.pk
+    # A member of the new team now changes the space, keeping it with their team.
+    space.refresh_from_db()
+    services.space_update(actor=stranger, space=space, name="Q", description="", owner=other, open_for_edit=False)
+    assert Space.objects.get(pk=space.pk).name == "Q"

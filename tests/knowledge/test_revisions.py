@@ -88,3 +88,57 @@ def test_tags_are_normalised_and_titles_make_unique_slugs(space, developer):
     b = services.page_create(actor=developer, space=space, title="Deploys")
     assert sorted(a.tags.values_list("name", flat=True)) == ["on-call", "ops"]
     assert (a.slug, b.slug) == ("deploys", "deploys-2")
+
+
+def _move_and_tag(page, actor, parent):
+    """A saves from the current revision: moves the page under ``parent`` and tags it ``a``."""
+    services.page_update(
+        actor=actor, page=page, title=page.title, body=page.body, base_revision_id=page.current_revision_id,
+        parent=parent, tags=["a"],
+    )  # fmt: skip
+
+
+def test_a_stale_form_that_would_undo_a_move_and_tags_is_a_conflict(login, page, space, developer, teammate):
+    base = page.current_revision_id
+    parent = services.page_create(actor=developer, space=space, title="Parent")
+    _move_and_tag(page, developer, parent)
+    response = login(teammate).post(
+        page.url_for("page-edit"),
+        {"title": page.title, "kind": "article", "body": page.body, "tags": "b", "parent": "", "base_revision": base},
+    )
+    assert response.status_code == 409
+    content = response.content.decode()
+    assert "Conflict: your changes were not saved" in content
+    assert "The saved page differs from yours in: parent page, tags." in content
+    page.refresh_from_db()
+    assert page.parent == parent and list(page.tags.values_list("name", flat=True)) == ["a"]
+    assert page.revisions.count() == 2
+
+
+def test_a_stale_api_edit_that_would_undo_a_move_and_tags_is_a_409(client, page, space, developer, teammate):
+    base = page.current_revision_id
+    parent = services.page_create(actor=developer, space=space, title="Parent")
+    _move_and_tag(page, developer, parent)
+    client.force_login(teammate)
+    response = client.patch(
+        f"/api/knowledge/pages/{page.pk}/",
+        {"body": page.body, "tags": ["b"], "parent": None, "base_revision": base},
+        content_type="application/json",
+    )
+    assert response.status_code == 409
+    assert "differs from yours in: parent page, tags" in response.json()["error"]["message"]
+    page.refresh_from_db()
+    assert page.parent == parent and list(page.tags.values_list("name", flat=True)) == ["a"]
+
+
+def test_a_stale_api_edit_of_fields_it_does_not_send_is_still_saved(client, page, space, developer, teammate):
+    base = page.current_revision_id
+    parent = services.page_create(actor=developer, space=space, title="Parent")
+    _move_and_tag(page, developer, parent)
+    client.force_login(teammate)
+    response = client.patch(
+        f"/api/knowledge/pages/{page.pk}/", {"body": page.body, "base_revision": base}, content_type="application/json"
+    )
+    assert response.status_code == 200
+    page.refresh_from_db()
+    assert page.parent == parent and list(page.tags.values_list("name", flat=True)) == ["a"]

@@ -70,7 +70,7 @@ def test_the_second_editor_sees_a_conflict_with_the_diff_and_keeps_their_text(lo
     )
     content = response.content.decode()
     assert response.status_code == 409
-    assert "Conflict: your text was not saved" in content
+    assert "Conflict: your changes were not saved" in content
     assert "<del>-first saver</del>" in content and "<ins>+second saver</ins>" in content
     assert ">second saver</textarea>" in content
     page.refresh_from_db()
@@ -132,7 +132,7 @@ def test_diff_between_two_revisions_and_revert(login, developer, page):
 
 def test_a_diff_of_unknown_revisions_is_a_clear_message_not_an_error(login, developer, page):
     response = login(developer).get(page.url_for("page-diff") + "?a=zz&b=99", follow=True)
-    assert response.status_code == 200 and b"Choose two revisions" in response.content
+    assert response.status_code == 200 and b"Give two revision numbers to compare" in response.content
 
 
 def test_history_of_a_page_with_many_revisions_is_paginated_with_few_queries(
@@ -146,7 +146,7 @@ def test_history_of_a_page_with_many_revisions_is_paginated_with_few_queries(
     client = login(developer)
     with django_assert_max_num_queries(12):
         response = client.get(page.url_for("page-history"))
-    assert response.content.decode().count('name="a"') == 50
+    assert response.content.decode().count('type="radio" name="a"') == 50
     assert b"Page 1 of 3" in response.content
 
 

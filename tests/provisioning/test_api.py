@@ -1,4 +1,5 @@
 import pytest
+from django.urls import reverse
 
 from provisioning import services
 from provisioning.models import EnvironmentRequest, RequestState
@@ -140,3 +141,20 @@ def test_cancel_and_retry_through_the_api(login, developer, shipped_templates, e
     assert "only a failed request can be retried" in again.json()["error"]["message"]
     env.refresh_from_db()
     assert env.state == RequestState.CANCELED
+
+
+@pytest.mark.parametrize("pk", ["²", "99999999999999999999"])
+def test_an_odd_request_id_is_a_404_not_a_server_error(login, developer, pk):
+    assert login(developer).get(f"{API}/requests/{pk}/").status_code == 404
+
+
+@pytest.mark.parametrize("after", ["99999999999999999999", "²", "-1"])
+def test_an_odd_log_position_is_a_clear_400(login, developer, shipped_templates, after):
+    request = _planned(developer, shipped_templates["team-sandbox"])
+    response = login(developer).get(f"{API}/runs/{request.runs.get().pk}/log/", {"after": after})
+    assert response.status_code == 400 and "line number" in response.content.decode()
+    run = request.runs.get()
+    page = login(developer).get(
+        reverse("provisioning:request-log", args=[request.pk]), {"run": run.pk, "after": after}, HTTP_HX_REQUEST="true"
+    )
+    assert page.status_code == 200
