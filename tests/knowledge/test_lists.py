@@ -48,7 +48,7 @@ def test_the_children_of_a_page_are_paginated(login, developer, space, page, mon
 def test_the_entity_tab_links_to_all_its_pages_and_incidents(login, developer, runbook, service, monkeypatch):
     monkeypatch.setattr(apps, "TAB_PAGES", 1)
     monkeypatch.setattr(apps, "TAB_INCIDENTS", 1)
-    monkeypatch.setattr(views, "BROWSE_PER_PAGE", 1)
+    monkeypatch.setattr(views, "SEARCH_PER_PAGE", 1)
     monkeypatch.setattr(views, "INCIDENTS_PER_PAGE", 1)
     other = services.page_create(actor=developer, space=runbook.space, title="Checkout design", entity_ids=[service.pk])
     services.page_create(actor=developer, space=runbook.space, title="Unrelated")
@@ -63,7 +63,7 @@ def test_the_entity_tab_links_to_all_its_pages_and_incidents(login, developer, r
 
     listing = client.get("/knowledge/search/", {"entity": service.pk}).content.decode()
     assert titles_in(listing, ["Checkout design", "Checkout is down", "Unrelated"]) == ["Checkout design"]
-    assert f"entity={service.pk}&page=2" in listing and "(2 in all)" in listing
+    assert f"?entity={service.pk}&amp;page=2" in listing and "2 results · showing 1–1" in listing
     second = client.get("/knowledge/search/", {"entity": service.pk, "page": 2}).content.decode()
     assert titles_in(second, ["Checkout design", "Checkout is down", "Unrelated"]) == ["Checkout is down"]
     assert other.get_absolute_url() not in second
@@ -75,7 +75,7 @@ def test_the_entity_tab_links_to_all_its_pages_and_incidents(login, developer, r
 
 
 def test_a_runbook_links_to_all_its_incidents(login, developer, runbook, monkeypatch):
-    monkeypatch.setattr(views, "RUNBOOK_INCIDENTS", 1)
+    monkeypatch.setattr(views, "RUNBOOK_INCIDENTS_SHOWN", 1)
     monkeypatch.setattr(views, "INCIDENTS_PER_PAGE", 1)
     first = services.incident_start(actor=developer, runbook=runbook, entity=None, severity="sev3")
     services.incident_start(actor=developer, runbook=runbook, entity=None, severity="sev2")
@@ -83,7 +83,7 @@ def test_a_runbook_links_to_all_its_incidents(login, developer, runbook, monkeyp
     services.incident_start(actor=developer, runbook=other, entity=None, severity="sev2")
     client = login(developer)
     shown = client.get(runbook.get_absolute_url()).content.decode()
-    assert f'href="/knowledge/incidents/?runbook={runbook.pk}">All incidents of this runbook' in shown
+    assert f'href="/knowledge/incidents/?runbook={runbook.pk}">All 2 incidents' in shown
     incidents = client.get("/knowledge/incidents/", {"runbook": runbook.pk}).content.decode()
     assert "(2 in all)" in incidents and f"?runbook={runbook.pk}&page=2" in incidents
     older = client.get("/knowledge/incidents/", {"runbook": runbook.pk, "page": 2}).content.decode()
