@@ -497,6 +497,7 @@ def incident_detail(request, incident_id):
     context = _steps_context(request, incident)
     context["close_form"] = forms.IncidentCloseForm()
     context["postmortems"] = selectors.postmortems_of(incident.pk).select_related("space").order_by("created_at")
+    context["can_write_postmortem"] = permissions.can_edit_space(request.user, incident.runbook.space)
     return render(request, "knowledge/incident.html", context)
 
 

@@ -324,3 +324,10 @@ def test_responders_see_steps_checked_off_by_the_others(login, developer, teamma
     closed = client.get(steps_url, HTTP_HX_REQUEST="true").content.decode()
     assert "every 5s" not in closed and "done by teammate" in closed
     assert "every 5s" not in client.get(incident.get_absolute_url()).content.decode()
+
+
+def test_a_responder_outside_the_team_is_not_offered_a_postmortem_they_cannot_write(login, stranger, runbook):
+    incident = services.incident_start(actor=stranger, runbook=runbook, entity=None, severity="sev2")
+    page = login(stranger).get(incident.get_absolute_url()).content.decode()
+    assert "kind=postmortem" not in page
+    assert "The postmortem is written by the team of the “Payments” space." in page
