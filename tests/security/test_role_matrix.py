@@ -200,7 +200,9 @@ GET = {
     "knowledge/preview/": POST_ONLY,
     "knowledge/incidents/": READ,
     "knowledge/incidents/<incident_id>/": READ,
+    "knowledge/incidents/<incident_id>/steps/": READ,  # the steps, polled while the incident is open
     "knowledge/incidents/<incident_id>/steps/<number>/": POST_ONLY,
+    "knowledge/template/": READ,  # a kind's starting text, for the new-page editor
     "knowledge/incidents/<incident_id>/close/": POST_ONLY,
     "knowledge/docs/<entity_id>/": NOT_BUILT,
     "knowledge/docs/<entity_id>/<path>": NOT_BUILT,
@@ -316,7 +318,7 @@ WRITES: dict[str, list[tuple]] = {
     ],
     "knowledge/preview/": [("post", lambda w: {"body": "# Preview"}, "L 200= 200= 200= 200= 200=")],  # saves nothing
     # Whoever started the incident, the runbook's editors and Platform Admins work through it.
-    "knowledge/incidents/<incident_id>/steps/<number>/": [("post", lambda w: {"done": "on"}, "L 302 302 R R 302")],
+    "knowledge/incidents/<incident_id>/steps/<number>/": [("post", lambda w: {"done": "on"}, "L 302 302 403 403 302")],
     "knowledge/incidents/<incident_id>/close/": [("post", lambda w: {"outcome": "resolved"}, "L 302 302 R R 302")],
     "knowledge/docs/<entity_id>/build/": [("post", None, TEAM_WRITE)],
     "knowledge/s/<key>/settings/": [
