@@ -51,8 +51,17 @@ class PageSerializer(PageListSerializer):
         return [e.ref for e in obj.entities.all()]
 
 
+class SpaceKeyField(serializers.SlugRelatedField):
+    """A space by its key; a key with a NUL character is invalid (PostgreSQL cannot even look it up)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and "\x00" in data:
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class PageWriteSerializer(serializers.Serializer):
-    space = serializers.SlugRelatedField(slug_field="key", queryset=Space.objects.all(), required=False)
+    space = SpaceKeyField(slug_field="key", queryset=Space.objects.all(), required=False)
     title = serializers.CharField(max_length=200)
     kind = serializers.ChoiceField(choices=PageKind.choices, required=False)
     body = serializers.CharField(allow_blank=True, required=False, trim_whitespace=False)

@@ -14,7 +14,9 @@ def test_starting_an_incident_on_an_entity_notifies_its_team(team, developer, te
 
     svc = Entity.objects.get(ref_key="component:default/svc-a")
     space = knowledge.space_create(actor=platform_admin, key="ops", name="Ops", owner=None)
-    runbook = knowledge.page_create(actor=platform_admin, space=space, title="svc-a is down", kind="runbook", body="")
+    runbook = knowledge.page_create(
+        actor=platform_admin, space=space, title="svc-a is down", kind="runbook", body="", entity_ids=[svc.pk]
+    )
     incident = knowledge.incident_start(actor=stranger, runbook=runbook, entity=svc, severity="sev1")
     for user in (developer, teammate):
         notification = Notification.objects.get(user=user, event="incident_started")

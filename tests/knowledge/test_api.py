@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from knowledge import services
@@ -263,3 +265,10 @@ def test_incident_links_are_refused_clearly_through_the_api(api, developer, runb
     )
     assert article.status_code == 400 and "Only postmortems" in article.json()["error"]["message"]
     assert not Page.objects.filter(title__in=["PM", "Note"]).exists()
+
+
+def test_a_space_key_with_a_nul_character_is_a_clear_400(api, developer, space):
+    response = api(developer).post(
+        f"{API}/pages/", {"space": "pay\x00ments", "title": "X"}, content_type="application/json"
+    )
+    assert response.status_code == 400 and "space" in json.dumps(response.json())
