@@ -2,6 +2,7 @@ from django import forms
 
 from catalog.models import Entity, Kind
 from knowledge.models import Incident, Outcome, Page, PageKind, Severity
+from portal.forms import ModelMultipleIdsField
 
 
 class SpaceForm(forms.Form):
@@ -29,7 +30,7 @@ class PageForm(forms.Form):
     )
     body = forms.CharField(widget=forms.Textarea(attrs={"rows": 24, "class": "editor"}), required=False)
     tags = forms.CharField(required=False, help_text="Comma-separated, e.g. database, on-call.")
-    entities = forms.ModelMultipleChoiceField(
+    entities = ModelMultipleIdsField(
         queryset=Entity.objects.exclude(kind__in=[Kind.USER, Kind.LOCATION]).order_by("kind", "name"),
         required=False,
         label="Linked catalog entities",

@@ -289,7 +289,8 @@ def search(
     offset = max(0, offset)
     if not query:
         total = qs.count()
-        newest = qs.order_by("-updated_at", "-pk")[offset : offset + limit]
+        # An offset past the end is answered without a query (a huge one does not fit the database).
+        newest = qs.order_by("-updated_at", "-pk")[offset : offset + limit] if offset < total else []
         hits = [SearchHit(page=p, snippet="", rank=0.0) for p in newest]
         return SearchResults(hits=hits, count=total, count_exact=True, listed=total)
     if connection.vendor == "postgresql":

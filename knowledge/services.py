@@ -547,6 +547,8 @@ def incident_start(*, actor, runbook: Page, entity: Entity | None, severity: str
 def incident_step_set(*, actor, incident: Incident, number: int, done: bool, note: str | None = None) -> IncidentStep:
     if not permissions.can_work_incident(actor, incident):
         raise PermissionDenied("Only the incident's responder and the runbook's team can update its steps.")
+    if note is not None and "\x00" in note:
+        raise ServiceError("The note contains a NUL character, which a note cannot hold; nothing was saved.")
     with transaction.atomic():
         locked = Incident.objects.select_for_update().get(pk=incident.pk)
         if not locked.is_open:

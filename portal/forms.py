@@ -1,5 +1,20 @@
 from django import forms
 
+from portal.params import parse_int
+
+
+class ModelMultipleIdsField(forms.ModelMultipleChoiceField):
+    """Objects chosen by id, where an id that is no whole number (or too large for the database)
+    is an invalid choice rather than a database error (SQLite overflows on huge ones)."""
+
+    def _check_values(self, value):
+        for pk in value:
+            if parse_int(pk) is None:
+                raise forms.ValidationError(
+                    self.error_messages["invalid_pk_value"], code="invalid_pk_value", params={"pk": pk}
+                )
+        return super()._check_values(value)
+
 
 class TokenCreateForm(forms.Form):
     name = forms.CharField(

@@ -1,6 +1,7 @@
 """Security headers that Django does not set by itself."""
 
 from django.conf import settings
+from django.core.exceptions import SuspiciousOperation
 
 DEFAULT_CSP = {
     "default-src": "'self'",
@@ -39,22 +40,39 @@ class SecurityHeadersMiddleware:
         return response
 
 
+def _has_nul(query_dict) -> bool:
+    return any("\x00" in value for _name, values in query_dict.lists() for value in values)
+
+
+def _form_has_nul(request) -> bool:
+    # Only url-encoded forms (htmx posts, small forms): reading one here leaves it readable by the
+    # view, and a body over the size limit raises again there, where the view explains it.
+    # Multipart uploads go through Django forms, whose fields refuse NUL themselves.
+    if request.method != "POST" or request.content_type != "application/x-www-form-urlencoded":
+        return False
+    try:
+        return _has_nul(request.POST)
+    except SuspiciousOperation:
+        return False
+
+
 class RejectNulCharactersMiddleware:
-    """Refuse query strings that carry a NUL character, with a 400.
+    """Refuse query strings and url-encoded forms that carry a NUL character, with a 400.
 
     No field of the portal can hold one, and PostgreSQL refuses them in text,
-    so a search or filter would otherwise end in a server error. Forms and
-    serializers already refuse NUL in bodies; this covers the query string.
+    so a search, a filter or a value a view reads without a Django form (an
+    htmx step note, a username to link) would otherwise end in a server error.
+    Serializers refuse NUL in JSON bodies themselves.
     """
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        if "%00" in request.META.get("QUERY_STRING", "") or any(
-            "\x00" in value for values in request.GET.lists() for value in values[1]
-        ):
-            message = "The address contains a NUL character, which no field accepts."
+        query_has_nul = "%00" in request.META.get("QUERY_STRING", "") or _has_nul(request.GET)
+        if query_has_nul or _form_has_nul(request):
+            where = "The address contains" if query_has_nul else "A field of the form contains"
+            message = f"{where} a NUL character, which no field accepts."
             if request.path.startswith("/api/"):
                 from django.http import JsonResponse
 

@@ -331,3 +331,23 @@ def test_a_responder_outside_the_team_is_not_offered_a_postmortem_they_cannot_wr
     page = login(stranger).get(incident.get_absolute_url()).content.decode()
     assert "kind=postmortem" not in page
     assert "The postmortem is written by the team of the “Payments” space." in page
+
+
+def test_a_step_note_with_a_nul_character_is_refused_and_nothing_changes(login, developer, runbook):
+    from urllib.parse import urlencode
+
+    incident = services.incident_start(actor=developer, runbook=runbook, entity=None, severity="sev2")
+    url = reverse("knowledge:incident-step", args=[incident.pk, 1])
+    client = login(developer)
+    # As htmx sends it (url-encoded), and as a multipart form.
+    as_htmx = client.post(
+        url,
+        urlencode({"done": "on", "note": "a\x00b"}),
+        content_type="application/x-www-form-urlencoded",
+        HTTP_HX_REQUEST="true",
+    )
+    assert as_htmx.status_code == 400 and "NUL character" in as_htmx.content.decode()
+    as_form = client.post(url, {"done": "on", "note": "a\x00b"}, HTTP_HX_REQUEST="true")
+    assert as_form.status_code == 200 and "a note cannot hold; nothing was saved" in as_form.content.decode()
+    step = incident.steps.get(number=1)
+    assert not step.done and step.note == ""

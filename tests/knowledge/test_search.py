@@ -175,6 +175,16 @@ def test_pages_without_words_list_the_newest_pages_in_pages_too(space):
     assert sorted(seen) == sorted(p.pk for p in made)
 
 
+def test_a_huge_page_number_shows_the_last_page_with_or_without_words(login, developer, space):
+    made = _notes(space, 3)
+    client = login(developer)
+    for query in ("", "gadget"):
+        html = client.get("/knowledge/search/", {"q": query, "page": str(2**63 - 1)}).content.decode()
+        assert all(p.get_absolute_url() in html for p in made)
+        api = client.get("/api/knowledge/search/", {"q": query, "page": str(2**60)})
+        assert api.status_code == 200 and api.json()["results"] == [] and api.json()["count"] == 3
+
+
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL counts up to COMMON_FROM")
 def test_a_common_word_says_more_than_n_results_and_pages_through_the_ranked_ones(space, monkeypatch, login, developer):
     monkeypatch.setattr(selectors, "RANK_ALL_UP_TO", 20)

@@ -218,3 +218,13 @@ def test_switching_the_kind_of_a_new_page_fetches_its_starting_text(login, devel
     assert f'data-kind-template="{reverse("knowledge:page-template")}"' in form
     text = client.get(reverse("knowledge:page-template"), {"kind": "postmortem", "title": "Outage"}).content.decode()
     assert text.startswith("# Outage") and "## Root cause" in text
+
+
+def test_an_impossible_entity_id_in_the_editor_is_a_form_error(login, teammate, page):
+    response = login(teammate).post(
+        page.url_for("page-edit"),
+        {"title": page.title, "kind": "article", "body": "x", "entities": ["9" * 25],
+         "base_revision": page.current_revision_id},
+    )  # fmt: skip
+    assert response.status_code == 200 and "is not a valid value" in response.content.decode()
+    assert page.revisions.count() == 1
