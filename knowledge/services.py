@@ -633,33 +633,31 @@ def _import_project_pages(*, actor, space: Space, project_pages) -> ImportResult
 
 
 def _import_one_page(*, actor, space: Space, item, parent: Page | None, page: Page | None) -> tuple[Page, str]:
-    if page is None:
+    files = _attachable_files(item)
+    created = page is None
+    if created:
         slug = _unique_slug(space, _clean_title(item.title))
-        body = _body_showing_attachments(space, slug, item)
         page = page_create(
             actor=actor,
             space=space,
             title=item.title,
-            body=body,
+            body=_body_showing_attachments(space, slug, item.body, files),
             parent=parent,
             source_path=item.path,
             position=item.position,
             message="Imported from mkdocs",
             check_permission=False,
         )
-        _attach_project_files(actor=actor, page=page, item=item)
-        if page.slug == slug:
-            return page, "created"
-        outcome = "created"  # another page took the slug meanwhile: point the links at this one
-    else:
-        outcome = "updated"
-        _attach_project_files(actor=actor, page=page, item=item)
+    _attach_project_files(actor=actor, page=page, item=item, files=files)
+    if created and page.slug == slug:
+        return page, "created"
+    # A re-import, or a new page whose slug another page took meanwhile (its links must follow).
     if page.parent_id != (parent.pk if parent else None) or page.position != item.position:
         page.parent, page.position = parent, item.position
         page.save(update_fields=["parent", "position"])
-    body = _body_showing_attachments(space, page.slug, item)
+    body = _body_showing_attachments(space, page.slug, item.body, files)
     if page.body == body and page.title == item.title:
-        return page, "unchanged" if outcome == "updated" else outcome
+        return page, "created" if created else "unchanged"
     page_update(
         actor=actor,
         page=page,
@@ -668,16 +666,19 @@ def _import_one_page(*, actor, space: Space, item, parent: Page | None, page: Pa
         base_revision_id=page.current_revision_id,
         message="Re-imported from mkdocs",
     )
-    return page, outcome
+    return page, "created" if created else "updated"
 
 
-def _project_file_names(item) -> dict[str, str]:
-    """The attachment name of each local file a project page shows (target as written -> name)."""
+def _attachable_files(item) -> dict[str, str]:
+    """The attachment name of each local file a project page shows that may be attached
+    (target as written -> name); names are made unique within the page."""
     names: dict[str, str] = {}
     taken: dict[str, Path] = {}
     for target, path in sorted(item.files.items()):
         name = attachment_name(path.name)
         stem, ext = posixpath.splitext(name)
+        if ext.lower() not in ATTACHMENT_TYPES:
+            continue
         n = 1
         while name in taken and taken[name] != path:
             n += 1
@@ -687,30 +688,25 @@ def _project_file_names(item) -> dict[str, str]:
     return names
 
 
-def _body_showing_attachments(space: Space, slug: str, item) -> str:
+def _body_showing_attachments(space: Space, slug: str, body: str, files: dict[str, str]) -> str:
     from django.urls import reverse
 
     from knowledge.mkdocs_project import replace_link_targets
 
     return replace_link_targets(
-        item.body,
-        {
-            target: reverse("knowledge:attachment", args=[space.key, slug, name])
-            for target, name in _project_file_names(item).items()
-            if posixpath.splitext(name)[1].lower() in ATTACHMENT_TYPES
-        },
+        body, {target: reverse("knowledge:attachment", args=[space.key, slug, name]) for target, name in files.items()}
     )
 
 
-def _attach_project_files(*, actor, page: Page, item) -> None:
+def _attach_project_files(*, actor, page: Page, item, files: dict[str, str]) -> None:
     """Attach the local files the page shows (once: a re-import keeps files already attached)."""
     from django.core.files import File
 
     from knowledge.mkdocs_project import ProjectError
 
     existing = set(page.attachments.values_list("name", flat=True))
-    for target, name in _project_file_names(item).items():
-        if name in existing or posixpath.splitext(name)[1].lower() not in ATTACHMENT_TYPES:
+    for target, name in files.items():
+        if name in existing:
             continue
         with open(item.files[target], "rb") as handle:
             try:
