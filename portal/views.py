@@ -38,10 +38,15 @@ def profile(request):
 def token_create(request):
     form = TokenCreateForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Give the token a name of at most 100 characters.")
+        messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
         return redirect("profile")
     try:
-        new = services.token_create(user=request.user, name=form.cleaned_data["name"])
+        new = services.token_create(
+            user=request.user,
+            name=form.cleaned_data["name"],
+            scopes=form.cleaned_data["scopes"],
+            expires_in_days=form.cleaned_data["expires_in_days"],
+        )
     except services.ServiceError as exc:
         messages.error(request, str(exc))
         return redirect("profile")
@@ -85,6 +90,16 @@ def readyz(request):
 @require_GET
 @never_cache
 def prometheus_metrics(request):
+    from portal.permissions import can_read_metrics
+
+    if not can_read_metrics(request):
+        response = HttpResponse(
+            "Metrics need a bearer token (METRICS_TOKEN) or an allowed address (METRICS_ALLOWED_IPS).\n",
+            status=403,
+            content_type="text/plain; charset=utf-8",
+        )
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
     payload, content_type = metrics.render_latest()
     return HttpResponse(payload, content_type=content_type)
 
