@@ -172,6 +172,14 @@ def notification_preferences(request):
     return render(request, "portal/notification_preferences.html", {"form": form, "rows": form.rows()})
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: str) -> str:
+    """OWASP's CSV injection rule: a cell a spreadsheet would read as a formula gets a leading quote."""
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
 AUDIT_CSV_COLUMNS = [
     "created_at",
     "actor_name",
@@ -211,20 +219,19 @@ def audit_log(request):
         def rows():
             yield writer.writerow(AUDIT_CSV_COLUMNS)
             for event in events.iterator(chunk_size=2000):
-                yield writer.writerow(
-                    [
-                        event.created_at.isoformat(),
-                        event.actor_name,
-                        event.action,
-                        event.object_type,
-                        event.object_id,
-                        event.object_repr,
-                        json.dumps(event.changes, sort_keys=True),
-                        event.ip_address or "",
-                    ]
-                )
+                cells = [
+                    event.created_at.isoformat(),
+                    event.actor_name,
+                    event.action,
+                    event.object_type,
+                    event.object_id,
+                    event.object_repr,
+                    json.dumps(event.changes, sort_keys=True, ensure_ascii=False),
+                    event.ip_address or "",
+                ]
+                yield writer.writerow([spreadsheet_safe(cell) for cell in cells])
 
-        response = StreamingHttpResponse(rows(), content_type="text/csv")
+        response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="bridge-audit-log.csv"'
         return response
     page = Paginator(events, 50).get_page(request.GET.get("page"))
