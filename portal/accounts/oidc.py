@@ -120,7 +120,16 @@ def finish(request) -> tuple[dict, dict]:
     app = client()
     metadata = _metadata(app)
     try:
-        token = app.authorize_access_token(request)
+        # Authlib checks the audience only through "azp" unless told: a token whose "aud" names
+        # another client but whose "azp" names ours would pass. OIDC Core 3.1.3.7 wants "aud" checked.
+        conf = config()
+        token = app.authorize_access_token(
+            request,
+            claims_options={
+                "iss": {"essential": True, "values": [metadata["issuer"]]},
+                "aud": {"essential": True, "values": [conf.client_id]},
+            },
+        )
     except MismatchingStateError as exc:
         raise SignInRefused(
             "state_mismatch", "This sign-in was not started here, or it was already used. Start again."
