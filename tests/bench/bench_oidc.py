@@ -14,8 +14,12 @@ import pytest
 import requests
 from django.urls import reverse
 
-from tests.accounts.conftest import ALICE, ProviderBrowser, oidc_settings, provider  # noqa: F401  (fixtures)
+from tests.accounts import conftest as oidc_fixtures
+from tests.accounts.conftest import ALICE, ProviderBrowser
 from tests.bench.machine import reference_figures
+
+provider = oidc_fixtures.provider
+oidc_settings = oidc_fixtures.oidc_settings
 
 pytestmark = pytest.mark.django_db
 
