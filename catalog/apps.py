@@ -38,6 +38,9 @@ class CatalogConfig(AppConfig):
 
         register_home_panel(HomePanel("my-services", "My services", "catalog/home_services.html", 10, my_services))
         register_team_provider(lambda user: selectors.teams_of(user))
+        from portal.extensions import register_idp_team_resolver
+
+        register_idp_team_resolver(selectors.group_refs_for_idp_groups)
         register_demo_seeder("catalog", demo.seed, order=20)
 
         from catalog import search as catalog_search

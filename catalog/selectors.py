@@ -17,14 +17,34 @@ from catalog.models import CatalogVersion, Entity, Kind, Relation, ScorecardResu
 
 
 def teams_of(user) -> QuerySet[Entity]:
-    """The catalog Groups the user belongs to, through their linked User entity."""
+    """The catalog Groups the user belongs to: through their linked User entity, and through their
+    groups at the identity provider at their last sign-in (``portal.accounts``)."""
+    from django.db.models import Q
+
+    from portal.accounts.selectors import idp_team_refs
+
     if not user or not user.is_authenticated:
         return Entity.objects.none()
-    return Entity.objects.filter(
-        kind=Kind.GROUP,
-        relations__type="hasMember",
-        relations__target__portal_user=user,
-    ).distinct()
+    member = Q(relations__type="hasMember", relations__target__portal_user=user) | Q(ref_key__in=idp_team_refs(user))
+    return Entity.objects.filter(member, kind=Kind.GROUP).distinct()
+
+
+IDP_GROUP_ANNOTATION = "bridge.io/idp-group"
+
+
+def group_refs_for_idp_groups(groups: list[str]) -> list[str]:
+    """Groups named like one of the identity provider's groups (case aside), or whose
+    ``bridge.io/idp-group`` annotation names one (a comma-separated list is allowed)."""
+    wanted = {g.lower() for g in groups}
+    refs = []
+    for ref, name, notes in Entity.objects.filter(kind=Kind.GROUP, orphaned=False).values_list(
+        "ref_key", "name", "annotations"
+    ):
+        named = str((notes or {}).get(IDP_GROUP_ANNOTATION, ""))
+        by_annotation = {part.strip().lower() for part in named.split(",") if part.strip()}
+        if name.lower() in wanted or by_annotation & wanted:
+            refs.append(ref)
+    return refs
 
 
 def catalog_user_of(user) -> Entity | None:

@@ -5,10 +5,10 @@ from portal.models import AuditEvent, Delivery, Notification, PersonalToken, Tea
 
 @admin.register(PersonalToken)
 class PersonalTokenAdmin(admin.ModelAdmin):
-    list_display = ("name", "user", "prefix", "created_at", "last_used_at", "revoked_at")
+    list_display = ("name", "user", "prefix", "scopes", "created_at", "expires_at", "last_used_at", "revoked_at")
     list_filter = ("revoked_at",)
     search_fields = ("name", "user__username", "prefix")
-    readonly_fields = ("user", "prefix", "key_hash", "created_at", "last_used_at")
+    readonly_fields = ("user", "prefix", "key_hash", "created_at", "last_used_at", "last_used_ip")
 
 
 @admin.register(AuditEvent)

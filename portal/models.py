@@ -13,7 +13,11 @@ class PersonalToken(models.Model):
     key_hash = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    last_used_ip = models.GenericIPAddressField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    scopes = models.JSONField(default=list, help_text='"read" (GET, HEAD, OPTIONS) and "write" (everything else).')
+    expires_at = models.DateTimeField(null=True, blank=True)
+    expiry_warned_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -22,8 +26,18 @@ class PersonalToken(models.Model):
         return f"{self.name} ({self.prefix}…)"
 
     @property
+    def is_expired(self) -> bool:
+        from django.utils import timezone
+
+        return self.expires_at is not None and self.expires_at <= timezone.now()
+
+    @property
     def is_active(self) -> bool:
-        return self.revoked_at is None
+        return self.revoked_at is None and not self.is_expired
+
+    @property
+    def can_write(self) -> bool:
+        return "write" in (self.scopes or [])
 
     @staticmethod
     def generate_key() -> str:
@@ -76,6 +90,7 @@ class NotificationEvent(models.TextChoices):
     PIPELINE_FAILED = "pipeline_failed", "A default-branch pipeline of my team failed"
     SCORECARD_DROPPED = "scorecard_dropped", "A scorecard level of my team dropped"
     INCIDENT_STARTED = "incident_started", "An incident started on my team's entity"
+    TOKEN_EXPIRING = "token_expiring", "One of my API tokens expires soon"
 
 
 class Channel(models.TextChoices):

@@ -70,6 +70,9 @@ GET = {
     "": READ,
     "accounts/login/": "200 302 302 302 302 302",  # signed in: on to the home page
     "accounts/logout/": "405 405 405 405 405 405",  # POST only
+    # No identity provider in the matrix's settings: the button's address explains that on the sign-in page.
+    "accounts/oidc/start/": "L 302 302 302 302 302",  # signed in: on to the home page
+    "accounts/oidc/callback/": "L L L L L L",
     "accounts/profile/": READ,
     "accounts/tokens/": POST_ONLY,
     "accounts/tokens/<token_id>/revoke/": POST_ONLY,
@@ -926,3 +929,51 @@ def test_a_person_cannot_join_another_team_by_editing_their_own_catalog_user(wor
         )
         == 200
     )
+
+
+# --- token-scope columns -----------------------------------------------------------------------
+# The developer's API, called with a personal token instead of a session: a ``read`` token answers
+# every GET as the developer's session does and every write with 403, changing nothing; a ``write``
+# token answers writes as the session does. Either way, tokens are managed from a session only
+# (TOKEN_SESSION_ONLY answers 403), so a stolen token cannot mint another.
+TOKEN_SCOPES = {"read": ["read"], "write": ["read", "write"]}
+TOKEN_SESSION_ONLY = {"api/tokens/", "api/tokens/<pk>/", "api/tokens/<pk>/revoke/"}
+
+
+def _token_expectation(route_key: str, cells: str, scope: str, *, write: bool) -> set[str]:
+    if route_key in TOKEN_SESSION_ONLY or (write and scope == "read"):
+        return {"403"}
+    return expected(cells, "developer")
+
+
+@pytest.mark.parametrize("scope", TOKEN_SCOPES)
+def test_a_token_answers_as_its_owners_session_within_its_scope(scope, world, client):
+    from portal import services
+
+    key = services.token_create(user=world.users["developer"], name=f"matrix-{scope}", scopes=TOKEN_SCOPES[scope]).key
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {key}"}
+    assert client.get("/api/me/", **auth).status_code == 200  # records its first use before the snapshots
+    wrong = []
+    for route in ROUTES:
+        if not route.key.startswith("api/") or "/hooks/" in route.key:
+            continue  # webhook receivers take no token
+        url = url_for(route, world)
+        if route.key in GET:
+            want = _token_expectation(route.key, GET[route.key], scope, write=False)
+            got = observed(client.get(url + QUERY.get(route.key, ""), **auth))
+            if got not in want and got + "=" not in want:
+                wrong.append(f"GET {url}: {got}, expected {'|'.join(sorted(want))}")
+        for method, body, cells in WRITES.get(route.key, []):
+            want = _token_expectation(route.key, cells, scope, write=True)
+            data = body(world) if body else {}
+            with transaction.atomic():
+                before = snapshot()
+                response = getattr(client, method)(url, json.dumps(data), content_type="application/json", **auth)
+                changed = _changes(before, snapshot())
+                transaction.set_rollback(True)
+            got = observed(response)
+            if got not in want and got + "=" not in want:
+                wrong.append(f"{method.upper()} {url}: {got}, expected {'|'.join(sorted(want))}")
+            elif want == {"403"} and changed:
+                wrong.append(f"{method.upper()} {url}: refused but changed {', '.join(changed)}")
+    assert not wrong, f"{scope} token:\n" + "\n".join(wrong)
