@@ -84,7 +84,7 @@ class RequestForm(forms.Form):
         self.fields["ttl_hours"].widget.attrs["max"] = version.max_ttl_hours
         schema = version.parameters_schema
         required = set(schema.get("required", []))
-        for name, prop in schema.get("properties", {}).items():
+        for name, prop in version.ordered_parameters:
             self.fields[PARAM_PREFIX + name] = _parameter_field(name, prop, name in required)
 
     def parameter_fields(self):

@@ -100,6 +100,11 @@ class ParsedTemplate:
     notes: list[str] = field(default_factory=list)
 
     @property
+    def parameter_order(self) -> list[str]:
+        """The parameters in the descriptor's order (a JSON column may not keep it)."""
+        return list(self.descriptor["parameters"]["properties"])
+
+    @property
     def approval(self) -> dict:
         approval = dict(self.descriptor["approval"])
         approval.setdefault("group", "Approvers")

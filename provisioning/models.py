@@ -51,6 +51,9 @@ class TemplateVersion(models.Model):
     owner_ref = models.CharField(max_length=200, blank=True, help_text="The owning team, kind:namespace/name")
     owner_team = models.ForeignKey("catalog.Entity", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     parameters_schema = models.JSONField(default=dict)
+    parameter_order = models.JSONField(
+        default=list, blank=True, help_text="Parameter names in the descriptor's order (a JSON column may reorder keys)."
+    )
     approval_policy = models.CharField(max_length=20, choices=ApprovalPolicy.choices)
     approval_group = models.CharField(max_length=150, blank=True)
     approvals_required = models.PositiveSmallIntegerField(default=1)
@@ -67,6 +70,13 @@ class TemplateVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.template.name} v{self.number}"
+
+    @property
+    def ordered_parameters(self) -> list[tuple[str, dict]]:
+        """(name, schema) of each parameter, in the order the template's author gave them."""
+        properties = self.parameters_schema.get("properties", {})
+        order = [name for name in self.parameter_order or [] if name in properties]
+        return [(name, properties[name]) for name in order + [n for n in properties if n not in order]]
 
 
 class RequestState(models.TextChoices):
@@ -184,6 +194,14 @@ class EnvironmentRequest(models.Model):
     @property
     def is_moving(self) -> bool:
         return self.state in MOVING_STATES
+
+    @property
+    def parameter_items(self) -> list[tuple[str, object]]:
+        """(name, value) of the parameters in the template's order; secrets hold only a mask."""
+        values = self.parameters or {}
+        order = [name for name, _prop in self.template_version.ordered_parameters]
+        known = [(name, values[name]) for name in order if name in values]
+        return known + [(name, value) for name, value in values.items() if name not in order]
 
     @property
     def state_badge(self) -> str:

@@ -10,7 +10,12 @@ class TemplateSerializer(serializers.ModelSerializer):
     description = serializers.CharField(source="current_version.description")
     environment_type = serializers.CharField(source="current_version.environment_type")
     owner = serializers.CharField(source="current_version.owner_ref")
-    parameters_schema = serializers.JSONField(source="current_version.parameters_schema")
+    parameters_schema = serializers.SerializerMethodField()
+    parameter_order = serializers.ListField(
+        source="current_version.parameter_order",
+        child=serializers.CharField(),
+        help_text="The parameters in the order the form shows them",
+    )
     approval = serializers.SerializerMethodField()
     ttl = serializers.SerializerMethodField()
 
@@ -18,8 +23,13 @@ class TemplateSerializer(serializers.ModelSerializer):
         model = EnvironmentTemplate
         fields = [
             "name", "version", "title", "description", "environment_type", "owner", "parameters_schema",
-            "approval", "ttl",
+            "parameter_order", "approval", "ttl",
         ]  # fmt: skip
+
+    def get_parameters_schema(self, obj) -> dict:
+        """The JSON Schema, its properties in the template's order."""
+        version = obj.current_version
+        return {**version.parameters_schema, "properties": dict(version.ordered_parameters)}
 
     def get_approval(self, obj) -> dict:
         v = obj.current_version
@@ -47,6 +57,7 @@ class RequestSerializer(serializers.ModelSerializer):
     entity = serializers.SerializerMethodField()
     team = serializers.SerializerMethodField()
     cluster = serializers.SerializerMethodField()
+    parameters = serializers.SerializerMethodField(help_text="In the template's order; secret values are masked")
 
     class Meta:
         model = EnvironmentRequest
@@ -56,6 +67,9 @@ class RequestSerializer(serializers.ModelSerializer):
             "activated_at", "expires_at", "cluster", "namespace", "kubernetes_state", "kubernetes_note",
             "is_drifted", "drift", "drift_checked_at", "destroyed_at",
         ]  # fmt: skip
+
+    def get_parameters(self, obj) -> dict:
+        return dict(obj.parameter_items)
 
     def get_cluster(self, obj) -> str | None:
         return obj.cluster.name if obj.cluster_id else None

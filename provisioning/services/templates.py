@@ -59,6 +59,7 @@ def template_publish(*, parsed: library.ParsedTemplate, actor=None) -> LoadResul
             owner_ref=owner_ref,
             owner_team=owner_team,
             parameters_schema=d["parameters"],
+            parameter_order=parsed.parameter_order,
             approval_policy=approval["policy"],
             approval_group="" if approval["policy"] == ApprovalPolicy.AUTO else approval["group"],
             approvals_required=approval["count"],
