@@ -277,6 +277,11 @@ if PRODUCTION:
         allowed_hosts=ALLOWED_HOSTS,
     )
 
+# --- encryption at rest ------------------------------------------------------------
+# Secrets Bridge reads back (secret template parameters, webhook secrets) are stored
+# encrypted with keys derived from this value (SECRET_KEY by default). Changing it makes
+# the stored secrets unreadable: requests with secret parameters must then be submitted again.
+PORTAL_ENCRYPTION_KEY = env("PORTAL_ENCRYPTION_KEY", env("PIPELINES_ENCRYPTION_KEY", SECRET_KEY))
 # --- provisioning ---------------------------------------------------------------------
 # Where `manage.py load_templates` (and the admin's reload button) read templates from.
 PROVISIONING_TEMPLATES_DIR = Path(
@@ -310,8 +315,8 @@ KNOWLEDGE_MAX_ATTACHMENT_BYTES = env_int("KNOWLEDGE_MAX_ATTACHMENT_BYTES", 10 * 
 KNOWLEDGE_SITES_DIR = Path(env("KNOWLEDGE_SITES_DIR", str(VAR_DIR / "knowledge-sites")))
 # --- pipelines ---
 # Webhook secrets are stored encrypted with a key derived from this value
-# (SECRET_KEY by default); changing it makes the stored secrets unreadable.
-PIPELINES_ENCRYPTION_KEY = env("PIPELINES_ENCRYPTION_KEY", SECRET_KEY)
+# (PORTAL_ENCRYPTION_KEY by default); changing it makes the stored secrets unreadable.
+PIPELINES_ENCRYPTION_KEY = env("PIPELINES_ENCRYPTION_KEY", PORTAL_ENCRYPTION_KEY)
 PIPELINES_MAX_BODY_BYTES = env_int("PIPELINES_MAX_BODY_BYTES", 2 * 1024 * 1024)
 PIPELINES_PRODUCTION_ENVIRONMENTS = env_list("PIPELINES_PRODUCTION_ENVIRONMENTS", ["production", "prod", "prd"])
 # The cache alias the receivers use to send at most two drain tasks a second each (pipelines.services._kick);

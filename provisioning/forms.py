@@ -101,6 +101,10 @@ class RequestForm(forms.Form):
             if value in ("", None) and not isinstance(value, bool):
                 continue  # left empty: the schema's default (if any) applies
             values[name[len(PARAM_PREFIX) :]] = value
+        # A parameter the form does not offer is passed on, so the service refuses it by name.
+        for key in self.data:
+            if key.startswith(PARAM_PREFIX) and key not in self.fields:
+                values[key[len(PARAM_PREFIX) :]] = self.data.get(key)
         return values
 
     def add_service_errors(self, errors: dict[str, list[str]]) -> None:

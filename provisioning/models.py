@@ -52,7 +52,9 @@ class TemplateVersion(models.Model):
     owner_team = models.ForeignKey("catalog.Entity", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     parameters_schema = models.JSONField(default=dict)
     parameter_order = models.JSONField(
-        default=list, blank=True, help_text="Parameter names in the descriptor's order (a JSON column may reorder keys)."
+        default=list,
+        blank=True,
+        help_text="Parameter names in the descriptor's order (a JSON column may reorder keys).",
     )
     approval_policy = models.CharField(max_length=20, choices=ApprovalPolicy.choices)
     approval_group = models.CharField(max_length=150, blank=True)
@@ -153,7 +155,11 @@ class EnvironmentRequest(models.Model):
     )
     name = models.CharField(max_length=40)
     justification = models.TextField(max_length=2000)
-    parameters = models.JSONField(default=dict)
+    parameters = models.JSONField(default=dict, help_text="Secret parameters hold only a mask here.")
+    secret_parameters = models.TextField(
+        blank=True,
+        help_text="The secret parameters' values, encrypted (a Fernet token of their JSON); emptied when it ends.",
+    )
     ttl_hours = models.PositiveIntegerField()
     state = models.CharField(max_length=30, choices=RequestState.choices, default=RequestState.SUBMITTED)
     failure_reason = models.TextField(blank=True)

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils.timezone import now as django_now
 
-from provisioning import library, services, terraform
+from provisioning import services, terraform
 from provisioning.models import Run, RunKind
 
 logger = logging.getLogger(__name__)
@@ -109,20 +109,6 @@ def _tail(writer: LogWriter, run_id: int, lines: int = 15) -> str:
     return "\n".join(relevant)
 
 
-def _builtin_variables(run: Run) -> dict:
-    return _builtin_variables_of(run.request)
-
-
-def _builtin_variables_of(request) -> dict:
-    values = {
-        "environment_name": request.name,
-        "request_id": request.pk,
-        "owner_team": request.team.name if request.team_id else "",
-    }
-    declared = library.declared_variables(request.template_version.files)
-    return {name: value for name, value in values.items() if name in declared}
-
-
 def execute(run_id: int) -> str:
     """Claim and execute a run; returns what happened (for the task's log)."""
     close_old_connections()
@@ -168,6 +154,12 @@ def execute(run_id: int) -> str:
             reason="The run took longer than its time limit; Terraform was interrupted and stopped. Retry it, "
             "or ask a Platform Admin to raise RUN_TIME_LIMIT_SECONDS.",
         )
+        return "failed"
+    except services.ServiceError as exc:
+        # A rule of the portal stops the run (secrets unreadable, cluster no longer offered): say which.
+        writer.line(f"Stopped: {exc}")
+        writer.flush()
+        services.run_fail(run_id=run_id, reason=str(exc))
         return "failed"
     except Exception as exc:
         logger.exception("run %s failed unexpectedly", run_id)
@@ -227,8 +219,8 @@ def _plan(run: Run, writer: LogWriter, controller) -> None:
     binary = _binary()
     request = run.request
     workdir = working_dir(request)
-    variables = {**request.parameters, **_builtin_variables(run)}
-    terraform.prepare_working_dir(workdir, request.template_version.files, variables)
+    variables = services.terraform_variables(request)
+    terraform.prepare_working_dir(workdir, request.template_version.files, variables.values)
     (workdir / terraform.PLAN_FILE).unlink(missing_ok=True)
     writer.line(f"Template {request.template.name} v{request.template_version.number}; working directory ready.")
     backend = _backend_options(request, workdir)
@@ -252,7 +244,7 @@ def _plan(run: Run, writer: LogWriter, controller) -> None:
     except ValueError:
         raise terraform.TerraformError("`terraform show -json` did not return JSON.")
     summary = terraform.plan_summary(shown)
-    services.log_redact(run_id=run.pk, secrets=terraform.sensitive_values(shown))
+    services.log_redact(run_id=run.pk, secrets=[*terraform.sensitive_values(shown), *variables.secret_values])
     writer.line(
         f"Plan summary: {summary['add']} to add, {summary['change']} to change, {summary['destroy']} to destroy; "
         f"{len(summary['outputs'])} output(s)."
@@ -292,7 +284,7 @@ def _kubernetes_step(run: Run, writer: LogWriter, masked_outputs: dict) -> servi
 
     request = run.request
     try:
-        cluster = services.cluster_for(request.template_version)
+        cluster = services.cluster_of(request)
     except services.KubernetesSkipped as exc:
         writer.line(f"kubernetes: skipped: {exc}")
         return services.KubernetesOutcome(state="skipped", note=str(exc))
@@ -336,8 +328,8 @@ def _destroy(run: Run, writer: LogWriter, controller) -> None:
         writer.line("kubernetes: skipped: no namespace was applied for this environment")
     writer.line("Step 2 of 2: terraform destroy.")
     workdir = working_dir(request)
-    variables = {**request.parameters, **_builtin_variables(run)}
-    terraform.prepare_working_dir(workdir, request.template_version.files, variables)
+    variables = services.terraform_variables(request)
+    terraform.prepare_working_dir(workdir, request.template_version.files, variables.values)
     backend = _backend_options(request, workdir)
     init = terraform.command(binary, workdir, "init", input=False, no_color=terraform.FLAG, **backend)
     destroy = terraform.command(
@@ -385,10 +377,10 @@ def _terraform_drift(request) -> tuple[str, str]:
     if binary is None or terraform.binary_problem():
         return "error", f"Terraform is not available: {terraform.binary_problem()}"
     workdir = working_dir(request)
-    variables = {**request.parameters, **_builtin_variables_of(request)}
     lines: list[str] = []
     try:
-        terraform.prepare_working_dir(workdir, request.template_version.files, variables)
+        variables = services.terraform_variables(request)
+        terraform.prepare_working_dir(workdir, request.template_version.files, variables.values)
         backend = _backend_options(request, workdir)
         init = terraform.command(binary, workdir, "init", input=False, no_color=terraform.FLAG, **backend)
         plan = terraform.command(
@@ -407,7 +399,7 @@ def _terraform_drift(request) -> tuple[str, str]:
             return "error", "\n".join(lines[-15:])
         lines.clear()
         code, _ = terraform.execute(plan, working_dir=workdir, on_line=lines.append, controller=controller)
-    except terraform.TerraformError as exc:
+    except (terraform.TerraformError, services.ServiceError) as exc:
         return "error", str(exc)
     changes = [line for line in lines if line.strip().startswith(("#", "Plan:"))]
     if code == 0:

@@ -10,6 +10,7 @@ from django.db import transaction
 from portal.models import NotificationEvent
 from portal.services import ServiceError, audit_record, notify
 from provisioning.models import (
+    ENDED_STATES,
     EnvironmentRequest,
     RequestState,
     RequestTransition,
@@ -87,6 +88,11 @@ def _transition(request: EnvironmentRequest, to: str, *, actor=None, note: str =
         ]
     )
     RequestTransition.objects.create(request=request, from_state=previous, to_state=to, actor=actor, note=note)
+    if to in ENDED_STATES and request.secret_parameters:
+        from provisioning.services.parameters import secrets_forget
+
+        secrets_forget(request_id=request.pk)
+        request.secret_parameters = ""
     audit_record(
         actor=actor,
         action=f"provisioning.request.{action}",

@@ -39,6 +39,7 @@ def test_after_terraform_the_apply_run_creates_the_namespace_and_its_objects(act
     request = active_preview
     namespace = "bridge-preview-pr-7"
     assert (request.kubernetes_state, request.namespace, request.cluster.name) == ("applied", namespace, "default")
+    assert request.outputs["namespace"]["value"] == namespace  # the module's output names the real namespace
     ns = kube_emulator.get("namespaces", namespace)
     assert ns["metadata"]["labels"]["bridge.dev/environment"] == str(request.pk)
     assert ns["metadata"]["labels"]["bridge.dev/team"] == "payments"
