@@ -12,6 +12,7 @@ from django.core.validators import MaxValueValidator
 
 from catalog.models import Entity
 from catalog.selectors import teams_of
+from provisioning.library import is_secret
 from provisioning.models import TemplateVersion
 
 PARAM_PREFIX = "p_"
@@ -42,6 +43,12 @@ def _parameter_field(name: str, prop: dict, required: bool) -> forms.Field:
     attrs = {}
     if ui.get("placeholder"):
         attrs["placeholder"] = ui["placeholder"]
+    if is_secret(prop):
+        # Never sent back to the browser, not even after an error elsewhere on the form.
+        widget = forms.PasswordInput(render_value=False, attrs={**attrs, "autocomplete": "new-password"})
+        return forms.CharField(
+            min_length=prop.get("minLength"), max_length=prop.get("maxLength"), strip=False, widget=widget, **common
+        )
     widget = forms.Textarea(attrs={**attrs, "rows": 3}) if ui.get("widget") == "textarea" else forms.TextInput(attrs)
     return forms.CharField(
         min_length=prop.get("minLength"), max_length=prop.get("maxLength"), strip=True, widget=widget, **common

@@ -244,6 +244,7 @@ def _plan(run: Run, writer: LogWriter, controller) -> None:
     except ValueError:
         raise terraform.TerraformError("`terraform show -json` did not return JSON.")
     summary = terraform.plan_summary(shown)
+    writer.flush()
     services.log_redact(run_id=run.pk, secrets=[*terraform.sensitive_values(shown), *variables.secret_values])
     writer.line(
         f"Plan summary: {summary['add']} to add, {summary['change']} to change, {summary['destroy']} to destroy; "
@@ -269,7 +270,11 @@ def _apply(run: Run, writer: LogWriter, controller) -> None:
         outputs = json.loads(out or "{}")
     except ValueError:
         raise terraform.TerraformError("`terraform output -json` did not return JSON.")
-    services.log_redact(run_id=run.pk, secrets=terraform.sensitive_values(outputs))
+    writer.flush()
+    services.log_redact(
+        run_id=run.pk,
+        secrets=[*terraform.sensitive_values(outputs), *services.terraform_variables(run.request).secret_values],
+    )
     (workdir / terraform.PLAN_FILE).unlink(missing_ok=True)  # it holds the values of sensitive outputs
     masked = terraform.masked_outputs(outputs)
     outcome = _kubernetes_step(run, writer, masked)
@@ -344,6 +349,8 @@ def _destroy(run: Run, writer: LogWriter, controller) -> None:
     services.run_set_command(run_id=run.pk, command="\n".join(" ".join(a[1:]) for a in (init, destroy)))
     _step(run, writer, controller, init, workdir)
     _step(run, writer, controller, destroy, workdir)
+    writer.flush()
+    services.log_redact(run_id=run.pk, secrets=variables.secret_values)
     writer.line("Environment destroyed.")
     writer.flush()
     services.run_destroy_succeeded(run_id=run.pk)

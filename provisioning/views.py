@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 from django_htmx.http import retarget
 
@@ -60,6 +61,7 @@ def templates_reload(request):
     return redirect("provisioning:index")
 
 
+@sensitive_post_parameters()
 @login_required
 def request_new(request, name: str):
     template = selectors.templates_published().filter(name=name).first()
