@@ -356,5 +356,8 @@ CELERY_BEAT_SCHEDULE["catalog-scorecards-nightly"] = {
 # How long a destroy waits for a namespace to be gone, and how often it looks.
 PROVISIONING_NAMESPACE_DELETE_TIMEOUT = env_int("PROVISIONING_NAMESPACE_DELETE_TIMEOUT", 600)
 PROVISIONING_NAMESPACE_POLL_SECONDS = float(env("PROVISIONING_NAMESPACE_POLL_SECONDS", "2"))
+# A new environment's namespace does not exist yet at plan time, so the API server's dry-run
+# of its objects runs in this existing namespace (nothing is stored there).
+PROVISIONING_DRY_RUN_NAMESPACE = env("PROVISIONING_DRY_RUN_NAMESPACE", "default")
 CELERY_BEAT_SCHEDULE["provisioning-sweep-expired"] = {"task": "provisioning.sweep_environments", "schedule": 300.0}
 CELERY_BEAT_SCHEDULE["provisioning-check-drift"] = {"task": "provisioning.check_drift_all", "schedule": 6 * 3600.0}

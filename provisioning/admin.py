@@ -103,6 +103,7 @@ class ClusterAdmin(admin.ModelAdmin):
         "kubeconfig",
         "in_cluster",
         "namespace_prefix",
+        "server_dry_run",
         "is_active",
         "last_checked_at",
         "last_check_result",

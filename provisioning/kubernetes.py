@@ -7,6 +7,7 @@ log. Errors are raised as :class:`ClusterError` with a message safe to show.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable
@@ -67,8 +68,11 @@ def _describe(exc: Exception) -> str:
         reason = exc.reason or ""
         message = ""
         if exc.body:
-            match = re.search(r'"message":\s*"([^"]*)"', str(exc.body))
-            message = match.group(1) if match else ""
+            try:
+                message = str(json.loads(exc.body).get("message") or "")
+            except (ValueError, AttributeError, TypeError):
+                match = re.search(r'"message":\s*"([^"]*)"', str(exc.body))
+                message = match.group(1) if match else ""
         return f"{exc.status} {reason}: {message}".strip(": ") if message else f"{exc.status} {reason}"
     return f"{exc.__class__.__name__}: {exc}"
 
@@ -739,6 +743,18 @@ def _dry_run(api: client.ApiClient, namespace: str, body: dict, *, exists: bool)
     return None
 
 
+def _namespace_exists(core: client.CoreV1Api, name: str) -> bool:
+    try:
+        core.read_namespace(name=name, _request_timeout=REQUEST_TIMEOUT)
+    except ApiException as exc:
+        if exc.status == 404:
+            return False
+        raise ClusterError(f"reading namespace {name} failed: {_describe(exc)}") from exc
+    except (Urllib3HTTPError, OSError) as exc:
+        raise ClusterError(f"reading namespace {name} failed: cluster unreachable") from exc
+    return True
+
+
 def plan_environment(
     connection: ClusterConnection,
     spec: EnvironmentObjects,
@@ -796,7 +812,9 @@ def plan_environment(
                 for kind, name in _managed_objects(api, spec.namespace)
                 if (kind, name) not in keep
             )
-        if dry_run:
+        if dry_run and namespace is None and not _namespace_exists(core, dry_run_namespace):
+            plan.dry_run = f"server-side dry-run skipped: namespace {dry_run_namespace} does not exist to hold it"
+        elif dry_run:
             target = spec.namespace if namespace is not None else dry_run_namespace
             existing = {(c.kind, c.name) for c in plan.changes if c.action in ("update", "no-op")}
             if namespace is None:

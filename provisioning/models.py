@@ -119,6 +119,11 @@ class Cluster(models.Model):
     )
     in_cluster = models.BooleanField(default=False, help_text="Use the pod's service account instead of a kubeconfig.")
     namespace_prefix = models.CharField(max_length=30, blank=True, default="bridge-")
+    server_dry_run = models.BooleanField(
+        default=True,
+        help_text="At plan time, have the API server validate every object (server-side dry-run, nothing is "
+        "stored). Switch off only for an API emulator that ignores dry-run requests.",
+    )
     is_active = models.BooleanField(default=True)
     last_checked_at = models.DateTimeField(null=True, blank=True)
     last_check_result = models.TextField(blank=True)

@@ -250,8 +250,29 @@ def _plan(run: Run, writer: LogWriter, controller) -> None:
         f"Plan summary: {summary['add']} to add, {summary['change']} to change, {summary['destroy']} to destroy; "
         f"{len(summary['outputs'])} output(s)."
     )
+    summary["kubernetes"] = _kubernetes_plan(request, writer, summary)
     writer.flush()
     services.run_plan_succeeded(run_id=run.pk, summary=summary)
+
+
+def _kubernetes_plan(request, writer: LogWriter, summary: dict) -> dict:
+    """The Kubernetes objects the apply will create, change or delete, checked before anyone approves."""
+    writer.line("Kubernetes: checking the objects against the Kubernetes schemas and the cluster.")
+    try:
+        plan = services.kubernetes_plan(request, summary["outputs"])
+    except services.KubernetesInvalid as exc:
+        writer.line(f"kubernetes: refused: {exc}")
+        raise terraform.TerraformError(f"The template's Kubernetes objects would be refused by the cluster: {exc}")
+    if "skipped" in plan:
+        writer.line(f"kubernetes: skipped: {plan['skipped']}")
+        return plan
+    for change in plan["objects"]:
+        writer.line(f"kubernetes: {change['kind']} {plan['namespace']}/{change['name']}: {change['action']}")
+    writer.line(
+        f"Kubernetes plan on cluster {plan['cluster']}: {plan['create']} to create, {plan['update']} to change, "
+        f"{plan['delete']} to delete. {plan['note']}"
+    )
+    return plan
 
 
 def _apply(run: Run, writer: LogWriter, controller) -> None:
@@ -299,6 +320,10 @@ def _kubernetes_step(run: Run, writer: LogWriter, masked_outputs: dict) -> servi
         spec = services.environment_objects(request, cluster)
     except kube.SubstitutionError as exc:
         raise terraform.TerraformError(f"Kubernetes manifests of the template cannot be filled: {exc}.")
+    problems = kube.environment_problems(spec)
+    if problems:
+        writer.line(f"kubernetes: refused before applying: {'; '.join(problems[:10])}")
+        raise terraform.TerraformError(f"The Kubernetes objects would be refused: {'; '.join(problems[:10])}")
     writer.line(f"kubernetes: applying to cluster {cluster.name}, namespace {spec.namespace}")
     try:
         kube.apply_environment(cluster.connection(), spec, writer.line)

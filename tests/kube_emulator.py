@@ -107,6 +107,8 @@ class KubeEmulator:
 
     def __init__(self, namespace_termination_reads: int = 1, supports_dry_run: bool = True):
         self.supports_dry_run = supports_dry_run
+        # kind -> message: an admission webhook that denies creating or changing such objects.
+        self.denied: dict[str, str] = {}
         # (group, plural, namespace or "", name) -> object
         self.objects: dict[tuple[str, str, str, str], dict] = {}
         self.lock = threading.RLock()
@@ -115,6 +117,8 @@ class KubeEmulator:
         self._terminating: dict[str, int] = {}
         self.requests: list[tuple[str, str]] = []
         self.server: ThreadingHTTPServer | None = None
+        for name in ("default", "kube-system"):  # as every cluster has them
+            self.seed("namespaces", {"metadata": {"name": name}})
 
     # --- lifecycle -----------------------------------------------------------
     def start(self) -> KubeEmulator:
@@ -192,7 +196,7 @@ class KubeEmulator:
         query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
         length = int(handler.headers.get("Content-Length") or 0)
         raw = handler.rfile.read(length) if length else b""
-        self.requests.append((handler.command, parsed.path))
+        self.requests.append((handler.command, parsed.path + (f"?{parsed.query}" if parsed.query else "")))
         try:
             body = json.loads(raw) if raw else None
         except ValueError:
@@ -295,6 +299,7 @@ class KubeEmulator:
                     raise ApiError(422, "Invalid", f"{kind} is invalid: metadata.name: Required value")
                 obj_name = body["metadata"]["name"]
                 self._check_name(kind, obj_name)
+                self._admit(kind, obj_name)
                 key = (group, plural, namespace, obj_name)
                 if key in self.objects:
                     raise ApiError(409, "AlreadyExists", f'{plural} "{obj_name}" already exists')
@@ -316,6 +321,7 @@ class KubeEmulator:
             if method == "PATCH":
                 if "json-patch+json" in content_type and "merge" not in content_type:
                     raise ApiError(415, "UnsupportedMediaType", "the emulator supports merge patches only")
+                self._admit(kind, name)
                 merged = merge_patch(current, body or {})
                 obj = self._stamp(merged, plural, api_version, namespace, kind, previous=current)
                 if not dry_run:
@@ -336,6 +342,11 @@ class KubeEmulator:
                     "details": {"name": name, "kind": plural},
                 }
         raise ApiError(405, "MethodNotAllowed", f"{method} is not supported")
+
+    def _admit(self, kind: str, name: str) -> None:
+        if kind in self.denied:
+            message = f'admission webhook "policy.example.internal" denied the request: {self.denied[kind]}'
+            raise ApiError(400, "BadRequest", message)
 
     @staticmethod
     def _check_name(kind: str, name: str) -> None:

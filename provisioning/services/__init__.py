@@ -42,6 +42,7 @@ from provisioning.services.environments import (
 )
 from provisioning.services.kubernetes import (
     ClusterUnavailable,
+    KubernetesInvalid,
     KubernetesOutcome,
     KubernetesSkipped,
     cluster_choose,
@@ -50,6 +51,7 @@ from provisioning.services.kubernetes import (
     cluster_test,
     clusters_offered,
     environment_objects,
+    kubernetes_plan,
     namespace_name,
     substitution_values,
 )
@@ -106,6 +108,7 @@ __all__ = [
     "_finish_run",
     "_ids_in_chunks",
     "IllegalTransition",
+    "KubernetesInvalid",
     "KubernetesOutcome",
     "KubernetesSkipped",
     "_last_run_kind",
@@ -114,6 +117,7 @@ __all__ = [
     "log_append",
     "log_redact",
     "NAME_RE",
+    "kubernetes_plan",
     "namespace_name",
     "_new_run",
     "_notify_approvers",

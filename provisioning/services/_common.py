@@ -144,6 +144,18 @@ def _notify_requester(request: EnvironmentRequest, what: str, detail: str = "") 
     )
 
 
+def _kubernetes_line(plan: dict) -> str:
+    if not plan or plan.get("skipped"):
+        return ""
+    line = (
+        f"Kubernetes on {plan.get('cluster')}, namespace {plan.get('namespace')}: {plan.get('create', 0)} to create, "
+        f"{plan.get('update', 0)} to change, {plan.get('delete', 0)} to delete."
+    )
+    if plan.get("role") and plan.get("team"):
+        line += f" Team {plan['team']} gets the ClusterRole {plan['role']}."
+    return line + "\n"
+
+
 def _notify_approvers(request: EnvironmentRequest) -> None:
     User = get_user_model()
     group = request.template_version.approval_group or "Approvers"
@@ -156,7 +168,8 @@ def _notify_approvers(request: EnvironmentRequest) -> None:
         body=(
             f"{request.requester.get_username()} requests {request.name} from {request.template.name}.\n"
             f"Plan: {summary.get('add', 0)} to add, {summary.get('change', 0)} to change, "
-            f"{summary.get('destroy', 0)} to destroy.\nJustification: {request.justification}"
+            f"{summary.get('destroy', 0)} to destroy.\n{_kubernetes_line(summary.get('kubernetes') or {})}"
+            f"Justification: {request.justification}"
         ),
         url=_request_url(request),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.utils import timezone
 
 from portal.services import PermissionDenied, ServiceError, audit_record
@@ -160,3 +161,80 @@ def cluster_test(*, user, cluster_id: int) -> tuple[bool, str]:
     Cluster.objects.filter(pk=cluster_id).update(last_checked_at=timezone.now(), last_check_result=result[:2000])
     audit_record(actor=user, action="provisioning.cluster.test", obj=cluster, changes={"result": result[:500]})
     return ok, result
+
+
+class KubernetesInvalid(ServiceError):
+    """The environment's Kubernetes objects would be refused by the API server; the message says which and why."""
+
+
+def _objects_with_plan_outputs(request: EnvironmentRequest, cluster, plan_outputs: list[dict]):
+    """The environment's objects as the plan sees them: outputs not known before apply stay unchecked."""
+    from provisioning import kubernetes as kube
+
+    outputs = {}
+    for output in plan_outputs or []:
+        if output.get("sensitive"):
+            continue
+        value = output.get("value")
+        if value == "(known after apply)":
+            value = kube.UnknownValue("(known after apply)")
+        outputs[output["name"]] = {"sensitive": False, "value": value}
+    request.outputs = outputs  # in memory only: fills ${outputs.<name>} for this preview
+    try:
+        return environment_objects(request, cluster, with_expiry=False)
+    except kube.SubstitutionError as exc:
+        raise KubernetesInvalid(f"the template's Kubernetes objects cannot be filled in: {exc}") from exc
+
+
+def kubernetes_plan(request: EnvironmentRequest, plan_outputs: list[dict]) -> dict:
+    """What the apply will do on the cluster, for the plan summary approvers read.
+
+    Every object is checked against the Kubernetes schemas and the API server's name rules,
+    then compared with the cluster (create, update, delete, no-op) and, where the cluster
+    allows it, validated by the API server itself (server-side dry-run). Raises
+    ``KubernetesInvalid`` when an object would be refused, so nothing is approved that
+    would fail after Terraform has applied. An unreachable cluster is a note, not a failure.
+    """
+    from provisioning import kubernetes as kube
+
+    try:
+        cluster = cluster_of(request)
+    except KubernetesSkipped as exc:
+        return {"skipped": str(exc)}
+    spec = _objects_with_plan_outputs(request, cluster, plan_outputs)
+    problems = kube.environment_problems(spec)
+    if problems:
+        raise KubernetesInvalid("; ".join(problems[:10]))
+    note = ""
+    try:
+        plan = kube.plan_environment(
+            cluster.connection(),
+            spec,
+            dry_run=cluster.server_dry_run,
+            dry_run_namespace=settings.PROVISIONING_DRY_RUN_NAMESPACE,
+        )
+    except kube.ClusterError as exc:
+        changes = [kube.ObjectChange("Namespace", spec.namespace, "create")] + [
+            kube.ObjectChange(body["kind"], body["metadata"]["name"], "create") for body in kube.desired_objects(spec)
+        ]
+        note = (
+            f"Cluster {cluster.name} could not be reached ({exc}): the objects were checked but not compared with it."
+        )
+    else:
+        if plan.problems:
+            raise KubernetesInvalid("; ".join(plan.problems[:10]))
+        changes = plan.changes
+        note = plan.dry_run or "Server-side dry-run is off for this cluster."
+        later = kube.environment_problems(spec, version=kube.schema_version(plan.server_version))
+        if later:
+            raise KubernetesInvalid("; ".join(later[:10]))
+    counts = {action: sum(1 for c in changes if c.action == action) for action in ("create", "update", "delete")}
+    return {
+        "cluster": cluster.name,
+        "namespace": spec.namespace,
+        "role": spec.team_role,
+        "team": spec.team_group,
+        "objects": [c.as_dict() for c in changes],
+        **counts,
+        "note": note,
+    }
