@@ -14,6 +14,7 @@ from catalog.models import Entity
 from catalog.selectors import teams_of
 from provisioning.library import is_secret
 from provisioning.models import TemplateVersion
+from provisioning.services import clusters_offered
 
 PARAM_PREFIX = "p_"
 ENTITY_KINDS = ("Component", "System", "API", "Resource")
@@ -89,6 +90,14 @@ class RequestForm(forms.Form):
         self.fields["ttl_hours"].initial = version.default_ttl_hours
         self.fields["ttl_hours"].help_text = f"At most {version.max_ttl_hours} hours."
         self.fields["ttl_hours"].widget.attrs["max"] = version.max_ttl_hours
+        clusters = clusters_offered(version)
+        if len(clusters) > 1:
+            self.fields["cluster"] = forms.ChoiceField(
+                choices=[(c.name, c.name) for c in clusters],
+                initial=clusters[0].name,
+                label="Cluster",
+                help_text="Where the environment's Kubernetes namespace is created; the template allows these.",
+            )
         schema = version.parameters_schema
         required = set(schema.get("required", []))
         for name, prop in version.ordered_parameters:
@@ -102,7 +111,7 @@ class RequestForm(forms.Form):
 
     def parameters(self) -> dict:
         values = {}
-        for name, value in self.cleaned_data.items():
+        for name, value in getattr(self, "cleaned_data", {}).items():
             if not name.startswith(PARAM_PREFIX):
                 continue
             if value in ("", None) and not isinstance(value, bool):
@@ -114,11 +123,28 @@ class RequestForm(forms.Form):
                 values[key[len(PARAM_PREFIX) :]] = self.data.get(key)
         return values
 
+    def submitted(self) -> dict:
+        """The values for the service, as far as they parsed: fields with an error are left out."""
+        data = getattr(self, "cleaned_data", {})
+        return {
+            "entity": data.get("entity"),
+            "team": data.get("team"),
+            "name": data.get("name", ""),
+            "justification": data.get("justification", ""),
+            "ttl_hours": data.get("ttl_hours"),
+            "parameters": self.parameters(),
+            "cluster": data.get("cluster"),
+        }
+
     def add_service_errors(self, errors: dict[str, list[str]]) -> None:
+        """Put the service's errors on their fields; a field that already shows an error keeps only that one."""
         for field, messages in errors.items():
             target = field if field in self.fields else PARAM_PREFIX + field
+            target = target if target in self.fields else None
+            if target is not None and target in self.errors:
+                continue
             for message in messages:
-                self.add_error(target if target in self.fields else None, message)
+                self.add_error(target, message)
 
 
 class DecisionForm(forms.Form):

@@ -18,13 +18,26 @@ class TemplateSerializer(serializers.ModelSerializer):
     )
     approval = serializers.SerializerMethodField()
     ttl = serializers.SerializerMethodField()
+    clusters = serializers.SerializerMethodField(
+        help_text="The clusters a request may choose (the first is the default); empty: no Kubernetes namespace"
+    )
 
     class Meta:
         model = EnvironmentTemplate
         fields = [
             "name", "version", "title", "description", "environment_type", "owner", "parameters_schema",
-            "parameter_order", "approval", "ttl",
+            "parameter_order", "approval", "ttl", "clusters",
         ]  # fmt: skip
+
+    def get_clusters(self, obj) -> list[str]:
+        from provisioning.models import Cluster
+
+        if "_active_clusters" not in self.context:  # one query for the whole list
+            self.context["_active_clusters"] = set(
+                Cluster.objects.filter(is_active=True).values_list("name", flat=True)
+            )
+        names = (obj.current_version.kubernetes or {}).get("clusters") or []
+        return [name for name in names if name in self.context["_active_clusters"]]
 
     def get_parameters_schema(self, obj) -> dict:
         """The JSON Schema, its properties in the template's order."""
@@ -95,7 +108,12 @@ class RequestCreateSerializer(serializers.Serializer):
     team = serializers.IntegerField(required=False, allow_null=True, help_text="catalog Group id, one of yours")
     justification = serializers.CharField(max_length=20000, allow_blank=True)
     ttl_hours = serializers.IntegerField(required=False, allow_null=True)
-    parameters = serializers.DictField(required=False, default=dict)
+    parameters = serializers.DictField(
+        required=False, default=dict, help_text="Only the template's declared parameters; secrets are write-only"
+    )
+    cluster = serializers.CharField(
+        required=False, allow_null=True, max_length=63, help_text="One of the template's clusters (default: its first)"
+    )
 
 
 class DecisionSerializer(serializers.Serializer):
