@@ -29,9 +29,9 @@ from provisioning.services._common import (
     _notify_requester,
     _request_url,
     _transition,
+    expiry_warn_at,
 )
 from provisioning.services.environments import (
-    EXPIRY_WARNINGS,
     drift_record,
     environments_sweep,
     request_destroy,
@@ -78,7 +78,6 @@ from provisioning.services.templates import (
 )
 
 __all__ = [
-    "EXPIRY_WARNINGS",
     "IllegalTransition",
     "KubernetesOutcome",
     "KubernetesSkipped",
@@ -108,6 +107,7 @@ __all__ = [
     "drift_record",
     "environment_objects",
     "environments_sweep",
+    "expiry_warn_at",
     "log_append",
     "log_redact",
     "namespace_name",
