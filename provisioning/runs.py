@@ -326,6 +326,7 @@ def _destroy(run: Run, writer: LogWriter, controller) -> None:
                 request.cluster.connection(),
                 request.namespace,
                 writer.line,
+                owner=str(request.pk),
                 timeout=settings.PROVISIONING_NAMESPACE_DELETE_TIMEOUT,
                 poll=settings.PROVISIONING_NAMESPACE_POLL_SECONDS,
             )

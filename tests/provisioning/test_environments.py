@@ -35,6 +35,24 @@ def active_preview(shipped_templates, developer, team, enqueued, cluster):
     return request
 
 
+def test_environments_whose_long_names_differ_past_the_limit_get_distinct_namespaces(
+    shipped_templates, developer, enqueued
+):
+    import re
+
+    cluster = Cluster.objects.create(name="long", namespace_prefix="bridge-platform-sandboxes-eu1-")
+    names = ["checkout-feature-branch-for-payments-aaa", "checkout-feature-branch-for-payments-aab"]
+    requests = [submit(developer, shipped_templates["preview"], name=name, app="checkout") for name in names]
+    first, second = (services.namespace_name(request, cluster) for request in requests)
+    assert first != second
+    for namespace in (first, second):
+        assert len(namespace) <= 63
+        assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", namespace)
+        assert namespace.startswith("bridge-platform-sandboxes-eu1-preview-checkout-feature")
+    short = submit(developer, shipped_templates["preview"], name="pr-1", app="checkout")
+    assert services.namespace_name(short, cluster) == "bridge-platform-sandboxes-eu1-preview-pr-1"
+
+
 def test_after_terraform_the_apply_run_creates_the_namespace_and_its_objects(active_preview, kube_emulator):
     request = active_preview
     namespace = "bridge-preview-pr-7"
