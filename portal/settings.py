@@ -302,6 +302,8 @@ CELERY_BEAT_SCHEDULE["provisioning-reap-dead-runs"] = {
 # Terraform state: "local" (a file in each request's working directory) or "pg"
 # (Terraform's pg backend on the portal's PostgreSQL, one schema per environment).
 PROVISIONING_STATE_BACKEND = env("PROVISIONING_STATE_BACKEND", "pg" if DATABASE_IS_POSTGRES else "local")
+# How long Terraform waits for a state lock another run holds before it gives up (-lock-timeout).
+PROVISIONING_LOCK_TIMEOUT_SECONDS = env_int("PROVISIONING_LOCK_TIMEOUT_SECONDS", 300)
 # --- knowledge ---------------------------------------------------------------------
 # Server directories an mkdocs project may be imported from (colon- or comma-separated).
 KNOWLEDGE_IMPORT_ROOTS = [
