@@ -233,7 +233,13 @@ else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": RUN_TIME_LIMIT_SECONDS + 1800}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {"provisioning.tasks.*": {"queue": "provisioning"}}
+# Tasks that run Terraform go to the "provisioning" queue so that a long apply never holds up
+# email delivery or housekeeping; every other task (provisioning's short ones included) goes to
+# "default". The keys are the tasks' registered names (tests/provisioning/test_routing.py).
+CELERY_TASK_ROUTES = {
+    "provisioning.execute_run": {"queue": "provisioning"},
+    "provisioning.check_drift": {"queue": "provisioning"},
+}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -301,6 +307,8 @@ CELERY_BEAT_SCHEDULE["provisioning-reap-dead-runs"] = {
 # Terraform state: "local" (a file in each request's working directory) or "pg"
 # (Terraform's pg backend on the portal's PostgreSQL, one schema per environment).
 PROVISIONING_STATE_BACKEND = env("PROVISIONING_STATE_BACKEND", "pg" if DATABASE_IS_POSTGRES else "local")
+# How long Terraform waits for a state lock another run holds before it gives up (-lock-timeout).
+PROVISIONING_LOCK_TIMEOUT_SECONDS = env_int("PROVISIONING_LOCK_TIMEOUT_SECONDS", 300)
 # --- knowledge ---------------------------------------------------------------------
 # Server directories an mkdocs project may be imported from (colon- or comma-separated).
 KNOWLEDGE_IMPORT_ROOTS = [

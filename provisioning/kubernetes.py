@@ -22,6 +22,8 @@ Log = Callable[[str], None]
 
 REQUEST_TIMEOUT = (5, 30)  # connect, read (seconds)
 MANAGED_BY = "bridge"
+# The id of the environment that owns a namespace; Bridge touches no namespace without its own id here.
+OWNER_LABEL = "bridge.dev/environment"
 QUOTA_NAME = "bridge-quota"
 LIMIT_RANGE_NAME = "bridge-limits"
 ROLE_BINDING_NAME = "bridge-team-access"
@@ -212,18 +214,40 @@ def _apply_namespaced(api: client.ApiClient, namespace: str, body: dict, log: Lo
 
 
 def _ensure_namespace(api: client.ApiClient, name: str, labels: dict[str, str], log: Log) -> None:
+    """Create the namespace, or update the one this environment already owns; never adopt another's."""
     core = client.CoreV1Api(api)
     body = {"metadata": {"name": name, "labels": labels}}
     try:
         core.create_namespace(body=body, _request_timeout=REQUEST_TIMEOUT)
         log(f"kubernetes: namespace {name} created")
+        return
     except ApiException as exc:
         if exc.status != 409:
             raise ClusterError(f"creating namespace {name} failed: {_describe(exc)}") from exc
-        _call(f"updating namespace {name}", core.patch_namespace, name=name, body={"metadata": {"labels": labels}})
-        log(f"kubernetes: namespace {name} updated")
     except (Urllib3HTTPError, OSError) as exc:
         raise ClusterError(f"creating namespace {name} failed: cluster unreachable") from exc
+    existing = _call(f"reading namespace {name}", core.read_namespace, name=name)
+    refusal = _ownership_problem(name, existing, labels.get(OWNER_LABEL, ""))
+    if refusal:
+        raise ClusterError(refusal)
+    _call(f"updating namespace {name}", core.patch_namespace, name=name, body={"metadata": {"labels": labels}})
+    log(f"kubernetes: namespace {name} updated")
+
+
+def _ownership_problem(name: str, namespace, owner: str) -> str:
+    """Why the existing namespace is not this environment's to touch ("" when it is)."""
+    found = ((namespace.metadata and namespace.metadata.labels) or {}).get(OWNER_LABEL, "")
+    if found == owner:
+        return ""
+    if not found:
+        return (
+            f"namespace {name} already exists and Bridge did not create it (it has no {OWNER_LABEL} label); "
+            "Bridge does not take over a namespace it does not own. Delete or rename it, or ask a Platform Admin."
+        )
+    return (
+        f"namespace {name} already exists and belongs to environment #{found} ({OWNER_LABEL}={found}); "
+        "Bridge does not take over another environment's namespace."
+    )
 
 
 def desired_objects(spec: EnvironmentObjects) -> list[dict[str, Any]]:
@@ -425,11 +449,29 @@ def read_status(connection: ClusterConnection, namespace: str) -> NamespaceStatu
 
 
 def delete_namespace(
-    connection: ClusterConnection, namespace: str, log: Log, *, timeout: float = 300, poll: float = 2.0
+    connection: ClusterConnection, namespace: str, log: Log, *, owner: str = "", timeout: float = 300, poll: float = 2.0
 ) -> None:
-    """Delete the namespace and wait until the cluster no longer has it."""
+    """Delete the namespace and wait until the cluster no longer has it.
+
+    With ``owner`` (the environment's id), a namespace that another environment owns, or that
+    Bridge did not create, is left alone and the log says so.
+    """
     with api_client(connection) as api:
         core = client.CoreV1Api(api)
+        if owner:
+            try:
+                existing = core.read_namespace(name=namespace, _request_timeout=REQUEST_TIMEOUT)
+            except ApiException as exc:
+                if exc.status == 404:
+                    log(f"kubernetes: namespace {namespace} already gone")
+                    return
+                raise ClusterError(f"reading namespace {namespace} failed: {_describe(exc)}") from exc
+            except (Urllib3HTTPError, OSError) as exc:
+                raise ClusterError(f"reading namespace {namespace} failed: cluster unreachable") from exc
+            refusal = _ownership_problem(namespace, existing, owner)
+            if refusal:
+                log(f"kubernetes: not deleted: {refusal}")
+                return
         try:
             core.delete_namespace(name=namespace, _request_timeout=REQUEST_TIMEOUT)
             log(f"kubernetes: namespace {namespace} deletion requested")
@@ -785,6 +827,9 @@ def plan_environment(
             plan.changes.append(ObjectChange("Namespace", spec.namespace, "create"))
             plan.changes.extend(ObjectChange(b["kind"], b["metadata"]["name"], "create") for b in desired)
         else:
+            refusal = _ownership_problem(spec.namespace, namespace, spec.labels.get(OWNER_LABEL, ""))
+            if refusal:
+                plan.problems.append(f"Namespace {spec.namespace}: {refusal}")
             labels = namespace.metadata.labels or {}
             same = all(labels.get(k) == v for k, v in spec.labels.items() if k != "bridge.dev/expires")
             plan.changes.append(ObjectChange("Namespace", spec.namespace, "no-op" if same else "update"))

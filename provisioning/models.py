@@ -180,8 +180,10 @@ class EnvironmentRequest(models.Model):
         max_length=20, blank=True, help_text="applied, skipped or failed: what the Kubernetes step did."
     )
     kubernetes_note = models.TextField(blank=True)
-    warned_24h_at = models.DateTimeField(null=True, blank=True)
-    warned_1h_at = models.DateTimeField(null=True, blank=True)
+    expiry_warn_at = models.DateTimeField(
+        null=True, blank=True, help_text="The expiry warning is due: 10 % of the lifetime before the end, at most 24 h."
+    )
+    expiry_warned_at = models.DateTimeField(null=True, blank=True)
     drift = models.JSONField(default=dict, blank=True, help_text="The last drift check: differences found.")
     drift_checked_at = models.DateTimeField(null=True, blank=True)
     is_drifted = models.BooleanField(default=False, db_index=True)
@@ -197,6 +199,7 @@ class EnvironmentRequest(models.Model):
         indexes = [
             models.Index(fields=["state", "created_at"], name="prov_request_state_idx"),
             models.Index(fields=["state", "expires_at"], name="prov_request_expiry_idx"),
+            models.Index(fields=["state", "expiry_warn_at"], name="prov_request_warn_idx"),
         ]
 
     def __str__(self) -> str:

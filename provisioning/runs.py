@@ -180,6 +180,8 @@ def _backend_options(request, workdir: Path) -> dict:
     backend = settings.PROVISIONING_STATE_BACKEND
     if backend == "pg" and not settings.DATABASE_IS_POSTGRES:
         raise terraform.TerraformError("PROVISIONING_STATE_BACKEND=pg needs the portal to run on PostgreSQL.")
+    if backend == "pg":
+        prepare_pg_state(state_schema(request))
     files = terraform.configure_backend(
         workdir,
         backend=backend,
@@ -188,6 +190,55 @@ def _backend_options(request, workdir: Path) -> dict:
     )
     # -reconfigure: a working directory never migrates state from an older backend setting.
     return {"reconfigure": terraform.FLAG, **({"backend_config": files[0]} if files else {})}
+
+
+def _lock_wait() -> dict:
+    """Wait for a state lock instead of failing at once (``-lock-timeout``, in Terraform and OpenTofu alike)."""
+    return {"lock_timeout": f"{settings.PROVISIONING_LOCK_TIMEOUT_SECONDS}s"}
+
+
+# Serializes Bridge's own creation of state schemas (a PostgreSQL advisory lock key of ours).
+_STATE_DDL_LOCK = 0x42524447
+
+
+def prepare_pg_state(schema: str) -> None:
+    """Create the environment's state schema, table and an empty "default" workspace before Terraform runs.
+
+    Terraform's pg backend guards the creation of a workspace with one advisory lock for the whole
+    database (``pg_try_advisory_lock(-1)``), held for a whole plan or apply of a new environment:
+    every other new environment failed at once with "Already locked for workspace creation".
+    With the workspace row present, each environment locks only its own row (ids come from one
+    sequence for all schemas, as Terraform's own table definition has it).
+    """
+    from uuid import uuid4
+
+    from django.db import connection, transaction
+
+    empty_state = json.dumps(
+        {
+            "version": 4,
+            "terraform_version": "1.0.0",  # older than any binary that reads it
+            "serial": 0,
+            "lineage": str(uuid4()),
+            "outputs": {},
+            "resources": [],
+        }
+    )
+    quoted = connection.ops.quote_name(schema)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_STATE_DDL_LOCK])
+        cursor.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
+        cursor.execute("CREATE SEQUENCE IF NOT EXISTS public.global_states_id_seq AS bigint")
+        cursor.execute(
+            f"CREATE TABLE IF NOT EXISTS {quoted}.states ("  # noqa: S608 (a quoted identifier of ours)
+            "id bigint NOT NULL DEFAULT nextval('public.global_states_id_seq') PRIMARY KEY, "
+            "name text UNIQUE, data text)"
+        )
+        cursor.execute(f"CREATE UNIQUE INDEX IF NOT EXISTS states_by_name ON {quoted}.states (name)")
+        cursor.execute(
+            f"INSERT INTO {quoted}.states (name, data) VALUES ('default', %s) ON CONFLICT (name) DO NOTHING",  # noqa: S608
+            [empty_state],
+        )
 
 
 def _binary() -> Path:
@@ -233,6 +284,7 @@ def _plan(run: Run, writer: LogWriter, controller) -> None:
         no_color=terraform.FLAG,
         var_file=terraform.VARS_FILE,
         out=terraform.PLAN_FILE,
+        **_lock_wait(),
     )
     show = terraform.command(binary, workdir, "show", terraform.PLAN_FILE, json=terraform.FLAG, no_color=terraform.FLAG)
     services.run_set_command(run_id=run.pk, command="\n".join(" ".join(a[1:]) for a in (init, plan, show)))
@@ -282,7 +334,9 @@ def _apply(run: Run, writer: LogWriter, controller) -> None:
         raise terraform.TerraformError(
             "The saved plan is missing from this worker's working directory; retry the request to plan again."
         )
-    apply = terraform.command(binary, workdir, "apply", terraform.PLAN_FILE, input=False, no_color=terraform.FLAG)
+    apply = terraform.command(
+        binary, workdir, "apply", terraform.PLAN_FILE, input=False, no_color=terraform.FLAG, **_lock_wait()
+    )
     output = terraform.command(binary, workdir, "output", json=terraform.FLAG, no_color=terraform.FLAG)
     services.run_set_command(run_id=run.pk, command="\n".join(" ".join(a[1:]) for a in (apply, output)))
     _step(run, writer, controller, apply, workdir)
@@ -348,6 +402,7 @@ def _destroy(run: Run, writer: LogWriter, controller) -> None:
                 request.cluster.connection(),
                 request.namespace,
                 writer.line,
+                owner=str(request.pk),
                 timeout=settings.PROVISIONING_NAMESPACE_DELETE_TIMEOUT,
                 poll=settings.PROVISIONING_NAMESPACE_POLL_SECONDS,
             )
@@ -370,6 +425,7 @@ def _destroy(run: Run, writer: LogWriter, controller) -> None:
         no_color=terraform.FLAG,
         auto_approve=terraform.FLAG,
         var_file=terraform.VARS_FILE,
+        **_lock_wait(),
     )
     services.run_set_command(run_id=run.pk, command="\n".join(" ".join(a[1:]) for a in (init, destroy)))
     _step(run, writer, controller, init, workdir)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -78,6 +79,8 @@ def _transition(request: EnvironmentRequest, to: str, *, actor=None, note: str =
             "updated_at",
             "activated_at",
             "expires_at",
+            "expiry_warn_at",
+            "expiry_warned_at",
             "plan_summary",
             "outputs",
             "cluster",
@@ -188,3 +191,14 @@ def _ids_in_chunks(queryset, size: int):
             return
         yield ids
         last = ids[-1]
+
+
+# The one expiry warning comes this share of the lifetime before the end, and never earlier than the cap.
+EXPIRY_WARNING_SHARE = 0.1
+EXPIRY_WARNING_CAP = timedelta(hours=24)
+
+
+def expiry_warn_at(activated_at, expires_at):
+    """When to warn that an environment expires: 10 % of its lifetime before the end, at most 24 h before."""
+    lead = min((expires_at - activated_at) * EXPIRY_WARNING_SHARE, EXPIRY_WARNING_CAP)
+    return expires_at - lead

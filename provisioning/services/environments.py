@@ -26,6 +26,7 @@ from provisioning.services._common import (
     _new_run,
     _notify_requester,
     _transition,
+    expiry_warn_at,
 )
 from provisioning.services.runs import _finish_run
 
@@ -95,8 +96,9 @@ def request_extend(*, user, request_id: int, hours: int, now=None) -> Environmen
             )
         previous = request.expires_at
         request.expires_at = wanted
-        request.warned_24h_at = request.warned_1h_at = None
-        request.save(update_fields=["expires_at", "warned_24h_at", "warned_1h_at", "updated_at"])
+        request.expiry_warn_at = expiry_warn_at(request.activated_at, wanted)
+        request.expiry_warned_at = None
+        request.save(update_fields=["expires_at", "expiry_warn_at", "expiry_warned_at", "updated_at"])
         note = f"Extended by {hours} h by {user.get_username()}: expires {wanted:%Y-%m-%d %H:%M} UTC."
         RequestTransition.objects.create(
             request=request, from_state=request.state, to_state=request.state, actor=user, note=note
@@ -114,12 +116,8 @@ def request_extend(*, user, request_id: int, hours: int, now=None) -> Environmen
     return request
 
 
-# The 1-hour warning first: an environment that is already that close gets it alone.
-EXPIRY_WARNINGS = (("warned_1h_at", timedelta(hours=1), "1 hour"), ("warned_24h_at", timedelta(hours=24), "24 hours"))
-
-
 def environments_sweep(*, now=None, chunk: int = 200) -> dict[str, int]:
-    """Warn before expiry (once per threshold) and destroy expired environments, in chunks of ids."""
+    """Warn once before expiry (see ``expiry_warn_at``) and destroy expired environments, in chunks of ids."""
     now = now or timezone.now()
     counts = {"warned": 0, "destroyed": 0}
     active = EnvironmentRequest.objects.filter(state=S.ACTIVE, expires_at__isnull=False)
@@ -130,32 +128,32 @@ def environments_sweep(*, now=None, chunk: int = 200) -> dict[str, int]:
                 counts["destroyed"] += 1
             except ServiceError:
                 logger.info("environment %s changed state before it could be destroyed", request_id)
-    for field_name, before, label in EXPIRY_WARNINGS:
-        due = active.filter(expires_at__gt=now, expires_at__lte=now + before, **{f"{field_name}__isnull": True})
-        for ids in _ids_in_chunks(due, chunk):
-            for request in EnvironmentRequest.objects.filter(pk__in=ids).select_related(
-                "requester", "template", "team"
-            ):
-                with transaction.atomic():
-                    # Claim the warning first: two sweeps never send it twice.
-                    claimed = EnvironmentRequest.objects.filter(
-                        pk=request.pk, **{f"{field_name}__isnull": True}
-                    ).update(**{field_name: now})
-                    if not claimed:
-                        continue
-                    if field_name == "warned_1h_at":
-                        # A 1-hour warning makes the 24-hour one moot.
-                        EnvironmentRequest.objects.filter(pk=request.pk, warned_24h_at__isnull=True).update(
-                            warned_24h_at=now
-                        )
-                    _notify_requester(
-                        request,
-                        "expires soon",
-                        f"It expires in less than {label}, at {request.expires_at:%Y-%m-%d %H:%M} UTC. "
-                        "Extend it from its page if you still need it.",
-                    )
-                    counts["warned"] += 1
+    due = active.filter(expires_at__gt=now, expiry_warn_at__lte=now, expiry_warned_at__isnull=True)
+    for ids in _ids_in_chunks(due, chunk):
+        for request in EnvironmentRequest.objects.filter(pk__in=ids).select_related("requester", "template", "team"):
+            with transaction.atomic():
+                # Claim the warning first: two sweeps never send it twice.
+                claimed = EnvironmentRequest.objects.filter(pk=request.pk, expiry_warned_at__isnull=True).update(
+                    expiry_warned_at=now
+                )
+                if not claimed:
+                    continue
+                _notify_requester(
+                    request,
+                    "expires soon",
+                    f"It expires in {_duration(request.expires_at - now)}, at {request.expires_at:%Y-%m-%d %H:%M} UTC. "
+                    "Extend it from its page if you still need it.",
+                )
+                counts["warned"] += 1
     return counts
+
+
+def _duration(delta: timedelta) -> str:
+    minutes = max(1, int(delta.total_seconds() // 60))
+    if minutes < 60:
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
 
 
 def drift_record(*, request_id: int, kubernetes: list[str], terraform: str, terraform_detail: str = "") -> None:

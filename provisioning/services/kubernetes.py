@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -23,6 +24,10 @@ class KubernetesOutcome:
     note: str
     cluster_id: int | None = None
     namespace: str = ""
+
+
+NAMESPACE_MAX = 63
+NAMESPACE_HASH = 8
 
 
 class KubernetesSkipped(Exception):
@@ -91,8 +96,17 @@ def cluster_choose(version: TemplateVersion, name: str | None) -> tuple[object |
 
 
 def namespace_name(request: EnvironmentRequest, cluster) -> str:
+    """The environment's namespace: the prefixes and its name, a DNS label of at most 63 characters.
+
+    A name that has to be cut gets a short hash of the whole name, so two environments whose
+    names differ only past the limit never share a namespace.
+    """
     prefix = (cluster.namespace_prefix or "") + ((request.template_version.kubernetes or {}).get("namespacePrefix", ""))
-    return f"{prefix}{request.name}"[:63].rstrip("-")
+    full = f"{prefix}{request.name}".rstrip("-")
+    if len(full) <= NAMESPACE_MAX:
+        return full
+    digest = hashlib.sha256(full.encode()).hexdigest()[:NAMESPACE_HASH]
+    return f"{full[: NAMESPACE_MAX - NAMESPACE_HASH - 1].rstrip('-')}-{digest}"
 
 
 def substitution_values(request: EnvironmentRequest, namespace: str) -> dict:
@@ -126,7 +140,7 @@ def environment_objects(request: EnvironmentRequest, cluster, *, with_expiry: bo
     namespace = namespace_name(request, cluster)
     values = substitution_values(request, namespace)
     labels = {
-        "bridge.dev/environment": str(request.pk),
+        kube.OWNER_LABEL: str(request.pk),
         "bridge.dev/template": request.template.name,
         "bridge.dev/team": (request.team.name if request.team_id else "none")[:63],
     }

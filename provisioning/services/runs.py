@@ -24,6 +24,7 @@ from provisioning.services._common import (
     _notify_approvers,
     _notify_requester,
     _transition,
+    expiry_warn_at,
 )
 from provisioning.services.kubernetes import KubernetesOutcome
 
@@ -110,6 +111,8 @@ def run_apply_succeeded(
             request.namespace = kubernetes.namespace
         request.activated_at = now
         request.expires_at = now + timedelta(hours=request.ttl_hours)
+        request.expiry_warn_at = expiry_warn_at(now, request.expires_at)
+        request.expiry_warned_at = None
         _transition(request, S.ACTIVE, action="apply.succeed", note="Environment is active.")
         _notify_requester(request, "is active", f"It expires at {request.expires_at:%Y-%m-%d %H:%M} UTC.")
     return request

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("provisioning", "0003_template_parameter_order"),
+        ("provisioning", "0004_template_parameter_order"),
     ]
 
     operations = [

@@ -12,7 +12,7 @@ def fill_order(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("provisioning", "0002_environments_lifecycle")]
+    dependencies = [("provisioning", "0003_expiry_warning_once")]
 
     operations = [
         migrations.AddField(

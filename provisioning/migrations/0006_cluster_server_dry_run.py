@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("provisioning", "0004_request_secret_parameters"),
+        ("provisioning", "0005_request_secret_parameters"),
     ]
 
     operations = [
