@@ -8,7 +8,7 @@ shared with the API) and its errors are put back on the same fields.
 from __future__ import annotations
 
 from django import forms
-from django.core.validators import MaxValueValidator
+from django.core.validators import MaxLengthValidator, MaxValueValidator, MinLengthValidator
 
 from catalog.models import Entity
 from catalog.selectors import teams_of
@@ -47,9 +47,13 @@ def _parameter_field(name: str, prop: dict, required: bool) -> forms.Field:
     if is_secret(prop):
         # Never sent back to the browser, not even after an error elsewhere on the form.
         widget = forms.PasswordInput(render_value=False, attrs={**attrs, "autocomplete": "new-password"})
-        return forms.CharField(
-            min_length=prop.get("minLength"), max_length=prop.get("maxLength"), strip=False, widget=widget, **common
-        )
+        # Bounds whose messages never tell the secret's length ("it has 5").
+        bounds = []
+        if prop.get("minLength"):
+            bounds.append(MinLengthValidator(prop["minLength"], f"Use at least {prop['minLength']} characters."))
+        if prop.get("maxLength"):
+            bounds.append(MaxLengthValidator(prop["maxLength"], f"Use at most {prop['maxLength']} characters."))
+        return forms.CharField(strip=False, widget=widget, validators=bounds, **common)
     widget = forms.Textarea(attrs={**attrs, "rows": 3}) if ui.get("widget") == "textarea" else forms.TextInput(attrs)
     return forms.CharField(
         min_length=prop.get("minLength"), max_length=prop.get("maxLength"), strip=True, widget=widget, **common

@@ -143,6 +143,14 @@ def test_a_secret_is_a_password_field_that_is_never_sent_back(login, developer, 
     assert "orders" in page  # ordinary values are kept for the next try
 
 
+def test_the_forms_errors_on_a_secret_never_tell_its_length(login, developer, test_templates):
+    response = login(developer).post(
+        reverse("provisioning:request-new", args=["secret-db"]), _form(p_db_password="short")
+    )
+    assert response.status_code == 400
+    assert response.context["form"].errors["p_db_password"] == ["Use at least 8 characters."]
+
+
 def test_a_secret_error_never_repeats_the_value(login, developer, test_templates):
     response = login(developer).post(
         f"{API}/requests/",
