@@ -310,7 +310,13 @@ else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": RUN_TIME_LIMIT_SECONDS + 1800}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {"provisioning.tasks.*": {"queue": "provisioning"}}
+# Tasks that run Terraform go to the "provisioning" queue so that a long apply never holds up
+# email delivery or housekeeping; every other task (provisioning's short ones included) goes to
+# "default". The keys are the tasks' registered names (tests/provisioning/test_routing.py).
+CELERY_TASK_ROUTES = {
+    "provisioning.execute_run": {"queue": "provisioning"},
+    "provisioning.check_drift": {"queue": "provisioning"},
+}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -355,6 +361,11 @@ if PRODUCTION:
         allowed_hosts=ALLOWED_HOSTS,
     )
 
+# --- encryption at rest ------------------------------------------------------------
+# Secrets Bridge reads back (secret template parameters, webhook secrets) are stored
+# encrypted with keys derived from this value (SECRET_KEY by default). Changing it makes
+# the stored secrets unreadable: requests with secret parameters must then be submitted again.
+PORTAL_ENCRYPTION_KEY = env("PORTAL_ENCRYPTION_KEY", env("PIPELINES_ENCRYPTION_KEY", SECRET_KEY))
 # --- provisioning ---------------------------------------------------------------------
 # Where `manage.py load_templates` (and the admin's reload button) read templates from.
 PROVISIONING_TEMPLATES_DIR = Path(
@@ -374,6 +385,8 @@ CELERY_BEAT_SCHEDULE["provisioning-reap-dead-runs"] = {
 # Terraform state: "local" (a file in each request's working directory) or "pg"
 # (Terraform's pg backend on the portal's PostgreSQL, one schema per environment).
 PROVISIONING_STATE_BACKEND = env("PROVISIONING_STATE_BACKEND", "pg" if DATABASE_IS_POSTGRES else "local")
+# How long Terraform waits for a state lock another run holds before it gives up (-lock-timeout).
+PROVISIONING_LOCK_TIMEOUT_SECONDS = env_int("PROVISIONING_LOCK_TIMEOUT_SECONDS", 300)
 # --- knowledge ---------------------------------------------------------------------
 # Server directories an mkdocs project may be imported from (colon- or comma-separated).
 KNOWLEDGE_IMPORT_ROOTS = [
@@ -388,8 +401,8 @@ KNOWLEDGE_MAX_ATTACHMENT_BYTES = env_int("KNOWLEDGE_MAX_ATTACHMENT_BYTES", 10 * 
 KNOWLEDGE_SITES_DIR = Path(env("KNOWLEDGE_SITES_DIR", str(VAR_DIR / "knowledge-sites")))
 # --- pipelines ---
 # Webhook secrets are stored encrypted with a key derived from this value
-# (SECRET_KEY by default); changing it makes the stored secrets unreadable.
-PIPELINES_ENCRYPTION_KEY = env("PIPELINES_ENCRYPTION_KEY", SECRET_KEY)
+# (PORTAL_ENCRYPTION_KEY by default); changing it makes the stored secrets unreadable.
+PIPELINES_ENCRYPTION_KEY = env("PIPELINES_ENCRYPTION_KEY", PORTAL_ENCRYPTION_KEY)
 PIPELINES_MAX_BODY_BYTES = env_int("PIPELINES_MAX_BODY_BYTES", 2 * 1024 * 1024)
 PIPELINES_PRODUCTION_ENVIRONMENTS = env_list("PIPELINES_PRODUCTION_ENVIRONMENTS", ["production", "prod", "prd"])
 # The cache alias the receivers use to send at most two drain tasks a second each (pipelines.services._kick);
@@ -429,5 +442,8 @@ CELERY_BEAT_SCHEDULE["catalog-scorecards-nightly"] = {
 # How long a destroy waits for a namespace to be gone, and how often it looks.
 PROVISIONING_NAMESPACE_DELETE_TIMEOUT = env_int("PROVISIONING_NAMESPACE_DELETE_TIMEOUT", 600)
 PROVISIONING_NAMESPACE_POLL_SECONDS = float(env("PROVISIONING_NAMESPACE_POLL_SECONDS", "2"))
+# A new environment's namespace does not exist yet at plan time, so the API server's dry-run
+# of its objects runs in this existing namespace (nothing is stored there).
+PROVISIONING_DRY_RUN_NAMESPACE = env("PROVISIONING_DRY_RUN_NAMESPACE", "default")
 CELERY_BEAT_SCHEDULE["provisioning-sweep-expired"] = {"task": "provisioning.sweep_environments", "schedule": 300.0}
 CELERY_BEAT_SCHEDULE["provisioning-check-drift"] = {"task": "provisioning.check_drift_all", "schedule": 6 * 3600.0}
