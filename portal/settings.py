@@ -353,3 +353,18 @@ PROVISIONING_NAMESPACE_DELETE_TIMEOUT = env_int("PROVISIONING_NAMESPACE_DELETE_T
 PROVISIONING_NAMESPACE_POLL_SECONDS = float(env("PROVISIONING_NAMESPACE_POLL_SECONDS", "2"))
 CELERY_BEAT_SCHEDULE["provisioning-sweep-expired"] = {"task": "provisioning.sweep_environments", "schedule": 300.0}
 CELERY_BEAT_SCHEDULE["provisioning-check-drift"] = {"task": "provisioning.check_drift_all", "schedule": 6 * 3600.0}
+# --- Git hosts (portal.githosts) ------------------------------------------------------------
+# A JSON list of integrations: [{"type": "github"|"gitlab"|"git", "host": "github.com",
+# "api_base_url": "...", "token": "...", "allow_private_addresses": false}]. Bridge reads only
+# from these hosts and those a Platform Admin adds in the admin (tokens encrypted there).
+GIT_INTEGRATIONS = env("GIT_INTEGRATIONS", "")
+# Key for secrets kept in the database by the portal (Git-host tokens); SECRET_KEY by default.
+PORTAL_ENCRYPTION_KEY = env("PORTAL_ENCRYPTION_KEY", SECRET_KEY)
+GIT_HTTP_MAX_BYTES = env_int("GIT_HTTP_MAX_BYTES", 10 * 1024 * 1024)
+GIT_HTTP_CONNECT_TIMEOUT = env_int("GIT_HTTP_CONNECT_TIMEOUT", 5)
+GIT_HTTP_READ_TIMEOUT = env_int("GIT_HTTP_READ_TIMEOUT", 20)
+GIT_HTTP_DEADLINE = env_int("GIT_HTTP_DEADLINE", 60)
+# The longest a request waits for a rate limit to pass; a longer wait defers the work instead.
+GIT_HTTP_MAX_RATE_WAIT = env_int("GIT_HTTP_MAX_RATE_WAIT", 10)
+GIT_COMMAND_TIMEOUT = env_int("GIT_COMMAND_TIMEOUT", 60)
+GIT_CACHE_DIR = Path(env("GIT_CACHE_DIR", str(VAR_DIR / "git-cache")))
