@@ -368,3 +368,20 @@ GIT_HTTP_DEADLINE = env_int("GIT_HTTP_DEADLINE", 60)
 GIT_HTTP_MAX_RATE_WAIT = env_int("GIT_HTTP_MAX_RATE_WAIT", 10)
 GIT_COMMAND_TIMEOUT = env_int("GIT_COMMAND_TIMEOUT", 60)
 GIT_CACHE_DIR = Path(env("GIT_CACHE_DIR", str(VAR_DIR / "git-cache")))
+# --- catalog: locations in Git repositories and discovery -------------------------------------
+# How often every location is asked "changed since?" (conditional requests; unchanged costs no write).
+CATALOG_LOCATION_REFRESH_SECONDS = env_int("CATALOG_LOCATION_REFRESH_SECONDS", 300)
+# How often discoveries list their organisation's or group's repositories.
+CATALOG_DISCOVERY_SCAN_SECONDS = env_int("CATALOG_DISCOVERY_SCAN_SECONDS", 3600)
+# Parallel requests while refreshing many locations (per worker process).
+CATALOG_LOCATION_THREADS = env_int("CATALOG_LOCATION_THREADS", 8)
+CELERY_BEAT_SCHEDULE["catalog-refresh-locations"] = {
+    "task": "catalog.refresh_locations",
+    "schedule": float(CATALOG_LOCATION_REFRESH_SECONDS),
+    "options": {"expires": CATALOG_LOCATION_REFRESH_SECONDS},
+}
+CELERY_BEAT_SCHEDULE["catalog-scan-discoveries"] = {
+    "task": "catalog.scan_discoveries",
+    "schedule": float(CATALOG_DISCOVERY_SCAN_SECONDS),
+    "options": {"expires": CATALOG_DISCOVERY_SCAN_SECONDS},
+}

@@ -103,6 +103,10 @@ class _Source:
     base_dir: Path | None = None
     root: Path | None = None
     max_bytes: int | None = None  # for files it leads to (Locations, $text); None: no limit
+    # A file read from a Git repository: ``resolver`` reads the files it leads to from the same
+    # repository and ref (see catalog.services.git_locations); ``path`` is its path there.
+    resolver: object | None = None
+    path: str = ""
 
 
 @dataclass

@@ -19,6 +19,8 @@ def _location_targets(descriptor: Descriptor, source: _Source, index: int, resul
             Problem(file=source.label, document=index, field="spec.target", reason=reason, entity=descriptor.ref_key)
         )
 
+    if source.resolver is not None:  # a Git location: targets are files of the same repository and ref
+        return source.resolver.targets(targets, source, problem)
     if spec.get("type", "file") not in ("file", "", None) or any("://" in t for t in targets):
         problem("only file locations are followed; Bridge does not fetch URLs")
         return []

@@ -92,6 +92,8 @@ def _substitute(value, source: _Source):
 def _read_substitution(key: str, target, source: _Source):
     if not isinstance(target, str) or not target:
         raise Invalid(key, "needs a relative file path")
+    if source.resolver is not None:  # a Git location: the file comes from the same repository and ref
+        return _parse_substitution(key, target, source.resolver.substitution(key, target, source))
     if "://" in target:
         raise Invalid(key, f"'{target}': Bridge reads local files only, not URLs")
     if source.base_dir is None or source.root is None:
@@ -105,6 +107,10 @@ def _read_substitution(key: str, target, source: _Source):
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise Invalid(key, f"cannot read '{target}': {exc.__class__.__name__}")
+    return _parse_substitution(key, target, text)
+
+
+def _parse_substitution(key: str, target: str, text: str):
     if key == "$text":
         return text
     try:

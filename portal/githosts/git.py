@@ -74,9 +74,9 @@ def _pinned_address(host: str, port: int, integration: Integration) -> str:
 class RemoteRepository:
     """A Git repository reached over smart HTTP(S). See the module docstring."""
 
-    def __init__(self, url: str, *, http: GitHostClient | None = None):
+    def __init__(self, url: str, *, http: GitHostClient | None = None, integration: Integration | None = None):
         self.url = url
-        self.integration = (http or GitHostClient()).check_url(url)
+        self.integration = (http or GitHostClient()).check_url(url, integration)
         parts = urlsplit(url)
         self.host = parts.hostname or ""
         self.port = parts.port or (443 if parts.scheme.lower() == "https" else 80)

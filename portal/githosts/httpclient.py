@@ -273,8 +273,12 @@ class GitHostClient:
 
     # -- checks --
 
-    def check_url(self, url: str) -> Integration:
-        """The integration that allows fetching ``url``; raises Refused/NotConfigured otherwise."""
+    def check_url(self, url: str, integration: Integration | None = None) -> Integration:
+        """The integration that allows fetching ``url``; raises Refused/NotConfigured otherwise.
+
+        Callers that already hold the integration pass it (no configuration lookup then); the URL
+        must still be one of its hosts.
+        """
         parts = urlsplit(url)
         if parts.scheme.lower() not in ("http", "https"):
             raise errors.Refused(f"Only http and https URLs are read, not {parts.scheme or 'this'}: URLs.")
@@ -282,6 +286,8 @@ class GitHostClient:
             raise errors.Refused("The URL has no host.")
         if parts.username or parts.password:
             raise errors.Refused("Put credentials in the integration, not in the URL.")
+        if integration is not None and netloc_of(url) in integration.netlocs:
+            return integration
         integration = integration_for_url(url)
         if integration is None:
             raise errors.NotConfigured(
@@ -339,6 +345,7 @@ class GitHostClient:
         headers: dict | None = None,
         max_bytes: int | None = None,
         allow_statuses: tuple[int, ...] = (),
+        integration: Integration | None = None,
     ) -> HostResponse:
         """Send one request (following allowed redirects, waiting out short rate limits).
 
@@ -347,7 +354,7 @@ class GitHostClient:
         """
         limit = max_bytes or self.max_bytes
         started = time.monotonic()
-        integration = self.check_url(url)
+        integration = self.check_url(url, integration)
         attempts = 0
         current = url
         redirects = 0
@@ -443,11 +450,11 @@ class GitHostClient:
     def head(self, url: str, **kwargs) -> HostResponse:
         return self.request("HEAD", url, **kwargs)
 
-    def paginate(self, url: str, *, accept: str = "", max_pages: int = 1000):
+    def paginate(self, url: str, *, accept: str = "", max_pages: int = 1000, integration: Integration | None = None):
         """Yield each page's response, following ``Link: rel="next"`` (GitHub and GitLab both send it)."""
         pages = 0
         while url and pages < max_pages:
-            response = self.get(url, accept=accept)
+            response = self.get(url, accept=accept, integration=integration)
             yield response
             pages += 1
             url = response.links.get("next", "")

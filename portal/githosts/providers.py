@@ -141,28 +141,33 @@ class GitHub:
 
     def read_file(self, repo: Repository, ref: str, path: str, known: str = "") -> FileRead:
         url = f"{self._repo_url(repo)}/contents/{quote(path)}?ref={quote(ref, safe='')}"
-        response = self.http.get(url, etag=known, accept=GITHUB_RAW)
+        response = self.http.get(url, etag=known, accept=GITHUB_RAW, integration=self.integration)
         if response.not_modified:
             return FileRead(changed=False, version=known)
         return FileRead(changed=True, text=_decode(response.body, path), version=response.etag)
 
     def list_files(self, repo: Repository, ref: str) -> dict[str, str]:
         url = f"{self._repo_url(repo)}/git/trees/{quote(ref, safe='')}?recursive=1"
-        data = self.http.get(url, accept=GITHUB_JSON).json()
+        data = self.http.get(url, accept=GITHUB_JSON, integration=self.integration).json()
         if data.get("truncated"):
             raise errors.TooLarge(f"{repo.slug} has too many files for GitHub to list; name files, not patterns.")
         return {item["path"]: item["sha"] for item in data.get("tree", []) if item.get("type") == "blob"}
 
     def default_branch(self, repo: Repository) -> str:
-        return self.http.get(self._repo_url(repo), accept=GITHUB_JSON).json().get("default_branch") or "main"
+        response = self.http.get(self._repo_url(repo), accept=GITHUB_JSON, integration=self.integration)
+        return response.json().get("default_branch") or "main"
 
     def repositories(self, owner: str) -> Iterator[Repository]:
         url = f"{self.api}/orgs/{quote(owner, safe='')}/repos?per_page=100&type=all"
         try:
-            pages = list(self.http.paginate(url, accept=GITHUB_JSON))
+            pages = list(self.http.paginate(url, accept=GITHUB_JSON, integration=self.integration))
         except errors.NotFound:  # a user account, not an organisation
             pages = list(
-                self.http.paginate(f"{self.api}/users/{quote(owner, safe='')}/repos?per_page=100", accept=GITHUB_JSON)
+                self.http.paginate(
+                    f"{self.api}/users/{quote(owner, safe='')}/repos?per_page=100",
+                    accept=GITHUB_JSON,
+                    integration=self.integration,
+                )
             )
         for page in pages:
             for item in page.json():
@@ -189,29 +194,30 @@ class GitLab:
         url = f"{self._project_url(repo)}/repository/files/{quote(path, safe='')}"
         query = f"?ref={quote(ref, safe='')}"
         if known:
-            head = self.http.head(url + query)
+            head = self.http.head(url + query, integration=self.integration)
             if head.headers.get("X-Gitlab-Blob-Id", "") == known:
                 return FileRead(changed=False, version=known)
-        response = self.http.get(f"{url}/raw{query}")
+        response = self.http.get(f"{url}/raw{query}", integration=self.integration)
         version = response.headers.get("X-Gitlab-Blob-Id", "") or hashlib.sha1(response.body).hexdigest()  # noqa: S324
         return FileRead(changed=version != known, text=_decode(response.body, path), version=version)
 
     def list_files(self, repo: Repository, ref: str) -> dict[str, str]:
         url = f"{self._project_url(repo)}/repository/tree?ref={quote(ref, safe='')}&recursive=true&per_page=100"
         files = {}
-        for page in self.http.paginate(url):
+        for page in self.http.paginate(url, integration=self.integration):
             for item in page.json():
                 if item.get("type") == "blob":
                     files[item["path"]] = item.get("id", "")
         return files
 
     def default_branch(self, repo: Repository) -> str:
-        return self.http.get(self._project_url(repo)).json().get("default_branch") or "main"
+        response = self.http.get(self._project_url(repo), integration=self.integration)
+        return response.json().get("default_branch") or "main"
 
     def repositories(self, owner: str) -> Iterator[Repository]:
         query = "include_subgroups=true&per_page=100&order_by=id&sort=asc"
         url = f"{self.api}/groups/{quote(owner, safe='')}/projects?{query}"
-        for page in self.http.paginate(url):
+        for page in self.http.paginate(url, integration=self.integration):
             for item in page.json():
                 yield Repository(
                     integration=self.integration,
@@ -233,7 +239,7 @@ class PlainGit:
     def remote(self, repo: Repository):
         from portal.githosts.git import RemoteRepository
 
-        return RemoteRepository(repo.clone_url, http=self.http)
+        return RemoteRepository(repo.clone_url, http=self.http, integration=self.integration)
 
     def read_file(self, repo: Repository, ref: str, path: str, known: str = "") -> FileRead:
         remote = self.remote(repo)
