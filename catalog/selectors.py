@@ -307,3 +307,36 @@ def owner_team_members(entity: Entity) -> list:
         )
         .distinct()[:200]
     )
+
+
+# --- Git locations ------------------------------------------------------------------------------
+
+
+def location_list(query: str = "", status: str = ""):
+    from catalog.models import CatalogLocation
+
+    locations = CatalogLocation.objects.select_related("discovery").order_by("host", "repository", "path", "pk")
+    query = (query or "").strip()[:200]
+    if query:
+        locations = locations.filter(repository__icontains=query) | locations.filter(path__icontains=query)
+    if status == "error":
+        locations = locations.exclude(error="")
+    elif status:
+        locations = locations.filter(status=status)
+    return locations.defer("files", "last_changes", "problems", "conflicts")
+
+
+def discovery_list():
+    from catalog.models import Discovery
+
+    return list(Discovery.objects.order_by("host", "owner")[:100])
+
+
+def last_sweep():
+    from catalog.models import LocationSweep
+
+    return LocationSweep.objects.filter(pk=1).first()
+
+
+def entities_of_location(location) -> QuerySet[Entity]:
+    return Entity.objects.filter(source__startswith=location.source_prefix).order_by("kind", "namespace", "name")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -15,10 +16,11 @@ from django.views.decorators.http import require_POST
 from catalog import graph as graph_layout
 from catalog import permissions, selectors, services
 from catalog.filters import EntityFilterSet
-from catalog.forms import EntityForm, ImportForm, ScorecardForm
-from catalog.models import LEVEL_ORDER, Entity, Scorecard, ScorecardResult
+from catalog.forms import DiscoveryForm, EntityForm, ImportForm, LocationForm, ScorecardForm
+from catalog.models import LEVEL_ORDER, CatalogLocation, Discovery, Entity, LocationStatus, Scorecard, ScorecardResult
 from catalog.templatetags.catalog_tags import ref_url
 from portal.extensions import entity_tabs
+from portal.params import parse_int
 from portal.services import PermissionDenied, ServiceError
 
 BUILTIN_TABS = [("overview", "Overview"), ("relations", "Relations"), ("graph", "Dependencies"), ("yaml", "YAML")]
@@ -424,3 +426,112 @@ def scorecard_delete(request, pk: int):
         raise DjangoPermissionDenied(str(exc))
     messages.success(request, f"Scorecard {card.name} deleted.")
     return redirect("catalog:scorecards")
+
+
+# --- Git locations -----------------------------------------------------------------------------
+
+
+@login_required
+def locations(request):
+    """Every Git location and discovery; Platform Admins register new ones here."""
+    can_manage = permissions.can_manage_locations(request.user)
+    form = LocationForm(request.POST if request.method == "POST" and "add-location" in request.POST else None)
+    discovery_form = DiscoveryForm(
+        request.POST if request.method == "POST" and "add-discovery" in request.POST else None
+    )
+    if request.method == "POST":
+        if not can_manage:
+            raise DjangoPermissionDenied("Only Platform Admins register locations and discoveries.")
+        if "add-location" in request.POST and form.is_valid():
+            try:
+                location, outcome = services.location_add(actor=request.user, **form.cleaned_data)
+            except ServiceError as exc:
+                form.add_error(None, str(exc))
+            else:
+                messages.success(request, f"Location {location.display} registered: {outcome.summary()}.")
+                return redirect(location)
+        elif "add-discovery" in request.POST and discovery_form.is_valid():
+            try:
+                discovery, scan = services.discovery_add(actor=request.user, **discovery_form.cleaned_data)
+            except ServiceError as exc:
+                discovery_form.add_error(None, str(exc))
+            else:
+                messages.success(request, f"Discovering {discovery.owner}: {scan.summary()}.")
+                return redirect("catalog:locations")
+    queryset = selectors.location_list(request.GET.get("q", ""), request.GET.get("status", ""))
+    page = Paginator(queryset, 50).get_page(parse_int(request.GET.get("page")) or 1)
+    context = {
+        "page": page,
+        "q": request.GET.get("q", ""),
+        "status": request.GET.get("status", ""),
+        "statuses": LocationStatus.choices,
+        "form": form,
+        "discovery_form": discovery_form,
+        "discoveries": selectors.discovery_list(),
+        "sweep": selectors.last_sweep(),
+        "can_manage": can_manage,
+        "refresh_minutes": max(1, settings.CATALOG_LOCATION_REFRESH_SECONDS // 60),
+    }
+    return render(request, "catalog/locations.html", context)
+
+
+def _location_or_404(pk: int) -> CatalogLocation:
+    location = CatalogLocation.objects.select_related("discovery").filter(pk=pk).first()
+    if location is None:
+        raise Http404("No such location.")
+    return location
+
+
+@login_required
+def location(request, pk: int):
+    obj = _location_or_404(pk)
+    entities = selectors.entities_of_location(obj)
+    page = Paginator(entities, 50).get_page(parse_int(request.GET.get("page")) or 1)
+    context = {
+        "location": obj,
+        "targets": sorted((obj.files or {}).items()),
+        "page": page,
+        "can_manage": permissions.can_manage_locations(request.user),
+        "can_refresh": permissions.can_refresh_location(request.user),
+    }
+    return render(request, "catalog/location.html", context)
+
+
+@login_required
+@require_POST
+def location_refresh(request, pk: int):
+    obj = _location_or_404(pk)
+    if not permissions.can_refresh_location(request.user):
+        raise DjangoPermissionDenied("You are in no team yet, so you cannot refresh locations.")
+    outcome = services.location_refresh(location=obj)
+    if outcome.status in ("error", "deferred"):
+        # A warning, not an error: the read ran (and its failure is recorded on the location).
+        messages.warning(request, f"Could not read {obj.display}: {outcome.error}")
+    else:
+        messages.success(request, f"Read {obj.display}: {outcome.summary()}.")
+    return redirect(obj)
+
+
+@login_required
+@require_POST
+def location_remove(request, pk: int):
+    obj = _location_or_404(pk)
+    try:
+        orphaned = services.location_remove(actor=request.user, location=obj)
+    except PermissionDenied as exc:
+        raise DjangoPermissionDenied(str(exc))
+    messages.success(request, f"Removed {obj.display}; {len(orphaned)} entities are orphaned.")
+    return redirect("catalog:locations")
+
+
+@login_required
+@require_POST
+def discovery_scan(request, pk: int):
+    discovery = Discovery.objects.filter(pk=pk).first()
+    if discovery is None:
+        raise Http404("No such discovery.")
+    if not permissions.can_manage_locations(request.user):
+        raise DjangoPermissionDenied("Only Platform Admins scan discoveries.")
+    scan = services.discovery_scan(discovery=discovery)
+    (messages.warning if scan.error else messages.success)(request, f"{discovery.owner}: {scan.summary()}.")
+    return redirect("catalog:locations")

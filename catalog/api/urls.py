@@ -1,10 +1,11 @@
 from django.urls import path, re_path
 from rest_framework.routers import DefaultRouter
 
-from catalog.api.views import EntityViewSet, ExportView, ImportView
+from catalog.api.views import EntityViewSet, ExportView, ImportView, LocationViewSet
 
 router = DefaultRouter()
 router.register("entities", EntityViewSet, basename="catalog-entity")
+router.register("locations", LocationViewSet, basename="catalog-location")
 urlpatterns = [
     re_path(
         r"^entities/by-ref/(?P<kind>[^/:]+):(?P<namespace>[^/]+)/(?P<name>[^/]+?)/?$",

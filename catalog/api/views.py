@@ -5,7 +5,7 @@ from functools import partial
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, StreamingHttpResponse
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -14,9 +14,17 @@ from rest_framework.views import APIView
 
 from catalog import permissions as rules
 from catalog import selectors, services
-from catalog.api.serializers import DescriptorSerializer, EntitySerializer, ImportSerializer, RelationSerializer
+from catalog.api.serializers import (
+    DescriptorSerializer,
+    EntitySerializer,
+    ImportSerializer,
+    LocationCreateSerializer,
+    LocationOutcomeSerializer,
+    LocationSerializer,
+    RelationSerializer,
+)
 from catalog.filters import EntityFilterSet
-from catalog.models import Entity
+from catalog.models import CatalogLocation, Entity
 from portal.api.pagination import PageNumberPagination
 
 
@@ -144,3 +152,52 @@ class ImportView(APIView):
                 text=values["yaml"], name=values.get("name") or "api", actor=request.user
             )
         return Response(result.as_dict())
+
+
+class LocationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Catalog locations in Git repositories: list, register, read again, remove."""
+
+    serializer_class = LocationSerializer
+    queryset = CatalogLocation.objects.order_by("pk")
+    pagination_class = PageNumberPagination
+
+    @extend_schema(
+        request=LocationCreateSerializer,
+        responses={
+            201: inline_serializer(
+                "LocationCreated", {"location": LocationSerializer(), "refresh": LocationOutcomeSerializer()}
+            )
+        },
+        description="Register a location and read it at once. Platform Admins only.",
+    )
+    def create(self, request, *args, **kwargs):
+        data = LocationCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        location, outcome = services.location_add(
+            actor=request.user,
+            url=values.get("url", ""),
+            repository=values.get("repository", ""),
+            ref=values.get("ref", ""),
+            path=values.get("path", ""),
+        )
+        location.refresh_from_db()
+        return Response(
+            {"location": LocationSerializer(location).data, "refresh": outcome.as_dict()},
+            status=status.HTTP_201_CREATED,
+        )
+
+    @extend_schema(responses={204: None}, description="Unregister a location; its entities are orphaned.")
+    def destroy(self, request, *args, **kwargs):
+        location = self.get_object()
+        services.location_remove(actor=request.user, location=location)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=None, responses={200: LocationOutcomeSerializer})
+    @action(detail=True, methods=["post"])
+    def refresh(self, request, pk=None, format=None):
+        """Read the location again now (team members and Platform Admins)."""
+        location = self.get_object()
+        if not rules.can_refresh_location(request.user):
+            raise services.PermissionDenied("You are in no team yet, so you cannot refresh locations.")
+        return Response(services.location_refresh(location=location).as_dict())

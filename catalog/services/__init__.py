@@ -26,7 +26,6 @@ from catalog.services.discovery import (
 from catalog.services.entities import entity_delete, entity_save
 from catalog.services.git_locations import (
     LocationOutcome,
-    can_manage_locations,
     location_add,
     location_refresh,
     location_remove,
@@ -69,7 +68,6 @@ __all__ = [
     "_import",
     "_parse_sources",
     "_write",
-    "can_manage_locations",
     "catalog_changed",
     "catalog_import_paths",
     "catalog_import_text",

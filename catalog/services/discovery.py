@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils import timezone
 
+from catalog import permissions
 from catalog.models import CatalogLocation, Discovery
 from catalog.services.git_locations import (
     LocationOutcome,
     _threads,
-    can_manage_locations,
     clean_path,
     location_remove,
     locations_refresh,
@@ -76,7 +76,7 @@ def discovery_add(
     scan: bool = True,
 ) -> tuple[Discovery, ScanResult | None]:
     """Add an organisation (GitHub) or group (GitLab, with its subgroups) to discover, and scan it."""
-    if actor is not None and not can_manage_locations(actor):
+    if actor is not None and not permissions.can_manage_locations(actor):
         raise PermissionDenied("Only Platform Admins add discoveries.")
     host = normalise_host(host)
     integration = integration_for_host(host)
@@ -109,7 +109,7 @@ def discovery_add(
 
 def discovery_remove(*, actor, discovery: Discovery) -> int:
     """Stop discovering: its locations are removed and their entities orphaned. Returns how many locations."""
-    if actor is not None and not can_manage_locations(actor):
+    if actor is not None and not permissions.can_manage_locations(actor):
         raise PermissionDenied("Only Platform Admins remove discoveries.")
     locations = list(discovery.locations.all())
     for location in locations:

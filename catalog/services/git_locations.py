@@ -25,6 +25,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from catalog import permissions
 from catalog.descriptors import Invalid
 from catalog.models import CatalogLocation, Entity, LocationStatus, LocationSweep
 from catalog.services.common import ImportResult, _chunks, _Source, catalog_changed
@@ -33,7 +34,6 @@ from catalog.services.writing import _write
 from portal.githosts import errors as host_errors
 from portal.githosts import providers
 from portal.githosts.integrations import Integration, integration_for_host
-from portal.permissions import is_platform_admin
 from portal.services import PermissionDenied, ServiceError, audit_record
 
 logger = logging.getLogger(__name__)
@@ -686,10 +686,6 @@ def _touches(location: CatalogLocation, touched: set[str]) -> bool:
 # --- registering and removing --------------------------------------------------------------------
 
 
-def can_manage_locations(user) -> bool:
-    return is_platform_admin(user)
-
-
 def location_add(
     *,
     actor,
@@ -701,7 +697,7 @@ def location_add(
     discovery=None,
 ) -> tuple[CatalogLocation, LocationOutcome | None]:
     """Register a location (a file URL, or a repository + ref + path) and read it at once."""
-    if actor is not None and not can_manage_locations(actor):
+    if actor is not None and not permissions.can_manage_locations(actor):
         raise PermissionDenied("Only Platform Admins register catalog locations; ask one to add your repository.")
     if url and (repository or ref or path):
         raise ServiceError("Give either a file URL, or a repository with a ref and a path, not both.")
@@ -737,7 +733,7 @@ def location_add(
 
 def location_remove(*, actor, location: CatalogLocation) -> list[str]:
     """Unregister a location; its entities are orphaned (a Platform Admin deletes orphans). Returns their refs."""
-    if actor is not None and not can_manage_locations(actor):
+    if actor is not None and not permissions.can_manage_locations(actor):
         raise PermissionDenied("Only Platform Admins remove catalog locations.")
     now = timezone.now()
     with transaction.atomic():

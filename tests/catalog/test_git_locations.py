@@ -446,3 +446,77 @@ def test_gitlab_push_hooks_name_the_branch_and_the_files_they_touched():
     )
     assert parsed.ref == "refs/heads/main" and parsed.paths == ["catalog-info.yaml", "docs/api.yaml"]
     assert parsed.repo.slug == "shop/web/storefront" and parsed.repo.default_branch == "main"
+
+
+# --- the interfaces: command, API, pages -----------------------------------------------------------
+
+
+def test_the_command_adds_lists_refreshes_and_removes_locations(shop, git_server, capsys):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    call_command("catalog_location", "add", shop)
+    location = CatalogLocation.objects.get()
+    assert f"{location.pk}\tacme/shop@main:catalog-info.yaml\t4 created" in capsys.readouterr().out
+    call_command(
+        "catalog_location", "add", "--repository", git_server.url("acme/shop"), "--ref", "main", "--path", "team.yaml"
+    )
+    assert "acme/shop@main:team.yaml" in capsys.readouterr().out
+    call_command("catalog_location", "list")
+    listed = capsys.readouterr().out
+    assert "acme/shop@main:catalog-info.yaml" in listed and "acme/shop@main:team.yaml" in listed
+    call_command("catalog_location", "refresh", str(location.pk))
+    assert "created" in capsys.readouterr().out
+    call_command("catalog_location", "refresh", "--all")
+    assert "2 checked, 0 changed, 0 failed" in capsys.readouterr().out
+    call_command("catalog_location", "remove", str(location.pk))
+    assert "entities orphaned" in capsys.readouterr().out
+    with pytest.raises(CommandError, match="There is no location"):
+        call_command("catalog_location", "remove", str(location.pk))
+    with pytest.raises(CommandError, match="Give a location id, or --all"):
+        call_command("catalog_location", "refresh")
+    with pytest.raises(CommandError, match="has no Git integration"):
+        call_command("catalog_location", "add", "https://example.org/a/b/blob/main/c.yaml")
+
+
+def test_the_api_registers_lists_refreshes_and_deletes_locations(shop, client, platform_admin, developer, team):
+    client.force_login(platform_admin)
+    created = client.post("/api/catalog/locations/", {"url": shop}, content_type="application/json")
+    assert created.status_code == 201, created.content
+    body = created.json()
+    assert body["refresh"]["status"] == "read" and "component:default/shop" in body["refresh"]["created"]
+    pk = body["location"]["id"]
+    assert {t["path"] for t in body["location"]["targets"]} >= {"catalog-info.yaml", "team.yaml"}
+    listed = client.get("/api/catalog/locations/").json()
+    assert listed["count"] == 1 and listed["results"][0]["repository"] == "acme/shop"
+    client.force_login(developer)
+    refreshed = client.post(f"/api/catalog/locations/{pk}/refresh/")
+    assert refreshed.status_code == 200 and refreshed.json()["status"] == "read"
+    assert client.delete(f"/api/catalog/locations/{pk}/").status_code == 403
+    client.force_login(platform_admin)
+    bad = client.post("/api/catalog/locations/", {"repository": "x"}, content_type="application/json")
+    assert bad.status_code == 400 and "ref and path" in bad.json()["error"]["message"]
+    assert client.delete(f"/api/catalog/locations/{pk}/").status_code == 204
+    assert Entity.objects.get(ref_key="component:default/shop").orphaned
+    assert not CatalogLocation.objects.exists()
+
+
+def test_the_location_page_shows_targets_changes_problems_and_entities(shop, client, platform_admin, git_server):
+    location, _ = services.location_add(actor=platform_admin, url=shop)
+    git_server.commit("acme/shop", {"team.yaml": None})
+    services.location_refresh(location=CatalogLocation.objects.get(pk=location.pk))
+    client.force_login(platform_admin)
+    page = client.get(f"/catalog/locations/{location.pk}/").content.decode()
+    assert "apis/*.yaml" in page and "Location target" in page
+    assert "group:default/team-a" in page and "Orphaned (1)" in page
+    assert "does not exist in acme/shop@main" in page
+    assert "component:default/shop" in page
+    listing = client.get("/catalog/locations/").content.decode()
+    assert "acme/shop" in listing and "Register a catalog file" in listing
+
+
+def test_the_locations_page_says_what_to_do_when_there_are_none(client, developer):
+    client.force_login(developer)
+    page = client.get("/catalog/locations/").content.decode()
+    assert "A Platform Admin registers your repository" in page
+    assert "Register a catalog file" not in page

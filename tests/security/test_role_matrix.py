@@ -94,6 +94,9 @@ GET = {
     "api/catalog/entities/": API_READ,
     "api/catalog/entities/<pk>/": API_READ,
     "api/catalog/entities/<pk>/relations/": API_READ,
+    "api/catalog/locations/": API_READ,
+    "api/catalog/locations/<pk>/": API_READ,
+    "api/catalog/locations/<pk>/refresh/": API_POST_ONLY,
     "api/provisioning/": API_READ,
     "api/provisioning/templates/": API_READ,
     "api/provisioning/templates/<name>/": API_READ,
@@ -154,6 +157,11 @@ GET = {
     "catalog/new/": TEAM,
     "catalog/orphans/delete/": POST_ONLY,
     "catalog/scorecards/": READ,
+    "catalog/locations/": READ,
+    "catalog/locations/<pk>/": READ,
+    "catalog/locations/<pk>/refresh/": POST_ONLY,
+    "catalog/locations/<pk>/remove/": POST_ONLY,
+    "catalog/locations/discoveries/<pk>/scan/": POST_ONLY,
     "catalog/scorecards/new/": ADMIN,
     "catalog/scorecards/<pk>/": READ,
     "catalog/scorecards/<pk>/edit/": ADMIN,
@@ -280,6 +288,20 @@ WRITES: dict[str, list[tuple]] = {
     ],
     "catalog/scorecards/<pk>/recompute/": [("post", None, ADMIN_WRITE)],
     "catalog/scorecards/<pk>/delete/": [("post", None, ADMIN_WRITE)],
+    # Registering: Platform Admins only; github.com has no integration in the matrix, so the form
+    # comes back with that reason and nothing is stored.
+    "catalog/locations/": [
+        (
+            "post",
+            lambda w: {"add-location": "1", "url": "https://github.com/acme/x/blob/main/c.yaml"},
+            "L 403 403 403 403 F",
+        ),
+        ("post", lambda w: {"add-discovery": "1", "host": "github.com", "owner": "acme2"}, "L 403 403 403 403 F"),
+    ],
+    # Reading again: anyone in a team and Platform Admins (the failed read is recorded on the location).
+    "catalog/locations/<pk>/refresh/": [("post", None, "L 302 302 403 403 302")],
+    "catalog/locations/<pk>/remove/": [("post", None, ADMIN_WRITE)],
+    "catalog/locations/discoveries/<pk>/scan/": [("post", None, ADMIN_WRITE)],
     "catalog/<kind>/<namespace>/<name>/edit/": [("post", lambda w: ENTITY_FORM, TEAM_WRITE)],
     "catalog/<kind>/<namespace>/<name>/delete/": [("post", None, TEAM_WRITE)],
     # The matrix's entity is a Component: nobody claims or unlinks it; a Platform Admin's link is
@@ -348,6 +370,12 @@ WRITES: dict[str, list[tuple]] = {
     # API
     "api/catalog/import/": [("post", lambda w: {"yaml": json.dumps(COMPONENT)}, "401 200 200 403 403 200")],
     "api/catalog/entities/": [("post", lambda w: NEW_COMPONENT, "401 201 201 403 403 201")],
+    # github.com has no integration here: a Platform Admin is told so (400), others are refused.
+    "api/catalog/locations/": [
+        ("post", lambda w: {"url": "https://github.com/acme/x/blob/main/c.yaml"}, "401 403 403 403 403 400")
+    ],
+    "api/catalog/locations/<pk>/": [("delete", None, "401 403 403 403 403 204")],
+    "api/catalog/locations/<pk>/refresh/": [("post", None, "401 200 200 403 403 200")],
     "api/catalog/entities/<pk>/": [
         ("put", lambda w: COMPONENT, API_TEAM_WRITE),
         ("patch", lambda w: COMPONENT, "401 405 405 405 405 405"),  # PUT a whole descriptor
@@ -601,6 +629,9 @@ def _param_values(w) -> list[tuple[str, dict]]:
         ("api/notifications/", {"pk": w.notification.pk}),
         ("api/audit/", {"pk": w.audit_event.pk}),
         ("catalog/scorecards/", {"pk": w.scorecard.pk}),
+        ("catalog/locations/discoveries/", {"pk": w.discovery.pk}),
+        ("catalog/locations/", {"pk": w.location.pk}),
+        ("api/catalog/locations/", {"pk": w.location.pk}),
         ("catalog/", entity),
         ("environments/new/", {"name": w.template.name}),
         *[
