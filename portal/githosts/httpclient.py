@@ -280,8 +280,10 @@ class GitHostClient:
         must still be one of its hosts.
         """
         parts = urlsplit(url)
-        if parts.scheme.lower() not in ("http", "https"):
-            raise errors.Refused(f"Only http and https URLs are read, not {parts.scheme or 'this'}: URLs.")
+        if parts.scheme and parts.scheme.lower() not in ("http", "https"):
+            raise errors.Refused(f"Only http and https URLs are read, not {parts.scheme}: URLs.")
+        if not parts.scheme or not parts.netloc:
+            raise errors.Refused("That is not a URL Bridge can read: give the whole https://… address.")
         if not parts.hostname:
             raise errors.Refused("The URL has no host.")
         if parts.username or parts.password:
