@@ -8,8 +8,9 @@ from pathlib import Path
 
 import yaml
 
-from catalog.descriptors import Invalid, Problem, SafeLoader
+from catalog.descriptors import Invalid, Problem
 from catalog.services.common import CATALOG_FILE_NAMES, ImportResult, _Source
+from portal import safe_yaml
 
 
 def _within(path: Path, root: Path) -> bool:
@@ -114,6 +115,8 @@ def _parse_substitution(key: str, target: str, text: str):
     if key == "$text":
         return text
     try:
-        return json.loads(text) if key == "$json" else yaml.load(text, Loader=SafeLoader)  # noqa: S506
-    except (ValueError, yaml.YAMLError) as exc:
-        raise Invalid(key, f"'{target}' is not valid {key[1:].upper()}: {exc}")
+        return json.loads(text) if key == "$json" else safe_yaml.load(text, name=target)
+    except yaml.YAMLError as exc:
+        raise Invalid(key, f"'{target}' is not valid YAML: {safe_yaml.describe(exc, name=target)}")
+    except ValueError as exc:
+        raise Invalid(key, f"'{target}' is not valid JSON: {exc}")

@@ -333,6 +333,32 @@ def test_invalid_yaml_is_reported_with_line_and_column_and_earlier_documents_sti
     assert "line 9" in str(problem)
 
 
+def test_a_yaml_error_points_at_the_broken_line_not_at_the_separator_where_the_parser_gave_up(import_text):
+    result = import_text(
+        """
+        apiVersion: backstage.io/v1alpha1
+        kind: Component
+        metadata:
+          name: checkout
+          description: "Takes orders
+        spec:
+          type: service
+          lifecycle: production
+          owner: team-a
+        ---
+        apiVersion: backstage.io/v1alpha1
+        kind: Group
+        metadata: {name: fine}
+        spec: {type: team}
+        """,
+        name="catalog-info.yaml",
+    )
+    (problem,) = result.problems
+    assert (problem.line, problem.column) == (5, 16)
+    assert "quoted scalar" in problem.reason and "line 10" in problem.reason
+    assert "line 5, column 16" in str(problem)
+
+
 def test_a_large_file_is_read_in_batches_with_document_numbers_and_errors_kept(settings):
     from catalog.descriptors import DOCUMENT_BATCH
 
