@@ -307,7 +307,8 @@ class GitHostAPI:
             slugs = sorted((s for s in self.repos if s.split("/", 1)[0] == owner), key=lambda s: self.repos[s]["id"])
             if not slugs and segments[0] == "orgs":
                 raise LookupError
-            items, headers = self._page([self.github_repository(s) for s in slugs], query, path)
+            chosen, headers = self._page(slugs, query, path)
+            items = [self.github_repository(s) for s in chosen]
             return 200, items, {**recorded, **headers, "ETag": self._etag(items)}
         if len(segments) >= 3 and segments[0] == "repos":
             slug = f"{segments[1]}/{segments[2]}"
@@ -354,7 +355,8 @@ class GitHostAPI:
             if query.get("archived") == "false":
                 slugs = [s for s in slugs if not self.repos[s]["archived"]]
             slugs.sort(key=lambda s: self.repos[s]["id"])
-            items, headers = self._page([self.gitlab_project(s) for s in slugs], query, path)
+            chosen, headers = self._page(slugs, query, path)
+            items = [self.gitlab_project(s) for s in chosen]
             return 200, items, {"Cache-Control": "no-cache", "Vary": "Origin", **headers}
         if len(raw_segments) >= 2 and raw_segments[0] == "projects":
             slug = unquote(raw_segments[1])
