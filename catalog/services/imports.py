@@ -46,6 +46,7 @@ def _parse_sources(sources: list[_Source], result: ImportResult, *, follow_locat
     looked_up: set[str] = set()
     parsed: dict[str, _Parsed] = {}
     queue = deque(sources)
+    batch: list[tuple] = []
 
     def problem(source: _Source, index: int, doc, exc: Invalid) -> None:
         failed_sources.add(source.key)
@@ -90,7 +91,6 @@ def _parse_sources(sources: list[_Source], result: ImportResult, *, follow_locat
         result.files.append(source.label)
         needs_substitution = "$text" in source.text or "$json" in source.text or "$yaml" in source.text
         problems: list[Problem] = []
-        batch: list[tuple] = []
         for index, doc, text in iter_documents(source.text, file=source.label, problems=problems):
             location = None
             try:
@@ -109,10 +109,10 @@ def _parse_sources(sources: list[_Source], result: ImportResult, *, follow_locat
             if len(batch) >= DOCUMENT_BATCH:
                 take(batch)
                 batch = []
-        take(batch)
         if problems:
             failed_sources.add(source.key)
             result.problems.extend(problems)
+    take(batch)  # batches span sources: 1,000 small files cost a few lookups, not 1,000
     missing = [key for key in parsed if key not in looked_up]  # refs that validation spelled otherwise
     existing.update(_fetch_existing(missing))
     return parsed, failed_sources, existing
