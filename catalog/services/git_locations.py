@@ -222,12 +222,18 @@ class _Reader:
         if self.plain_git:
             self.resolved_sha = self.host.remote(self.repo).resolve(self.location.ref)
             return self.resolved_sha == self.location.commit_sha
-        for path, info in files.items():
+        # The catalog file first (the database may keep the keys in any order).
+        for path, info in sorted(files.items(), key=lambda item: item[0] != self.location.path):
             if info.get("kind") == "listing":
                 if self.listing_version(path) != info.get("version"):
                     return False
                 continue
-            read = self.host.read_file(self.repo, self.location.ref, path, known=info.get("version", ""))
+            try:
+                read = self.host.read_file(self.repo, self.location.ref, path, known=info.get("version", ""))
+            except host_errors.NotFound:
+                if path == self.location.path:
+                    raise
+                return False  # a file it read is gone: read it all again (and orphan what that file held)
             if read.changed:
                 self.texts[path] = (read.text, read.version)
                 return False

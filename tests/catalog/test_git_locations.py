@@ -118,10 +118,20 @@ def test_a_new_file_matching_a_glob_is_picked_up_and_a_deleted_one_orphans(shop,
     extra = API.replace("shop-api", "shop-events").replace("../openapi.yaml", "../openapi.yaml")
     git_server.commit("acme/shop", {"apis/events.yaml": extra, "team.yaml": None})
     [outcome] = services.locations_refresh(locations=[CatalogLocation.objects.get(pk=location.pk)])
-    assert outcome.created == ["api:default/shop-events"]
+    assert outcome.created == ["api:default/shop-events"], outcome
     assert outcome.orphaned == ["group:default/team-a"]
     assert Entity.objects.get(ref_key="group:default/team-a").orphaned
     assert any("team.yaml" in p["reason"] for p in outcome.problems)
+
+
+def test_a_deleted_target_file_is_noticed_by_the_conditional_check_and_orphans_its_entities(
+    shop, platform_admin, git_server
+):
+    location, _ = services.location_add(actor=platform_admin, url=shop)
+    git_server.commit("acme/shop", {"team.yaml": None})
+    [outcome] = services.locations_refresh(locations=[CatalogLocation.objects.get(pk=location.pk)])
+    assert outcome.status == "read", outcome
+    assert outcome.orphaned == ["group:default/team-a"]
 
 
 def test_targets_never_leave_the_repository_and_ref(shop, platform_admin, git_server):
