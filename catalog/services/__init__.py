@@ -16,15 +16,16 @@ from catalog.services.common import (
     import_roots,
     upload_limit,
 )
-from catalog.services.entities import entity_delete, entity_save
+from catalog.services.entities import entity_delete, entity_move, entity_save
 from catalog.services.imports import (
     _import,
     _parse_sources,
     catalog_import_paths,
     catalog_import_text,
     demo_catalog_ensure,
+    upload_source,
 )
-from catalog.services.orphans import orphans_delete
+from catalog.services.orphans import orphans_delete, orphans_digest
 from catalog.services.relations import relation_add
 from catalog.services.scorecards import scorecard_delete, scorecard_save, scorecards_evaluate
 from catalog.services.users import (
@@ -59,10 +60,12 @@ __all__ = [
     "catalog_user_unlink",
     "demo_catalog_ensure",
     "entity_delete",
+    "entity_move",
     "entity_ref",
     "entity_save",
     "import_roots",
     "orphans_delete",
+    "orphans_digest",
     "portal_user_link",
     "portal_user_unlink",
     "relation_add",
@@ -70,4 +73,5 @@ __all__ = [
     "scorecard_save",
     "scorecards_evaluate",
     "upload_limit",
+    "upload_source",
 ]
