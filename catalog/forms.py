@@ -115,7 +115,13 @@ class ImportForm(forms.Form):
         max_length=200,
         required=False,
         label="Source name",
-        help_text="Re-importing under the same name orphans the entities that are no longer in it.",
+        help_text="Re-importing under the same name orphans the entities that are no longer in it. "
+        "Names belong to a team: two teams' “pasted” are two sources.",
+    )
+    team = forms.ChoiceField(
+        required=False,
+        label="For",
+        help_text="The team this upload is for; it may only hold entities that team owns.",
     )
     path = forms.CharField(
         max_length=1000,
@@ -123,6 +129,21 @@ class ImportForm(forms.Form):
         label="…or a folder on the server",
         help_text="Platform Admins: a folder under the import roots; every catalog-info.yaml below it is read.",
     )
+
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        from catalog import permissions
+        from catalog.descriptors import format_ref
+        from portal.permissions import is_platform_admin
+
+        teams = [(ref, format_ref(ref)) for ref in sorted(permissions.team_refs_of(user))] if user else []
+        field = self.fields["team"]
+        if user is not None and is_platform_admin(user):
+            field.choices = [("", f"Yourself ({user.get_username()})"), *teams]
+            field.help_text = "Platform Admins upload as themselves, or for a team they are in."
+        else:
+            field.choices = teams
+            field.initial = teams[0][0] if teams else ""
 
     def clean(self):
         data = super().clean()

@@ -345,3 +345,30 @@ class LocationSweep(models.Model):
 
     def __str__(self) -> str:
         return f"location sweep {self.finished_at}"
+
+
+class EntityConflict(models.Model):
+    """A source produced an entity that another source owns; its copy was refused and nothing changed.
+
+    As in Backstage, an entity belongs to the source that first produced it (``Entity.source``).
+    The row stays while ``source`` keeps producing the entity, so both sources' pages can show
+    it; it goes when that source stops, when the entity is deleted, or when a Platform Admin
+    moves the entity to ``source`` (then ``descriptor``, the refused copy, is written at once).
+    """
+
+    entity = models.ForeignKey(Entity, on_delete=models.CASCADE, related_name="conflicts")
+    source = models.CharField(max_length=1000, help_text="The source whose copy was refused.")
+    source_label = models.CharField(max_length=1000, blank=True, help_text="The file or name it was read from.")
+    document = models.PositiveIntegerField(null=True, blank=True, help_text="1-based, within the file.")
+    descriptor = models.JSONField(default=dict, help_text="The refused descriptor, as validated.")
+    fingerprint = models.CharField(max_length=64, blank=True)
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["entity_id", "source"]
+        constraints = [models.UniqueConstraint(fields=["entity", "source"], name="catalog_conflict_unique")]
+        indexes = [models.Index(fields=["source"], name="catalog_conflict_source")]
+
+    def __str__(self) -> str:
+        return f"{self.source} also produces entity {self.entity_id}"

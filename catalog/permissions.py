@@ -70,6 +70,11 @@ def can_delete_orphans(user) -> bool:
     return is_platform_admin(user)
 
 
+def can_move_entity(user) -> bool:
+    """Giving an entity to another source overrides the first-come owner rule: Platform Admins only."""
+    return is_platform_admin(user)
+
+
 def can_manage_scorecards(user) -> bool:
     return is_platform_admin(user)
 

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from catalog.models import Entity, Relation
+from catalog.models import Entity, EntityConflict, Relation
 
 
 class EntitySerializer(serializers.ModelSerializer):
@@ -90,7 +90,13 @@ class RelationSerializer(serializers.ModelSerializer):
 class ImportSerializer(serializers.Serializer):
     yaml = serializers.CharField(required=False, allow_blank=False, trim_whitespace=False)
     file = serializers.FileField(required=False)
-    name = serializers.CharField(required=False, max_length=200)
+    name = serializers.CharField(required=False, max_length=200, help_text="The upload's name within its team.")
+    team = serializers.CharField(
+        required=False,
+        max_length=200,
+        help_text="The team (Group reference) the upload is for; needed when you are in several teams. "
+        "Platform Admins upload as themselves without it.",
+    )
     path = serializers.CharField(required=False, max_length=1000)
 
     def validate(self, attrs):
@@ -151,3 +157,20 @@ class LocationOutcomeSerializer(serializers.Serializer):
     problems = serializers.ListField(child=serializers.DictField())
     conflicts = serializers.ListField(child=serializers.DictField())
     error = serializers.CharField()
+
+
+class MoveSerializer(serializers.Serializer):
+    source = serializers.CharField(max_length=1000, help_text="The key of the source the entity moves to.")
+
+
+class ConflictSerializer(serializers.ModelSerializer):
+    """A copy of an entity that a source listed although another source owns the entity (refused)."""
+
+    entity = serializers.CharField(source="entity.ref", read_only=True)
+    owner = serializers.CharField(source="entity.source", read_only=True)
+    file = serializers.CharField(source="source_label", read_only=True)
+
+    class Meta:
+        model = EntityConflict
+        fields = ["entity", "owner", "source", "file", "document", "first_seen_at", "last_seen_at"]
+        read_only_fields = fields

@@ -1,7 +1,7 @@
 from django.urls import path, re_path
 from rest_framework.routers import DefaultRouter
 
-from catalog.api.views import EntityViewSet, ExportView, ImportView, LocationViewSet
+from catalog.api.views import ConflictListView, EntityViewSet, ExportView, ImportView, LocationViewSet
 
 router = DefaultRouter()
 router.register("entities", EntityViewSet, basename="catalog-entity")
@@ -14,5 +14,6 @@ urlpatterns = [
     ),
     path("export/", ExportView.as_view(), name="catalog-export"),
     path("import/", ImportView.as_view(), name="catalog-import"),
+    path("conflicts/", ConflictListView.as_view(), name="catalog-conflicts"),
     *router.urls,
 ]

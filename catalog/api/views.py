@@ -8,6 +8,7 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.generics import ListAPIView, get_object_or_404
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -15,16 +16,18 @@ from rest_framework.views import APIView
 from catalog import permissions as rules
 from catalog import selectors, services
 from catalog.api.serializers import (
+    ConflictSerializer,
     DescriptorSerializer,
     EntitySerializer,
     ImportSerializer,
     LocationCreateSerializer,
     LocationOutcomeSerializer,
     LocationSerializer,
+    MoveSerializer,
     RelationSerializer,
 )
 from catalog.filters import EntityFilterSet
-from catalog.models import CatalogLocation, Entity
+from catalog.models import CatalogLocation, Entity, EntityConflict
 from portal.api.pagination import PageNumberPagination
 
 
@@ -100,6 +103,25 @@ class EntityViewSet(
             raise Http404
         return Response(EntitySerializer(entity).data)
 
+    @extend_schema(request=MoveSerializer, responses={200: EntitySerializer})
+    @action(detail=True, methods=["post"])
+    def move(self, request, pk=None, format=None):
+        """Platform Admins: give the entity to another source (audited); a refused copy of it is written at once."""
+        entity = get_object_or_404(Entity, pk=pk)
+        body = MoveSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        moved = services.entity_move(actor=request.user, entity=entity, source=body.validated_data["source"])
+        return Response(EntitySerializer(moved).data)
+
+    @extend_schema(responses=ConflictSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def conflicts(self, request, pk=None, format=None):
+        """Other sources that list this entity; their copies were refused."""
+        entity = self.get_object()
+        rows = entity.conflicts.select_related("entity").order_by("source")
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response(ConflictSerializer(page, many=True).data)
+
     @extend_schema(responses=RelationSerializer(many=True))
     @action(detail=True, methods=["get"])
     def relations(self, request, pk=None, format=None):
@@ -145,11 +167,11 @@ class ImportView(APIView):
             if upload.size > services.upload_limit():
                 raise services.ServiceError(f"The file is larger than the limit of {services.upload_limit()} bytes.")
             result = services.catalog_import_text(
-                text=upload.read(), name=values.get("name") or upload.name, actor=request.user
+                text=upload.read(), name=values.get("name") or upload.name, actor=request.user, team=values.get("team")
             )
         else:
             result = services.catalog_import_text(
-                text=values["yaml"], name=values.get("name") or "api", actor=request.user
+                text=values["yaml"], name=values.get("name") or "api", actor=request.user, team=values.get("team")
             )
         return Response(result.as_dict())
 
@@ -201,3 +223,21 @@ class LocationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         if not rules.can_refresh_location(request.user):
             raise services.PermissionDenied("You are in no team yet, so you cannot refresh locations.")
         return Response(services.location_refresh(location=location).as_dict())
+
+
+class ConflictListView(ListAPIView):
+    """Every conflict: copies of entities that a source listed although another source owns them.
+
+    Filter with ``?source=`` (the refused source's key) or ``?owner=`` (the owning source's key).
+    """
+
+    serializer_class = ConflictSerializer
+    pagination_class = PageNumberPagination
+
+    def get_queryset(self):
+        rows = EntityConflict.objects.select_related("entity").order_by("entity__ref_key", "source")
+        if source := self.request.query_params.get("source"):
+            rows = rows.filter(source=source)
+        if owner := self.request.query_params.get("owner"):
+            rows = rows.filter(entity__source=owner)
+        return rows

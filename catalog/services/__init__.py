@@ -23,7 +23,7 @@ from catalog.services.discovery import (
     discovery_remove,
     discovery_scan,
 )
-from catalog.services.entities import entity_delete, entity_save
+from catalog.services.entities import entity_delete, entity_move, entity_save
 from catalog.services.git_locations import (
     LocationOutcome,
     location_add,
@@ -39,8 +39,9 @@ from catalog.services.imports import (
     catalog_import_paths,
     catalog_import_text,
     demo_catalog_ensure,
+    upload_source,
 )
-from catalog.services.orphans import orphans_delete
+from catalog.services.orphans import orphans_delete, orphans_digest
 from catalog.services.relations import relation_add
 from catalog.services.scorecards import scorecard_delete, scorecard_save, scorecards_evaluate
 from catalog.services.users import (
@@ -81,6 +82,7 @@ __all__ = [
     "discovery_remove",
     "discovery_scan",
     "entity_delete",
+    "entity_move",
     "entity_ref",
     "entity_save",
     "import_roots",
@@ -91,6 +93,7 @@ __all__ = [
     "locations_refresh_all",
     "locations_refresh_for_push",
     "orphans_delete",
+    "orphans_digest",
     "portal_user_link",
     "portal_user_unlink",
     "relation_add",
@@ -98,4 +101,5 @@ __all__ = [
     "scorecard_save",
     "scorecards_evaluate",
     "upload_limit",
+    "upload_source",
 ]

@@ -8,6 +8,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from django.conf import settings
 
@@ -66,6 +67,7 @@ class ImportResult:
     orphaned: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    conflicts: list[dict] = field(default_factory=list)  # copies refused: another source owns the entity
 
     @property
     def ok(self) -> bool:
@@ -78,6 +80,8 @@ class ImportResult:
             f"{self.unchanged} unchanged",
             f"{len(self.orphaned)} orphaned",
         ]
+        if self.conflicts:
+            parts.append(f"{len(self.conflicts)} conflict{'s' if len(self.conflicts) != 1 else ''}")
         if self.problems:
             parts.append(f"{len(self.problems)} problem{'s' if len(self.problems) != 1 else ''}")
         return ", ".join(parts)
@@ -89,6 +93,7 @@ class ImportResult:
             "unchanged": self.unchanged,
             "orphaned": self.orphaned,
             "files": self.files,
+            "conflicts": self.conflicts,
             "problems": [p.as_dict() for p in self.problems],
         }
 
@@ -114,6 +119,39 @@ class _Parsed:
     descriptor: Descriptor | None  # None: unchanged since the last import, not validated again
     source: str
     fingerprint: str
+    label: str = ""  # the file (or name) it was read from, for problems
+    document: int | None = None
+
+
+class _Stored(NamedTuple):
+    """What an import needs to know of a stored entity."""
+
+    id: int
+    fingerprint: str
+    orphaned: bool
+    owner_ref: str
+    source: str
+
+
+@dataclass
+class _Claim:
+    """A copy of an entity that its source may not write, because another source owns the entity."""
+
+    key: str
+    item: _Parsed
+    owner: str  # the owning source
+
+
+@dataclass
+class _Batch:
+    """What parsing produced, ready to be written."""
+
+    parsed: dict[str, _Parsed]
+    existing: dict[str, _Stored] | None = None
+    failed: set[str] = field(default_factory=set)  # sources read only in part (a syntax error): keep as they were
+    listed: set[tuple[str, str]] = field(default_factory=set)  # (source, ref) of invalid documents: still listed
+    read: list[str] = field(default_factory=list)  # every source read (its conflicts are brought up to date)
+    claims: list[_Claim] = field(default_factory=list)  # copies refused within the import itself
 
 
 def _fingerprint(source_key: str, doc, text: str | None) -> str:

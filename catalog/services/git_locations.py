@@ -497,21 +497,31 @@ def _import_locations(works: list[_Work]) -> None:
     result = ImportResult()
     resolvers = {w.location.pk: _Resolver(w.reader) for w in works}
     sources = [resolvers[w.location.pk].source(w.location.path, w.root_text) for w in works]
-    parsed, failed_sources, existing = _parse_sources(sources, result, follow_locations=True, roots=None)
+    batch = _parse_sources(sources, result, follow_locations=True, roots=None)
     failed_locations = {pk for pk, resolver in resolvers.items() if resolver.failure is not None}
     for work in works:
         resolver = resolvers[work.location.pk]
         if resolver.failure is not None:
             work.outcome = LocationOutcome(work.location.pk, "error", error=str(resolver.failure))
-    if failed_locations:
-        parsed = {k: v for k, v in parsed.items() if location_id_of(v.source) not in failed_locations}
+    if failed_locations:  # nothing of a location read only in part is written, and its conflicts stay
+        batch.parsed = {k: v for k, v in batch.parsed.items() if location_id_of(v.source) not in failed_locations}
+        batch.claims = [c for c in batch.claims if location_id_of(c.item.source) not in failed_locations]
+        batch.read = [key for key in batch.read if location_id_of(key) not in failed_locations]
     read_ids = [w.location.pk for w in works if w.location.pk not in failed_locations]
-    now = timezone.now()
+    orphaned: dict[int, list[str]] = {}
+
+    def orphan_with(scope, seen, failed, listed, now) -> list[str]:
+        orphaned.update(_orphan_locations(read_ids, seen, failed, listed, now))
+        return sorted(ref for refs in orphaned.values() for ref in refs)
+
     with transaction.atomic():
-        _write(parsed, result, actor=None, scope=[], failed_sources=failed_sources, existing=existing)
-        orphaned = _orphan_locations(read_ids, parsed, failed_sources, now)
-        if orphaned and not (result.created or result.updated):
-            catalog_changed()
+        _write(
+            batch,
+            result,
+            actor=None,
+            scope=[("prefix", source_key(pk, "")) for pk in read_ids],
+            orphan_with=orphan_with,
+        )
     by_label = {label: pk for pk, resolver in resolvers.items() for label in resolver.labels}
     outcomes = {w.location.pk: LocationOutcome(w.location.pk, "read") for w in works}
     sources = _sources_of(result.created + result.updated)
@@ -524,7 +534,7 @@ def _import_locations(works: list[_Work]) -> None:
         outcome = outcomes.get(by_label.get(problem.file))
         if outcome is not None and len(outcome.problems) < 200:
             outcome.problems.append(problem.as_dict())
-    for conflict in getattr(result, "conflicts", []) or []:
+    for conflict in result.conflicts:
         outcome = outcomes.get(_conflict_location(conflict, by_label))
         if outcome is not None and len(outcome.conflicts) < 200:
             outcome.conflicts.append(_conflict_dict(conflict))
@@ -562,12 +572,17 @@ def _sources_of(refs: list[str]) -> dict[str, str]:
     return found
 
 
-def _orphan_locations(location_ids: list[int], parsed: dict, failed_sources: set[str], now) -> dict[int, list[str]]:
-    """Entities of these locations that their read did not produce are marked orphaned (by location)."""
+def _orphan_locations(
+    location_ids: list[int], seen: dict[str, str], failed: set[str], listed: set[tuple[str, str]], now
+) -> dict[int, list[str]]:
+    """Entities of these locations that the read did not produce are marked orphaned (by location).
+
+    The rules are ``_orphan``'s (a file read only in part, or an invalid document, keeps its
+    entities); the work is one query for all locations instead of one per location.
+    """
     if not location_ids:
         return {}
     wanted = set(location_ids)
-    seen = {ref for ref, item in parsed.items() if location_id_of(item.source) in wanted}
     if len(wanted) <= 20:
         rows = []
         for pk in wanted:
@@ -584,7 +599,9 @@ def _orphan_locations(location_ids: list[int], parsed: dict, failed_sources: set
             )
             if location_id_of(row[2]) in wanted
         ]
-    gone = [(pk, ref, src) for pk, ref, src in rows if ref not in seen and src not in failed_sources]
+    gone = [
+        (pk, ref, src) for pk, ref, src in rows if ref not in seen and src not in failed and (src, ref) not in listed
+    ]
     for chunk in _chunks([pk for pk, _ref, _src in gone]):
         Entity.objects.filter(pk__in=chunk).update(orphaned=True, updated_at=now)
     by_location: dict[int, list[str]] = {}

@@ -10,11 +10,24 @@ from collections import deque
 
 from django.db import transaction
 
-from catalog.descriptors import DOCUMENT_BATCH, Invalid, Problem, iter_documents, validate
+from catalog import permissions
+from catalog import sources as source_keys
+from catalog.descriptors import DOCUMENT_BATCH, Invalid, Problem, format_ref, iter_documents, parse_ref, validate
 from catalog.descriptors import ref_key as make_ref_key
 from catalog.models import Entity, Kind
-from catalog.services.common import ImportResult, _fingerprint, _Parsed, _Source, entity_ref, import_roots, upload_limit
+from catalog.services.common import (
+    ImportResult,
+    _Batch,
+    _Claim,
+    _fingerprint,
+    _Parsed,
+    _Source,
+    entity_ref,
+    import_roots,
+    upload_limit,
+)
 from catalog.services.locations import _location_targets
+from catalog.services.orphans import _in_scope
 from catalog.services.reading import _collect_files, _read_file, _substitute
 from catalog.services.users import portal_user_link
 from catalog.services.writing import _fetch_existing, _write
@@ -33,35 +46,63 @@ def _guess_ref(doc) -> str | None:
     return None
 
 
-def _parse_sources(sources: list[_Source], result: ImportResult, *, follow_locations: bool, roots) -> tuple:
-    """Parse every source (following Locations); returns parsed entities, failed source keys and stored rows.
+def _parse_sources(sources: list[_Source], result: ImportResult, *, follow_locations: bool, roots) -> _Batch:
+    """Parse every source (following Locations) into what ``_write`` takes.
 
     A document whose fingerprint equals the stored one is not validated again: it is unchanged
     (that makes re-importing 20,000 unchanged entities a matter of hashing them). Documents go
     through in batches, so the raw YAML of a large file never sits in memory all at once.
+
+    An invalid document is reported and its entity (if its name can be told) counts as still
+    listed, so it is kept as it was; a syntax error stops the reading of its file, whose entities
+    are then all kept. Two sources producing the same entity: the one that owns it wins, else
+    the first; the other's copy is a conflict.
     """
-    failed_sources: set[str] = set()
+    batch = _Batch(parsed={}, existing={})
     seen_files: set[str] = set()
-    existing: dict[str, tuple] = {}
     looked_up: set[str] = set()
-    parsed: dict[str, _Parsed] = {}
+    parsed = batch.parsed
+    existing = batch.existing
     queue = deque(sources)
-    batch: list[tuple] = []
+    items: list[tuple] = []  # documents waiting to be looked up; batches span sources
 
     def problem(source: _Source, index: int, doc, exc: Invalid) -> None:
-        failed_sources.add(source.key)
+        guess = _guess_ref(doc)
+        if guess:
+            batch.listed.add((source.key, guess))
         result.problems.append(
             Problem(file=source.label, document=index, field=exc.field, reason=exc.reason, entity=_name_of(doc))
         )
 
-    def take(batch: list[tuple]) -> None:
-        guesses = {guess for _source, _index, _doc, guess, _fp, _loc in batch if guess} - looked_up
+    def twice(key: str, first: _Parsed, later: _Parsed) -> None:
+        """Two copies of ``key``: keep one in ``parsed``, report the other."""
+        stored = existing.get(key)
+        owner = stored.source if stored is not None else None
+        if owner is not None and later.source == owner and first.source != owner:
+            parsed[key], first, later = later, later, first  # the owner's copy wins wherever it comes
+        if later.source == first.source:
+            result.problems.append(
+                Problem(
+                    file=later.label,
+                    document=later.document,
+                    field="metadata.name",
+                    reason=f"{key} appears twice in this file (first in document {first.document}); "
+                    "this later one was skipped",
+                    entity=key,
+                )
+            )
+        else:
+            batch.claims.append(_Claim(key=key, item=later, owner=first.source))
+
+    def take(items: list[tuple]) -> None:
+        guesses = {guess for _source, _index, _doc, guess, _fp, _loc in items if guess} - looked_up
         existing.update(_fetch_existing(guesses))
         looked_up.update(guesses)
-        for source, index, doc, guess, fingerprint, location in batch:
+        for source, index, doc, guess, fingerprint, location in items:
             stored = existing.get(guess) if guess else None
-            if stored is not None and stored[1] == fingerprint and not stored[2] and guess not in parsed:
-                parsed[guess] = _Parsed(None, source.key, fingerprint)  # unchanged: nothing to validate or write
+            if stored is not None and stored.fingerprint == fingerprint and not stored.orphaned and guess not in parsed:
+                # Unchanged: nothing to validate or write.
+                parsed[guess] = _Parsed(None, source.key, fingerprint, source.label, index)
                 continue
             try:
                 descriptor = location or validate(doc)
@@ -69,25 +110,18 @@ def _parse_sources(sources: list[_Source], result: ImportResult, *, follow_locat
                 problem(source, index, doc, exc)
                 continue
             key = descriptor.ref_key
+            item = _Parsed(descriptor, source.key, fingerprint, source.label, index)
             if key in parsed:
-                result.problems.append(
-                    Problem(
-                        file=source.label,
-                        document=index,
-                        field="metadata.name",
-                        reason=f"{key} appears twice in this import (first in {parsed[key].source}); "
-                        "this later one was skipped",
-                        entity=key,
-                    )
-                )
+                twice(key, parsed[key], item)
                 continue
-            parsed[key] = _Parsed(descriptor, source.key, fingerprint)
+            parsed[key] = item
 
     while queue:
         source = queue.popleft()
         if source.key in seen_files:
             continue
         seen_files.add(source.key)
+        batch.read.append(source.key)
         result.files.append(source.label)
         needs_substitution = "$text" in source.text or "$json" in source.text or "$yaml" in source.text
         problems: list[Problem] = []
@@ -105,17 +139,17 @@ def _parse_sources(sources: list[_Source], result: ImportResult, *, follow_locat
             except Invalid as exc:
                 problem(source, index, doc, exc)
                 continue
-            batch.append((source, index, doc, _guess_ref(doc), _fingerprint(source.key, doc, text), location))
-            if len(batch) >= DOCUMENT_BATCH:
-                take(batch)
-                batch = []
+            items.append((source, index, doc, _guess_ref(doc), _fingerprint(source.key, doc, text), location))
+            if len(items) >= DOCUMENT_BATCH:
+                take(items)
+                items = []
         if problems:
-            failed_sources.add(source.key)
+            batch.failed.add(source.key)
             result.problems.extend(problems)
-    take(batch)  # batches span sources: 1,000 small files cost a few lookups, not 1,000
+    take(items)  # batches span sources: 1,000 small files cost a few lookups, not 1,000
     missing = [key for key in parsed if key not in looked_up]  # refs that validation spelled otherwise
     existing.update(_fetch_existing(missing))
-    return parsed, failed_sources, existing
+    return batch
 
 
 def _name_of(doc) -> str:
@@ -127,18 +161,59 @@ def _name_of(doc) -> str:
     return ""
 
 
-def _import(sources: list[_Source], *, actor, scope, follow_locations: bool, roots) -> ImportResult:
+def _import(sources: list[_Source], *, actor, scope, follow_locations: bool, roots, team_ref: str = "") -> ImportResult:
     result = ImportResult()
-    parsed, failed, existing = _parse_sources(sources, result, follow_locations=follow_locations, roots=roots)
+    batch = _parse_sources(sources, result, follow_locations=follow_locations, roots=roots)
     # Location targets found on the way are part of the orphaning scope too.
-    scope = list(scope) + [("exact", key) for key in {p.source for p in parsed.values()} if key.startswith("file:")]
+    found = [key for key in batch.read if key.startswith("file:") and not _in_scope(key, scope)]
+    scope = list(scope) + [("exact", key) for key in found]
     with transaction.atomic():
-        _write(parsed, result, actor=actor, scope=scope, failed_sources=failed, existing=existing)
+        _write(batch, result, actor=actor, scope=scope, team_ref=team_ref)
     return result
 
 
-def catalog_import_text(*, text: str | bytes, name: str = "pasted", actor=None) -> ImportResult:
-    """Import pasted or uploaded multi-document YAML; entities missing from a re-upload of ``name`` orphan."""
+def upload_source(*, actor, team: str | None = None, name: str = "pasted") -> tuple[str, str]:
+    """The source key of an upload named ``name`` by ``actor``, and the team it is for ("" if none).
+
+    Uploads are named per team, so two teams' "pasted" are two sources and neither can orphan
+    the other's entities. A team member uploads for one of their teams (``team``, or their only
+    one); a Platform Admin uploads as themselves unless they name a team; code and the operator's
+    command (no actor) upload as the system.
+    """
+    if actor is None:
+        return source_keys.upload_key(scope=source_keys.SYSTEM, owner="", name=name), ""
+    team_ref = ""
+    if team:
+        try:
+            team_ref = parse_ref(team.strip(), default_kind="group", default_namespace="default")
+        except ValueError as exc:
+            raise ServiceError(f"The team {team!r} is not a valid reference: {exc}.")
+        if not team_ref.startswith("group:"):
+            raise ServiceError(f"An upload is for a team (a Group), not for {team_ref}.")
+    admin = is_platform_admin(actor)
+    teams = permissions.team_refs_of(actor)
+    if team_ref and not admin and team_ref not in teams:
+        raise PermissionDenied(f"You are not a member of {format_ref(team_ref)}, so you cannot upload for it.")
+    if not team_ref and not admin:
+        if not teams:
+            raise PermissionDenied("You are in no team yet, so you cannot import.")
+        if len(teams) > 1:
+            names = ", ".join(sorted(format_ref(ref) for ref in teams))
+            raise ServiceError(f"Say which of your teams this upload is for ({names}).")
+        (team_ref,) = teams
+    if team_ref:
+        return source_keys.upload_key(scope=source_keys.TEAM, owner=team_ref.split(":", 1)[1], name=name), team_ref
+    return source_keys.upload_key(scope=source_keys.USER, owner=actor.get_username(), name=name), ""
+
+
+def catalog_import_text(
+    *, text: str | bytes, name: str = "pasted", actor=None, team: str | None = None
+) -> ImportResult:
+    """Import pasted or uploaded multi-document YAML; entities missing from a re-upload of ``name`` orphan.
+
+    The source is named per team (see ``upload_source``); a team member's upload may only hold
+    entities that team owns.
+    """
     if isinstance(text, bytes):
         if len(text) > upload_limit():
             raise ServiceError(f"The upload is larger than the limit of {upload_limit() // (1024 * 1024)} MB.")
@@ -148,10 +223,11 @@ def catalog_import_text(*, text: str | bytes, name: str = "pasted", actor=None) 
             raise ServiceError("The upload is not UTF-8 text.")
     if len(text.encode()) > upload_limit():
         raise ServiceError(f"The text is larger than the limit of {upload_limit() // (1024 * 1024)} MB.")
-    name = (name or "pasted").strip()[:200] or "pasted"
-    key = f"upload:{name}"
+    name = (name or "pasted").strip()[: source_keys.UPLOAD_NAME_MAX] or "pasted"
+    key, team_ref = upload_source(actor=actor, team=team, name=name)
     source = _Source(key=key, label=name, text=text)
-    return _import([source], actor=actor, scope=[("exact", key)], follow_locations=True, roots=None)
+    restrict = team_ref if actor is not None and not is_platform_admin(actor) else ""
+    return _import([source], actor=actor, scope=[("exact", key)], follow_locations=True, roots=None, team_ref=restrict)
 
 
 def catalog_import_paths(*, paths: list[str], actor=None, restrict_to_roots: bool = True) -> ImportResult:
@@ -181,10 +257,10 @@ def demo_catalog_ensure(*, users: dict) -> int:
     files = demo_files(extra_users=sorted(users))
     sources = [_Source(key=f"demo:{name}", label=f"demo/{name}", text=text) for name, text in files.items()]
     with transaction.atomic():
-        parsed, failed, _existing = _parse_sources(sources, result, follow_locations=False, roots=None)
+        batch = _parse_sources(sources, result, follow_locations=False, roots=None)
         if result.problems:
             raise ServiceError("; ".join(str(p) for p in result.problems))
-        _write(parsed, result, actor=None, scope=[("prefix", "demo:")], failed_sources=failed)
+        _write(batch, result, actor=None, scope=[("prefix", "demo:")])
         for username, user in users.items():
             person = Entity.objects.filter(ref_key=entity_ref(Kind.USER, "default", username)).first()
             if person is not None:

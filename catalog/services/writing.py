@@ -9,27 +9,37 @@ from django.db.models import JSONField
 from django.utils import timezone
 
 from catalog import permissions
-from catalog.descriptors import Problem
+from catalog.descriptors import Problem, format_ref
 from catalog.models import Entity, Relation
-from catalog.services.common import ENTITY_FIELDS, ImportResult, _chunks, _ids_by_ref, _Parsed, catalog_changed
+from catalog.services.common import (
+    ENTITY_FIELDS,
+    ImportResult,
+    _Batch,
+    _chunks,
+    _ids_by_ref,
+    _Parsed,
+    _Stored,
+    catalog_changed,
+)
 from catalog.services.membership import _MembershipDiff
 from catalog.services.orphans import _orphan
+from catalog.services.owners import _check_owners, _record_conflicts
 from catalog.services.relations import _insert_relations, _resolve_relations
 from catalog.services.scorecards import _rescore_on_commit
 from portal.permissions import is_platform_admin
 from portal.services import audit_record
 
 
-def _fetch_existing(keys) -> dict[str, tuple]:
-    """ref -> (id, fingerprint, orphaned, owner_ref) of the stored entities among ``keys``."""
+def _fetch_existing(keys) -> dict[str, _Stored]:
+    """ref -> what an import needs to know of the stored entities among ``keys``."""
     wanted = set(keys)
     if not wanted:
         return {}
-    columns = ("ref_key", "id", "fingerprint", "orphaned", "owner_ref")
-    existing: dict[str, tuple] = {}
+    columns = ("ref_key", "id", "fingerprint", "orphaned", "owner_ref", "source")
+    existing: dict[str, _Stored] = {}
     for chunk in _chunks(sorted(wanted)):
         for row in Entity.objects.filter(ref_key__in=chunk).values_list(*columns):
-            existing[row[0]] = row[1:]
+            existing[row[0]] = _Stored(*row[1:])
     return existing
 
 
@@ -62,27 +72,35 @@ def _row(item: _Parsed, now) -> dict:
     }
 
 
-def _check_may_write(actor, parsed: dict[str, _Parsed], existing: dict, result: ImportResult) -> dict[str, _Parsed]:
-    """Non-admins may only write entities their teams own, and only keep them with their teams."""
+def _check_may_write(
+    actor, parsed: dict[str, _Parsed], existing: dict, result: ImportResult, team_ref: str = ""
+) -> dict[str, _Parsed]:
+    """Non-admins may only write entities their teams own, and only keep them with their teams.
+
+    In an upload made for one team (``team_ref``), that team must own every entity.
+    """
     if actor is None or is_platform_admin(actor):
         return parsed
     team_refs = permissions.team_refs_of(actor)
+    if team_ref:
+        team_refs = team_refs & {team_ref}
     allowed: dict[str, _Parsed] = {}
     for key, item in parsed.items():
         if item.descriptor is None:  # unchanged: nothing is written
             allowed[key] = item
             continue
-        current_owner = existing[key][3] if key in existing else None
+        current_owner = existing[key].owner_ref if key in existing else None
         owner = item.descriptor.owner_ref
         if owner and owner in team_refs and (current_owner is None or current_owner in team_refs):
             allowed[key] = item
         else:
+            whose = f"{format_ref(team_ref)} owns, in its uploads" if team_ref else "one of your teams owns"
             result.problems.append(
                 Problem(
-                    file=item.source,
-                    document=None,
+                    file=item.label or item.source,
+                    document=item.document,
                     field="spec.owner",
-                    reason="you may only import entities that one of your teams owns; ask a Platform Admin",
+                    reason=f"you may only import entities that {whose}; ask a Platform Admin",
                     entity=key,
                 )
             )
@@ -90,22 +108,31 @@ def _check_may_write(actor, parsed: dict[str, _Parsed], existing: dict, result: 
 
 
 def _write(
-    parsed: dict[str, _Parsed],
+    batch: _Batch,
     result: ImportResult,
     *,
     actor,
     scope: list[tuple[str, str]],
-    failed_sources: set[str],
-    existing: dict[str, tuple] | None = None,
+    team_ref: str = "",
     audit: bool = True,
     membership_actor=None,
+    orphan_with=None,
 ) -> None:
-    """Upsert the parsed entities, replace their relations, resolve references, orphan what vanished."""
+    """Upsert the parsed entities, replace their relations, resolve references, orphan what vanished.
+
+    Copies of entities that another source owns are refused (conflicts, recorded for both sources).
+    ``orphan_with`` replaces ``_orphan`` (same arguments) where the scope has many entries: Git
+    locations orphan per location (``catalog.services.git_locations``).
+    """
     now = timezone.now()
-    seen = dict(parsed)
-    if existing is None:
-        existing = _fetch_existing(parsed)
-    parsed = _check_may_write(actor, parsed, existing, result)
+    if batch.existing is None:
+        batch.existing = _fetch_existing(batch.parsed)
+    existing = batch.existing
+    owned = _check_owners(batch, result, scope)
+    parsed = _check_may_write(actor, owned, existing, result, team_ref)
+    # For orphaning: the source each entity this import saw has once written (a refused one keeps its own).
+    seen = {key: item.source for key, item in parsed.items()}
+    seen.update((key, existing[key].source) for key in owned.keys() - parsed.keys() if key in existing)
 
     new_items: list[_Parsed] = []
     changed: list[Entity] = []
@@ -115,7 +142,7 @@ def _write(
             result.unchanged += 1
             continue
         if key in existing:
-            entity_id, fingerprint, orphaned, _owner = existing[key]
+            entity_id, fingerprint, orphaned = existing[key][:3]
             if fingerprint == item.fingerprint and not orphaned:
                 result.unchanged += 1
                 continue
@@ -155,7 +182,8 @@ def _write(
     if new_items:
         _resolve_relations()
 
-    result.orphaned = _orphan(scope, seen, failed_sources, now)
+    result.orphaned = (orphan_with or _orphan)(scope, seen, batch.failed, batch.listed, now)
+    _record_conflicts(batch, now)
     if result.created or result.updated or result.orphaned:
         catalog_changed()
         _rescore_on_commit(written_ids)

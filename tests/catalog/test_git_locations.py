@@ -530,3 +530,45 @@ def test_the_locations_page_says_what_to_do_when_there_are_none(client, develope
     page = client.get("/catalog/locations/").content.decode()
     assert "A Platform Admin registers your repository" in page
     assert "Register a catalog file" not in page
+
+
+def test_a_second_location_listing_an_entity_gets_a_conflict_and_changes_nothing(
+    github_api, git_server, platform_admin, client
+):
+    git_server.commit("acme/repo-a", {"catalog-info.yaml": component("dup-svc", owner="team-a")})
+    git_server.commit("acme/repo-b", {"catalog-info.yaml": component("dup-svc", owner="team-b")})
+    github_api.add("acme/repo-a")
+    github_api.add("acme/repo-b")
+    first, _ = services.location_add(
+        actor=platform_admin, url=f"{git_server.base_url}/acme/repo-a/blob/main/catalog-info.yaml"
+    )
+    second, outcome = services.location_add(
+        actor=platform_admin, url=f"{git_server.base_url}/acme/repo-b/blob/main/catalog-info.yaml"
+    )
+    assert outcome.created == [] and outcome.updated == []
+    assert [c["entity"] for c in outcome.conflicts] == ["component:default/dup-svc"]
+    entity = Entity.objects.get(ref_key="component:default/dup-svc")
+    assert entity.owner_ref == "group:default/team-a" and entity.source == f"location:{first.pk}:catalog-info.yaml"
+    client.force_login(platform_admin)
+    owner_page = client.get(f"/catalog/locations/{first.pk}/").content.decode()
+    assert (
+        "Other sources list entities that this location owns" in owner_page
+        and f"Git location {second.pk}" in owner_page
+    )
+    claimant_page = client.get(f"/catalog/locations/{second.pk}/").content.decode()
+    assert "lists entities that another source owns" in claimant_page and f"Git location {first.pk}" in claimant_page
+    # The second location stops listing it: its conflict goes away at the next read.
+    git_server.commit("acme/repo-b", {"catalog-info.yaml": component("other-svc", owner="team-b")})
+    [again] = services.locations_refresh(locations=[CatalogLocation.objects.get(pk=second.pk)])
+    assert again.created == ["component:default/other-svc"] and again.conflicts == []
+    assert (
+        "lists entities that another source owns" not in client.get(f"/catalog/locations/{second.pk}/").content.decode()
+    )
+
+
+def test_an_entity_moved_between_files_of_one_location_is_no_conflict(shop, platform_admin, git_server):
+    location, _ = services.location_add(actor=platform_admin, url=shop)
+    git_server.commit("acme/shop", {"team.yaml": None, "apis/team.yaml": TEAM})
+    [outcome] = services.locations_refresh(locations=[CatalogLocation.objects.get(pk=location.pk)])
+    assert outcome.conflicts == [] and outcome.orphaned == []
+    assert Entity.objects.get(ref_key="group:default/team-a").source == f"location:{location.pk}:apis/team.yaml"

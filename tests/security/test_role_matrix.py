@@ -97,6 +97,9 @@ GET = {
     "api/catalog/locations/": API_READ,
     "api/catalog/locations/<pk>/": API_READ,
     "api/catalog/locations/<pk>/refresh/": API_POST_ONLY,
+    "api/catalog/entities/<pk>/conflicts/": API_READ,
+    "api/catalog/entities/<pk>/move/": API_POST_ONLY,
+    "api/catalog/conflicts/": API_READ,
     "api/provisioning/": API_READ,
     "api/provisioning/templates/": API_READ,
     "api/provisioning/templates/<name>/": API_READ,
@@ -155,7 +158,10 @@ GET = {
     "catalog/export/": READ,
     "catalog/import/": TEAM,  # anyone in a team (for their team's entities) and Platform Admins
     "catalog/new/": TEAM,
+    "catalog/orphans/": READ,  # the list "Delete orphans" would delete; only Platform Admins get the button
     "catalog/orphans/delete/": POST_ONLY,
+    "catalog/sources/": READ,
+    "catalog/sources/one/": READ,  # without ?key=: the entities made in Bridge (form or API)
     "catalog/scorecards/": READ,
     "catalog/locations/": READ,
     "catalog/locations/<pk>/": READ,
@@ -171,6 +177,7 @@ GET = {
     "catalog/<kind>/<namespace>/<name>/edit/": TEAM,
     "catalog/<kind>/<namespace>/<name>/delete/": POST_ONLY,
     "catalog/<kind>/<namespace>/<name>/export/": READ,
+    "catalog/<kind>/<namespace>/<name>/move/": POST_ONLY,
     "catalog/<kind>/<namespace>/<name>/claim/": POST_ONLY,
     "catalog/<kind>/<namespace>/<name>/link/": POST_ONLY,
     "catalog/<kind>/<namespace>/<name>/unlink/": POST_ONLY,
@@ -268,6 +275,15 @@ ENTITY_FORM = {
 }
 
 
+MOVE_TO = "upload:system:matrix-gone"  # a source of the world (it lists svc-kept)
+
+
+def _orphans_digest() -> str:
+    from catalog import services
+
+    return services.orphans_digest()
+
+
 def _file():
     return SimpleUploadedFile("more.txt", b"more notes\n", content_type="text/plain")
 
@@ -281,7 +297,9 @@ WRITES: dict[str, list[tuple]] = {
     "notifications/<notification_id>/open/": [("post", None, "L 302 302= 302= 302= 302=")],
     "catalog/import/": [("post", lambda w: {"text": json.dumps(COMPONENT), "name": "matrix"}, "L 200 200 403 403 200")],
     "catalog/new/": [("post", lambda w: {**ENTITY_FORM, "name": "svc-matrix-two"}, TEAM_WRITE)],
-    "catalog/orphans/delete/": [("post", None, ADMIN_WRITE)],
+    # Deletes the orphans the person reviewed (the list's digest); without it: refused, nothing deleted.
+    "catalog/orphans/delete/": [("post", lambda w: {"reviewed": _orphans_digest()}, ADMIN_WRITE)],
+    "catalog/<kind>/<namespace>/<name>/move/": [("post", lambda w: {"source": MOVE_TO}, ADMIN_WRITE)],
     "catalog/scorecards/new/": [("post", lambda w: {"name": "Another", "rules": "bronze: has_owner"}, ADMIN_WRITE)],
     "catalog/scorecards/<pk>/edit/": [
         ("post", lambda w: {"name": "Renamed", "rules": "bronze: has_owner"}, ADMIN_WRITE)
@@ -376,6 +394,7 @@ WRITES: dict[str, list[tuple]] = {
     ],
     "api/catalog/locations/<pk>/": [("delete", None, "401 403 403 403 403 204")],
     "api/catalog/locations/<pk>/refresh/": [("post", None, "401 200 200 403 403 200")],
+    "api/catalog/entities/<pk>/move/": [("post", lambda w: {"source": MOVE_TO}, "401 403 403 403 403 200")],
     "api/catalog/entities/<pk>/": [
         ("put", lambda w: COMPONENT, API_TEAM_WRITE),
         ("patch", lambda w: COMPONENT, "401 405 405 405 405 405"),  # PUT a whole descriptor
@@ -476,7 +495,10 @@ KIND_GET = {
     "api/catalog/entities/by-ref/<kind>:<namespace>/<name>/": (API_READ, API_READ, API_READ),
     "api/catalog/entities/<pk>/": (API_READ, API_READ, API_READ),
     "api/catalog/entities/<pk>/relations/": (API_READ, API_READ, API_READ),
+    "api/catalog/entities/<pk>/conflicts/": (API_READ, API_READ, API_READ),
+    "api/catalog/entities/<pk>/move/": (API_POST_ONLY, API_POST_ONLY, API_POST_ONLY),
     "catalog/<kind>/<namespace>/<name>/": (READ, READ, READ),
+    "catalog/<kind>/<namespace>/<name>/move/": (POST_ONLY, POST_ONLY, POST_ONLY),
     "catalog/<kind>/<namespace>/<name>/edit/": (TEAM, PERSON, ADMIN),
     "catalog/<kind>/<namespace>/<name>/delete/": (POST_ONLY, POST_ONLY, POST_ONLY),
     "catalog/<kind>/<namespace>/<name>/export/": (READ, READ, READ),
@@ -514,6 +536,12 @@ KIND_WRITES = {
         ("post", lambda e: {"username": "stranger"}, ("L 403 403 403 403 R", ADMIN_WRITE, ADMIN_WRITE))
     ],
     "catalog/<kind>/<namespace>/<name>/unlink/": [("post", None, (NOBODY, PERSON_WRITE, NOBODY))],
+    "catalog/<kind>/<namespace>/<name>/move/": [
+        ("post", lambda e: {"source": MOVE_TO}, (ADMIN_WRITE, ADMIN_WRITE, ADMIN_WRITE))
+    ],
+    "api/catalog/entities/<pk>/move/": [
+        ("post", lambda e: {"source": MOVE_TO}, (API_ADMIN_WRITE, API_ADMIN_WRITE, API_ADMIN_WRITE))
+    ],
     "api/catalog/entities/<pk>/": [
         ("put", _descriptor, (API_TEAM_WRITE, API_PERSON_WRITE, API_ADMIN_WRITE)),
         ("patch", _descriptor, (API_NO_PATCH, API_NO_PATCH, API_NO_PATCH)),

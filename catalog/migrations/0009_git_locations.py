@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("catalog", "0007_name_prefix_index"),
+        ("catalog", "0008_entity_conflicts"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
