@@ -13,7 +13,7 @@ from django.db.models import Count, QuerySet
 from django.utils.functional import cached_property
 
 from catalog.descriptors import RELATION_TITLES, SafeDumper, descriptor_document, parse_ref
-from catalog.models import CatalogVersion, Entity, Kind, Relation, ScorecardResult
+from catalog.models import CatalogVersion, Entity, EntityConflict, Kind, Relation, ScorecardResult
 
 
 def teams_of(user) -> QuerySet[Entity]:
@@ -326,4 +326,113 @@ def owner_team_members(entity: Entity) -> list:
             catalog_user__incoming_relations__source__ref_key=entity.owner_ref,
         )
         .distinct()[:200]
+    )
+
+
+# --- Git locations ------------------------------------------------------------------------------
+
+
+def location_list(query: str = "", status: str = ""):
+    from catalog.models import CatalogLocation
+
+    locations = CatalogLocation.objects.select_related("discovery").order_by("host", "repository", "path", "pk")
+    query = (query or "").strip()[:200]
+    if query:
+        locations = locations.filter(repository__icontains=query) | locations.filter(path__icontains=query)
+    if status == "error":
+        locations = locations.exclude(error="")
+    elif status:
+        locations = locations.filter(status=status)
+    return locations.defer("files", "last_changes", "problems", "conflicts")
+
+
+def discovery_list():
+    from catalog.models import Discovery
+
+    return list(Discovery.objects.order_by("host", "owner")[:100])
+
+
+def last_sweep():
+    from catalog.models import LocationSweep
+
+    return LocationSweep.objects.filter(pk=1).first()
+
+
+def entities_of_location(location) -> QuerySet[Entity]:
+    return Entity.objects.filter(source__startswith=location.source_prefix).order_by("kind", "namespace", "name")
+
+
+def location_conflicts(location, limit: int = 200) -> dict[str, list]:
+    """A location's conflicts both ways: copies it lists that another source owns, and its entities others list."""
+    related = EntityConflict.objects.select_related("entity").only(
+        "source", "source_label", "document", "last_seen_at",
+        "entity__kind", "entity__namespace", "entity__name", "entity__source", "entity__ref_key",
+    )  # fmt: skip
+    prefix = location.source_prefix
+    return {
+        "refused": list(related.filter(source__startswith=prefix).order_by("entity__ref_key")[:limit]),
+        "claimed": list(related.filter(entity__source__startswith=prefix).order_by("entity__ref_key")[:limit]),
+    }
+
+
+def source_exists(key: str) -> bool:
+    """Is ``key`` a source Bridge knows: one that produced an entity, one refused, or a named upload?"""
+    from catalog import sources
+
+    upload = sources.parse_upload(key)
+    if upload is not None and upload.scope:
+        return True
+    return Entity.objects.filter(source=key).exists() or EntityConflict.objects.filter(source=key).exists()
+
+
+@dataclass
+class SourceRow:
+    key: str
+    entities: int = 0
+    orphaned: int = 0
+    refused: int = 0  # copies of other sources' entities this source lists (conflicts)
+
+    @property
+    def label(self) -> str:
+        from catalog import sources
+
+        return sources.label(self.key)
+
+
+def source_list(query: str = "") -> list[SourceRow]:
+    """Every source with how many entities it owns, how many are orphaned, and how many copies were refused."""
+    from django.db.models import Q
+
+    rows: dict[str, SourceRow] = {}
+    counts = {"n": Count("id"), "o": Count("id", filter=Q(orphaned=True))}
+    entities = Entity.objects.order_by().values("source").annotate(**counts)
+    refused = EntityConflict.objects.order_by().values("source").annotate(n=Count("id"))
+    if query:
+        entities = entities.filter(source__icontains=query)
+        refused = refused.filter(source__icontains=query)
+    for row in entities:
+        rows[row["source"]] = SourceRow(row["source"], entities=row["n"], orphaned=row["o"])
+    for row in refused:
+        rows.setdefault(row["source"], SourceRow(row["source"])).refused = row["n"]
+    return sorted(rows.values(), key=lambda r: (r.key == "", r.key))
+
+
+def source_conflicts(key: str) -> dict[str, QuerySet]:
+    """A source's conflicts both ways: copies it listed that another source owns, and its entities others list."""
+    related = EntityConflict.objects.select_related("entity").only(
+        "source", "source_label", "document", "last_seen_at", "first_seen_at",
+        "entity__kind", "entity__namespace", "entity__name", "entity__title", "entity__source", "entity__ref_key",
+    )  # fmt: skip
+    return {
+        "refused": related.filter(source=key).order_by("entity__ref_key"),
+        "claimed": related.filter(entity__source=key).order_by("entity__ref_key", "source"),
+    }
+
+
+def orphans() -> QuerySet[Entity]:
+    """The orphaned entities, with their sources, in the order the review page lists them."""
+    return (
+        Entity.objects.filter(orphaned=True)
+        .only("kind", "namespace", "name", "title", "source", "owner_ref", "updated_at")
+        .order_by("source", "kind", "namespace", "name")
     )

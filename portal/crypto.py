@@ -27,7 +27,9 @@ def encrypt(value: str, *, purpose: str, key: str | None = None) -> str:
 
 
 def decrypt(token: str, *, purpose: str, key: str | None = None) -> str | None:
-    """The value, or None when the token is not readable with the current key."""
+    """The value, or None when the token is empty or not readable with the current key."""
+    if not token:
+        return None
     try:
         return _fernet(purpose, key).decrypt(token.encode()).decode()
     except (InvalidToken, ValueError):

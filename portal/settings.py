@@ -447,3 +447,33 @@ PROVISIONING_NAMESPACE_POLL_SECONDS = float(env("PROVISIONING_NAMESPACE_POLL_SEC
 PROVISIONING_DRY_RUN_NAMESPACE = env("PROVISIONING_DRY_RUN_NAMESPACE", "default")
 CELERY_BEAT_SCHEDULE["provisioning-sweep-expired"] = {"task": "provisioning.sweep_environments", "schedule": 300.0}
 CELERY_BEAT_SCHEDULE["provisioning-check-drift"] = {"task": "provisioning.check_drift_all", "schedule": 6 * 3600.0}
+# --- Git hosts (portal.githosts) ------------------------------------------------------------
+# A JSON list of integrations: [{"type": "github"|"gitlab"|"git", "host": "github.com",
+# "api_base_url": "...", "token": "...", "allow_private_addresses": false}]. Bridge reads only
+# from these hosts and those a Platform Admin adds in the admin (tokens encrypted there).
+GIT_INTEGRATIONS = env("GIT_INTEGRATIONS", "")
+GIT_HTTP_MAX_BYTES = env_int("GIT_HTTP_MAX_BYTES", 10 * 1024 * 1024)
+GIT_HTTP_CONNECT_TIMEOUT = env_int("GIT_HTTP_CONNECT_TIMEOUT", 5)
+GIT_HTTP_READ_TIMEOUT = env_int("GIT_HTTP_READ_TIMEOUT", 20)
+GIT_HTTP_DEADLINE = env_int("GIT_HTTP_DEADLINE", 60)
+# The longest a request waits for a rate limit to pass; a longer wait defers the work instead.
+GIT_HTTP_MAX_RATE_WAIT = env_int("GIT_HTTP_MAX_RATE_WAIT", 10)
+GIT_COMMAND_TIMEOUT = env_int("GIT_COMMAND_TIMEOUT", 60)
+GIT_CACHE_DIR = Path(env("GIT_CACHE_DIR", str(VAR_DIR / "git-cache")))
+# --- catalog: locations in Git repositories and discovery -------------------------------------
+# How often every location is asked "changed since?" (conditional requests; unchanged costs no write).
+CATALOG_LOCATION_REFRESH_SECONDS = env_int("CATALOG_LOCATION_REFRESH_SECONDS", 300)
+# How often discoveries list their organisation's or group's repositories.
+CATALOG_DISCOVERY_SCAN_SECONDS = env_int("CATALOG_DISCOVERY_SCAN_SECONDS", 3600)
+# Parallel requests while refreshing many locations (per worker process).
+CATALOG_LOCATION_THREADS = env_int("CATALOG_LOCATION_THREADS", 8)
+CELERY_BEAT_SCHEDULE["catalog-refresh-locations"] = {
+    "task": "catalog.refresh_locations",
+    "schedule": float(CATALOG_LOCATION_REFRESH_SECONDS),
+    "options": {"expires": CATALOG_LOCATION_REFRESH_SECONDS},
+}
+CELERY_BEAT_SCHEDULE["catalog-scan-discoveries"] = {
+    "task": "catalog.scan_discoveries",
+    "schedule": float(CATALOG_DISCOVERY_SCAN_SECONDS),
+    "options": {"expires": CATALOG_DISCOVERY_SCAN_SECONDS},
+}

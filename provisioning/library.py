@@ -18,6 +18,7 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
+from portal import safe_yaml
 from provisioning import terraform
 
 DESCRIPTOR_NAME = "bridge-template.yaml"
@@ -304,7 +305,7 @@ def read_template(directory: Path) -> ParsedTemplate:
     """Read, parse and validate one template directory. Raises ``TemplateProblem``."""
     descriptor_path = directory / DESCRIPTOR_NAME
     try:
-        descriptor = yaml.safe_load(descriptor_path.read_text(encoding="utf-8"))
+        descriptor = safe_yaml.load(descriptor_path.read_text(encoding="utf-8"), name=DESCRIPTOR_NAME)
     except FileNotFoundError:
         raise TemplateProblem(f"no {DESCRIPTOR_NAME} in {directory}")
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
