@@ -378,7 +378,7 @@ def test_an_unexpected_error_ends_the_build_as_failed(developer, space, settings
     def broken_export(**kwargs):
         raise KeyError(42)
 
-    monkeypatch.setattr(services, "space_export_project", broken_export)
+    monkeypatch.setattr(services.sites, "space_export_project", broken_export)
     result = services.site_build_run(build_id=SiteBuild.objects.create(space=space, requested_by=developer).pk)
     assert result.status == "failed" and "KeyError" in result.log
 
