@@ -25,10 +25,11 @@ from pymdownx import highlight as pymdownx_highlight
 
 # Bump when the extensions or the sanitizer's allowlist change: stored renders of another
 # version are rendered again when next read, so a tightened allowlist applies to old pages too.
-RENDERER_VERSION = "3"
+RENDERER_VERSION = "4"
 ID_PREFIX = "kb-"
 
-WIKILINK_RE = r"\[\[([^\[\]\|\n]{1,200})(?:\|([^\[\]\n]{1,200}))?\]\]"
+# Not before "(": ``[[1]](url)`` is a Markdown link whose text is "[1]".
+WIKILINK_RE = r"\[\[([^\[\]\|\n]{1,200})(?:\|([^\[\]\n]{1,200}))?\]\](?!\()"
 TASK_RE = re.compile(r"^\s*[-*+]\s+\[([ xX])\]\s+(.+?)\s*$")
 
 
@@ -235,6 +236,75 @@ def resolve_links(rendered_html: str, resolver) -> str:
 
 
 _FENCE_RE = re.compile(r"^\s*(`{3,}|~{3,})")
+_CODE_SPAN_RE = re.compile(r"(?<!`)(`+)(?!`).+?(?<!`)\1(?!`)", re.DOTALL)
+
+
+def _text_blocks(text: str):
+    """``text`` cut into (is_code, chunk) pieces, in order: fenced code (also indented, in lists and
+    admonitions; closed only by a fence at least as long, of the same character) and indented
+    code blocks (four spaces or a tab after a blank line, outside lists) are code."""
+    fence, code_lines, prose, in_list, blank_before = "", [], [], False, True
+
+    def flush(kind):
+        nonlocal code_lines, prose
+        chunk = code_lines if kind else prose
+        if chunk:
+            yield kind, "".join(chunk)
+        if kind:
+            code_lines = []
+        else:
+            prose = []
+
+    for line in text.splitlines(keepends=True):
+        m = _FENCE_RE.match(line)
+        if fence:
+            code_lines.append(line)
+            if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence) and not line[m.end() :].strip():
+                fence = ""
+                yield from flush(True)
+            continue
+        if m:
+            yield from flush(False)
+            fence = m.group(1)
+            code_lines.append(line)
+            continue
+        stripped = line.strip()
+        indented = line.startswith(("    ", "\t"))
+        if indented and stripped and not in_list and (blank_before or code_lines):
+            if not code_lines:
+                yield from flush(False)
+            code_lines.append(line)
+            continue
+        if code_lines and not stripped:
+            code_lines.append(line)
+            continue
+        yield from flush(True)
+        if stripped:
+            if re.match(r"\s{0,3}([-*+]|\d{1,9}[.)])\s", line) or re.match(r"\s{0,3}(!!!|\?\?\?\+?|===)", line):
+                in_list = True  # list items and admonitions/tabs: their indented lines are their content
+            elif not indented and blank_before:
+                in_list = False
+        blank_before = not stripped
+        prose.append(line)
+    yield from flush(True)
+    yield from flush(False)
+
+
+def sub_outside_code(pattern: re.Pattern, repl, text: str) -> str:
+    """``pattern.sub(repl, text)`` everywhere but in code: fenced and indented code blocks and
+    inline code spans keep what is written in them (``if [[ -f x ]]``, TOML ``[[servers]]``)."""
+    out = []
+    for is_code, chunk in _text_blocks(text):
+        if is_code:
+            out.append(chunk)
+            continue
+        last = 0
+        for span in _CODE_SPAN_RE.finditer(chunk):
+            out.append(pattern.sub(repl, chunk[last : span.start()]))
+            out.append(span.group(0))
+            last = span.end()
+        out.append(pattern.sub(repl, chunk[last:]))
+    return "".join(out)
 
 
 def task_steps(text: str) -> list[str]:

@@ -467,3 +467,47 @@ def test_files_survive_an_export_and_reimport(developer, space, team, login):
     url = reverse("knowledge:attachment", args=["copy", copy.slug, "flow.png"])
     assert f"![flow]({url})" in copy.body
     assert b"".join(login(developer).get(url).streaming_content) == PNG
+
+
+CODE_WITH_BRACKETS = """# Restart
+
+See [[Deploy]] and [[1]](https://example.com/ref) and `[[inline]]`.
+
+```bash
+if [[ -f /var/run/app.pid ]]; then
+  kill "$(cat /var/run/app.pid)"
+fi
+```
+
+    [[servers]]
+    name = "indented"
+
+- A list item
+
+    with a continued paragraph that links [[Deploy]].
+
+!!! note
+    Also [[Deploy]] here.
+
+~~~~toml
+[[servers]]
+```
+[[still code]]
+```
+~~~~
+"""
+
+
+def test_an_export_keeps_code_as_written_and_converts_only_real_wikilinks(tmp_path, login, developer, space):
+    services.page_create(actor=developer, space=space, title="Deploy", body="# Deploy\n")
+    services.page_create(actor=developer, space=space, title="Restart", body=CODE_WITH_BRACKETS)
+    response = login(developer).get(reverse("knowledge:space-export", args=[space.key]))
+    with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+        archive.extractall(tmp_path / "export")
+    exported = (tmp_path / "export" / "docs" / "restart.md").read_text()
+    assert "if [[ -f /var/run/app.pid ]]; then" in exported
+    assert "    [[servers]]\n" in exported and "\n[[servers]]\n```\n[[still code]]\n```\n" in exported
+    assert "`[[inline]]`" in exported and "[[1]](https://example.com/ref)" in exported
+    assert exported.count("[Deploy](deploy.md)") == 3
+    ok, log = build(tmp_path / "export" / "mkdocs.yml", tmp_path / "site")
+    assert ok, log

@@ -339,3 +339,9 @@ def test_every_extension_keeps_the_classes_it_emits():
     ):  # fmt: skip
         assert fragment in html
     assert '<div class="toc">' in render_markdown("# A\n## B").toc
+
+
+def test_a_markdown_link_whose_text_is_in_brackets_is_not_a_wikilink():
+    html = render_markdown("See [[1]](https://example.com/ref).").html
+    assert '<a href="https://example.com/ref" rel="noopener noreferrer">[1]</a>' in html
+    assert "data-wikilink" not in html
