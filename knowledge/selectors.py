@@ -117,7 +117,15 @@ def resolve_page_links(page: Page, rendered_html: str) -> str:
     if not titles and not paths:
         return rendered_html
     base_dir = posixpath.dirname(page.source_path) if page.source_path else ""
-    wanted_paths = {posixpath.normpath(posixpath.join(base_dir, p)) for p in paths}
+
+    def candidates(value: str) -> list[str]:
+        joined = posixpath.normpath(posixpath.join(base_dir, value))
+        if not value.endswith("/"):
+            return [joined]
+        folder = "" if joined == "." else joined + "/"
+        return [f"{folder}index.md", f"{folder}README.md"]
+
+    wanted_paths = {c for p in paths for c in candidates(p)}
     stems = {posixpath.splitext(posixpath.basename(p))[0].lower() for p in paths}
     wanted = Q(source_path__in=wanted_paths) | Q(slug__in=stems)
     for title in list(titles)[:200]:
@@ -136,8 +144,8 @@ def resolve_page_links(page: Page, rendered_html: str) -> str:
         if kind == "wikilink":
             target = by_title.get(value.strip().lower())
         else:
-            target = by_path.get(posixpath.normpath(posixpath.join(base_dir, value)))
-            if target is None:
+            target = next((by_path[c] for c in candidates(value) if c in by_path), None)
+            if target is None and not value.endswith("/"):
                 target = by_slug.get(posixpath.splitext(posixpath.basename(value))[0].lower())
         return target.get_absolute_url() if target is not None else None
 

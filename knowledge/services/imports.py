@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import posixpath
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
@@ -17,7 +17,7 @@ from knowledge.models import (
     Space,
 )
 from knowledge.services.attachments import ATTACHMENT_TYPES, attachment_add, attachment_name
-from knowledge.services.pages import _clean_title, _unique_slug, page_create, page_update
+from knowledge.services.pages import _clean_title, _unique_slug, page_create, page_update, parse_tags
 from portal.services import PermissionDenied, ServiceError, audit_record
 
 logger = logging.getLogger(__name__)
@@ -28,14 +28,20 @@ class ImportResult:
     created: int
     updated: int
     unchanged: int
+    # Settings of mkdocs.yml left out (with the user's consent), as sentences.
+    dropped: list[str] = field(default_factory=list)
+    # What Bridge cannot render -> the pages that use it.
+    unrendered: dict[str, list[str]] = field(default_factory=dict)
 
 
-def _import_pages(*, actor, space: Space, root: Path) -> ImportResult:
-    from knowledge.mkdocs_project import read_project
+def _import_pages(*, actor, space: Space, root: Path, drop_refused: bool = False) -> ImportResult:
+    from knowledge.mkdocs_project import read_project, unrendered_features
 
-    _config, project_pages = read_project(root)
+    config, project_pages = read_project(root, drop_refused=drop_refused)
     with transaction.atomic():
         result = _import_project_pages(actor=actor, space=space, project_pages=project_pages)
+    result.dropped = [str(r) for r in config["_dropped"]]
+    result.unrendered = unrendered_features(project_pages)
     return result
 
 
@@ -63,7 +69,10 @@ def _import_project_pages(*, actor, space: Space, project_pages) -> ImportResult
 
 
 def _import_one_page(*, actor, space: Space, item, parent: Page | None, page: Page | None) -> tuple[Page, str]:
+    from knowledge.rendering import page_meta
+
     files = _attachable_files(item)
+    tags = parse_tags(page_meta(item.body).get("tags") or [])
     created = page is None
     if created:
         slug = _unique_slug(space, _clean_title(item.title))
@@ -76,6 +85,7 @@ def _import_one_page(*, actor, space: Space, item, parent: Page | None, page: Pa
             source_path=item.path,
             position=item.position,
             message="Imported from mkdocs",
+            tags=tags,
             check_permission=False,
         )
     _attach_project_files(actor=actor, page=page, item=item, files=files)
@@ -86,7 +96,8 @@ def _import_one_page(*, actor, space: Space, item, parent: Page | None, page: Pa
         page.parent, page.position = parent, item.position
         page.save(update_fields=["parent", "position"])
     body = _body_showing_attachments(space, page.slug, item.body, files)
-    if page.body == body and page.title == item.title:
+    same_tags = sorted(page.tags.values_list("name", flat=True)) == sorted(tags)
+    if page.body == body and page.title == item.title and same_tags:
         return page, "created" if created else "unchanged"
     page_update(
         actor=actor,
@@ -95,6 +106,7 @@ def _import_one_page(*, actor, space: Space, item, parent: Page | None, page: Pa
         body=body,
         base_revision_id=page.current_revision_id,
         message="Re-imported from mkdocs",
+        tags=tags,
     )
     return page, "created" if created else "updated"
 
@@ -146,8 +158,11 @@ def _attach_project_files(*, actor, page: Page, item, files: dict[str, str]) -> 
         existing.add(name)
 
 
-def space_import_archive(*, actor, space: Space, archive) -> ImportResult:
-    """Import an uploaded mkdocs project (zip) into the space, keeping its navigation order."""
+def space_import_archive(*, actor, space: Space, archive, drop_refused: bool = False) -> ImportResult:
+    """Import an uploaded mkdocs project (zip) into the space, keeping its navigation order.
+
+    Settings Bridge will not use are all named in one ``SettingsRefused``; with ``drop_refused``
+    the pages are imported without them and ``ImportResult.dropped`` says what was left out."""
     from knowledge.mkdocs_project import ProjectError, extract_zip
 
     if not permissions.can_manage_space(actor, space):
@@ -160,10 +175,10 @@ def space_import_archive(*, actor, space: Space, archive) -> ImportResult:
         )
     with tempfile.TemporaryDirectory(prefix="bridge-import-") as tmp:
         root = extract_zip(archive, Path(tmp))
-        return _import_pages(actor=actor, space=space, root=root)
+        return _import_pages(actor=actor, space=space, root=root, drop_refused=drop_refused)
 
 
-def space_import_directory(*, actor, space: Space, directory: str) -> ImportResult:
+def space_import_directory(*, actor, space: Space, directory: str, drop_refused: bool = False) -> ImportResult:
     """Import an mkdocs project from a server directory under one of KNOWLEDGE_IMPORT_ROOTS."""
     from knowledge.mkdocs_project import ProjectError
 
@@ -180,4 +195,4 @@ def space_import_directory(*, actor, space: Space, directory: str) -> ImportResu
         raise ProjectError("That directory is outside the configured import roots.")
     if not resolved.is_dir():
         raise ProjectError("That directory does not exist on the server.")
-    return _import_pages(actor=actor, space=space, root=resolved)
+    return _import_pages(actor=actor, space=space, root=resolved, drop_refused=drop_refused)

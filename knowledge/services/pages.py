@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import re
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -89,20 +90,38 @@ def _check_body(body: str) -> str:
     return body
 
 
+_TAG_NOISE = re.compile(r"[\x00-\x1f\x7f,]+")
+
+
 def parse_tags(text: str | list[str] | None) -> list[str]:
+    """Tags as written (Unicode kept: “数据库”, “C++”), spaces tidied; the same tag in another
+    case counts once; at most 20 of 60 characters."""
     if text is None:
         return []
     items = text.split(",") if isinstance(text, str) else text
-    tags = []
+    tags, seen = [], set()
     for item in items:
-        tag = slugify(str(item))[:60]
-        if tag and tag not in tags:
+        tag = " ".join(_TAG_NOISE.sub(" ", str(item)).split())[:60].strip()
+        if tag and tag.casefold() not in seen:
+            seen.add(tag.casefold())
             tags.append(tag)
     return tags[:20]
 
 
+def tag_slug(name: str) -> str:
+    """A URL-safe slug for a tag, kept apart from its name: Unicode letters stay, symbols are
+    spelled out so “C++” and “C” differ (“c-plus-plus”, “c”)."""
+    spelled = name.replace("+", " plus ").replace("#", " sharp ").replace("&", " and ")
+    return slugify(spelled, allow_unicode=True)[:80]
+
+
 def _set_tags(page: Page, names: list[str]) -> None:
-    tags = [Tag.objects.get_or_create(name=name)[0] for name in names]
+    tags = []
+    for name in names:
+        tag = Tag.objects.filter(name__iexact=name).first() or Tag.objects.filter(name=name).first()
+        if tag is None:
+            tag = Tag.objects.get_or_create(name=name, defaults={"slug": tag_slug(name)})[0]
+        tags.append(tag)
     page.tags.set(tags)
 
 

@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 from django.conf import settings
+from django.core import signing
 from django.db import transaction
 from django.utils import timezone
 
@@ -19,7 +20,7 @@ from knowledge.models import (
     SiteBuild,
     Space,
 )
-from portal.services import PermissionDenied, audit_record
+from portal.services import PermissionDenied, ServiceError, audit_record
 
 logger = logging.getLogger(__name__)
 
@@ -163,6 +164,34 @@ def _publish_site(built: Path, target: Path, old: Path) -> None:
         if old.exists() and not target.exists():
             old.rename(target)
         raise
+
+
+SITE_LINK_SALT = "knowledge.built-site"
+
+
+def built_site_token(*, space: Space | None = None, entity_id: int | None = None) -> str:
+    """A signed, expiring capability for one built site. A sandboxed site runs in an opaque origin,
+    so its own requests for CSS, JS and the search index carry no session cookie: the token in
+    the path is what lets them through (whoever holds the link reads the site until it expires)."""
+    subject = f"space:{space.key}" if space is not None else f"entity:{int(entity_id)}"
+    return signing.TimestampSigner(salt=SITE_LINK_SALT).sign(subject)
+
+
+def built_site_root(token: str) -> Path:
+    """The folder of the built site a token opens; ``ServiceError`` when it is forged or expired."""
+    max_age = int(getattr(settings, "KNOWLEDGE_SITE_LINK_SECONDS", 8 * 3600))
+    try:
+        subject = signing.TimestampSigner(salt=SITE_LINK_SALT).unsign(token, max_age=max_age)
+    except signing.SignatureExpired:
+        raise ServiceError("This link to the built site has expired: open the site again from its space or service.")
+    except signing.BadSignature:
+        raise ServiceError("This is not a valid link to a built site.")
+    kind, _, ident = subject.partition(":")
+    if kind == "entity":
+        from knowledge.services.service_docs import service_docs_dir
+
+        return service_docs_dir(int(ident))
+    return sites_dir() / ident
 
 
 def sites_dir() -> Path:

@@ -47,6 +47,11 @@ WIDEST_JS = """
 """
 
 
+def _refused(response) -> bool:
+    """An error, or a detour to the sign-in page (what the site's assets got without a cookie)."""
+    return response.status >= 400 or "login" in (response.headers.get("location") or "")
+
+
 @pytest.fixture
 def runbook(developer):
     from catalog import services as catalog_services
@@ -108,3 +113,44 @@ def test_a_page_with_wide_content_keeps_the_editor_and_the_page_inside_the_scree
         editor = page.get_by_label("Markdown").bounding_box()
         assert editor["height"] >= 300 and editor["width"] >= min(300, width - 60)
         assert page.evaluate("document.documentElement.scrollWidth") <= width
+
+
+def test_the_built_site_opens_with_its_styles_navigation_and_search_and_nothing_from_elsewhere(
+    sign_in, portal_url, runbook
+):
+    import shutil
+
+    from knowledge import services as knowledge_services
+    from knowledge.models import SiteBuild
+
+    space = runbook.space
+    build = knowledge_services.site_build_run(
+        build_id=SiteBuild.objects.create(space=space, requested_by=runbook.updated_by).pk
+    )
+    assert build.status == "succeeded", build.log
+    try:
+        page = sign_in("dev", PASSWORD)
+        problems = []
+        page.on("requestfailed", lambda r: problems.append(f"failed {r.url}"))
+        page.on("response", lambda r: _refused(r) and problems.append(f"{r.status} {r.url}"))
+        page.on("request", lambda r: not r.url.startswith(portal_url) and problems.append(f"elsewhere {r.url}"))
+        page.goto(f"{portal_url}{space.get_absolute_url()}")
+        problems.clear()  # the portal's own pages are not what is checked here
+        page.get_by_role("link", name="Open built site").click()
+        page.wait_for_load_state("networkidle")
+        assert not problems, problems
+        # Bootstrap's stylesheet and the theme's navigation bar are there.
+        navbar = page.locator(".navbar").first
+        expect(navbar).to_be_visible()
+        assert navbar.evaluate("e => getComputedStyle(e).display") == "flex"
+        expect(page.get_by_role("link", name="Checkout is down").first).to_be_visible()
+
+        page.get_by_role("link", name="Search").first.click()
+        page.locator("#mkdocs-search-query").fill("rollout")
+        result = page.locator("#mkdocs-search-results a").first
+        expect(result).to_have_text("Checkout is down")
+        result.click()
+        expect(page.locator("pre")).to_contain_text("kubectl rollout")
+        assert not problems, problems
+    finally:
+        shutil.rmtree(knowledge_services.sites_dir() / space.key, ignore_errors=True)

@@ -9,7 +9,7 @@ import yaml
 from django.urls import reverse
 
 from knowledge import services
-from knowledge.mkdocs_project import ProjectError, build
+from knowledge.mkdocs_project import ProjectError, SettingsRefused, build
 from knowledge.models import Page, SiteBuild
 from knowledge.selectors import page_tree
 
@@ -39,6 +39,18 @@ def write_project(root: Path, config: dict | str | None = None, files: dict | No
         (root / "docs" / name).parent.mkdir(parents=True, exist_ok=True)
         (root / "docs" / name).write_text(text)
     return root
+
+
+class _TagsAsText(yaml.SafeLoader):
+    pass
+
+
+_TagsAsText.add_multi_constructor("tag:yaml.org,2002:python/", lambda loader, suffix, node: node.tag)
+
+
+def exported_config(path: Path) -> dict:
+    """An exported mkdocs.yml (its emoji settings name mkdocs-material's functions with !!python/name)."""
+    return yaml.load(path.read_text(), Loader=_TagsAsText)  # noqa: S506 (a SafeLoader that keeps tags as text)
 
 
 def zip_of(root: Path) -> io.BytesIO:
@@ -239,7 +251,7 @@ def test_the_import_page_shows_refusals_as_form_errors(login, developer, space):
 
     upload = SimpleUploadedFile("p.zip", _raw_zip([("mkdocs.yml", b"site_name: x\nhooks: [a.py]\n")]).getvalue())
     response = login(developer).post(reverse("knowledge:space-import", args=[space.key]), {"archive": upload})
-    assert response.status_code == 400 and "hooks, which run Python code" in response.content.decode()
+    assert response.status_code == 400 and "hooks: they run Python code" in response.content.decode()
 
 
 def test_a_stranger_cannot_import_into_a_team_space(login, stranger, space):
@@ -255,7 +267,7 @@ def test_export_zip_is_an_mkdocs_project_that_builds_strictly(tmp_path, login, d
     assert response["Content-Type"] == "application/zip"
     with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
         archive.extractall(tmp_path / "export")
-    config = yaml.safe_load((tmp_path / "export" / "mkdocs.yml").read_text())
+    config = exported_config(tmp_path / "export" / "mkdocs.yml")
     section = [{"Operations": "operations/index.md"}, {"Deploy": "operations/deploy.md"}]
     assert config["nav"][1] == {"Operations": section}
     assert "[Deploy](deploy.md)" in (tmp_path / "export" / "docs" / "operations" / "index.md").read_text()
@@ -318,11 +330,11 @@ def test_building_a_space_publishes_a_site_served_with_a_strict_csp(login, devel
     # Running the same build again does nothing (the task is idempotent).
     assert services.site_build_run(build_id=build_row.pk).status == "succeeded"
     client = login(developer)
-    response = client.get(reverse("knowledge:space-site", args=[space.key]))
-    assert response.status_code == 200
+    response = client.get(reverse("knowledge:space-site", args=[space.key]), follow=True)
+    assert response.status_code == 200 and response.redirect_chain[0][0].startswith("/knowledge/site/space:payments:")
     assert "default-src 'none'" in response["Content-Security-Policy"]
     assert response["X-Content-Type-Options"] == "nosniff"
-    escape = client.get(reverse("knowledge:space-site-file", args=[space.key, "../../etc/passwd"]))
+    escape = client.get(reverse("knowledge:space-site-file", args=[space.key, "../../etc/passwd"]), follow=True)
     assert escape.status_code == 404
 
 
@@ -511,3 +523,73 @@ def test_an_export_keeps_code_as_written_and_converts_only_real_wikilinks(tmp_pa
     assert exported.count("[Deploy](deploy.md)") == 3
     ok, log = build(tmp_path / "export" / "mkdocs.yml", tmp_path / "site")
     assert ok, log
+
+
+MANY_REFUSALS = """site_name: Ops
+hooks: [hooks.py]
+watch: [src]
+plugins:
+  - search
+  - blog
+  - minify: {minify_html: true}
+markdown_extensions:
+  - pymdownx.snippets
+  - pymdownx.emoji:
+      emoji_index: !!python/name:material.extensions.emoji.twemoji
+      emoji_generator: !!python/name:os.system
+extra:
+  analytics:
+    property: !ENV GOOGLE_ANALYTICS_KEY
+nav:
+  - Home: index.md
+"""
+
+
+def test_every_refused_setting_is_named_in_one_pass_and_the_pages_come_in_without_them(tmp_path, developer, space):
+    root = write_project(tmp_path, config=MANY_REFUSALS)
+    with pytest.raises(SettingsRefused) as refused:
+        services.space_import_archive(actor=developer, space=space, archive=zip_of(root))
+    settings = [r.setting for r in refused.value.refusals]
+    assert settings == [
+        "markdown_extensions[1].pymdownx.emoji.emoji_generator",
+        "extra.analytics.property",
+        "hooks",
+        "watch",
+        "plugin “blog”",
+        "plugin “minify”",
+        "Markdown extension “pymdownx.snippets”",
+    ]
+    assert not Page.objects.filter(space=space).exists()
+
+    result = services.space_import_archive(actor=developer, space=space, archive=zip_of(root), drop_refused=True)
+    assert result.created == 5 and len(result.dropped) == 7
+    assert "hooks: they run Python code" in result.dropped
+
+
+def test_the_import_page_lists_every_refusal_and_offers_to_import_without_them(login, developer, space, tmp_path):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client = login(developer)
+    url = reverse("knowledge:space-import", args=[space.key])
+    archive = zip_of(write_project(tmp_path, config=MANY_REFUSALS)).getvalue()
+    response = client.post(url, {"archive": SimpleUploadedFile("p.zip", archive)})
+    page = response.content.decode()
+    assert response.status_code == 400 and page.count("<li><strong>") == 7
+    assert "Import without the settings Bridge refuses" in page
+    response = client.post(url, {"archive": SimpleUploadedFile("p.zip", archive), "drop_refused": "on"}, follow=True)
+    page = response.content.decode()
+    assert "Imported: 5 new pages" in page and "Left out of mkdocs.yml: " in page and "plugin “blog”" in page
+
+
+@pytest.mark.parametrize("text", ["site_name: &name Ops\nextra: {copy: *name}\n", "a: &x [1]\nb: *x\n"])
+def test_yaml_anchors_and_aliases_are_refused_naming_the_file(tmp_path, developer, space, text):
+    root = write_project(tmp_path, config=text)
+    with pytest.raises(ProjectError, match=r"mkdocs.yml uses a YAML anchor &\w+ \(line 1\)"):
+        services.space_import_archive(actor=developer, space=space, archive=zip_of(root), drop_refused=True)
+
+
+def test_a_nav_with_too_many_entries_is_refused(tmp_path, developer, space, settings):
+    settings.KNOWLEDGE_MAX_IMPORT_FILES = 10
+    root = write_project(tmp_path, config={"site_name": "x", "nav": [{f"P{i}": f"p{i}.md"} for i in range(21)]})
+    with pytest.raises(ProjectError, match="nav has more than 20 entries"):
+        services.space_import_archive(actor=developer, space=space, archive=zip_of(root), drop_refused=True)
