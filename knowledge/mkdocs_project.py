@@ -381,6 +381,10 @@ def _local_file(target: str, page_path: str, docs: Path) -> Path | None:
     if page_link_path(target) is not None:  # another page ("guide.md/", "user-guide/"), not a file
         return None
     relative = posixpath.normpath(posixpath.join(posixpath.dirname(page_path), unquote(path)))
+    stem = posixpath.splitext(posixpath.basename(page_path))[0]
+    if (relative.startswith("../") or relative == "..") and stem not in ("index", "README"):
+        # Written for the page's directory URL (user-guide/theme.md is served at user-guide/theme/).
+        relative = posixpath.normpath(posixpath.join(posixpath.dirname(page_path), stem, unquote(path)))
     if relative.startswith("../") or relative == "..":
         return None
     candidate = docs / relative
@@ -463,7 +467,7 @@ def read_project(root: Path, *, drop_refused: bool = False) -> tuple[dict, list[
                 if isinstance(first, dict) and len(first) == 1:
                     first = next(iter(first.values()))
                 index = posixpath.normpath(first) if isinstance(first, str) else ""
-                if index.endswith("index.md") and index in files and index not in seen:
+                if posixpath.basename(index) in ("index.md", "README.md") and index in files and index not in seen:
                     # A section whose first page is its index.md: that page is the section (as in
                     # mkdocs-material's section indexes), so an export re-imports with the same tree.
                     add(index, str(title) if title else None, parent, position)
@@ -621,6 +625,8 @@ class ExportPage:
     body: str
     path: str
     children: list[ExportPage] = field(default_factory=list)
+    # A nav section without a page of its own (as imported): no file, only a heading in the nav.
+    section_only: bool = False
 
 
 SITE_THEME = Path(__file__).resolve().parent / "site_theme"
@@ -645,6 +651,9 @@ def write_project(
     def nav_of(pages: list[ExportPage]) -> list:
         nav = []
         for p in pages:
+            if p.section_only and p.children:
+                nav.append({p.title: nav_of(p.children)})
+                continue
             (docs / p.path).parent.mkdir(parents=True, exist_ok=True)
             (docs / p.path).write_text(p.body, encoding="utf-8")
             if p.children:

@@ -402,7 +402,12 @@ def resolve_links(rendered_html: str, resolver) -> str:
 
     def replace(m: re.Match) -> str:
         kind = m.group(2)
-        target, anchor = split_anchor(html.unescape(m.group(3)))
+        value = html.unescape(m.group(3))
+        if kind == "wikilink":
+            target, anchor = split_anchor(value)
+        else:  # a Markdown link names the id itself (guide.md#meta.social.cards), not a heading's text
+            target, _, fragment = value.partition("#")
+            target, anchor = target.strip(), ID_PREFIX + fragment if fragment else ""
         if not target and anchor:
             return f'<a class="wikilink" href="#{html.escape(anchor)}">'
         url = resolver(kind, target) if target else None

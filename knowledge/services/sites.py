@@ -76,6 +76,7 @@ def _export_tree(space: Space):
             body=convert(p),
             path=paths[p.pk],
             children=[node(c) for c in children.get(p.pk, [])],
+            section_only=p.source_path.startswith("_section/") and p.body == f"# {p.title}\n",
         )
 
     roots = [node(p) for p in children.get(None, []) if p.pk in paths]
