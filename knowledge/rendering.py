@@ -360,6 +360,30 @@ def page_meta(text: str) -> dict:
     return out
 
 
+_PLAIN_STEPS = [
+    (re.compile(r"(?m)^[ \t]*(`{3,}|~{3,}).*$"), ""),  # fence lines (the code stays)
+    (re.compile(r"!\[([^\]\n]*)\]\([^)\n]*\)"), r"\1"),  # images: their text
+    (re.compile(r"\[([^\]\n]+)\](\([^)\n]*\)|\[[^\]\n]*\])"), r"\1"),  # links: their text
+    (re.compile(r"\[\[([^\]|\n]+)(?:\|([^\]\n]+))?\]\]"), r"\1"),  # wiki-links
+    (re.compile(r"</?[A-Za-z][^>\n]{0,300}>"), " "),  # HTML tags
+    (re.compile(r"\{:?\s*[#.][^}\n]{0,200}\}"), ""),  # attribute lists
+    (re.compile(r"(?m)^[ \t]*(#{1,6}[ \t]+|>[ \t]?|(!!!|\?\?\?\+?|===)[^\n]*$)"), ""),  # headings, quotes, blocks
+    (re.compile(r"(?m)^[ \t]*([-*+][ \t]+(\[[ xX]\][ \t]+)?|\d{1,9}[.)][ \t]+)"), ""),  # list items, tasks
+    (re.compile(r"(\*\*|__|==|\^\^|~~|\+\+|`+)"), ""),  # emphasis, mark, keys, code
+    (re.compile(r"(?<![\w*])\*(?=\S)|(?<=\S)\*(?![\w*])"), ""),
+    (re.compile(r":(material|fontawesome|octicons|simple)-[a-z0-9-]+:?|\|"), " "),  # icons, table pipes
+    (re.compile(r"\s+"), " "),
+]
+
+
+def plain_text(text: str) -> str:
+    """Markdown as a reader sees it, roughly: no front matter, markup or HTML (for snippets)."""
+    text = split_front_matter(text)[1]
+    for pattern, replacement in _PLAIN_STEPS:
+        text = pattern.sub(replacement, text)
+    return text.strip()
+
+
 @dataclass(frozen=True)
 class Rendered:
     html: str
