@@ -40,6 +40,11 @@ def _import_pages(*, actor, space: Space, root: Path, drop_refused: bool = False
     config, project_pages = read_project(root, drop_refused=drop_refused)
     with transaction.atomic():
         result = _import_project_pages(actor=actor, space=space, project_pages=project_pages)
+        # Rendering a hundred pages takes longer than importing them: a worker renders them
+        # after the import (and a reader who comes first renders the page they open).
+        from knowledge.tasks import render_pages
+
+        transaction.on_commit(lambda: render_pages.delay(space.pk), robust=True)
     result.dropped = [str(r) for r in config["_dropped"]]
     result.unrendered = unrendered_features(project_pages)
     return result
@@ -87,6 +92,7 @@ def _import_one_page(*, actor, space: Space, item, parent: Page | None, page: Pa
             message="Imported from mkdocs",
             tags=tags,
             check_permission=False,
+            render_now=False,
         )
     _attach_project_files(actor=actor, page=page, item=item, files=files)
     if created and page.slug == slug:
@@ -107,6 +113,7 @@ def _import_one_page(*, actor, space: Space, item, parent: Page | None, page: Pa
         base_revision_id=page.current_revision_id,
         message="Re-imported from mkdocs",
         tags=tags,
+        render_now=False,
     )
     return page, "created" if created else "updated"
 

@@ -148,7 +148,7 @@ def _update_search_vector(page_id: int) -> None:
     )
 
 
-def _write_revision(*, page: Page, actor, message: str) -> Revision:
+def _write_revision(*, page: Page, actor, message: str, render_now: bool = True) -> Revision:
     number = (page.revisions.aggregate(n=Max("number"))["n"] or 0) + 1
     revision = Revision.objects.create(
         page=page,
@@ -166,15 +166,17 @@ def _write_revision(*, page: Page, actor, message: str) -> Revision:
     RevisionRender.objects.filter(revision__page=page).exclude(revision=revision).delete()
     # Render once now and store it, so no reader pays for a large page. Robust: a failure here
     # must not turn a committed save into an error; the first read renders instead.
-    transaction.on_commit(lambda: revision_rendered(revision.pk, revision.body), robust=True)
+    if render_now:
+        transaction.on_commit(lambda: revision_rendered(revision.pk, revision.body), robust=True)
     return revision
 
 
-def pages_render_outdated() -> int:
+def pages_render_outdated(*, space_id: int | None = None) -> int:
     """Render and store each page's current revision whose stored render is missing or was made by
-    another renderer version (after an upgrade), so no reader pays for it; returns how many."""
+    another renderer version (after an upgrade or an import), so no reader pays for it; returns how many."""
+    pages = Page.objects.filter(space_id=space_id) if space_id is not None else Page.objects.all()
     outdated = (
-        Page.objects.exclude(current_revision=None)
+        pages.exclude(current_revision=None)
         .exclude(current_revision__render__renderer_version=RENDERER_VERSION)
         .values_list("current_revision_id", "current_revision__body")
     )
@@ -201,6 +203,7 @@ def page_create(
     source_path: str = "",
     position: int | None = None,
     check_permission: bool = True,
+    render_now: bool = True,
 ) -> Page:
     if check_permission and not permissions.can_edit_space(actor, space):
         raise PermissionDenied("You cannot add pages to this space: it belongs to another team.")
@@ -229,7 +232,7 @@ def page_create(
         _set_tags(page, parse_tags(tags))
         if entity_ids:
             page.entities.set(Entity.objects.filter(pk__in=entity_ids))
-        revision = _write_revision(page=page, actor=actor, message=message or "Created the page")
+        revision = _write_revision(page=page, actor=actor, message=message or "Created the page", render_now=render_now)
         audit_record(
             actor=actor,
             action="knowledge.page.create",
@@ -298,6 +301,7 @@ def page_update(
     incident=_UNSET,
     deployment_ref: str | None = None,
     position: int | None = None,
+    render_now: bool = True,
 ) -> Revision:
     """Save a new revision. ``base_revision_id`` is the revision the editor started from:
     when someone else saved meanwhile, raise ``EditConflict`` and write nothing.
@@ -362,7 +366,7 @@ def page_update(
             _set_tags(locked, parse_tags(tags))
         if entity_ids is not None:
             locked.entities.set(Entity.objects.filter(pk__in=entity_ids))
-        revision = _write_revision(page=locked, actor=actor, message=message)
+        revision = _write_revision(page=locked, actor=actor, message=message, render_now=render_now)
         changes["revision"] = revision.number
         audit_record(actor=actor, action="knowledge.page.update", obj=locked, changes=changes)
         if "deployment_ref" in changes or "incident" in changes:

@@ -213,6 +213,7 @@ GET = {
     "knowledge/s/<key>/export.zip": READ,
     "knowledge/s/<key>/import/": TEAM,
     "knowledge/s/<key>/build/": POST_ONLY,
+    "knowledge/icons/<name>": PUBLIC,  # mkdocs-material's icon sets, shown in pages
     "knowledge/site/<token>/": "404 404 404 404 404 404",  # a signed link, no session: the site is not built
     "knowledge/site/<token>/<path>": "404 404 404 404 404 404",
     "knowledge/s/<key>/site/": NOT_BUILT,
@@ -618,6 +619,7 @@ def _param_values(w) -> list[tuple[str, dict]]:
         ("knowledge/incidents/", {"incident_id": w.incident.pk, "number": 1}),
         ("knowledge/docs/", {"entity_id": w.entity.pk, "path": "index.html"}),
         ("knowledge/site/", {"token": _site_token(w), "path": "index.html"}),
+        ("knowledge/icons/", {"name": "material/check.svg"}),
         ("knowledge/s/<key>/p/<slug>/files/", {**page, "name": w.attachment.name}),
         ("knowledge/s/<key>/p/<slug>/incidents/", {"key": w.space.key, "slug": w.runbook.slug}),
         ("knowledge/s/", {**page, "number": 1, "path": "index.html"}),
