@@ -593,3 +593,29 @@ def test_a_nav_with_too_many_entries_is_refused(tmp_path, developer, space, sett
     root = write_project(tmp_path, config={"site_name": "x", "nav": [{f"P{i}": f"p{i}.md"} for i in range(21)]})
     with pytest.raises(ProjectError, match="nav has more than 20 entries"):
         services.space_import_archive(actor=developer, space=space, archive=zip_of(root), drop_refused=True)
+
+
+def test_folders_in_the_nav_and_links_as_mkdocs_writes_them_lead_to_pages(tmp_path, developer, space, login):
+    root = write_project(
+        tmp_path,
+        config={"site_name": "Ops", "nav": [{"Home": "index.md"}, {"User Guide": "guide/"}]},
+        files={
+            "index.md": '# Home\n\n[install](guide/install.md/#pip) and <a href="guide/">the guide</a>.',
+            "guide/README.md": "# User Guide\n\n- [Writing](writing.md)\n- [Installing](install.md)\n",
+            "guide/install.md": "# Installing\n\n## Pip { #pip }\n",
+            "guide/writing.md": "---\ntitle: Writing your docs\ntags: [文档]\n---\n\n# Writing\n",
+        },
+    )
+    services.space_import_archive(actor=developer, space=space, archive=zip_of(root))
+    assert [(p.title, depth) for p, depth in page_tree(space)] == [
+        ("Home", 0),
+        ("User Guide", 0),
+        ("Writing your docs", 1),
+        ("Installing", 1),
+    ]
+    install, guide = (Page.objects.get(space=space, source_path=p) for p in ("guide/install.md", "guide/README.md"))
+    assert not install.attachments.exists() and not Page.objects.get(source_path="index.md").attachments.exists()
+    html = login(developer).get(Page.objects.get(source_path="index.md").get_absolute_url()).content.decode()
+    assert f'href="{install.get_absolute_url()}#kb-pip">install</a>' in html
+    assert f'href="{guide.get_absolute_url()}">the guide</a>' in html
+    assert list(Page.objects.get(source_path="guide/writing.md").tags.values_list("name", flat=True)) == ["文档"]
