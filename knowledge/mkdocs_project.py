@@ -124,7 +124,8 @@ class SettingsRefused(ProjectError):
 
 class _RefusedTag:
     def __init__(self, tag: str):
-        self.tag = tag
+        # As written in the file: !!python/name:x rather than tag:yaml.org,2002:python/name:x.
+        self.tag = "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml.org,2002:") else tag
 
 
 class _SafeName:
