@@ -1,11 +1,15 @@
 # Bridge: `make run` starts the whole portal with demo data; `make test` runs the tests.
 #
-#   make run    installs the runtime only (requirements.lock), then starts
-#   make test   installs the runtime and the development tools first
-#   make lock   rewrites the lock files after requirements*.txt changed
+#   make run [HOST=0.0.0.0] [PORT=8080]  installs the runtime only (requirements.lock), then starts
+#   make test                            installs the runtime and the development tools first
+#   make lock                            rewrites the lock files after requirements*.txt changed
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# Plain assignments, not ?=: a HOST or PORT exported by the shell (zsh sets HOST to the
+# machine's name) must not move the portal; `make run HOST=... PORT=...` does.
+HOST = 127.0.0.1
+PORT = 8000
 # uv installs the locked requirements: parallel downloads, no bytecode compiled up front.
 UV_VERSION = 0.13.8
 UV := $(BIN)/uv
@@ -18,7 +22,7 @@ UV_COMPILE = $(UV) pip compile --quiet --universal --python-version 3.11.5 --gen
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
-	$(BIN)/python manage.py runportal
+	$(BIN)/python manage.py runportal --host $(HOST) --port $(PORT)
 
 # The portal's runtime (requirements.txt, locked in requirements.lock).
 install: $(VENV)/.installed-runtime
