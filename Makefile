@@ -19,10 +19,9 @@ UV_COMPILE = $(UV) pip compile --quiet --universal --python-version 3.11.5 --gen
 
 .PHONY: run install install-dev test lint security docs lock lock-check clean
 
+# Migrations, demo data, then web server, worker and beat (runportal --demo does all of it).
 run: install
-	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py seed_demo
-	$(BIN)/python manage.py runportal --host $(HOST) --port $(PORT)
+	$(BIN)/python manage.py runportal --demo --host $(HOST) --port $(PORT)
 
 # The portal's runtime (requirements.txt, locked in requirements.lock).
 install: $(VENV)/.installed-runtime

@@ -14,11 +14,11 @@ import requests
 from django.core.management import CommandError, call_command
 
 from portal.management.commands.runportal import child_environment
-from tests import worker
 from tests.worker import ROOT
 
 DEFAULTS = ["localhost", "127.0.0.1", "[::1]", "testserver"]
 EVERY_INTERFACE = "0.0.0.0"  # noqa: S104
+DEMO_LOGIN = {"username": "developer", "password": "bridge-demo"}
 needs_make = pytest.mark.skipif(not shutil.which("make"), reason="no make")
 
 
@@ -37,14 +37,14 @@ def runportal_line(*arguments: str, env: dict | None = None) -> str:
 
 @needs_make
 def test_make_run_listens_on_the_host_and_port_given_on_the_command_line():
-    assert runportal_line("HOST=0.0.0.0", "PORT=8080").endswith("manage.py runportal --host 0.0.0.0 --port 8080")
+    assert runportal_line("HOST=0.0.0.0", "PORT=8080").endswith("manage.py runportal --demo --host 0.0.0.0 --port 8080")
 
 
 @needs_make
 def test_make_run_keeps_its_defaults_when_the_shell_exports_host_or_port():
     env = {**os.environ, "HOST": "workstation.example", "PORT": "1"}  # zsh sets HOST to the machine's name
 
-    assert runportal_line(env=env).endswith("manage.py runportal --host 127.0.0.1 --port 8000")
+    assert runportal_line(env=env).endswith("manage.py runportal --demo --host 127.0.0.1 --port 8000")
 
 
 def test_notification_links_follow_the_chosen_address():
@@ -123,38 +123,47 @@ def _environ(pid: int) -> dict[str, str]:
 
 @pytest.mark.worker
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="reads the children's environment from /proc")
-def test_runportal_serves_on_the_chosen_port_and_ctrl_c_stops_web_worker_and_beat(django_db_setup, tmp_path):
+def test_make_runs_portal_migrates_loads_the_demo_serves_on_the_chosen_port_and_ctrl_c_stops_it_all(tmp_path):
+    # What `make run PORT=...` runs, on a database and a broker of its own.
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k not in {"PORTAL_BASE_URL", "ALLOWED_HOSTS"}}
     env.update(
-        DATABASE_URL=worker.test_database_url(),
+        DATABASE_URL=f"sqlite:///{tmp_path / 'bridge.sqlite3'}",
         PORTAL_VAR_DIR=str(tmp_path / "var"),
-        # A broker of its own: this worker must not take the tests' tasks.
         CELERY_BROKER_URL="filesystem://localhost/",
         BROKER_DATA_DIR=str(tmp_path / "broker"),
         PYTHONUNBUFFERED="1",
     )
     portal = subprocess.Popen(
-        [sys.executable, "manage.py", "runportal", "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "manage.py", "runportal", "--demo", "--host", "127.0.0.1", "--port", str(port)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 300
+        browser = requests.Session()
         response = None
         while response is None and time.monotonic() < deadline and portal.poll() is None:
             try:
-                response = requests.get(f"http://127.0.0.1:{port}/", timeout=5)
+                response = browser.get(f"{url}/", timeout=5)
             except requests.ConnectionError:
                 time.sleep(0.5)
         assert response is not None, f"no answer on port {port}"
         assert response.status_code == 200 and 'name="password"' in response.text  # the sign-in page
+        signed_in = browser.post(
+            response.url,
+            data={**DEMO_LOGIN, "csrfmiddlewaretoken": browser.cookies["csrftoken"]},
+            headers={"Referer": response.url},
+            timeout=30,
+        )
+        assert signed_in.status_code == 200 and signed_in.url == f"{url}/", signed_in.url
         children = _children(portal.pid)
         assert len(children) == 3  # web, worker, beat
-        assert {_environ(pid).get("PORTAL_BASE_URL") for pid in children} == {f"http://127.0.0.1:{port}"}
+        assert {_environ(pid).get("PORTAL_BASE_URL") for pid in children} == {url}
 
         portal.send_signal(signal.SIGINT)
         output, _ = portal.communicate(timeout=60)
@@ -163,6 +172,6 @@ def test_runportal_serves_on_the_chosen_port_and_ctrl_c_stops_web_worker_and_bea
             portal.kill()
             portal.communicate()
 
-    assert f"Bridge is starting at http://127.0.0.1:{port}/" in output
+    assert "Demo data ready." in output and f"Bridge is starting at {url}/" in output
     assert portal.returncode == 0 and output.rstrip().endswith("Stopped.")
     assert not [pid for pid in children if Path(f"/proc/{pid}").exists()]

@@ -13,7 +13,9 @@ import sys
 import time
 
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connections
 
 from portal.demo import DEMO_USERS
 
@@ -73,10 +75,21 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
         parser.add_argument("--port", default="8000", help="port to listen on")
+        parser.add_argument(
+            "--demo",
+            action="store_true",
+            help="first apply the migrations and load the demo data (what `make run` does), in this process",
+        )
 
-    def handle(self, *args, host, port, **options):
+    def handle(self, *args, host, port, demo, **options):
         host, port = parse_address(host, port)
         env = child_environment(host, port, dict(os.environ), list(settings.ALLOWED_HOSTS))
+        if demo:
+            # In this process rather than two more: each Python process that starts Django costs
+            # seconds on a small machine, before a newcomer sees the first page.
+            call_command("migrate", interactive=False, verbosity=options["verbosity"])
+            call_command("seed_demo", stdout=self.stdout)
+            connections.close_all()
         python = sys.executable
         celery = [python, "-m", "celery", "-A", "portal"]
         commands = {
