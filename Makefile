@@ -29,9 +29,17 @@ install: $(VENV)/.installed-runtime
 # The runtime plus tests, lint, security and benchmark tools (requirements-dev.txt).
 install-dev: $(VENV)/.installed-dev
 
+# The virtualenv, with uv in it. The machine's pip puts uv there when it can (pip 22.3+), which
+# spares seeding pip into the new virtualenv first (the slowest step of a fresh install);
+# otherwise the virtualenv gets its own pip, which installs uv. Then `$(UV) pip install ...`
+# (not pip) adds a package by hand.
 $(UV):
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11, 5))' 2>/dev/null || { \
+	  echo "Bridge needs Python 3.11.5 or newer; $(PYTHON) is $$($(PYTHON) --version 2>&1)." \
+	    "Choose another: make $(MAKECMDGOALS) PYTHON=python3.12"; exit 1; }
+	$(PYTHON) -m venv --without-pip $(VENV)
+	$(PYTHON) -m pip --python $(BIN)/python install --quiet --disable-pip-version-check uv==$(UV_VERSION) \
+	  || { $(PYTHON) -m venv $(VENV) && $(BIN)/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION); }
 
 $(VENV)/.installed-runtime: requirements.lock | $(UV)
 	$(UV_INSTALL) -r requirements.lock
