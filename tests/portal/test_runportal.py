@@ -162,6 +162,9 @@ def test_make_runs_portal_migrates_loads_the_demo_serves_on_the_chosen_port_and_
         )
         assert signed_in.status_code == 200 and signed_in.url == f"{url}/", signed_in.url
         children = _children(portal.pid)
+        while len(children) < 3 and time.monotonic() < deadline:  # worker and beat follow the web server
+            time.sleep(0.2)
+            children = _children(portal.pid)
         assert len(children) == 3  # web, worker, beat
         assert {_environ(pid).get("PORTAL_BASE_URL") for pid in children} == {url}
 

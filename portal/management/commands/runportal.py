@@ -21,6 +21,8 @@ from portal.demo import DEMO_USERS
 
 # The addresses that mean "every interface", recognised in HOST (Bridge never picks one itself).
 WILDCARDS = {"0.0.0.0", "::"}  # noqa: S104
+# The longest the worker and beat wait for the web server to answer before they start anyway.
+WEB_FIRST_SECONDS = 30
 _LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 HOST_NAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
 
@@ -69,6 +71,14 @@ def child_environment(host: str, port: int, environ: dict[str, str], allowed_hos
     return env
 
 
+def _answers(address: tuple[str, int]) -> bool:
+    try:
+        with socket.create_connection(address, timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
 class Command(BaseCommand):
     help = "Run the web server, a Celery worker and Celery beat together (development)."
 
@@ -110,9 +120,11 @@ class Command(BaseCommand):
             ],
             "beat": celery + ["beat", "--loglevel", "INFO", "-s", settings.CELERY_BEAT_SCHEDULE_FILENAME],
         }
-        processes = {}
-        for name, command in commands.items():
-            processes[name] = subprocess.Popen(command, cwd=settings.BASE_DIR, env=env)
+        # The web server first: on a small, busy machine the worker and beat, started beside it,
+        # would slow down the first page. They start as soon as it answers (or after a while).
+        processes = {"web": subprocess.Popen(commands.pop("web"), cwd=settings.BASE_DIR, env=env)}
+        waiting_since = time.monotonic()
+        probe = ("::1" if host == "::" else "127.0.0.1" if host in WILDCARDS else host, port)
         local = f"http://{_url_host('127.0.0.1' if host in WILDCARDS else host)}:{port}/"
         self.stdout.write(self.style.SUCCESS(f"\nBridge is starting at {local}\n"))
         if env["PORTAL_BASE_URL"].rstrip("/") + "/" != local:
@@ -132,6 +144,10 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, stop)
         try:
             while not stopping:
+                if commands and (_answers(probe) or time.monotonic() - waiting_since > WEB_FIRST_SECONDS):
+                    for name, command in commands.items():
+                        processes[name] = subprocess.Popen(command, cwd=settings.BASE_DIR, env=env)
+                    commands = {}
                 for name, process in processes.items():
                     if process.poll() is not None:
                         self.stderr.write(f"{name} exited with code {process.returncode}; stopping the rest.")
