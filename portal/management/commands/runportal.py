@@ -20,7 +20,7 @@ from django.db import connections
 from portal.demo import DEMO_USERS
 
 # The addresses that mean "every interface", recognised in HOST (Bridge never picks one itself).
-WILDCARDS = {"0.0.0.0", "::"}  # noqa: S104
+WILDCARDS = {"0.0.0.0", "::"}  # noqa: S104  # nosec B104
 # The longest the worker and beat wait for the web server to answer before they start anyway.
 WEB_FIRST_SECONDS = 30
 _LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
