@@ -137,7 +137,7 @@ def start_worker(env, log):
 
 
 def ingestion(runs: int, clients: int, threads: int, worker_after: bool) -> None:
-    new = services.integration_create(actor=None, provider="github", name="bench")
+    new = services.integration_create(actor=None, provider="github", name="bench", repositories=["bench/*"])
     deliveries, unique = build_deliveries(new.secret, runs)
     port = free_port()
     env = {**os.environ, "DEBUG": "0"}
