@@ -29,7 +29,9 @@ PAGES = [
     "/pipelines/",
     "/pipelines/entity/component/default/payments/",
     "/pipelines/team/default/team-a/",
+    "/pipelines/entity/component/default/payments/dora/",
 ]
+HOSTILE = '<img src=x onerror="document.title=1"> Round half to even'  # a commit title is someone else's text
 
 
 @pytest.fixture
@@ -56,7 +58,7 @@ def long_branches(developer):
                 finished_at=now - timedelta(minutes=20 - number) if status != "running" else None,
                 branch=branch,
                 commit_sha="a" * 40,
-                title="Make the ledger round half to even " * 3,
+                title=HOSTILE * 2,
                 actor="octocat",
                 event="pull_request",
             )
@@ -70,6 +72,8 @@ def long_branches(developer):
             created_at=now - timedelta(minutes=5),
             finished_at=now - timedelta(minutes=4),
             ref=BRANCH,
+            commit_sha="a" * 40,
+            commit_at=now - timedelta(hours=2),
         )
     )
     assert len(BRANCH) == len(OTHER) == 255
@@ -107,6 +111,16 @@ def test_pipeline_pages_with_255_character_branch_names_fit_the_screen(
             expect(name).to_be_focused()
             full = name.locator(".mid-full").bounding_box()
             assert full["height"] > 30 and full["width"] > 100, "on focus the whole name shows, wrapped"
+
+        # A run's own page shows the whole name, wrapped; the hostile title is text, not markup.
+        page.goto(portal_url + "/pipelines/")
+        page.locator("#pipelines-overview a", has_text="#3").first.click()
+        expect(page.locator("main")).to_contain_text(BRANCH)
+        expect(page.locator("main")).to_contain_text('<img src=x onerror="document.title=1">')
+        assert page.title() != "1"
+        content, room = page.evaluate("[document.querySelector('main').scrollWidth, window.innerWidth]")
+        assert content <= room, f"the run page's content is {content} px wide on a {width} px screen"
+        page.screenshot(path=str(ARTIFACTS / f"long-branches-{width}-run.png"), full_page=True)
 
         # The service's Pipelines tab on its catalog page.
         page.goto(f"{portal_url}/catalog/component/default/payments/")
