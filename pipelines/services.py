@@ -258,8 +258,17 @@ def _entity_owner(entity: Entity) -> str:
 
 
 def _owner_refs_for_repository(provider: str, slug: str) -> list[str]:
-    """The owners of the catalog entities a repository belongs to: linked, or named by an annotation."""
-    query = Q(pk__in=Repository.objects.filter(provider=provider, slug__iexact=slug).values("entity_id"))
+    """The owners of the catalog entities a repository belongs to: linked, or named by an annotation.
+
+    A repository Bridge has seen is linked to its entity when it is first stored (and by the rematch),
+    so one indexed lookup answers for the deliveries that follow; only a repository new to Bridge, or
+    one no entity claims yet, is looked for in the entities' annotations."""
+    linked = (
+        Repository.objects.filter(provider=provider, slug=slug, entity__isnull=False).select_related("entity").first()
+    )
+    if linked is not None:
+        return [ref for ref in (_entity_owner(linked.entity),) if ref]
+    query = Q()
     for key in ANNOTATION_KEYS.get(provider, ()):
         query |= Q(**{f"annotations__{key}__iexact": slug})
     return sorted({_entity_owner(entity) for entity in Entity.objects.filter(query)[:50]} - {""})

@@ -145,3 +145,15 @@ def test_an_integration_needs_a_scope(platform_admin):
 
     with pytest.raises(ServiceError, match="repositories"):
         services.integration_create(actor=platform_admin, provider="generic", name="Nowhere")
+
+
+def test_a_repository_linked_by_hand_counts_for_its_entitys_owner(client, platform_admin):
+    from pipelines.models import Repository
+
+    Entity.objects.create(kind="Group", name="team-a")
+    batch = Entity.objects.create(kind="Component", name="batch", spec={"owner": "group:default/team-a"})
+    repo = Repository.objects.create(provider="generic", slug="legacy/batch-jobs")
+    services.repository_link(actor=platform_admin, repository_id=repo.pk, entity=batch)
+    new = services.integration_create(actor=platform_admin, provider="generic", name="Jenkins A", owners=["team-a"])
+    assert new.integration.owners == ["group:default/team-a"]
+    assert _post(client, new, _run("legacy/batch-jobs")).status_code == 202
