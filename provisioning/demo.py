@@ -3,14 +3,14 @@
 from django.contrib.auth import get_user_model
 
 from provisioning import services
-from provisioning.models import EnvironmentRequest, RequestState, RunKind, RunStatus
+from provisioning.models import EnvironmentRequest, EnvironmentTemplate, RequestState, RunKind, RunStatus
 
 
 def seed(log) -> None:
     for result in services.templates_reload():
         log(f"template {result.name}: {result.status}" + (f" (v{result.version})" if result.version else ""))
     developer = get_user_model().objects.filter(username="developer").first()
-    template = services.EnvironmentTemplate.objects.filter(name="team-sandbox", current_version__isnull=False).first()
+    template = EnvironmentTemplate.objects.filter(name="team-sandbox", current_version__isnull=False).first()
     if developer is None or template is None:
         return
     if EnvironmentRequest.objects.filter(name="demo-sandbox").exists():

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils.timezone import now as django_now
 
-from provisioning import library, services, terraform
+from provisioning import services, terraform
 from provisioning.models import Run, RunKind
 
 logger = logging.getLogger(__name__)
@@ -109,20 +109,6 @@ def _tail(writer: LogWriter, run_id: int, lines: int = 15) -> str:
     return "\n".join(relevant)
 
 
-def _builtin_variables(run: Run) -> dict:
-    return _builtin_variables_of(run.request)
-
-
-def _builtin_variables_of(request) -> dict:
-    values = {
-        "environment_name": request.name,
-        "request_id": request.pk,
-        "owner_team": request.team.name if request.team_id else "",
-    }
-    declared = library.declared_variables(request.template_version.files)
-    return {name: value for name, value in values.items() if name in declared}
-
-
 def execute(run_id: int) -> str:
     """Claim and execute a run; returns what happened (for the task's log)."""
     close_old_connections()
@@ -169,6 +155,12 @@ def execute(run_id: int) -> str:
             "or ask a Platform Admin to raise RUN_TIME_LIMIT_SECONDS.",
         )
         return "failed"
+    except services.ServiceError as exc:
+        # A rule of the portal stops the run (secrets unreadable, cluster no longer offered): say which.
+        writer.line(f"Stopped: {exc}")
+        writer.flush()
+        services.run_fail(run_id=run_id, reason=str(exc))
+        return "failed"
     except Exception as exc:
         logger.exception("run %s failed unexpectedly", run_id)
         writer.flush()
@@ -188,6 +180,8 @@ def _backend_options(request, workdir: Path) -> dict:
     backend = settings.PROVISIONING_STATE_BACKEND
     if backend == "pg" and not settings.DATABASE_IS_POSTGRES:
         raise terraform.TerraformError("PROVISIONING_STATE_BACKEND=pg needs the portal to run on PostgreSQL.")
+    if backend == "pg":
+        prepare_pg_state(state_schema(request))
     files = terraform.configure_backend(
         workdir,
         backend=backend,
@@ -196,6 +190,55 @@ def _backend_options(request, workdir: Path) -> dict:
     )
     # -reconfigure: a working directory never migrates state from an older backend setting.
     return {"reconfigure": terraform.FLAG, **({"backend_config": files[0]} if files else {})}
+
+
+def _lock_wait() -> dict:
+    """Wait for a state lock instead of failing at once (``-lock-timeout``, in Terraform and OpenTofu alike)."""
+    return {"lock_timeout": f"{settings.PROVISIONING_LOCK_TIMEOUT_SECONDS}s"}
+
+
+# Serializes Bridge's own creation of state schemas (a PostgreSQL advisory lock key of ours).
+_STATE_DDL_LOCK = 0x42524447
+
+
+def prepare_pg_state(schema: str) -> None:
+    """Create the environment's state schema, table and an empty "default" workspace before Terraform runs.
+
+    Terraform's pg backend guards the creation of a workspace with one advisory lock for the whole
+    database (``pg_try_advisory_lock(-1)``), held for a whole plan or apply of a new environment:
+    every other new environment failed at once with "Already locked for workspace creation".
+    With the workspace row present, each environment locks only its own row (ids come from one
+    sequence for all schemas, as Terraform's own table definition has it).
+    """
+    from uuid import uuid4
+
+    from django.db import connection, transaction
+
+    empty_state = json.dumps(
+        {
+            "version": 4,
+            "terraform_version": "1.0.0",  # older than any binary that reads it
+            "serial": 0,
+            "lineage": str(uuid4()),
+            "outputs": {},
+            "resources": [],
+        }
+    )
+    quoted = connection.ops.quote_name(schema)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_STATE_DDL_LOCK])
+        cursor.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
+        cursor.execute("CREATE SEQUENCE IF NOT EXISTS public.global_states_id_seq AS bigint")
+        cursor.execute(
+            f"CREATE TABLE IF NOT EXISTS {quoted}.states ("  # noqa: S608 (a quoted identifier of ours)
+            "id bigint NOT NULL DEFAULT nextval('public.global_states_id_seq') PRIMARY KEY, "
+            "name text UNIQUE, data text)"
+        )
+        cursor.execute(f"CREATE UNIQUE INDEX IF NOT EXISTS states_by_name ON {quoted}.states (name)")
+        cursor.execute(
+            f"INSERT INTO {quoted}.states (name, data) VALUES ('default', %s) ON CONFLICT (name) DO NOTHING",  # noqa: S608
+            [empty_state],
+        )
 
 
 def _binary() -> Path:
@@ -227,8 +270,8 @@ def _plan(run: Run, writer: LogWriter, controller) -> None:
     binary = _binary()
     request = run.request
     workdir = working_dir(request)
-    variables = {**request.parameters, **_builtin_variables(run)}
-    terraform.prepare_working_dir(workdir, request.template_version.files, variables)
+    variables = services.terraform_variables(request)
+    terraform.prepare_working_dir(workdir, request.template_version.files, variables.values)
     (workdir / terraform.PLAN_FILE).unlink(missing_ok=True)
     writer.line(f"Template {request.template.name} v{request.template_version.number}; working directory ready.")
     backend = _backend_options(request, workdir)
@@ -241,6 +284,7 @@ def _plan(run: Run, writer: LogWriter, controller) -> None:
         no_color=terraform.FLAG,
         var_file=terraform.VARS_FILE,
         out=terraform.PLAN_FILE,
+        **_lock_wait(),
     )
     show = terraform.command(binary, workdir, "show", terraform.PLAN_FILE, json=terraform.FLAG, no_color=terraform.FLAG)
     services.run_set_command(run_id=run.pk, command="\n".join(" ".join(a[1:]) for a in (init, plan, show)))
@@ -252,13 +296,35 @@ def _plan(run: Run, writer: LogWriter, controller) -> None:
     except ValueError:
         raise terraform.TerraformError("`terraform show -json` did not return JSON.")
     summary = terraform.plan_summary(shown)
-    services.log_redact(run_id=run.pk, secrets=terraform.sensitive_values(shown))
+    writer.flush()
+    services.log_redact(run_id=run.pk, secrets=[*terraform.sensitive_values(shown), *variables.secret_values])
     writer.line(
         f"Plan summary: {summary['add']} to add, {summary['change']} to change, {summary['destroy']} to destroy; "
         f"{len(summary['outputs'])} output(s)."
     )
+    summary["kubernetes"] = _kubernetes_plan(request, writer, summary)
     writer.flush()
     services.run_plan_succeeded(run_id=run.pk, summary=summary)
+
+
+def _kubernetes_plan(request, writer: LogWriter, summary: dict) -> dict:
+    """The Kubernetes objects the apply will create, change or delete, checked before anyone approves."""
+    writer.line("Kubernetes: checking the objects against the Kubernetes schemas and the cluster.")
+    try:
+        plan = services.kubernetes_plan(request, summary["outputs"])
+    except services.KubernetesInvalid as exc:
+        writer.line(f"kubernetes: refused: {exc}")
+        raise terraform.TerraformError(f"The template's Kubernetes objects would be refused by the cluster: {exc}")
+    if "skipped" in plan:
+        writer.line(f"kubernetes: skipped: {plan['skipped']}")
+        return plan
+    for change in plan["objects"]:
+        writer.line(f"kubernetes: {change['kind']} {plan['namespace']}/{change['name']}: {change['action']}")
+    writer.line(
+        f"Kubernetes plan on cluster {plan['cluster']}: {plan['create']} to create, {plan['update']} to change, "
+        f"{plan['delete']} to delete. {plan['note']}"
+    )
+    return plan
 
 
 def _apply(run: Run, writer: LogWriter, controller) -> None:
@@ -268,7 +334,9 @@ def _apply(run: Run, writer: LogWriter, controller) -> None:
         raise terraform.TerraformError(
             "The saved plan is missing from this worker's working directory; retry the request to plan again."
         )
-    apply = terraform.command(binary, workdir, "apply", terraform.PLAN_FILE, input=False, no_color=terraform.FLAG)
+    apply = terraform.command(
+        binary, workdir, "apply", terraform.PLAN_FILE, input=False, no_color=terraform.FLAG, **_lock_wait()
+    )
     output = terraform.command(binary, workdir, "output", json=terraform.FLAG, no_color=terraform.FLAG)
     services.run_set_command(run_id=run.pk, command="\n".join(" ".join(a[1:]) for a in (apply, output)))
     _step(run, writer, controller, apply, workdir)
@@ -277,7 +345,11 @@ def _apply(run: Run, writer: LogWriter, controller) -> None:
         outputs = json.loads(out or "{}")
     except ValueError:
         raise terraform.TerraformError("`terraform output -json` did not return JSON.")
-    services.log_redact(run_id=run.pk, secrets=terraform.sensitive_values(outputs))
+    writer.flush()
+    services.log_redact(
+        run_id=run.pk,
+        secrets=[*terraform.sensitive_values(outputs), *services.terraform_variables(run.request).secret_values],
+    )
     (workdir / terraform.PLAN_FILE).unlink(missing_ok=True)  # it holds the values of sensitive outputs
     masked = terraform.masked_outputs(outputs)
     outcome = _kubernetes_step(run, writer, masked)
@@ -292,7 +364,7 @@ def _kubernetes_step(run: Run, writer: LogWriter, masked_outputs: dict) -> servi
 
     request = run.request
     try:
-        cluster = services.cluster_for(request.template_version)
+        cluster = services.cluster_of(request)
     except services.KubernetesSkipped as exc:
         writer.line(f"kubernetes: skipped: {exc}")
         return services.KubernetesOutcome(state="skipped", note=str(exc))
@@ -302,6 +374,10 @@ def _kubernetes_step(run: Run, writer: LogWriter, masked_outputs: dict) -> servi
         spec = services.environment_objects(request, cluster)
     except kube.SubstitutionError as exc:
         raise terraform.TerraformError(f"Kubernetes manifests of the template cannot be filled: {exc}.")
+    problems = kube.environment_problems(spec)
+    if problems:
+        writer.line(f"kubernetes: refused before applying: {'; '.join(problems[:10])}")
+        raise terraform.TerraformError(f"The Kubernetes objects would be refused: {'; '.join(problems[:10])}")
     writer.line(f"kubernetes: applying to cluster {cluster.name}, namespace {spec.namespace}")
     try:
         kube.apply_environment(cluster.connection(), spec, writer.line)
@@ -326,6 +402,7 @@ def _destroy(run: Run, writer: LogWriter, controller) -> None:
                 request.cluster.connection(),
                 request.namespace,
                 writer.line,
+                owner=str(request.pk),
                 timeout=settings.PROVISIONING_NAMESPACE_DELETE_TIMEOUT,
                 poll=settings.PROVISIONING_NAMESPACE_POLL_SECONDS,
             )
@@ -336,8 +413,8 @@ def _destroy(run: Run, writer: LogWriter, controller) -> None:
         writer.line("kubernetes: skipped: no namespace was applied for this environment")
     writer.line("Step 2 of 2: terraform destroy.")
     workdir = working_dir(request)
-    variables = {**request.parameters, **_builtin_variables(run)}
-    terraform.prepare_working_dir(workdir, request.template_version.files, variables)
+    variables = services.terraform_variables(request)
+    terraform.prepare_working_dir(workdir, request.template_version.files, variables.values)
     backend = _backend_options(request, workdir)
     init = terraform.command(binary, workdir, "init", input=False, no_color=terraform.FLAG, **backend)
     destroy = terraform.command(
@@ -348,10 +425,13 @@ def _destroy(run: Run, writer: LogWriter, controller) -> None:
         no_color=terraform.FLAG,
         auto_approve=terraform.FLAG,
         var_file=terraform.VARS_FILE,
+        **_lock_wait(),
     )
     services.run_set_command(run_id=run.pk, command="\n".join(" ".join(a[1:]) for a in (init, destroy)))
     _step(run, writer, controller, init, workdir)
     _step(run, writer, controller, destroy, workdir)
+    writer.flush()
+    services.log_redact(run_id=run.pk, secrets=variables.secret_values)
     writer.line("Environment destroyed.")
     writer.flush()
     services.run_destroy_succeeded(run_id=run.pk)
@@ -385,10 +465,10 @@ def _terraform_drift(request) -> tuple[str, str]:
     if binary is None or terraform.binary_problem():
         return "error", f"Terraform is not available: {terraform.binary_problem()}"
     workdir = working_dir(request)
-    variables = {**request.parameters, **_builtin_variables_of(request)}
     lines: list[str] = []
     try:
-        terraform.prepare_working_dir(workdir, request.template_version.files, variables)
+        variables = services.terraform_variables(request)
+        terraform.prepare_working_dir(workdir, request.template_version.files, variables.values)
         backend = _backend_options(request, workdir)
         init = terraform.command(binary, workdir, "init", input=False, no_color=terraform.FLAG, **backend)
         plan = terraform.command(
@@ -407,7 +487,7 @@ def _terraform_drift(request) -> tuple[str, str]:
             return "error", "\n".join(lines[-15:])
         lines.clear()
         code, _ = terraform.execute(plan, working_dir=workdir, on_line=lines.append, controller=controller)
-    except terraform.TerraformError as exc:
+    except (terraform.TerraformError, services.ServiceError) as exc:
         return "error", str(exc)
     changes = [line for line in lines if line.strip().startswith(("#", "Plan:"))]
     if code == 0:

@@ -7,6 +7,7 @@ import pytest
 from catalog.models import Entity, Relation
 from provisioning import runs, services
 from provisioning.models import EnvironmentTemplate, Run, RunStatus
+from provisioning.services import _common as services_common
 
 TEST_TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -23,7 +24,8 @@ def _work_dir(settings, tmp_path):
 def enqueued(monkeypatch):
     """Run ids enqueued for a worker; no message is sent, the test executes runs itself."""
     ids: list[int] = []
-    monkeypatch.setattr(services, "_enqueue_run", lambda run: ids.append(run.pk))
+    # _new_run looks the function up in services._common, so that is where it is replaced.
+    monkeypatch.setattr(services_common, "_enqueue_run", lambda run: ids.append(run.pk))
     return ids
 
 

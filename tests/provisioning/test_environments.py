@@ -35,10 +35,29 @@ def active_preview(shipped_templates, developer, team, enqueued, cluster):
     return request
 
 
+def test_environments_whose_long_names_differ_past_the_limit_get_distinct_namespaces(
+    shipped_templates, developer, enqueued
+):
+    import re
+
+    cluster = Cluster.objects.create(name="long", namespace_prefix="bridge-platform-sandboxes-eu1-")
+    names = ["checkout-feature-branch-for-payments-aaa", "checkout-feature-branch-for-payments-aab"]
+    requests = [submit(developer, shipped_templates["preview"], name=name, app="checkout") for name in names]
+    first, second = (services.namespace_name(request, cluster) for request in requests)
+    assert first != second
+    for namespace in (first, second):
+        assert len(namespace) <= 63
+        assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", namespace)
+        assert namespace.startswith("bridge-platform-sandboxes-eu1-preview-checkout-feature")
+    short = submit(developer, shipped_templates["preview"], name="pr-1", app="checkout")
+    assert services.namespace_name(short, cluster) == "bridge-platform-sandboxes-eu1-preview-pr-1"
+
+
 def test_after_terraform_the_apply_run_creates_the_namespace_and_its_objects(active_preview, kube_emulator):
     request = active_preview
     namespace = "bridge-preview-pr-7"
     assert (request.kubernetes_state, request.namespace, request.cluster.name) == ("applied", namespace, "default")
+    assert request.outputs["namespace"]["value"] == namespace  # the module's output names the real namespace
     ns = kube_emulator.get("namespaces", namespace)
     assert ns["metadata"]["labels"]["bridge.dev/environment"] == str(request.pk)
     assert ns["metadata"]["labels"]["bridge.dev/team"] == "payments"
@@ -134,24 +153,55 @@ def test_extending_stays_within_the_templates_maximum(active_preview, developer)
     assert request.expires_at == activated + timedelta(hours=72)
 
 
-def test_the_sweep_warns_24h_and_1h_before_once_each_then_destroys(active_preview, developer, enqueued):
+def test_a_one_day_environment_is_warned_once_at_a_tenth_of_its_life_then_destroyed(
+    active_preview, developer, enqueued
+):
     request = active_preview
-    expires = request.expires_at
+    activated, expires = request.activated_at, request.expires_at
+    assert expires - activated == timedelta(hours=24)
 
     def warnings():
-        return Notification.objects.filter(user=developer, event="environment_expiring").count()
+        return list(
+            Notification.objects.filter(user=developer, event="environment_expiring").values_list("body", flat=True)
+        )
 
-    assert services.environments_sweep(now=expires - timedelta(hours=30)) == {"warned": 0, "destroyed": 0}
-    assert services.environments_sweep(now=expires - timedelta(hours=23))["warned"] == 1
-    assert services.environments_sweep(now=expires - timedelta(hours=22))["warned"] == 0
-    assert warnings() == 1
-    assert services.environments_sweep(now=expires - timedelta(minutes=50))["warned"] == 1
-    assert services.environments_sweep(now=expires - timedelta(minutes=40))["warned"] == 0
-    assert warnings() == 2
+    # Seconds after it became active: nothing to say yet.
+    assert services.environments_sweep(now=activated + timedelta(seconds=30)) == {"warned": 0, "destroyed": 0}
+    assert services.environments_sweep(now=expires - timedelta(hours=3)) == {"warned": 0, "destroyed": 0}
+    # 10 % of 24 hours is 2 h 24 min.
+    assert services.environments_sweep(now=expires - timedelta(hours=2, minutes=20))["warned"] == 1
+    assert services.environments_sweep(now=expires - timedelta(hours=1))["warned"] == 0
+    assert services.environments_sweep(now=expires - timedelta(minutes=5))["warned"] == 0
+    (body,) = warnings()
+    assert "It expires in 2 h 20 min" in body
     assert services.environments_sweep(now=expires + timedelta(seconds=1)) == {"warned": 0, "destroyed": 1}
     request.refresh_from_db()
     assert request.state == RequestState.DESTROYING
     assert Run.objects.filter(request=request, kind=RunKind.DESTROY, status=RunStatus.QUEUED).count() == 1
+
+
+def test_a_longer_life_is_warned_earlier_but_never_more_than_a_day_before_and_again_after_an_extension(
+    active_preview, developer, enqueued
+):
+    request = active_preview
+    activated = request.activated_at
+    EnvironmentRequest.objects.filter(pk=request.pk).update(
+        expires_at=activated + timedelta(hours=48),
+        expiry_warn_at=services.expiry_warn_at(activated, activated + timedelta(hours=48)),
+    )
+    request.refresh_from_db()
+    assert request.expires_at - request.expiry_warn_at == timedelta(hours=4, minutes=48)
+    month = activated + timedelta(days=30)
+    assert month - services.expiry_warn_at(activated, month) == timedelta(hours=24)
+    assert services.environments_sweep(now=request.expires_at - timedelta(hours=5))["warned"] == 0
+    now = request.expires_at - timedelta(hours=4, minutes=30)
+    assert services.environments_sweep(now=now)["warned"] == 1
+    services.request_extend(user=developer, request_id=request.pk, hours=24, now=now)
+    request.refresh_from_db()
+    assert request.expiry_warned_at is None
+    # 72 hours in all: warned 7 h 12 min before the new end.
+    assert services.environments_sweep(now=request.expires_at - timedelta(hours=8))["warned"] == 0
+    assert services.environments_sweep(now=request.expires_at - timedelta(hours=7))["warned"] == 1
 
 
 def test_drift_finds_a_changed_quota_and_a_deleted_deployment(active_preview, kube_emulator):
@@ -417,3 +467,48 @@ def test_a_drift_check_never_runs_terraform_beside_a_running_destroy(active_prev
     assert "skipped" in runs.check_drift(active_preview.pk)
     active_preview.refresh_from_db()
     assert active_preview.drift_checked_at is None
+
+
+def test_the_team_sandbox_applies_a_quota_that_follows_the_size_and_the_members(
+    shipped_templates, developer, approver, team, enqueued, cluster, kube_emulator
+):
+    request = submit(developer, shipped_templates["team-sandbox"], name="sbx-q", team=team, size="medium", members=5)
+    run_queued(request)
+    services.request_approve(user=approver, request_id=request.pk)
+    run_queued(request)
+    assert request.state == RequestState.ACTIVE, request.failure_reason
+    namespace = "bridge-sandbox-sbx-q"
+    assert request.outputs["namespace"]["value"] == namespace == request.namespace
+    hard = kube_emulator.get("resourcequotas", "bridge-quota", namespace)["spec"]["hard"]
+    # medium: 4 CPU, 8 GiB, 50 GiB; two members beyond the third add a CPU and 2 GiB.
+    assert hard == {
+        "requests.cpu": "5",
+        "limits.cpu": "5",
+        "requests.memory": "10Gi",
+        "limits.memory": "10Gi",
+        "requests.storage": "50Gi",
+        "pods": "50",
+    }
+
+
+def test_quota_values_take_placeholders(shipped_templates, developer, team, enqueued, cluster, kube_emulator, tmp_path):
+    import shutil
+
+    from provisioning.models import EnvironmentTemplate
+
+    shutil.copytree(settings_templates_dir() / "preview", tmp_path / "preview")
+    descriptor = tmp_path / "preview" / "bridge-template.yaml"
+    descriptor.write_text(descriptor.read_text().replace('pods: "10"', 'pods: "${replicas}0"'))
+    services.templates_reload(directory=tmp_path)
+    template = EnvironmentTemplate.objects.get(name="preview")
+    request = submit(developer, template, name="pr-q", team=team, app="checkout", replicas=3)
+    run_queued(request)
+    run_queued(request)
+    assert request.state == RequestState.ACTIVE, request.failure_reason
+    assert kube_emulator.get("resourcequotas", "bridge-quota", request.namespace)["spec"]["hard"]["pods"] == "30"
+
+
+def settings_templates_dir():
+    from django.conf import settings
+
+    return settings.PROVISIONING_TEMPLATES_DIR

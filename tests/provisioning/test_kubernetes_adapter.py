@@ -268,3 +268,36 @@ def test_substitution_refuses_unknown_placeholders_and_runs_no_code():
         kube.substitute({"x": "${__import__('os').system('id')}"}, {})
     with pytest.raises(kube.SubstitutionError, match=r"\$\{missing\}"):
         kube.substitute({"x": "a-${missing}"}, {"present": 1})
+
+
+def test_a_namespace_another_environment_owns_is_never_taken_over(kube_connection, kube_emulator):
+    kube.apply_environment(kube_connection, env_objects(), lambda line: None)
+    intruder = env_objects(labels={"bridge.dev/environment": "43", "bridge.dev/team": "team-other"})
+    with pytest.raises(kube.ClusterError, match="belongs to environment #42"):
+        kube.apply_environment(kube_connection, intruder, lambda line: None)
+    namespace = kube_emulator.get("namespaces", "bridge-preview-42")
+    assert namespace["metadata"]["labels"]["bridge.dev/team"] == "team-payments"
+
+
+def test_a_namespace_bridge_did_not_create_is_not_adopted(kube_connection, kube_emulator):
+    kube_emulator.seed("namespaces", {"metadata": {"name": "bridge-preview-42", "labels": {"team": "dba"}}})
+    with pytest.raises(kube.ClusterError, match="Bridge did not create it"):
+        kube.apply_environment(kube_connection, env_objects(), lambda line: None)
+    assert kube_emulator.list("resourcequotas", "bridge-preview-42") == []
+
+
+def test_an_environment_reapplied_updates_its_own_namespace(kube_connection, kube_emulator):
+    lines = []
+    kube.apply_environment(kube_connection, env_objects(), lines.append)
+    kube.apply_environment(kube_connection, env_objects(), lines.append)
+    assert "kubernetes: namespace bridge-preview-42 updated" in lines
+
+
+def test_destroying_one_environment_never_deletes_another_environments_namespace(kube_connection, kube_emulator):
+    kube.apply_environment(kube_connection, env_objects(), lambda line: None)
+    lines = []
+    kube.delete_namespace(kube_connection, "bridge-preview-42", lines.append, owner="43", poll=0.01)
+    assert kube_emulator.get("namespaces", "bridge-preview-42") is not None
+    assert "belongs to environment #42" in lines[0]
+    kube.delete_namespace(kube_connection, "bridge-preview-42", lines.append, owner="42", poll=0.01)
+    assert kube_emulator.get("namespaces", "bridge-preview-42") is None

@@ -24,7 +24,8 @@ def test_an_auto_approved_preview_goes_from_submission_to_active(shipped_templat
     assert request.plan_summary["outputs"][0]["name"] == "namespace"
     assert run_queued(request) == ["succeeded"]
     assert request.state == RequestState.ACTIVE
-    assert request.outputs["namespace"] == {"sensitive": False, "value": "preview-pr-42"}
+    # No cluster is registered: Bridge creates no namespace, and the module is told so.
+    assert request.outputs["namespace"] == {"sensitive": False, "value": ""}
     assert request.outputs["url"]["value"] == "https://checkout-feature-x.preview.example.internal"
     assert request.expires_at is not None
     plan, apply = Run.objects.filter(request=request).order_by("created_at")
@@ -261,3 +262,47 @@ def test_on_postgresql_the_state_lives_in_a_schema_per_environment(shipped_templ
     assert "preview-pg-state" in data
     for run in request.runs.all():
         assert "conn_str" not in run.command and "postgres://" not in log_of(run)
+
+
+@pytest.mark.skipif(
+    not __import__("django.conf").conf.settings.DATABASE_IS_POSTGRES, reason="the pg backend needs PostgreSQL"
+)
+def test_on_postgresql_two_new_environments_planned_and_applied_at_once_both_succeed(
+    test_templates, developer, approver, enqueued
+):
+    from django.db import connection
+
+    requests = [submit(developer, test_templates["slow"], name=f"burst-{i}", n=400, k=2) for i in range(2)]
+
+    def at_once(run_ids):
+        barrier = threading.Barrier(len(run_ids))
+        outcomes = {}
+
+        def execute(run_id):
+            try:
+                barrier.wait(timeout=10)
+                outcomes[run_id] = runs.execute(run_id)
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=execute, args=(run_id,)) for run_id in run_ids]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=300)
+        return outcomes
+
+    plans = list(Run.objects.filter(request__in=requests, kind=RunKind.PLAN).values_list("pk", flat=True))
+    outcomes = at_once(plans)
+    failures = {r.name: r.failure_reason for r in requests if (r.refresh_from_db() or r.state == RequestState.FAILED)}
+    assert sorted(outcomes.values()) == ["succeeded", "succeeded"], failures
+    for request in requests:
+        services.request_approve(user=approver, request_id=request.pk)
+    applies = list(Run.objects.filter(request__in=requests, kind=RunKind.APPLY).values_list("pk", flat=True))
+    outcomes = at_once(applies)
+    failures = {r.name: r.failure_reason for r in requests if (r.refresh_from_db() or r.state == RequestState.FAILED)}
+    assert sorted(outcomes.values()) == ["succeeded", "succeeded"], failures
+    for request in requests:
+        request.refresh_from_db()
+        assert request.state == RequestState.ACTIVE
+        assert request.outputs["cells"]["value"] == 400 * 400 * 2

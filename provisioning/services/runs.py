@@ -1,0 +1,180 @@
+"""Runs, as the worker reports them: claim, heartbeat, success, failure, log lines."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from provisioning.models import (
+    ApprovalPolicy,
+    EnvironmentRequest,
+    RequestTransition,
+    Run,
+    RunKind,
+    RunLogLine,
+    RunStatus,
+)
+from provisioning.services._common import (
+    S,
+    _lock_request,
+    _new_run,
+    _notify_approvers,
+    _notify_requester,
+    _transition,
+    expiry_warn_at,
+)
+from provisioning.services.kubernetes import KubernetesOutcome
+
+
+def run_claim(*, run_id: int, worker: str, pid: int | None = None) -> Run | None:
+    """Claim a queued run for this worker; None if it is not queued (a redelivery, a cancel)."""
+    with transaction.atomic():
+        request_id = Run.objects.filter(pk=run_id).values_list("request_id", flat=True).first()
+        if request_id is None:
+            return None
+        request = _lock_request(request_id)
+        now = timezone.now()
+        claimed = Run.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
+            status=RunStatus.RUNNING, started_at=now, heartbeat_at=now, worker=worker[:200], pid=pid
+        )
+        if not claimed:
+            return None
+        run = Run.objects.get(pk=run_id)
+        if run.kind == RunKind.DESTROY:
+            # The request became DESTROYING when the destroy was asked for.
+            RequestTransition.objects.create(
+                request=request, from_state=request.state, to_state=request.state, note=f"Destroy started on {worker}."
+            )
+            return run
+        target = S.PLANNING if run.kind == RunKind.PLAN else S.APPLYING
+        _transition(request, target, action=f"{run.kind}.start", note=f"{run.get_kind_display()} started on {worker}.")
+        return run
+
+
+def run_heartbeat(*, run_id: int) -> bool:
+    """Note that the run's worker is alive; True if a cancel was requested."""
+    Run.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(heartbeat_at=timezone.now())
+    return bool(Run.objects.filter(pk=run_id, cancel_requested=True).exists())
+
+
+def run_set_command(*, run_id: int, command: str) -> None:
+    Run.objects.filter(pk=run_id).update(command=command[:5000])
+
+
+def _finish_run(run_id: int, status: str, *, exit_code: int | None = None, error: str = "") -> Run | None:
+    """Finish a running run; None if it is no longer running (the reaper or a cancel got there first)."""
+    updated = Run.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(
+        status=status, finished_at=timezone.now(), exit_code=exit_code, error=error[:5000]
+    )
+    return Run.objects.get(pk=run_id) if updated else None
+
+
+def run_plan_succeeded(*, run_id: int, summary: dict) -> EnvironmentRequest | None:
+    """Store the plan summary; the request awaits approval, or is approved at once by policy."""
+    with transaction.atomic():
+        request = _lock_request(Run.objects.values_list("request_id", flat=True).get(pk=run_id))
+        if Run.objects.filter(pk=run_id, cancel_requested=True).exists():
+            # Canceled while Terraform was finishing: the cancel wins.
+            run_fail(run_id=run_id, reason="Canceled while planning.", canceled=True)
+            return None
+        run = _finish_run(run_id, RunStatus.SUCCEEDED, exit_code=0)
+        if run is None:
+            return None
+        request.plan_summary = summary
+        if request.template_version.approval_policy == ApprovalPolicy.AUTO:
+            _transition(request, S.APPROVED, action="auto-approve", note="Approved automatically by the template.")
+            _new_run(request, RunKind.APPLY)
+        else:
+            _transition(request, S.AWAITING_APPROVAL, action="plan.succeed", note="Plan ready for review.")
+            _notify_approvers(request)
+    return request
+
+
+def run_apply_succeeded(
+    *, run_id: int, outputs: dict, kubernetes: KubernetesOutcome | None = None
+) -> EnvironmentRequest | None:
+    """Store the (masked) outputs and what the Kubernetes step did; the environment is active."""
+    with transaction.atomic():
+        request = _lock_request(Run.objects.values_list("request_id", flat=True).get(pk=run_id))
+        run = _finish_run(run_id, RunStatus.SUCCEEDED, exit_code=0)
+        if run is None:
+            return None
+        now = timezone.now()
+        request.outputs = outputs
+        if kubernetes is not None:
+            request.kubernetes_state = kubernetes.state
+            request.kubernetes_note = kubernetes.note[:5000]
+            request.cluster_id = kubernetes.cluster_id
+            request.namespace = kubernetes.namespace
+        request.activated_at = now
+        request.expires_at = now + timedelta(hours=request.ttl_hours)
+        request.expiry_warn_at = expiry_warn_at(now, request.expires_at)
+        request.expiry_warned_at = None
+        _transition(request, S.ACTIVE, action="apply.succeed", note="Environment is active.")
+        _notify_requester(request, "is active", f"It expires at {request.expires_at:%Y-%m-%d %H:%M} UTC.")
+    return request
+
+
+def run_fail(*, run_id: int, reason: str, exit_code: int | None = None, canceled: bool = False) -> bool:
+    """A run failed (or was canceled while running): the request fails with the reason, or is canceled."""
+    with transaction.atomic():
+        request = _lock_request(Run.objects.values_list("request_id", flat=True).get(pk=run_id))
+        run = _finish_run(
+            run_id, RunStatus.CANCELED if canceled else RunStatus.FAILED, exit_code=exit_code, error=reason
+        )
+        if run is None:
+            return False
+        if canceled and run.kind == RunKind.PLAN:
+            _transition(request, S.CANCELED, action="cancel", note=reason)
+            return True
+        request.failure_reason = reason[:5000]
+        _transition(request, S.FAILED, action=f"{run.kind}.fail", note=reason[:500])
+        _notify_requester(request, "failed", reason[:2000])
+    return True
+
+
+def runs_reap_dead(*, now=None) -> int:
+    """Mark failed every running run whose worker has sent no heartbeat for a while."""
+    now = now or timezone.now()
+    limit = settings.PROVISIONING_DEAD_RUN_SECONDS
+    cutoff = now - timedelta(seconds=limit)
+    reaped = 0
+    for run_id, worker in Run.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=cutoff).values_list(
+        "pk", "worker"
+    )[:500]:
+        reason = (
+            f"The worker running this {worker and 'run (' + worker + ')' or 'run'} stopped responding: "
+            f"no heartbeat for {limit // 60 or 1} minute(s). It probably died. Retry the request; if Terraform "
+            "reports a state lock, ask a Platform Admin to check it."
+        )
+        if run_fail(run_id=run_id, reason=reason):
+            reaped += 1
+    return reaped
+
+
+def log_append(*, run_id: int, first_number: int, lines: list[str]) -> int:
+    """Store lines numbered from ``first_number``; returns the last number stored."""
+    if not lines:
+        return first_number - 1
+    RunLogLine.objects.bulk_create(
+        [RunLogLine(run_id=run_id, number=first_number + i, text=text[:10000]) for i, text in enumerate(lines)]
+    )
+    last = first_number + len(lines) - 1
+    Run.objects.filter(pk=run_id).update(line_count=last)
+    return last
+
+
+def log_redact(*, run_id: int, secrets: list[str]) -> int:
+    """Replace secret values in a run's stored log (defence in depth; Terraform masks them itself)."""
+    from provisioning.terraform import MASK
+
+    changed = 0
+    for secret in secrets:
+        for line in RunLogLine.objects.filter(run_id=run_id, text__contains=secret):
+            line.text = line.text.replace(secret, MASK)
+            line.save(update_fields=["text"])
+            changed += 1
+    return changed
