@@ -7,7 +7,10 @@ from pipelines.models import Delivery, Deployment, Incident, Integration, Pipeli
 class IntegrationAdmin(admin.ModelAdmin):
     # The secret is managed on /pipelines/integrations/ (shown once); never here.
     list_display = ["name", "provider", "secret_prefix", "created_at", "rotated_at", "last_delivery_at"]
-    fields = ["name", "provider", "public_id", "secret_prefix", "created_by", "created_at", "rotated_at"]
+    fields = [
+        "name", "provider", "public_id", "repositories", "owners", "secret_prefix", "secret_chosen", "created_by",
+        "created_at", "rotated_at",
+    ]  # fmt: skip
     readonly_fields = fields
 
     def has_add_permission(self, request):

@@ -22,7 +22,7 @@ class PipelinesConfig(AppConfig):
 
             items = [
                 {
-                    "label": f"{run.pipeline.repository.slug} · {run.pipeline.name} #{run.number or run.provider_id}",
+                    "label": f"{run.pipeline.repository.slug} · {run.name or run.pipeline.name} {run.label}",
                     "url": run.get_absolute_url(),
                     "meta": f"{run.branch} · {timesince(run.finished_at or run.created_at)} ago",
                     "badge": "failed",

@@ -48,6 +48,8 @@ def duration_chart(series: list[dict], title: str = "Average run duration per da
         return _frame(title, "")
     top = max(value for _, value in points) or 1
     slot = WIDTH / max(len(series) - 1, 1)
+    if len(points) == 1:
+        return _frame(title, _single_point(series, points[0], slot))
     coords = " ".join(f"{i * slot:.1f},{HEIGHT - HEIGHT * value / top * 0.95:.1f}" for i, value in points)
     dots = "".join(
         f'<circle class="chart-dot" cx="{i * slot:.1f}" cy="{HEIGHT - HEIGHT * value / top * 0.95:.1f}" r="2.5">'
@@ -56,3 +58,18 @@ def duration_chart(series: list[dict], title: str = "Average run duration per da
     )
     label = f'<text x="{WIDTH}" y="{HEIGHT + 15}" text-anchor="end" class="chart-label">max {top / 60:.1f} min</text>'
     return _frame(title, f'<polyline class="chart-line" points="{coords}"/>{dots}{label}')
+
+
+def _single_point(series: list[dict], point: tuple[int, float], slot: float) -> str:
+    """One day with runs: no line to draw, so the value is written beside a larger dot at mid height, on a
+    guide line, rather than a lone speck in a corner."""
+    index, value = point
+    x, y = min(max(index * slot, 6), WIDTH - 6), HEIGHT / 2
+    text = escape(f"{series[index]['day']:%d %b}: {value / 60:.1f} min")
+    anchor, dx = ("end", -10) if x > WIDTH / 2 else ("start", 10)
+    return (
+        f'<line class="chart-guide" x1="0" y1="{y:.1f}" x2="{WIDTH}" y2="{y:.1f}"/>'
+        f'<circle class="chart-dot" cx="{x:.1f}" cy="{y:.1f}" r="5"><title>{text}</title></circle>'
+        f'<text class="chart-value" x="{x + dx:.1f}" y="{y - 8:.1f}" text-anchor="{anchor}">{text}</text>'
+        f'<text x="{WIDTH}" y="{HEIGHT + 15}" text-anchor="end" class="chart-label">one day with finished runs</text>'
+    )

@@ -23,7 +23,9 @@ REPOS = [
 
 def seed(log) -> None:
     if not Integration.objects.filter(name="Demo GitHub").exists():
-        new = services.integration_create(actor=None, provider=Provider.GITHUB, name="Demo GitHub")
+        new = services.integration_create(
+            actor=None, provider=Provider.GITHUB, name="Demo GitHub", repositories=["acme/*"]
+        )
         log(f"integration Demo GitHub: created (secret prefix {new.integration.secret_prefix}…)")
     rng = random.Random(42)  # noqa: S311  # nosec B311: demo data, not secrets
     # Fixed to the hour so that a second run of the seeder finds the same rows.

@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 
 from pipelines import providers, secrets, services
 from pipelines.models import DeliveryStatus, Integration, Provider
+from portal.services import ServiceError
 
 KEPT_HEADERS = (
     "Content-Type",
@@ -52,6 +53,9 @@ ACCEPTED = inline_serializer(
 ERRORS = {
     400: OpenApiResponse(description="Malformed JSON, a missing header or a payload missing fields; nothing stored."),
     401: OpenApiResponse(description="The signature or token does not verify; nothing stored."),
+    403: OpenApiResponse(
+        description="The integration is not scoped to this repository (or its owners); recorded as refused."
+    ),
     404: OpenApiResponse(description="No integration of this provider has this id."),
     413: OpenApiResponse(description="The body is over PIPELINES_MAX_BODY_BYTES."),
     415: OpenApiResponse(description="The body is not application/json."),
@@ -107,15 +111,27 @@ class Receiver(APIView):
             payload = json.loads(text)
         except (UnicodeDecodeError, ValueError):
             raise exceptions.ParseError("The body is not valid JSON.") from None
+        except RecursionError:
+            raise exceptions.ParseError("The JSON is nested too deeply for a webhook payload.") from None
         event, delivery_id = self.event_and_delivery(request, body, payload)
         try:
             parsed = providers.parse(self.provider, event, payload)
-        except providers.PayloadError as exc:
+            services.delivery_validate(parsed)
+        except (providers.PayloadError, ServiceError) as exc:
             raise exceptions.ValidationError({"detail": str(exc)}, code="invalid_payload") from None
+        refusal = services.delivery_scope_refusal(integration, parsed)
         headers = {name: request.headers[name][:300] for name in KEPT_HEADERS if name in request.headers}
         received = services.delivery_receive(
-            integration=integration, delivery_id=delivery_id, event=event, headers=headers, body=text, parsed=parsed
+            integration=integration,
+            delivery_id=delivery_id,
+            event=event,
+            headers=headers,
+            body=text,
+            parsed=parsed,
+            refusal=refusal,
         )
+        if refusal:  # recorded as refused above (its own transaction), then answered 403
+            raise exceptions.PermissionDenied(refusal)
         return Response(
             {
                 "delivery": received.delivery.delivery_id,
@@ -130,6 +146,8 @@ def _secret(integration: Integration) -> str:
     secret = secrets.decrypt(integration.secret_encrypted)
     if secret is None:  # the encryption key changed: nothing can verify until the secret is rotated
         raise exceptions.AuthenticationFailed("This integration's secret cannot be read; rotate it.")
+    if not secret:  # an empty key would let anyone sign: never verify with one
+        raise exceptions.AuthenticationFailed("This integration has no secret; a Platform Admin sets one.")
     return secret
 
 
@@ -146,8 +164,8 @@ class GitHubReceiver(Receiver):
         description=(
             "Configure as the Payload URL of a GitHub repository or organisation webhook, content type "
             "application/json, with the integration's secret. Verifies X-Hub-Signature-256 (HMAC-SHA256 of the raw "
-            "body). Events used: workflow_run, workflow_job, deployment_status, push, ping; others are recorded as "
-            "ignored. Redelivering the same X-GitHub-Delivery is harmless."
+            "body). Events used: workflow_run, workflow_job, check_suite, check_run, status, deployment_status, "
+            "push, ping; others are recorded as ignored. Redelivering the same X-GitHub-Delivery is harmless."
         ),
         parameters=[
             OpenApiParameter("X-Hub-Signature-256", OpenApiTypes.STR, OpenApiParameter.HEADER, required=True),

@@ -166,6 +166,30 @@ def run_detail(run_id: int) -> Run | None:
     return Run.objects.select_related("pipeline__repository__entity").prefetch_related("jobs").filter(pk=run_id).first()
 
 
+def integrations_overview() -> QuerySet:
+    """Integrations with how many deliveries they refused in the last 7 days (one query)."""
+    from pipelines.models import Delivery, DeliveryStatus, Integration
+
+    since = timezone.now() - timedelta(days=7)
+    refused = Delivery.objects.filter(
+        integration=OuterRef("pk"), status=DeliveryStatus.REFUSED, received_at__gte=since
+    ).order_by()
+    return Integration.objects.annotate(
+        refused_recently=Subquery(refused.values("integration").annotate(n=Count("pk")).values("n")[:1])
+    ).order_by("name")
+
+
+def refused_deliveries(integration, limit: int = 10) -> list:
+    """The integration's latest refused deliveries, with why (newest first)."""
+    from pipelines.models import Delivery, DeliveryStatus
+
+    return list(
+        Delivery.objects.filter(integration=integration, status=DeliveryStatus.REFUSED)
+        .only("delivery_id", "event", "error", "received_at", "attempts")
+        .order_by("-received_at", "-pk")[:limit]
+    )
+
+
 def unmatched_repositories() -> QuerySet[Repository]:
     return Repository.objects.filter(entity__isnull=True).order_by("provider", "slug")
 
@@ -293,7 +317,8 @@ class Metric:
     band: str | None
     previous: float | None
     higher_is_better: bool
-    count: int
+    count: int  # what the figure is computed from: deployments, or recoveries
+    part: int | None = None  # change fail rate: the failed changes among ``count`` deployments
 
     @property
     def trend(self) -> str | None:
@@ -309,14 +334,51 @@ def _seconds_between(later: str, earlier: str):
     return Extract(ExpressionWrapper(F(later) - F(earlier), output_field=DurationField()), "epoch")
 
 
-def _dora_window(repository_ids: list[int], start: datetime, end: datetime) -> dict:
-    production = Deployment.objects.filter(
+def _production_deployments(repository_ids: list[int], start: datetime, end: datetime) -> QuerySet[Deployment]:
+    """The production deployments DORA counts in a window: finished in it, succeeded or failed."""
+    return Deployment.objects.filter(
         repository_id__in=repository_ids,
         is_production=True,
         finished_at__gte=start,
         finished_at__lt=end,
         status__in=[DeploymentStatus.SUCCESS, DeploymentStatus.FAILED],
     )
+
+
+def _next_production_success() -> Subquery:
+    """When a failed production deployment was recovered: the next successful one of the same repository and
+    environment (which may come after the window). Environments compare without case, as GitHub treats them
+    and as the production check does; the outer query annotates ``environment_key``."""
+    return Subquery(
+        Deployment.objects.annotate(environment_key=Lower("environment"))
+        .filter(
+            repository_id=OuterRef("repository_id"),
+            environment_key=OuterRef("environment_key"),
+            is_production=True,
+            status=DeploymentStatus.SUCCESS,
+            finished_at__gt=OuterRef("finished_at"),
+        )
+        .order_by("finished_at")
+        .values("finished_at")[:1]
+    )
+
+
+def _window_incidents(repository_ids: list[int], start: datetime, end: datetime) -> QuerySet[Incident]:
+    """The incidents of these repositories (directly, through a deployment, or through their entity) that
+    started in the window; each once."""
+    linked_entities = Repository.objects.filter(pk__in=repository_ids, entity__isnull=False).values("entity_id")
+    matching = Incident.objects.filter(
+        Q(repository_id__in=repository_ids)
+        | Q(deployment__repository_id__in=repository_ids)
+        | Q(entity_id__in=linked_entities),
+        started_at__gte=start,
+        started_at__lt=end,
+    ).values("pk")
+    return Incident.objects.filter(pk__in=matching)
+
+
+def _dora_window(repository_ids: list[int], start: datetime, end: datetime) -> dict:
+    production = _production_deployments(repository_ids, start, end)
     counts = production.aggregate(
         total=Count("pk"),
         succeeded=Count("pk", filter=Q(status=DeploymentStatus.SUCCESS)),
@@ -336,47 +398,35 @@ def _dora_window(repository_ids: list[int], start: datetime, end: datetime) -> d
         lambda qs: [(f - c).total_seconds() for f, c in qs.values_list("finished_at", "commit_at")],
     )
 
-    # Recovery: a failed production deployment is recovered by the next successful one of the same
-    # repository and environment (which may come after the window); an incident by its resolution.
-    next_success = (
-        Deployment.objects.filter(
-            repository_id=OuterRef("repository_id"),
-            environment=OuterRef("environment"),
-            is_production=True,
-            status=DeploymentStatus.SUCCESS,
-            finished_at__gt=OuterRef("finished_at"),
-        )
-        .order_by("finished_at")
-        .values("finished_at")[:1]
-    )
+    # Recovery: a failed production deployment is recovered by the next successful one; an incident by
+    # its resolution.
     recoveries = [
         (recovered - failed_at).total_seconds()
         for failed_at, recovered in production.filter(status=DeploymentStatus.FAILED)
-        .annotate(recovered_at=Subquery(next_success))
+        .annotate(environment_key=Lower("environment"), recovered_at=_next_production_success())
         .filter(recovered_at__isnull=False)
         .values_list("finished_at", "recovered_at")[:20000]
     ]
-    linked_entities = Repository.objects.filter(pk__in=repository_ids, entity__isnull=False).values("entity_id")
     recoveries += [
         (resolved - started).total_seconds()
-        for started, resolved in Incident.objects.filter(
-            Q(repository_id__in=repository_ids)
-            | Q(deployment__repository_id__in=repository_ids)
-            | Q(entity_id__in=linked_entities),
-            started_at__gte=start,
-            started_at__lt=end,
-            resolved_at__isnull=False,
-        )
-        .values_list("started_at", "resolved_at")
-        .distinct()[:20000]
+        for started, resolved in _window_incidents(repository_ids, start, end)
+        .filter(resolved_at__isnull=False)
+        .values_list("started_at", "resolved_at")[:20000]
     ]
     total = counts["total"]
+    failed_changes = counts["failed"] + counts["with_incident"]
     return {
-        "frequency": ((counts["succeeded"] / days) if total else None, counts["succeeded"]),
-        "lead_time": lead_time,
-        "fail_rate": (((counts["failed"] + counts["with_incident"]) / total) if total else None, total),
-        "recovery": (statistics.median(recoveries) if recoveries else None, len(recoveries)),
+        "frequency": ((counts["succeeded"] / days) if total else None, counts["succeeded"], None),
+        "lead_time": (*lead_time, None),
+        "fail_rate": ((failed_changes / total) if total else None, total, failed_changes),
+        "recovery": (statistics.median(recoveries) if recoveries else None, len(recoveries), None),
     }
+
+
+def _repository_ids(repositories) -> list[int]:
+    if hasattr(repositories, "values_list"):
+        return list(repositories.values_list("pk", flat=True))
+    return [r.pk for r in repositories]
 
 
 def dora_metrics(repositories, days: int = 30, now: datetime | None = None) -> list[Metric]:
@@ -387,10 +437,7 @@ def dora_metrics(repositories, days: int = 30, now: datetime | None = None) -> l
     """
     now = now or timezone.now()
     start = now - timedelta(days=days)
-    if hasattr(repositories, "values_list"):
-        repository_ids = list(repositories.values_list("pk", flat=True))
-    else:
-        repository_ids = [r.pk for r in repositories]
+    repository_ids = _repository_ids(repositories)
     current = _dora_window(repository_ids, start, now)
     previous = _dora_window(repository_ids, start - timedelta(days=days), start)
     spec = [
@@ -400,9 +447,51 @@ def dora_metrics(repositories, days: int = 30, now: datetime | None = None) -> l
         ("recovery_time", "Failed deployment recovery time", "recovery", band_recovery_time, False),
     ]
     return [
-        Metric(key, label, current[name][0], band(current[name][0]), previous[name][0], higher, current[name][1])
+        Metric(
+            key,
+            label,
+            current[name][0],
+            band(current[name][0]),
+            previous[name][0],
+            higher,
+            current[name][1],
+            current[name][2],
+        )
         for key, label, name, band, higher in spec
     ]
+
+
+@dataclass(frozen=True)
+class DoraDrilldown:
+    """What the DORA figures of a window were computed from, row by row."""
+
+    start: datetime
+    end: datetime
+    deployments: QuerySet  # production deployments, with ``caused_incident`` and ``recovered_at``
+    incidents: QuerySet
+
+
+def dora_drilldown(repositories, days: int = 30, now: datetime | None = None) -> DoraDrilldown:
+    """The production deployments and the incidents the DORA figures of the last ``days`` days count."""
+    end = now or timezone.now()
+    start = end - timedelta(days=days)
+    repository_ids = _repository_ids(repositories)
+    deployments = (
+        _production_deployments(repository_ids, start, end)
+        .select_related("repository")
+        .annotate(
+            caused_incident=Exists(Incident.objects.filter(deployment_id=OuterRef("pk"))),
+            environment_key=Lower("environment"),
+            recovered_at=_next_production_success(),
+        )
+        .order_by("-finished_at", "-pk")
+    )
+    incidents = (
+        _window_incidents(repository_ids, start, end)
+        .select_related("entity", "deployment")
+        .order_by("-started_at", "-pk")
+    )
+    return DoraDrilldown(start=start, end=end, deployments=deployments, incidents=incidents)
 
 
 def deployments_for(repositories, limit: int = 20) -> list[Deployment]:

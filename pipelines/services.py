@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -19,8 +21,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from catalog.models import Entity
-from pipelines import providers, secrets
+from catalog.models import Entity, Kind
+from pipelines import permissions, providers, secrets
 from pipelines.models import (
     Branch,
     Commit,
@@ -56,13 +58,90 @@ class NewSecret:
     secret: str  # shown once, never stored in clear
 
 
-def integration_create(*, actor, provider: str, name: str) -> NewSecret:
+SECRET_MAX_LENGTH = 256
+_PATTERN = re.compile(r"^[A-Za-z0-9._\-/*]+$")
+
+
+def _clean_secret(secret: str) -> str:
+    """An admin's own secret, as the other side will use it: never empty, never padded, no control characters."""
+    if not isinstance(secret, str) or not secret.strip():
+        raise ServiceError("The secret cannot be empty.")
+    if secret != secret.strip():
+        raise ServiceError("The secret starts or ends with a space; the sender would not send that.")
+    if len(secret) > SECRET_MAX_LENGTH:
+        raise ServiceError(f"The secret is longer than {SECRET_MAX_LENGTH} characters.")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in secret):
+        raise ServiceError("The secret contains a control character.")
+    return secret
+
+
+def _clean_scope(repositories, owners) -> tuple[list[str], list[str]]:
+    """Repository slugs or patterns (``acme/payments``, ``acme/*``, ``*``) and owning teams (group refs)."""
+    clean_repos: list[str] = []
+    for raw in repositories or ():
+        value = str(raw).strip()
+        if not value:
+            continue
+        if len(value) > 255 or not _PATTERN.match(value):
+            raise ServiceError(
+                f"“{value[:80]}” is not a repository or a pattern: use owner/name, group/project or owner/* "
+                "(letters, digits, . _ - / and *)."
+            )
+        if value.lower() not in (r.lower() for r in clean_repos):
+            clean_repos.append(value)
+    clean_owners: list[str] = []
+    for raw in owners or ():
+        value = str(raw).strip()
+        if not value:
+            continue
+        ref = owner_ref_normalize(value)
+        if ref is None:
+            raise ServiceError(f"“{value[:80]}” is not a team: use group:namespace/name or a team's name.")
+        namespace, name = ref[len("group:") :].split("/", 1)
+        if not Entity.objects.filter(kind=Kind.GROUP, namespace__iexact=namespace, name__iexact=name).exists():
+            raise ServiceError(f"No catalog Group “{ref}”.")
+        if ref not in clean_owners:
+            clean_owners.append(ref)
+    if not clean_repos and not clean_owners:
+        raise ServiceError(
+            "Give the repositories this integration posts for (owner/name or owner/*), or the teams whose "
+            "services it serves: a delivery for any other repository is refused."
+        )
+    return clean_repos, clean_owners
+
+
+def owner_ref_normalize(value: str) -> str | None:
+    """``team-a``, ``group:team-a`` or ``group:ns/team-a`` → ``group:ns/team-a``, lower case like catalog owners."""
+    text = value.strip().lower()
+    if text.startswith("group:"):
+        text = text[len("group:") :]
+    elif ":" in text:
+        return None
+    namespace, name = text.split("/", 1) if "/" in text else ("default", text)
+    if not namespace or not name or "/" in name or " " in text:
+        return None
+    return f"group:{namespace}/{name}"
+
+
+def integration_create(
+    *,
+    actor,
+    provider: str,
+    name: str,
+    repositories: Sequence[str] = (),
+    owners: Sequence[str] = (),
+    secret: str | None = None,
+) -> NewSecret:
+    """Create an integration for the repositories (or the teams' services) it serves; a secret is generated
+    unless the admin gives one (to reuse the secret an organisation's webhook already has)."""
     name = name.strip()
     if not name:
         raise ServiceError("Give the integration a name.")
     if provider not in Provider.values:
         raise ServiceError("Choose GitHub, GitLab or generic.")
-    secret = secrets.generate()
+    repositories, owners = _clean_scope(repositories, owners)
+    chosen = secret is not None
+    secret = _clean_secret(secret) if chosen else secrets.generate()
     with transaction.atomic():
         if Integration.objects.filter(name__iexact=name).exists():
             raise ServiceError(f"An integration called “{name}” already exists.")
@@ -70,27 +149,74 @@ def integration_create(*, actor, provider: str, name: str) -> NewSecret:
             provider=provider,
             name=name[:100],
             secret_encrypted=secrets.encrypt(secret),
-            secret_prefix=secret[:8],
+            secret_prefix="" if chosen else secret[:8],
+            secret_chosen=chosen,
+            repositories=repositories,
+            owners=owners,
             created_by=actor if getattr(actor, "is_authenticated", False) else None,
         )
         audit_record(
-            actor=actor, action="pipelines.integration.create", obj=integration, changes={"provider": provider}
+            actor=actor,
+            action="pipelines.integration.create",
+            obj=integration,
+            changes={"provider": provider, "repositories": repositories, "owners": owners, "secret_chosen": chosen},
         )
     return NewSecret(integration=integration, secret=secret)
 
 
-def integration_rotate(*, actor, integration_id: int) -> NewSecret:
-    secret = secrets.generate()
+def _secret_replace(*, actor, integration_id: int, secret: str, chosen: bool, action: str) -> NewSecret:
     with transaction.atomic():
         integration = Integration.objects.select_for_update().filter(pk=integration_id).first()
         if integration is None:
             raise ServiceError("No such integration.")
         integration.secret_encrypted = secrets.encrypt(secret)
-        integration.secret_prefix = secret[:8]
+        integration.secret_prefix = "" if chosen else secret[:8]
+        integration.secret_chosen = chosen
         integration.rotated_at = timezone.now()
-        integration.save(update_fields=["secret_encrypted", "secret_prefix", "rotated_at"])
-        audit_record(actor=actor, action="pipelines.integration.rotate", obj=integration)
+        integration.save(update_fields=["secret_encrypted", "secret_prefix", "secret_chosen", "rotated_at"])
+        audit_record(actor=actor, action=action, obj=integration)
     return NewSecret(integration=integration, secret=secret)
+
+
+def integration_rotate(*, actor, integration_id: int) -> NewSecret:
+    """Replace the secret with a new generated one; the old one stops working at once."""
+    return _secret_replace(
+        actor=actor,
+        integration_id=integration_id,
+        secret=secrets.generate(),
+        chosen=False,
+        action="pipelines.integration.rotate",
+    )
+
+
+def integration_secret_set(*, actor, integration_id: int, secret: str) -> NewSecret:
+    """Replace the secret with one the admin chose (an organisation's webhook may already have one)."""
+    return _secret_replace(
+        actor=actor,
+        integration_id=integration_id,
+        secret=_clean_secret(secret),
+        chosen=True,
+        action="pipelines.integration.secret_set",
+    )
+
+
+def integration_scope_set(*, actor, integration_id: int, repositories: Sequence[str], owners: Sequence[str]):
+    """Set the repositories (patterns) and owning teams an integration posts for."""
+    repositories, owners = _clean_scope(repositories, owners)
+    with transaction.atomic():
+        integration = Integration.objects.select_for_update().filter(pk=integration_id).first()
+        if integration is None:
+            raise ServiceError("No such integration.")
+        before = {"repositories": integration.repositories, "owners": integration.owners}
+        integration.repositories, integration.owners = repositories, owners
+        integration.save(update_fields=["repositories", "owners"])
+        audit_record(
+            actor=actor,
+            action="pipelines.integration.scope",
+            obj=integration,
+            changes={"repositories": [before["repositories"], repositories], "owners": [before["owners"], owners]},
+        )
+    return integration
 
 
 def integration_delete(*, actor, integration_id: int) -> str:
@@ -118,16 +244,96 @@ class Received:
     duplicate: bool
 
 
+def delivery_validate(parsed: providers.Parsed) -> None:
+    """What the parser cannot check alone, checked before the sender gets its answer (a ServiceError is a 400):
+    an incident's entity must exist, or DORA would silently miss the incident."""
+    if isinstance(parsed, providers.IncidentEvent) and parsed.entity_ref and entity_by_ref(parsed.entity_ref) is None:
+        raise ServiceError(f"No catalog entity “{parsed.entity_ref}” (use kind:namespace/name).")
+
+
+def _entity_owner(entity: Entity) -> str:
+    spec = entity.spec if isinstance(entity.spec, dict) else {}
+    owner = spec.get("owner")
+    return (owner_ref_normalize(owner) if isinstance(owner, str) else None) or entity.owner_ref or ""
+
+
+def _owner_refs_for_repository(provider: str, slug: str) -> list[str]:
+    """The owners of the catalog entities a repository belongs to: linked, or named by an annotation.
+
+    A repository Bridge has seen is linked to its entity when it is first stored (and by the rematch),
+    so one indexed lookup answers for the deliveries that follow; only a repository new to Bridge, or
+    one no entity claims yet, is looked for in the entities' annotations."""
+    linked = (
+        Repository.objects.filter(provider=provider, slug=slug, entity__isnull=False).select_related("entity").first()
+    )
+    if linked is not None:
+        return [ref for ref in (_entity_owner(linked.entity),) if ref]
+    query = Q()
+    for key in ANNOTATION_KEYS.get(provider, ()):
+        query |= Q(**{f"annotations__{key}__iexact": slug})
+    return sorted({_entity_owner(entity) for entity in Entity.objects.filter(query)[:50]} - {""})
+
+
+def delivery_scope_refusal(integration: Integration, parsed: providers.Parsed) -> str | None:
+    """Why this integration may not post this delivery (a sentence), or None if it may.
+
+    The rule itself is ``permissions.integration_may_post_for``; this gathers what it needs: the
+    repository the delivery is about and, when the integration is scoped to teams, the owners of the
+    entities that repository (or the incident) belongs to."""
+    if isinstance(parsed, providers.Ping | providers.Ignored) or "*" in integration.repositories:
+        return None
+    slugs: list[str] = []
+    entities: list[Entity] = []
+    if isinstance(parsed, providers.IncidentEvent):
+        if parsed.repository:
+            slugs.append(parsed.repository)
+        if parsed.entity_ref:
+            entity = entity_by_ref(parsed.entity_ref)
+            if entity is not None:
+                entities.append(entity)
+        about = parsed.repository or parsed.entity_ref or "no repository or entity"
+    else:
+        slugs.append(parsed.repo.slug)
+        about = parsed.repo.slug
+    if permissions.integration_may_post_for(integration, slugs=slugs):
+        return None
+    if integration.owners:
+        owner_refs = [_entity_owner(e) for e in entities]
+        for entity in entities:  # an entity's own repositories, by its annotations
+            annotations = entity.annotations if isinstance(entity.annotations, dict) else {}
+            slugs += [v for k, v in annotations.items() if k.endswith("/project-slug") and isinstance(v, str)]
+        provider = getattr(getattr(parsed, "repo", None), "provider", integration.provider)
+        for slug in slugs:
+            owner_refs += _owner_refs_for_repository(provider, slug)
+        if permissions.integration_may_post_for(integration, slugs=slugs, owner_refs=owner_refs):
+            return None
+    scope = ", ".join([*integration.repositories[:5], *integration.owners[:5]])
+    return (
+        f"This integration posts only for {scope}; “{about[:200]}” is not one of them. "
+        "A Platform Admin can widen its scope on the integration's page in Bridge."
+    )
+
+
 def delivery_receive(
-    *, integration: Integration, delivery_id: str, event: str, headers: dict, body: str, parsed: providers.Parsed
+    *,
+    integration: Integration,
+    delivery_id: str,
+    event: str,
+    headers: dict,
+    body: str,
+    parsed: providers.Parsed,
+    refusal: str | None = None,
 ) -> Received:
     """Store an accepted (verified, parsed) delivery and kick a drain to process it (see ``_kick``).
 
-    Ignored events and pings are stored already settled. A delivery id seen
-    before is not stored twice; one that failed before is processed again.
+    Ignored events and pings are stored already settled; so is a delivery the integration may not post
+    (``refusal``, see ``delivery_scope_refusal``), as refused, never processed. A delivery id seen before
+    is not stored twice; one that failed before, or was refused and is now within the scope, is processed.
     """
     now = timezone.now()
-    if isinstance(parsed, providers.Ignored):
+    if refusal:
+        status, error = DeliveryStatus.REFUSED, refusal[:1000]
+    elif isinstance(parsed, providers.Ignored):
         status, error = DeliveryStatus.IGNORED, parsed.reason
     elif isinstance(parsed, providers.Ping):
         status, error = DeliveryStatus.PROCESSED, ""
@@ -151,11 +357,13 @@ def delivery_receive(
     except IntegrityError:
         delivery = Delivery.objects.get(integration=integration, delivery_id=delivery_id[:200])
         Delivery.objects.filter(pk=delivery.pk).update(attempts=F("attempts") + 1)
-        retry = Delivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.FAILED).update(
-            status=DeliveryStatus.PENDING, error=""
-        )
-        if retry:
-            transaction.on_commit(_kick)
+        again = [DeliveryStatus.FAILED] if refusal else [DeliveryStatus.FAILED, DeliveryStatus.REFUSED]
+        if status == DeliveryStatus.PENDING:
+            retry = Delivery.objects.filter(pk=delivery.pk, status__in=again).update(
+                status=DeliveryStatus.PENDING, error="", processed_at=None
+            )
+            if retry:
+                transaction.on_commit(_kick)
         return Received(delivery=delivery, duplicate=True)
     # At most one write a minute to the integration row: it is hot under load.
     last = integration.last_delivery_at
@@ -254,7 +462,8 @@ def deliveries_prune(*, older_than_days: int) -> int:
     """Delete settled raw deliveries older than the retention; runs and deployments stay."""
     cutoff = timezone.now() - timedelta(days=older_than_days)
     deleted, _ = Delivery.objects.filter(
-        received_at__lt=cutoff, status__in=[DeliveryStatus.PROCESSED, DeliveryStatus.IGNORED]
+        received_at__lt=cutoff,
+        status__in=[DeliveryStatus.PROCESSED, DeliveryStatus.IGNORED, DeliveryStatus.REFUSED],
     ).delete()
     return deleted
 
@@ -454,19 +663,42 @@ def _ensure_run(pipeline: Pipeline, run_id: str, attempt: int, defaults: dict) -
     return _get_or_create(Run, {"pipeline": pipeline, "provider_id": run_id, "attempt": attempt}, defaults)
 
 
-def _advance(model, pk: int, rank: int, fields: dict) -> bool:
-    """The conditional update: write only if the stored status is not further along."""
+def _advance(model, pk: int, rank: int, fields: dict, *, at: datetime | None = None, at_field: str = "") -> bool:
+    """The conditional update: write only if the stored status is not further along.
+
+    With ``at`` (the provider's time of this state, stored in ``at_field``), a state as far along as the
+    stored one replaces it only if it is not older: a late duplicate cannot undo a newer change."""
     values = {key: value for key, value in fields.items() if value not in (None, "")}
-    return bool(model.objects.filter(pk=pk, status_rank__lte=rank).update(status_rank=rank, **values))
+    newer = Q(status_rank__lt=rank)
+    if at is None:
+        newer |= Q(status_rank=rank)
+    else:
+        newer |= Q(status_rank=rank) & (Q(**{f"{at_field}__isnull": True}) | Q(**{f"{at_field}__lte": at}))
+    return bool(model.objects.filter(newer, pk=pk).update(status_rank=rank, **values))
+
+
+def _advance_in_time(pk: int, rank: int, fields: dict, at: datetime) -> bool:
+    """The conditional update of a run whose CI keeps its id when it is retried (GitLab pipelines, check
+    suites, commit statuses): the newer state wins, even one less far along (running again after failed).
+    A state that is not finished clears the end and the duration of the one it replaces."""
+    values = {key: value for key, value in fields.items() if value not in (None, "")}
+    if rank < 2:
+        values.update(finished_at=None, duration_seconds=None)
+    newer = Q(state_at__lt=at) | Q(state_at=at, status_rank__lte=rank) | Q(state_at__isnull=True, status_rank__lte=rank)
+    return bool(Run.objects.filter(newer, pk=pk).update(status_rank=rank, **values))
 
 
 def _timing(event, rank: int) -> dict:
-    """Start, end and duration of a run or job; the end only counts once it has finished (rank 2)."""
+    """Start, end and duration of a run or job; the end only counts once it has finished (rank 2).
+    The duration is the CI's own figure when it sends one (GitLab leaves out the idle time of retries)."""
     done = rank >= 2
+    duration = event.duration_seconds if event.duration_seconds is not None else None
     return {
         "started_at": event.started_at,
         "finished_at": event.finished_at if done else None,
-        "duration_seconds": _duration(event.started_at, event.finished_at) if done else None,
+        "duration_seconds": (duration if duration is not None else _duration(event.started_at, event.finished_at))
+        if done
+        else None,
     }
 
 
@@ -477,14 +709,17 @@ def run_upsert(*, event: providers.RunEvent, memo: ProcessingMemo | None = None)
         rank = status_rank(event.status)
         fields = {
             "number": event.number,
-            "branch": event.branch[:255],
-            "commit_sha": event.commit_sha[:64],
-            "event": event.event[:100],
+            "name": event.name,
+            "title": event.title,
+            "branch": event.branch,
+            "commit_sha": event.commit_sha,
+            "event": event.event,
             "status": event.status,
             "conclusion": event.conclusion[:40],
             **_timing(event, rank),
             "url": event.url,
-            "actor": event.actor[:150],
+            "actor": event.actor,
+            "state_at": event.state_at,
         }
         run, created = _ensure_run(
             pipeline,
@@ -496,12 +731,20 @@ def run_upsert(*, event: providers.RunEvent, memo: ProcessingMemo | None = None)
         moved = created  # a new run, or one whose branch or creation time changed: the summaries are reordered
         previous_status = None if created else run.status
         previous_branch = run.branch
+        if not created and fields["duration_seconds"] is None and fields["finished_at"] and run.started_at:
+            # The end arrives without the start (a commit status, a check suite): the start is the stored one.
+            fields["duration_seconds"] = _duration(run.started_at, fields["finished_at"])
         if not created:
-            changed = _advance(Run, run.pk, rank, fields)
+            if event.restartable and event.state_at is not None:
+                changed = _advance_in_time(run.pk, rank, fields, event.state_at)
+            else:
+                changed = _advance(Run, run.pk, rank, fields, at=event.state_at, at_field="state_at")
             if not changed:
                 # A late event for a run that is further along: only fill what is still missing.
                 late = {
-                    k: v for k, v in fields.items() if k in ("number", "branch", "commit_sha", "event", "url", "actor")
+                    k: v
+                    for k, v in fields.items()
+                    if k in ("number", "name", "title", "branch", "commit_sha", "event", "url", "actor")
                 }
                 for key, value in late.items():
                     if value and not getattr(run, key):
@@ -512,6 +755,8 @@ def run_upsert(*, event: providers.RunEvent, memo: ProcessingMemo | None = None)
                 for key, value in fields.items():
                     if value not in (None, ""):
                         setattr(run, key, value)
+                if rank < 2:
+                    run.finished_at = run.duration_seconds = None
                 moved = run.branch != previous_branch
             if event.created_at < run.created_at:
                 Run.objects.filter(pk=run.pk, created_at__gt=event.created_at).update(created_at=event.created_at)
@@ -553,8 +798,8 @@ def _job_apply(run: Run, event: providers.JobEvent) -> None:
 
     rank = status_rank(event.status)
     fields = {
-        "name": event.name[:255],
-        "stage": event.stage[:255],
+        "name": event.name,
+        "stage": event.stage,
         "status": event.status,
         "conclusion": event.conclusion[:40],
         **_timing(event, rank),
@@ -574,19 +819,26 @@ def job_upsert(*, event: providers.JobEvent, memo: ProcessingMemo | None = None)
     with transaction.atomic(savepoint=False):
         repo = repository_ensure(event.repo, memo)
         pipeline = _locked_pipeline(repo, event.pipeline_name)
-        # The job may arrive before its run: create the run as queued; the run's own events fill it in.
+        # The job may arrive before its run (or be all Bridge hears of it): create the run as queued, named
+        # and linked from what the job tells; the run's own events fill in the rest.
+        about = {"url": event.run_url, "name": event.run_name, "title": event.title, "actor": event.actor}
         run, created = _ensure_run(
             pipeline,
             event.run_id,
             event.attempt,
             {
                 "created_at": event.created_at or event.started_at or timezone.now(),
-                "branch": event.branch[:255],
-                "commit_sha": event.commit_sha[:64],
+                "branch": event.branch,
+                "commit_sha": event.commit_sha,
                 "status": RunStatus.QUEUED,
                 "status_rank": 0,
+                **{k: v for k, v in about.items() if v},
             },
         )
+        if not created:
+            for key, value in about.items():
+                if value and not getattr(run, key):
+                    Run.objects.filter(pk=run.pk, **{key: ""}).update(**{key: value})
         _job_apply(run, event)
         advanced = False
         if event.status == RunStatus.RUNNING and run.status_rank == 0:
@@ -716,39 +968,56 @@ def _announce_push(event: providers.CommitsEvent) -> None:
 
 
 def deployment_upsert(*, event: providers.DeploymentEvent) -> Deployment:
+    """Create or update a deployment. Its environment moves with its status: a status that is applied
+    brings its environment (and so whether it is production) along, in the same write; one that is
+    not applied changes neither. The deployment was created when its first status says, at the latest,
+    and never finished before it was created."""
     with transaction.atomic(savepoint=False):
         repo = repository_ensure(event.repo)
         commit_at = event.commit_at
         if commit_at is None and event.commit_sha:
             commit_at = (
-                Commit.objects.filter(repository=repo, sha=event.commit_sha[:64])
+                Commit.objects.filter(repository=repo, sha=event.commit_sha)
                 .values_list("committed_at", flat=True)
                 .first()
             )
-        base = {
-            "environment": event.environment[:100],
+        where = {
+            "environment": event.environment,
             "is_production": _is_production(event.environment),
-            "commit_sha": event.commit_sha[:64],
-            "ref": event.ref[:255],
+        }
+        base = {
+            "commit_sha": event.commit_sha,
+            "ref": event.ref,
             "url": event.url,
-            "actor": event.actor[:150],
+            "actor": event.actor,
             "commit_at": commit_at,
         }
         rank = status_rank_deployment(event.status)
+        created_at = min(t for t in (event.created_at, event.finished_at) if t is not None)
         deployment, created = _get_or_create(
             Deployment,
-            {"repository": repo, "provider_id": event.deployment_id[:100]},
+            {"repository": repo, "provider_id": event.deployment_id},
             {
-                "created_at": event.created_at,
+                "created_at": created_at,
                 "status": event.status or "pending",
                 "status_rank": rank if event.status else 0,
+                "status_at": event.status_at,
                 "finished_at": event.finished_at,
+                **where,
                 **{k: v for k, v in base.items() if v not in (None, "")},
             },
         )
         if not created:
             if event.status is not None:
-                _advance(Deployment, deployment.pk, rank, {"status": event.status, "finished_at": event.finished_at})
+                _advance(
+                    Deployment,
+                    deployment.pk,
+                    rank,
+                    {"status": event.status, "finished_at": event.finished_at, "status_at": event.status_at, **where},
+                    at=event.status_at,
+                    at_field="status_at",
+                )
+            Deployment.objects.filter(pk=deployment.pk, created_at__gt=created_at).update(created_at=created_at)
             fill = {k: v for k, v in base.items() if v not in (None, "") and not getattr(deployment, k)}
             if fill:
                 Deployment.objects.filter(pk=deployment.pk).update(**fill)

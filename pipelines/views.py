@@ -12,8 +12,17 @@ from django.views.decorators.http import require_POST
 from catalog.models import Entity, Kind
 from catalog.selectors import teams_of
 from pipelines import charts, permissions, selectors, services
-from pipelines.forms import WINDOW_CHOICES, IntegrationForm, LinkRepositoryForm, WindowForm
+from pipelines.forms import (
+    SOURCE_OWN,
+    WINDOW_CHOICES,
+    IntegrationForm,
+    LinkRepositoryForm,
+    ScopeForm,
+    SecretForm,
+    WindowForm,
+)
 from pipelines.models import Integration, Repository
+from portal.params import parse_int
 from portal.services import ServiceError
 
 POLL_SECONDS = 10
@@ -93,6 +102,46 @@ def team_dashboard(request, namespace: str, name: str):
     return render(request, "pipelines/dashboard.html", context)
 
 
+def _dora_page(request, *, subject, subject_kind: str, repositories):
+    days = _days(request)
+    drill = selectors.dora_drilldown(repositories, days=days)
+    deployments = Paginator(drill.deployments, 50).get_page(parse_int(request.GET.get("page")) or 1)
+    incidents_total = drill.incidents.count()
+    context = {
+        "subject": subject,
+        "subject_kind": subject_kind,
+        "days": days,
+        "window_choices": WINDOW_CHOICES,
+        "dora": selectors.dora_metrics(repositories, days=days, now=drill.end),
+        "drill": drill,
+        "page": deployments,
+        "query": f"days={days}",
+        "incidents": list(drill.incidents[:100]),
+        "incidents_total": incidents_total,
+    }
+    return render(request, "pipelines/dora.html", context)
+
+
+@login_required
+def entity_dora(request, kind: str, namespace: str, name: str):
+    entity = _entity(kind, namespace, name)
+    return _dora_page(
+        request,
+        subject=entity,
+        subject_kind="entity",
+        repositories=selectors.repositories_for_entities([entity]),
+    )
+
+
+@login_required
+def team_dora(request, namespace: str, name: str):
+    team = get_object_or_404(Entity, kind=Kind.GROUP, namespace__iexact=namespace, name__iexact=name)
+    entities = list(selectors.team_entities(team).order_by("name")[:500])
+    return _dora_page(
+        request, subject=team, subject_kind="team", repositories=selectors.repositories_for_entities(entities)
+    )
+
+
 @login_required
 def run_detail(request, run_id: int):
     run = selectors.run_detail(run_id)
@@ -112,21 +161,26 @@ def _require_admin(user) -> None:
         raise PermissionDenied("Only Platform Admins manage CI integrations.")
 
 
-@login_required
-def integrations(request):
-    _require_admin(request.user)
+def _integrations_page(request, form=None, status=200):
     unmatched = Paginator(selectors.unmatched_repositories(), 50).get_page(request.GET.get("page"))
     return render(
         request,
         "pipelines/integrations.html",
         {
-            "integrations": Integration.objects.order_by("name"),
-            "form": IntegrationForm(),
+            "integrations": selectors.integrations_overview(),
+            "form": form or IntegrationForm(),
             "unmatched": unmatched,
             "page": unmatched,
             "link_form": LinkRepositoryForm(),
         },
+        status=status,
     )
+
+
+@login_required
+def integrations(request):
+    _require_admin(request.user)
+    return _integrations_page(request)
 
 
 def _secret_page(request, new, created: bool):
@@ -134,7 +188,12 @@ def _secret_page(request, new, created: bool):
     response = render(
         request,
         "pipelines/integration_secret.html",
-        {"integration": new.integration, "secret": new.secret, "receiver_url": receiver_url, "created": created},
+        {
+            "integration": new.integration,
+            "secret": None if new.integration.secret_chosen else new.secret,
+            "receiver_url": receiver_url,
+            "created": created,
+        },
     )
     response["Cache-Control"] = "no-store"
     return response
@@ -146,27 +205,97 @@ def integration_create(request):
     _require_admin(request.user)
     form = IntegrationForm(request.POST)
     if form.is_valid():
+        data = form.cleaned_data
         try:
             new = services.integration_create(
-                actor=request.user, provider=form.cleaned_data["provider"], name=form.cleaned_data["name"]
+                actor=request.user,
+                provider=data["provider"],
+                name=data["name"],
+                repositories=data["repositories"],
+                owners=data["owners"],
+                secret=data["secret"] if data["secret_source"] == SOURCE_OWN else None,
             )
         except ServiceError as exc:
-            form.add_error("name", str(exc))
+            form.add_error(None, str(exc))
         else:
             return _secret_page(request, new, created=True)
-    unmatched = Paginator(selectors.unmatched_repositories(), 50).get_page(1)
-    return render(
+    return _integrations_page(request, form=form, status=400)
+
+
+def _integration_or_404(integration_id: int) -> Integration:
+    return get_object_or_404(Integration, pk=integration_id)
+
+
+def _detail_page(request, integration, *, scope_form=None, secret_form=None, status=200):
+    response = render(
         request,
-        "pipelines/integrations.html",
+        "pipelines/integration.html",
         {
-            "integrations": Integration.objects.order_by("name"),
-            "form": form,
-            "unmatched": unmatched,
-            "page": unmatched,
-            "link_form": LinkRepositoryForm(),
+            "integration": integration,
+            "receiver_url": request.build_absolute_uri(integration.receiver_path()),
+            "scope_form": scope_form
+            or ScopeForm(
+                initial={
+                    "repositories": "\n".join(integration.repositories),
+                    "owners": ", ".join(integration.owners),
+                }
+            ),
+            "secret_form": secret_form or SecretForm(),
+            "refused": selectors.refused_deliveries(integration, limit=10),
         },
-        status=400,
+        status=status,
     )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+def integration_detail(request, integration_id: int):
+    _require_admin(request.user)
+    return _detail_page(request, _integration_or_404(integration_id))
+
+
+@login_required
+@require_POST
+def integration_scope(request, integration_id: int):
+    _require_admin(request.user)
+    integration = _integration_or_404(integration_id)
+    form = ScopeForm(request.POST)
+    if form.is_valid():
+        try:
+            services.integration_scope_set(
+                actor=request.user,
+                integration_id=integration.pk,
+                repositories=form.cleaned_data["repositories"],
+                owners=form.cleaned_data["owners"],
+            )
+        except ServiceError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"“{integration.name}” now posts for what you listed; other deliveries get 403.")
+            return redirect("pipelines:integration", integration_id=integration.pk)
+    return _detail_page(request, integration, scope_form=form, status=400)
+
+
+@login_required
+@require_POST
+def integration_secret(request, integration_id: int):
+    _require_admin(request.user)
+    integration = _integration_or_404(integration_id)
+    form = SecretForm(request.POST)
+    if form.is_valid():
+        try:
+            services.integration_secret_set(
+                actor=request.user, integration_id=integration.pk, secret=form.cleaned_data["secret"]
+            )
+        except ServiceError as exc:
+            form.add_error("secret", str(exc))
+        else:
+            messages.success(
+                request, f"Secret of “{integration.name}” set. The old one stopped working; deliveries now use yours."
+            )
+            return redirect("pipelines:integration", integration_id=integration.pk)
+    return _detail_page(request, integration, secret_form=form, status=400)
 
 
 @login_required

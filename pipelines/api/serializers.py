@@ -23,9 +23,9 @@ class RunSerializer(serializers.ModelSerializer):
     class Meta:
         model = Run
         fields = [
-            "id", "provider", "repository", "pipeline", "entity", "provider_id", "attempt", "number", "branch",
-            "commit_sha", "event", "status", "conclusion", "created_at", "started_at", "finished_at",
-            "duration_seconds", "url", "actor",
+            "id", "provider", "repository", "pipeline", "entity", "provider_id", "attempt", "number", "name",
+            "title", "branch", "commit_sha", "event", "status", "conclusion", "created_at", "started_at",
+            "finished_at", "duration_seconds", "url", "actor",
         ]  # fmt: skip
 
     def get_entity(self, run) -> str | None:
@@ -88,7 +88,10 @@ class MetricSerializer(serializers.Serializer):
     band = serializers.CharField(allow_null=True)
     previous = serializers.FloatField(allow_null=True)
     trend = serializers.CharField(allow_null=True)
-    count = serializers.IntegerField()
+    count = serializers.IntegerField(help_text="What the figure counts: deployments, or recoveries.")
+    part = serializers.IntegerField(
+        allow_null=True, help_text="Change fail rate: the failed changes among `count` deployments."
+    )
 
 
 class StatsSerializer(serializers.Serializer):

@@ -168,6 +168,7 @@ class MetricsView(APIView):
                     "previous": m.previous,
                     "trend": m.trend,
                     "count": m.count,
+                    "part": m.part,
                 }
                 for m in metrics
             ],

@@ -212,7 +212,9 @@ def main() -> None:
         if settings.CELERY_BROKER_URL.startswith("filesystem://"):
             print("  push: skipped (set CELERY_BROKER_URL to a Redis database for the worker)")
         else:
-            hook = pipeline_services.integration_create(actor=None, provider="github", name=f"bench {uuid.uuid4()}")
+            hook = pipeline_services.integration_create(
+                actor=None, provider="github", name=f"bench {uuid.uuid4()}", repositories=[f"{OWNER}/*"]
+            )
             env = os.environ.copy()
             env["DATABASE_URL"] = os.environ.get("DATABASE_URL", "")
             worker = CeleryWorker(env, concurrency=2)

@@ -10,8 +10,11 @@ It DELETES all pipelines data in that database first. It starts gunicorn (two
 workers) and one Celery worker on 127.0.0.1, replays realistic GitHub
 workflow_run/workflow_job deliveries (with duplicates and out-of-order pairs),
 checks that every run arrived exactly once in its final state, then times the
-DORA metrics of a team with 100 services and 50,000 runs. Budgets (issue 6):
+DORA metrics of a team with 100 services and 50,000 runs. Budgets (issues 6 and 21):
 >= 300 deliveries/s with zero lost or duplicated runs; DORA <= 200 ms.
+
+``--receiver-cpu`` measures only the receiver's CPU time per delivery in one process (no gunicorn,
+no worker): a figure that does not depend on how busy a shared machine is, to compare two versions.
 """
 
 from __future__ import annotations
@@ -137,7 +140,7 @@ def start_worker(env, log):
 
 
 def ingestion(runs: int, clients: int, threads: int, worker_after: bool) -> None:
-    new = services.integration_create(actor=None, provider="github", name="bench")
+    new = services.integration_create(actor=None, provider="github", name="bench", repositories=["bench/*"])
     deliveries, unique = build_deliveries(new.secret, runs)
     port = free_port()
     env = {**os.environ, "DEBUG": "0"}
@@ -200,6 +203,40 @@ def ingestion(runs: int, clients: int, threads: int, worker_after: bool) -> None
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+def receiver_cpu(runs: int) -> None:
+    """The receiver's own cost, in one process through Django's test client: CPU time per delivery.
+
+    Independent of how busy the machine is (unlike deliveries/s over HTTP), so two versions of the
+    receiver can be compared on a shared machine. Processing is not included (no worker)."""
+    from django.test import Client
+    from django.test.utils import setup_test_environment
+
+    setup_test_environment()
+    new = services.integration_create(actor=None, provider="github", name="bench-cpu", repositories=["bench/*"])
+    deliveries, _ = build_deliveries(new.secret, runs, seed=2)
+    client = Client()
+    path = new.integration.receiver_path()
+    for headers, body in deliveries[:50]:  # warm up: imports, connections, caches
+        client.post(path, data=body, content_type="application/json", **_meta(headers))
+    Delivery.objects.all().delete()
+    measured = deliveries[50:]
+    cpu, wall = time.process_time(), time.perf_counter()
+    statuses: dict[int, int] = {}
+    for headers, body in measured:
+        status = client.post(path, data=body, content_type="application/json", **_meta(headers)).status_code
+        statuses[status] = statuses.get(status, 0) + 1
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    print(
+        f"receiver in one process: {cpu / len(measured) * 1000:.2f} ms CPU per delivery "
+        f"({len(measured) / cpu:.0f} deliveries per CPU-second), {wall / len(measured) * 1000:.2f} ms wall; "
+        f"statuses {statuses}"
+    )
+
+
+def _meta(headers: dict) -> dict:
+    return {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items() if k != "Content-Type"}
 
 
 def dora(services_count: int = 100, total_runs: int = 50_000) -> None:
@@ -304,9 +341,16 @@ def main() -> None:
     )
     parser.add_argument("--skip-ingestion", action="store_true")
     parser.add_argument("--skip-dora", action="store_true")
+    parser.add_argument(
+        "--receiver-cpu", action="store_true", help="only the receiver's CPU time per delivery, in one process"
+    )
     args = parser.parse_args()
     call_command("migrate", verbosity=0)
     reset()
+    if args.receiver_cpu:
+        receiver_cpu(args.runs)
+        reset()
+        return
     if not args.skip_ingestion:
         ingestion(args.runs, args.clients, args.threads, args.worker_after)
     if not args.skip_dora:

@@ -69,7 +69,7 @@ def prepare(database_url: str) -> dict:
     call_command("migrate", verbosity=0)
     call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115
     admin = get_user_model().objects.get(username="admin")
-    integration = pipelines.integration_create(actor=admin, provider="github", name="Load test")
+    integration = pipelines.integration_create(actor=admin, provider="github", name="Load test", repositories=["*"])
     entities = list(Entity.objects.filter(kind__in=["Component", "API", "System"]).order_by("pk")[:40])
     return {
         "username": "developer",

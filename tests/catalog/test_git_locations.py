@@ -344,7 +344,9 @@ def push_receiver(client, platform_admin, monkeypatch, django_capture_on_commit_
         "delay",
         lambda **kw: ran.append(kw) or catalog_tasks.refresh_for_push.apply(kwargs=kw),
     )
-    hook = pipeline_services.integration_create(actor=platform_admin, provider="github", name="GitHub acme")
+    hook = pipeline_services.integration_create(
+        actor=platform_admin, provider="github", name="GitHub acme", repositories=["*"]
+    )
 
     def send(payload: dict) -> list:
         body = json.dumps(payload).encode()

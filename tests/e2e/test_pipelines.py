@@ -63,7 +63,9 @@ def test_webhook_deliveries_show_up_as_runs_on_the_pipeline_dashboards(sign_in, 
     from pipelines import services as pipelines_services
 
     catalog_services.demo_catalog_ensure(users={"dev": developer})
-    github = pipelines_services.integration_create(actor=platform_admin, provider="github", name="GitHub example")
+    github = pipelines_services.integration_create(
+        actor=platform_admin, provider="github", name="GitHub example", repositories=[SLUG]
+    )
     url = f"{portal_url}{github.integration.receiver_path()}"
 
     deliveries = [

@@ -27,17 +27,17 @@ def queued_drains(monkeypatch):
 
 @pytest.fixture
 def github(platform_admin):
-    return services.integration_create(actor=platform_admin, provider="github", name="GitHub acme")
+    return services.integration_create(actor=platform_admin, provider="github", name="GitHub acme", repositories=["*"])
 
 
 @pytest.fixture
 def gitlab(platform_admin):
-    return services.integration_create(actor=platform_admin, provider="gitlab", name="GitLab shop")
+    return services.integration_create(actor=platform_admin, provider="gitlab", name="GitLab shop", repositories=["*"])
 
 
 @pytest.fixture
 def generic(platform_admin):
-    return services.integration_create(actor=platform_admin, provider="generic", name="Jenkins")
+    return services.integration_create(actor=platform_admin, provider="generic", name="Jenkins", repositories=["*"])
 
 
 def process_pending():

@@ -15,7 +15,7 @@ from tests.pipelines import payloads
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_out_of_order_deliveries_leave_one_correct_row(platform_admin):
-    new = services.integration_create(actor=platform_admin, provider="github", name="GitHub race")
+    new = services.integration_create(actor=platform_admin, provider="github", name="GitHub race", repositories=["*"])
     events = [
         ("workflow_run", payloads.workflow_run(action="requested", status="queued")),
         ("workflow_run", payloads.workflow_run(action="in_progress", status="in_progress")),

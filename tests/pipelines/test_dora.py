@@ -19,7 +19,7 @@ plus a staging deployment that must not count. So, by hand:
 - recovery time: median(3 h, 30 min) = 1 h 45 min → high.
 """
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -169,7 +169,9 @@ def test_a_runbook_incident_in_the_knowledge_base_counts_towards_recovery_time(
     from knowledge import services as knowledge
     from pipelines.models import Incident
 
-    before = _by_key(selectors.dora_metrics(Repository.objects.all(), days=30, now=NOW))["recovery_time"].count
+    # The incident starts now: the window ends just after it, whatever today's date is.
+    until = timezone.now() + timedelta(minutes=5)
+    before = _by_key(selectors.dora_metrics(Repository.objects.all(), days=30, now=until))["recovery_time"].count
     space = knowledge.space_create(actor=platform_admin, key="ops", name="Ops", owner=None)
     runbook = knowledge.page_create(
         actor=platform_admin,
@@ -198,7 +200,7 @@ def test_a_runbook_incident_in_the_knowledge_base_counts_towards_recovery_time(
         knowledge.incident_close(actor=platform_admin, incident=incident, outcome="resolved")
     recorded.refresh_from_db()
     assert recorded.resolved_at is not None and recorded.resolved_at <= timezone.now()
-    after = _by_key(selectors.dora_metrics(Repository.objects.all(), days=30, now=NOW))["recovery_time"].count
+    after = _by_key(selectors.dora_metrics(Repository.objects.all(), days=30, now=until))["recovery_time"].count
     assert after == before + 1
 
 
@@ -231,3 +233,24 @@ def test_a_postmortem_naming_a_deployment_makes_it_a_failed_change(
         )
     after = _by_key(selectors.dora_metrics(Repository.objects.all(), days=30, now=NOW))["change_fail_rate"].value
     assert after > before
+
+
+def test_a_failure_in_production_is_recovered_by_a_success_in_production_whatever_the_case(fixture_repo):
+    repo = fixture_repo["repo"]
+    for provider_id, status, finished, environment in (
+        ("C1", "failed", at(11, 25, 10), "Production"),
+        ("C2", "success", at(11, 25, 11), "production"),
+    ):
+        Deployment.objects.create(
+            repository=repo,
+            provider_id=provider_id,
+            environment=environment,
+            is_production=True,
+            status=status,
+            status_rank=2,
+            created_at=finished,
+            finished_at=finished,
+        )
+    m = _by_key(selectors.dora_metrics(Repository.objects.all(), days=30, now=NOW))["recovery_time"]
+    assert m.count == 3  # D2 by D3, the incident, and now C1 by C2 one hour later
+    assert m.value == 3600  # median of 3 h, 30 min and 1 h

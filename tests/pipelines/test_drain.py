@@ -107,7 +107,7 @@ def test_a_drain_hands_over_to_a_fresh_task_when_its_time_is_up(send_github, que
 
 @pytest.mark.django_db(transaction=True)
 def test_drains_running_at_once_apply_every_delivery_once(platform_admin):
-    new = services.integration_create(actor=platform_admin, provider="github", name="GitHub drains")
+    new = services.integration_create(actor=platform_admin, provider="github", name="GitHub drains", repositories=["*"])
     events = [event for run_id in range(1, 6) for event in _run_events(run_id)] * 2  # redeliveries too
     random.Random(11).shuffle(events)
     for event, payload in events:

@@ -200,3 +200,38 @@ def test_links_in_payloads_that_are_not_http_are_dropped(send_generic):
     )
     assert response.status_code == 202
     assert Run.objects.get().url == ""
+
+
+def _incident(**fields):
+    return {
+        "type": "incident",
+        "incident_id": "INC-42",
+        "title": "Checkout errors",
+        "started_at": "2026-11-20T10:00:00Z",
+        **fields,
+    }
+
+
+def test_an_incident_resolved_before_it_started_is_a_400_at_the_generic_receiver(send_generic):
+    response = send_generic(_incident(resolved_at="2026-11-20T09:00:00Z", repository="acme/batch"))
+    assert response.status_code == 400
+    assert "resolved before it started" in response.json()["error"]["message"]
+    assert not Delivery.objects.exists()
+
+
+def test_an_incident_for_an_unknown_entity_is_a_400_at_the_generic_receiver(send_generic):
+    response = send_generic(_incident(entity="component:default/nobody"))
+    assert response.status_code == 400
+    assert "component:default/nobody" in response.json()["error"]["message"]
+    assert not Delivery.objects.exists()
+
+
+def test_a_valid_incident_at_the_generic_receiver_is_recorded(send_generic):
+    from catalog.models import Entity
+    from pipelines.models import Incident
+
+    Entity.objects.create(kind="Component", name="batch", annotations={"github.com/project-slug": "acme/batch"})
+    response = send_generic(_incident(entity="component:default/batch", resolved_at="2026-11-20T10:30:00Z"))
+    assert response.status_code == 202
+    incident = Incident.objects.get()
+    assert (incident.external_id, incident.entity.name) == ("INC-42", "batch")

@@ -25,7 +25,7 @@ def test_seed_demo_creates_pipelines_data_and_is_safe_to_run_again():
 @pytest.mark.django_db(transaction=True)
 def test_a_real_worker_processes_deliveries_queued_by_the_receiver(client, platform_admin, celery_worker, monkeypatch):
     monkeypatch.undo()  # use the real broker, not the test stub
-    new = services.integration_create(actor=platform_admin, provider="github", name="GitHub live")
+    new = services.integration_create(actor=platform_admin, provider="github", name="GitHub live", repositories=["*"])
     for payload in (payloads.workflow_run(action="in_progress", status="in_progress"), payloads.workflow_run()):
         body = json.dumps(payload).encode()
         response = client.post(

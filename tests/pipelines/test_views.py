@@ -169,7 +169,10 @@ def test_only_platform_admins_see_or_change_integrations(request, login, user, g
 
 def test_an_admin_creates_an_integration_and_sees_the_secret_once(login, platform_admin):
     client = login(platform_admin)
-    response = client.post("/pipelines/integrations/new/", {"provider": "gitlab", "name": "GitLab shop"})
+    response = client.post(
+        "/pipelines/integrations/new/",
+        {"provider": "gitlab", "name": "GitLab shop", "repositories": "shop/*", "secret_source": "generate"},
+    )
     assert response.status_code == 200
     assert response["Cache-Control"] == "no-store"
     integration = Integration.objects.get()
@@ -182,7 +185,10 @@ def test_an_admin_creates_an_integration_and_sees_the_secret_once(login, platfor
 
 
 def test_a_duplicate_integration_name_is_a_form_error(login, platform_admin, github):
-    response = login(platform_admin).post("/pipelines/integrations/new/", {"provider": "github", "name": "github ACME"})
+    response = login(platform_admin).post(
+        "/pipelines/integrations/new/",
+        {"provider": "github", "name": "github ACME", "repositories": "acme/*", "secret_source": "generate"},
+    )
     assert response.status_code == 400
     assert "already exists" in response.content.decode()
 

@@ -205,9 +205,14 @@ GET = {
     "pipelines/": READ,
     "pipelines/runs/<run_id>/": READ,
     "pipelines/entity/<kind>/<namespace>/<name>/": READ,
+    "pipelines/entity/<kind>/<namespace>/<name>/dora/": READ,
     "pipelines/team/<namespace>/<name>/": READ,
+    "pipelines/team/<namespace>/<name>/dora/": READ,
     "pipelines/integrations/": ADMIN,
     "pipelines/integrations/new/": POST_ONLY,
+    "pipelines/integrations/<integration_id>/": ADMIN,
+    "pipelines/integrations/<integration_id>/scope/": POST_ONLY,
+    "pipelines/integrations/<integration_id>/secret/": POST_ONLY,
     "pipelines/integrations/<integration_id>/rotate/": POST_ONLY,
     "pipelines/integrations/<integration_id>/delete/": POST_ONLY,
     "pipelines/repositories/<repository_id>/link/": POST_ONLY,
@@ -351,9 +356,17 @@ WRITES: dict[str, list[tuple]] = {
         ("post", lambda w: {"lock_id": "none", "confirm": "yes"}, "L R R 404 R R")
     ],
     "pipelines/integrations/new/": [
-        ("post", lambda w: {"provider": "github", "name": "Another"}, "L 403 403 403 403 200")  # shows the secret once
+        (
+            "post",
+            lambda w: {"provider": "github", "name": "Another", "repositories": "acme/*", "secret_source": "generate"},
+            "L 403 403 403 403 200",  # shows the secret once
+        )
     ],
     "pipelines/integrations/<integration_id>/rotate/": [("post", None, "L 403 403 403 403 200")],
+    "pipelines/integrations/<integration_id>/scope/": [
+        ("post", lambda w: {"repositories": "acme/svc-matrix"}, ADMIN_WRITE)
+    ],
+    "pipelines/integrations/<integration_id>/secret/": [("post", lambda w: {"secret": "an-org-secret-1"}, ADMIN_WRITE)],
     "pipelines/integrations/<integration_id>/delete/": [("post", None, ADMIN_WRITE)],
     "pipelines/repositories/<repository_id>/link/": [
         ("post", lambda w: {"entity": "component:default/svc-matrix"}, ADMIN_WRITE)
@@ -512,6 +525,7 @@ KIND_GET = {
     "catalog/<kind>/<namespace>/<name>/link/": (POST_ONLY, POST_ONLY, POST_ONLY),
     "catalog/<kind>/<namespace>/<name>/unlink/": (POST_ONLY, POST_ONLY, POST_ONLY),
     "pipelines/entity/<kind>/<namespace>/<name>/": (READ, READ, READ),
+    "pipelines/entity/<kind>/<namespace>/<name>/dora/": (READ, READ, READ),
 }
 
 

@@ -179,7 +179,9 @@ def build(users: dict) -> World:
 
     # Pipelines: an integration, a run and a deployment of the service's repository, an incident.
     for provider in ("github", "gitlab", "generic"):
-        created = pipelines.integration_create(actor=admin, provider=provider, name=f"{provider} matrix")
+        created = pipelines.integration_create(
+            actor=admin, provider=provider, name=f"{provider} matrix", repositories=["acme/*"]
+        )
         w.integrations[provider] = created.integration
     w.integration = w.integrations["github"]
     now = timezone.now()
