@@ -109,6 +109,7 @@ def _live_context(request, env_request):
         "cancel_pending": any(r.cancel_requested and not r.is_finished for r in runs),
         "destroy_failed": env_request.state == "failed" and bool(runs) and runs[-1].kind == "destroy",
         "can_manage": permissions.can_destroy(user, env_request),
+        "can_destroy_failed": permissions.can_destroy(user, env_request) and services.apply_failed(env_request),
     }
 
 
@@ -207,7 +208,14 @@ def request_approve(request, pk: int):
     except ServiceError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, f"You approved {env_request.name}.")
+        if selectors.run_waiting_for_broker(env_request.pk):
+            messages.success(
+                request,
+                f"You approved {env_request.name}. The task queue cannot be reached right now, so the apply "
+                "starts by itself as soon as a worker is reachable; nobody needs to approve or click again.",
+            )
+        else:
+            messages.success(request, f"You approved {env_request.name}.")
     return _after_decision(request, pk)
 
 

@@ -99,9 +99,23 @@ def _transition(request: EnvironmentRequest, to: str, *, actor=None, note: str =
 
 
 def _enqueue_run(run: Run) -> None:
-    from provisioning import tasks
+    """Hand the run to a worker once the transaction commits.
 
-    transaction.on_commit(lambda: tasks.execute_run.delay(run.pk))
+    The queued run row is the intent, stored in the same transaction as the change that asked
+    for it; if the broker cannot be reached now, the relay (``runs_relay``) hands it over later.
+    """
+    from provisioning.services.runs import run_dispatch
+
+    run_id = run.pk
+    transaction.on_commit(lambda: run_dispatch(run_id=run_id))
+
+
+def _enqueue_supervision(run: Run) -> None:
+    """Ask a worker on the run's host to take the run over, once the transaction commits."""
+    from provisioning.services.runs import run_dispatch_takeover
+
+    run_id = run.pk
+    transaction.on_commit(lambda: run_dispatch_takeover(run_id=run_id))
 
 
 def _new_run(request: EnvironmentRequest, kind: str) -> Run:
@@ -157,6 +171,11 @@ def _notify_approvers(request: EnvironmentRequest) -> None:
         ),
         url=_request_url(request),
     )
+
+
+def apply_failed(request: EnvironmentRequest) -> bool:
+    """The request failed in its apply: Terraform may have created part of the environment."""
+    return request.state == S.FAILED and _last_run_kind(request) == RunKind.APPLY
 
 
 def _last_run_kind(request: EnvironmentRequest) -> str | None:

@@ -32,6 +32,7 @@ from provisioning.services._common import (
     _new_run,
     _notify_requester,
     _transition,
+    apply_failed,
 )
 
 
@@ -183,7 +184,7 @@ def request_approve(*, user, request_id: int, comment: str = "") -> EnvironmentR
             note=f"Approved by {user.get_username()}" + (f": {comment}" if comment else ""),
         )
         _new_run(request, RunKind.APPLY)
-        _notify_requester(request, "was approved", "Terraform is applying it now.")
+        _notify_requester(request, "was approved", "Terraform applies it as soon as a worker takes the run.")
     return request
 
 
@@ -226,6 +227,11 @@ def request_cancel(*, user, request_id: int) -> EnvironmentRequest:
             raise IllegalTransition("This request is already canceled.")
         if request.state == S.FAILED and _last_run_kind(request) == RunKind.DESTROY:
             raise IllegalTransition("This environment's destroy failed; retry the destroy instead of canceling.")
+        if apply_failed(request) and not permissions.is_platform_admin(user):
+            raise IllegalTransition(
+                "The apply failed part way: some resources may exist. Destroy what was created instead of "
+                "canceling, so that nothing is left behind."
+            )
         running = request.runs.select_for_update().filter(status=RunStatus.RUNNING).first()
         if running is not None:
             if not running.cancel_requested:

@@ -441,10 +441,12 @@ def test_a_destroy_whose_worker_died_is_marked_failed_and_stays_in_view(active_p
     run = active_preview.runs.get(kind=RunKind.DESTROY)
     services.run_claim(run_id=run.pk, worker="gone-host:1")
     later = timezone.now() + timedelta(hours=1)
-    assert services.runs_reap_dead(now=later) == 1
+    assert services.runs_reap_dead(now=later) == 1  # a worker on gone-host is asked to take over
+    assert services.runs_reap_dead(now=later + timedelta(hours=1)) == 1  # none did
     active_preview.refresh_from_db()
     assert active_preview.state == RequestState.FAILED
-    assert "stopped responding" in active_preview.failure_reason
+    assert "No worker on gone-host took the run over" in active_preview.failure_reason
+    assert "Interrupted: state may be incomplete" in active_preview.failure_reason
     listing = login(developer).get("/environments/").content.decode()
     assert "pr-7" in listing
     page = login(developer).get(f"/environments/requests/{active_preview.pk}/").content.decode()
