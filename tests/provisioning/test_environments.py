@@ -468,3 +468,68 @@ def test_a_drift_check_never_runs_terraform_beside_a_running_destroy(active_prev
     assert "skipped" in runs.check_drift(active_preview.pk)
     active_preview.refresh_from_db()
     assert active_preview.drift_checked_at is None
+
+
+def test_operators_check_drift_and_run_the_sweep_from_the_command_line(active_preview, kube_emulator):
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    request = active_preview
+    out = StringIO()
+    call_command("environments_drift", "--request", str(request.pk), stdout=out)
+    assert f"pr-7 (#{request.pk}): in sync" in out.getvalue()
+    quota = kube_emulator.get("resourcequotas", "bridge-quota", request.namespace)
+    quota["spec"]["hard"]["pods"] = "99"
+    kube_emulator.seed("resourcequotas", quota)
+    out = StringIO()
+    call_command("environments_drift", stdout=out)
+    assert f"pr-7 (#{request.pk}): drifted" in out.getvalue()
+    assert "kubernetes: ResourceQuota/bridge-quota spec.hard.pods: expected '10', found '99'" in out.getvalue()
+    assert "1 environment(s) checked, 1 drifted." in out.getvalue()
+    with pytest.raises(CommandError, match="No request 999999"):
+        call_command("environments_drift", "--request", "999999")
+    out = StringIO()
+    call_command("environments_sweep", stdout=out)
+    assert "0 environment(s) warned, 0 expired environment(s) being destroyed" in out.getvalue()
+
+
+def test_a_failed_apply_offers_to_destroy_what_was_created_and_leaves_nothing_behind(
+    shipped_templates, developer, team, enqueued, cluster, kube_emulator, login
+):
+    # Terraform applies, then the Kubernetes step fails: the namespace belongs to another environment.
+    kube_emulator.seed(
+        "namespaces", {"metadata": {"name": "bridge-preview-pr-9", "labels": {"bridge.dev/environment": "4242"}}}
+    )
+    request = submit(developer, shipped_templates["preview"], name="pr-9", team=team, app="checkout")
+    run_queued(request)
+    assert run_queued(request) == ["failed"]
+    assert request.state == RequestState.FAILED and "belongs to environment #4242" in request.failure_reason
+    page = login(developer).get(f"/environments/requests/{request.pk}/").content.decode()
+    assert "Destroy what was created" in page
+    with pytest.raises(services.IllegalTransition, match="Destroy what was created"):
+        services.request_cancel(user=developer, request_id=request.pk)
+    services.request_destroy(user=developer, request_id=request.pk, confirm="pr-9")
+    assert run_queued(request) == ["succeeded"]
+    assert request.state == RequestState.DESTROYED
+    destroy = request.runs.get(kind=RunKind.DESTROY)
+    assert any("not deleted" in line and "#4242" in line for line in log_of(destroy))
+    assert kube_emulator.get("namespaces", "bridge-preview-pr-9") is not None  # not ours: left alone
+    assert not runs.working_dir(request).exists()
+
+
+def test_the_cleanup_removes_what_ended_requests_leave_but_keeps_state_an_apply_may_need(
+    shipped_templates, test_templates, developer, approver, enqueued
+):
+    rejected = submit(developer, test_templates["slow"], name="nope", n=2, k=1)
+    run_queued(rejected)
+    services.request_reject(user=approver, request_id=rejected.pk, comment="Not now.")
+    assert runs.working_dir(rejected).is_dir()
+    active = submit(developer, shipped_templates["preview"], name="pr-11", app="checkout")
+    run_queued(active)
+    run_queued(active)
+    (runs.working_dir(active) / "bridge.tfvars.json").write_text("{}")  # left by a run that was killed
+    assert runs.workdirs_cleanup() == {"removed": 1, "variables": 1}
+    assert not runs.working_dir(rejected).exists()
+    assert runs.working_dir(active).is_dir() and not (runs.working_dir(active) / "bridge.tfvars.json").exists()
