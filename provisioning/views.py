@@ -103,7 +103,8 @@ def _live_context(request, env_request):
         "approvals_needed": version.approvals_required if version.approval_policy == "distinct" else 1,
         "can_cancel": permissions.can_cancel(user, env_request)
         and env_request.state not in ("active", "rejected", "canceled", "destroying", "destroyed")
-        and not (env_request.state == "failed" and runs and runs[-1].kind == "destroy"),
+        and not (env_request.state == "failed" and runs and runs[-1].kind == "destroy")
+        and not (services.apply_failed(env_request) and not permissions.is_platform_admin(user)),
         "can_retry": permissions.can_cancel(user, env_request) and env_request.state == "failed",
         "can_decide": permissions.can_approve(user, env_request) and env_request.state == "awaiting_approval",
         "cancel_pending": any(r.cancel_requested and not r.is_finished for r in runs),
