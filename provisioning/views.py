@@ -305,6 +305,17 @@ def request_drift(request, pk: int):
 
 
 @login_required
+@require_POST
+def request_reapply(request, pk: int):
+    return _action(
+        request,
+        pk,
+        lambda r: services.request_reapply(user=request.user, request_id=r.pk),
+        "Re-apply requested: Terraform plans again, then the change goes through approval.",
+    )
+
+
+@login_required
 def drifted(request):
     page = Paginator(selectors.drifted_visible_to(request.user), 50).get_page(request.GET.get("page"))
     return render(request, "provisioning/drifted.html", {"page": page})

@@ -32,6 +32,7 @@ from provisioning.services._common import (
     _transition,
     apply_failed,
     expiry_warn_at,
+    is_reapply,
 )
 from provisioning.services.environments import (
     drift_record,
@@ -56,6 +57,7 @@ from provisioning.services.requests import (
     _with_defaults,
     request_approve,
     request_cancel,
+    request_reapply,
     request_reject,
     request_retry,
     request_submit,
@@ -115,6 +117,7 @@ __all__ = [
     "drift_record",
     "environment_objects",
     "apply_failed",
+    "is_reapply",
     "environments_sweep",
     "expiry_warn_at",
     "log_append",
@@ -125,6 +128,7 @@ __all__ = [
     "request_destroy",
     "request_drift_check",
     "request_extend",
+    "request_reapply",
     "request_reject",
     "request_release_lock",
     "request_retry",

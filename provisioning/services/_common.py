@@ -22,13 +22,15 @@ S = RequestState
 
 # The legal moves.
 TRANSITIONS: dict[str, set[str]] = {
-    S.SUBMITTED: {S.PLANNING, S.CANCELED, S.FAILED},
-    S.PLANNING: {S.AWAITING_APPROVAL, S.APPROVED, S.FAILED, S.CANCELED},
-    S.AWAITING_APPROVAL: {S.APPROVED, S.REJECTED, S.CANCELED},
-    S.APPROVED: {S.APPLYING, S.CANCELED, S.FAILED},
+    # An active environment goes back to SUBMITTED to be re-applied (drift); declining or canceling
+    # that change returns it to ACTIVE, as it was.
+    S.SUBMITTED: {S.PLANNING, S.CANCELED, S.FAILED, S.ACTIVE},
+    S.PLANNING: {S.AWAITING_APPROVAL, S.APPROVED, S.FAILED, S.CANCELED, S.ACTIVE},
+    S.AWAITING_APPROVAL: {S.APPROVED, S.REJECTED, S.CANCELED, S.ACTIVE},
+    S.APPROVED: {S.APPLYING, S.CANCELED, S.FAILED, S.ACTIVE},
     S.APPLYING: {S.ACTIVE, S.FAILED},
     S.FAILED: {S.SUBMITTED, S.CANCELED, S.DESTROYING},
-    S.ACTIVE: {S.DESTROYING},
+    S.ACTIVE: {S.DESTROYING, S.SUBMITTED},
     S.DESTROYING: {S.DESTROYED, S.FAILED},
     S.DESTROYED: set(),
     S.REJECTED: set(),
@@ -87,6 +89,9 @@ def _transition(request: EnvironmentRequest, to: str, *, actor=None, note: str =
             "kubernetes_state",
             "kubernetes_note",
             "destroyed_at",
+            "drift",
+            "drift_checked_at",
+            "is_drifted",
         ]
     )
     RequestTransition.objects.create(request=request, from_state=previous, to_state=to, actor=actor, note=note)
@@ -174,8 +179,17 @@ def _notify_approvers(request: EnvironmentRequest) -> None:
 
 
 def apply_failed(request: EnvironmentRequest) -> bool:
-    """The request failed in its apply: Terraform may have created part of the environment."""
-    return request.state == S.FAILED and _last_run_kind(request) == RunKind.APPLY
+    """The request failed while part or all of its environment may exist: its apply failed, or it
+    was active before (a re-apply failed)."""
+    if request.state != S.FAILED:
+        return False
+    last = _last_run_kind(request)
+    return last == RunKind.APPLY or (request.activated_at is not None and last != RunKind.DESTROY)
+
+
+def is_reapply(request: EnvironmentRequest) -> bool:
+    """The request is re-applying an environment that was active: ending the change leaves it active."""
+    return request.activated_at is not None and request.destroyed_at is None
 
 
 def _last_run_kind(request: EnvironmentRequest) -> str | None:

@@ -28,6 +28,7 @@ from provisioning.services._common import (
     _notify_requester,
     _transition,
     expiry_warn_at,
+    is_reapply,
 )
 from provisioning.services.kubernetes import KubernetesOutcome
 
@@ -120,6 +121,14 @@ def run_apply_succeeded(
             request.kubernetes_note = kubernetes.note[:5000]
             request.cluster_id = kubernetes.cluster_id
             request.namespace = kubernetes.namespace
+        if is_reapply(request):
+            # A re-apply keeps the environment's lifetime; it matches its template again.
+            request.is_drifted = False
+            request.drift = {}
+            request.drift_checked_at = None
+            _transition(request, S.ACTIVE, action="reapply.succeed", note="Re-applied: the environment is active.")
+            _notify_requester(request, "is active", "The template was applied again.")
+            return request
         request.activated_at = now
         request.expires_at = now + timedelta(hours=request.ttl_hours)
         request.expiry_warn_at = expiry_warn_at(now, request.expires_at)
@@ -139,7 +148,10 @@ def run_fail(*, run_id: int, reason: str, exit_code: int | None = None, canceled
         if run is None:
             return False
         if canceled and run.kind == RunKind.PLAN:
-            _transition(request, S.CANCELED, action="cancel", note=reason)
+            if is_reapply(request):
+                _transition(request, S.ACTIVE, action="reapply.cancel", note=f"{reason} The environment is unchanged.")
+            else:
+                _transition(request, S.CANCELED, action="cancel", note=reason)
             return True
         request.failure_reason = reason[:5000]
         _transition(request, S.FAILED, action=f"{run.kind}.fail", note=reason[:500])

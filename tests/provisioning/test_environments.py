@@ -533,3 +533,46 @@ def test_the_cleanup_removes_what_ended_requests_leave_but_keeps_state_an_apply_
     assert runs.workdirs_cleanup() == {"removed": 1, "variables": 1}
     assert not runs.working_dir(rejected).exists()
     assert runs.working_dir(active).is_dir() and not (runs.working_dir(active) / "bridge.tfvars.json").exists()
+
+
+def test_re_applying_a_drifted_environment_plans_again_and_restores_it_keeping_its_lifetime(
+    active_preview, developer, stranger, kube_emulator, login
+):
+    request = active_preview
+    expires = request.expires_at
+    quota = kube_emulator.get("resourcequotas", "bridge-quota", request.namespace)
+    quota["spec"]["hard"]["pods"] = "99"
+    kube_emulator.seed("resourcequotas", quota)
+    runs.check_drift(request.pk)
+    request.refresh_from_db()
+    page = login(developer).get(f"/environments/requests/{request.pk}/").content.decode()
+    assert request.is_drifted and "Re-apply the template" in page
+    with pytest.raises(PermissionDenied):
+        services.request_reapply(user=stranger, request_id=request.pk)
+    login(developer).post(f"/environments/requests/{request.pk}/reapply/")
+    request.refresh_from_db()
+    assert request.state == RequestState.SUBMITTED
+    assert run_queued(request) == ["succeeded"]  # the plan; the preview template approves itself
+    assert run_queued(request) == ["succeeded"]  # the apply
+    assert request.state == RequestState.ACTIVE and request.expires_at == expires and not request.is_drifted
+    assert kube_emulator.get("resourcequotas", "bridge-quota", request.namespace)["spec"]["hard"]["pods"] == "10"
+    assert request.transitions.last().note == "Re-applied: the environment is active."
+
+
+def test_a_declined_re_apply_leaves_the_environment_active_as_it_was(test_templates, developer, approver, enqueued):
+    request = submit(developer, test_templates["slow"], name="reapply-me", n=2, k=1)
+    run_queued(request)
+    services.request_approve(user=approver, request_id=request.pk)
+    run_queued(request)
+    assert request.state == RequestState.ACTIVE
+    services.request_reapply(user=developer, request_id=request.pk)
+    run_queued(request)
+    assert request.state == RequestState.AWAITING_APPROVAL
+    services.request_reject(user=approver, request_id=request.pk, comment="Not during the freeze.")
+    request.refresh_from_db()
+    assert request.state == RequestState.ACTIVE
+    assert "Re-apply rejected" in request.transitions.last().note
+    services.request_reapply(user=developer, request_id=request.pk)
+    services.request_cancel(user=developer, request_id=request.pk)
+    request.refresh_from_db()
+    assert request.state == RequestState.ACTIVE
