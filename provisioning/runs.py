@@ -445,10 +445,9 @@ def prepare_pg_state(schema: str) -> None:
             "name text UNIQUE, data text)"
         )
         cursor.execute(f"CREATE UNIQUE INDEX IF NOT EXISTS states_by_name ON {quoted}.states (name)")
-        cursor.execute(
-            f"INSERT INTO {quoted}.states (name, data) VALUES ('default', %s) ON CONFLICT (name) DO NOTHING",  # noqa: S608
-            [empty_state],
-        )
+        # The schema name is Bridge's own (state_schema), quoted as an identifier.
+        insert = f"INSERT INTO {quoted}.states (name, data) VALUES ('default', %s) ON CONFLICT DO NOTHING"  # noqa: S608  # nosec B608
+        cursor.execute(insert, [empty_state])
 
 
 def _binary() -> Path:

@@ -200,8 +200,8 @@ def celery_broker(url: str):
     previous = (app.conf.broker_url, app.conf.broker_transport_options)
 
     def reset() -> None:
-        if app._pool is not None:
-            app._pool.force_close_all()
+        # Forget the pools of the previous URL without closing them: kombu keeps one pool per URL
+        # for the whole process, and the previous URL's comes back in use afterwards.
         app._pool = None
         app.amqp._producer_pool = None
 
