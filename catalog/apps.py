@@ -38,6 +38,9 @@ class CatalogConfig(AppConfig):
 
         register_home_panel(HomePanel("my-services", "My services", "catalog/home_services.html", 10, my_services))
         register_team_provider(lambda user: selectors.teams_of(user))
+        from portal.extensions import register_idp_team_resolver
+
+        register_idp_team_resolver(selectors.group_refs_for_idp_groups)
         register_demo_seeder("catalog", demo.seed, order=20)
 
         from catalog import search as catalog_search
@@ -49,8 +52,26 @@ class CatalogConfig(AppConfig):
 
         user_logged_in.connect(_link_catalog_user_at_sign_in, dispatch_uid="catalog-link-at-sign-in")
 
+        from portal.events import git_pushed
+
+        git_pushed.connect(_refresh_locations_on_push, dispatch_uid="catalog-refresh-on-push")
+
 
 def _link_catalog_user_at_sign_in(sender, request, user, **kwargs) -> None:
     from catalog import services
 
     services.catalog_user_link_by_email(user=user)
+
+
+def _refresh_locations_on_push(sender, host, repository, branch, paths=None, default_branch="", **kwargs) -> None:
+    """A push to a branch (announced by another app after its commit): refresh the locations on it, in the worker."""
+    if not branch:
+        return
+    from catalog.models import CatalogLocation
+    from catalog.tasks import refresh_for_push
+
+    if not CatalogLocation.objects.filter(host=host.lower(), repository__iexact=repository).exists():
+        return
+    refresh_for_push.delay(
+        host=host, repository=repository, branch=branch, paths=paths, default_branch=default_branch or ""
+    )

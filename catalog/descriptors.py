@@ -12,18 +12,13 @@ from dataclasses import dataclass, field
 
 import yaml
 
-try:
-    import yaml_rs
-except ImportError:  # pragma: no cover - PyYAML alone works, only slower
-    yaml_rs = None
-
 from catalog.models import Kind
+from portal import safe_yaml
 
-try:  # libyaml is in PyYAML's wheels; it parses several times faster.
+try:  # libyaml is in PyYAML's wheels; it dumps several times faster.
     from yaml import CSafeDumper as SafeDumper
-    from yaml import CSafeLoader as SafeLoader
 except ImportError:  # pragma: no cover
-    from yaml import SafeDumper, SafeLoader
+    from yaml import SafeDumper
 
 API_VERSIONS = ("backstage.io/v1alpha1", "backstage.io/v1beta1")
 DEFAULT_API_VERSION = "backstage.io/v1alpha1"
@@ -427,8 +422,8 @@ def _fast_batch(parts: list[str], *, separated: bool) -> list | None:
     """
     text = "".join(("---" if separated or i else "") + part for i, part in enumerate(parts))
     try:
-        value = yaml_rs.loads(text, parse_datetime=False)
-    except Exception:  # noqa: BLE001 - any refusal: PyYAML decides and explains
+        value = safe_yaml.fast_loads(text)
+    except ValueError:  # any refusal (an alias among them): PyYAML decides and explains
         return None
     if value is None:
         return [None] * len(parts)
@@ -439,15 +434,15 @@ def _fast_batch(parts: list[str], *, separated: bool) -> list | None:
     return value if all(d is None or isinstance(d, dict) for d in value) else None
 
 
-def iter_documents(text: str, *, file: str, problems: list[Problem]) -> Iterator[tuple[int, object, str | None]]:
-    """The documents of a multi-document YAML text as (number from 1, data, its text if known), lazily.
+def iter_documents(text: str, *, file: str, problems: list[Problem]) -> Iterator[tuple[int, object, str]]:
+    """The documents of a multi-document YAML text as (number from 1, data, its raw text), lazily.
 
     Documents are parsed a batch at a time, so a file of 10,000 entities never
-    exists as 10,000 dicts at once. A syntax error stops there, with a problem
-    (added to ``problems``) saying where.
+    exists as 10,000 dicts at once. YAML aliases are refused (see ``portal.safe_yaml``).
+    A syntax error stops there, with a problem (added to ``problems``) saying where.
     """
     done = 0
-    if yaml_rs is not None:
+    if safe_yaml.yaml_rs is not None:
         parts = _SEPARATOR.split(text)
         starts_with_separator = bool(_SEPARATOR.match(text.lstrip("\ufeff")))
         if starts_with_separator:
@@ -464,23 +459,32 @@ def iter_documents(text: str, *, file: str, problems: list[Problem]) -> Iterator
         else:
             return
     index = 0
+    inside = False  # the error is in document ``index`` (True) or in the next one
+    loader = safe_yaml.Loader(text, file)
     try:
-        for index, doc in enumerate(yaml.load_all(text, Loader=SafeLoader), start=1):  # noqa: S506 - SafeLoader
-            if index > done and doc is not None:
-                yield index, doc, None
+        while loader.check_node():
+            index, inside = index + 1, True
+            node = loader.get_node()
+            if index > done:
+                doc = loader.construct_document(node)
+                if doc is not None:
+                    yield index, doc, text[node.start_mark.index : node.end_mark.index]
+            inside = False
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        reason = getattr(exc, "problem", None) or str(exc)
+        line, column, message = safe_yaml.error_position(exc)
+        refused = "refused" if isinstance(exc, safe_yaml.UnsafeYAML) else "invalid YAML"
         problems.append(
             Problem(
                 file=file,
-                document=index + 1,
+                document=index if inside else index + 1,
                 field="",
-                reason=f"invalid YAML: {reason}",
-                line=mark.line + 1 if mark else None,
-                column=mark.column + 1 if mark else None,
+                reason=f"{refused}: {message}",
+                line=line,
+                column=column,
             )
         )
+    finally:
+        loader.dispose()
 
 
 def dump_documents(documents: list[dict]) -> str:

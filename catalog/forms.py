@@ -115,7 +115,13 @@ class ImportForm(forms.Form):
         max_length=200,
         required=False,
         label="Source name",
-        help_text="Re-importing under the same name orphans the entities that are no longer in it.",
+        help_text="Re-importing under the same name orphans the entities that are no longer in it. "
+        "Names belong to a team: two teams' “pasted” are two sources.",
+    )
+    team = forms.ChoiceField(
+        required=False,
+        label="For",
+        help_text="The team this upload is for; it may only hold entities that team owns.",
     )
     path = forms.CharField(
         max_length=1000,
@@ -123,6 +129,21 @@ class ImportForm(forms.Form):
         label="…or a folder on the server",
         help_text="Platform Admins: a folder under the import roots; every catalog-info.yaml below it is read.",
     )
+
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        from catalog import permissions
+        from catalog.descriptors import format_ref
+        from portal.permissions import is_platform_admin
+
+        teams = [(ref, format_ref(ref)) for ref in sorted(permissions.team_refs_of(user))] if user else []
+        field = self.fields["team"]
+        if user is not None and is_platform_admin(user):
+            field.choices = [("", f"Yourself ({user.get_username()})"), *teams]
+            field.help_text = "Platform Admins upload as themselves, or for a team they are in."
+        else:
+            field.choices = teams
+            field.initial = teams[0][0] if teams else ""
 
     def clean(self):
         data = super().clean()
@@ -147,3 +168,38 @@ class ScorecardForm(forms.Form):
         help_text="One rule a line: level: check [parameter], e.g. 'bronze: has_owner', "
         "'silver: has_link dashboard', 'gold: ci_success_rate 95'.",
     )
+
+
+class LocationForm(forms.Form):
+    """Register a Git location: a file URL, or a repository with a ref and a path."""
+
+    url = forms.CharField(
+        label="File URL",
+        required=False,
+        max_length=2000,
+        help_text="https://github.com/OWNER/REPO/blob/BRANCH/catalog-info.yaml or "
+        "https://gitlab.example.com/GROUP/PROJECT/-/blob/BRANCH/catalog-info.yaml",
+        widget=forms.URLInput(attrs={"placeholder": "https://github.com/acme/shop/blob/main/catalog-info.yaml"}),
+    )
+    repository = forms.CharField(
+        label="Or: repository",
+        required=False,
+        max_length=1000,
+        help_text="Clone URL of a repository on a configured host (plain Git hosts need this form).",
+    )
+    ref = forms.CharField(label="Ref", required=False, max_length=255, help_text="Branch, tag or commit")
+    path = forms.CharField(label="Path", required=False, max_length=1000, help_text="catalog-info.yaml")
+
+
+class DiscoveryForm(forms.Form):
+    """Discover a GitHub organisation or a GitLab group."""
+
+    host = forms.CharField(max_length=255, help_text="The integration's host, e.g. github.com or gitlab.example.com")
+    owner = forms.CharField(
+        label="Organisation or group", max_length=255, help_text="GitHub organisation (or user), or GitLab group path"
+    )
+    catalog_path = forms.CharField(label="Catalog file", max_length=500, initial="catalog-info.yaml")
+    include = forms.CharField(
+        required=False, max_length=5000, help_text="Repository name patterns to include, comma-separated (empty: all)"
+    )
+    exclude = forms.CharField(required=False, max_length=5000, help_text="Repository name patterns to leave out")

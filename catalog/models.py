@@ -225,3 +225,150 @@ class ScorecardResult(models.Model):
     @property
     def failing(self) -> list[dict]:
         return [o for o in self.outcomes if o["status"] == "fail"]
+
+
+class LocationStatus(models.TextChoices):
+    PENDING = "pending", "Not read yet"
+    OK = "ok", "Read"
+    ERROR = "error", "Could not be read"
+
+
+class CatalogLocation(models.Model):
+    """A catalog file in a Git repository that Bridge reads and follows.
+
+    Registered by URL (a GitHub or GitLab ``blob`` URL) or as repository + ref + path, or
+    found by a :class:`Discovery`. Entities read from it have the source
+    ``location:<id>:<path>``; removing the location orphans them. ``files`` remembers, for
+    every file the last read used (the catalog file, its Location targets, ``$text``/``$json``/
+    ``$yaml`` files, glob listings), the version the host gave (ETag or blob id), so a refresh
+    can ask "changed since?" and write nothing when nothing changed. Plain Git compares the
+    commit SHA (``commit_sha``) instead.
+    """
+
+    provider = models.CharField(max_length=10, help_text="github, gitlab or git (the integration's type)")
+    host = models.CharField(max_length=255, help_text="The integration's host")
+    repository = models.CharField(max_length=500, help_text="owner/name or group/.../project")
+    clone_url = models.CharField(max_length=1000)
+    web_url = models.CharField(max_length=1000, blank=True)
+    ref = models.CharField(max_length=255)
+    path = models.CharField(max_length=1000)
+    discovery = models.ForeignKey(
+        "Discovery", null=True, blank=True, on_delete=models.SET_NULL, related_name="locations"
+    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(max_length=10, choices=LocationStatus.choices, default=LocationStatus.PENDING)
+    refreshed_at = models.DateTimeField(null=True, blank=True, help_text="When its content was last read")
+    changed_at = models.DateTimeField(null=True, blank=True, help_text="When a read last changed the catalog")
+    commit_sha = models.CharField(max_length=64, blank=True)
+    files = models.JSONField(default=dict, blank=True, help_text="{path: {kind, version}} of the last read")
+    last_changes = models.JSONField(default=dict, blank=True, help_text="{created, updated, orphaned} refs")
+    problems = models.JSONField(default=list, blank=True, help_text="Problems of the last read")
+    conflicts = models.JSONField(default=list, blank=True, help_text="Entities another source owns")
+    error = models.TextField(blank=True, help_text="Why the last read failed")
+    retry_at = models.DateTimeField(null=True, blank=True, help_text="Rate-limited: not before this time")
+
+    class Meta:
+        ordering = ["host", "repository", "path"]
+        constraints = [
+            models.UniqueConstraint(fields=["host", "repository", "ref", "path"], name="catalog_location_unique")
+        ]
+        indexes = [models.Index(fields=["host", "repository"], name="catalog_location_repo")]
+
+    def __str__(self) -> str:
+        return self.display
+
+    def get_absolute_url(self) -> str:
+        from django.urls import reverse
+
+        return reverse("catalog:location", args=[self.pk])
+
+    @property
+    def display(self) -> str:
+        return f"{self.repository}@{self.ref}:{self.path}"
+
+    @property
+    def source_prefix(self) -> str:
+        return f"location:{self.pk}:"
+
+    @property
+    def file_url(self) -> str:
+        """The file's page on its host (for people; Bridge reads through the API or Git)."""
+        base = self.web_url or self.clone_url.removesuffix(".git")
+        if self.provider == "github":
+            return f"{base}/blob/{self.ref}/{self.path}"
+        if self.provider == "gitlab":
+            return f"{base}/-/blob/{self.ref}/{self.path}"
+        return base
+
+
+class Discovery(models.Model):
+    """A GitHub organisation or GitLab group (with subgroups) whose repositories' catalog files Bridge registers.
+
+    Each scan lists the repositories, skips archived ones and those the patterns leave out,
+    and keeps one :class:`CatalogLocation` per repository that has the catalog file on its
+    default branch. Repositories that are gone (deleted, archived, excluded, or without the
+    file) lose their location, and so their entities are orphaned.
+    """
+
+    provider = models.CharField(max_length=10)
+    host = models.CharField(max_length=255)
+    owner = models.CharField(max_length=255, help_text="GitHub organisation (or user) or GitLab group path")
+    catalog_path = models.CharField(max_length=500, default="catalog-info.yaml")
+    include = models.JSONField(default=list, blank=True, help_text="Repository name patterns (fnmatch); empty: all")
+    exclude = models.JSONField(default=list, blank=True, help_text="Repository name patterns to leave out")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    scanned_at = models.DateTimeField(null=True, blank=True)
+    repositories = models.PositiveIntegerField(default=0, help_text="Repositories seen by the last scan")
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["host", "owner"]
+        verbose_name_plural = "discoveries"
+        constraints = [
+            models.UniqueConstraint(fields=["host", "owner", "catalog_path"], name="catalog_discovery_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.host}/{self.owner} ({self.catalog_path})"
+
+
+class LocationSweep(models.Model):
+    """The last scheduled refresh of every location (one row): when it ran and what it found."""
+
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    checked = models.PositiveIntegerField(default=0)
+    changed = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"location sweep {self.finished_at}"
+
+
+class EntityConflict(models.Model):
+    """A source produced an entity that another source owns; its copy was refused and nothing changed.
+
+    As in Backstage, an entity belongs to the source that first produced it (``Entity.source``).
+    The row stays while ``source`` keeps producing the entity, so both sources' pages can show
+    it; it goes when that source stops, when the entity is deleted, or when a Platform Admin
+    moves the entity to ``source`` (then ``descriptor``, the refused copy, is written at once).
+    """
+
+    entity = models.ForeignKey(Entity, on_delete=models.CASCADE, related_name="conflicts")
+    source = models.CharField(max_length=1000, help_text="The source whose copy was refused.")
+    source_label = models.CharField(max_length=1000, blank=True, help_text="The file or name it was read from.")
+    document = models.PositiveIntegerField(null=True, blank=True, help_text="1-based, within the file.")
+    descriptor = models.JSONField(default=dict, help_text="The refused descriptor, as validated.")
+    fingerprint = models.CharField(max_length=64, blank=True)
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["entity_id", "source"]
+        constraints = [models.UniqueConstraint(fields=["entity", "source"], name="catalog_conflict_unique")]
+        indexes = [models.Index(fields=["source"], name="catalog_conflict_source")]
+
+    def __str__(self) -> str:
+        return f"{self.source} also produces entity {self.entity_id}"

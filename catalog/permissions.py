@@ -56,7 +56,22 @@ def can_import_from_server(user) -> bool:
     return is_platform_admin(user)
 
 
+def can_manage_locations(user) -> bool:
+    """Registering and removing Git locations and discoveries: what the catalog reads is Platform Admins' call."""
+    return is_platform_admin(user)
+
+
+def can_refresh_location(user) -> bool:
+    """Asking for a location to be read now (it only reads): team members and Platform Admins."""
+    return can_import(user)
+
+
 def can_delete_orphans(user) -> bool:
+    return is_platform_admin(user)
+
+
+def can_move_entity(user) -> bool:
+    """Giving an entity to another source overrides the first-come owner rule: Platform Admins only."""
     return is_platform_admin(user)
 
 

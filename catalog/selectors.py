@@ -13,18 +13,38 @@ from django.db.models import Count, QuerySet
 from django.utils.functional import cached_property
 
 from catalog.descriptors import RELATION_TITLES, SafeDumper, descriptor_document, parse_ref
-from catalog.models import CatalogVersion, Entity, Kind, Relation, ScorecardResult
+from catalog.models import CatalogVersion, Entity, EntityConflict, Kind, Relation, ScorecardResult
 
 
 def teams_of(user) -> QuerySet[Entity]:
-    """The catalog Groups the user belongs to, through their linked User entity."""
+    """The catalog Groups the user belongs to: through their linked User entity, and through their
+    groups at the identity provider at their last sign-in (``portal.accounts``)."""
+    from django.db.models import Q
+
+    from portal.accounts.selectors import idp_team_refs
+
     if not user or not user.is_authenticated:
         return Entity.objects.none()
-    return Entity.objects.filter(
-        kind=Kind.GROUP,
-        relations__type="hasMember",
-        relations__target__portal_user=user,
-    ).distinct()
+    member = Q(relations__type="hasMember", relations__target__portal_user=user) | Q(ref_key__in=idp_team_refs(user))
+    return Entity.objects.filter(member, kind=Kind.GROUP).distinct()
+
+
+IDP_GROUP_ANNOTATION = "bridge.io/idp-group"
+
+
+def group_refs_for_idp_groups(groups: list[str]) -> list[str]:
+    """Groups named like one of the identity provider's groups (case aside), or whose
+    ``bridge.io/idp-group`` annotation names one (a comma-separated list is allowed)."""
+    wanted = {g.lower() for g in groups}
+    refs = []
+    for ref, name, notes in Entity.objects.filter(kind=Kind.GROUP, orphaned=False).values_list(
+        "ref_key", "name", "annotations"
+    ):
+        named = str((notes or {}).get(IDP_GROUP_ANNOTATION, ""))
+        by_annotation = {part.strip().lower() for part in named.split(",") if part.strip()}
+        if name.lower() in wanted or by_annotation & wanted:
+            refs.append(ref)
+    return refs
 
 
 def catalog_user_of(user) -> Entity | None:
@@ -306,4 +326,113 @@ def owner_team_members(entity: Entity) -> list:
             catalog_user__incoming_relations__source__ref_key=entity.owner_ref,
         )
         .distinct()[:200]
+    )
+
+
+# --- Git locations ------------------------------------------------------------------------------
+
+
+def location_list(query: str = "", status: str = ""):
+    from catalog.models import CatalogLocation
+
+    locations = CatalogLocation.objects.select_related("discovery").order_by("host", "repository", "path", "pk")
+    query = (query or "").strip()[:200]
+    if query:
+        locations = locations.filter(repository__icontains=query) | locations.filter(path__icontains=query)
+    if status == "error":
+        locations = locations.exclude(error="")
+    elif status:
+        locations = locations.filter(status=status)
+    return locations.defer("files", "last_changes", "problems", "conflicts")
+
+
+def discovery_list():
+    from catalog.models import Discovery
+
+    return list(Discovery.objects.order_by("host", "owner")[:100])
+
+
+def last_sweep():
+    from catalog.models import LocationSweep
+
+    return LocationSweep.objects.filter(pk=1).first()
+
+
+def entities_of_location(location) -> QuerySet[Entity]:
+    return Entity.objects.filter(source__startswith=location.source_prefix).order_by("kind", "namespace", "name")
+
+
+def location_conflicts(location, limit: int = 200) -> dict[str, list]:
+    """A location's conflicts both ways: copies it lists that another source owns, and its entities others list."""
+    related = EntityConflict.objects.select_related("entity").only(
+        "source", "source_label", "document", "last_seen_at",
+        "entity__kind", "entity__namespace", "entity__name", "entity__source", "entity__ref_key",
+    )  # fmt: skip
+    prefix = location.source_prefix
+    return {
+        "refused": list(related.filter(source__startswith=prefix).order_by("entity__ref_key")[:limit]),
+        "claimed": list(related.filter(entity__source__startswith=prefix).order_by("entity__ref_key")[:limit]),
+    }
+
+
+def source_exists(key: str) -> bool:
+    """Is ``key`` a source Bridge knows: one that produced an entity, one refused, or a named upload?"""
+    from catalog import sources
+
+    upload = sources.parse_upload(key)
+    if upload is not None and upload.scope:
+        return True
+    return Entity.objects.filter(source=key).exists() or EntityConflict.objects.filter(source=key).exists()
+
+
+@dataclass
+class SourceRow:
+    key: str
+    entities: int = 0
+    orphaned: int = 0
+    refused: int = 0  # copies of other sources' entities this source lists (conflicts)
+
+    @property
+    def label(self) -> str:
+        from catalog import sources
+
+        return sources.label(self.key)
+
+
+def source_list(query: str = "") -> list[SourceRow]:
+    """Every source with how many entities it owns, how many are orphaned, and how many copies were refused."""
+    from django.db.models import Q
+
+    rows: dict[str, SourceRow] = {}
+    counts = {"n": Count("id"), "o": Count("id", filter=Q(orphaned=True))}
+    entities = Entity.objects.order_by().values("source").annotate(**counts)
+    refused = EntityConflict.objects.order_by().values("source").annotate(n=Count("id"))
+    if query:
+        entities = entities.filter(source__icontains=query)
+        refused = refused.filter(source__icontains=query)
+    for row in entities:
+        rows[row["source"]] = SourceRow(row["source"], entities=row["n"], orphaned=row["o"])
+    for row in refused:
+        rows.setdefault(row["source"], SourceRow(row["source"])).refused = row["n"]
+    return sorted(rows.values(), key=lambda r: (r.key == "", r.key))
+
+
+def source_conflicts(key: str) -> dict[str, QuerySet]:
+    """A source's conflicts both ways: copies it listed that another source owns, and its entities others list."""
+    related = EntityConflict.objects.select_related("entity").only(
+        "source", "source_label", "document", "last_seen_at", "first_seen_at",
+        "entity__kind", "entity__namespace", "entity__name", "entity__title", "entity__source", "entity__ref_key",
+    )  # fmt: skip
+    return {
+        "refused": related.filter(source=key).order_by("entity__ref_key"),
+        "claimed": related.filter(entity__source=key).order_by("entity__ref_key", "source"),
+    }
+
+
+def orphans() -> QuerySet[Entity]:
+    """The orphaned entities, with their sources, in the order the review page lists them."""
+    return (
+        Entity.objects.filter(orphaned=True)
+        .only("kind", "namespace", "name", "title", "source", "owner_ref", "updated_at")
+        .order_by("source", "kind", "namespace", "name")
     )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -15,10 +18,19 @@ from django.views.decorators.http import require_POST
 from catalog import graph as graph_layout
 from catalog import permissions, selectors, services
 from catalog.filters import EntityFilterSet
-from catalog.forms import EntityForm, ImportForm, ScorecardForm
-from catalog.models import LEVEL_ORDER, Entity, Scorecard, ScorecardResult
-from catalog.templatetags.catalog_tags import ref_url
+from catalog.forms import DiscoveryForm, EntityForm, ImportForm, LocationForm, ScorecardForm
+from catalog.models import (
+    LEVEL_ORDER,
+    CatalogLocation,
+    Discovery,
+    Entity,
+    LocationStatus,
+    Scorecard,
+    ScorecardResult,
+)
+from catalog.templatetags.catalog_tags import ref_url, source_label
 from portal.extensions import entity_tabs
+from portal.params import parse_int
 from portal.services import PermissionDenied, ServiceError
 
 BUILTIN_TABS = [("overview", "Overview"), ("relations", "Relations"), ("graph", "Dependencies"), ("yaml", "YAML")]
@@ -86,6 +98,8 @@ def entity(request, kind: str, namespace: str, name: str):
         "can_delete": permissions.can_delete_entity(request.user, obj),
     }
     if selected == "overview":
+        context["conflicts"] = list(obj.conflicts.only("source", "source_label", "document", "last_seen_at"))
+        context["can_move"] = permissions.can_move_entity(request.user)
         if obj.kind == "User":
             context["can_claim"] = permissions.can_claim_catalog_user(request.user, obj)
             context["can_unlink"] = permissions.can_unlink_catalog_user(request.user, obj)
@@ -248,14 +262,80 @@ def account_unlink(request, kind: str, namespace: str, name: str):
 
 
 @login_required
+def orphans(request):
+    """What "Delete orphans" would delete: every orphaned entity and where it came from."""
+    page = Paginator(selectors.orphans(), 50).get_page(parse_int(request.GET.get("page")) or 1)
+    return render(
+        request,
+        "catalog/orphans.html",
+        {
+            "page": page,
+            "reviewed": services.orphans_digest() if page.paginator.count else "",
+            "can_delete_orphans": permissions.can_delete_orphans(request.user),
+        },
+    )
+
+
+@login_required
 @require_POST
 def delete_orphans(request):
     try:
-        count = services.orphans_delete(actor=request.user)
+        count = services.orphans_delete(actor=request.user, reviewed=request.POST.get("reviewed", ""))
     except PermissionDenied as exc:
         raise DjangoPermissionDenied(str(exc))
+    except ServiceError as exc:
+        messages.error(request, str(exc))
+        return redirect("catalog:orphans")
     messages.success(request, f"{count} orphaned entit{'y' if count == 1 else 'ies'} deleted.")
     return redirect("catalog:index")
+
+
+@login_required
+def sources(request):
+    """Every source of the catalog: uploads per team, files, locations; what each owns and what it was refused."""
+    query = request.GET.get("q", "").strip()[:200]
+    page = Paginator(selectors.source_list(query), 50).get_page(parse_int(request.GET.get("page")) or 1)
+    return render(request, "catalog/sources.html", {"page": page, "q": query, "query": f"q={query}" if query else ""})
+
+
+@login_required
+def source(request):
+    """One source: the entities it owns, the copies it listed that another source owns, and the reverse."""
+    key = request.GET.get("key", "")[:1000]
+    if not selectors.source_exists(key) and key != "":
+        raise Http404("No entity comes from this source, and none was refused from it.")
+    entities = Entity.objects.filter(source=key).only(
+        "kind", "namespace", "name", "title", "orphaned", "owner_ref", "updated_at"
+    )
+    page = Paginator(entities.order_by("kind", "namespace", "name"), 50).get_page(parse_int(request.GET.get("page")))
+    conflicts = selectors.source_conflicts(key)
+    return render(
+        request,
+        "catalog/source.html",
+        {
+            "key": key,
+            "page": page,
+            "refused": list(conflicts["refused"][:500]),
+            "claimed": list(conflicts["claimed"][:500]),
+            "query": urlencode({"key": key}),
+            "can_move": permissions.can_move_entity(request.user),
+        },
+    )
+
+
+@login_required
+@require_POST
+def move(request, kind: str, namespace: str, name: str):
+    obj = _entity_or_404(kind, namespace, name)
+    try:
+        moved = services.entity_move(actor=request.user, entity=obj, source=request.POST.get("source", ""))
+    except PermissionDenied as exc:
+        raise DjangoPermissionDenied(str(exc))
+    except ServiceError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{moved.ref} now belongs to {source_label(moved.source)}.")
+    return redirect(obj.get_absolute_url())
 
 
 @login_required
@@ -267,9 +347,9 @@ def import_view(request):
     result = None
     too_big = ""
     try:
-        form = ImportForm(request.POST or None, request.FILES or None)
+        form = ImportForm(request.POST or None, request.FILES or None, user=request.user)
     except RequestDataTooBig:
-        form = ImportForm()
+        form = ImportForm(user=request.user)
         too_big = (
             "That is more text than a form can take. Save it as a file and upload it instead "
             f"(up to {services.upload_limit() // (1024 * 1024)} MB)."
@@ -288,13 +368,13 @@ def import_view(request):
                         f"The file is larger than the limit of {services.upload_limit() // (1024 * 1024)} MB."
                     )
                 result = services.catalog_import_text(
-                    text=upload.read(), name=data["name"] or upload.name, actor=request.user
+                    text=upload.read(), name=data["name"] or upload.name, actor=request.user, team=data["team"]
                 )
             else:
                 result = services.catalog_import_text(
-                    text=data["text"], name=data["name"] or "pasted", actor=request.user
+                    text=data["text"], name=data["name"] or "pasted", actor=request.user, team=data["team"]
                 )
-        except ServiceError as exc:
+        except ServiceError as exc:  # PermissionDenied among them: a team the person is not in
             form.add_error(None, str(exc))
     return render(
         request,
@@ -424,3 +504,113 @@ def scorecard_delete(request, pk: int):
         raise DjangoPermissionDenied(str(exc))
     messages.success(request, f"Scorecard {card.name} deleted.")
     return redirect("catalog:scorecards")
+
+
+# --- Git locations -----------------------------------------------------------------------------
+
+
+@login_required
+def locations(request):
+    """Every Git location and discovery; Platform Admins register new ones here."""
+    can_manage = permissions.can_manage_locations(request.user)
+    form = LocationForm(request.POST if request.method == "POST" and "add-location" in request.POST else None)
+    discovery_form = DiscoveryForm(
+        request.POST if request.method == "POST" and "add-discovery" in request.POST else None
+    )
+    if request.method == "POST":
+        if not can_manage:
+            raise DjangoPermissionDenied("Only Platform Admins register locations and discoveries.")
+        if "add-location" in request.POST and form.is_valid():
+            try:
+                location, outcome = services.location_add(actor=request.user, **form.cleaned_data)
+            except ServiceError as exc:
+                form.add_error(None, str(exc))
+            else:
+                messages.success(request, f"Location {location.display} registered: {outcome.summary()}.")
+                return redirect(location)
+        elif "add-discovery" in request.POST and discovery_form.is_valid():
+            try:
+                discovery, scan = services.discovery_add(actor=request.user, **discovery_form.cleaned_data)
+            except ServiceError as exc:
+                discovery_form.add_error(None, str(exc))
+            else:
+                messages.success(request, f"Discovering {discovery.owner}: {scan.summary()}.")
+                return redirect("catalog:locations")
+    queryset = selectors.location_list(request.GET.get("q", ""), request.GET.get("status", ""))
+    page = Paginator(queryset, 50).get_page(parse_int(request.GET.get("page")) or 1)
+    context = {
+        "page": page,
+        "q": request.GET.get("q", ""),
+        "status": request.GET.get("status", ""),
+        "statuses": LocationStatus.choices,
+        "form": form,
+        "discovery_form": discovery_form,
+        "discoveries": selectors.discovery_list(),
+        "sweep": selectors.last_sweep(),
+        "can_manage": can_manage,
+        "refresh_minutes": max(1, settings.CATALOG_LOCATION_REFRESH_SECONDS // 60),
+    }
+    return render(request, "catalog/locations.html", context)
+
+
+def _location_or_404(pk: int) -> CatalogLocation:
+    location = CatalogLocation.objects.select_related("discovery").filter(pk=pk).first()
+    if location is None:
+        raise Http404("No such location.")
+    return location
+
+
+@login_required
+def location(request, pk: int):
+    obj = _location_or_404(pk)
+    entities = selectors.entities_of_location(obj)
+    page = Paginator(entities, 50).get_page(parse_int(request.GET.get("page")) or 1)
+    context = {
+        "location": obj,
+        "targets": sorted((obj.files or {}).items()),
+        "conflicts": selectors.location_conflicts(obj),
+        "page": page,
+        "can_manage": permissions.can_manage_locations(request.user),
+        "can_refresh": permissions.can_refresh_location(request.user),
+    }
+    return render(request, "catalog/location.html", context)
+
+
+@login_required
+@require_POST
+def location_refresh(request, pk: int):
+    obj = _location_or_404(pk)
+    if not permissions.can_refresh_location(request.user):
+        raise DjangoPermissionDenied("You are in no team yet, so you cannot refresh locations.")
+    outcome = services.location_refresh(location=obj)
+    if outcome.status in ("error", "deferred"):
+        # A warning, not an error: the read ran (and its failure is recorded on the location).
+        messages.warning(request, f"Could not read {obj.display}: {outcome.error}")
+    else:
+        messages.success(request, f"Read {obj.display}: {outcome.summary()}.")
+    return redirect(obj)
+
+
+@login_required
+@require_POST
+def location_remove(request, pk: int):
+    obj = _location_or_404(pk)
+    try:
+        orphaned = services.location_remove(actor=request.user, location=obj)
+    except PermissionDenied as exc:
+        raise DjangoPermissionDenied(str(exc))
+    messages.success(request, f"Removed {obj.display}; {len(orphaned)} entities are orphaned.")
+    return redirect("catalog:locations")
+
+
+@login_required
+@require_POST
+def discovery_scan(request, pk: int):
+    discovery = Discovery.objects.filter(pk=pk).first()
+    if discovery is None:
+        raise Http404("No such discovery.")
+    if not permissions.can_manage_locations(request.user):
+        raise DjangoPermissionDenied("Only Platform Admins scan discoveries.")
+    scan = services.discovery_scan(discovery=discovery)
+    (messages.warning if scan.error else messages.success)(request, f"{discovery.owner}: {scan.summary()}.")
+    return redirect("catalog:locations")

@@ -24,6 +24,7 @@ from urllib.parse import unquote
 import yaml
 from django.conf import settings
 
+from portal import safe_yaml
 from portal.services import ServiceError
 
 
@@ -86,7 +87,7 @@ def load_config(root: Path) -> dict:
     if cfg_path.is_symlink():
         raise ProjectError("mkdocs.yml is a symbolic link; Bridge imports real files only.")
     try:
-        config = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))
+        config = safe_yaml.load(cfg_path.read_text(encoding="utf-8"), name="mkdocs.yml")
     except yaml.constructor.ConstructorError as exc:
         if "unhashable" in str(exc.problem):
             raise ProjectError(
@@ -271,6 +272,8 @@ def read_project(root: Path) -> tuple[dict, list[ProjectPage]]:
         if depth > 10 or not isinstance(entries, list):
             return
         for position, entry in enumerate(entries, 1):
+            if len(pages) >= max_nav:
+                raise ProjectError(f"mkdocs.yml: nav lists more than {max_nav} pages and sections, the limit.")
             title, target = None, entry
             if isinstance(entry, dict) and len(entry) == 1:
                 title, target = next(iter(entry.items()))
@@ -295,6 +298,7 @@ def read_project(root: Path) -> tuple[dict, list[ProjectPage]]:
                                          position=position))  # fmt: skip
                 walk(target, section, depth + 1)
 
+    max_nav = _limit("KNOWLEDGE_MAX_IMPORT_FILES", 2000)
     walk(config.get("nav"), None, 0)
     rest = [p for p in files if p not in seen]
     for offset, path in enumerate(rest, 1):

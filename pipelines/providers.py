@@ -89,6 +89,10 @@ class DeploymentEvent:
 class CommitsEvent:
     repo: RepoInfo
     commits: list[tuple[str, datetime]]
+    ref: str = ""  # refs/heads/main
+    after: str = ""
+    paths: list[str] | None = None  # files added, changed or removed; None: the payload cannot tell
+    clone_url: str = ""
 
 
 @dataclass
@@ -330,12 +334,31 @@ def parse_github(event: str, payload: dict) -> Parsed:
     head = payload.get("head_commit")
     if isinstance(head, dict) and head.get("id") and not any(sha == head["id"] for sha, _ in commits):
         commits.append((_str(head, "id"), _time(head, "timestamp")))
-    return CommitsEvent(repo=repo, commits=commits)
+    # GitHub lists at most 20 commits (and 3,000 files): with 20 the push may hold more than it says.
+    listed = _get(payload, "commits", []) or []
+    return CommitsEvent(
+        repo=repo,
+        commits=commits,
+        ref=_str(payload, "ref", ""),
+        after=_str(payload, "after", ""),
+        paths=_changed_paths(listed) if len(listed) < 20 else None,
+        clone_url=_url(payload, "repository.clone_url"),
+    )
+
+
+def _changed_paths(commits: list) -> list[str]:
+    paths: set[str] = set()
+    for commit in commits:
+        for key in ("added", "modified", "removed"):
+            for path in commit.get(key) or []:
+                if isinstance(path, str):
+                    paths.add(path[:1000])
+    return sorted(paths)
 
 
 # --- GitLab ------------------------------------------------------------------------
 
-GITLAB_EVENTS = {"Pipeline Hook", "Job Hook", "Deployment Hook"}
+GITLAB_EVENTS = {"Pipeline Hook", "Job Hook", "Deployment Hook", "Push Hook"}
 GITLAB_PIPELINE_NAME = "GitLab CI"
 
 
@@ -420,6 +443,19 @@ def parse_gitlab(event: str, payload: dict) -> Parsed:
             url=_url(attrs, "url"),
             actor=_str(payload, "user.username", ""),
             jobs=jobs,
+        )
+    if event == "Push Hook":
+        listed = _get(payload, "commits", []) or []
+        if not isinstance(listed, list) or not all(isinstance(c, dict) for c in listed):
+            raise PayloadError("“commits” must be a list of objects.")
+        total = _int(payload, "total_commits_count", len(listed)) or 0
+        return CommitsEvent(
+            repo=repo,
+            commits=[(_str(c, "id"), _time(c, "timestamp")) for c in listed],
+            ref=_str(payload, "ref", ""),
+            after=_str(payload, "after", ""),
+            paths=_changed_paths(listed) if total <= len(listed) else None,
+            clone_url=_url(payload, "project.git_http_url"),
         )
     if event == "Job Hook":
         return _gitlab_job_event(

@@ -1,24 +1,19 @@
 """Webhook secrets: generated, encrypted at rest, compared in constant time.
 
 GitHub signs with HMAC-SHA256, so Bridge needs the secret itself, not a hash:
-it is kept encrypted with Fernet under a key derived from
+it is kept encrypted (``portal.crypto``) under a key derived from
 ``PIPELINES_ENCRYPTION_KEY``. Nothing here logs a secret.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import secrets
 
-from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
 
-
-def _fernet() -> Fernet:
-    digest = hashlib.sha256(b"bridge-pipelines-secrets:" + settings.PIPELINES_ENCRYPTION_KEY.encode()).digest()
-    return Fernet(base64.urlsafe_b64encode(digest))
+from portal import crypto
 
 
 def generate() -> str:
@@ -26,14 +21,11 @@ def generate() -> str:
 
 
 def encrypt(secret: str) -> str:
-    return _fernet().encrypt(secret.encode()).decode()
+    return crypto.encrypt(secret, purpose="pipelines", key=settings.PIPELINES_ENCRYPTION_KEY)
 
 
 def decrypt(token: str) -> str | None:
-    try:
-        return _fernet().decrypt(token.encode()).decode()
-    except (InvalidToken, ValueError):
-        return None
+    return crypto.decrypt(token, purpose="pipelines", key=settings.PIPELINES_ENCRYPTION_KEY)
 
 
 def github_signature(secret: str, body: bytes) -> str:

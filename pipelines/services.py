@@ -683,7 +683,36 @@ def commits_record(*, event: providers.CommitsEvent) -> int:
         repo = repository_ensure(event.repo)
         for sha, committed_at in event.commits[:2000]:
             _commit_store(repo, sha, committed_at)
+        transaction.on_commit(lambda: _announce_push(event))
     return len(event.commits)
+
+
+def _announce_push(event: providers.CommitsEvent) -> None:
+    """Tell other apps (through portal.events) that a repository received a push; the catalog listens."""
+    from urllib.parse import urlsplit
+
+    from portal import events
+
+    web = event.repo.url or event.clone_url
+    parts = urlsplit(web)
+    if not parts.hostname:
+        return
+    host = parts.hostname.lower() + (f":{parts.port}" if parts.port and parts.port not in (80, 443) else "")
+    branch = event.ref.removeprefix("refs/heads/") if event.ref.startswith("refs/heads/") else ""
+    try:
+        events.git_pushed.send(
+            sender="pipelines",
+            provider=event.repo.provider,
+            host=host,
+            repository=event.repo.slug,
+            clone_url=event.clone_url,
+            branch=branch,
+            default_branch=event.repo.default_branch,
+            after=event.after,
+            paths=event.paths,
+        )
+    except Exception:  # noqa: BLE001 - a listener's failure must not fail the delivery, which is stored already
+        logger.exception("A listener of git_pushed failed for %s", event.repo.slug)
 
 
 def deployment_upsert(*, event: providers.DeploymentEvent) -> Deployment:

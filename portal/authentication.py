@@ -20,9 +20,17 @@ class PersonalTokenAuthentication(BaseAuthentication):
             key = parts[1].decode("ascii")
         except UnicodeDecodeError:
             raise exceptions.AuthenticationFailed(_("Invalid token.")) from None
-        token = services.token_authenticate(key=key)
+        from portal.accounts.network import client_ip
+        from portal.permissions import token_allows
+
+        token = services.token_authenticate(key=key, ip_address=client_ip(request._request))
         if token is None:
-            raise exceptions.AuthenticationFailed(_("Invalid or revoked token."))
+            raise exceptions.AuthenticationFailed(_("Invalid, expired or revoked token."))
+        # Checked here rather than in each view's permissions, so that no view can forget it.
+        if not token_allows(token, request.method):
+            raise exceptions.PermissionDenied(
+                _("This token has the read scope only: it cannot change anything. Create a token with the write scope.")
+            )
         return (token.user, token)
 
     def authenticate_header(self, request):

@@ -43,6 +43,60 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def env_json_mapping(name: str) -> dict[str, list[str]]:
+    """A JSON object of lists of strings, e.g. ``{"Approvers": ["eng-payments"]}``; unset: ``{}``."""
+    import json
+
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f'{name} must be a JSON object such as {{"Approvers": ["eng-payments"]}}') from None
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, list) and all(isinstance(i, str) for i in v) for k, v in value.items()
+    ):
+        raise ImproperlyConfigured(f"{name} must map each role name to a list of group names")
+    return value
+
+
+def sign_in_problems(
+    *,
+    issuer: str,
+    client_id: str,
+    password_login: bool,
+    break_glass: str,
+    role_mapping: dict,
+    manage_platform_admins: bool,
+) -> list[str]:
+    """What makes the sign-in configuration unusable or unsafe, in words."""
+    from portal.roles import ALL_ROLES, PLATFORM_ADMINS
+
+    problems = []
+    if bool(issuer) != bool(client_id):
+        problems.append("set both OIDC_ISSUER_URL and OIDC_CLIENT_ID, or neither")
+    if issuer and not issuer.startswith(("https://", "http://")):
+        problems.append("OIDC_ISSUER_URL must be an http(s) URL")
+    if not password_login and not issuer:
+        problems.append("PASSWORD_LOGIN_ENABLED is off but no identity provider is configured: nobody could sign in")
+    unknown = sorted(set(role_mapping) - set(ALL_ROLES))
+    if unknown:
+        problems.append(f"OIDC_ROLE_MAPPING names {unknown[0]!r}, which is not a role ({', '.join(ALL_ROLES)})")
+    if PLATFORM_ADMINS in role_mapping and not manage_platform_admins:
+        problems.append(
+            "OIDC_ROLE_MAPPING gives Platform Admins, but OIDC_MANAGE_PLATFORM_ADMINS is off; "
+            "turn it on to let the provider grant admin"
+        )
+    return problems
+
+
+def validate_sign_in_settings(**kwargs) -> None:
+    problems = sign_in_problems(**kwargs)
+    if problems:
+        raise ImproperlyConfigured("Sign-in is misconfigured: " + "; ".join(problems) + ".")
+
+
 def production_problems(*, debug: bool, secret_key: str, allowed_hosts: list[str]) -> list[str]:
     """Everything that makes a production configuration unsafe, in words."""
     problems = []

@@ -12,3 +12,11 @@ from django.dispatch import Signal
 #: ``deployment_ref`` (a CI deployment id, or ""), ``url`` (absolute path) and
 #: ``outcome`` ("" while open; "false_alarm" means it was no production failure).
 incident_changed = Signal()
+
+#: Sent after commit when a push to a Git repository was received (pipelines' webhook receivers).
+#: Keyword arguments: ``provider`` ("github", "gitlab" or "generic"), ``host`` (host[:port] of the
+#: repository's web URL, lower case), ``repository`` (owner/name or group/.../project), ``clone_url``,
+#: ``branch`` (the pushed branch, "" for a tag), ``default_branch`` (or ""), ``after`` (the new commit
+#: SHA) and ``paths`` (the files the push added, changed or removed; None when the payload cannot
+#: tell, e.g. more commits than it lists).
+git_pushed = Signal()

@@ -8,7 +8,8 @@ DESIGN.md keep pointing at the core:
 - readiness checks: parts that ``/readyz`` verifies;
 - demo seeders: what ``manage.py seed_demo`` creates;
 - team providers: the teams a user belongs to;
-- search providers: what the global search box finds.
+- search providers: what the global search box finds;
+- identity-provider team resolvers: the teams a person's groups at the identity provider give.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ class Registry:
     demo_seeders: dict[str, tuple[int, Callable[[Callable[[str], None]], None]]] = field(default_factory=dict)
     team_providers: list[Callable[[Any], Iterable[Any]]] = field(default_factory=list)
     search_providers: dict[str, SearchProvider] = field(default_factory=dict)
+    idp_team_resolvers: list[Callable[[list[str]], Iterable[str]]] = field(default_factory=list)
 
 
 registry = Registry()
@@ -114,3 +116,18 @@ def teams_of(user) -> list[Any]:
     for provider in registry.team_providers:
         teams.extend(provider(user))
     return teams
+
+
+def register_idp_team_resolver(resolver: Callable[[list[str]], Iterable[str]]) -> None:
+    """``resolver(groups)`` yields the refs (``group:namespace/name``) of the teams that a person in
+    these identity-provider groups belongs to; sign-in stores them (``OidcIdentity.team_refs``)."""
+    if resolver not in registry.idp_team_resolvers:
+        registry.idp_team_resolvers.append(resolver)
+
+
+def teams_for_idp_groups(groups: list[str]) -> list[str]:
+    refs: set[str] = set()
+    if groups:
+        for resolver in registry.idp_team_resolvers:
+            refs.update(resolver(groups))
+    return sorted(refs)

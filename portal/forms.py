@@ -21,7 +21,35 @@ class TokenCreateForm(forms.Form):
         max_length=100,
         help_text="What the token is for, e.g. 'CI import job'.",
         widget=forms.TextInput(attrs={"autofocus": True, "placeholder": "CI import job"}),
+        error_messages={
+            "required": "Give the token a name, so you can tell it apart later.",
+            "max_length": "Give the token a name of at most 100 characters.",
+        },
     )
+    write = forms.BooleanField(required=False, label="Can change things (write scope)")
+    expires_in_days = forms.IntegerField(
+        min_value=1, required=False, label="Expires in (days)", error_messages={"invalid": "Enter a number of days."}
+    )
+
+    def __init__(self, *args, **kwargs):
+        from django.conf import settings
+
+        super().__init__(*args, **kwargs)
+        self.max_days = settings.API_TOKEN_MAX_DAYS
+        field = self.fields["expires_in_days"]
+        field.initial = settings.API_TOKEN_DEFAULT_DAYS
+        field.widget.attrs.update(max=self.max_days, min=1)
+
+    def clean_expires_in_days(self):
+        days = self.cleaned_data.get("expires_in_days")
+        if days is not None and days > self.max_days:
+            raise forms.ValidationError(f"A token lives at most {self.max_days} days.")
+        return days
+
+    def clean(self):
+        data = super().clean()
+        data["scopes"] = ["read", "write"] if data.get("write") else ["read"]
+        return data
 
 
 class NotificationPreferencesForm(forms.Form):

@@ -13,7 +13,11 @@ class PersonalToken(models.Model):
     key_hash = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    last_used_ip = models.GenericIPAddressField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    scopes = models.JSONField(default=list, help_text='"read" (GET, HEAD, OPTIONS) and "write" (everything else).')
+    expires_at = models.DateTimeField(null=True, blank=True)
+    expiry_warned_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -22,8 +26,18 @@ class PersonalToken(models.Model):
         return f"{self.name} ({self.prefix}…)"
 
     @property
+    def is_expired(self) -> bool:
+        from django.utils import timezone
+
+        return self.expires_at is not None and self.expires_at <= timezone.now()
+
+    @property
     def is_active(self) -> bool:
-        return self.revoked_at is None
+        return self.revoked_at is None and not self.is_expired
+
+    @property
+    def can_write(self) -> bool:
+        return "write" in (self.scopes or [])
 
     @staticmethod
     def generate_key() -> str:
@@ -76,6 +90,7 @@ class NotificationEvent(models.TextChoices):
     PIPELINE_FAILED = "pipeline_failed", "A default-branch pipeline of my team failed"
     SCORECARD_DROPPED = "scorecard_dropped", "A scorecard level of my team dropped"
     INCIDENT_STARTED = "incident_started", "An incident started on my team's entity"
+    TOKEN_EXPIRING = "token_expiring", "One of my API tokens expires soon"
 
 
 class Channel(models.TextChoices):
@@ -155,3 +170,44 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel} delivery {self.pk} ({self.status})"
+
+
+class GitHostType(models.TextChoices):
+    GITHUB = "github", "GitHub"
+    GITLAB = "gitlab", "GitLab"
+    GIT = "git", "Git over HTTP(S)"
+
+
+class GitIntegration(models.Model):
+    """A Git host configured in the admin (``GIT_INTEGRATIONS`` configures others from the environment).
+
+    Bridge reads only from hosts that have an integration (see ``portal.githosts``). The token
+    is kept encrypted (``portal.crypto``) and never shown again; ``token_hint`` tells tokens apart.
+    """
+
+    type = models.CharField(max_length=10, choices=GitHostType.choices)
+    host = models.CharField(
+        max_length=255, unique=True, help_text="host or host:port, as in the repositories' URLs (github.com)"
+    )
+    api_base_url = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="Empty: https://api.github.com for github.com, https://HOST/api/v3 for GitHub Enterprise, "
+        "https://HOST/api/v4 for GitLab.",
+    )
+    token_encrypted = models.TextField(blank=True, editable=False)
+    token_hint = models.CharField(max_length=12, blank=True, editable=False)
+    allow_private_addresses = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="Empty: only public addresses. 'true': also loopback and private networks. "
+        "Or addresses/networks, comma-separated (10.0.0.0/8, 169.254.169.254).",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["host"]
+
+    def __str__(self) -> str:
+        return f"{self.get_type_display()} {self.host}"

@@ -14,9 +14,10 @@ _current_request: ContextVar = ContextVar("bridge_current_request", default=None
 
 
 def client_ip(request) -> str | None:
-    if request is None:
-        return None
-    return request.META.get("REMOTE_ADDR") or None
+    """The client's real address, behind the trusted proxies (``portal.accounts.network``)."""
+    from portal.accounts.network import client_ip as real_client_ip
+
+    return real_client_ip(request)
 
 
 def current_request():

@@ -33,13 +33,50 @@ class NewToken:
     key: str  # shown to the user once, never stored
 
 
-def token_create(*, user, name: str) -> NewToken:
+def token_scopes_clean(scopes) -> list[str]:
+    """``["read"]`` or ``["read", "write"]``; "write" alone means both. Anything else is refused."""
+    from portal.permissions import TOKEN_SCOPES
+
+    if scopes is None:
+        return ["read"]
+    if isinstance(scopes, str) or not all(isinstance(s, str) for s in scopes):
+        raise ServiceError('Scopes are a list of names: ["read"] or ["read", "write"].')
+    unknown = sorted(set(scopes) - set(TOKEN_SCOPES))
+    if unknown:
+        raise ServiceError(f"Unknown scope {unknown[0]!r}: a token's scopes are read and write.")
+    if not scopes:
+        raise ServiceError('Give the token at least the "read" scope.')
+    return [scope for scope in TOKEN_SCOPES if scope in scopes or scope == "read"]
+
+
+def token_expiry_clean(expires_in_days: int | None) -> timezone.datetime:
+    from datetime import timedelta
+
+    from django.conf import settings
+
+    days = settings.API_TOKEN_DEFAULT_DAYS if expires_in_days is None else expires_in_days
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= settings.API_TOKEN_MAX_DAYS:
+        raise ServiceError(f"A token lives from 1 to {settings.API_TOKEN_MAX_DAYS} days.")
+    return timezone.now() + timedelta(days=days)
+
+
+def token_create(*, user, name: str, scopes=("read",), expires_in_days: int | None = None) -> NewToken:
+    """A new token for ``user``. Only a signed-in session may call this (see ``can_manage_tokens``)."""
     name = name.strip()
     if not name:
         raise ServiceError("Give the token a name, so you can tell it apart later.")
+    scopes = token_scopes_clean(list(scopes))
+    expires_at = token_expiry_clean(expires_in_days)
     key = PersonalToken.generate_key()
-    token = PersonalToken.objects.create(user=user, name=name[:100], prefix=key[:12], key_hash=_hash_key(key))
-    audit_record(actor=user, action="token.create", obj=token, changes={"name": token.name})
+    token = PersonalToken.objects.create(
+        user=user, name=name[:100], prefix=key[:12], key_hash=_hash_key(key), scopes=scopes, expires_at=expires_at
+    )
+    audit_record(
+        actor=user,
+        action="token.create",
+        obj=token,
+        changes={"name": token.name, "scopes": scopes, "expires_at": expires_at.isoformat()},
+    )
     return NewToken(token=token, key=key)
 
 
@@ -55,18 +92,67 @@ def token_revoke(*, user, token_id: int) -> PersonalToken:
     return token
 
 
-def token_authenticate(*, key: str) -> PersonalToken | None:
+def tokens_revoke_all(*, user, reason: str) -> int:
+    """Revoke every live token of ``user`` (access was reduced); one audit event per token, with the reason."""
+    from portal.request_context import current_user
+
+    now = timezone.now()
+    revoked = 0
+    with transaction.atomic():
+        for token in PersonalToken.objects.select_for_update().filter(user=user, revoked_at__isnull=True):
+            token.revoked_at = now
+            token.save(update_fields=["revoked_at"])
+            audit_record(actor=current_user(), action="token.revoke", obj=token, changes={"reason": reason})
+            revoked += 1
+    return revoked
+
+
+def token_authenticate(*, key: str, ip_address: str | None = None) -> PersonalToken | None:
+    """The live token with this key (not revoked, not expired, its owner active), or None."""
     digest = _hash_key(key)
     token = PersonalToken.objects.select_related("user").filter(key_hash=digest).first()
     # The lookup is by hash; compare again in constant time for good measure.
     if token is None or not hmac.compare_digest(token.key_hash, digest):
         return None
-    if token.revoked_at is not None or not token.user.is_active:
+    if not token.is_active or not token.user.is_active:
         return None
     now = timezone.now()
-    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
-        PersonalToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    stale = token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60
+    if stale or token.last_used_ip != ip_address:
+        PersonalToken.objects.filter(pk=token.pk).update(last_used_at=now, last_used_ip=ip_address)
     return token
+
+
+def tokens_warn_expiring(*, within_days: int = 7) -> int:
+    """Tell each owner, once, about their live tokens that expire within ``within_days``."""
+    from datetime import timedelta
+
+    from portal.models import NotificationEvent
+
+    now = timezone.now()
+    expiring = PersonalToken.objects.select_related("user").filter(
+        revoked_at__isnull=True,
+        expiry_warned_at__isnull=True,
+        expires_at__gt=now,
+        expires_at__lte=now + timedelta(days=within_days),
+    )
+    warned = 0
+    for token in expiring:
+        with transaction.atomic():
+            if not PersonalToken.objects.filter(pk=token.pk, expiry_warned_at__isnull=True).update(
+                expiry_warned_at=now
+            ):
+                continue  # another sweep took it
+            notify(
+                users=[token.user],
+                event=NotificationEvent.TOKEN_EXPIRING,
+                title=f"Your API token “{token.name}” expires on {token.expires_at:%Y-%m-%d}",
+                body="Scripts that use it will be refused after that. Create a new token on your profile page "
+                "and replace it before then.",
+                url="/accounts/profile/",
+            )
+            warned += 1
+    return warned
 
 
 def audit_record(

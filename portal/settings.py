@@ -14,8 +14,10 @@ from portal.config import (
     env,
     env_bool,
     env_int,
+    env_json_mapping,
     env_list,
     validate_production_settings,
+    validate_sign_in_settings,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -45,6 +47,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "axes",
     "portal.apps.PortalConfig",
+    "portal.accounts.apps.AccountsConfig",
     "catalog.apps.CatalogConfig",
     "provisioning.apps.ProvisioningConfig",
     "pipelines.apps.PipelinesConfig",
@@ -64,6 +67,8 @@ MIDDLEWARE = [
     # Names the signed-in user and their IP in audit events written from model signals.
     "portal.request_context.RequestContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Ends sessions idle for SESSION_IDLE_MINUTES or older than SESSION_MAX_AGE_HOURS.
+    "portal.accounts.middleware.SessionLimitsMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     # Last, as django-axes asks: it turns lock-outs into the lock-out page.
@@ -112,10 +117,22 @@ AUTHENTICATION_BACKENDS = [
     "portal.backends.RoleAwareModelBackend",
 ]
 # Login throttling: after AXES_FAILURE_LIMIT failures for one username from one
-# address, that pair is locked out for AXES_COOLOFF_MINUTES.
+# address, that pair is locked out for AXES_COOLOFF_MINUTES. The address is the client's real one
+# behind the trusted proxies (portal.accounts.network), so one person's failures never lock out
+# another who shares the ingress's address.
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
-AXES_COOLOFF_TIME = env_int("AXES_COOLOFF_MINUTES", 15) / 60
+AXES_COOLOFF_MINUTES = env_int("AXES_COOLOFF_MINUTES", 15)
+AXES_COOLOFF_TIME = AXES_COOLOFF_MINUTES / 60
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "portal.accounts.network.client_ip"
+# Per-username delay: after this many failures for one username (from any addresses) within the
+# cool-off, browsers that never signed in as that person may try it once every N seconds.
+LOGIN_USERNAME_DELAY_AFTER = env_int("LOGIN_USERNAME_DELAY_AFTER", 10)
+LOGIN_USERNAME_DELAY_SECONDS = env_int("LOGIN_USERNAME_DELAY_SECONDS", 30)
+# The reverse proxies in front of the portal: how many (TRUSTED_PROXY_COUNT, e.g. 1 behind the Helm
+# chart's ingress), or their addresses/networks (TRUSTED_PROXIES). Neither: the peer is the client.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
@@ -128,6 +145,62 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# --- Sign-in with an identity provider (OpenID Connect) ------------------------------------------
+# Off unless OIDC_ISSUER_URL and OIDC_CLIENT_ID are set; `make run` needs neither.
+OIDC_ISSUER_URL = env("OIDC_ISSUER_URL", "")
+OIDC_CLIENT_ID = env("OIDC_CLIENT_ID", "")
+OIDC_CLIENT_SECRET = env("OIDC_CLIENT_SECRET", "")
+OIDC_SCOPES = env("OIDC_SCOPES", "openid email profile").replace(",", " ").split()
+OIDC_GROUPS_CLAIM = env("OIDC_GROUPS_CLAIM", "groups")  # a dotted path; empty: roles and teams not mapped
+OIDC_USERNAME_CLAIM = env("OIDC_USERNAME_CLAIM", "preferred_username")
+OIDC_BUTTON_LABEL = env("OIDC_BUTTON_LABEL", "Sign in with your company account")
+OIDC_ROLE_MAPPING = env_json_mapping("OIDC_ROLE_MAPPING")  # {"Approvers": ["eng-payments"], ...}
+OIDC_MANAGE_PLATFORM_ADMINS = env_bool("OIDC_MANAGE_PLATFORM_ADMINS", False)
+OIDC_TEAMS_FROM_GROUPS = env_bool("OIDC_TEAMS_FROM_GROUPS", True)
+OIDC_LINK_EXISTING_USERS = env_bool("OIDC_LINK_EXISTING_USERS", False)
+OIDC_USE_USERINFO = env_bool("OIDC_USE_USERINFO", True)
+OIDC_RP_LOGOUT = env_bool("OIDC_RP_LOGOUT", True)
+OIDC_TIMEOUT_SECONDS = env_int("OIDC_TIMEOUT_SECONDS", 10)
+# Password sign-in: on by default; off, only the break-glass account may use it.
+PASSWORD_LOGIN_ENABLED = env_bool("PASSWORD_LOGIN_ENABLED", True)
+BREAK_GLASS_USERNAME = env("BREAK_GLASS_USERNAME", "")
+validate_sign_in_settings(
+    issuer=OIDC_ISSUER_URL,
+    client_id=OIDC_CLIENT_ID,
+    password_login=PASSWORD_LOGIN_ENABLED,
+    break_glass=BREAK_GLASS_USERNAME,
+    role_mapping=OIDC_ROLE_MAPPING,
+    manage_platform_admins=OIDC_MANAGE_PLATFORM_ADMINS,
+)
+
+# --- Sessions ----------------------------------------------------------------------------------------
+SESSION_IDLE_SECONDS = env_int("SESSION_IDLE_MINUTES", 8 * 60) * 60
+SESSION_ABSOLUTE_SECONDS = env_int("SESSION_MAX_AGE_HOURS", 7 * 24) * 3600
+SESSION_COOKIE_AGE = SESSION_ABSOLUTE_SECONDS
+
+# --- API tokens and throttling ---------------------------------------------------------------------
+API_TOKEN_DEFAULT_DAYS = env_int("API_TOKEN_DEFAULT_DAYS", 90)
+API_TOKEN_MAX_DAYS = env_int("API_TOKEN_MAX_DAYS", 365)
+API_TOKEN_WARN_DAYS = env_int("API_TOKEN_WARN_DAYS", 7)
+# DRF rates ("N/second|minute|hour|day"); empty turns a throttle off. Counted in the default cache:
+# set CACHE_URL to a Redis URL so that every web process counts together.
+API_THROTTLE_RATES = {
+    "token": env("API_THROTTLE_TOKEN_RATE", "1200/minute") or None,
+    "user": env("API_THROTTLE_USER_RATE", "2400/minute") or None,
+}
+CACHE_URL = env("CACHE_URL", "")
+if CACHE_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
+
+# --- Operational endpoints -----------------------------------------------------------------------
+# /metrics: open in development; in production it needs METRICS_TOKEN (Authorization: Bearer) or a
+# client address in METRICS_ALLOWED_IPS (addresses or networks), and refuses everyone with neither set.
+METRICS_TOKEN = env("METRICS_TOKEN", "")
+METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", [])
+METRICS_OPEN = env_bool("METRICS_OPEN", not PRODUCTION)
+# /api/schema/ and /api/docs/: sign-in needed in production unless turned off.
+API_DOCS_REQUIRE_SIGN_IN = env_bool("API_DOCS_REQUIRE_SIGN_IN", PRODUCTION)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env("TIME_ZONE", "UTC")
@@ -187,6 +260,10 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "portal.accounts.throttling.TokenRateThrottle",
+        "portal.accounts.throttling.UserRateThrottle",
+    ],
     "DEFAULT_PAGINATION_CLASS": "portal.api.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -256,6 +333,7 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {
     "portal-resend-stale-deliveries": {"task": "portal.resend_stale_deliveries", "schedule": 300.0},
+    "portal-warn-expiring-tokens": {"task": "portal.warn_expiring_tokens", "schedule": 3600.0},
 }
 
 # --- Tools ------------------------------------------------------------------------
@@ -286,6 +364,11 @@ if PRODUCTION:
         allowed_hosts=ALLOWED_HOSTS,
     )
 
+# --- encryption at rest ------------------------------------------------------------
+# Secrets Bridge reads back (secret template parameters, webhook secrets) are stored
+# encrypted with keys derived from this value (SECRET_KEY by default). Changing it makes
+# the stored secrets unreadable: requests with secret parameters must then be submitted again.
+PORTAL_ENCRYPTION_KEY = env("PORTAL_ENCRYPTION_KEY", env("PIPELINES_ENCRYPTION_KEY", SECRET_KEY))
 # --- provisioning ---------------------------------------------------------------------
 # Where `manage.py load_templates` (and the admin's reload button) read templates from.
 PROVISIONING_TEMPLATES_DIR = Path(
@@ -335,8 +418,8 @@ KNOWLEDGE_MAX_ATTACHMENT_BYTES = env_int("KNOWLEDGE_MAX_ATTACHMENT_BYTES", 10 * 
 KNOWLEDGE_SITES_DIR = Path(env("KNOWLEDGE_SITES_DIR", str(VAR_DIR / "knowledge-sites")))
 # --- pipelines ---
 # Webhook secrets are stored encrypted with a key derived from this value
-# (SECRET_KEY by default); changing it makes the stored secrets unreadable.
-PIPELINES_ENCRYPTION_KEY = env("PIPELINES_ENCRYPTION_KEY", SECRET_KEY)
+# (PORTAL_ENCRYPTION_KEY by default); changing it makes the stored secrets unreadable.
+PIPELINES_ENCRYPTION_KEY = env("PIPELINES_ENCRYPTION_KEY", PORTAL_ENCRYPTION_KEY)
 PIPELINES_MAX_BODY_BYTES = env_int("PIPELINES_MAX_BODY_BYTES", 2 * 1024 * 1024)
 PIPELINES_PRODUCTION_ENVIRONMENTS = env_list("PIPELINES_PRODUCTION_ENVIRONMENTS", ["production", "prod", "prd"])
 # The cache alias the receivers use to send at most two drain tasks a second each (pipelines.services._kick);
@@ -376,6 +459,39 @@ CELERY_BEAT_SCHEDULE["catalog-scorecards-nightly"] = {
 # How long a destroy waits for a namespace to be gone, and how often it looks.
 PROVISIONING_NAMESPACE_DELETE_TIMEOUT = env_int("PROVISIONING_NAMESPACE_DELETE_TIMEOUT", 600)
 PROVISIONING_NAMESPACE_POLL_SECONDS = float(env("PROVISIONING_NAMESPACE_POLL_SECONDS", "2"))
+# A new environment's namespace does not exist yet at plan time, so the API server's dry-run
+# of its objects runs in this existing namespace (nothing is stored there).
+PROVISIONING_DRY_RUN_NAMESPACE = env("PROVISIONING_DRY_RUN_NAMESPACE", "default")
 CELERY_BEAT_SCHEDULE["provisioning-sweep-expired"] = {"task": "provisioning.sweep_environments", "schedule": 300.0}
 CELERY_BEAT_SCHEDULE["provisioning-cleanup-workdirs"] = {"task": "provisioning.cleanup_workdirs", "schedule": 3600.0}
 CELERY_BEAT_SCHEDULE["provisioning-check-drift"] = {"task": "provisioning.check_drift_all", "schedule": 6 * 3600.0}
+# --- Git hosts (portal.githosts) ------------------------------------------------------------
+# A JSON list of integrations: [{"type": "github"|"gitlab"|"git", "host": "github.com",
+# "api_base_url": "...", "token": "...", "allow_private_addresses": false}]. Bridge reads only
+# from these hosts and those a Platform Admin adds in the admin (tokens encrypted there).
+GIT_INTEGRATIONS = env("GIT_INTEGRATIONS", "")
+GIT_HTTP_MAX_BYTES = env_int("GIT_HTTP_MAX_BYTES", 10 * 1024 * 1024)
+GIT_HTTP_CONNECT_TIMEOUT = env_int("GIT_HTTP_CONNECT_TIMEOUT", 5)
+GIT_HTTP_READ_TIMEOUT = env_int("GIT_HTTP_READ_TIMEOUT", 20)
+GIT_HTTP_DEADLINE = env_int("GIT_HTTP_DEADLINE", 60)
+# The longest a request waits for a rate limit to pass; a longer wait defers the work instead.
+GIT_HTTP_MAX_RATE_WAIT = env_int("GIT_HTTP_MAX_RATE_WAIT", 10)
+GIT_COMMAND_TIMEOUT = env_int("GIT_COMMAND_TIMEOUT", 60)
+GIT_CACHE_DIR = Path(env("GIT_CACHE_DIR", str(VAR_DIR / "git-cache")))
+# --- catalog: locations in Git repositories and discovery -------------------------------------
+# How often every location is asked "changed since?" (conditional requests; unchanged costs no write).
+CATALOG_LOCATION_REFRESH_SECONDS = env_int("CATALOG_LOCATION_REFRESH_SECONDS", 300)
+# How often discoveries list their organisation's or group's repositories.
+CATALOG_DISCOVERY_SCAN_SECONDS = env_int("CATALOG_DISCOVERY_SCAN_SECONDS", 3600)
+# Parallel requests while refreshing many locations (per worker process).
+CATALOG_LOCATION_THREADS = env_int("CATALOG_LOCATION_THREADS", 8)
+CELERY_BEAT_SCHEDULE["catalog-refresh-locations"] = {
+    "task": "catalog.refresh_locations",
+    "schedule": float(CATALOG_LOCATION_REFRESH_SECONDS),
+    "options": {"expires": CATALOG_LOCATION_REFRESH_SECONDS},
+}
+CELERY_BEAT_SCHEDULE["catalog-scan-discoveries"] = {
+    "task": "catalog.scan_discoveries",
+    "schedule": float(CATALOG_DISCOVERY_SCAN_SECONDS),
+    "options": {"expires": CATALOG_DISCOVERY_SCAN_SECONDS},
+}

@@ -24,7 +24,8 @@ FLAGS = ("is_active", "is_staff", "is_superuser")
 
 @receiver(user_logged_in)
 def record_login(sender, request, user, **kwargs):
-    audit_record(actor=user, action="auth.login", obj=user, ip_address=client_ip(request))
+    method = getattr(request, "_bridge_sign_in_method", "password")
+    audit_record(actor=user, action="auth.login", obj=user, changes={"method": method}, ip_address=client_ip(request))
 
 
 @receiver(user_login_failed)
@@ -39,12 +40,16 @@ def record_failed_login(sender, credentials, request=None, **kwargs):
 def _record_role_change(user, *, added: list[str], removed: list[str]) -> None:
     after = sorted(user.groups.values_list("name", flat=True))
     before = sorted((set(after) - set(added)) | set(removed))
+    from portal.accounts.services import change_source
+
     user.__dict__.pop("_bridge_group_names", None)  # the permission cache of portal.permissions
+    source = change_source()
     for action, names in (("auth.role.add", added), ("auth.role.remove", removed)):
         for name in names:
-            audit_record(
-                actor=current_user(), action=action, obj=user, changes={"role": name, "before": before, "after": after}
-            )
+            changes = {"role": name, "before": before, "after": after}
+            if source:
+                changes["source"] = source
+            audit_record(actor=current_user(), action=action, obj=user, changes=changes)
 
 
 @receiver(m2m_changed, sender=User.groups.through, dispatch_uid="portal-audit-role-membership")

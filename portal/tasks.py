@@ -30,3 +30,10 @@ def deliver(self, delivery_id: int) -> str:
 @shared_task(name="portal.resend_stale_deliveries", soft_time_limit=60, time_limit=90)
 def resend_stale_deliveries() -> int:
     return services.deliveries_resend_stale()
+
+
+@shared_task(name="portal.warn_expiring_tokens", soft_time_limit=120, time_limit=180)
+def warn_expiring_tokens() -> int:
+    from django.conf import settings
+
+    return services.tokens_warn_expiring(within_days=settings.API_TOKEN_WARN_DAYS)

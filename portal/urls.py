@@ -1,8 +1,8 @@
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from portal import views
+from portal.accounts import views as accounts_views
 
 handler403 = "portal.views.error_403"
 handler404 = "portal.views.error_404"
@@ -10,8 +10,10 @@ handler500 = "portal.views.error_500"
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/login/", accounts_views.SignInView.as_view(), name="login"),
+    path("accounts/logout/", accounts_views.sign_out, name="logout"),
+    path("accounts/oidc/start/", accounts_views.oidc_start, name="oidc-start"),
+    path("accounts/oidc/callback/", accounts_views.oidc_callback, name="oidc-callback"),
     path("accounts/profile/", views.profile, name="profile"),
     path("accounts/tokens/", views.token_create, name="token-create"),
     path("accounts/tokens/<int:token_id>/revoke/", views.token_revoke, name="token-revoke"),

@@ -38,10 +38,15 @@ def profile(request):
 def token_create(request):
     form = TokenCreateForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Give the token a name of at most 100 characters.")
+        messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
         return redirect("profile")
     try:
-        new = services.token_create(user=request.user, name=form.cleaned_data["name"])
+        new = services.token_create(
+            user=request.user,
+            name=form.cleaned_data["name"],
+            scopes=form.cleaned_data["scopes"],
+            expires_in_days=form.cleaned_data["expires_in_days"],
+        )
     except services.ServiceError as exc:
         messages.error(request, str(exc))
         return redirect("profile")
@@ -85,6 +90,16 @@ def readyz(request):
 @require_GET
 @never_cache
 def prometheus_metrics(request):
+    from portal.permissions import can_read_metrics
+
+    if not can_read_metrics(request):
+        response = HttpResponse(
+            "Metrics need a bearer token (METRICS_TOKEN) or an allowed address (METRICS_ALLOWED_IPS).\n",
+            status=403,
+            content_type="text/plain; charset=utf-8",
+        )
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
     payload, content_type = metrics.render_latest()
     return HttpResponse(payload, content_type=content_type)
 
@@ -157,6 +172,14 @@ def notification_preferences(request):
     return render(request, "portal/notification_preferences.html", {"form": form, "rows": form.rows()})
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: str) -> str:
+    """OWASP's CSV injection rule: a cell a spreadsheet would read as a formula gets a leading quote."""
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
 AUDIT_CSV_COLUMNS = [
     "created_at",
     "actor_name",
@@ -196,20 +219,19 @@ def audit_log(request):
         def rows():
             yield writer.writerow(AUDIT_CSV_COLUMNS)
             for event in events.iterator(chunk_size=2000):
-                yield writer.writerow(
-                    [
-                        event.created_at.isoformat(),
-                        event.actor_name,
-                        event.action,
-                        event.object_type,
-                        event.object_id,
-                        event.object_repr,
-                        json.dumps(event.changes, sort_keys=True),
-                        event.ip_address or "",
-                    ]
-                )
+                cells = [
+                    event.created_at.isoformat(),
+                    event.actor_name,
+                    event.action,
+                    event.object_type,
+                    event.object_id,
+                    event.object_repr,
+                    json.dumps(event.changes, sort_keys=True, ensure_ascii=False),
+                    event.ip_address or "",
+                ]
+                yield writer.writerow([spreadsheet_safe(cell) for cell in cells])
 
-        response = StreamingHttpResponse(rows(), content_type="text/csv")
+        response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="bridge-audit-log.csv"'
         return response
     page = Paginator(events, 50).get_page(request.GET.get("page"))

@@ -65,6 +65,7 @@ class EnvironmentRequestAdmin(ReadOnlyAdmin):
     list_filter = ("state", "template")
     search_fields = ("name", "requester__username")
     list_select_related = ("template", "requester")
+    exclude = ("secret_parameters",)  # encrypted; never shown, not even as a token
 
 
 @admin.register(Run)
@@ -102,6 +103,7 @@ class ClusterAdmin(admin.ModelAdmin):
         "kubeconfig",
         "in_cluster",
         "namespace_prefix",
+        "server_dry_run",
         "is_active",
         "last_checked_at",
         "last_check_result",

@@ -8,11 +8,13 @@ shared with the API) and its errors are put back on the same fields.
 from __future__ import annotations
 
 from django import forms
-from django.core.validators import MaxValueValidator
+from django.core.validators import MaxLengthValidator, MaxValueValidator, MinLengthValidator
 
 from catalog.models import Entity
 from catalog.selectors import teams_of
+from provisioning.library import is_secret
 from provisioning.models import TemplateVersion
+from provisioning.services import clusters_offered
 
 PARAM_PREFIX = "p_"
 ENTITY_KINDS = ("Component", "System", "API", "Resource")
@@ -42,6 +44,16 @@ def _parameter_field(name: str, prop: dict, required: bool) -> forms.Field:
     attrs = {}
     if ui.get("placeholder"):
         attrs["placeholder"] = ui["placeholder"]
+    if is_secret(prop):
+        # Never sent back to the browser, not even after an error elsewhere on the form.
+        widget = forms.PasswordInput(render_value=False, attrs={**attrs, "autocomplete": "new-password"})
+        # Bounds whose messages never tell the secret's length ("it has 5").
+        bounds = []
+        if prop.get("minLength"):
+            bounds.append(MinLengthValidator(prop["minLength"], f"Use at least {prop['minLength']} characters."))
+        if prop.get("maxLength"):
+            bounds.append(MaxLengthValidator(prop["maxLength"], f"Use at most {prop['maxLength']} characters."))
+        return forms.CharField(strip=False, widget=widget, validators=bounds, **common)
     widget = forms.Textarea(attrs={**attrs, "rows": 3}) if ui.get("widget") == "textarea" else forms.TextInput(attrs)
     return forms.CharField(
         min_length=prop.get("minLength"), max_length=prop.get("maxLength"), strip=True, widget=widget, **common
@@ -82,9 +94,17 @@ class RequestForm(forms.Form):
         self.fields["ttl_hours"].initial = version.default_ttl_hours
         self.fields["ttl_hours"].help_text = f"At most {version.max_ttl_hours} hours."
         self.fields["ttl_hours"].widget.attrs["max"] = version.max_ttl_hours
+        clusters = clusters_offered(version)
+        if len(clusters) > 1:
+            self.fields["cluster"] = forms.ChoiceField(
+                choices=[(c.name, c.name) for c in clusters],
+                initial=clusters[0].name,
+                label="Cluster",
+                help_text="Where the environment's Kubernetes namespace is created; the template allows these.",
+            )
         schema = version.parameters_schema
         required = set(schema.get("required", []))
-        for name, prop in schema.get("properties", {}).items():
+        for name, prop in version.ordered_parameters:
             self.fields[PARAM_PREFIX + name] = _parameter_field(name, prop, name in required)
 
     def parameter_fields(self):
@@ -95,19 +115,40 @@ class RequestForm(forms.Form):
 
     def parameters(self) -> dict:
         values = {}
-        for name, value in self.cleaned_data.items():
+        for name, value in getattr(self, "cleaned_data", {}).items():
             if not name.startswith(PARAM_PREFIX):
                 continue
             if value in ("", None) and not isinstance(value, bool):
                 continue  # left empty: the schema's default (if any) applies
             values[name[len(PARAM_PREFIX) :]] = value
+        # A parameter the form does not offer is passed on, so the service refuses it by name.
+        for key in self.data:
+            if key.startswith(PARAM_PREFIX) and key not in self.fields:
+                values[key[len(PARAM_PREFIX) :]] = self.data.get(key)
         return values
 
+    def submitted(self) -> dict:
+        """The values for the service, as far as they parsed: fields with an error are left out."""
+        data = getattr(self, "cleaned_data", {})
+        return {
+            "entity": data.get("entity"),
+            "team": data.get("team"),
+            "name": data.get("name", ""),
+            "justification": data.get("justification", ""),
+            "ttl_hours": data.get("ttl_hours"),
+            "parameters": self.parameters(),
+            "cluster": data.get("cluster"),
+        }
+
     def add_service_errors(self, errors: dict[str, list[str]]) -> None:
+        """Put the service's errors on their fields; a field that already shows an error keeps only that one."""
         for field, messages in errors.items():
             target = field if field in self.fields else PARAM_PREFIX + field
+            target = target if target in self.fields else None
+            if target is not None and target in self.errors:
+                continue
             for message in messages:
-                self.add_error(target if target in self.fields else None, message)
+                self.add_error(target, message)
 
 
 class DecisionForm(forms.Form):

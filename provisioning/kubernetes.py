@@ -7,6 +7,7 @@ log. Errors are raised as :class:`ClusterError` with a message safe to show.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable
@@ -69,8 +70,11 @@ def _describe(exc: Exception) -> str:
         reason = exc.reason or ""
         message = ""
         if exc.body:
-            match = re.search(r'"message":\s*"([^"]*)"', str(exc.body))
-            message = match.group(1) if match else ""
+            try:
+                message = str(json.loads(exc.body).get("message") or "")
+            except (ValueError, AttributeError, TypeError):
+                match = re.search(r'"message":\s*"([^"]*)"', str(exc.body))
+                message = match.group(1) if match else ""
         return f"{exc.status} {reason}: {message}".strip(": ") if message else f"{exc.status} {reason}"
     return f"{exc.__class__.__name__}: {exc}"
 
@@ -175,6 +179,11 @@ _KINDS: dict[str, tuple[type, str, str, str]] = {
     ),
 }
 SUPPORTED_MANIFEST_KINDS = tuple(sorted(_KINDS))
+
+
+def _method(kind: str, verb: str) -> str:
+    """``delete_namespaced_config_map`` etc., from the create method's name."""
+    return _KINDS[kind][1].replace("create_", f"{verb}_", 1)
 
 
 def _apply_namespaced(api: client.ApiClient, namespace: str, body: dict, log: Log) -> str:
@@ -282,14 +291,54 @@ def desired_objects(spec: EnvironmentObjects) -> list[dict[str, Any]]:
     return objects
 
 
+def _managed_objects(api: client.ApiClient, namespace: str) -> list[tuple[str, str]]:
+    """(kind, name) of every object Bridge applied in the namespace, by its managed-by label."""
+    found = []
+    for kind in SUPPORTED_MANIFEST_KINDS:
+        api_class = _KINDS[kind][0]
+        items = _call(
+            f"listing {kind} objects in {namespace}",
+            getattr(api_class(api), _method(kind, "list")),
+            namespace=namespace,
+            label_selector=f"app.kubernetes.io/managed-by={MANAGED_BY}",
+        ).items
+        found.extend((kind, item.metadata.name) for item in items)
+    return found
+
+
+def _prune(api: client.ApiClient, namespace: str, keep: set[tuple[str, str]], log: Log) -> list[str]:
+    """Delete the objects Bridge applied earlier that the template no longer has."""
+    deleted = []
+    for kind, name in _managed_objects(api, namespace):
+        if (kind, name) in keep:
+            continue
+        api_class = _KINDS[kind][0]
+        try:
+            getattr(api_class(api), _method(kind, "delete"))(
+                name=name, namespace=namespace, _request_timeout=REQUEST_TIMEOUT
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise ClusterError(f"deleting {kind} {namespace}/{name} failed: {_describe(exc)}") from exc
+        except (Urllib3HTTPError, OSError) as exc:
+            raise ClusterError(f"deleting {kind} {namespace}/{name} failed: cluster unreachable") from exc
+        log(f"kubernetes: {kind} {namespace}/{name} deleted (no longer in the template)")
+        deleted.append(f"{kind}/{name}")
+    return deleted
+
+
 def apply_environment(connection: ClusterConnection, spec: EnvironmentObjects, log: Log) -> list[str]:
-    """Create or update the namespace and everything in it. Idempotent."""
+    """Create or update the namespace and everything in it, and delete what Bridge applied
+    before that the template no longer has. Idempotent."""
     applied = []
     with api_client(connection) as api:
         _ensure_namespace(api, spec.namespace, {**spec.labels, "app.kubernetes.io/managed-by": MANAGED_BY}, log)
+        keep = set()
         for body in desired_objects(spec):
             _apply_namespaced(api, spec.namespace, body, log)
             applied.append(f"{body['kind']}/{body['metadata']['name']}")
+            keep.add((body["kind"], body["metadata"]["name"]))
+        _prune(api, spec.namespace, keep, log)
     return applied
 
 
@@ -515,6 +564,15 @@ class SubstitutionError(ValueError):
     pass
 
 
+def placeholders(value: Any) -> set[str]:
+    """The names of every ``${name}`` in a structure's strings (keys included)."""
+    if isinstance(value, dict):
+        return set().union(*(placeholders(k) | placeholders(v) for k, v in value.items()))
+    if isinstance(value, list):
+        return set().union(*(placeholders(v) for v in value))
+    return set(_PLACEHOLDER.findall(value)) if isinstance(value, str) else set()
+
+
 def substitute(value: Any, values: dict[str, Any]) -> Any:
     """Replace ``${name}`` in every string of a manifest. No code runs: only lookups.
 
@@ -544,3 +602,279 @@ def substitute(value: Any, values: dict[str, Any]) -> Any:
         return str(values[key])
 
     return _PLACEHOLDER.sub(replace, value)
+
+
+# --- validation: what the API server would refuse, found before anything is applied -----
+
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+_LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+_QUANTITY = re.compile(
+    r"^[+-]?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE][+-]?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+)
+# Kinds whose names are DNS-1035 labels (Service) or path segments (RBAC); the rest are DNS-1123 subdomains.
+_LABEL_NAMED = {"Service"}
+_PATH_SEGMENT_NAMED = {"Role", "RoleBinding"}
+
+
+class UnknownValue(str):
+    """A placeholder's value that is only known after apply (an output): its type is not checked."""
+
+
+def _name_problem(kind: str, name: Any) -> str | None:
+    if not isinstance(name, str) or not name:
+        return "metadata.name is required"
+    if isinstance(name, UnknownValue):
+        return None
+    if kind in _PATH_SEGMENT_NAMED:
+        if name in (".", "..") or "/" in name or "%" in name:
+            return f"metadata.name {name!r} may not be '.', '..' or contain '/' or '%'"
+        return None
+    if kind in _LABEL_NAMED or kind == "Namespace":
+        rule = _DNS1035_LABEL if kind in _LABEL_NAMED else _DNS1123_LABEL
+        what = "an RFC 1035 label" if kind in _LABEL_NAMED else "an RFC 1123 label"
+        if len(name) > 63 or not rule.match(name):
+            return (
+                f"metadata.name {name!r} is not {what}: at most 63 lower case letters, digits and '-', "
+                "starting and ending with a letter or digit"
+            )
+        return None
+    if len(name) > 253 or not _DNS1123_SUBDOMAIN.match(name):
+        return (
+            f"metadata.name {name!r} is not an RFC 1123 subdomain: lower case letters, digits, '-' and '.', "
+            "starting and ending with a letter or digit (no '_')"
+        )
+    return None
+
+
+def _label_problems(labels: Any) -> list[str]:
+    if not isinstance(labels, dict):
+        return []
+    problems = []
+    for key, value in labels.items():
+        prefix, _, name = str(key).rpartition("/")
+        if (
+            (prefix and (len(prefix) > 253 or not _DNS1123_SUBDOMAIN.match(prefix)))
+            or len(name) > 63
+            or not (_LABEL_NAME.match(name))
+        ):
+            problems.append(f"label key {key!r} is not valid")
+        if isinstance(value, UnknownValue):
+            continue
+        if not isinstance(value, str) or len(value) > 63 or not _LABEL_VALUE.match(value):
+            problems.append(
+                f"label {key}={value!r} is not a valid label value (at most 63 letters, digits, '-', '_' and '.')"
+            )
+    return problems
+
+
+def _quantity_problems(where: str, values: Any) -> list[str]:
+    if not isinstance(values, dict):
+        return []
+    return [
+        f"{where}.{resource}: {value!r} is not a quantity (like 500m, 2, 4Gi)"
+        for resource, value in values.items()
+        if not isinstance(value, UnknownValue) and not (isinstance(value, int | float) or _QUANTITY.match(str(value)))
+    ]
+
+
+def schema_version(server_version: str | None = None) -> str:
+    """The Kubernetes version whose schemas check objects: the cluster's, within what the package ships."""
+    from kubernetes_validate import utils as kv_utils
+
+    latest = kv_utils.latest_version()
+    match = re.match(r"^v?(\d+)\.(\d+)", server_version or "")
+    if not match:
+        return kv_utils.major_minor(latest)
+    wanted = (int(match.group(1)), int(match.group(2)))
+    shipped = [tuple(int(p) for p in kv_utils.major_minor(v).split(".")) for v in kv_utils.all_versions()]
+    usable = [v for v in shipped if v <= wanted] or shipped[:1]
+    major, minor = max(usable)
+    return f"{major}.{minor}"
+
+
+def object_problems(body: dict, *, version: str | None = None) -> list[str]:
+    """Why the API server would refuse this object, in words; empty when it is valid.
+
+    Names and labels follow the API server's rules; the rest is checked against the
+    object's OpenAPI schema (``kubernetes-validate``, strict: unknown fields are refused).
+    """
+    import kubernetes_validate
+    from kubernetes_validate.utils import InvalidSchemaError, SchemaNotFoundError
+
+    kind = body.get("kind") or "?"
+    metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+    problems = []
+    name_problem = _name_problem(kind, metadata.get("name"))
+    if name_problem:
+        problems.append(name_problem)
+    problems.extend(_label_problems(metadata.get("labels")))
+    if kind == "ResourceQuota":
+        problems.extend(_quantity_problems("spec.hard", (body.get("spec") or {}).get("hard")))
+    if kind == "LimitRange":
+        for index, limit in enumerate((body.get("spec") or {}).get("limits") or []):
+            for section in ("default", "defaultRequest", "max", "min", "maxLimitRequestRatio"):
+                if isinstance(limit, dict):
+                    problems.extend(_quantity_problems(f"spec.limits[{index}].{section}", limit.get(section)))
+    try:
+        kubernetes_validate.validate(body, version or schema_version(), strict=True)
+    except kubernetes_validate.ValidationError as exc:
+        if not isinstance(exc.instance, UnknownValue):
+            where = ".".join(str(part) for part in exc.path) or "(the object)"
+            problems.append(f"{where}: {exc.message}")
+    except (SchemaNotFoundError, InvalidSchemaError):
+        pass
+    return problems
+
+
+def environment_problems(spec: EnvironmentObjects, *, version: str | None = None) -> list[str]:
+    """Every object Bridge would apply for the environment that the API server would refuse, with why."""
+    problems = [f"Namespace {spec.namespace}: {p}" for p in filter(None, [_name_problem("Namespace", spec.namespace)])]
+    problems.extend(f"Namespace {spec.namespace}: {p}" for p in _label_problems(spec.labels))
+    version = version or schema_version()
+    for body in desired_objects(spec):
+        name = (body.get("metadata") or {}).get("name") or "(no name)"
+        problems.extend(f"{body.get('kind')} {name}: {p}" for p in object_problems(body, version=version))
+    return problems
+
+
+# --- plan: what applying would create, change and delete -----------------------------------
+
+
+@dataclass
+class ObjectChange:
+    kind: str
+    name: str
+    action: str  # create, update, delete, no-op
+
+    def as_dict(self) -> dict[str, str]:
+        return {"kind": self.kind, "name": self.name, "action": self.action}
+
+
+@dataclass
+class KubernetesPlan:
+    changes: list[ObjectChange] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    server_version: str = ""
+    dry_run: str = ""  # what the server-side dry-run did, in words
+
+
+def _dry_run(api: client.ApiClient, namespace: str, body: dict, *, exists: bool) -> str | None:
+    """Ask the API server to validate the object without storing it; the refusal, or None."""
+    kind, name = body["kind"], body["metadata"]["name"]
+    instance = _KINDS[kind][0](api)
+    try:
+        if exists:
+            getattr(instance, _KINDS[kind][3])(
+                name=name, namespace=namespace, body=body, dry_run="All", _request_timeout=REQUEST_TIMEOUT
+            )
+        else:
+            getattr(instance, _KINDS[kind][1])(
+                namespace=namespace, body=body, dry_run="All", _request_timeout=REQUEST_TIMEOUT
+            )
+    except ApiException as exc:
+        if exc.status in (400, 403, 404, 409, 422) and not (exc.status == 409 and not exists):
+            return f"{kind} {name}: the cluster refused it: {_describe(exc)}"
+        if exc.status == 409:
+            return None  # an object of that name exists where it was tried: its content was still valid
+        raise ClusterError(f"dry-run of {kind} {name} failed: {_describe(exc)}") from exc
+    except (Urllib3HTTPError, OSError) as exc:
+        raise ClusterError(f"dry-run of {kind} {name} failed: cluster unreachable ({exc.__class__.__name__})") from exc
+    return None
+
+
+def _namespace_exists(core: client.CoreV1Api, name: str) -> bool:
+    try:
+        core.read_namespace(name=name, _request_timeout=REQUEST_TIMEOUT)
+    except ApiException as exc:
+        if exc.status == 404:
+            return False
+        raise ClusterError(f"reading namespace {name} failed: {_describe(exc)}") from exc
+    except (Urllib3HTTPError, OSError) as exc:
+        raise ClusterError(f"reading namespace {name} failed: cluster unreachable") from exc
+    return True
+
+
+def plan_environment(
+    connection: ClusterConnection,
+    spec: EnvironmentObjects,
+    *,
+    dry_run: bool = True,
+    dry_run_namespace: str = "default",
+) -> KubernetesPlan:
+    """Compare the environment's objects with the cluster: what applying would create, change or delete.
+
+    With ``dry_run``, the API server validates every object (``dryRun=All``: nothing is stored).
+    A namespace that does not exist yet cannot hold a dry-run, so its objects are tried in
+    ``dry_run_namespace`` instead.
+    """
+    plan = KubernetesPlan()
+    desired = desired_objects(spec)
+    with api_client(connection) as api:
+        plan.server_version = _call("reading the server version", client.VersionApi(api).get_code).git_version
+        core = client.CoreV1Api(api)
+        try:
+            namespace = core.read_namespace(name=spec.namespace, _request_timeout=REQUEST_TIMEOUT)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise ClusterError(f"reading namespace {spec.namespace} failed: {_describe(exc)}") from exc
+            namespace = None
+        except (Urllib3HTTPError, OSError) as exc:
+            raise ClusterError(f"reading namespace {spec.namespace} failed: cluster unreachable") from exc
+        if namespace is None:
+            plan.changes.append(ObjectChange("Namespace", spec.namespace, "create"))
+            plan.changes.extend(ObjectChange(b["kind"], b["metadata"]["name"], "create") for b in desired)
+        else:
+            refusal = _ownership_problem(spec.namespace, namespace, spec.labels.get(OWNER_LABEL, ""))
+            if refusal:
+                plan.problems.append(f"Namespace {spec.namespace}: {refusal}")
+            labels = namespace.metadata.labels or {}
+            same = all(labels.get(k) == v for k, v in spec.labels.items() if k != "bridge.dev/expires")
+            plan.changes.append(ObjectChange("Namespace", spec.namespace, "no-op" if same else "update"))
+            for body in desired:
+                kind, name = body["kind"], body["metadata"]["name"]
+                try:
+                    actual = getattr(_KINDS[kind][0](api), _KINDS[kind][2])(
+                        name=name, namespace=spec.namespace, _request_timeout=REQUEST_TIMEOUT
+                    )
+                except ApiException as exc:
+                    if exc.status != 404:
+                        raise ClusterError(f"reading {kind}/{name} failed: {_describe(exc)}") from exc
+                    plan.changes.append(ObjectChange(kind, name, "create"))
+                    continue
+                actual_dict = api.sanitize_for_serialization(actual)
+                differs = any(
+                    _subset_differences(section, body[section], actual_dict.get(section))
+                    for section in ("spec", "data", "stringData", "roleRef", "subjects")
+                    if section in body
+                )
+                plan.changes.append(ObjectChange(kind, name, "update" if differs else "no-op"))
+            keep = {(b["kind"], b["metadata"]["name"]) for b in desired}
+            plan.changes.extend(
+                ObjectChange(kind, name, "delete")
+                for kind, name in _managed_objects(api, spec.namespace)
+                if (kind, name) not in keep
+            )
+        if dry_run and namespace is None and not _namespace_exists(core, dry_run_namespace):
+            plan.dry_run = f"server-side dry-run skipped: namespace {dry_run_namespace} does not exist to hold it"
+        elif dry_run:
+            target = spec.namespace if namespace is not None else dry_run_namespace
+            existing = {(c.kind, c.name) for c in plan.changes if c.action in ("update", "no-op")}
+            if namespace is None:
+                metadata = {"name": spec.namespace, "labels": spec.labels}
+                body = {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata}
+                try:
+                    core.create_namespace(body=body, dry_run="All", _request_timeout=REQUEST_TIMEOUT)
+                except ApiException as exc:
+                    if exc.status != 409:
+                        plan.problems.append(f"Namespace {spec.namespace}: the cluster refused it: {_describe(exc)}")
+            for body in desired:
+                refusal = _dry_run(api, target, body, exists=(body["kind"], body["metadata"]["name"]) in existing)
+                if refusal:
+                    plan.problems.append(refusal)
+            plan.dry_run = f"server-side dry-run in namespace {target}: " + (
+                "every object accepted" if not plan.problems else f"{len(plan.problems)} refused"
+            )
+    return plan

@@ -18,13 +18,14 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
+from portal import safe_yaml
 from provisioning import terraform
 
 DESCRIPTOR_NAME = "bridge-template.yaml"
 MAX_MODULE_BYTES = 256 * 1024
 MODULE_SUFFIXES = (".tf", ".tf.json", ".tftpl")
 # Variables Bridge fills itself when a module declares them.
-BUILTIN_VARIABLES = ("environment_name", "request_id", "owner_team")
+BUILTIN_VARIABLES = ("environment_name", "request_id", "owner_team", "namespace")
 PARAMETER_TYPES = {"string", "integer", "number", "boolean"}
 UI_WIDGETS = {"text", "textarea", "select", "radio", "checkbox", "number"}
 
@@ -82,12 +83,22 @@ DESCRIPTOR_SCHEMA = {
     },
 }
 
-_VARIABLE_RE = re.compile(r'^\s*variable\s+"([A-Za-z_][A-Za-z0-9_-]*)"', re.MULTILINE)
+_VARIABLE_RE = re.compile(r'^\s*variable\s+"([A-Za-z_][A-Za-z0-9_-]*)"\s*\{', re.MULTILINE)
+_SENSITIVE_RE = re.compile(r"^\s*sensitive\s*=\s*true\s*$", re.MULTILINE)
 _PARAM_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 
 class TemplateProblem(Exception):
     """The template cannot be published; the message says why."""
+
+
+def is_secret(prop: dict) -> bool:
+    """A secret parameter: JSON Schema ``writeOnly: true`` or ``format: password``."""
+    return isinstance(prop, dict) and (prop.get("writeOnly") is True or prop.get("format") == "password")
+
+
+def secret_names(schema: dict) -> frozenset[str]:
+    return frozenset(name for name, prop in (schema.get("properties") or {}).items() if is_secret(prop))
 
 
 @dataclass
@@ -98,6 +109,11 @@ class ParsedTemplate:
     files: dict[str, str]
     digest: str
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def parameter_order(self) -> list[str]:
+        """The parameters in the descriptor's order (a JSON column may not keep it)."""
+        return list(self.descriptor["parameters"]["properties"])
 
     @property
     def approval(self) -> dict:
@@ -138,6 +154,13 @@ def validate_parameters_schema(schema: dict) -> None:
             errors = list(Draft202012Validator(prop).iter_errors(prop["default"]))
             if errors:
                 raise TemplateProblem(f"parameter {name!r}: its default is invalid: {errors[0].message}")
+        if is_secret(prop):
+            if prop["type"] != "string":
+                raise TemplateProblem(f"parameter {name!r}: a secret (writeOnly or format: password) is a string")
+            if "default" in prop or "enum" in prop or "const" in prop:
+                raise TemplateProblem(
+                    f"parameter {name!r}: a secret has no default, enum or const: its value would be in the descriptor"
+                )
     for name in schema.get("required", []):
         if name not in properties:
             raise TemplateProblem(f"parameters: required parameter {name!r} is not defined")
@@ -166,12 +189,59 @@ def _read_module(module_dir: Path) -> dict[str, str]:
     return files
 
 
-def declared_variables(files: dict[str, str]) -> set[str]:
-    names: set[str] = set()
+def _block_body(text: str, start: int) -> str:
+    """The text of the ``{...}`` block opening at ``start``, skipping braces in strings and comments."""
+    depth, index, quoted = 0, start, False
+    while index < len(text):
+        char = text[index]
+        if quoted:
+            if char == "\\":
+                index += 1
+            elif char == '"':
+                quoted = False
+        elif char == '"':
+            quoted = True
+        elif char == "#" or text.startswith("//", index):
+            index = text.find("\n", index)
+            if index < 0:
+                break
+        elif char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+            if depth == 0:
+                return text[start + 1 : index]
+        index += 1
+    return text[start + 1 :]
+
+
+def module_variables(files: dict[str, str]) -> dict[str, dict]:
+    """The root module's variables: name → {"sensitive": bool}, from ``.tf`` and ``.tf.json`` files."""
+    variables: dict[str, dict] = {}
     for relative, text in files.items():
-        if relative.endswith(".tf") and "/" not in relative:
-            names.update(_VARIABLE_RE.findall(text))
-    return names
+        if "/" in relative:
+            continue
+        if relative.endswith(".tf"):
+            for match in _VARIABLE_RE.finditer(text):
+                body = _block_body(text, match.end() - 1)
+                # Only the block's own attributes count: nested blocks (validation) are left out.
+                top_level = body
+                while (reduced := re.sub(r"\{[^{}]*\}", "", top_level)) != top_level:
+                    top_level = reduced
+                variables[match.group(1)] = {"sensitive": bool(_SENSITIVE_RE.search(top_level))}
+        elif relative.endswith(".tf.json"):
+            try:
+                declared = json.loads(text).get("variable") or {}
+            except (ValueError, AttributeError):
+                continue
+            if isinstance(declared, dict):
+                for name, body in declared.items():
+                    variables[name] = {"sensitive": isinstance(body, dict) and body.get("sensitive") is True}
+    return variables
+
+
+def declared_variables(files: dict[str, str]) -> set[str]:
+    return set(module_variables(files))
 
 
 _SENSITIVE_RE = re.compile(r"^\s*sensitive\s*=\s*true\b", re.MULTILINE)
@@ -286,7 +356,7 @@ def read_template(directory: Path) -> ParsedTemplate:
     """Read, parse and validate one template directory. Raises ``TemplateProblem``."""
     descriptor_path = directory / DESCRIPTOR_NAME
     try:
-        descriptor = yaml.safe_load(descriptor_path.read_text(encoding="utf-8"))
+        descriptor = safe_yaml.load(descriptor_path.read_text(encoding="utf-8"), name=DESCRIPTOR_NAME)
     except FileNotFoundError:
         raise TemplateProblem(f"no {DESCRIPTOR_NAME} in {directory}")
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
@@ -316,10 +386,23 @@ def read_template(directory: Path) -> ParsedTemplate:
     if directory.resolve() != module_dir and directory.resolve() not in module_dir.parents:
         raise TemplateProblem("module must be inside the template directory")
     files = _read_module(module_dir)
-    declared = declared_variables(files)
-    for name in descriptor["parameters"]["properties"]:
-        if name not in declared:
+    variables = module_variables(files)
+    for name, prop in descriptor["parameters"]["properties"].items():
+        if name not in variables:
             raise TemplateProblem(f'parameter {name!r} has no matching variable "{name}" in the module')
+        if is_secret(prop) and not variables[name]["sensitive"]:
+            raise TemplateProblem(
+                f'parameter {name!r} is secret, but variable "{name}" is not: add sensitive = true to it, '
+                "so Terraform never prints its value"
+            )
+        if variables[name]["sensitive"] and not is_secret(prop):
+            raise TemplateProblem(
+                f'variable "{name}" is sensitive = true, but parameter {name!r} is not secret: add writeOnly: true '
+                "to it, so Bridge encrypts it and never shows it"
+            )
+    kubernetes_section = descriptor.get("kubernetes", {})
+    if kubernetes_section:
+        check_kubernetes_section(kubernetes_section, descriptor["parameters"])
 
     notes = []
     note = validate_module(files)
@@ -334,6 +417,57 @@ def read_template(directory: Path) -> ParsedTemplate:
         digest=hashlib.sha256(canonical).hexdigest(),
         notes=notes,
     )
+
+
+def _sample_values(parameters_schema: dict) -> dict:
+    """Stand-in values for a load-time check of the Kubernetes objects: right type, plain text."""
+    values: dict = {}
+    for name, prop in parameters_schema.get("properties", {}).items():
+        kind = prop.get("type")
+        if kind == "boolean":
+            values[name] = bool(prop.get("default", False))
+        elif kind in ("integer", "number"):
+            values[name] = prop.get("default", prop.get("minimum", 1))
+        else:
+            values[name] = "x"
+    values.update(environment_name="x", request_id=1, namespace="bridge-x", owner_team="x")
+    return values
+
+
+def check_kubernetes_section(section: dict, parameters_schema: dict) -> None:
+    """The objects the section makes, with stand-in values, must be valid Kubernetes objects.
+
+    Names and the literal parts of every object are checked now; values that come from the
+    request are checked again, with the real values, when the request is planned.
+    """
+    from provisioning import kubernetes as kube
+
+    secrets = secret_names(parameters_schema)
+    used = kube.placeholders([section.get("quota"), section.get("limits"), section.get("manifests")])
+    leaked = sorted(used & secrets)
+    if leaked:
+        raise TemplateProblem(
+            f"kubernetes: secret parameter(s) {', '.join(leaked)} cannot fill Kubernetes objects: Bridge shows and "
+            "compares those objects. Have the Terraform module create the Kubernetes Secret instead."
+        )
+    values = _sample_values(parameters_schema)
+    outputs = sorted(name for name in used if name.startswith("outputs."))
+    values.update({name: kube.UnknownValue("x") for name in outputs})
+    try:
+        spec = kube.EnvironmentObjects(
+            namespace="bridge-x",
+            labels={"bridge.dev/environment": "1"},
+            quota=kube.substitute(section.get("quota") or {}, values),
+            limits=kube.substitute(section.get("limits") or [], values),
+            team_group="x",
+            team_role=section.get("role", ""),
+            manifests=kube.substitute(section.get("manifests") or [], values),
+        )
+    except kube.SubstitutionError as exc:
+        raise TemplateProblem(f"kubernetes: {exc} (parameters, environment_name, namespace, outputs.<name>)")
+    problems = kube.environment_problems(spec)
+    if problems:
+        raise TemplateProblem("kubernetes: " + "; ".join(problems[:5]))
 
 
 def template_directories(root: Path) -> list[Path]:

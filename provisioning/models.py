@@ -51,6 +51,11 @@ class TemplateVersion(models.Model):
     owner_ref = models.CharField(max_length=200, blank=True, help_text="The owning team, kind:namespace/name")
     owner_team = models.ForeignKey("catalog.Entity", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     parameters_schema = models.JSONField(default=dict)
+    parameter_order = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Parameter names in the descriptor's order (a JSON column may reorder keys).",
+    )
     approval_policy = models.CharField(max_length=20, choices=ApprovalPolicy.choices)
     approval_group = models.CharField(max_length=150, blank=True)
     approvals_required = models.PositiveSmallIntegerField(default=1)
@@ -67,6 +72,13 @@ class TemplateVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.template.name} v{self.number}"
+
+    @property
+    def ordered_parameters(self) -> list[tuple[str, dict]]:
+        """(name, schema) of each parameter, in the order the template's author gave them."""
+        properties = self.parameters_schema.get("properties", {})
+        order = [name for name in self.parameter_order or [] if name in properties]
+        return [(name, properties[name]) for name in order + [n for n in properties if n not in order]]
 
 
 class RequestState(models.TextChoices):
@@ -107,6 +119,11 @@ class Cluster(models.Model):
     )
     in_cluster = models.BooleanField(default=False, help_text="Use the pod's service account instead of a kubeconfig.")
     namespace_prefix = models.CharField(max_length=30, blank=True, default="bridge-")
+    server_dry_run = models.BooleanField(
+        default=True,
+        help_text="At plan time, have the API server validate every object (server-side dry-run, nothing is "
+        "stored). Switch off only for an API emulator that ignores dry-run requests.",
+    )
     is_active = models.BooleanField(default=True)
     last_checked_at = models.DateTimeField(null=True, blank=True)
     last_check_result = models.TextField(blank=True)
@@ -143,7 +160,11 @@ class EnvironmentRequest(models.Model):
     )
     name = models.CharField(max_length=40)
     justification = models.TextField(max_length=2000)
-    parameters = models.JSONField(default=dict)
+    parameters = models.JSONField(default=dict, help_text="Secret parameters hold only a mask here.")
+    secret_parameters = models.TextField(
+        blank=True,
+        help_text="The secret parameters' values, encrypted (a Fernet token of their JSON); emptied when it ends.",
+    )
     ttl_hours = models.PositiveIntegerField()
     state = models.CharField(max_length=30, choices=RequestState.choices, default=RequestState.SUBMITTED)
     failure_reason = models.TextField(blank=True)
@@ -187,6 +208,14 @@ class EnvironmentRequest(models.Model):
     @property
     def is_moving(self) -> bool:
         return self.state in MOVING_STATES
+
+    @property
+    def parameter_items(self) -> list[tuple[str, object]]:
+        """(name, value) of the parameters in the template's order; secrets hold only a mask."""
+        values = self.parameters or {}
+        order = [name for name, _prop in self.template_version.ordered_parameters]
+        known = [(name, values[name]) for name in order if name in values]
+        return known + [(name, value) for name, value in values.items() if name not in order]
 
     @property
     def state_badge(self) -> str:

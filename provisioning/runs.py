@@ -54,23 +54,17 @@ def this_host() -> str:
 
 
 def terraform_variables(request) -> tuple[dict, set[str]]:
-    """The values Terraform gets for this request, and the names of those that are secrets.
+    """The values Terraform gets for this request (``services.terraform_variables``: declared
+    parameters, secrets decrypted, built-ins), and the names of those that are secrets.
 
-    Secrets are the template's parameters marked secret (JSON Schema ``writeOnly`` or
-    ``format: password``) and every variable the module marks ``sensitive = true``. Their values
-    go only into the 0600 variables file, which is removed when the run ends, and are masked in
-    the log should Terraform print them.
+    Secrets are the template's secret parameters and every variable the module marks
+    ``sensitive = true``. Their values go only into the 0600 variables file, which is removed when
+    the run ends, and are masked in the log, the plan summary and the outputs should Terraform
+    print them.
     """
-    values = {**request.parameters, **_builtin_variables_of(request)}
-    files = request.template_version.files
-    secret = set(library.sensitive_variables(files))
-    properties = (request.template_version.parameters_schema or {}).get("properties", {})
-    secret.update(
-        name
-        for name, prop in properties.items()
-        if isinstance(prop, dict) and (prop.get("writeOnly") or prop.get("format") == "password")
-    )
-    return values, secret
+    variables = services.terraform_variables(request)
+    secret = set(variables.secret_names) | library.sensitive_variables(request.template_version.files)
+    return dict(variables.values), secret
 
 
 def secret_strings(values: dict, secret: set[str]) -> list[str]:
@@ -248,16 +242,6 @@ def _tail(writer: LogWriter, run_id: int, lines: int = 15) -> str:
     return "\n".join(relevant)
 
 
-def _builtin_variables_of(request) -> dict:
-    values = {
-        "environment_name": request.name,
-        "request_id": request.pk,
-        "owner_team": request.team.name if request.team_id else "",
-    }
-    declared = library.declared_variables(request.template_version.files)
-    return {name: value for name, value in values.items() if name in declared}
-
-
 def _load(run_id: int) -> Run:
     return Run.objects.select_related(
         "request__template_version", "request__template", "request__team", "request__cluster"
@@ -331,6 +315,12 @@ def _drive(run: Run, *, resuming: bool) -> str:
             reason="The run took longer than its time limit; Terraform was interrupted and stopped. Retry it, "
             "or ask a Platform Admin to raise RUN_TIME_LIMIT_SECONDS.",
         )
+        return "failed"
+    except services.ServiceError as exc:
+        # A rule of the portal stops the run (secrets unreadable, cluster no longer offered): say which.
+        writer.line(f"Stopped: {exc}")
+        writer.flush()
+        services.run_fail(run_id=run_id, reason=str(exc))
         return "failed"
     except Exception as exc:
         logger.exception("run %s failed unexpectedly", run_id)
@@ -489,13 +479,34 @@ def _plan(context: RunContext, values: dict) -> None:
     except ValueError:
         raise terraform.TerraformError("`terraform show -json` did not return JSON.")
     summary = _masked(terraform.plan_summary(shown), context.writer.secrets)
-    services.log_redact(run_id=run.pk, secrets=terraform.sensitive_values(shown))
+    services.log_redact(run_id=run.pk, secrets=[*terraform.sensitive_values(shown), *context.writer.secrets])
     context.say(
         f"Plan summary: {summary['add']} to add, {summary['change']} to change, {summary['destroy']} to destroy; "
         f"{len(summary['outputs'])} output(s)."
     )
+    summary["kubernetes"] = _kubernetes_plan(request, context.writer, summary)
     context.writer.flush()
     services.run_plan_succeeded(run_id=run.pk, summary=summary)
+
+
+def _kubernetes_plan(request, writer: LogWriter, summary: dict) -> dict:
+    """The Kubernetes objects the apply will create, change or delete, checked before anyone approves."""
+    writer.line("Kubernetes: checking the objects against the Kubernetes schemas and the cluster.")
+    try:
+        plan = services.kubernetes_plan(request, summary["outputs"])
+    except services.KubernetesInvalid as exc:
+        writer.line(f"kubernetes: refused: {exc}")
+        raise terraform.TerraformError(f"The template's Kubernetes objects would be refused by the cluster: {exc}")
+    if "skipped" in plan:
+        writer.line(f"kubernetes: skipped: {plan['skipped']}")
+        return plan
+    for change in plan["objects"]:
+        writer.line(f"kubernetes: {change['kind']} {plan['namespace']}/{change['name']}: {change['action']}")
+    writer.line(
+        f"Kubernetes plan on cluster {plan['cluster']}: {plan['create']} to create, {plan['update']} to change, "
+        f"{plan['delete']} to delete. {plan['note']}"
+    )
+    return plan
 
 
 def _apply(context: RunContext) -> None:
@@ -518,7 +529,8 @@ def _apply(context: RunContext) -> None:
         outputs = json.loads(out or "{}")
     except ValueError:
         raise terraform.TerraformError("`terraform output -json` did not return JSON.")
-    services.log_redact(run_id=run.pk, secrets=terraform.sensitive_values(outputs))
+    context.writer.flush()
+    services.log_redact(run_id=run.pk, secrets=[*terraform.sensitive_values(outputs), *context.writer.secrets])
     (workdir / terraform.PLAN_FILE).unlink(missing_ok=True)  # it holds the values of sensitive outputs
     masked = _masked(terraform.masked_outputs(outputs), context.writer.secrets)
     outcome = _kubernetes_step(context, masked)
@@ -534,7 +546,7 @@ def _kubernetes_step(context: RunContext, masked_outputs: dict) -> services.Kube
     run, writer = context.run, context.writer
     request = run.request
     try:
-        cluster = services.cluster_for(request.template_version)
+        cluster = services.cluster_of(request)
     except services.KubernetesSkipped as exc:
         writer.line(f"kubernetes: skipped: {exc}")
         return services.KubernetesOutcome(state="skipped", note=str(exc))
@@ -544,6 +556,10 @@ def _kubernetes_step(context: RunContext, masked_outputs: dict) -> services.Kube
         spec = services.environment_objects(request, cluster)
     except kube.SubstitutionError as exc:
         raise terraform.TerraformError(f"Kubernetes manifests of the template cannot be filled: {exc}.")
+    problems = kube.environment_problems(spec)
+    if problems:
+        writer.line(f"kubernetes: refused before applying: {'; '.join(problems[:10])}")
+        raise terraform.TerraformError(f"The Kubernetes objects would be refused: {'; '.join(problems[:10])}")
     writer.line(f"kubernetes: applying to cluster {cluster.name}, namespace {spec.namespace}")
     try:
         kube.apply_environment(cluster.connection(), spec, writer.line)
@@ -610,7 +626,7 @@ def _namespace_to_delete(request):
     if request.cluster_id and request.namespace:
         return request.cluster, request.namespace
     try:
-        cluster = services.cluster_for(request.template_version)
+        cluster = services.cluster_of(request)
     except services.KubernetesSkipped:
         return None
     return cluster, services.namespace_name(request, cluster)
@@ -690,14 +706,15 @@ def _terraform_drift(request) -> tuple[str, str]:
     if binary is None or terraform.binary_problem():
         return "error", f"Terraform is not available: {terraform.binary_problem()}"
     workdir = working_dir(request)
-    variables, secret = terraform_variables(request)
-    masker = LogWriter(0, secrets=secret_strings(variables, secret))
+    masker = LogWriter(0)
     lines: list[str] = []
 
     def collect(text: str) -> None:
         lines.append(masker._mask(text))
 
     try:
+        variables, secret = terraform_variables(request)
+        masker.secrets = secret_strings(variables, secret)
         terraform.prepare_working_dir(workdir, request.template_version.files, variables)
         backend = _backend_options(request, workdir)
         init = terraform.command(binary, workdir, "init", input=False, no_color=terraform.FLAG, **backend)
@@ -717,7 +734,7 @@ def _terraform_drift(request) -> tuple[str, str]:
             return "error", "\n".join(lines[-15:])
         lines.clear()
         code, _ = terraform.execute(plan, working_dir=workdir, on_line=collect, controller=controller)
-    except terraform.TerraformError as exc:
+    except (terraform.TerraformError, services.ServiceError) as exc:
         return "error", str(exc)
     finally:
         (workdir / terraform.VARS_FILE).unlink(missing_ok=True)

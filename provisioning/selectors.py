@@ -64,7 +64,9 @@ def approvals_for(user) -> QuerySet[EnvironmentRequest]:
     )
     if not permissions.is_platform_admin(user):
         qs = qs.filter(template_version__approval_group__in=list(user.groups.values_list("name", flat=True)))
-    return qs.select_related("template", "template_version", "requester", "entity", "team").order_by("created_at", "id")
+    return qs.select_related("template", "template_version", "requester", "entity", "team", "cluster").order_by(
+        "created_at", "id"
+    )
 
 
 def approval_count(request: EnvironmentRequest) -> int:

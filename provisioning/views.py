@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 from django_htmx.http import retarget
 
@@ -60,6 +61,7 @@ def templates_reload(request):
     return redirect("provisioning:index")
 
 
+@sensitive_post_parameters()
 @login_required
 def request_new(request, name: str):
     template = selectors.templates_published().filter(name=name).first()
@@ -67,25 +69,18 @@ def request_new(request, name: str):
         raise Http404("No such template.")
     version = template.current_version
     form = RequestForm(request.POST or None, version=version, user=request.user)
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST":
         try:
-            env_request = services.request_submit(
-                user=request.user,
-                template=template,
-                entity=form.cleaned_data.get("entity"),
-                team=form.cleaned_data.get("team"),
-                name=form.cleaned_data["name"],
-                justification=form.cleaned_data["justification"],
-                ttl_hours=form.cleaned_data["ttl_hours"],
-                parameters=form.parameters(),
-            )
+            if form.is_valid():
+                env_request = services.request_submit(user=request.user, template=template, **form.submitted())
+                messages.success(request, f"Request for {env_request.name} submitted; Terraform is planning it.")
+                return redirect("provisioning:request", pk=env_request.pk)
+            # Some fields did not parse: the service still checks the others, so every error shows now.
+            form.add_service_errors(services.request_errors(user=request.user, template=template, **form.submitted()))
         except services.RequestInvalid as exc:
             form.add_service_errors(exc.errors)
         except ServiceError as exc:
             form.add_error(None, str(exc))
-        else:
-            messages.success(request, f"Request for {env_request.name} submitted; Terraform is planning it.")
-            return redirect("provisioning:request", pk=env_request.pk)
     status = 400 if request.method == "POST" else 200
     return render(request, "provisioning/request_form.html", {"template": template, "form": form}, status=status)
 

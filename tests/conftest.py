@@ -93,3 +93,86 @@ def deliver_inline(monkeypatch):
     from portal.tasks import deliver
 
     monkeypatch.setattr(deliver, "delay", lambda pk: deliver.apply(args=[pk]))
+
+
+@pytest.fixture
+def git_server(tmp_path):
+    """A real Git server (git http-backend over HTTP on 127.0.0.1), see tests/gitserver.py."""
+    from tests.gitserver import GitServer
+
+    server = GitServer(tmp_path).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def git_integrations(settings, tmp_path):
+    """``git_integrations([{...}, ...])`` sets GIT_INTEGRATIONS for the test (caches reset before and after)."""
+    import json
+
+    from portal.githosts import httpclient as githost_client
+    from portal.githosts import integrations
+
+    settings.GIT_CACHE_DIR = tmp_path / "git-cache"
+
+    def _set(items: list[dict]) -> None:
+        settings.GIT_INTEGRATIONS = json.dumps(items)
+        integrations.forget()
+        githost_client.reset_clients()
+        githost_client.forget_rate_limits()
+
+    _set([])
+    yield _set
+    integrations.forget()
+    githost_client.reset_clients()
+    githost_client.forget_rate_limits()
+
+
+def _api(git_server, kind):
+    from tests.githost_api import GitHostAPI
+
+    return GitHostAPI(git_server, kind).start()
+
+
+@pytest.fixture
+def github_api(git_server, git_integrations):
+    """A simulated GitHub API (recorded responses) over ``git_server``, with an integration for both."""
+    api = _api(git_server, "github")
+    git_integrations(
+        [
+            {
+                "type": "github",
+                "host": git_server.host,
+                "api_base_url": api.api_url,
+                "token": "ghp_test_token_0123456789",
+                "allow_private_addresses": True,
+            }
+        ]
+    )
+    try:
+        yield api
+    finally:
+        api.stop()
+
+
+@pytest.fixture
+def gitlab_api(git_server, git_integrations):
+    """A simulated GitLab API (recorded responses) over ``git_server``, with an integration for both."""
+    api = _api(git_server, "gitlab")
+    git_integrations(
+        [
+            {
+                "type": "gitlab",
+                "host": git_server.host,
+                "api_base_url": api.api_url,
+                "token": "glpat-test-token-0123",
+                "allow_private_addresses": True,
+            }
+        ]
+    )
+    try:
+        yield api
+    finally:
+        api.stop()

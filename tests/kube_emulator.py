@@ -6,8 +6,10 @@ memory and implements what Bridge uses: namespaces (cluster-scoped, with the
 Terminating phase on delete and cascading removal of their objects), any
 namespaced resource under ``/api/v1`` and ``/apis/<group>/<version>``, create
 (409 when it exists), get, list (with equality label selectors), replace,
-merge and strategic-merge patch (as JSON merge patch), delete, and Status
-errors with the real reasons. No controllers run: tests set the status of
+merge and strategic-merge patch (as JSON merge patch), delete, server-side
+dry-run (``?dryRun=All``: validated, never stored; switch it off with
+``supports_dry_run=False`` to act like a server that ignores it), the API
+server's name rules (422 Invalid), and Status errors with the real reasons. No controllers run: tests set the status of
 pods and deployments themselves, as a cluster would report it.
 
 kmock 0.8's KubernetesEmulator answers 500 when creating a namespace and 404
@@ -59,6 +61,9 @@ _GROUP = re.compile(
     r"^/apis/(?P<group>[^/]+)/(?P<version>[^/]+)/(?:namespaces/(?P<ns>[^/]+)/)?(?P<plural>[a-z]+)"
     r"(?:/(?P<name>[^/]+))?(?P<sub>/status)?$"
 )
+_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _NS_ITSELF = re.compile(r"^/api/v1/namespaces/(?P<name>[^/]+)(?P<sub>/status|/finalize)?$")
 
 
@@ -100,7 +105,10 @@ class KubeEmulator:
         "platform": "linux/amd64",
     }
 
-    def __init__(self, namespace_termination_reads: int = 1):
+    def __init__(self, namespace_termination_reads: int = 1, supports_dry_run: bool = True):
+        self.supports_dry_run = supports_dry_run
+        # kind -> message: an admission webhook that denies creating or changing such objects.
+        self.denied: dict[str, str] = {}
         # (group, plural, namespace or "", name) -> object
         self.objects: dict[tuple[str, str, str, str], dict] = {}
         self.lock = threading.RLock()
@@ -109,6 +117,8 @@ class KubeEmulator:
         self._terminating: dict[str, int] = {}
         self.requests: list[tuple[str, str]] = []
         self.server: ThreadingHTTPServer | None = None
+        for name in ("default", "kube-system"):  # as every cluster has them
+            self.seed("namespaces", {"metadata": {"name": name}})
 
     # --- lifecycle -----------------------------------------------------------
     def start(self) -> KubeEmulator:
@@ -186,7 +196,7 @@ class KubeEmulator:
         query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
         length = int(handler.headers.get("Content-Length") or 0)
         raw = handler.rfile.read(length) if length else b""
-        self.requests.append((handler.command, parsed.path))
+        self.requests.append((handler.command, parsed.path + (f"?{parsed.query}" if parsed.query else "")))
         try:
             body = json.loads(raw) if raw else None
         except ValueError:
@@ -283,15 +293,21 @@ class KubeEmulator:
                     "metadata": {"resourceVersion": str(self.resource_version)},
                     "items": items,
                 }
+            dry_run = self.supports_dry_run and query.get("dryRun") == "All"
             if method == "POST":
                 if not isinstance(body, dict) or not body.get("metadata", {}).get("name"):
                     raise ApiError(422, "Invalid", f"{kind} is invalid: metadata.name: Required value")
                 obj_name = body["metadata"]["name"]
+                self._check_name(kind, obj_name)
+                self._admit(kind, obj_name)
                 key = (group, plural, namespace, obj_name)
                 if key in self.objects:
                     raise ApiError(409, "AlreadyExists", f'{plural} "{obj_name}" already exists')
                 obj = self._stamp(body, plural, api_version, namespace, kind)
-                self.objects[key] = obj
+                if not dry_run:
+                    self.objects[key] = obj
+                else:
+                    self.resource_version -= 1
                 return 201, obj
             if name is None:
                 raise ApiError(405, "MethodNotAllowed", f"{method} needs an object name")
@@ -305,9 +321,11 @@ class KubeEmulator:
             if method == "PATCH":
                 if "json-patch+json" in content_type and "merge" not in content_type:
                     raise ApiError(415, "UnsupportedMediaType", "the emulator supports merge patches only")
+                self._admit(kind, name)
                 merged = merge_patch(current, body or {})
                 obj = self._stamp(merged, plural, api_version, namespace, kind, previous=current)
-                self.objects[key] = obj
+                if not dry_run:
+                    self.objects[key] = obj
                 return 200, obj
             if method == "DELETE":
                 if plural == "namespaces" and not group:
@@ -324,6 +342,31 @@ class KubeEmulator:
                     "details": {"name": name, "kind": plural},
                 }
         raise ApiError(405, "MethodNotAllowed", f"{method} is not supported")
+
+    def _admit(self, kind: str, name: str) -> None:
+        if kind in self.denied:
+            message = f'admission webhook "policy.example.internal" denied the request: {self.denied[kind]}'
+            raise ApiError(400, "BadRequest", message)
+
+    @staticmethod
+    def _check_name(kind: str, name: str) -> None:
+        """The API server's name rules: most kinds take DNS subdomains, Services and Namespaces labels."""
+        if kind in ("Role", "RoleBinding", "ClusterRole"):
+            valid = name not in (".", "..") and "/" not in name and "%" not in name
+            rule = "may not be '.' or '..' and may not contain '/' or '%'"
+        elif kind == "Service":
+            valid = len(name) <= 63 and bool(_DNS1035_LABEL.match(name))
+            rule = "a DNS-1035 label must consist of lower case alphanumeric characters or '-'"
+        elif kind == "Namespace":
+            valid = len(name) <= 63 and bool(_DNS1123_LABEL.match(name))
+            rule = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-'"
+        else:
+            valid = len(name) <= 253 and bool(_DNS1123_SUBDOMAIN.match(name))
+            rule = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.'"
+        if not valid:
+            raise ApiError(
+                422, "Invalid", f'{kind} "{name}" is invalid: metadata.name: Invalid value: "{name}": {rule}'
+            )
 
     def _advance_terminations(self) -> None:
         """A terminating namespace disappears, with its objects, after a few requests."""

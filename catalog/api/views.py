@@ -5,18 +5,29 @@ from functools import partial
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, StreamingHttpResponse
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.generics import ListAPIView, get_object_or_404
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog import permissions as rules
 from catalog import selectors, services
-from catalog.api.serializers import DescriptorSerializer, EntitySerializer, ImportSerializer, RelationSerializer
+from catalog.api.serializers import (
+    ConflictSerializer,
+    DescriptorSerializer,
+    EntitySerializer,
+    ImportSerializer,
+    LocationCreateSerializer,
+    LocationOutcomeSerializer,
+    LocationSerializer,
+    MoveSerializer,
+    RelationSerializer,
+)
 from catalog.filters import EntityFilterSet
-from catalog.models import Entity
+from catalog.models import CatalogLocation, Entity, EntityConflict
 from portal.api.pagination import PageNumberPagination
 
 
@@ -92,6 +103,25 @@ class EntityViewSet(
             raise Http404
         return Response(EntitySerializer(entity).data)
 
+    @extend_schema(request=MoveSerializer, responses={200: EntitySerializer})
+    @action(detail=True, methods=["post"])
+    def move(self, request, pk=None, format=None):
+        """Platform Admins: give the entity to another source (audited); a refused copy of it is written at once."""
+        entity = get_object_or_404(Entity, pk=pk)
+        body = MoveSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        moved = services.entity_move(actor=request.user, entity=entity, source=body.validated_data["source"])
+        return Response(EntitySerializer(moved).data)
+
+    @extend_schema(responses=ConflictSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def conflicts(self, request, pk=None, format=None):
+        """Other sources that list this entity; their copies were refused."""
+        entity = self.get_object()
+        rows = entity.conflicts.select_related("entity").order_by("source")
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response(ConflictSerializer(page, many=True).data)
+
     @extend_schema(responses=RelationSerializer(many=True))
     @action(detail=True, methods=["get"])
     def relations(self, request, pk=None, format=None):
@@ -137,10 +167,77 @@ class ImportView(APIView):
             if upload.size > services.upload_limit():
                 raise services.ServiceError(f"The file is larger than the limit of {services.upload_limit()} bytes.")
             result = services.catalog_import_text(
-                text=upload.read(), name=values.get("name") or upload.name, actor=request.user
+                text=upload.read(), name=values.get("name") or upload.name, actor=request.user, team=values.get("team")
             )
         else:
             result = services.catalog_import_text(
-                text=values["yaml"], name=values.get("name") or "api", actor=request.user
+                text=values["yaml"], name=values.get("name") or "api", actor=request.user, team=values.get("team")
             )
         return Response(result.as_dict())
+
+
+class LocationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Catalog locations in Git repositories: list, register, read again, remove."""
+
+    serializer_class = LocationSerializer
+    queryset = CatalogLocation.objects.order_by("pk")
+    pagination_class = PageNumberPagination
+
+    @extend_schema(
+        request=LocationCreateSerializer,
+        responses={
+            201: inline_serializer(
+                "LocationCreated", {"location": LocationSerializer(), "refresh": LocationOutcomeSerializer()}
+            )
+        },
+        description="Register a location and read it at once. Platform Admins only.",
+    )
+    def create(self, request, *args, **kwargs):
+        data = LocationCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        location, outcome = services.location_add(
+            actor=request.user,
+            url=values.get("url", ""),
+            repository=values.get("repository", ""),
+            ref=values.get("ref", ""),
+            path=values.get("path", ""),
+        )
+        location.refresh_from_db()
+        return Response(
+            {"location": LocationSerializer(location).data, "refresh": outcome.as_dict()},
+            status=status.HTTP_201_CREATED,
+        )
+
+    @extend_schema(responses={204: None}, description="Unregister a location; its entities are orphaned.")
+    def destroy(self, request, *args, **kwargs):
+        location = self.get_object()
+        services.location_remove(actor=request.user, location=location)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=None, responses={200: LocationOutcomeSerializer})
+    @action(detail=True, methods=["post"])
+    def refresh(self, request, pk=None, format=None):
+        """Read the location again now (team members and Platform Admins)."""
+        location = self.get_object()
+        if not rules.can_refresh_location(request.user):
+            raise services.PermissionDenied("You are in no team yet, so you cannot refresh locations.")
+        return Response(services.location_refresh(location=location).as_dict())
+
+
+class ConflictListView(ListAPIView):
+    """Every conflict: copies of entities that a source listed although another source owns them.
+
+    Filter with ``?source=`` (the refused source's key) or ``?owner=`` (the owning source's key).
+    """
+
+    serializer_class = ConflictSerializer
+    pagination_class = PageNumberPagination
+
+    def get_queryset(self):
+        rows = EntityConflict.objects.select_related("entity").order_by("entity__ref_key", "source")
+        if source := self.request.query_params.get("source"):
+            rows = rows.filter(source=source)
+        if owner := self.request.query_params.get("owner"):
+            rows = rows.filter(entity__source=owner)
+        return rows

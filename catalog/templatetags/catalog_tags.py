@@ -57,3 +57,19 @@ def safe_link(url: str) -> str:
     """The URL if it is http(s) or mailto, else "": imported YAML must not smuggle javascript: links."""
     value = (url or "").strip()
     return value if value.lower().startswith(("http://", "https://", "mailto:")) else ""
+
+
+@register.filter
+def source_label(key: str) -> str:
+    """How a person reads a source key (see ``catalog.sources``)."""
+    from catalog import sources
+
+    return sources.label(key or "")
+
+
+@register.filter
+def source_url(key: str) -> str:
+    """The catalog page of a source."""
+    from django.urls import reverse
+
+    return f"{reverse('catalog:source')}?{urlencode({'key': key or ''})}"

@@ -17,10 +17,30 @@ class MeSerializer(serializers.ModelSerializer):
 
 
 class TokenSerializer(serializers.ModelSerializer):
+    scopes = serializers.ListField(
+        child=serializers.ChoiceField(choices=["read", "write"]),
+        required=False,
+        help_text='["read"] (the default) or ["read", "write"].',
+    )
+    expires_in_days = serializers.IntegerField(
+        write_only=True, required=False, min_value=1, help_text="Days until it expires; 90 unless given."
+    )
+
     class Meta:
         model = PersonalToken
-        fields = ["id", "name", "prefix", "created_at", "last_used_at", "revoked_at"]
-        read_only_fields = ["id", "prefix", "created_at", "last_used_at", "revoked_at"]
+        fields = [
+            "id",
+            "name",
+            "prefix",
+            "scopes",
+            "created_at",
+            "expires_at",
+            "expires_in_days",
+            "last_used_at",
+            "last_used_ip",
+            "revoked_at",
+        ]
+        read_only_fields = ["id", "prefix", "created_at", "expires_at", "last_used_at", "last_used_ip", "revoked_at"]
 
 
 class TokenCreatedSerializer(TokenSerializer):

@@ -14,7 +14,7 @@ from portal.api.serializers import (
 )
 from portal.filters import AuditEventFilter
 from portal.models import AuditEvent, Notification, PersonalToken
-from portal.permissions import can_read_audit_log
+from portal.permissions import can_manage_tokens, can_read_audit_log
 
 
 class MeView(APIView):
@@ -23,10 +23,18 @@ class MeView(APIView):
         return Response(MeSerializer(request.user).data)
 
 
+class SignedInSessionOnly(permissions.BasePermission):
+    message = "Tokens are created, listed and revoked from a signed-in session only, never with a token."
+
+    def has_permission(self, request, view):
+        return can_manage_tokens(request.user, request.auth)
+
+
 class TokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    """The signed-in user's personal API tokens."""
+    """The signed-in user's personal API tokens. A token cannot use these endpoints: only a session."""
 
     serializer_class = TokenSerializer
+    permission_classes = [permissions.IsAuthenticated, SignedInSessionOnly]
     queryset = PersonalToken.objects.none()  # for the schema; requests use get_queryset
 
     def get_queryset(self):
@@ -36,7 +44,12 @@ class TokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def create(self, request, *args, **kwargs):
         serializer = TokenSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        new = services.token_create(user=request.user, name=serializer.validated_data["name"])
+        new = services.token_create(
+            user=request.user,
+            name=serializer.validated_data["name"],
+            scopes=serializer.validated_data.get("scopes", ["read"]),
+            expires_in_days=serializer.validated_data.get("expires_in_days"),
+        )
         data = dict(TokenSerializer(new.token).data, key=new.key)
         return Response(data, status=status.HTTP_201_CREATED)
 

@@ -10,16 +10,39 @@ class TemplateSerializer(serializers.ModelSerializer):
     description = serializers.CharField(source="current_version.description")
     environment_type = serializers.CharField(source="current_version.environment_type")
     owner = serializers.CharField(source="current_version.owner_ref")
-    parameters_schema = serializers.JSONField(source="current_version.parameters_schema")
+    parameters_schema = serializers.SerializerMethodField()
+    parameter_order = serializers.ListField(
+        source="current_version.parameter_order",
+        child=serializers.CharField(),
+        help_text="The parameters in the order the form shows them",
+    )
     approval = serializers.SerializerMethodField()
     ttl = serializers.SerializerMethodField()
+    clusters = serializers.SerializerMethodField(
+        help_text="The clusters a request may choose (the first is the default); empty: no Kubernetes namespace"
+    )
 
     class Meta:
         model = EnvironmentTemplate
         fields = [
             "name", "version", "title", "description", "environment_type", "owner", "parameters_schema",
-            "approval", "ttl",
+            "parameter_order", "approval", "ttl", "clusters",
         ]  # fmt: skip
+
+    def get_clusters(self, obj) -> list[str]:
+        from provisioning.models import Cluster
+
+        if "_active_clusters" not in self.context:  # one query for the whole list
+            self.context["_active_clusters"] = set(
+                Cluster.objects.filter(is_active=True).values_list("name", flat=True)
+            )
+        names = (obj.current_version.kubernetes or {}).get("clusters") or []
+        return [name for name in names if name in self.context["_active_clusters"]]
+
+    def get_parameters_schema(self, obj) -> dict:
+        """The JSON Schema, its properties in the template's order."""
+        version = obj.current_version
+        return {**version.parameters_schema, "properties": dict(version.ordered_parameters)}
 
     def get_approval(self, obj) -> dict:
         v = obj.current_version
@@ -47,6 +70,7 @@ class RequestSerializer(serializers.ModelSerializer):
     entity = serializers.SerializerMethodField()
     team = serializers.SerializerMethodField()
     cluster = serializers.SerializerMethodField()
+    parameters = serializers.SerializerMethodField(help_text="In the template's order; secret values are masked")
 
     class Meta:
         model = EnvironmentRequest
@@ -56,6 +80,9 @@ class RequestSerializer(serializers.ModelSerializer):
             "activated_at", "expires_at", "cluster", "namespace", "kubernetes_state", "kubernetes_note",
             "is_drifted", "drift", "drift_checked_at", "destroyed_at",
         ]  # fmt: skip
+
+    def get_parameters(self, obj) -> dict:
+        return dict(obj.parameter_items)
 
     def get_cluster(self, obj) -> str | None:
         return obj.cluster.name if obj.cluster_id else None
@@ -81,7 +108,12 @@ class RequestCreateSerializer(serializers.Serializer):
     team = serializers.IntegerField(required=False, allow_null=True, help_text="catalog Group id, one of yours")
     justification = serializers.CharField(max_length=20000, allow_blank=True)
     ttl_hours = serializers.IntegerField(required=False, allow_null=True)
-    parameters = serializers.DictField(required=False, default=dict)
+    parameters = serializers.DictField(
+        required=False, default=dict, help_text="Only the template's declared parameters; secrets are write-only"
+    )
+    cluster = serializers.CharField(
+        required=False, allow_null=True, max_length=63, help_text="One of the template's clusters (default: its first)"
+    )
 
 
 class DecisionSerializer(serializers.Serializer):

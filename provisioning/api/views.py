@@ -107,6 +107,7 @@ class RequestViewSet(
                 justification=data["justification"],
                 ttl_hours=data.get("ttl_hours"),
                 parameters=data.get("parameters") or {},
+                cluster=data.get("cluster"),
             )
         except services.RequestInvalid as exc:
             raise ValidationError(exc.errors)

@@ -11,6 +11,7 @@ from django.db import transaction
 from portal.models import NotificationEvent
 from portal.services import ServiceError, audit_record, notify
 from provisioning.models import (
+    ENDED_STATES,
     EnvironmentRequest,
     RequestState,
     RequestTransition,
@@ -95,6 +96,11 @@ def _transition(request: EnvironmentRequest, to: str, *, actor=None, note: str =
         ]
     )
     RequestTransition.objects.create(request=request, from_state=previous, to_state=to, actor=actor, note=note)
+    if to in ENDED_STATES and request.secret_parameters:
+        from provisioning.services.parameters import secrets_forget
+
+        secrets_forget(request_id=request.pk)
+        request.secret_parameters = ""
     audit_record(
         actor=actor,
         action=f"provisioning.request.{action}",
@@ -160,6 +166,18 @@ def _notify_requester(request: EnvironmentRequest, what: str, detail: str = "") 
     )
 
 
+def _kubernetes_line(plan: dict) -> str:
+    if not plan or plan.get("skipped"):
+        return ""
+    line = (
+        f"Kubernetes on {plan.get('cluster')}, namespace {plan.get('namespace')}: {plan.get('create', 0)} to create, "
+        f"{plan.get('update', 0)} to change, {plan.get('delete', 0)} to delete."
+    )
+    if plan.get("role") and plan.get("team"):
+        line += f" Team {plan['team']} gets the ClusterRole {plan['role']}."
+    return line + "\n"
+
+
 def _notify_approvers(request: EnvironmentRequest) -> None:
     User = get_user_model()
     group = request.template_version.approval_group or "Approvers"
@@ -172,7 +190,8 @@ def _notify_approvers(request: EnvironmentRequest) -> None:
         body=(
             f"{request.requester.get_username()} requests {request.name} from {request.template.name}.\n"
             f"Plan: {summary.get('add', 0)} to add, {summary.get('change', 0)} to change, "
-            f"{summary.get('destroy', 0)} to destroy.\nJustification: {request.justification}"
+            f"{summary.get('destroy', 0)} to destroy.\n{_kubernetes_line(summary.get('kubernetes') or {})}"
+            f"Justification: {request.justification}"
         ),
         url=_request_url(request),
     )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from jsonschema import Draft202012Validator
+from django.views.decorators.debug import sensitive_variables
 
 from catalog.models import Entity
 from portal.services import PermissionDenied, ServiceError, audit_record
@@ -35,63 +37,29 @@ from provisioning.services._common import (
     apply_failed,
     is_reapply,
 )
+from provisioning.services.kubernetes import cluster_choose
+from provisioning.services.parameters import parameters_check, split_secrets
 
 
-def _schema_errors(schema: dict, parameters: dict) -> dict[str, list[str]]:
+@dataclass(frozen=True)
+class _Checked:
+    name: str
+    justification: str
+    ttl: int
+    parameters: dict
+    cluster: object | None
+
+
+def _check(
+    *, user, version, entity, team, name, justification, ttl_hours, parameters, cluster
+) -> tuple[_Checked, dict[str, list[str]]]:
     errors: dict[str, list[str]] = {}
-    for error in Draft202012Validator(schema).iter_errors(parameters):
-        if error.validator == "required":
-            field = error.message.split("'")[1] if "'" in error.message else "parameters"
-            message = "This field is required."
-        elif error.validator == "additionalProperties":
-            field, message = "parameters", error.message
-        else:
-            field = str(error.absolute_path[0]) if error.absolute_path else "parameters"
-            prop = schema.get("properties", {}).get(field, {})
-            if error.validator == "pattern":
-                message = (
-                    prop.get("x-ui", {}).get("patternMessage") or f"Must match the pattern {error.validator_value}."
-                )
-            elif error.validator == "enum":
-                message = "Choose one of: " + ", ".join(str(v) for v in error.validator_value) + "."
-            else:
-                message = error.message[:300]
-        errors.setdefault(field, []).append(message)
-    return errors
-
-
-def _with_defaults(schema: dict, parameters: dict) -> dict:
-    filled = dict(parameters)
-    for name, prop in schema.get("properties", {}).items():
-        if name not in filled and "default" in prop:
-            filled[name] = prop["default"]
-    return filled
-
-
-def request_submit(
-    *,
-    user,
-    template: EnvironmentTemplate,
-    entity: Entity | None,
-    team: Entity | None,
-    name: str,
-    justification: str,
-    ttl_hours: int | None,
-    parameters: dict,
-) -> EnvironmentRequest:
-    """Validate and create a request; its plan is enqueued once the transaction commits."""
-    if not permissions.can_request(user):
-        raise PermissionDenied("Sign in to request environments.")
-    version = template.current_version
-    if version is None or not template.is_active:
-        raise ServiceError("This template is not published; pick another one.")
-    errors: dict[str, list[str]] = {}
-    name = (name or "").strip()
+    name = (name or "").strip() if isinstance(name, str) else ""
     if not NAME_RE.match(name):
         errors["name"] = [
             "Use 1 to 40 lower case letters, digits and hyphens, starting with a letter and not ending with a hyphen."
         ]
-    justification = (justification or "").strip()
+    justification = (justification or "").strip() if isinstance(justification, str) else ""
     if not justification:
         errors["justification"] = ["Say why you need this environment; approvers read it."]
     elif len(justification) > 2000:
@@ -103,15 +71,90 @@ def request_submit(
         errors["entity"] = ["Pick a component, system, API or resource, not a team or a person."]
     if team is not None and team.pk not in set(permissions.team_ids(user)) and not permissions.is_platform_admin(user):
         errors["team"] = ["Pick one of your own teams."]
-    if not isinstance(parameters, dict):
-        errors["parameters"] = ["Parameters must be an object."]
-        parameters = {}
-    parameters = _with_defaults(version.parameters_schema, parameters)
-    errors.update(_schema_errors(version.parameters_schema, parameters))
+    chosen, cluster_errors = cluster_choose(version, cluster)
+    if cluster_errors:
+        errors["cluster"] = cluster_errors
+    parameters, parameter_errors = parameters_check(version.parameters_schema, parameters)
+    errors.update(parameter_errors)
     if "name" not in errors and EnvironmentRequest.objects.filter(name=name).exclude(state__in=ENDED_STATES).exists():
         errors["name"] = [f"An environment named {name} already exists; choose another name."]
+    return _Checked(name, justification, ttl, parameters, chosen), errors
+
+
+def _published_version(template: EnvironmentTemplate):
+    version = template.current_version
+    if version is None or not template.is_active:
+        raise ServiceError("This template is not published; pick another one.")
+    return version
+
+
+@sensitive_variables("parameters")
+def request_errors(
+    *,
+    user,
+    template: EnvironmentTemplate,
+    entity: Entity | None = None,
+    team: Entity | None = None,
+    name: str = "",
+    justification: str = "",
+    ttl_hours: int | None = None,
+    parameters: dict | None = None,
+    cluster: str | None = None,
+) -> dict[str, list[str]]:
+    """Every reason ``request_submit`` would refuse these values, by field, without creating anything.
+
+    The form calls it when some fields did not even parse, so that all errors show in one round.
+    """
+    _checked, errors = _check(
+        user=user,
+        version=_published_version(template),
+        entity=entity,
+        team=team,
+        name=name,
+        justification=justification,
+        ttl_hours=ttl_hours,
+        parameters=parameters or {},
+        cluster=cluster,
+    )
+    return errors
+
+
+@sensitive_variables("parameters", "checked", "shown", "secrets")
+def request_submit(
+    *,
+    user,
+    template: EnvironmentTemplate,
+    entity: Entity | None,
+    team: Entity | None,
+    name: str,
+    justification: str,
+    ttl_hours: int | None,
+    parameters: dict,
+    cluster: str | None = None,
+) -> EnvironmentRequest:
+    """Validate and create a request; its plan is enqueued once the transaction commits.
+
+    Only the parameters the template declares are accepted. Secret ones are stored encrypted
+    and shown as a mask everywhere (page, approvals, API, audit, notifications). ``cluster``
+    picks one of the template's clusters; without it, the first one is used.
+    """
+    if not permissions.can_request(user):
+        raise PermissionDenied("Sign in to request environments.")
+    version = _published_version(template)
+    checked, errors = _check(
+        user=user,
+        version=version,
+        entity=entity,
+        team=team,
+        name=name,
+        justification=justification,
+        ttl_hours=ttl_hours,
+        parameters=parameters,
+        cluster=cluster,
+    )
     if errors:
         raise RequestInvalid(errors)
+    shown, secrets = split_secrets(version.parameters_schema, checked.parameters)
     try:
         with transaction.atomic():
             request = EnvironmentRequest.objects.create(
@@ -120,21 +163,28 @@ def request_submit(
                 requester=user,
                 entity=entity,
                 team=team,
-                name=name,
-                justification=justification,
-                parameters=parameters,
-                ttl_hours=ttl,
+                name=checked.name,
+                justification=checked.justification,
+                parameters=shown,
+                secret_parameters=secrets,
+                ttl_hours=checked.ttl,
+                cluster=checked.cluster,
             )
             RequestTransition.objects.create(request=request, to_state=S.SUBMITTED, actor=user)
             audit_record(
                 actor=user,
                 action="provisioning.request.submit",
                 obj=request,
-                changes={"template": template.name, "version": version.number, "parameters": parameters},
+                changes={
+                    "template": template.name,
+                    "version": version.number,
+                    "parameters": shown,
+                    **({"cluster": checked.cluster.name} if checked.cluster else {}),
+                },
             )
             _new_run(request, RunKind.PLAN)
     except IntegrityError:
-        raise RequestInvalid({"name": [f"An environment named {name} already exists; choose another name."]})
+        raise RequestInvalid({"name": [f"An environment named {checked.name} already exists; choose another name."]})
     return request
 
 

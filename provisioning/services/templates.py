@@ -59,6 +59,7 @@ def template_publish(*, parsed: library.ParsedTemplate, actor=None) -> LoadResul
             owner_ref=owner_ref,
             owner_team=owner_team,
             parameters_schema=d["parameters"],
+            parameter_order=parsed.parameter_order,
             approval_policy=approval["policy"],
             approval_group="" if approval["policy"] == ApprovalPolicy.AUTO else approval["group"],
             approvals_required=approval["count"],
@@ -101,7 +102,7 @@ def template_reject(*, name: str, source_path: str, reason: str, actor=None) -> 
 
 def templates_reload(*, actor=None, directory=None) -> list[LoadResult]:
     """Load every template directory; each is validated and published or rejected on its own."""
-    import yaml
+    from portal import safe_yaml
 
     root = directory or settings.PROVISIONING_TEMPLATES_DIR
     results = []
@@ -111,7 +112,8 @@ def templates_reload(*, actor=None, directory=None) -> list[LoadResult]:
         except library.TemplateProblem as exc:
             # Name the template as its descriptor does if we can read that far, else its directory.
             try:
-                name = str((yaml.safe_load((path / library.DESCRIPTOR_NAME).read_text()) or {}).get("name") or "")
+                text = (path / library.DESCRIPTOR_NAME).read_text()
+                name = str((safe_yaml.load(text, name=library.DESCRIPTOR_NAME) or {}).get("name") or "")
             except Exception:
                 name = ""
             if not re.match(r"^[a-z0-9][-a-z0-9]{0,62}$", name):

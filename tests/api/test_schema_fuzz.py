@@ -18,7 +18,7 @@ def token(db, platform_admin):
     # As Django's test client does: keep the test's transaction open across requests.
     request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)
-    yield services.token_create(user=platform_admin, name="fuzz").key
+    yield services.token_create(user=platform_admin, name="fuzz", scopes=["read", "write"]).key
     request_started.connect(close_old_connections)
     request_finished.connect(close_old_connections)
 

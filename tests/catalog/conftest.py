@@ -53,9 +53,9 @@ def import_text():
 
 
 @pytest.fixture
-def team(developer, teammate):
-    """team-a (dev and teammate) owns svc-a; team-b owns svc-b."""
-    result = services.catalog_import_text(text=TEAM_YAML, name="teams")
+def team(developer, teammate, platform_admin):
+    """team-a (dev and teammate) owns svc-a; team-b owns svc-b; the Platform Admin uploaded them as "teams"."""
+    result = services.catalog_import_text(text=TEAM_YAML, name="teams", actor=platform_admin)
     assert not result.problems, result.problems
     services.portal_user_link(entity=Entity.objects.get(ref_key="user:default/dev"), user=developer)
     services.portal_user_link(entity=Entity.objects.get(ref_key="user:default/teammate"), user=teammate)

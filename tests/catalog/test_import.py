@@ -263,9 +263,10 @@ def test_names_are_unique_per_kind_and_namespace_case_insensitively(import_text)
         """,
         name="other",
     )
-    assert result.updated == ["component:default/checkout"]
+    # The same entity from another source: a conflict (the first source owns it), not a second entity.
+    assert [c["entity"] for c in result.conflicts] == ["component:default/checkout"]
     assert Entity.objects.filter(kind=Kind.COMPONENT, name__iexact="checkout").count() == 1
-    assert entity("component:default/checkout").name == "CHECKOUT"
+    assert entity("component:default/checkout").name == "checkout"
     # the same name in another kind or namespace is another entity
     import_text(
         """
@@ -331,6 +332,32 @@ def test_invalid_yaml_is_reported_with_line_and_column_and_earlier_documents_sti
     assert problem.line == 9 and problem.column is not None
     assert "invalid YAML" in problem.reason
     assert "line 9" in str(problem)
+
+
+def test_a_yaml_error_points_at_the_broken_line_not_at_the_separator_where_the_parser_gave_up(import_text):
+    result = import_text(
+        """
+        apiVersion: backstage.io/v1alpha1
+        kind: Component
+        metadata:
+          name: checkout
+          description: "Takes orders
+        spec:
+          type: service
+          lifecycle: production
+          owner: team-a
+        ---
+        apiVersion: backstage.io/v1alpha1
+        kind: Group
+        metadata: {name: fine}
+        spec: {type: team}
+        """,
+        name="catalog-info.yaml",
+    )
+    (problem,) = result.problems
+    assert (problem.line, problem.column) == (5, 16)
+    assert "quoted scalar" in problem.reason and "line 10" in problem.reason
+    assert "line 5, column 16" in str(problem)
 
 
 def test_a_large_file_is_read_in_batches_with_document_numbers_and_errors_kept(settings):
@@ -601,6 +628,41 @@ def test_a_file_removed_from_a_folder_orphans_its_entities(repo, platform_admin)
     result = services.catalog_import_paths(paths=[str(repo)], actor=platform_admin)
     assert result.orphaned == ["component:default/two"]
     assert result.unchanged == 2
+
+
+def test_an_entity_renamed_in_a_folder_import_is_orphaned_once(repo, platform_admin):
+    services.catalog_import_paths(paths=[str(repo)], actor=platform_admin)
+    path = repo / "deep" / "nested" / "svc-two" / "catalog-info.yaml"
+    path.write_text(path.read_text().replace("{name: two}", "{name: two-renamed}"))
+    result = services.catalog_import_paths(paths=[str(repo)], actor=platform_admin)
+    assert result.created == ["component:default/two-renamed"]
+    assert result.orphaned == ["component:default/two"]
+
+
+def test_a_file_with_one_invalid_document_still_orphans_what_it_no_longer_lists(import_text):
+    three = """
+        apiVersion: backstage.io/v1alpha1
+        kind: Component
+        metadata: {name: kept}
+        spec: {type: service, lifecycle: production, owner: team-a}
+        ---
+        apiVersion: backstage.io/v1alpha1
+        kind: Component
+        metadata: {name: broken-now}
+        spec: {type: service, lifecycle: production, owner: team-a}
+        ---
+        apiVersion: backstage.io/v1alpha1
+        kind: Component
+        metadata: {name: removed}
+        spec: {type: service, lifecycle: production, owner: team-a}
+        """
+    import_text(three, name="svc.yaml")
+    # broken-now loses its lifecycle (invalid), removed is no longer listed.
+    two = three.split("---")[0] + "---" + three.split("---")[1].replace("lifecycle: production, ", "")
+    result = import_text(two, name="svc.yaml")
+    assert [p.entity for p in result.problems] == ["component:broken-now"]
+    assert result.orphaned == ["component:default/removed"]
+    assert not entity("component:default/broken-now").orphaned  # still listed: kept as it was
 
 
 def test_developers_may_not_import_from_server_folders(repo, developer):

@@ -143,6 +143,7 @@ def test_a_membership_still_declared_by_the_other_side_is_not_reported(team, pla
             "metadata: {name: dev}\nspec: {memberOf: [team-a, team-c]}",
         ),
         name="teams",
+        actor=platform_admin,
     )
     start = _last_id()
     services.catalog_import_text(text=TEAM_YAML, name="teams", actor=platform_admin)  # dev drops team-c himself

@@ -5,6 +5,7 @@ import pytest
 from catalog import services
 from catalog.models import Entity
 from portal.models import Notification
+from tests.catalog.conftest import TEAM_YAML
 
 pytestmark = pytest.mark.django_db
 
@@ -31,11 +32,9 @@ def test_a_dropped_scorecard_level_notifies_the_team(team, developer, platform_a
     )
     assert not Notification.objects.filter(event="scorecard_dropped").exists()
     services.catalog_import_text(
-        text=(
-            "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: svc-a}\n"
-            "spec: {type: service, lifecycle: production, owner: team-a}\n"
-        ),
-        name="teams-svc-a",
+        text=TEAM_YAML.replace("{name: svc-a, description: Service of team A}", "{name: svc-a}"),
+        name="teams",
+        actor=platform_admin,
     )
     services.scorecards_evaluate(scorecard_ids=[card.pk])
     notification = Notification.objects.get(user=developer, event="scorecard_dropped")

@@ -286,7 +286,7 @@ def test_the_import_page_imports_pasted_yaml_and_reports_problems(team, login, d
     response = login(developer).post(reverse("catalog:import"), {"text": text, "name": "mine"})
     body = response.content.decode()
     assert "1 created" in body and "is required" in body
-    assert entity("component:default/pasted").source == "upload:mine"
+    assert entity("component:default/pasted").source == "upload:team:default/team-a:mine"
 
 
 def test_the_import_page_takes_an_upload_and_refuses_one_over_the_limit(team, login, developer, settings):
@@ -323,7 +323,10 @@ def test_platform_admins_delete_orphans_from_the_list(login, platform_admin, dev
     import_text(FULL.split("---")[0])
     assert Entity.objects.filter(orphaned=True).count() == 13
     assert login(developer).post(reverse("catalog:delete-orphans")).status_code == 403
-    assert login(platform_admin).post(reverse("catalog:delete-orphans")).status_code == 302
+    page = login(platform_admin).get(reverse("catalog:index"), {"orphaned": "true"}).content.decode()
+    assert reverse("catalog:orphans") in page  # the list first, then the deletion
+    reviewed = services.orphans_digest()
+    assert login(platform_admin).post(reverse("catalog:delete-orphans"), {"reviewed": reviewed}).status_code == 302
     assert Entity.objects.count() == 1
 
 

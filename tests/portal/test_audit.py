@@ -25,7 +25,7 @@ def test_the_audit_log_exports_the_filtered_events_as_csv(login, platform_admin,
     response = login(platform_admin).get(
         reverse("audit-log"), {"actor": "padmin", "action": "catalog.", "format": "csv"}
     )
-    assert response["Content-Type"] == "text/csv"
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert rows[0][:3] == ["created_at", "actor_name", "action"]
     assert [row[2] for row in rows[1:]] == ["catalog.import"]

@@ -57,6 +57,7 @@ def test_after_terraform_the_apply_run_creates_the_namespace_and_its_objects(act
     request = active_preview
     namespace = "bridge-preview-pr-7"
     assert (request.kubernetes_state, request.namespace, request.cluster.name) == ("applied", namespace, "default")
+    assert request.outputs["namespace"]["value"] == namespace  # the module's output names the real namespace
     ns = kube_emulator.get("namespaces", namespace)
     assert ns["metadata"]["labels"]["bridge.dev/environment"] == str(request.pk)
     assert ns["metadata"]["labels"]["bridge.dev/team"] == "payments"
@@ -576,3 +577,48 @@ def test_a_declined_re_apply_leaves_the_environment_active_as_it_was(test_templa
     services.request_cancel(user=developer, request_id=request.pk)
     request.refresh_from_db()
     assert request.state == RequestState.ACTIVE
+
+
+def test_the_team_sandbox_applies_a_quota_that_follows_the_size_and_the_members(
+    shipped_templates, developer, approver, team, enqueued, cluster, kube_emulator
+):
+    request = submit(developer, shipped_templates["team-sandbox"], name="sbx-q", team=team, size="medium", members=5)
+    run_queued(request)
+    services.request_approve(user=approver, request_id=request.pk)
+    run_queued(request)
+    assert request.state == RequestState.ACTIVE, request.failure_reason
+    namespace = "bridge-sandbox-sbx-q"
+    assert request.outputs["namespace"]["value"] == namespace == request.namespace
+    hard = kube_emulator.get("resourcequotas", "bridge-quota", namespace)["spec"]["hard"]
+    # medium: 4 CPU, 8 GiB, 50 GiB; two members beyond the third add a CPU and 2 GiB.
+    assert hard == {
+        "requests.cpu": "5",
+        "limits.cpu": "5",
+        "requests.memory": "10Gi",
+        "limits.memory": "10Gi",
+        "requests.storage": "50Gi",
+        "pods": "50",
+    }
+
+
+def test_quota_values_take_placeholders(shipped_templates, developer, team, enqueued, cluster, kube_emulator, tmp_path):
+    import shutil
+
+    from provisioning.models import EnvironmentTemplate
+
+    shutil.copytree(settings_templates_dir() / "preview", tmp_path / "preview")
+    descriptor = tmp_path / "preview" / "bridge-template.yaml"
+    descriptor.write_text(descriptor.read_text().replace('pods: "10"', 'pods: "${replicas}0"'))
+    services.templates_reload(directory=tmp_path)
+    template = EnvironmentTemplate.objects.get(name="preview")
+    request = submit(developer, template, name="pr-q", team=team, app="checkout", replicas=3)
+    run_queued(request)
+    run_queued(request)
+    assert request.state == RequestState.ACTIVE, request.failure_reason
+    assert kube_emulator.get("resourcequotas", "bridge-quota", request.namespace)["spec"]["hard"]["pods"] == "30"
+
+
+def settings_templates_dir():
+    from django.conf import settings
+
+    return settings.PROVISIONING_TEMPLATES_DIR

@@ -24,7 +24,8 @@ def test_an_auto_approved_preview_goes_from_submission_to_active(shipped_templat
     assert request.plan_summary["outputs"][0]["name"] == "namespace"
     assert run_queued(request) == ["succeeded"]
     assert request.state == RequestState.ACTIVE
-    assert request.outputs["namespace"] == {"sensitive": False, "value": "preview-pr-42"}
+    # No cluster is registered: Bridge creates no namespace, and the module is told so.
+    assert request.outputs["namespace"] == {"sensitive": False, "value": ""}
     assert request.outputs["url"]["value"] == "https://checkout-feature-x.preview.example.internal"
     assert request.expires_at is not None
     plan, apply = Run.objects.filter(request=request).order_by("created_at")

@@ -97,3 +97,37 @@ def test_the_admin_reload_button_loads_templates(client, platform_admin):
     response = client.post("/admin/provisioning/environmenttemplate/reload/", follow=True)
     assert "Preview: created." in response.content.decode()  # the admin capitalises messages
     assert EnvironmentTemplate.objects.filter(current_version__isnull=False).count() == 3
+
+
+@pytest.mark.parametrize(
+    ("descriptor_change", "module_change", "reason"),
+    [
+        (None, ("  sensitive = true\n  validation", "  validation"), 'variable "db_password" is not'),
+        (("      writeOnly: true\n", ""), None, "add writeOnly: true"),
+        (("      minLength: 8\n", "      minLength: 8\n      default: letmein1\n"), None, "a secret has no default"),
+        (("      format: password\n", "      format: password\n      type: integer\n"), None, "is a string"),
+    ],
+)
+def test_secret_parameters_must_match_a_sensitive_variable(tmp_path, db, descriptor_change, module_change, reason):
+    shutil.copytree(TEST_TEMPLATES / "secret-db", tmp_path / "secret-db")
+    for name, change in (("bridge-template.yaml", descriptor_change), ("main.tf", module_change)):
+        if change:
+            path = tmp_path / "secret-db" / name
+            assert change[0] in path.read_text()
+            path.write_text(path.read_text().replace(*change, 1))
+    (result,) = services.templates_reload(directory=tmp_path)
+    assert result.status == "rejected"
+    assert reason in result.message
+
+
+def test_a_secret_parameter_cannot_fill_a_kubernetes_object(tmp_path, db):
+    shutil.copytree(TEST_TEMPLATES / "secret-db", tmp_path / "secret-db")
+    descriptor = tmp_path / "secret-db" / "bridge-template.yaml"
+    descriptor.write_text(
+        descriptor.read_text()
+        + "kubernetes:\n  clusters: [default]\n  manifests:\n"
+        + "    - {apiVersion: v1, kind: Secret, metadata: {name: db}, stringData: {password: '${db_password}'}}\n"
+    )
+    (result,) = services.templates_reload(directory=tmp_path)
+    assert result.status == "rejected"
+    assert "secret parameter(s) db_password cannot fill Kubernetes objects" in result.message

@@ -70,6 +70,9 @@ GET = {
     "": READ,
     "accounts/login/": "200 302 302 302 302 302",  # signed in: on to the home page
     "accounts/logout/": "405 405 405 405 405 405",  # POST only
+    # No identity provider in the matrix's settings: the button's address explains that on the sign-in page.
+    "accounts/oidc/start/": "L 302 302 302 302 302",  # signed in: on to the home page
+    "accounts/oidc/callback/": "L L L L L L",
     "accounts/profile/": READ,
     "accounts/tokens/": POST_ONLY,
     "accounts/tokens/<token_id>/revoke/": POST_ONLY,
@@ -94,6 +97,12 @@ GET = {
     "api/catalog/entities/": API_READ,
     "api/catalog/entities/<pk>/": API_READ,
     "api/catalog/entities/<pk>/relations/": API_READ,
+    "api/catalog/locations/": API_READ,
+    "api/catalog/locations/<pk>/": API_READ,
+    "api/catalog/locations/<pk>/refresh/": API_POST_ONLY,
+    "api/catalog/entities/<pk>/conflicts/": API_READ,
+    "api/catalog/entities/<pk>/move/": API_POST_ONLY,
+    "api/catalog/conflicts/": API_READ,
     "api/provisioning/": API_READ,
     "api/provisioning/templates/": API_READ,
     "api/provisioning/templates/<name>/": API_READ,
@@ -152,8 +161,16 @@ GET = {
     "catalog/export/": READ,
     "catalog/import/": TEAM,  # anyone in a team (for their team's entities) and Platform Admins
     "catalog/new/": TEAM,
+    "catalog/orphans/": READ,  # the list "Delete orphans" would delete; only Platform Admins get the button
     "catalog/orphans/delete/": POST_ONLY,
+    "catalog/sources/": READ,
+    "catalog/sources/one/": READ,  # without ?key=: the entities made in Bridge (form or API)
     "catalog/scorecards/": READ,
+    "catalog/locations/": READ,
+    "catalog/locations/<pk>/": READ,
+    "catalog/locations/<pk>/refresh/": POST_ONLY,
+    "catalog/locations/<pk>/remove/": POST_ONLY,
+    "catalog/locations/discoveries/<pk>/scan/": POST_ONLY,
     "catalog/scorecards/new/": ADMIN,
     "catalog/scorecards/<pk>/": READ,
     "catalog/scorecards/<pk>/edit/": ADMIN,
@@ -163,6 +180,7 @@ GET = {
     "catalog/<kind>/<namespace>/<name>/edit/": TEAM,
     "catalog/<kind>/<namespace>/<name>/delete/": POST_ONLY,
     "catalog/<kind>/<namespace>/<name>/export/": READ,
+    "catalog/<kind>/<namespace>/<name>/move/": POST_ONLY,
     "catalog/<kind>/<namespace>/<name>/claim/": POST_ONLY,
     "catalog/<kind>/<namespace>/<name>/link/": POST_ONLY,
     "catalog/<kind>/<namespace>/<name>/unlink/": POST_ONLY,
@@ -261,6 +279,15 @@ ENTITY_FORM = {
 }
 
 
+MOVE_TO = "upload:system:matrix-gone"  # a source of the world (it lists svc-kept)
+
+
+def _orphans_digest() -> str:
+    from catalog import services
+
+    return services.orphans_digest()
+
+
 def _file():
     return SimpleUploadedFile("more.txt", b"more notes\n", content_type="text/plain")
 
@@ -274,13 +301,29 @@ WRITES: dict[str, list[tuple]] = {
     "notifications/<notification_id>/open/": [("post", None, "L 302 302= 302= 302= 302=")],
     "catalog/import/": [("post", lambda w: {"text": json.dumps(COMPONENT), "name": "matrix"}, "L 200 200 403 403 200")],
     "catalog/new/": [("post", lambda w: {**ENTITY_FORM, "name": "svc-matrix-two"}, TEAM_WRITE)],
-    "catalog/orphans/delete/": [("post", None, ADMIN_WRITE)],
+    # Deletes the orphans the person reviewed (the list's digest); without it: refused, nothing deleted.
+    "catalog/orphans/delete/": [("post", lambda w: {"reviewed": _orphans_digest()}, ADMIN_WRITE)],
+    "catalog/<kind>/<namespace>/<name>/move/": [("post", lambda w: {"source": MOVE_TO}, ADMIN_WRITE)],
     "catalog/scorecards/new/": [("post", lambda w: {"name": "Another", "rules": "bronze: has_owner"}, ADMIN_WRITE)],
     "catalog/scorecards/<pk>/edit/": [
         ("post", lambda w: {"name": "Renamed", "rules": "bronze: has_owner"}, ADMIN_WRITE)
     ],
     "catalog/scorecards/<pk>/recompute/": [("post", None, ADMIN_WRITE)],
     "catalog/scorecards/<pk>/delete/": [("post", None, ADMIN_WRITE)],
+    # Registering: Platform Admins only; github.com has no integration in the matrix, so the form
+    # comes back with that reason and nothing is stored.
+    "catalog/locations/": [
+        (
+            "post",
+            lambda w: {"add-location": "1", "url": "https://github.com/acme/x/blob/main/c.yaml"},
+            "L 403 403 403 403 F",
+        ),
+        ("post", lambda w: {"add-discovery": "1", "host": "github.com", "owner": "acme2"}, "L 403 403 403 403 F"),
+    ],
+    # Reading again: anyone in a team and Platform Admins (the failed read is recorded on the location).
+    "catalog/locations/<pk>/refresh/": [("post", None, "L 302 302 403 403 302")],
+    "catalog/locations/<pk>/remove/": [("post", None, ADMIN_WRITE)],
+    "catalog/locations/discoveries/<pk>/scan/": [("post", None, ADMIN_WRITE)],
     "catalog/<kind>/<namespace>/<name>/edit/": [("post", lambda w: ENTITY_FORM, TEAM_WRITE)],
     "catalog/<kind>/<namespace>/<name>/delete/": [("post", None, TEAM_WRITE)],
     # The matrix's entity is a Component: nobody claims or unlinks it; a Platform Admin's link is
@@ -351,6 +394,13 @@ WRITES: dict[str, list[tuple]] = {
     # API
     "api/catalog/import/": [("post", lambda w: {"yaml": json.dumps(COMPONENT)}, "401 200 200 403 403 200")],
     "api/catalog/entities/": [("post", lambda w: NEW_COMPONENT, "401 201 201 403 403 201")],
+    # github.com has no integration here: a Platform Admin is told so (400), others are refused.
+    "api/catalog/locations/": [
+        ("post", lambda w: {"url": "https://github.com/acme/x/blob/main/c.yaml"}, "401 403 403 403 403 400")
+    ],
+    "api/catalog/locations/<pk>/": [("delete", None, "401 403 403 403 403 204")],
+    "api/catalog/locations/<pk>/refresh/": [("post", None, "401 200 200 403 403 200")],
+    "api/catalog/entities/<pk>/move/": [("post", lambda w: {"source": MOVE_TO}, "401 403 403 403 403 200")],
     "api/catalog/entities/<pk>/": [
         ("put", lambda w: COMPONENT, API_TEAM_WRITE),
         ("patch", lambda w: COMPONENT, "401 405 405 405 405 405"),  # PUT a whole descriptor
@@ -451,7 +501,10 @@ KIND_GET = {
     "api/catalog/entities/by-ref/<kind>:<namespace>/<name>/": (API_READ, API_READ, API_READ),
     "api/catalog/entities/<pk>/": (API_READ, API_READ, API_READ),
     "api/catalog/entities/<pk>/relations/": (API_READ, API_READ, API_READ),
+    "api/catalog/entities/<pk>/conflicts/": (API_READ, API_READ, API_READ),
+    "api/catalog/entities/<pk>/move/": (API_POST_ONLY, API_POST_ONLY, API_POST_ONLY),
     "catalog/<kind>/<namespace>/<name>/": (READ, READ, READ),
+    "catalog/<kind>/<namespace>/<name>/move/": (POST_ONLY, POST_ONLY, POST_ONLY),
     "catalog/<kind>/<namespace>/<name>/edit/": (TEAM, PERSON, ADMIN),
     "catalog/<kind>/<namespace>/<name>/delete/": (POST_ONLY, POST_ONLY, POST_ONLY),
     "catalog/<kind>/<namespace>/<name>/export/": (READ, READ, READ),
@@ -489,6 +542,12 @@ KIND_WRITES = {
         ("post", lambda e: {"username": "stranger"}, ("L 403 403 403 403 R", ADMIN_WRITE, ADMIN_WRITE))
     ],
     "catalog/<kind>/<namespace>/<name>/unlink/": [("post", None, (NOBODY, PERSON_WRITE, NOBODY))],
+    "catalog/<kind>/<namespace>/<name>/move/": [
+        ("post", lambda e: {"source": MOVE_TO}, (ADMIN_WRITE, ADMIN_WRITE, ADMIN_WRITE))
+    ],
+    "api/catalog/entities/<pk>/move/": [
+        ("post", lambda e: {"source": MOVE_TO}, (API_ADMIN_WRITE, API_ADMIN_WRITE, API_ADMIN_WRITE))
+    ],
     "api/catalog/entities/<pk>/": [
         ("put", _descriptor, (API_TEAM_WRITE, API_PERSON_WRITE, API_ADMIN_WRITE)),
         ("patch", _descriptor, (API_NO_PATCH, API_NO_PATCH, API_NO_PATCH)),
@@ -604,6 +663,9 @@ def _param_values(w) -> list[tuple[str, dict]]:
         ("api/notifications/", {"pk": w.notification.pk}),
         ("api/audit/", {"pk": w.audit_event.pk}),
         ("catalog/scorecards/", {"pk": w.scorecard.pk}),
+        ("catalog/locations/discoveries/", {"pk": w.discovery.pk}),
+        ("catalog/locations/", {"pk": w.location.pk}),
+        ("api/catalog/locations/", {"pk": w.location.pk}),
         ("catalog/", entity),
         ("environments/new/", {"name": w.template.name}),
         *[
@@ -929,3 +991,51 @@ def test_a_person_cannot_join_another_team_by_editing_their_own_catalog_user(wor
         )
         == 200
     )
+
+
+# --- token-scope columns -----------------------------------------------------------------------
+# The developer's API, called with a personal token instead of a session: a ``read`` token answers
+# every GET as the developer's session does and every write with 403, changing nothing; a ``write``
+# token answers writes as the session does. Either way, tokens are managed from a session only
+# (TOKEN_SESSION_ONLY answers 403), so a stolen token cannot mint another.
+TOKEN_SCOPES = {"read": ["read"], "write": ["read", "write"]}
+TOKEN_SESSION_ONLY = {"api/tokens/", "api/tokens/<pk>/", "api/tokens/<pk>/revoke/"}
+
+
+def _token_expectation(route_key: str, cells: str, scope: str, *, write: bool) -> set[str]:
+    if route_key in TOKEN_SESSION_ONLY or (write and scope == "read"):
+        return {"403"}
+    return expected(cells, "developer")
+
+
+@pytest.mark.parametrize("scope", TOKEN_SCOPES)
+def test_a_token_answers_as_its_owners_session_within_its_scope(scope, world, client):
+    from portal import services
+
+    key = services.token_create(user=world.users["developer"], name=f"matrix-{scope}", scopes=TOKEN_SCOPES[scope]).key
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {key}"}
+    assert client.get("/api/me/", **auth).status_code == 200  # records its first use before the snapshots
+    wrong = []
+    for route in ROUTES:
+        if not route.key.startswith("api/") or "/hooks/" in route.key:
+            continue  # webhook receivers take no token
+        url = url_for(route, world)
+        if route.key in GET:
+            want = _token_expectation(route.key, GET[route.key], scope, write=False)
+            got = observed(client.get(url + QUERY.get(route.key, ""), **auth))
+            if got not in want and got + "=" not in want:
+                wrong.append(f"GET {url}: {got}, expected {'|'.join(sorted(want))}")
+        for method, body, cells in WRITES.get(route.key, []):
+            want = _token_expectation(route.key, cells, scope, write=True)
+            data = body(world) if body else {}
+            with transaction.atomic():
+                before = snapshot()
+                response = getattr(client, method)(url, json.dumps(data), content_type="application/json", **auth)
+                changed = _changes(before, snapshot())
+                transaction.set_rollback(True)
+            got = observed(response)
+            if got not in want and got + "=" not in want:
+                wrong.append(f"{method.upper()} {url}: {got}, expected {'|'.join(sorted(want))}")
+            elif want == {"403"} and changed:
+                wrong.append(f"{method.upper()} {url}: refused but changed {', '.join(changed)}")
+    assert not wrong, f"{scope} token:\n" + "\n".join(wrong)

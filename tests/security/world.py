@@ -69,6 +69,8 @@ class World:
     user_entity: object = None  # user:default/dev, linked to the developer
     unlinked_user: object = None  # user:default/dev-two, linked to nobody, with the developer's email
     scorecard: object = None
+    location: object = None  # a Git location on github.com (no integration here: reading it fails, recorded)
+    discovery: object = None
     template: object = None
     pending: object = None  # a request of the developer's team awaiting approval
     approvers_own: object = None  # a request the approver made, awaiting approval
@@ -139,6 +141,18 @@ def build(users: dict) -> World:
     assert Entity.objects.get(ref_key="component:default/svc-gone").orphaned
     w.team = Entity.objects.get(ref_key="group:default/team-matrix")
     w.entity = Entity.objects.get(ref_key="component:default/svc-matrix")
+    from catalog.models import CatalogLocation, Discovery
+
+    w.location = CatalogLocation.objects.create(
+        provider="github",
+        host="github.com",
+        repository="acme/svc-matrix",
+        clone_url="https://github.com/acme/svc-matrix.git",
+        web_url="https://github.com/acme/svc-matrix",
+        ref="main",
+        path="catalog-info.yaml",
+    )
+    w.discovery = Discovery.objects.create(provider="github", host="github.com", owner="acme")
     w.scorecard = catalog.scorecard_save(
         actor=admin, name="Matrix basics", rules_text="bronze: has_owner\nsilver: has_description"
     )

@@ -2,6 +2,11 @@ terraform {
   required_version = ">= 1.0.0"
 }
 
+variable "namespace" {
+  type        = string
+  description = "Filled by Bridge: the Kubernetes namespace it creates (empty when no cluster is configured)."
+}
+
 variable "environment_name" {
   type        = string
   description = "Filled by Bridge: the environment's name."
@@ -40,13 +45,12 @@ variable "debug" {
 
 locals {
   slug      = substr(replace(lower(var.branch), "/[^a-z0-9-]/", "-"), 0, 20)
-  namespace = "preview-${var.environment_name}"
   hostname  = "${var.app}-${local.slug}.preview.example.internal"
   cpu_milli = 250 * var.replicas
 }
 
 output "namespace" {
-  value = local.namespace
+  value = var.namespace
 }
 
 output "url" {

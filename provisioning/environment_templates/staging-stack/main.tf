@@ -2,6 +2,11 @@ terraform {
   required_version = ">= 1.0.0"
 }
 
+variable "namespace" {
+  type        = string
+  description = "Filled by Bridge: the Kubernetes namespace it creates (empty when no cluster is configured)."
+}
+
 variable "environment_name" {
   type = string
 }
@@ -57,7 +62,7 @@ locals {
 }
 
 output "namespace" {
-  value = "staging-${var.environment_name}"
+  value = var.namespace
 }
 
 output "sizing" {

@@ -6,6 +6,11 @@ variable "environment_name" {
   type = string
 }
 
+variable "namespace" {
+  type        = string
+  description = "Filled by Bridge: the Kubernetes namespace it creates for the sandbox."
+}
+
 variable "size" {
   type    = string
   default = "small"
@@ -41,18 +46,19 @@ locals {
     large  = { cpu = 8, memory_gi = 16, storage_gi = 100 }
   }
   base = local.sizes[var.size]
-  # Every member beyond the third adds half a CPU and 1 GiB.
+  # Every member beyond the third adds half a CPU and 1 GiB. Bridge applies these
+  # as the namespace's ResourceQuota (kubernetes.quota in bridge-template.yaml).
   extra = max(var.members - 3, 0)
   quota = {
-    cpu        = tostring(local.base.cpu + local.extra * 0.5)
-    memory     = "${local.base.memory_gi + local.extra}Gi"
-    storage    = "${local.base.storage_gi}Gi"
-    pods       = tostring(10 * var.members)
+    cpu     = tostring(local.base.cpu + local.extra * 0.5)
+    memory  = "${local.base.memory_gi + local.extra}Gi"
+    storage = "${local.base.storage_gi}Gi"
+    pods    = tostring(10 * var.members)
   }
 }
 
 output "namespace" {
-  value = "sandbox-${var.environment_name}"
+  value = var.namespace
 }
 
 output "quota" {

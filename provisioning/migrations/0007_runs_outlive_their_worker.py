@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("provisioning", "0003_expiry_warning_once"),
+        ("provisioning", "0006_cluster_server_dry_run"),
     ]
 
     operations = [

@@ -1,0 +1,398 @@
+"""GitHub's and GitLab's REST APIs, simulated for tests from recorded real responses.
+
+The answers are shaped after recordings (tests/fixtures/githosts/, each naming its source):
+GitHub's repository object and headers from octokit/fixtures, GitLab's project object and
+pagination headers from GitLab's API documentation. The content comes from a real
+:class:`tests.gitserver.GitServer`, so the API and ``git`` agree on every file and blob id.
+
+    git = GitServer(tmp_path).start()
+    api = GitHostAPI(git, "github").start()     # or "gitlab"
+    api.add("acme/shop")                         # a repository the API lists (commit to it with git)
+    api.api_url                                  # http://127.0.0.1:PORT/api/v3 (or /api/v4)
+    api.limit_next(1, kind="secondary", retry_after=1)   # the next request is rate-limited
+    api.redirect("/api/v3/repos/acme/moved", "http://elsewhere:1/")
+    api.requests                                 # what Bridge asked (method, path, query, headers, status)
+
+Implemented: GitHub ``/orgs/{org}/repos``, ``/users/{user}/repos``, ``/repos/{o}/{r}``,
+``/repos/{o}/{r}/contents/{path}`` (raw media type; ``ETag`` is the blob id in quotes, as
+recorded; 304 on ``If-None-Match``), ``/repos/{o}/{r}/git/trees/{ref}?recursive=1``. GitLab
+``/groups/{id}/projects`` (``include_subgroups``), ``/projects/{id}``,
+``/projects/{id}/repository/files/{path}`` (HEAD and ``/raw``), ``/projects/{id}/repository/tree``.
+Lists are paginated with ``Link`` headers (and GitLab's ``x-*`` headers); every answer carries
+rate-limit headers that count down.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+from tests.gitserver import GitServer
+
+FIXTURES = Path(__file__).parent / "fixtures" / "githosts"
+
+
+def _load(name: str) -> dict:
+    return json.loads((FIXTURES / name).read_text())
+
+
+class GitHostAPI:
+    def __init__(self, git: GitServer, kind: str = "github"):
+        assert kind in ("github", "gitlab")
+        self.git = git
+        self.kind = kind
+        self.recorded = _load("github_recorded.json" if kind == "github" else "gitlab_recorded.json")
+        self.limits = _load("github_rate_limits.json")
+        self.repos: dict[str, dict] = {}  # slug -> {"archived": bool, "id": int}
+        self.requests: list[dict] = []
+        self.redirects: dict[str, str] = {}
+        self._limited: list[dict] = []
+        self._remaining = 5000
+        self._lock = threading.Lock()
+        self._httpd: ThreadingHTTPServer | None = None
+
+    # -- lifecycle --
+
+    def start(self) -> GitHostAPI:
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                api._handle(self)
+
+            do_HEAD = do_GET
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self._httpd.server_address[1]}"
+
+    @property
+    def prefix(self) -> str:
+        return "/api/v3" if self.kind == "github" else "/api/v4"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.host}{self.prefix}"
+
+    # -- what the test controls --
+
+    def add(self, slug: str, *, archived: bool = False) -> None:
+        with self._lock:
+            self.repos[slug] = {
+                "archived": archived,
+                "id": self.repos.get(slug, {}).get("id") or 1000 + len(self.repos),
+            }
+
+    def remove(self, slug: str) -> None:
+        with self._lock:
+            self.repos.pop(slug, None)
+
+    def limit_next(self, count: int = 1, *, kind: str = "secondary", retry_after: int | None = 1) -> None:
+        """The next ``count`` requests get a rate-limit answer (``secondary`` or ``primary``)."""
+        with self._lock:
+            for _ in range(count):
+                self._limited.append({"kind": kind, "retry_after": retry_after})
+
+    def redirect(self, prefix: str, location: str) -> None:
+        self.redirects[prefix] = location
+
+    def count(self, **match) -> int:
+        return sum(1 for r in self.requests if all(r.get(k) == v for k, v in match.items()))
+
+    # -- answering --
+
+    def _rate_headers(self, counted: bool) -> dict:
+        with self._lock:
+            if counted:
+                self._remaining = max(0, self._remaining - 1)
+            remaining = self._remaining
+        reset = str(int(time.time()) + 3600)
+        if self.kind == "github":
+            return {
+                "X-RateLimit-Limit": "5000",
+                "X-RateLimit-Remaining": str(remaining),
+                "X-RateLimit-Reset": reset,
+                "X-RateLimit-Used": str(5000 - remaining),
+                "X-RateLimit-Resource": "core",
+            }
+        return {"RateLimit-Limit": "2000", "RateLimit-Remaining": str(remaining), "RateLimit-Reset": reset}
+
+    def _send(self, request, status: int, body: bytes | str | dict | list = b"", headers: dict | None = None):
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body).encode()
+        elif isinstance(body, str):
+            body = body.encode()
+        log = self.requests[-1] if self.requests else {}
+        log["status"] = status
+        request.send_response(status)
+        for name, value in (headers or {}).items():
+            request.send_header(name, value)
+        request.send_header("Content-Length", str(len(body)))
+        request.end_headers()
+        if request.command != "HEAD":
+            request.wfile.write(body)
+
+    def _handle(self, request: BaseHTTPRequestHandler) -> None:
+        parts = urlsplit(request.path)
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        self.requests.append(
+            {
+                "method": request.command,
+                "path": unquote(parts.path),
+                "raw_path": parts.path,
+                "query": query,
+                "if_none_match": request.headers.get("If-None-Match", ""),
+                "authorization": request.headers.get("Authorization", "") or request.headers.get("PRIVATE-TOKEN", ""),
+                "accept": request.headers.get("Accept", ""),
+            }
+        )
+        for prefix, location in self.redirects.items():
+            if parts.path.startswith(prefix):
+                return self._send(request, 302, b"", {"Location": location})
+        with self._lock:
+            limited = self._limited.pop(0) if self._limited else None
+        if limited:
+            return self._send_limited(request, limited)
+        if not parts.path.startswith(self.prefix + "/"):
+            return self._send(request, 404, {"message": "Not Found"})
+        path = parts.path[len(self.prefix) :]
+        handler = self._github if self.kind == "github" else self._gitlab
+        try:
+            status, body, headers = handler(request, path, query)
+        except LookupError:
+            status, body, headers = (
+                404,
+                {"message": "Not Found"} if self.kind == "github" else {"message": "404 Not found"},
+                {},
+            )
+        headers = {"Content-Type": "application/json; charset=utf-8", **headers}
+        etag = headers.get("ETag")
+        if etag and request.headers.get("If-None-Match", "") == etag and status == 200:
+            keep = {k: v for k, v in headers.items() if k.lower() not in ("content-type",)}
+            return self._send(request, 304, b"", {**keep, **self._rate_headers(False)})
+        self._send(request, status, body, {**headers, **self._rate_headers(True)})
+
+    def _send_limited(self, request, limited: dict) -> None:
+        if self.kind == "gitlab":
+            headers = {"Retry-After": str(limited["retry_after"] or 60), "RateLimit-Remaining": "0"}
+            return self._send(request, 429, "Retry later", {"Content-Type": "text/plain", **headers})
+        recorded = self.limits[limited["kind"]]
+        headers = dict(recorded["headers"])
+        if limited["kind"] == "primary":
+            headers["X-RateLimit-Reset"] = str(int(time.time()) + (limited["retry_after"] or 60))
+        elif limited["retry_after"] is not None:
+            headers["Retry-After"] = str(limited["retry_after"])
+        self._send(request, recorded["status"], recorded["body"], headers)
+
+    # -- shaping objects from the recordings --
+
+    def _page(self, items: list, query: dict, path: str) -> tuple[list, dict]:
+        per_page = max(1, min(100, int(query.get("per_page") or (30 if self.kind == "github" else 20))))
+        page = max(1, int(query.get("page") or 1))
+        pages = max(1, -(-len(items) // per_page))
+        chosen = items[(page - 1) * per_page : page * per_page]
+        base = {k: v for k, v in query.items() if k != "page"}
+
+        def link(number: int) -> str:
+            params = "&".join(f"{k}={quote(str(v))}" for k, v in {**base, "page": number}.items())
+            return f"<http://{self.host}{self.prefix}{path}?{params}>"
+
+        links = []
+        if page < pages:
+            links += [f'{link(page + 1)}; rel="next"', f'{link(pages)}; rel="last"']
+        if page > 1:
+            links += [f'{link(page - 1)}; rel="prev"', f'{link(1)}; rel="first"']
+        headers = {"Link": ", ".join(links)} if links else {}
+        if self.kind == "gitlab":
+            headers.update(
+                {
+                    "x-page": str(page),
+                    "x-per-page": str(per_page),
+                    "x-total": str(len(items)),
+                    "x-total-pages": str(pages),
+                    "x-next-page": str(page + 1) if page < pages else "",
+                    "x-prev-page": str(page - 1) if page > 1 else "",
+                }
+            )
+        return chosen, headers
+
+    def _etag(self, body) -> str:
+        return 'W/"' + hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest() + '"'
+
+    def _web(self) -> str:
+        return self.git.base_url
+
+    def github_repository(self, slug: str) -> dict:
+        info = self.repos[slug]
+        template = json.dumps(self.recorded["repository"]["response"])
+        text = (
+            template.replace("https://api.github.com", self.api_url)
+            .replace("https://github.com", self._web())
+            .replace("octokit-fixture-org/hello-world", slug)
+        )
+        repo = json.loads(text)
+        owner, name = slug.split("/", 1)
+        repo.update(
+            id=info["id"],
+            name=name,
+            full_name=slug,
+            archived=info["archived"],
+            default_branch=self.git.default_branch.get(slug, "main"),
+            clone_url=self.git.url(slug),
+            html_url=f"{self._web()}/{slug}",
+        )
+        repo["owner"]["login"] = owner
+        return repo
+
+    def gitlab_project(self, slug: str) -> dict:
+        info = self.repos[slug]
+        project = json.loads(json.dumps(self.recorded["project"]))
+        namespace, name = slug.rsplit("/", 1)
+        project.update(
+            id=info["id"],
+            name=name,
+            path=name,
+            path_with_namespace=slug,
+            name_with_namespace=slug.replace("/", " / "),
+            archived=info["archived"],
+            default_branch=self.git.default_branch.get(slug, "main"),
+            http_url_to_repo=self.git.url(slug),
+            ssh_url_to_repo=f"git@{self.git.host}:{slug}.git",
+            web_url=f"{self._web()}/{slug}",
+        )
+        project["namespace"].update(name=namespace, path=namespace.rsplit("/", 1)[-1], full_path=namespace)
+        return project
+
+    def _file(self, slug: str, ref: str, path: str) -> tuple[str, bytes]:
+        if slug not in self.repos:
+            raise LookupError
+        ref = self.git.default_branch.get(slug, "main") if ref in ("", "HEAD") else ref
+        files = self.git.files(slug, ref)
+        if path not in files:
+            raise LookupError
+        return files[path]
+
+    # -- GitHub --
+
+    def _github(self, request, path: str, query: dict):
+        segments = [unquote(s) for s in path.strip("/").split("/")]
+        recorded = {
+            k: v
+            for k, v in self.recorded["paginated_page"]["headers"].items()
+            if k.startswith(("Cache", "Vary", "X-GitHub-Media"))
+        }
+        if len(segments) == 3 and segments[0] in ("orgs", "users") and segments[2] == "repos":
+            owner = segments[1]
+            slugs = sorted((s for s in self.repos if s.split("/", 1)[0] == owner), key=lambda s: self.repos[s]["id"])
+            if not slugs and segments[0] == "orgs":
+                raise LookupError
+            chosen, headers = self._page(slugs, query, path)
+            items = [self.github_repository(s) for s in chosen]
+            return 200, items, {**recorded, **headers, "ETag": self._etag(items)}
+        if len(segments) >= 3 and segments[0] == "repos":
+            slug = f"{segments[1]}/{segments[2]}"
+            if slug not in self.repos:
+                raise LookupError
+            rest = segments[3:]
+            if not rest:
+                body = self.github_repository(slug)
+                return 200, body, {**recorded, "ETag": self._etag(body)}
+            if rest[0] == "contents" and len(rest) > 1:
+                oid, data = self._file(slug, query.get("ref", ""), "/".join(rest[1:]))
+                headers = {
+                    k: v
+                    for k, v in self.recorded["contents_raw"]["headers"].items()
+                    if k.startswith(("Cache", "Vary", "Content-Type", "X-GitHub-Media"))
+                }
+                return 200, data, {**headers, "ETag": f'"{oid}"'}
+            if rest[:2] == ["git", "trees"] and len(rest) == 3:
+                ref = rest[2]
+                found = self.git.resolve(slug, ref)
+                if found is None:
+                    raise LookupError
+                files = self.git.files(slug, ref)
+                tree = [
+                    {"path": p, "mode": "100644", "type": "blob", "sha": oid, "size": len(d)}
+                    for p, (oid, d) in sorted(files.items())
+                ]
+                body = {"sha": hashlib.sha1(found[1].encode()).hexdigest(), "tree": tree, "truncated": False}  # noqa: S324
+                return 200, body, {**recorded, "ETag": self._etag(body)}
+        raise LookupError
+
+    # -- GitLab --
+
+    def _gitlab(self, request, path: str, query: dict):
+        raw_segments = path.strip("/").split("/")
+        if len(raw_segments) == 3 and raw_segments[0] == "groups" and raw_segments[2] == "projects":
+            group = unquote(raw_segments[1])
+            subgroups = query.get("include_subgroups") == "true"
+            slugs = [
+                s for s in self.repos if s.startswith(group + "/") and (subgroups or "/" not in s[len(group) + 1 :])
+            ]
+            if not slugs:
+                raise LookupError
+            if query.get("archived") == "false":
+                slugs = [s for s in slugs if not self.repos[s]["archived"]]
+            slugs.sort(key=lambda s: self.repos[s]["id"])
+            chosen, headers = self._page(slugs, query, path)
+            items = [self.gitlab_project(s) for s in chosen]
+            return 200, items, {"Cache-Control": "no-cache", "Vary": "Origin", **headers}
+        if len(raw_segments) >= 2 and raw_segments[0] == "projects":
+            slug = unquote(raw_segments[1])
+            if slug not in self.repos:
+                raise LookupError
+            rest = raw_segments[2:]
+            if not rest:
+                return 200, self.gitlab_project(slug), {}
+            if rest[:2] == ["repository", "files"] and len(rest) >= 3:
+                file_path = unquote(rest[2])
+                oid, data = self._file(slug, query.get("ref", ""), file_path)
+                headers = dict(self.recorded["file_head"]["headers"])
+                headers.update(
+                    {
+                        "X-Gitlab-Blob-Id": oid,
+                        "X-Gitlab-File-Path": file_path,
+                        "X-Gitlab-File-Name": file_path.rsplit("/", 1)[-1],
+                        "X-Gitlab-Size": str(len(data)),
+                        "X-Gitlab-Ref": query.get("ref", ""),
+                        "X-Gitlab-Content-Sha256": hashlib.sha256(data).hexdigest(),
+                    }
+                )
+                if len(rest) == 4 and rest[3] == "raw":
+                    return 200, data, {**headers, "Content-Type": "text/plain; charset=utf-8"}
+                import base64
+
+                body = {"file_name": headers["X-Gitlab-File-Name"], "file_path": file_path, "size": len(data),
+                        "encoding": "base64", "content": base64.b64encode(data).decode(), "blob_id": oid,
+                        "ref": query.get("ref", "")}  # fmt: skip
+                return 200, body, headers
+            if rest == ["repository", "tree"]:
+                files = self.git.files(slug, query.get("ref", "") or self.git.default_branch.get(slug, "main"))
+                items = [
+                    {"id": oid, "name": p.rsplit("/", 1)[-1], "type": "blob", "path": p, "mode": "100644"}
+                    for p, (oid, _d) in sorted(files.items())
+                ]
+                chosen, headers = self._page(items, query, path)
+                return 200, chosen, headers
+        raise LookupError
