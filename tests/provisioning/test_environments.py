@@ -499,12 +499,13 @@ def test_operators_check_drift_and_run_the_sweep_from_the_command_line(active_pr
 def test_a_failed_apply_offers_to_destroy_what_was_created_and_leaves_nothing_behind(
     shipped_templates, developer, team, enqueued, cluster, kube_emulator, login
 ):
-    # Terraform applies, then the Kubernetes step fails: the namespace belongs to another environment.
+    request = submit(developer, shipped_templates["preview"], name="pr-9", team=team, app="checkout")
+    run_queued(request)  # the plan, approved by the template
+    # Between the plan and the apply, another environment takes the namespace: Terraform applies,
+    # then the Kubernetes step fails.
     kube_emulator.seed(
         "namespaces", {"metadata": {"name": "bridge-preview-pr-9", "labels": {"bridge.dev/environment": "4242"}}}
     )
-    request = submit(developer, shipped_templates["preview"], name="pr-9", team=team, app="checkout")
-    run_queued(request)
     assert run_queued(request) == ["failed"]
     assert request.state == RequestState.FAILED and "belongs to environment #4242" in request.failure_reason
     page = login(developer).get(f"/environments/requests/{request.pk}/").content.decode()
