@@ -84,6 +84,12 @@ class ImportForm(forms.Form):
     directory = forms.CharField(
         required=False, help_text="Or a directory on the server, under a configured import root (Platform Admins)."
     )
+    drop_refused = forms.BooleanField(
+        required=False,
+        label="Import without the settings Bridge refuses",
+        help_text="Hooks, YAML tags such as !ENV, and plugins or extensions Bridge cannot use are left out; "
+        "the result lists them.",
+    )
 
     def clean(self):
         data = super().clean()

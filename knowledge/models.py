@@ -46,7 +46,10 @@ class PageKind(models.TextChoices):
 
 
 class Tag(models.Model):
-    name = models.SlugField(max_length=60, unique=True)
+    """A label as people write it (“数据库”, “C++”), with a slug derived from it for URLs."""
+
+    name = models.CharField(max_length=60, unique=True)
+    slug = models.SlugField(max_length=80, allow_unicode=True, blank=True, db_index=True)
 
     class Meta:
         ordering = ["name"]

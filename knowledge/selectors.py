@@ -10,12 +10,19 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import DatabaseError, connection, transaction
-from django.db.models import F, Prefetch, Q, QuerySet
-from django.db.models.functions import Substr
+from django.db.models import F, Func, Prefetch, Q, QuerySet, Value
+from django.db.models.functions import Replace, Substr
 from django.utils import timezone
 
 from knowledge.models import Incident, Page, PageKind, Revision, RevisionRender, Space
-from knowledge.rendering import RENDERER_VERSION, Rendered, link_targets, render_markdown, resolve_links
+from knowledge.rendering import (
+    RENDERER_VERSION,
+    Rendered,
+    link_targets,
+    plain_text,
+    render_markdown,
+    resolve_links,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +124,15 @@ def resolve_page_links(page: Page, rendered_html: str) -> str:
     if not titles and not paths:
         return rendered_html
     base_dir = posixpath.dirname(page.source_path) if page.source_path else ""
-    wanted_paths = {posixpath.normpath(posixpath.join(base_dir, p)) for p in paths}
+
+    def candidates(value: str) -> list[str]:
+        joined = posixpath.normpath(posixpath.join(base_dir, value))
+        if not value.endswith("/"):
+            return [joined]
+        folder = "" if joined == "." else joined + "/"
+        return [f"{folder}index.md", f"{folder}README.md"]
+
+    wanted_paths = {c for p in paths for c in candidates(p)}
     stems = {posixpath.splitext(posixpath.basename(p))[0].lower() for p in paths}
     wanted = Q(source_path__in=wanted_paths) | Q(slug__in=stems)
     for title in list(titles)[:200]:
@@ -136,8 +151,8 @@ def resolve_page_links(page: Page, rendered_html: str) -> str:
         if kind == "wikilink":
             target = by_title.get(value.strip().lower())
         else:
-            target = by_path.get(posixpath.normpath(posixpath.join(base_dir, value)))
-            if target is None:
+            target = next((by_path[c] for c in candidates(value) if c in by_path), None)
+            if target is None and not value.endswith("/"):
                 target = by_slug.get(posixpath.splitext(posixpath.basename(value))[0].lower())
         return target.get_absolute_url() if target is not None else None
 
@@ -217,7 +232,9 @@ def postmortems_of(incident_id: int) -> QuerySet[Page]:
 
 # --- search --------------------------------------------------------------------------------
 
-_START, _STOP = "\u27e6", "\u27e7"  # markers that survive escaping, turned into <mark> afterwards
+# Markers around matches that survive escaping, turned into <mark> afterwards: private-use
+# characters, taken out of the text first, so a page that writes ⟦ ⟧ (or these) marks nothing.
+_START, _STOP = "\ue000", "\ue001"
 
 
 @dataclass
@@ -228,7 +245,12 @@ class SearchHit:
 
 
 def _marked(text: str) -> str:
-    return html.escape(text).replace(_START, "<mark>").replace(_STOP, "</mark>")
+    """Safe HTML of a snippet: its Markdown as plain text, escaped, with the matches marked."""
+    return html.escape(plain_text(text)).replace(_START, "<mark>").replace(_STOP, "</mark>")
+
+
+def _unmarked(text: str) -> str:
+    return text.replace(_START, "").replace(_STOP, "")
 
 
 def _filtered(*, space: str | None, kind: str | None, tag: str | None, entity: int | None) -> QuerySet[Page]:
@@ -420,7 +442,12 @@ def _search_postgres(qs, query: str, offset: int, limit: int) -> SearchResults:
         .annotate(
             headline=SearchHeadline(
                 # PostgreSQL parses the whole text for a headline: about 25 ms for 200 KB.
-                Substr("body", 1, HEADLINE_SOURCE_CHARS),
+                Func(
+                    Replace(Replace(Substr("body", 1, HEADLINE_SOURCE_CHARS), Value(_START)), Value(_STOP)),
+                    Value(r"^-{3}[ \t]*\n.*?\n(-{3}|\.{3})[ \t]*\n"),  # front matter: settings, not text
+                    Value(""),
+                    function="regexp_replace",
+                ),
                 sq,
                 config="english",
                 start_sel=_START,
@@ -465,6 +492,7 @@ def _search_fallback(qs, query: str, offset: int, limit: int) -> SearchResults:
 
 
 def _fallback_snippet(body: str, words: list[str]) -> str:
+    body = plain_text(_unmarked(body))
     lower = body.lower()
     pos = min((i for i in (lower.find(w.lower()) for w in words) if i >= 0), default=0)
     start = max(0, pos - 80)

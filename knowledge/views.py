@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import mimetypes
+import re
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -18,8 +19,9 @@ from django.views.decorators.http import require_POST
 
 from catalog.models import Entity
 from knowledge import forms, permissions, selectors, services
+from knowledge.mkdocs_project import SettingsRefused
 from knowledge.models import Attachment, Incident, Page, PageKind, Revision, SiteBuild, Space
-from knowledge.rendering import render_markdown, resolve_links
+from knowledge.rendering import icons_dir, page_meta, render_markdown, resolve_links
 from knowledge.templates_md import starting_text
 from portal.params import parse_int
 from portal.services import PermissionDenied, ServiceError
@@ -248,6 +250,8 @@ def page_detail(request, key, slug):
         "page": page,
         "space": page.space,
         "rendered": rendered,
+        # Front matter: a description under the title; hide: [toc] hides "On this page".
+        "meta": {"hide": [], **page_meta(page.body)},
         "crumbs": selectors.breadcrumbs(page),
         "children": Paginator(page.children.order_by("position", "title"), CHILDREN_PER_PAGE).get_page(
             request.GET.get("page")
@@ -584,16 +588,21 @@ def space_import(request, key):
     if not permissions.can_manage_space(request.user, space):
         raise DjangoPermissionDenied("Only the owning team or Platform Admins can import into this space.")
     form = forms.ImportForm(request.POST or None, request.FILES or None)
+    refusals = []
     if request.method == "POST" and form.is_valid():
+        drop = form.cleaned_data["drop_refused"]
         try:
             if form.cleaned_data["archive"]:
                 result = services.space_import_archive(
-                    actor=request.user, space=space, archive=form.cleaned_data["archive"]
+                    actor=request.user, space=space, archive=form.cleaned_data["archive"], drop_refused=drop
                 )
             else:
                 result = services.space_import_directory(
-                    actor=request.user, space=space, directory=form.cleaned_data["directory"]
+                    actor=request.user, space=space, directory=form.cleaned_data["directory"], drop_refused=drop
                 )
+        except SettingsRefused as exc:
+            refusals = exc.refusals
+            form.add_error(None, f"{len(refusals)} setting(s) of mkdocs.yml cannot be used; nothing was imported yet.")
         except ServiceError as exc:
             form.add_error(None, str(exc))
         else:
@@ -601,11 +610,21 @@ def space_import(request, key):
                 request,
                 f"Imported: {result.created} new pages, {result.updated} updated, {result.unchanged} unchanged.",
             )
+            if result.dropped:
+                messages.warning(request, "Left out of mkdocs.yml: " + "; ".join(result.dropped) + ".")
+            for feature, paths in result.unrendered.items():
+                shown = ", ".join(paths[:10]) + (f" and {len(paths) - 10} more" if len(paths) > 10 else "")
+                messages.warning(request, f"Not rendered: {feature} — in {shown}.")
             return redirect(space)
     return render(
         request,
         "knowledge/import.html",
-        {"form": form, "space": space, "can_use_server": permissions.can_import_from_server(request.user)},
+        {
+            "form": form,
+            "space": space,
+            "refusals": refusals,
+            "can_use_server": permissions.can_import_from_server(request.user),
+        },
         status=400 if form.errors else 200,
     )
 
@@ -638,18 +657,56 @@ def _serve_built(root: Path, path: str):
     return response
 
 
+def _open_built(root: Path, token: str, path: str):
+    if not (root.resolve() / "index.html").is_file():
+        raise Http404("This site has not been built yet.")
+    return redirect(reverse("knowledge:site-file", args=[token, path or "index.html"]))
+
+
 @login_required
 def space_site(request, key, path):
-    """The built static site of a space."""
+    """The built static site of a space: on to its signed link, where the site's own requests work."""
     space = _space(key)
-    return _serve_built(services.sites_dir() / space.key, path)
+    return _open_built(services.sites_dir() / space.key, services.built_site_token(space=space), path)
 
 
 @login_required
 def service_docs(request, entity_id, path):
-    """The built TechDocs-style docs of a catalog entity."""
+    """The built TechDocs-style docs of a catalog entity, through their signed link."""
     entity = get_object_or_404(Entity, pk=entity_id)
-    return _serve_built(services.service_docs_dir(entity.pk), path)
+    return _open_built(services.service_docs_dir(entity.pk), services.built_site_token(entity_id=entity.pk), path)
+
+
+_ICON_NAME = re.compile(r"(material|fontawesome|octicons|simple)/[a-z0-9][a-z0-9/_-]{0,200}\.svg")
+
+
+def icon(request, name):
+    """An icon of the sets mkdocs-material ships (``:material-check:`` in a page), served from
+    the installed package: pages show icons without reaching out to any CDN."""
+    folder = icons_dir()
+    if folder is None or not _ICON_NAME.fullmatch(name) or ".." in name:
+        raise Http404("No such icon.")
+    target = (folder / name).resolve()
+    if not target.is_relative_to(folder) or not target.is_file():
+        raise Http404("No such icon.")
+    response = FileResponse(target.open("rb"), content_type="image/svg+xml")  # noqa: SIM115 (closed by Django)
+    response["Content-Security-Policy"] = "sandbox; default-src 'none'; style-src 'unsafe-inline'"
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "public, max-age=86400"
+    return response
+
+
+def built_site(request, token, path):
+    """A file of a built site, by its signed link (no session: a sandboxed page sends no cookie)."""
+    try:
+        root = services.built_site_root(token)
+    except ServiceError as exc:
+        return HttpResponse(str(exc), status=403, content_type="text/plain; charset=utf-8")
+    response = _serve_built(root, path)
+    # Its pages run in an opaque origin: their fetch of the search index is cross-origin.
+    response["Access-Control-Allow-Origin"] = "*"
+    response["Cache-Control"] = "private, max-age=300"
+    return response
 
 
 @login_required

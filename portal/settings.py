@@ -416,6 +416,7 @@ KNOWLEDGE_MAX_IMPORT_FILES = env_int("KNOWLEDGE_MAX_IMPORT_FILES", 2000)
 KNOWLEDGE_BUILD_TIMEOUT_SECONDS = env_int("KNOWLEDGE_BUILD_TIMEOUT_SECONDS", 120)
 KNOWLEDGE_MAX_ATTACHMENT_BYTES = env_int("KNOWLEDGE_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024)
 KNOWLEDGE_SITES_DIR = Path(env("KNOWLEDGE_SITES_DIR", str(VAR_DIR / "knowledge-sites")))
+KNOWLEDGE_SITE_LINK_SECONDS = env_int("KNOWLEDGE_SITE_LINK_SECONDS", 8 * 3600)
 # --- pipelines ---
 # Webhook secrets are stored encrypted with a key derived from this value
 # (PORTAL_ENCRYPTION_KEY by default); changing it makes the stored secrets unreadable.

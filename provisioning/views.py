@@ -68,7 +68,8 @@ def request_new(request, name: str):
     if template is None:
         raise Http404("No such template.")
     version = template.current_version
-    form = RequestForm(request.POST or None, version=version, user=request.user)
+    # Bound on every POST, even an empty one, so an empty submission shows the form's errors.
+    form = RequestForm(request.POST if request.method == "POST" else None, version=version, user=request.user)
     if request.method == "POST":
         try:
             if form.is_valid():

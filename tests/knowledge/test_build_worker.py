@@ -23,7 +23,7 @@ def test_the_build_button_queues_a_build_that_a_real_worker_runs(celery_worker, 
             break
         time.sleep(0.5)
     assert build.status == SiteBuild.Status.SUCCEEDED, build.log
-    page = client.get(reverse("knowledge:space-site-file", args=[space.key, "hello.html"]))
+    page = client.get(reverse("knowledge:space-site-file", args=[space.key, "hello.html"]), follow=True)
     assert page.status_code == 200 and b"Hello" in b"".join(page.streaming_content)
 
 

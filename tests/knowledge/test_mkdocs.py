@@ -9,7 +9,7 @@ import yaml
 from django.urls import reverse
 
 from knowledge import services
-from knowledge.mkdocs_project import ProjectError, build
+from knowledge.mkdocs_project import ProjectError, SettingsRefused, build
 from knowledge.models import Page, SiteBuild
 from knowledge.selectors import page_tree
 
@@ -39,6 +39,18 @@ def write_project(root: Path, config: dict | str | None = None, files: dict | No
         (root / "docs" / name).parent.mkdir(parents=True, exist_ok=True)
         (root / "docs" / name).write_text(text)
     return root
+
+
+class _TagsAsText(yaml.SafeLoader):
+    pass
+
+
+_TagsAsText.add_multi_constructor("tag:yaml.org,2002:python/", lambda loader, suffix, node: node.tag)
+
+
+def exported_config(path: Path) -> dict:
+    """An exported mkdocs.yml (its emoji settings name mkdocs-material's functions with !!python/name)."""
+    return yaml.load(path.read_text(), Loader=_TagsAsText)  # noqa: S506 (a SafeLoader that keeps tags as text)
 
 
 def zip_of(root: Path) -> io.BytesIO:
@@ -239,7 +251,7 @@ def test_the_import_page_shows_refusals_as_form_errors(login, developer, space):
 
     upload = SimpleUploadedFile("p.zip", _raw_zip([("mkdocs.yml", b"site_name: x\nhooks: [a.py]\n")]).getvalue())
     response = login(developer).post(reverse("knowledge:space-import", args=[space.key]), {"archive": upload})
-    assert response.status_code == 400 and "hooks, which run Python code" in response.content.decode()
+    assert response.status_code == 400 and "hooks: they run Python code" in response.content.decode()
 
 
 def test_a_stranger_cannot_import_into_a_team_space(login, stranger, space):
@@ -255,7 +267,7 @@ def test_export_zip_is_an_mkdocs_project_that_builds_strictly(tmp_path, login, d
     assert response["Content-Type"] == "application/zip"
     with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
         archive.extractall(tmp_path / "export")
-    config = yaml.safe_load((tmp_path / "export" / "mkdocs.yml").read_text())
+    config = exported_config(tmp_path / "export" / "mkdocs.yml")
     section = [{"Operations": "operations/index.md"}, {"Deploy": "operations/deploy.md"}]
     assert config["nav"][1] == {"Operations": section}
     assert "[Deploy](deploy.md)" in (tmp_path / "export" / "docs" / "operations" / "index.md").read_text()
@@ -318,11 +330,11 @@ def test_building_a_space_publishes_a_site_served_with_a_strict_csp(login, devel
     # Running the same build again does nothing (the task is idempotent).
     assert services.site_build_run(build_id=build_row.pk).status == "succeeded"
     client = login(developer)
-    response = client.get(reverse("knowledge:space-site", args=[space.key]))
-    assert response.status_code == 200
+    response = client.get(reverse("knowledge:space-site", args=[space.key]), follow=True)
+    assert response.status_code == 200 and response.redirect_chain[0][0].startswith("/knowledge/site/space:payments:")
     assert "default-src 'none'" in response["Content-Security-Policy"]
     assert response["X-Content-Type-Options"] == "nosniff"
-    escape = client.get(reverse("knowledge:space-site-file", args=[space.key, "../../etc/passwd"]))
+    escape = client.get(reverse("knowledge:space-site-file", args=[space.key, "../../etc/passwd"]), follow=True)
     assert escape.status_code == 404
 
 
@@ -378,7 +390,7 @@ def test_an_unexpected_error_ends_the_build_as_failed(developer, space, settings
     def broken_export(**kwargs):
         raise KeyError(42)
 
-    monkeypatch.setattr(services, "space_export_project", broken_export)
+    monkeypatch.setattr(services.sites, "space_export_project", broken_export)
     result = services.site_build_run(build_id=SiteBuild.objects.create(space=space, requested_by=developer).pk)
     assert result.status == "failed" and "KeyError" in result.log
 
@@ -467,3 +479,143 @@ def test_files_survive_an_export_and_reimport(developer, space, team, login):
     url = reverse("knowledge:attachment", args=["copy", copy.slug, "flow.png"])
     assert f"![flow]({url})" in copy.body
     assert b"".join(login(developer).get(url).streaming_content) == PNG
+
+
+CODE_WITH_BRACKETS = """# Restart
+
+See [[Deploy]] and [[1]](https://example.com/ref) and `[[inline]]`.
+
+```bash
+if [[ -f /var/run/app.pid ]]; then
+  kill "$(cat /var/run/app.pid)"
+fi
+```
+
+    [[servers]]
+    name = "indented"
+
+- A list item
+
+    with a continued paragraph that links [[Deploy]].
+
+!!! note
+    Also [[Deploy]] here.
+
+~~~~toml
+[[servers]]
+```
+[[still code]]
+```
+~~~~
+"""
+
+
+def test_an_export_keeps_code_as_written_and_converts_only_real_wikilinks(tmp_path, login, developer, space):
+    services.page_create(actor=developer, space=space, title="Deploy", body="# Deploy\n")
+    services.page_create(actor=developer, space=space, title="Restart", body=CODE_WITH_BRACKETS)
+    response = login(developer).get(reverse("knowledge:space-export", args=[space.key]))
+    with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+        archive.extractall(tmp_path / "export")
+    exported = (tmp_path / "export" / "docs" / "restart.md").read_text()
+    assert "if [[ -f /var/run/app.pid ]]; then" in exported
+    assert "    [[servers]]\n" in exported and "\n[[servers]]\n```\n[[still code]]\n```\n" in exported
+    assert "`[[inline]]`" in exported and "[[1]](https://example.com/ref)" in exported
+    assert exported.count("[Deploy](deploy.md)") == 3
+    ok, log = build(tmp_path / "export" / "mkdocs.yml", tmp_path / "site")
+    assert ok, log
+
+
+MANY_REFUSALS = """site_name: Ops
+hooks: [hooks.py]
+watch: [src]
+plugins:
+  - search
+  - blog
+  - minify: {minify_html: true}
+markdown_extensions:
+  - pymdownx.snippets
+  - pymdownx.emoji:
+      emoji_index: !!python/name:material.extensions.emoji.twemoji
+      emoji_generator: !!python/name:os.system
+extra:
+  analytics:
+    property: !ENV GOOGLE_ANALYTICS_KEY
+nav:
+  - Home: index.md
+"""
+
+
+def test_every_refused_setting_is_named_in_one_pass_and_the_pages_come_in_without_them(tmp_path, developer, space):
+    root = write_project(tmp_path, config=MANY_REFUSALS)
+    with pytest.raises(SettingsRefused) as refused:
+        services.space_import_archive(actor=developer, space=space, archive=zip_of(root))
+    settings = [r.setting for r in refused.value.refusals]
+    assert settings == [
+        "markdown_extensions[1].pymdownx.emoji.emoji_generator",
+        "extra.analytics.property",
+        "hooks",
+        "watch",
+        "plugin “blog”",
+        "plugin “minify”",
+        "Markdown extension “pymdownx.snippets”",
+    ]
+    assert not Page.objects.filter(space=space).exists()
+
+    result = services.space_import_archive(actor=developer, space=space, archive=zip_of(root), drop_refused=True)
+    assert result.created == 5 and len(result.dropped) == 7
+    assert "hooks: they run Python code" in result.dropped
+
+
+def test_the_import_page_lists_every_refusal_and_offers_to_import_without_them(login, developer, space, tmp_path):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client = login(developer)
+    url = reverse("knowledge:space-import", args=[space.key])
+    archive = zip_of(write_project(tmp_path, config=MANY_REFUSALS)).getvalue()
+    response = client.post(url, {"archive": SimpleUploadedFile("p.zip", archive)})
+    page = response.content.decode()
+    assert response.status_code == 400 and page.count("<li><strong>") == 7
+    assert "Import without the settings Bridge refuses" in page
+    response = client.post(url, {"archive": SimpleUploadedFile("p.zip", archive), "drop_refused": "on"}, follow=True)
+    page = response.content.decode()
+    assert "Imported: 5 new pages" in page and "Left out of mkdocs.yml: " in page and "plugin “blog”" in page
+
+
+@pytest.mark.parametrize("text", ["site_name: &name Ops\nextra: {copy: *name}\n", "a: &x [1]\nb: *x\n"])
+def test_yaml_anchors_and_aliases_are_refused_naming_the_file(tmp_path, developer, space, text):
+    root = write_project(tmp_path, config=text)
+    with pytest.raises(ProjectError, match=r"mkdocs.yml uses a YAML anchor &\w+ \(line 1\)"):
+        services.space_import_archive(actor=developer, space=space, archive=zip_of(root), drop_refused=True)
+
+
+def test_a_nav_with_too_many_entries_is_refused(tmp_path, developer, space, settings):
+    settings.KNOWLEDGE_MAX_IMPORT_FILES = 10
+    root = write_project(tmp_path, config={"site_name": "x", "nav": [{f"P{i}": f"p{i}.md"} for i in range(21)]})
+    with pytest.raises(ProjectError, match="nav has more than 20 entries"):
+        services.space_import_archive(actor=developer, space=space, archive=zip_of(root), drop_refused=True)
+
+
+def test_folders_in_the_nav_and_links_as_mkdocs_writes_them_lead_to_pages(tmp_path, developer, space, login):
+    root = write_project(
+        tmp_path,
+        config={"site_name": "Ops", "nav": [{"Home": "index.md"}, {"User Guide": "guide/"}]},
+        files={
+            "index.md": '# Home\n\n[install](guide/install.md/#pip) and <a href="guide/">the guide</a>.',
+            "guide/README.md": "# User Guide\n\n- [Writing](writing.md)\n- [Installing](install.md)\n",
+            "guide/install.md": "# Installing\n\n## Pip { #pip }\n",
+            "guide/writing.md": "---\ntitle: Writing your docs\ntags: [文档]\n---\n\n# Writing\n",
+        },
+    )
+    services.space_import_archive(actor=developer, space=space, archive=zip_of(root))
+    assert [(p.title, depth) for p, depth in page_tree(space)] == [
+        ("Home", 0),
+        ("User Guide", 0),
+        ("Writing your docs", 1),
+        ("Installing", 1),
+    ]
+    install, guide = (Page.objects.get(space=space, source_path=p) for p in ("guide/install.md", "guide/README.md"))
+    assert not install.attachments.exists() and not Page.objects.get(source_path="index.md").attachments.exists()
+    html = login(developer).get(Page.objects.get(source_path="index.md").get_absolute_url()).content.decode()
+    assert f'href="{install.get_absolute_url()}#kb-pip">install</a>' in html
+    assert f'href="{guide.get_absolute_url()}">the guide</a>' in html
+    assert list(Page.objects.get(source_path="guide/writing.md").tags.values_list("name", flat=True)) == ["文档"]

@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from knowledge import services
 from knowledge.models import RevisionRender
-from knowledge.rendering import RENDERER_VERSION, render_markdown, task_steps
+from knowledge.rendering import RENDERER_VERSION, page_meta, render_markdown, split_front_matter, task_steps
 from knowledge.selectors import page_rendered
 
 
@@ -29,7 +29,7 @@ def test_tables_keep_their_alignment_and_nothing_else():
 def test_task_lists_render_as_disabled_checkboxes():
     html = render_markdown("- [ ] one\n- [x] two").html
     assert '<ul class="task-list">' in html
-    assert html.count('type="checkbox"') == 2 and html.count('disabled="disabled"') == 2 and "checked" in html
+    assert html.count('type="checkbox"') == 2 and html.count(" disabled") == 2 and "checked" in html
 
 
 def test_headings_get_prefixed_anchors_and_a_table_of_contents():
@@ -104,6 +104,25 @@ XSS_CORPUS = [
     "!!! note\n    ```html\n    <script>alert(1)</script>\n    ```",
     '[[x#" onmouseover="alert(1)]]',
     '[x](page.md#" onmouseover="alert(1))',
+    # mkdocs-material syntax: content tabs, attribute lists, Markdown in HTML, keys, icons.
+    '=== "<img src=x onerror=alert(1)>"\n\n    body',
+    '=== "Tab" { onclick=alert(1) }\n\n    <script>alert(1)</script>',
+    '=== "A"\n\n    a\n\n=== "B" onmouseover="alert(1)"\n\n    b',
+    '<input type="radio" name="__tabbed_1" id="x" onclick="alert(1)" form="logout"><label for="x">t</label>',
+    '<input type="text" name="password" value="x"><input type="radio" name="csrfmiddlewaretoken">',
+    "# Heading { onclick=alert(1) #main .message-error }",
+    '[x](https://example.com){ onmouseover="alert(1)" style="position:fixed;inset:0" target=_blank }',
+    "![x](x.png){ onerror=alert(1) src=javascript:alert(1) }",
+    "paragraph\n{: .button .primary #content onclick=alert(1) }",
+    '[x](javascript:alert(1)){ href="javascript:alert(1)" }',
+    '<div markdown class="message message-error" onclick="alert(1)">**Your session expired**</div>',
+    '<div markdown="1">\n<script>alert(1)</script>\n</div>',
+    '<details markdown ontoggle="alert(1)" open>\n<summary>x</summary>\n*y*\n</details>',
+    "Term <img src=x onerror=alert(1)>\n:   Definition <script>alert(1)</script>",
+    "++ctrl+<img src=x onerror=alert(1)>++ ==<script>alert(1)</script>== ^^x^^ ~~y~~",
+    ":material-../../../../etc/passwd: :fontawesome-<script>: :smile:",
+    '<kbd class="key-ctrl message-error">x</kbd><span class="keys button">y</span>',
+    '---\ntitle: "<script>alert(1)</script>"\n---\n# Hi',
 ]
 
 
@@ -138,6 +157,17 @@ def test_the_xss_corpus_renders_inert(payload):
                 assert value.startswith("kb-"), (tag, attrs)
             if name == "style":
                 assert re.fullmatch(r"text-align:\s*\w+;?", value), (tag, attrs)
+            if name == "class":
+                assert not {"message", "message-error", "button", "primary"} & set(value.split()), (tag, attrs)
+            if name in ("for", "name"):
+                assert tag in ("label", "input") and value.startswith("kb-"), (tag, attrs)
+            if name in ("form", "target", "formaction"):
+                raise AssertionError((tag, attrs))
+        if tag == "input":
+            assert attrs.get("type") in ("checkbox", "radio"), attrs
+            assert attrs.get("type") == "radio" or "disabled" in attrs, attrs
+        if tag == "img" and "kb-icon" in (attrs.get("class") or ""):
+            assert re.fullmatch(r"/knowledge/icons/[a-z]+/[a-z0-9/_-]+\.svg", attrs["src"]), attrs
 
 
 @pytest.mark.django_db
@@ -339,3 +369,98 @@ def test_every_extension_keeps_the_classes_it_emits():
     ):  # fmt: skip
         assert fragment in html
     assert '<div class="toc">' in render_markdown("# A\n## B").toc
+
+
+def test_a_markdown_link_whose_text_is_in_brackets_is_not_a_wikilink():
+    html = render_markdown("See [[1]](https://example.com/ref).").html
+    assert '<a href="https://example.com/ref" rel="noopener noreferrer">[1]</a>' in html
+    assert "data-wikilink" not in html
+
+
+MATERIAL_PAGE = """---
+title: Deploying
+description: How we ship checkout.
+tags: [数据库, C++]
+hide:
+  - toc
+status: new
+---
+
+# Deploying { #deploy-it }
+
+=== "Kubernetes"
+
+    ```bash
+    kubectl rollout undo deployment/checkout-api
+    ```
+
+=== "Nomad"
+
+    Run `nomad job revert`.
+
+Canary
+:   A first small share of traffic.
+
+<div class="grid" markdown>
+**Markdown** inside HTML
+</div>
+
+Press ++ctrl+c++ to stop; ==watch== the ^^new^^ and ~~old~~ pods :material-check: :smile:
+
+[Back](#deploy-it)
+"""
+
+
+def test_mkdocs_material_syntax_renders_as_the_writer_meant_it():
+    rendered = render_markdown(MATERIAL_PAGE)
+    html = rendered.html
+    for literal in ("===", "{ #", ":material-", "title: Deploying", "status: new", "**Markdown**"):
+        assert literal not in html, literal
+    assert '<h1 id="kb-deploy-it">' in html and 'href="#kb-deploy-it"' in html
+    assert '<label for="kb-__tabbed_1_1">Kubernetes</label>' in html and 'type="radio"' in html
+    assert "<dt>Canary</dt>" in html and "<strong>Markdown</strong> inside HTML" in html
+    assert '<kbd class="key-control">Ctrl</kbd>' in html and "<mark>watch</mark>" in html
+    assert "<ins>new</ins>" in html and "<del>old</del>" in html and "😄" in html
+    assert '<img alt="check" class="kb-icon" src="/knowledge/icons/material/check.svg">' in html
+    assert "Deploying" in rendered.toc and "title" not in rendered.toc
+
+
+def test_front_matter_is_kept_as_page_settings(login, developer, space):
+    page = services.page_create(actor=developer, space=space, title="Deploying", body=MATERIAL_PAGE)
+    html = login(developer).get(page.get_absolute_url()).content.decode()
+    assert '<p class="kb-description">How we ship checkout.</p>' in html
+    assert "On this page" not in html  # hide: [toc]
+    assert page_meta(page.body) == {
+        "title": "Deploying",
+        "description": "How we ship checkout.",
+        "tags": ["数据库", "C++"],
+        "hide": ["toc"],
+    }
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["---\n- a list\n---\n# Hi", "---\na: &x 1\nb: *x\n---\n# Hi", "---\nkey: [unclosed\n---\n# Hi", "---\n# Hi"],
+)
+def test_text_that_is_not_front_matter_is_shown_as_written(text):
+    assert page_meta(text) == {} and split_front_matter(text) == ({}, text)
+
+
+def test_icons_are_served_by_the_portal_and_nothing_else_is(client):
+    response = client.get("/knowledge/icons/material/check.svg")
+    assert response.status_code == 200 and response["Content-Type"] == "image/svg+xml"
+    assert "sandbox" in response["Content-Security-Policy"]
+    for name in ("material/../../../__init__.py", "material/check.txt", "other/check.svg", "material/nope.svg"):
+        assert client.get(f"/knowledge/icons/{name}").status_code == 404, name
+
+
+def test_unicode_tags_are_kept_and_get_a_slug_of_their_own(developer, space):
+    from knowledge.models import Tag
+
+    page = services.page_create(
+        actor=developer, space=space, title="DB", tags=["数据库", "C++", "C", "c++ ", "On call"]
+    )
+    assert sorted(page.tags.values_list("name", flat=True)) == sorted(["数据库", "C++", "C", "On call"])
+    assert dict(Tag.objects.values_list("name", "slug")) == {
+        "数据库": "数据库", "C++": "c-plus-plus", "C": "c", "On call": "on-call"
+    }  # fmt: skip

@@ -83,10 +83,11 @@ def test_pages_form_a_tree_and_cannot_move_under_their_own_child(space, develope
     assert breadcrumbs(child) == [parent]
 
 
-def test_tags_are_normalised_and_titles_make_unique_slugs(space, developer):
-    a = services.page_create(actor=developer, space=space, title="Deploys", tags="Ops, ops , On Call")
+def test_tags_are_tidied_and_titles_make_unique_slugs(space, developer):
+    a = services.page_create(actor=developer, space=space, title="Deploys", tags="Ops, ops ,  On   Call")
     b = services.page_create(actor=developer, space=space, title="Deploys")
-    assert sorted(a.tags.values_list("name", flat=True)) == ["on-call", "ops"]
+    assert sorted(a.tags.values_list("name", flat=True)) == ["On Call", "Ops"]
+    assert sorted(a.tags.values_list("slug", flat=True)) == ["on-call", "ops"]
     assert (a.slug, b.slug) == ("deploys", "deploys-2")
 
 

@@ -242,3 +242,27 @@ def test_the_runbooks_tab_of_a_service_links_to_a_search_of_its_pages(login, dev
     assert f'href="{link}"' in tab and "Search this service’s pages" in tab
     found = client.get(link).content.decode()
     assert "Database failover" in found and "Caching" not in found and "1 result" in found
+
+
+def test_snippets_show_the_text_a_reader_sees_not_its_markdown(space, developer):
+    services.page_create(
+        actor=developer, space=space, title="Failover",
+        body="---\ntitle: Failover\ntags: [db]\n---\n\n## Promote **the replica** { #promote }\n\n"
+        "!!! warning \"Careful\"\n    See [the guide](guide.md) and ==check== `pg_ctl promote` :material-check:.\n",
+    )  # fmt: skip
+    snippet = selectors.search_pages(query="replica")[0].snippet
+    assert "<mark>replica</mark>" in snippet
+    for markup in ("**", "##", "{ #", "](", "!!!", "==", "`", ":material-", "title:", "---"):
+        assert markup not in snippet, markup
+    assert "the guide" in snippet or "Promote" in snippet
+
+
+def test_brackets_written_in_a_page_are_not_read_as_highlights(space, developer):
+    services.page_create(
+        actor=developer,
+        space=space,
+        title="Notation",
+        body="Intervals like ⟦0, 1⟧ and \ue000x\ue001 in failover maths.",
+    )
+    snippet = selectors.search_pages(query="failover")[0].snippet
+    assert snippet.count("<mark>") == 1 and "<mark>failover</mark>" in snippet and "⟦0, 1⟧" in snippet

@@ -49,7 +49,7 @@ def test_service_docs_build_from_a_local_directory_and_are_served_with_a_sandbox
     build = run(documented)
     assert build.status == "succeeded", build.log
     client = login(developer)
-    response = client.get(reverse("knowledge:docs-file", args=[documented.pk, "ops/"]))
+    response = client.get(reverse("knowledge:docs-file", args=[documented.pk, "ops/"]), follow=True)
     assert response.status_code == 200 and b"Be careful." in b"".join(response.streaming_content)
     csp = response["Content-Security-Policy"]
     assert csp.startswith("sandbox") and "default-src 'none'" in csp

@@ -109,3 +109,10 @@ def test_the_api_takes_a_cluster_within_what_the_template_allows(login, develope
     request = EnvironmentRequest.objects.get(name="c")
     assert services.cluster_of(request).name == "us-east"
     assert services.namespace_name(request, services.cluster_of(request)) == "bridge-c"
+
+
+def test_an_empty_submission_shows_the_form_with_its_errors(login, developer, shipped_templates, enqueued):
+    response = login(developer).post(reverse("provisioning:request-new", args=["preview"]), {})
+    assert response.status_code == 400
+    assert "This field is required." in response.content.decode()
+    assert EnvironmentRequest.objects.count() == 0

@@ -232,6 +232,9 @@ GET = {
     "knowledge/s/<key>/export.zip": READ,
     "knowledge/s/<key>/import/": TEAM,
     "knowledge/s/<key>/build/": POST_ONLY,
+    "knowledge/icons/<name>": PUBLIC,  # mkdocs-material's icon sets, shown in pages
+    "knowledge/site/<token>/": "404 404 404 404 404 404",  # a signed link, no session: the site is not built
+    "knowledge/site/<token>/<path>": "404 404 404 404 404 404",
     "knowledge/s/<key>/site/": NOT_BUILT,
     "knowledge/s/<key>/site/<path>": NOT_BUILT,
     "knowledge/s/<key>/p/<slug>/": READ,
@@ -680,10 +683,18 @@ def _param_values(w) -> list[tuple[str, dict]]:
         ("pipelines/repositories/", {"repository_id": w.repository.pk}),
         ("knowledge/incidents/", {"incident_id": w.incident.pk, "number": 1}),
         ("knowledge/docs/", {"entity_id": w.entity.pk, "path": "index.html"}),
+        ("knowledge/site/", {"token": _site_token(w), "path": "index.html"}),
+        ("knowledge/icons/", {"name": "material/check.svg"}),
         ("knowledge/s/<key>/p/<slug>/files/", {**page, "name": w.attachment.name}),
         ("knowledge/s/<key>/p/<slug>/incidents/", {"key": w.space.key, "slug": w.runbook.slug}),
         ("knowledge/s/", {**page, "number": 1, "path": "index.html"}),
     ]
+
+
+def _site_token(w) -> str:
+    from knowledge.services import built_site_token
+
+    return built_site_token(space=w.space)
 
 
 def url_for(route: Route, w, override: dict | None = None) -> str:

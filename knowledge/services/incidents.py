@@ -1,0 +1,139 @@
+"""Incidents: a runbook worked through step by step, and what other apps hear of it."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+from catalog.models import Entity
+from knowledge import permissions
+from knowledge.models import (
+    Incident,
+    IncidentStep,
+    Page,
+    PageKind,
+)
+from knowledge.rendering import task_steps
+from portal.services import PermissionDenied, ServiceError, audit_record
+
+logger = logging.getLogger(__name__)
+
+
+def _announce_incident(incident: Incident) -> None:
+    """Tell other apps (the pipelines' DORA metrics) about the incident, once committed."""
+    from portal.events import incident_changed
+
+    postmortem = incident.postmortems.exclude(deployment_ref="").order_by("-pk").first()
+
+    def send():
+        incident_changed.send(
+            sender=Incident,
+            source="knowledge",
+            external_id=str(incident.pk),
+            title=incident.summary or incident.runbook.title,
+            entity_id=incident.entity_id,
+            started_at=incident.started_at,
+            resolved_at=incident.closed_at,
+            outcome=incident.outcome,
+            deployment_ref=postmortem.deployment_ref if postmortem else "",
+            url=incident.get_absolute_url(),
+        )
+
+    transaction.on_commit(send)
+
+
+def incident_start(*, actor, runbook: Page, entity: Entity | None, severity: str, summary: str = "") -> Incident:
+    if runbook.kind != PageKind.RUNBOOK:
+        raise ServiceError("Incidents are started from a runbook.")
+    if not permissions.can_start_incident(actor, runbook):
+        raise PermissionDenied("Sign in to start an incident.")
+    from knowledge.models import Severity
+
+    if severity not in Severity.values:
+        raise ServiceError("Choose a severity: sev1, sev2, sev3 or sev4.")
+    if entity is not None and not runbook.entities.filter(pk=entity.pk).exists():
+        # The entity's team is notified and its DORA figures count the incident: only the
+        # services the runbook is written for qualify.
+        raise ServiceError(f"“{entity.ref}” is not one of this runbook's services; link it to the runbook first.")
+    with transaction.atomic():
+        incident = Incident.objects.create(
+            runbook=runbook,
+            revision=runbook.current_revision,
+            entity=entity,
+            severity=severity,
+            summary=(summary or "").strip()[:300],
+            started_by=actor,
+            started_at=timezone.now(),
+        )
+        IncidentStep.objects.bulk_create(
+            IncidentStep(incident=incident, number=i, text=text) for i, text in enumerate(task_steps(runbook.body), 1)
+        )
+        audit_record(
+            actor=actor,
+            action="knowledge.incident.start",
+            obj=incident,
+            changes={"runbook": runbook.pk, "entity": entity.ref if entity else None, "severity": severity},
+        )
+        _announce_incident(incident)
+        if entity is not None:
+            from catalog.selectors import owner_team_members
+            from portal.models import NotificationEvent
+            from portal.services import notify
+
+            notify(
+                users=owner_team_members(entity),
+                event=NotificationEvent.INCIDENT_STARTED,
+                title=f"Incident on {entity.title or entity.name} ({severity})",
+                body=f"{actor.get_username()} started “{runbook.title}”. {incident.summary}".strip(),
+                url=incident.get_absolute_url(),
+                team_refs=[entity.owner_ref] if entity.owner_ref else [],
+            )
+    return incident
+
+
+def incident_step_set(*, actor, incident: Incident, number: int, done: bool, note: str | None = None) -> IncidentStep:
+    if not permissions.can_work_incident(actor, incident):
+        raise PermissionDenied("Only the incident's responder and the runbook's team can update its steps.")
+    if note is not None and "\x00" in note:
+        raise ServiceError("The note contains a NUL character, which a note cannot hold; nothing was saved.")
+    with transaction.atomic():
+        locked = Incident.objects.select_for_update().get(pk=incident.pk)
+        if not locked.is_open:
+            raise ServiceError("The incident is closed; its steps can no longer change.")
+        step = IncidentStep.objects.filter(incident=locked, number=number).first()
+        if step is None:
+            raise ServiceError("No such step in this incident.")
+        if step.done != bool(done):
+            step.done = bool(done)
+            step.done_by = actor if done else None
+            step.done_at = timezone.now() if done else None
+        if note is not None:
+            step.note = note.strip()[:5000]
+        step.save()
+        audit_record(
+            actor=actor, action="knowledge.incident.step", obj=locked, changes={"step": number, "done": step.done}
+        )
+    return step
+
+
+def incident_close(*, actor, incident: Incident, outcome: str, notes: str = "") -> Incident:
+    from knowledge.models import Outcome
+
+    if not permissions.can_work_incident(actor, incident):
+        raise PermissionDenied("Only the incident's responder and the runbook's team can close it.")
+    if outcome not in Outcome.values:
+        raise ServiceError("Choose an outcome: resolved, mitigated, false_alarm or escalated.")
+    with transaction.atomic():
+        locked = Incident.objects.select_for_update().get(pk=incident.pk)
+        if not locked.is_open:
+            raise ServiceError("The incident is already closed.")
+        locked.closed_at = timezone.now()
+        locked.closed_by = actor
+        locked.outcome = outcome
+        locked.outcome_notes = (notes or "").strip()[:10000]
+        locked.save()
+        audit_record(actor=actor, action="knowledge.incident.close", obj=locked, changes={"outcome": outcome})
+        _announce_incident(locked)
+    return locked
