@@ -316,6 +316,9 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "provisioning.execute_run": {"queue": "provisioning"},
     "provisioning.check_drift": {"queue": "provisioning"},
+    # Sent to the queue of the host where the run's Terraform runs (provisioning.host.<name>);
+    # this route only names where it would go without one.
+    "provisioning.supervise_run": {"queue": "provisioning"},
 }
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -374,13 +377,27 @@ PROVISIONING_TEMPLATES_DIR = Path(
 # One Terraform working directory (module, variables, plan, local state) per request.
 PROVISIONING_WORK_DIR = Path(env("PROVISIONING_WORK_DIR", str(VAR_DIR / "provisioning"))).resolve()
 # A running run whose worker has not written a heartbeat for this long is marked failed.
+# Terraform runs detached, so it outlives a worker that dies; a worker on the same host then
+# takes the run over. The reaper looks every PROVISIONING_REAP_SECONDS for runs without a
+# heartbeat for PROVISIONING_DEAD_RUN_SECONDS: a dead worker is found within about a minute.
 PROVISIONING_HEARTBEAT_SECONDS = env_int("PROVISIONING_HEARTBEAT_SECONDS", 5)
-PROVISIONING_DEAD_RUN_SECONDS = env_int("PROVISIONING_DEAD_RUN_SECONDS", 180)
+PROVISIONING_DEAD_RUN_SECONDS = env_int("PROVISIONING_DEAD_RUN_SECONDS", 45)
+PROVISIONING_REAP_SECONDS = env_int("PROVISIONING_REAP_SECONDS", 15)
+# Queued runs whose message could not reach the broker are handed over by a relay every
+# PROVISIONING_RELAY_SECONDS, once they are PROVISIONING_RELAY_AFTER_SECONDS old; a run that
+# was dispatched but never claimed is sent again after PROVISIONING_REDISPATCH_SECONDS.
+PROVISIONING_RELAY_SECONDS = env_int("PROVISIONING_RELAY_SECONDS", 10)
+PROVISIONING_RELAY_AFTER_SECONDS = env_int("PROVISIONING_RELAY_AFTER_SECONDS", 5)
+PROVISIONING_REDISPATCH_SECONDS = env_int("PROVISIONING_REDISPATCH_SECONDS", 600)
 # Seconds Terraform gets to stop cleanly after an interrupt (cancel, time limit).
 PROVISIONING_INTERRUPT_GRACE_SECONDS = env_int("PROVISIONING_INTERRUPT_GRACE_SECONDS", 30)
+CELERY_BEAT_SCHEDULE["provisioning-relay-queued-runs"] = {
+    "task": "provisioning.relay_queued_runs",
+    "schedule": float(PROVISIONING_RELAY_SECONDS),
+}
 CELERY_BEAT_SCHEDULE["provisioning-reap-dead-runs"] = {
     "task": "provisioning.reap_dead_runs",
-    "schedule": 60.0,
+    "schedule": float(PROVISIONING_REAP_SECONDS),
 }
 # Terraform state: "local" (a file in each request's working directory) or "pg"
 # (Terraform's pg backend on the portal's PostgreSQL, one schema per environment).
@@ -447,6 +464,7 @@ PROVISIONING_NAMESPACE_POLL_SECONDS = float(env("PROVISIONING_NAMESPACE_POLL_SEC
 # of its objects runs in this existing namespace (nothing is stored there).
 PROVISIONING_DRY_RUN_NAMESPACE = env("PROVISIONING_DRY_RUN_NAMESPACE", "default")
 CELERY_BEAT_SCHEDULE["provisioning-sweep-expired"] = {"task": "provisioning.sweep_environments", "schedule": 300.0}
+CELERY_BEAT_SCHEDULE["provisioning-cleanup-workdirs"] = {"task": "provisioning.cleanup_workdirs", "schedule": 3600.0}
 CELERY_BEAT_SCHEDULE["provisioning-check-drift"] = {"task": "provisioning.check_drift_all", "schedule": 6 * 3600.0}
 # --- Git hosts (portal.githosts) ------------------------------------------------------------
 # A JSON list of integrations: [{"type": "github"|"gitlab"|"git", "host": "github.com",

@@ -244,6 +244,57 @@ def declared_variables(files: dict[str, str]) -> set[str]:
     return set(module_variables(files))
 
 
+_SENSITIVE_RE = re.compile(r"^\s*sensitive\s*=\s*true\b", re.MULTILINE)
+
+
+def sensitive_variables(files: dict[str, str]) -> set[str]:
+    """Root-module variables marked ``sensitive = true``: their values are secrets."""
+    names: set[str] = set()
+    for relative, text in files.items():
+        if not (relative.endswith(".tf") and "/" not in relative):
+            continue
+        for match in _VARIABLE_RE.finditer(text):
+            body = _block_body(text, match.end())
+            if _SENSITIVE_RE.search(_top_level(body)):
+                names.add(match.group(1))
+    return names
+
+
+def _block_body(text: str, start: int) -> str:
+    """The text between the ``{`` after ``start`` and its matching ``}`` (strings respected)."""
+    opening = text.find("{", start)
+    if opening < 0:
+        return ""
+    depth, index, quoted = 0, opening, False
+    while index < len(text):
+        char = text[index]
+        if quoted:
+            if char == "\\":
+                index += 1
+            elif char == '"':
+                quoted = False
+        elif char == '"':
+            quoted = True
+        elif char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+            if depth == 0:
+                return text[opening + 1 : index]
+        index += 1
+    return text[opening + 1 :]
+
+
+def _top_level(body: str) -> str:
+    """The lines of a block body outside its nested blocks (a validation block may mention sensitive)."""
+    kept, depth = [], 0
+    for line in body.splitlines():
+        if depth == 0:
+            kept.append(line)
+        depth += line.count("{") - line.count("}")
+    return "\n".join(kept)
+
+
 # Modules already found valid in this process, by content digest: reloading unchanged
 # templates does not run Terraform again.
 _valid_modules: set[str] = set()

@@ -272,6 +272,20 @@ class Run(models.Model):
     error = models.TextField(blank=True)
     worker = models.CharField(max_length=200, blank=True)
     pid = models.IntegerField(null=True, blank=True)
+    host = models.CharField(
+        max_length=200, blank=True, help_text="The machine whose working directory and Terraform process the run uses."
+    )
+    dispatched_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the run was handed to the broker; empty while it could not be."
+    )
+    takeover_requested_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Its worker stopped responding; a worker on the same host was asked to take over.",
+    )
+    log_cursor = models.JSONField(
+        default=dict, blank=True, help_text="The step and output line the stored log has reached."
+    )
     cancel_requested = models.BooleanField(default=False)
     line_count = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)

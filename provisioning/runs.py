@@ -2,6 +2,12 @@
 
 Called by the Celery task with a run id. State changes go through
 ``services``; this module only drives Terraform and streams its log.
+
+Each Terraform command runs detached (``terraform.launch``): its output goes to a file in the
+run's own directory, which the worker follows into the log. If the worker dies, Terraform goes
+on; the reaper notices the missing heartbeat and a worker on the same host takes the run over
+(``supervise``): it replays the run, skipping the steps that finished, follows the one still
+running, and carries on from there, so an apply that outlived its worker is recorded.
 """
 
 from __future__ import annotations
@@ -9,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import socket
 import threading
 import time
@@ -20,10 +27,12 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils.timezone import now as django_now
 
-from provisioning import services, terraform
+from provisioning import library, services, terraform
 from provisioning.models import Run, RunKind
 
 logger = logging.getLogger(__name__)
+
+RUNS_DIR = ".bridge"
 
 
 def working_dir(request) -> Path:
@@ -35,29 +44,95 @@ def working_dir(request) -> Path:
     return settings.PROVISIONING_WORK_DIR / "requests" / f"{request.pk}-{request.created_at:%Y%m%d%H%M%S%f}"
 
 
-class LogWriter:
-    """Buffers lines and stores them every few tenths of a second, numbered in order."""
+def run_dir(run: Run) -> Path:
+    """The run's own files (each step's output, exit code and lock) inside the working directory."""
+    return working_dir(run.request) / RUNS_DIR / f"run-{run.pk}"
 
-    def __init__(self, run_id: int, start_after: int = 0, interval: float = 0.25):
+
+def this_host() -> str:
+    return socket.gethostname()
+
+
+def terraform_variables(request) -> tuple[dict, set[str]]:
+    """The values Terraform gets for this request (``services.terraform_variables``: declared
+    parameters, secrets decrypted, built-ins), and the names of those that are secrets.
+
+    Secrets are the template's secret parameters and every variable the module marks
+    ``sensitive = true``. Their values go only into the 0600 variables file, which is removed when
+    the run ends, and are masked in the log, the plan summary and the outputs should Terraform
+    print them.
+    """
+    variables = services.terraform_variables(request)
+    secret = set(variables.secret_names) | library.sensitive_variables(request.template_version.files)
+    return dict(variables.values), secret
+
+
+def secret_strings(values: dict, secret: set[str]) -> list[str]:
+    """The string forms of the secret values, longest first, to mask in log lines."""
+    found = []
+    for name in secret:
+        value = values.get(name)
+        if value is None or value == "":
+            continue
+        text = value if isinstance(value, str) else json.dumps(value)
+        if len(text) >= 4:
+            found.append(text)
+    return sorted(set(found), key=len, reverse=True)
+
+
+def _masked(value, secrets: list[str]):
+    """``value`` (JSON-like) with every secret string in it replaced by the mask."""
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, terraform.MASK)
+        return value
+    if isinstance(value, dict):
+        return {key: _masked(item, secrets) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_masked(item, secrets) for item in value]
+    return value
+
+
+class LogWriter:
+    """Buffers lines and stores them every few tenths of a second, numbered in order.
+
+    Secret values are masked before a line is stored. Lines that come from a step's output file
+    carry their position in it (the cursor), stored with them, so that whoever takes the run over
+    goes on from the first line not stored.
+    """
+
+    def __init__(self, run_id: int, start_after: int = 0, interval: float = 0.25, secrets: list[str] | None = None):
         self.run_id = run_id
         self.next_number = start_after + 1
         self.interval = interval
+        self.secrets = secrets or []
         self._pending: list[str] = []
+        self._cursor: dict | None = None
         self._lock = threading.Lock()
         self._last_flush = time.monotonic()
 
-    def line(self, text: str) -> None:
+    def _mask(self, text: str) -> str:
+        for secret in self.secrets:
+            if secret in text:
+                text = text.replace(secret, terraform.MASK)
+        return text
+
+    def line(self, text: str, cursor: dict | None = None) -> None:
         with self._lock:
-            self._pending.append(text)
+            self._pending.append(self._mask(text))
+            if cursor is not None:
+                self._cursor = cursor
         if time.monotonic() - self._last_flush >= self.interval:
             self.flush()
 
     def flush(self) -> None:
         with self._lock:
             pending, self._pending = self._pending, []
+            cursor, self._cursor = self._cursor, None
             if pending:
                 self.next_number = (
-                    services.log_append(run_id=self.run_id, first_number=self.next_number, lines=pending) + 1
+                    services.log_append(run_id=self.run_id, first_number=self.next_number, lines=pending, cursor=cursor)
+                    + 1
                 )
             self._last_flush = time.monotonic()
 
@@ -97,6 +172,64 @@ class Heartbeat(threading.Thread):
         self.join(timeout=10)
 
 
+class RunContext:
+    """One execution (or takeover) of a run: its steps, numbered in the order the run takes them.
+
+    When taking a run over, steps that finished are not started again (their output is not
+    logged twice), the step still running is followed, and Bridge's own log lines are held back
+    until the run reaches the point where its previous worker stopped.
+    """
+
+    def __init__(self, run: Run, writer: LogWriter, controller: terraform.Controller, *, resuming: bool = False):
+        self.run = run
+        self.writer = writer
+        self.controller = controller
+        self.resuming = resuming
+        self.index = 0
+        cursor = run.log_cursor or {}
+        self.cursor_step = int(cursor.get("step", 0) or 0)
+        self.cursor_lines = int(cursor.get("lines", 0) or 0)
+        self.dir = run_dir(run)
+
+    def say(self, text: str) -> None:
+        if not self.resuming:
+            self.writer.line(text)
+
+    def step(self, argv: list[str], workdir: Path, *, capture: bool = False) -> str:
+        self.index += 1
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        files = terraform.StepFiles(self.dir / f"{self.index:02d}-{argv[1]}")
+        shown = " ".join([Path(argv[0]).name, *argv[1:]])
+        state = files.state()
+        skip = 0
+        if state == "absent":
+            self.resuming = False
+            self.writer.line(f"$ {shown}", {"step": self.index, "lines": 0})
+            process = terraform.launch(argv, working_dir=workdir, files=files, capture=capture)
+        else:
+            if self.index < self.cursor_step:
+                skip = 10**9  # stored in full before
+            elif self.index == self.cursor_step:
+                skip = self.cursor_lines
+            if state == "running":
+                self.resuming = False
+                self.writer.line(f"Following `{shown}`, which is still running.")
+            process = terraform.DetachedProcess(files)
+        index = self.index
+        code, out = terraform.follow(
+            process,
+            on_line=lambda text, number: self.writer.line(text, {"step": index, "lines": number}),
+            controller=self.controller,
+            skip_lines=skip,
+            capture=capture,
+            grace=settings.PROVISIONING_INTERRUPT_GRACE_SECONDS,
+            timeout=settings.RUN_TIME_LIMIT_SECONDS,
+        )
+        if code != 0:
+            raise terraform.TerraformError(f"`{shown}` exited with code {code}.", exit_code=code)
+        return out
+
+
 def _tail(writer: LogWriter, run_id: int, lines: int = 15) -> str:
     """The last log lines, for the failure reason shown on the request."""
     from provisioning.models import RunLogLine
@@ -109,28 +242,56 @@ def _tail(writer: LogWriter, run_id: int, lines: int = 15) -> str:
     return "\n".join(relevant)
 
 
+def _load(run_id: int) -> Run:
+    return Run.objects.select_related(
+        "request__template_version", "request__template", "request__team", "request__cluster"
+    ).get(pk=run_id)
+
+
 def execute(run_id: int) -> str:
     """Claim and execute a run; returns what happened (for the task's log)."""
     close_old_connections()
-    worker = f"{socket.gethostname()}:{os.getpid()}"
-    run = services.run_claim(run_id=run_id, worker=worker, pid=os.getpid())
+    worker = f"{this_host()}:{os.getpid()}"
+    run = services.run_claim(run_id=run_id, worker=worker, pid=os.getpid(), host=this_host())
     if run is None:
         return "skipped: not queued (already claimed, finished or canceled)"
-    run = Run.objects.select_related(
-        "request__template_version", "request__template", "request__team", "request__cluster"
-    ).get(pk=run_id)
-    writer = LogWriter(run_id, start_after=run.line_count)
+    return _drive(_load(run_id), resuming=False)
+
+
+def supervise(run_id: int) -> str:
+    """Take over a run whose worker died, on the host where its Terraform runs (or ran)."""
+    close_old_connections()
+    worker = f"{this_host()}:{os.getpid()}"
+    run = services.run_takeover_claim(run_id=run_id, worker=worker, pid=os.getpid(), host=this_host())
+    if run is None:
+        return "skipped: not waiting for a takeover on this host"
+    return _drive(_load(run_id), resuming=True)
+
+
+def _drive(run: Run, *, resuming: bool) -> str:
+    run_id = run.pk
+    values, secret = terraform_variables(run.request)
+    writer = LogWriter(run_id, start_after=run.line_count, secrets=secret_strings(values, secret))
+    if resuming:
+        writer.line(f"The previous worker stopped responding; {run.worker} takes the run over.")
     controller = terraform.Controller(grace=settings.PROVISIONING_INTERRUPT_GRACE_SECONDS)
     heartbeat = Heartbeat(run_id, writer, controller)
     heartbeat.start()
+    context = RunContext(run, writer, controller, resuming=resuming)
+    succeeded = False
     try:
         if run.kind == RunKind.PLAN:
-            _plan(run, writer, controller)
+            _plan(context, values)
         elif run.kind == RunKind.DESTROY:
-            _destroy(run, writer, controller)
+            _destroy(context, values)
         else:
-            _apply(run, writer, controller)
+            _apply(context)
+        succeeded = True
         return "succeeded"
+    except terraform.Vanished:
+        writer.flush()
+        services.run_fail(run_id=run_id, reason=interrupted_reason(run, on_host=True))
+        return "failed"
     except terraform.Interrupted as exc:
         writer.line(str(exc))
         writer.flush()
@@ -169,6 +330,45 @@ def execute(run_id: int) -> str:
     finally:
         heartbeat.stop()
         writer.flush()
+        cleanup_run_files(run, keep_plan=succeeded and run.kind == RunKind.PLAN)
+
+
+def cleanup_run_files(run: Run, *, keep_plan: bool = False) -> None:
+    """Remove what a finished run leaves that holds secrets: the variables file, the step files, the plan.
+
+    The saved plan of a successful plan run stays until its apply (or the request ends).
+    """
+    workdir = working_dir(run.request)
+    (workdir / terraform.VARS_FILE).unlink(missing_ok=True)
+    shutil.rmtree(run_dir(run), ignore_errors=True)
+    if not keep_plan and run.kind in (RunKind.PLAN, RunKind.APPLY):
+        (workdir / terraform.PLAN_FILE).unlink(missing_ok=True)
+
+
+def interrupted_reason(run: Run, *, on_host: bool) -> str:
+    """What happened to a run whose Terraform was lost with its worker, and what to do next."""
+    what = run.get_kind_display().lower()
+    if run.kind == RunKind.PLAN:
+        return (
+            f"The worker running this plan ({run.worker or 'unknown'}) died and the plan could not be finished. "
+            "A plan changes nothing: retry the request."
+        )
+    if settings.PROVISIONING_STATE_BACKEND == "pg":
+        lock = "No state lock is left: the pg backend's locks end with Terraform's connection."
+    else:
+        held = state_lock(run.request) if on_host else None
+        lock = (
+            f"Terraform's state lock {held['id']} is still recorded; release it from this page once you are sure "
+            "no Terraform process runs."
+            if held
+            else "No state lock is recorded."
+        )
+    return (
+        f"Interrupted: state may be incomplete. The worker running this {what} ({run.worker or 'unknown'}) died "
+        f"and Terraform's outcome is unknown: resources may exist that the state does not record. {lock} "
+        "What to do: a Platform Admin compares the state with the real resources (terraform state list in "
+        "the environment's working directory), imports or removes what differs, then retries."
+    )
 
 
 def state_schema(request) -> str:
@@ -235,10 +435,9 @@ def prepare_pg_state(schema: str) -> None:
             "name text UNIQUE, data text)"
         )
         cursor.execute(f"CREATE UNIQUE INDEX IF NOT EXISTS states_by_name ON {quoted}.states (name)")
-        cursor.execute(
-            f"INSERT INTO {quoted}.states (name, data) VALUES ('default', %s) ON CONFLICT (name) DO NOTHING",  # noqa: S608
-            [empty_state],
-        )
+        # The schema name is Bridge's own (state_schema), quoted as an identifier.
+        insert = f"INSERT INTO {quoted}.states (name, data) VALUES ('default', %s) ON CONFLICT DO NOTHING"  # noqa: S608  # nosec B608
+        cursor.execute(insert, [empty_state])
 
 
 def _binary() -> Path:
@@ -249,31 +448,15 @@ def _binary() -> Path:
     return binary
 
 
-def _step(run: Run, writer: LogWriter, controller, argv: list[str], workdir: Path, *, capture=False) -> str:
-    shown = " ".join([Path(argv[0]).name, *argv[1:]])
-    writer.line(f"$ {shown}")
-    code, out = terraform.execute(
-        argv,
-        working_dir=workdir,
-        on_line=writer.line,
-        controller=controller,
-        capture=capture,
-        grace=settings.PROVISIONING_INTERRUPT_GRACE_SECONDS,
-        timeout=settings.RUN_TIME_LIMIT_SECONDS,
-    )
-    if code != 0:
-        raise terraform.TerraformError(f"`{shown}` exited with code {code}.", exit_code=code)
-    return out
-
-
-def _plan(run: Run, writer: LogWriter, controller) -> None:
+def _plan(context: RunContext, values: dict) -> None:
+    run = context.run
     binary = _binary()
     request = run.request
     workdir = working_dir(request)
-    variables = services.terraform_variables(request)
-    terraform.prepare_working_dir(workdir, request.template_version.files, variables.values)
-    (workdir / terraform.PLAN_FILE).unlink(missing_ok=True)
-    writer.line(f"Template {request.template.name} v{request.template_version.number}; working directory ready.")
+    terraform.prepare_working_dir(workdir, request.template_version.files, values)
+    if not context.resuming:
+        (workdir / terraform.PLAN_FILE).unlink(missing_ok=True)
+    context.say(f"Template {request.template.name} v{request.template_version.number}; working directory ready.")
     backend = _backend_options(request, workdir)
     init = terraform.command(binary, workdir, "init", input=False, no_color=terraform.FLAG, **backend)
     plan = terraform.command(
@@ -288,22 +471,21 @@ def _plan(run: Run, writer: LogWriter, controller) -> None:
     )
     show = terraform.command(binary, workdir, "show", terraform.PLAN_FILE, json=terraform.FLAG, no_color=terraform.FLAG)
     services.run_set_command(run_id=run.pk, command="\n".join(" ".join(a[1:]) for a in (init, plan, show)))
-    _step(run, writer, controller, init, workdir)
-    _step(run, writer, controller, plan, workdir)
-    out = _step(run, writer, controller, show, workdir, capture=True)
+    context.step(init, workdir)
+    context.step(plan, workdir)
+    out = context.step(show, workdir, capture=True)
     try:
         shown = json.loads(out)
     except ValueError:
         raise terraform.TerraformError("`terraform show -json` did not return JSON.")
-    summary = terraform.plan_summary(shown)
-    writer.flush()
-    services.log_redact(run_id=run.pk, secrets=[*terraform.sensitive_values(shown), *variables.secret_values])
-    writer.line(
+    summary = _masked(terraform.plan_summary(shown), context.writer.secrets)
+    services.log_redact(run_id=run.pk, secrets=[*terraform.sensitive_values(shown), *context.writer.secrets])
+    context.say(
         f"Plan summary: {summary['add']} to add, {summary['change']} to change, {summary['destroy']} to destroy; "
         f"{len(summary['outputs'])} output(s)."
     )
-    summary["kubernetes"] = _kubernetes_plan(request, writer, summary)
-    writer.flush()
+    summary["kubernetes"] = _kubernetes_plan(request, context.writer, summary)
+    context.writer.flush()
     services.run_plan_succeeded(run_id=run.pk, summary=summary)
 
 
@@ -327,41 +509,41 @@ def _kubernetes_plan(request, writer: LogWriter, summary: dict) -> dict:
     return plan
 
 
-def _apply(run: Run, writer: LogWriter, controller) -> None:
+def _apply(context: RunContext) -> None:
+    run = context.run
     binary = _binary()
     workdir = working_dir(run.request)
-    if not (workdir / terraform.PLAN_FILE).is_file():
-        raise terraform.TerraformError(
-            "The saved plan is missing from this worker's working directory; retry the request to plan again."
-        )
     apply = terraform.command(
         binary, workdir, "apply", terraform.PLAN_FILE, input=False, no_color=terraform.FLAG, **_lock_wait()
     )
     output = terraform.command(binary, workdir, "output", json=terraform.FLAG, no_color=terraform.FLAG)
+    first = terraform.StepFiles(run_dir(run) / "01-apply")
+    if first.state() == "absent" and not (workdir / terraform.PLAN_FILE).is_file():
+        raise terraform.TerraformError(
+            "The saved plan is missing from this worker's working directory; retry the request to plan again."
+        )
     services.run_set_command(run_id=run.pk, command="\n".join(" ".join(a[1:]) for a in (apply, output)))
-    _step(run, writer, controller, apply, workdir)
-    out = _step(run, writer, controller, output, workdir, capture=True)
+    context.step(apply, workdir)
+    out = context.step(output, workdir, capture=True)
     try:
         outputs = json.loads(out or "{}")
     except ValueError:
         raise terraform.TerraformError("`terraform output -json` did not return JSON.")
-    writer.flush()
-    services.log_redact(
-        run_id=run.pk,
-        secrets=[*terraform.sensitive_values(outputs), *services.terraform_variables(run.request).secret_values],
-    )
+    context.writer.flush()
+    services.log_redact(run_id=run.pk, secrets=[*terraform.sensitive_values(outputs), *context.writer.secrets])
     (workdir / terraform.PLAN_FILE).unlink(missing_ok=True)  # it holds the values of sensitive outputs
-    masked = terraform.masked_outputs(outputs)
-    outcome = _kubernetes_step(run, writer, masked)
-    writer.line(f"Environment ready with {len(outputs)} output(s).")
-    writer.flush()
+    masked = _masked(terraform.masked_outputs(outputs), context.writer.secrets)
+    outcome = _kubernetes_step(context, masked)
+    context.writer.line(f"Environment ready with {len(outputs)} output(s).")
+    context.writer.flush()
     services.run_apply_succeeded(run_id=run.pk, outputs=masked, kubernetes=outcome)
 
 
-def _kubernetes_step(run: Run, writer: LogWriter, masked_outputs: dict) -> services.KubernetesOutcome:
+def _kubernetes_step(context: RunContext, masked_outputs: dict) -> services.KubernetesOutcome:
     """Apply the template's Kubernetes objects after Terraform; skipped (with the reason) without a cluster."""
     from provisioning import kubernetes as kube
 
+    run, writer = context.run, context.writer
     request = run.request
     try:
         cluster = services.cluster_of(request)
@@ -389,18 +571,22 @@ def _kubernetes_step(run: Run, writer: LogWriter, masked_outputs: dict) -> servi
     )
 
 
-def _destroy(run: Run, writer: LogWriter, controller) -> None:
+def _destroy(context: RunContext, values: dict) -> None:
     """One destroy run: delete the namespace and wait until it is gone, THEN terraform destroy."""
     from provisioning import kubernetes as kube
 
+    run, writer = context.run, context.writer
     binary = _binary()
     request = run.request
-    writer.line("Step 1 of 2: delete the Kubernetes namespace.")
-    if request.cluster_id and request.namespace:
+    context.say("Step 1 of 2: delete the Kubernetes namespace.")
+    if terraform.StepFiles(run_dir(run) / "01-init").state() != "absent":
+        pass  # taken over after the namespace was deleted: Terraform had started
+    elif (target := _namespace_to_delete(request)) is not None:
+        cluster, namespace = target
         try:
             kube.delete_namespace(
-                request.cluster.connection(),
-                request.namespace,
+                cluster.connection(),
+                namespace,
                 writer.line,
                 owner=str(request.pk),
                 timeout=settings.PROVISIONING_NAMESPACE_DELETE_TIMEOUT,
@@ -408,13 +594,12 @@ def _destroy(run: Run, writer: LogWriter, controller) -> None:
             )
         except kube.ClusterError as exc:
             writer.line(f"kubernetes: failed: {exc}")
-            raise terraform.TerraformError(f"Deleting namespace {request.namespace} failed: {exc}")
+            raise terraform.TerraformError(f"Deleting namespace {namespace} failed: {exc}")
     else:
         writer.line("kubernetes: skipped: no namespace was applied for this environment")
-    writer.line("Step 2 of 2: terraform destroy.")
+    context.say("Step 2 of 2: terraform destroy.")
     workdir = working_dir(request)
-    variables = services.terraform_variables(request)
-    terraform.prepare_working_dir(workdir, request.template_version.files, variables.values)
+    terraform.prepare_working_dir(workdir, request.template_version.files, values)
     backend = _backend_options(request, workdir)
     init = terraform.command(binary, workdir, "init", input=False, no_color=terraform.FLAG, **backend)
     destroy = terraform.command(
@@ -428,13 +613,69 @@ def _destroy(run: Run, writer: LogWriter, controller) -> None:
         **_lock_wait(),
     )
     services.run_set_command(run_id=run.pk, command="\n".join(" ".join(a[1:]) for a in (init, destroy)))
-    _step(run, writer, controller, init, workdir)
-    _step(run, writer, controller, destroy, workdir)
-    writer.flush()
-    services.log_redact(run_id=run.pk, secrets=variables.secret_values)
+    context.step(init, workdir)
+    context.step(destroy, workdir)
     writer.line("Environment destroyed.")
     writer.flush()
-    services.run_destroy_succeeded(run_id=run.pk)
+    if services.run_destroy_succeeded(run_id=run.pk) is not None:
+        remove_environment_files(request)
+
+
+def _namespace_to_delete(request):
+    """(cluster, namespace) the environment has or may have: a failed apply may have created one unrecorded."""
+    if request.cluster_id and request.namespace:
+        return request.cluster, request.namespace
+    try:
+        cluster = services.cluster_of(request)
+    except services.KubernetesSkipped:
+        return None
+    return cluster, services.namespace_name(request, cluster)
+
+
+def remove_environment_files(request) -> None:
+    """Remove what an environment that no longer exists leaves: its working directory and state schema."""
+    shutil.rmtree(working_dir(request), ignore_errors=True)
+    if settings.PROVISIONING_STATE_BACKEND == "pg" and settings.DATABASE_IS_POSTGRES:
+        from django.db import connection as db
+
+        with db.cursor() as cursor:
+            cursor.execute(f"DROP SCHEMA IF EXISTS {db.ops.quote_name(state_schema(request))} CASCADE")
+
+
+def workdirs_cleanup() -> dict[str, int]:
+    """Remove the files of environments that are gone, on this host; and variables files no run uses.
+
+    A destroyed environment loses its working directory and state schema. A rejected or canceled
+    request loses them too, unless an apply ever started for it: then its state may still track
+    resources (destroy those first, with "Destroy what was created").
+    """
+    from provisioning.models import EnvironmentRequest, RequestState, RunStatus
+
+    counts = {"removed": 0, "variables": 0}
+    root = settings.PROVISIONING_WORK_DIR / "requests"
+    if not root.is_dir():
+        return counts
+    by_name = {}
+    for path in root.iterdir():
+        request_id, _, _ = path.name.partition("-")
+        if request_id.isdigit():
+            by_name[path.name] = int(request_id)
+    requests = EnvironmentRequest.objects.filter(pk__in=set(by_name.values())).prefetch_related("runs")
+    for request in requests:
+        path = working_dir(request)
+        if not path.is_dir():
+            continue
+        applied = any(r.kind != RunKind.PLAN and r.started_at for r in request.runs.all())
+        busy = any(r.status in (RunStatus.QUEUED, RunStatus.RUNNING) for r in request.runs.all())
+        if request.state == RequestState.DESTROYED or (
+            request.state in (RequestState.REJECTED, RequestState.CANCELED) and not applied
+        ):
+            remove_environment_files(request)
+            counts["removed"] += 1
+        elif not busy and (path / terraform.VARS_FILE).exists():
+            (path / terraform.VARS_FILE).unlink(missing_ok=True)
+            counts["variables"] += 1
+    return counts
 
 
 def check_drift(request_id: int) -> dict:
@@ -465,10 +706,16 @@ def _terraform_drift(request) -> tuple[str, str]:
     if binary is None or terraform.binary_problem():
         return "error", f"Terraform is not available: {terraform.binary_problem()}"
     workdir = working_dir(request)
+    masker = LogWriter(0)
     lines: list[str] = []
+
+    def collect(text: str) -> None:
+        lines.append(masker._mask(text))
+
     try:
-        variables = services.terraform_variables(request)
-        terraform.prepare_working_dir(workdir, request.template_version.files, variables.values)
+        variables, secret = terraform_variables(request)
+        masker.secrets = secret_strings(variables, secret)
+        terraform.prepare_working_dir(workdir, request.template_version.files, variables)
         backend = _backend_options(request, workdir)
         init = terraform.command(binary, workdir, "init", input=False, no_color=terraform.FLAG, **backend)
         plan = terraform.command(
@@ -482,13 +729,15 @@ def _terraform_drift(request) -> tuple[str, str]:
             var_file=terraform.VARS_FILE,
         )
         controller = terraform.Controller(grace=settings.PROVISIONING_INTERRUPT_GRACE_SECONDS)
-        code, _ = terraform.execute(init, working_dir=workdir, on_line=lines.append, controller=controller)
+        code, _ = terraform.execute(init, working_dir=workdir, on_line=collect, controller=controller)
         if code != 0:
             return "error", "\n".join(lines[-15:])
         lines.clear()
-        code, _ = terraform.execute(plan, working_dir=workdir, on_line=lines.append, controller=controller)
+        code, _ = terraform.execute(plan, working_dir=workdir, on_line=collect, controller=controller)
     except (terraform.TerraformError, services.ServiceError) as exc:
         return "error", str(exc)
+    finally:
+        (workdir / terraform.VARS_FILE).unlink(missing_ok=True)
     changes = [line for line in lines if line.strip().startswith(("#", "Plan:"))]
     if code == 0:
         return "none", "No changes."

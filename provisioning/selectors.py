@@ -107,3 +107,12 @@ def log_lines(run: Run, *, after: int = 0, limit: int = LOG_PAGE) -> list[RunLog
 def drifted_visible_to(user) -> QuerySet[EnvironmentRequest]:
     """Active environments whose last drift check found differences, that the user may see."""
     return requests_visible_to(user).filter(state=RequestState.ACTIVE, is_drifted=True).select_related("cluster")
+
+
+def run_waiting_for_broker(request_id: int) -> Run | None:
+    """The request's queued run that could not be handed to the broker yet (the relay will), if any."""
+    return (
+        Run.objects.filter(request_id=request_id, status="queued", dispatched_at__isnull=True)
+        .order_by("-created_at", "-id")
+        .first()
+    )

@@ -1,6 +1,9 @@
 """Celery entry points for Terraform runs. They take ids and call ``runs``/``services``."""
 
+import socket
+
 from celery import shared_task
+from celery.signals import celeryd_after_setup
 from django.conf import settings
 
 from provisioning import runs, services
@@ -16,9 +19,33 @@ def execute_run(run_id: int) -> str:
     return runs.execute(run_id)
 
 
+@celeryd_after_setup.connect
+def consume_this_hosts_queue(sender, instance, **kwargs) -> None:
+    """Every worker also consumes its host's queue: a run whose worker died is taken over there,
+    where its working directory and its Terraform process are."""
+    instance.app.amqp.queues.select_add(services.host_queue(socket.gethostname()))
+
+
+@shared_task(
+    name="provisioning.supervise_run",
+    acks_late=True,
+    soft_time_limit=settings.RUN_TIME_LIMIT_SECONDS,
+    time_limit=settings.RUN_TIME_LIMIT_SECONDS + settings.PROVISIONING_INTERRUPT_GRACE_SECONDS + 30,
+)
+def supervise_run(run_id: int) -> str:
+    """Take over a run whose worker died: follow its Terraform to the end and record the outcome."""
+    return runs.supervise(run_id)
+
+
 @shared_task(name="provisioning.reap_dead_runs", acks_late=True, soft_time_limit=120, time_limit=180)
 def reap_dead_runs() -> int:
     return services.runs_reap_dead()
+
+
+@shared_task(name="provisioning.relay_queued_runs", soft_time_limit=60, time_limit=90)
+def relay_queued_runs() -> int:
+    """Hand over queued runs whose message never reached the broker (it was down)."""
+    return services.runs_relay()
 
 
 @shared_task(name="provisioning.sweep_environments", acks_late=True, soft_time_limit=600, time_limit=660)
@@ -48,3 +75,9 @@ def check_drift_all() -> int:
 @shared_task(name="provisioning.relabel_namespace", acks_late=True, soft_time_limit=60, time_limit=90)
 def relabel_namespace(request_id: int) -> str:
     return runs.relabel_namespace(request_id)
+
+
+@shared_task(name="provisioning.cleanup_workdirs", acks_late=True, soft_time_limit=300, time_limit=360)
+def cleanup_workdirs() -> dict:
+    """Working directories and state schemas of environments that are gone; variables files left behind."""
+    return runs.workdirs_cleanup()

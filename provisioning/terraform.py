@@ -112,7 +112,9 @@ def prepare_working_dir(working_dir: Path, files: dict[str, str], variables: dic
     """
     import json
 
-    working_dir.mkdir(parents=True, exist_ok=True)
+    working_dir.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    working_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    working_dir.chmod(0o700)  # it holds the variables, the saved plan and (local backend) the state
     for existing in working_dir.rglob("*"):
         if not existing.is_file() or ".terraform" in existing.relative_to(working_dir).parts:
             continue
@@ -125,7 +127,15 @@ def prepare_working_dir(working_dir: Path, files: dict[str, str], variables: dic
             raise TerraformError(f"module file {relative!r} points outside the working directory")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text)
-    (working_dir / VARS_FILE).write_text(json.dumps(variables, indent=2, sort_keys=True))
+    write_private(working_dir / VARS_FILE, json.dumps(variables, indent=2, sort_keys=True))
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only the worker's user can read (0600), whatever the umask; never briefly wider."""
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
 
 
 def pg_conn_str(database: dict) -> str:
@@ -156,9 +166,7 @@ def configure_backend(working_dir: Path, *, backend: str, conn_str: str = "", sc
         config.unlink(missing_ok=True)
         return []
     backend_tf.write_text('terraform {\n  backend "pg" {}\n}\n')
-    config.touch(mode=0o600)
-    config.chmod(0o600)
-    config.write_text(f"conn_str = {json.dumps(conn_str)}\nschema_name = {json.dumps(schema)}\n")
+    write_private(config, f"conn_str = {json.dumps(conn_str)}\nschema_name = {json.dumps(schema)}\n")
     return [BACKEND_CONFIG]
 
 
@@ -355,3 +363,196 @@ def execute(
     if controller.interrupted:
         raise Interrupted("Terraform was interrupted and exited.", process.returncode)
     return process.returncode, out
+
+
+# --- Detached steps --------------------------------------------------------------------
+#
+# A run's Terraform commands are started through ``provisioning.launcher`` in a session of
+# their own, with their output going to files: the worker follows the files, and if the
+# worker dies, Terraform goes on and a supervisor follows the same files to the end.
+
+
+class Vanished(TerraformError):
+    """A step's Terraform stopped without recording an exit code (it was killed with its launcher)."""
+
+
+class StepFiles:
+    """The files of one detached step: ``<prefix>.lock/.pid/.out/.json/.exit`` (see provisioning.launcher)."""
+
+    def __init__(self, prefix: Path):
+        self.prefix = prefix
+
+    def path(self, suffix: str) -> Path:
+        return self.prefix.with_name(self.prefix.name + suffix)
+
+    def exit_code(self) -> int | None:
+        try:
+            return int(self.path(".exit").read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def is_locked(self) -> bool:
+        """True while the launcher or Terraform of this step is alive (they hold the lock)."""
+        import fcntl
+
+        try:
+            fd = os.open(self.path(".lock"), os.O_RDWR)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        else:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return False
+        finally:
+            os.close(fd)
+
+    def state(self) -> str:
+        """ "absent" (never started), "running", "exited" or "vanished"."""
+        if self.exit_code() is not None:
+            return "exited"
+        if self.is_locked():
+            return "running"
+        # The exit code is written before the lock is released: read it once more.
+        if self.exit_code() is not None:
+            return "exited"
+        return "vanished" if self.path(".pid").exists() else "absent"
+
+    def group(self) -> int | None:
+        try:
+            return int(self.path(".pid").read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+
+class DetachedProcess:
+    """What ``Controller`` needs of a process (pid to signal, poll, wait), for a detached step."""
+
+    def __init__(self, files: StepFiles, launcher=None):
+        self.files = files
+        self.launcher = launcher  # the Popen of the launcher when this process started it
+
+    @property
+    def pid(self) -> int:
+        return self.files.group() or (self.launcher.pid if self.launcher else -1)
+
+    def poll(self) -> int | None:
+        if self.launcher is not None:
+            self.launcher.poll()  # reap it once it exits
+        state = self.files.state()
+        if state == "exited":
+            return self.files.exit_code()
+        if state == "vanished":
+            return -1
+        return None
+
+    def wait(self, timeout: float | None = None) -> int:
+        import subprocess
+        import time
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while (code := self.poll()) is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired("terraform", timeout)
+            time.sleep(0.1)
+        return code
+
+
+def launch(argv: list[str], *, working_dir: Path, files: StepFiles, capture: bool = False) -> DetachedProcess:
+    """Start the step through the launcher, in its own session, and wait until it holds its lock."""
+    import subprocess
+    import sys
+    import time
+
+    command = [sys.executable, "-m", "provisioning.launcher", str(files.prefix)]
+    command += ["--capture"] if capture else []
+    try:
+        launcher = subprocess.Popen(
+            [*command, "--", *argv],
+            cwd=working_dir,
+            env={**process_environment(working_dir), "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # not in the worker's process group: the worker's death is not its own
+        )
+    except OSError as exc:
+        raise TerraformError(f"Terraform could not be started: {exc.strerror or exc}")
+    deadline = time.monotonic() + 30
+    while files.state() == "absent" and launcher.poll() is None:
+        if time.monotonic() > deadline:
+            raise TerraformError("The Terraform launcher did not start within 30 seconds.")
+        time.sleep(0.02)
+    return DetachedProcess(files, launcher)
+
+
+def follow(
+    process: DetachedProcess,
+    *,
+    on_line,
+    controller: Controller,
+    skip_lines: int = 0,
+    capture: bool = False,
+    grace: float = 30,
+    timeout: float = 600,
+    poll: float = 0.2,
+) -> tuple[int, str]:
+    """Follow a detached step's output file to the step's end; (exit code, captured stdout).
+
+    ``on_line(text, number)`` gets each line with its number in the step's output; the first
+    ``skip_lines`` were passed on before (by a worker that died). Raises ``Interrupted`` if the
+    controller interrupted the step, ``Vanished`` if it ended without an exit code; any exception
+    raised while following (a Celery soft time limit) stops Terraform and propagates.
+    """
+    import time
+
+    files = process.files
+    with controller._lock:
+        controller.process = process
+    number = 0
+    pending = b""
+    handle = None
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            if handle is None and files.path(".out").exists():
+                handle = open(files.path(".out"), "rb")  # noqa: SIM115  (closed below)
+            state = files.state()
+            if handle is not None:
+                pending += handle.read()
+                *lines, pending = pending.split(b"\n")
+                for raw in lines:
+                    number += 1
+                    if number > skip_lines:
+                        on_line(raw.decode("utf-8", "replace").rstrip("\r"), number)
+            if state in ("exited", "vanished"):
+                if pending:
+                    number += 1
+                    if number > skip_lines:
+                        on_line(pending.decode("utf-8", "replace"), number)
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"Terraform did not finish within {timeout:.0f} seconds")
+            time.sleep(poll)
+    except BaseException:
+        controller.interrupted = True
+        _stop(process, grace)
+        raise
+    finally:
+        if handle is not None:
+            handle.close()
+        with controller._lock:
+            controller.process = None
+    if state == "vanished":
+        raise Vanished("Terraform stopped without reporting its outcome (it was killed).")
+    code = files.exit_code()
+    out = ""
+    if capture:
+        json_file = files.path(".json")
+        out = json_file.read_text(errors="replace") if json_file.exists() else ""
+        json_file.unlink(missing_ok=True)  # it holds sensitive values
+    if controller.interrupted:
+        raise Interrupted("Terraform was interrupted and exited.", code)
+    return code, out

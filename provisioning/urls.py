@@ -19,6 +19,7 @@ urlpatterns = [
     path("requests/<int:pk>/extend/", views.request_extend, name="request-extend"),
     path("requests/<int:pk>/destroy/", views.request_destroy, name="request-destroy"),
     path("requests/<int:pk>/drift/", views.request_drift, name="request-drift"),
+    path("requests/<int:pk>/reapply/", views.request_reapply, name="request-reapply"),
     path("requests/<int:pk>/release-lock/", views.request_release_lock, name="request-release-lock"),
     path("drifted/", views.drifted, name="drifted"),
 ]

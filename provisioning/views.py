@@ -99,12 +99,14 @@ def _live_context(request, env_request):
         "approvals_needed": version.approvals_required if version.approval_policy == "distinct" else 1,
         "can_cancel": permissions.can_cancel(user, env_request)
         and env_request.state not in ("active", "rejected", "canceled", "destroying", "destroyed")
-        and not (env_request.state == "failed" and runs and runs[-1].kind == "destroy"),
+        and not (env_request.state == "failed" and runs and runs[-1].kind == "destroy")
+        and not (services.apply_failed(env_request) and not permissions.is_platform_admin(user)),
         "can_retry": permissions.can_cancel(user, env_request) and env_request.state == "failed",
         "can_decide": permissions.can_approve(user, env_request) and env_request.state == "awaiting_approval",
         "cancel_pending": any(r.cancel_requested and not r.is_finished for r in runs),
         "destroy_failed": env_request.state == "failed" and bool(runs) and runs[-1].kind == "destroy",
         "can_manage": permissions.can_destroy(user, env_request),
+        "can_destroy_failed": permissions.can_destroy(user, env_request) and services.apply_failed(env_request),
     }
 
 
@@ -203,7 +205,14 @@ def request_approve(request, pk: int):
     except ServiceError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, f"You approved {env_request.name}.")
+        if selectors.run_waiting_for_broker(env_request.pk):
+            messages.success(
+                request,
+                f"You approved {env_request.name}. The task queue cannot be reached right now, so the apply "
+                "starts by itself as soon as a worker is reachable; nobody needs to approve or click again.",
+            )
+        else:
+            messages.success(request, f"You approved {env_request.name}.")
     return _after_decision(request, pk)
 
 
@@ -288,6 +297,17 @@ def request_drift(request, pk: int):
         pk,
         lambda r: services.request_drift_check(user=request.user, request_id=r.pk),
         "Drift check queued; the result appears on this page in a moment.",
+    )
+
+
+@login_required
+@require_POST
+def request_reapply(request, pk: int):
+    return _action(
+        request,
+        pk,
+        lambda r: services.request_reapply(user=request.user, request_id=r.pk),
+        "Re-apply requested: Terraform plans again, then the change goes through approval.",
     )
 
 

@@ -47,11 +47,27 @@ def purge_broker() -> None:
 
 
 class CeleryWorker:
-    def __init__(self, env: dict[str, str], concurrency: int = 2):
+    """A ``celery worker`` process; with ``beat``, it runs the beat schedule too (``-B``).
+
+    It leads its own session, so ``kill()`` can SIGKILL it with its pool processes at once,
+    as a machine's OOM killer or an operator's ``kill -9`` would, and nothing else.
+    """
+
+    def __init__(
+        self,
+        env: dict[str, str],
+        concurrency: int = 2,
+        *,
+        beat: bool = False,
+        log_path: Path | None = None,
+        purge: bool = True,
+    ):
         self.env = env
         self.concurrency = concurrency
+        self.beat = beat
+        self.purge = purge
         self.process: subprocess.Popen | None = None
-        self.log_path = ROOT / "var" / "test-worker.log"
+        self.log_path = log_path or ROOT / "var" / "test-worker.log"
 
     @classmethod
     def for_test_database(cls, concurrency: int = 2) -> CeleryWorker:
@@ -63,9 +79,11 @@ class CeleryWorker:
         return cls(env, concurrency)
 
     def start(self, timeout: float = 60) -> None:
-        purge_broker()
+        if self.purge:
+            purge_broker()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "w")  # noqa: SIM115  (kept open for the process's lifetime)
+        beat = ["-B", "-s", str(self.log_path.with_suffix(".schedule"))] if self.beat else []
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -83,12 +101,14 @@ class CeleryWorker:
                 "--without-mingle",
                 "--without-gossip",
                 "--hostname",
-                f"test-{os.getpid()}@%h",
+                f"test-{os.getpid()}-{id(self)}@%h",
+                *beat,
             ],
             cwd=ROOT,
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -109,6 +129,97 @@ class CeleryWorker:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool processes (its whole process group), with no warning."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        self.process = None
+
+
+class RedisServer:
+    """A private ``redis-server`` on a free port of 127.0.0.1, that a test can stop and start again."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self.port = _free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 15) -> RedisServer:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server is not installed")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+            + ["--dir", str(self.directory)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        if not wait_for(self._answers, timeout=timeout, interval=0.05):
+            self.stop()
+            raise RuntimeError(f"redis-server did not start on port {self.port}")
+        return self
+
+    def _answers(self) -> bool:
+        import socket
+
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        self.process = None
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def celery_broker(url: str):
+    """Point this process's Celery app at ``url`` for the duration (the tests send tasks too)."""
+    from portal.celery import app
+
+    previous = (app.conf.broker_url, app.conf.broker_transport_options)
+
+    def reset() -> None:
+        # Forget the pools of the previous URL without closing them: kombu keeps one pool per URL
+        # for the whole process, and the previous URL's comes back in use afterwards.
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    # Celery reads CELERY_BROKER_URL from the environment before its configuration.
+    previous_env = os.environ.get("CELERY_BROKER_URL")
+    reset()
+    os.environ["CELERY_BROKER_URL"] = url
+    app.conf.broker_url = url
+    app.conf.broker_transport_options = {"visibility_timeout": 3600}
+    try:
+        yield
+    finally:
+        reset()
+        app.conf.broker_url, app.conf.broker_transport_options = previous
+        if previous_env is None:
+            os.environ.pop("CELERY_BROKER_URL", None)
+        else:
+            os.environ["CELERY_BROKER_URL"] = previous_env
 
 
 def wait_for(predicate, timeout: float = 30, interval: float = 0.1):

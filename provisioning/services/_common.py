@@ -23,13 +23,15 @@ S = RequestState
 
 # The legal moves.
 TRANSITIONS: dict[str, set[str]] = {
-    S.SUBMITTED: {S.PLANNING, S.CANCELED, S.FAILED},
-    S.PLANNING: {S.AWAITING_APPROVAL, S.APPROVED, S.FAILED, S.CANCELED},
-    S.AWAITING_APPROVAL: {S.APPROVED, S.REJECTED, S.CANCELED},
-    S.APPROVED: {S.APPLYING, S.CANCELED, S.FAILED},
+    # An active environment goes back to SUBMITTED to be re-applied (drift); declining or canceling
+    # that change returns it to ACTIVE, as it was.
+    S.SUBMITTED: {S.PLANNING, S.CANCELED, S.FAILED, S.ACTIVE},
+    S.PLANNING: {S.AWAITING_APPROVAL, S.APPROVED, S.FAILED, S.CANCELED, S.ACTIVE},
+    S.AWAITING_APPROVAL: {S.APPROVED, S.REJECTED, S.CANCELED, S.ACTIVE},
+    S.APPROVED: {S.APPLYING, S.CANCELED, S.FAILED, S.ACTIVE},
     S.APPLYING: {S.ACTIVE, S.FAILED},
     S.FAILED: {S.SUBMITTED, S.CANCELED, S.DESTROYING},
-    S.ACTIVE: {S.DESTROYING},
+    S.ACTIVE: {S.DESTROYING, S.SUBMITTED},
     S.DESTROYING: {S.DESTROYED, S.FAILED},
     S.DESTROYED: set(),
     S.REJECTED: set(),
@@ -88,6 +90,9 @@ def _transition(request: EnvironmentRequest, to: str, *, actor=None, note: str =
             "kubernetes_state",
             "kubernetes_note",
             "destroyed_at",
+            "drift",
+            "drift_checked_at",
+            "is_drifted",
         ]
     )
     RequestTransition.objects.create(request=request, from_state=previous, to_state=to, actor=actor, note=note)
@@ -105,9 +110,23 @@ def _transition(request: EnvironmentRequest, to: str, *, actor=None, note: str =
 
 
 def _enqueue_run(run: Run) -> None:
-    from provisioning import tasks
+    """Hand the run to a worker once the transaction commits.
 
-    transaction.on_commit(lambda: tasks.execute_run.delay(run.pk))
+    The queued run row is the intent, stored in the same transaction as the change that asked
+    for it; if the broker cannot be reached now, the relay (``runs_relay``) hands it over later.
+    """
+    from provisioning.services.runs import run_dispatch
+
+    run_id = run.pk
+    transaction.on_commit(lambda: run_dispatch(run_id=run_id))
+
+
+def _enqueue_supervision(run: Run) -> None:
+    """Ask a worker on the run's host to take the run over, once the transaction commits."""
+    from provisioning.services.runs import run_dispatch_takeover
+
+    run_id = run.pk
+    transaction.on_commit(lambda: run_dispatch_takeover(run_id=run_id))
 
 
 def _new_run(request: EnvironmentRequest, kind: str) -> Run:
@@ -176,6 +195,20 @@ def _notify_approvers(request: EnvironmentRequest) -> None:
         ),
         url=_request_url(request),
     )
+
+
+def apply_failed(request: EnvironmentRequest) -> bool:
+    """The request failed while part or all of its environment may exist: its apply failed, or it
+    was active before (a re-apply failed)."""
+    if request.state != S.FAILED:
+        return False
+    last = _last_run_kind(request)
+    return last == RunKind.APPLY or (request.activated_at is not None and last != RunKind.DESTROY)
+
+
+def is_reapply(request: EnvironmentRequest) -> bool:
+    """The request is re-applying an environment that was active: ending the change leaves it active."""
+    return request.activated_at is not None and request.destroyed_at is None
 
 
 def _last_run_kind(request: EnvironmentRequest) -> str | None:

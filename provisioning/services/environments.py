@@ -26,6 +26,7 @@ from provisioning.services._common import (
     _new_run,
     _notify_requester,
     _transition,
+    apply_failed,
     expiry_warn_at,
 )
 from provisioning.services.runs import _finish_run
@@ -34,7 +35,8 @@ logger = logging.getLogger(__name__)
 
 
 def request_destroy(*, user, request_id: int, confirm: str | None = None, reason: str = "") -> EnvironmentRequest:
-    """Destroy an active environment: one destroy run deletes the namespace, then runs terraform destroy.
+    """Destroy an active environment, or what a failed apply created: one destroy run deletes the
+    namespace, then runs terraform destroy.
 
     A person must confirm by typing the environment's name; the expiry sweep passes ``user=None``.
     """
@@ -47,9 +49,10 @@ def request_destroy(*, user, request_id: int, confirm: str | None = None, reason
                 raise RequestInvalid({"confirm": [f"Type the environment's name ({request.name}) to confirm."]})
         if request.state == S.DESTROYING:
             raise IllegalTransition("This environment is already being destroyed.")
-        if request.state != S.ACTIVE:
+        if request.state != S.ACTIVE and not apply_failed(request):
             raise IllegalTransition(
-                f"This request is {request.get_state_display().lower()}; only an active environment can be destroyed."
+                f"This request is {request.get_state_display().lower()}; only an active environment, or one whose "
+                "apply failed, can be destroyed."
             )
         who = user.get_username() if user is not None else "Bridge"
         _transition(request, S.DESTROYING, actor=user, action="destroy", note=reason or f"Destroy requested by {who}.")

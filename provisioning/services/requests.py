@@ -34,6 +34,8 @@ from provisioning.services._common import (
     _new_run,
     _notify_requester,
     _transition,
+    apply_failed,
+    is_reapply,
 )
 from provisioning.services.kubernetes import cluster_choose
 from provisioning.services.parameters import parameters_check, split_secrets
@@ -233,7 +235,7 @@ def request_approve(*, user, request_id: int, comment: str = "") -> EnvironmentR
             note=f"Approved by {user.get_username()}" + (f": {comment}" if comment else ""),
         )
         _new_run(request, RunKind.APPLY)
-        _notify_requester(request, "was approved", "Terraform is applying it now.")
+        _notify_requester(request, "was approved", "Terraform applies it as soon as a worker takes the run.")
     return request
 
 
@@ -261,7 +263,16 @@ def request_reject(*, user, request_id: int, comment: str) -> EnvironmentRequest
             decision=ApprovalDecision.REJECT,
             comment=comment[:2000],
         )
-        _transition(request, S.REJECTED, actor=user, action="reject", note=comment[:2000])
+        if is_reapply(request):
+            _transition(
+                request,
+                S.ACTIVE,
+                actor=user,
+                action="reapply.reject",
+                note=f"Re-apply rejected; the environment stays as it was: {comment[:2000]}",
+            )
+        else:
+            _transition(request, S.REJECTED, actor=user, action="reject", note=comment[:2000])
         _notify_requester(request, "was rejected", f"{user.get_username()}: {comment}")
     return request
 
@@ -276,6 +287,11 @@ def request_cancel(*, user, request_id: int) -> EnvironmentRequest:
             raise IllegalTransition("This request is already canceled.")
         if request.state == S.FAILED and _last_run_kind(request) == RunKind.DESTROY:
             raise IllegalTransition("This environment's destroy failed; retry the destroy instead of canceling.")
+        if apply_failed(request) and not permissions.is_platform_admin(user):
+            raise IllegalTransition(
+                "The apply failed part way: some resources may exist. Destroy what was created instead of "
+                "canceling, so that nothing is left behind."
+            )
         running = request.runs.select_for_update().filter(status=RunStatus.RUNNING).first()
         if running is not None:
             if not running.cancel_requested:
@@ -295,6 +311,15 @@ def request_cancel(*, user, request_id: int) -> EnvironmentRequest:
         request.runs.filter(status=RunStatus.QUEUED).update(
             status=RunStatus.CANCELED, finished_at=timezone.now(), error="Canceled before it started."
         )
+        if is_reapply(request) and request.state != S.FAILED:
+            _transition(
+                request,
+                S.ACTIVE,
+                actor=user,
+                action="reapply.cancel",
+                note=f"Re-apply canceled by {user.get_username()}; the environment stays as it was.",
+            )
+            return request
         _transition(request, S.CANCELED, actor=user, action="cancel", note=f"Canceled by {user.get_username()}.")
     return request
 
@@ -322,5 +347,30 @@ def request_retry(*, user, request_id: int) -> EnvironmentRequest:
             return request
         request.plan_summary = None
         _transition(request, S.SUBMITTED, actor=user, action="retry", note=f"Retried by {user.get_username()}.")
+        _new_run(request, RunKind.PLAN)
+    return request
+
+
+def request_reapply(*, user, request_id: int) -> EnvironmentRequest:
+    """Re-apply the template to an active environment (after drift): plan again; the change goes
+    through approval like any other, and the environment stays active if it is declined."""
+    with transaction.atomic():
+        request = _lock_request(request_id)
+        if not permissions.can_destroy(user, request):
+            raise PermissionDenied("Only the owning team or a Platform Admin can re-apply this environment.")
+        if request.state != S.ACTIVE:
+            raise IllegalTransition(
+                f"This request is {request.get_state_display().lower()}; only an active environment can be re-applied."
+            )
+        if request.runs.filter(status__in=(RunStatus.QUEUED, RunStatus.RUNNING)).exists():
+            raise IllegalTransition("A run of this environment is still working; wait for it to finish.")
+        request.plan_summary = None
+        _transition(
+            request,
+            S.SUBMITTED,
+            actor=user,
+            action="reapply",
+            note=f"Re-apply requested by {user.get_username()}: Terraform plans again; the change needs approval.",
+        )
         _new_run(request, RunKind.PLAN)
     return request

@@ -21,7 +21,15 @@ def _work_dir(settings, tmp_path):
 
 
 @pytest.fixture
-def enqueued(monkeypatch):
+def takeovers(monkeypatch):
+    """Run ids whose takeover was asked for (a worker on their host would get them); no message is sent."""
+    ids: list[int] = []
+    monkeypatch.setattr(services_common, "_enqueue_supervision", lambda run: ids.append(run.pk))
+    return ids
+
+
+@pytest.fixture
+def enqueued(monkeypatch, takeovers):
     """Run ids enqueued for a worker; no message is sent, the test executes runs itself."""
     ids: list[int] = []
     # _new_run looks the function up in services._common, so that is where it is replaced.

@@ -442,10 +442,12 @@ def test_a_destroy_whose_worker_died_is_marked_failed_and_stays_in_view(active_p
     run = active_preview.runs.get(kind=RunKind.DESTROY)
     services.run_claim(run_id=run.pk, worker="gone-host:1")
     later = timezone.now() + timedelta(hours=1)
-    assert services.runs_reap_dead(now=later) == 1
+    assert services.runs_reap_dead(now=later) == 1  # a worker on gone-host is asked to take over
+    assert services.runs_reap_dead(now=later + timedelta(hours=1)) == 1  # none did
     active_preview.refresh_from_db()
     assert active_preview.state == RequestState.FAILED
-    assert "stopped responding" in active_preview.failure_reason
+    assert "No worker on gone-host took the run over" in active_preview.failure_reason
+    assert "Interrupted: state may be incomplete" in active_preview.failure_reason
     listing = login(developer).get("/environments/").content.decode()
     assert "pr-7" in listing
     page = login(developer).get(f"/environments/requests/{active_preview.pk}/").content.decode()
@@ -467,6 +469,115 @@ def test_a_drift_check_never_runs_terraform_beside_a_running_destroy(active_prev
     assert "skipped" in runs.check_drift(active_preview.pk)
     active_preview.refresh_from_db()
     assert active_preview.drift_checked_at is None
+
+
+def test_operators_check_drift_and_run_the_sweep_from_the_command_line(active_preview, kube_emulator):
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    request = active_preview
+    out = StringIO()
+    call_command("environments_drift", "--request", str(request.pk), stdout=out)
+    assert f"pr-7 (#{request.pk}): in sync" in out.getvalue()
+    quota = kube_emulator.get("resourcequotas", "bridge-quota", request.namespace)
+    quota["spec"]["hard"]["pods"] = "99"
+    kube_emulator.seed("resourcequotas", quota)
+    out = StringIO()
+    call_command("environments_drift", stdout=out)
+    assert f"pr-7 (#{request.pk}): drifted" in out.getvalue()
+    assert "kubernetes: ResourceQuota/bridge-quota spec.hard.pods: expected '10', found '99'" in out.getvalue()
+    assert "1 environment(s) checked, 1 drifted." in out.getvalue()
+    with pytest.raises(CommandError, match="No request 999999"):
+        call_command("environments_drift", "--request", "999999")
+    out = StringIO()
+    call_command("environments_sweep", stdout=out)
+    assert "0 environment(s) warned, 0 expired environment(s) being destroyed" in out.getvalue()
+
+
+def test_a_failed_apply_offers_to_destroy_what_was_created_and_leaves_nothing_behind(
+    shipped_templates, developer, team, enqueued, cluster, kube_emulator, login
+):
+    request = submit(developer, shipped_templates["preview"], name="pr-9", team=team, app="checkout")
+    run_queued(request)  # the plan, approved by the template
+    # Between the plan and the apply, another environment takes the namespace: Terraform applies,
+    # then the Kubernetes step fails.
+    kube_emulator.seed(
+        "namespaces", {"metadata": {"name": "bridge-preview-pr-9", "labels": {"bridge.dev/environment": "4242"}}}
+    )
+    assert run_queued(request) == ["failed"]
+    assert request.state == RequestState.FAILED and "belongs to environment #4242" in request.failure_reason
+    page = login(developer).get(f"/environments/requests/{request.pk}/").content.decode()
+    assert "Destroy what was created" in page
+    with pytest.raises(services.IllegalTransition, match="Destroy what was created"):
+        services.request_cancel(user=developer, request_id=request.pk)
+    services.request_destroy(user=developer, request_id=request.pk, confirm="pr-9")
+    assert run_queued(request) == ["succeeded"]
+    assert request.state == RequestState.DESTROYED
+    destroy = request.runs.get(kind=RunKind.DESTROY)
+    assert any("not deleted" in line and "#4242" in line for line in log_of(destroy))
+    assert kube_emulator.get("namespaces", "bridge-preview-pr-9") is not None  # not ours: left alone
+    assert not runs.working_dir(request).exists()
+
+
+def test_the_cleanup_removes_what_ended_requests_leave_but_keeps_state_an_apply_may_need(
+    shipped_templates, test_templates, developer, approver, enqueued
+):
+    rejected = submit(developer, test_templates["slow"], name="nope", n=2, k=1)
+    run_queued(rejected)
+    services.request_reject(user=approver, request_id=rejected.pk, comment="Not now.")
+    assert runs.working_dir(rejected).is_dir()
+    active = submit(developer, shipped_templates["preview"], name="pr-11", app="checkout")
+    run_queued(active)
+    run_queued(active)
+    (runs.working_dir(active) / "bridge.tfvars.json").write_text("{}")  # left by a run that was killed
+    assert runs.workdirs_cleanup() == {"removed": 1, "variables": 1}
+    assert not runs.working_dir(rejected).exists()
+    assert runs.working_dir(active).is_dir() and not (runs.working_dir(active) / "bridge.tfvars.json").exists()
+
+
+def test_re_applying_a_drifted_environment_plans_again_and_restores_it_keeping_its_lifetime(
+    active_preview, developer, stranger, kube_emulator, login
+):
+    request = active_preview
+    expires = request.expires_at
+    quota = kube_emulator.get("resourcequotas", "bridge-quota", request.namespace)
+    quota["spec"]["hard"]["pods"] = "99"
+    kube_emulator.seed("resourcequotas", quota)
+    runs.check_drift(request.pk)
+    request.refresh_from_db()
+    page = login(developer).get(f"/environments/requests/{request.pk}/").content.decode()
+    assert request.is_drifted and "Re-apply the template" in page
+    with pytest.raises(PermissionDenied):
+        services.request_reapply(user=stranger, request_id=request.pk)
+    login(developer).post(f"/environments/requests/{request.pk}/reapply/")
+    request.refresh_from_db()
+    assert request.state == RequestState.SUBMITTED
+    assert run_queued(request) == ["succeeded"]  # the plan; the preview template approves itself
+    assert run_queued(request) == ["succeeded"]  # the apply
+    assert request.state == RequestState.ACTIVE and request.expires_at == expires and not request.is_drifted
+    assert kube_emulator.get("resourcequotas", "bridge-quota", request.namespace)["spec"]["hard"]["pods"] == "10"
+    assert request.transitions.last().note == "Re-applied: the environment is active."
+
+
+def test_a_declined_re_apply_leaves_the_environment_active_as_it_was(test_templates, developer, approver, enqueued):
+    request = submit(developer, test_templates["slow"], name="reapply-me", n=2, k=1)
+    run_queued(request)
+    services.request_approve(user=approver, request_id=request.pk)
+    run_queued(request)
+    assert request.state == RequestState.ACTIVE
+    services.request_reapply(user=developer, request_id=request.pk)
+    run_queued(request)
+    assert request.state == RequestState.AWAITING_APPROVAL
+    services.request_reject(user=approver, request_id=request.pk, comment="Not during the freeze.")
+    request.refresh_from_db()
+    assert request.state == RequestState.ACTIVE
+    assert "Re-apply rejected" in request.transitions.last().note
+    services.request_reapply(user=developer, request_id=request.pk)
+    services.request_cancel(user=developer, request_id=request.pk)
+    request.refresh_from_db()
+    assert request.state == RequestState.ACTIVE
 
 
 def test_the_team_sandbox_applies_a_quota_that_follows_the_size_and_the_members(

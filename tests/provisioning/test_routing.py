@@ -5,7 +5,7 @@ import pytest
 from portal.celery import app
 
 # Tasks that run Terraform; every other provisioning task is short housekeeping.
-TERRAFORM_TASKS = {"provisioning.execute_run", "provisioning.check_drift"}
+TERRAFORM_TASKS = {"provisioning.execute_run", "provisioning.check_drift", "provisioning.supervise_run"}
 
 
 def provisioning_task_names() -> list[str]:

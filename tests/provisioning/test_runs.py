@@ -187,25 +187,81 @@ def test_canceling_a_running_plan_interrupts_terraform(test_templates, developer
     assert not (runs.working_dir(request) / ".terraform.tfstate.lock.info").exists()
 
 
-def test_a_run_whose_worker_died_is_found_and_failed_and_can_be_retried(test_templates, developer, enqueued):
+def test_a_run_whose_worker_died_is_taken_over_on_its_host_and_finished(test_templates, developer, takeovers, enqueued):
     from datetime import timedelta
 
     from django.utils import timezone
 
     request = submit(developer, test_templates["strict"], name="orphan", size=2)
     (run_id,) = enqueued
-    run = services.run_claim(run_id=run_id, worker="gone@host:123")
+    # The worker claimed the run and died before Terraform started.
+    run = services.run_claim(run_id=run_id, worker=f"{runs.this_host()}:999999", host=runs.this_host())
     assert run is not None
     assert services.runs_reap_dead() == 0  # its heartbeat is fresh
     Run.objects.filter(pk=run_id).update(heartbeat_at=timezone.now() - timedelta(minutes=10))
     assert services.runs_reap_dead() == 1
+    assert takeovers == [run_id]
+    assert "is asked to take the run over" in request.transitions.last().note
+    assert services.runs_reap_dead() == 0  # asked once; the heartbeat was reset
+    assert runs.supervise(run_id) == "succeeded"
+    assert runs.supervise(run_id).startswith("skipped")  # a second takeover message does nothing
+    request.refresh_from_db()
+    assert request.state == RequestState.AWAITING_APPROVAL
+    assert "takes the run over" in log_of(Run.objects.get(pk=run_id))
+
+
+def test_a_run_no_worker_takes_over_fails_as_interrupted_and_can_be_retried(
+    test_templates, developer, approver, platform_admin, takeovers, enqueued
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    request = submit(developer, test_templates["strict"], name="orphan", size=2)
+    run_queued(request)
+    services.request_approve(user=approver, request_id=request.pk)
+    services.request_approve(user=platform_admin, request_id=request.pk)  # the template needs two
+    apply_id = enqueued[-1]
+    services.run_claim(run_id=apply_id, worker="gone@elsewhere:123", host="elsewhere")
+    Run.objects.filter(pk=apply_id).update(heartbeat_at=timezone.now() - timedelta(minutes=10))
+    assert services.runs_reap_dead() == 1  # a worker on "elsewhere" is asked to take over...
+    assert runs.supervise(apply_id).startswith("skipped")  # ...and this host is not "elsewhere"
+    Run.objects.filter(pk=apply_id).update(heartbeat_at=timezone.now() - timedelta(minutes=10))
+    assert services.runs_reap_dead() == 1  # nobody did
     request.refresh_from_db()
     assert request.state == RequestState.FAILED
-    assert "stopped responding" in request.failure_reason and "gone@host:123" in request.failure_reason
-    assert services.runs_reap_dead() == 0
+    assert request.failure_reason.startswith("No worker on elsewhere took the run over. Interrupted: state may be")
+    assert "gone@elsewhere:123" in request.failure_reason and "What to do" in request.failure_reason
     services.request_retry(user=developer, request_id=request.pk)
     request.refresh_from_db()
     assert request.state == RequestState.SUBMITTED
+
+
+def test_an_apply_whose_terraform_was_killed_with_its_worker_says_the_state_may_be_incomplete(
+    test_templates, developer, approver, platform_admin, takeovers, enqueued
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    request = submit(developer, test_templates["strict"], name="killed", size=2)
+    run_queued(request)
+    services.request_approve(user=approver, request_id=request.pk)
+    services.request_approve(user=platform_admin, request_id=request.pk)  # the template needs two
+    apply_id = enqueued[-1]
+    run = services.run_claim(run_id=apply_id, worker=f"{runs.this_host()}:999999", host=runs.this_host())
+    # Terraform had started (its launcher wrote its pid) and was killed before it recorded an exit code.
+    step = runs.run_dir(run)
+    step.mkdir(parents=True)
+    (step / "01-apply.pid").write_text("999999")
+    (step / "01-apply.out").write_text("Acquiring state lock. This may take a few moments...\n")
+    Run.objects.filter(pk=apply_id).update(heartbeat_at=timezone.now() - timedelta(minutes=10))
+    assert services.runs_reap_dead() == 1
+    assert runs.supervise(apply_id) == "failed"
+    request.refresh_from_db()
+    assert request.state == RequestState.FAILED
+    assert request.failure_reason.startswith("Interrupted: state may be incomplete.")
+    assert not step.exists() and not (runs.working_dir(request) / terraform.VARS_FILE).exists()
 
 
 def test_the_soft_time_limit_stops_terraform_and_fails_the_run_with_a_clear_reason(
@@ -306,3 +362,51 @@ def test_on_postgresql_two_new_environments_planned_and_applied_at_once_both_suc
         request.refresh_from_db()
         assert request.state == RequestState.ACTIVE
         assert request.outputs["cells"]["value"] == 400 * 400 * 2
+
+
+def test_a_secret_input_lives_only_in_a_private_variables_file_for_the_length_of_each_run(
+    test_templates, developer, enqueued, monkeypatch
+):
+    import stat
+
+    secret = "hunter2-correct-horse"
+    seen = []
+    launch = terraform.launch
+
+    def watching_launch(argv, *, working_dir, files, capture=False):
+        variables = working_dir / terraform.VARS_FILE
+        seen.append(
+            (
+                argv[1],
+                stat.S_IMODE(working_dir.stat().st_mode),
+                stat.S_IMODE(variables.stat().st_mode) if variables.exists() else None,
+            )
+        )
+        return launch(argv, working_dir=working_dir, files=files, capture=capture)
+
+    monkeypatch.setattr(terraform, "launch", watching_launch)
+    request = submit(developer, test_templates["secret-input"], name="secret-1", db_password=secret)
+    assert run_queued(request) == ["succeeded"], request.failure_reason  # plan, auto-approved
+    workdir = runs.working_dir(request)
+    assert {(mode, variables) for _, mode, variables in seen} == {(0o700, 0o600)}
+    assert not (workdir / terraform.VARS_FILE).exists()
+    assert stat.S_IMODE((workdir / terraform.PLAN_FILE).stat().st_mode) == 0o600
+    assert run_queued(request) == ["succeeded"]  # apply
+    assert request.state == RequestState.ACTIVE, request.failure_reason
+    assert request.outputs["password_length"]["value"] == len(secret)
+    for run in request.runs.all():
+        assert secret not in log_of(run) and secret not in run.command
+    assert "password=(sensitive value)" in log_of(request.runs.get(kind=RunKind.PLAN))
+    assert secret not in str(request.plan_summary) and secret not in str(request.outputs)
+    left = [p.name for p in workdir.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+    # Only the module's own state keeps the output it chose to show; no variables file, plan or step output.
+    assert left in ([], ["terraform.tfstate"])
+    assert not (workdir / terraform.PLAN_FILE).exists() and not (workdir / runs.RUNS_DIR / "run-1").exists()
+
+
+def test_a_failed_run_removes_its_variables_file(test_templates, developer, enqueued):
+    request = submit(developer, test_templates["strict"], name="odd", size=3)
+    assert run_queued(request) == ["failed"]
+    workdir = runs.working_dir(request)
+    assert not (workdir / terraform.VARS_FILE).exists()
+    assert not (workdir / runs.RUNS_DIR).exists() or not any((workdir / runs.RUNS_DIR).iterdir())

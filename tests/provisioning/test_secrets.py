@@ -108,10 +108,6 @@ def test_a_secret_parameter_never_appears_in_clear_anywhere(
     assert request.secret_parameters == ""  # nothing left to decrypt once it is gone
 
 
-@pytest.mark.xfail(
-    reason="the 0600 variables file removed when the run ends comes with the env-runs branch (issue 15, item 2)",
-    strict=False,
-)
 @pytest.mark.django_db(transaction=True)
 def test_no_file_left_on_disk_holds_a_secret_after_the_runs(developer, approver, test_templates, enqueued, settings):
     request = services.request_submit(

@@ -39,7 +39,7 @@ def test_submitting_a_valid_form_creates_the_request_and_queues_its_plan(
     sent = []
     from provisioning import tasks
 
-    monkeypatch.setattr(tasks.execute_run, "delay", lambda run_id: sent.append(run_id))
+    monkeypatch.setattr(tasks.execute_run, "apply_async", lambda args, **options: sent.append(args[0]))
     with django_capture_on_commit_callbacks(execute=True):
         response = login(developer).post(
             reverse("provisioning:request-new", args=["preview"]), _form_data(service_entity, team=team.pk)

@@ -201,6 +201,7 @@ GET = {
     "environments/requests/<pk>/extend/": POST_ONLY,
     "environments/requests/<pk>/destroy/": POST_ONLY,
     "environments/requests/<pk>/drift/": POST_ONLY,
+    "environments/requests/<pk>/reapply/": POST_ONLY,
     "environments/requests/<pk>/release-lock/": POST_ONLY,
     "pipelines/": READ,
     "pipelines/runs/<run_id>/": READ,
@@ -351,6 +352,8 @@ WRITES: dict[str, list[tuple]] = {
     "environments/requests/<pk>/destroy/": [("post", lambda w: {"confirm": w.active.name}, "L 302 302 404 R 302")],
     # The team, approvers and Platform Admins queue a drift check: a task and an audit event, no row.
     "environments/requests/<pk>/drift/": [("post", None, "L 302= 302= 404 302= 302=")],
+    # The team and Platform Admins re-apply the template: a new plan run.
+    "environments/requests/<pk>/reapply/": [("post", None, "L 302 302 404 R 302")],
     # Only Platform Admins release a state lock, and there is none to release.
     "environments/requests/<pk>/release-lock/": [
         ("post", lambda w: {"lock_id": "none", "confirm": "yes"}, "L R R 404 R R")
@@ -684,7 +687,7 @@ def _param_values(w) -> list[tuple[str, dict]]:
         ("environments/new/", {"name": w.template.name}),
         *[
             (f"environments/requests/<pk>/{action}/", {"pk": w.active.pk})
-            for action in ("extend", "destroy", "status", "drift", "release-lock")
+            for action in ("extend", "destroy", "status", "drift", "reapply", "release-lock")
         ],
         ("environments/requests/", {"pk": w.pending.pk}),
         ("pipelines/runs/", {"run_id": w.pipeline_run.pk}),
