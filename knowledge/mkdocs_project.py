@@ -482,6 +482,7 @@ def read_project(root: Path, *, drop_refused: bool = False) -> tuple[dict, list[
                 walk(target, section, depth + 1)
 
     max_nav = _limit("KNOWLEDGE_MAX_IMPORT_FILES", 2000)
+
     def folder(name: str, title: str | None, parent: str | None, position: int) -> None:
         """A nav entry naming a folder (``User Guide: user-guide/``): its index.md or README.md is
         the section, and its other pages follow in the order that page links to them (a README

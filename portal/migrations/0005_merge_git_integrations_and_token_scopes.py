@@ -4,11 +4,9 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('portal', '0004_git_integrations'),
-        ('portal', '0004_token_scopes_and_expiry'),
+        ("portal", "0004_git_integrations"),
+        ("portal", "0004_token_scopes_and_expiry"),
     ]
 
-    operations = [
-    ]
+    operations = []
