@@ -9,7 +9,7 @@ class SignInForm(AuthenticationForm):
 
     error_messages = {
         **AuthenticationForm.error_messages,
-        "password_off": "Password sign-in is turned off. Use the button above to sign in with your company account.",
+        "password_off": "Password sign-in is turned off. Use the button above to sign in with your company account.",  # nosec B105: a message
     }
 
     def clean(self):

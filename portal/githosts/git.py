@@ -27,6 +27,7 @@ import hashlib
 import ipaddress
 import os
 import re
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -41,6 +42,14 @@ from portal.githosts.httpclient import GitHostClient
 from portal.githosts.integrations import Integration
 
 SHA = re.compile(r"^[0-9a-f]{40}$|^[0-9a-f]{64}$")
+
+
+def git_program() -> str:
+    """The absolute path of the machine's git (subprocesses never look it up through a shell)."""
+    program = shutil.which("git")
+    if program is None:
+        raise errors.Unavailable("git is not installed on this server; install it to read catalog locations from Git.")
+    return program
 
 
 def _timeout() -> float:
@@ -134,7 +143,7 @@ class RemoteRepository:
         with tempfile.TemporaryDirectory(prefix="bridge-git-home-") as home:
             try:
                 done = subprocess.run(  # noqa: S603 - fixed program, argument list
-                    ["git", *args],
+                    [git_program(), *args],
                     cwd=cwd,
                     env=self._environment(home),
                     input=input,
@@ -201,15 +210,21 @@ class RemoteRepository:
         path = self.cache_dir
         if not (path / "HEAD").exists():
             path.mkdir(parents=True, exist_ok=True)
-            subprocess.run(["git", "init", "--bare", "-q", str(path)], check=True, capture_output=True, timeout=30)  # noqa: S603, S607
-            subprocess.run(  # noqa: S603, S607
-                ["git", "-C", str(path), "config", "remote.origin.url", self.url], check=True, capture_output=True
+            subprocess.run(
+                [git_program(), "init", "--bare", "-q", str(path)], check=True, capture_output=True, timeout=30
+            )  # noqa: S603
+            subprocess.run(  # noqa: S603
+                [git_program(), "-C", str(path), "config", "remote.origin.url", self.url],
+                check=True,
+                capture_output=True,
             )
-            subprocess.run(  # noqa: S603, S607
-                ["git", "-C", str(path), "config", "remote.origin.promisor", "true"], check=True, capture_output=True
+            subprocess.run(  # noqa: S603
+                [git_program(), "-C", str(path), "config", "remote.origin.promisor", "true"],
+                check=True,
+                capture_output=True,
             )
-            subprocess.run(  # noqa: S603, S607
-                ["git", "-C", str(path), "config", "remote.origin.partialclonefilter", "blob:none"],
+            subprocess.run(  # noqa: S603
+                [git_program(), "-C", str(path), "config", "remote.origin.partialclonefilter", "blob:none"],
                 check=True,
                 capture_output=True,
             )
@@ -225,8 +240,8 @@ class RemoteRepository:
         if not SHA.match(sha):
             raise ValueError("snapshot() takes a commit SHA; resolve() the ref first")
         with self._locked() as path:
-            have = subprocess.run(  # noqa: S603, S607
-                ["git", "-C", str(path), "cat-file", "-e", f"{sha}^{{tree}}"],
+            have = subprocess.run(  # noqa: S603
+                [git_program(), "-C", str(path), "cat-file", "-e", f"{sha}^{{tree}}"],
                 capture_output=True,
                 env={"PATH": os.environ.get("PATH", ""), "GIT_NO_LAZY_FETCH": "1"},
                 check=False,
@@ -276,16 +291,16 @@ class Snapshot:
             absent = [
                 oid
                 for oid in sorted(set(wanted.values()))
-                if subprocess.run(  # noqa: S603, S607
-                    ["git", "-C", str(path), "cat-file", "-e", oid], capture_output=True, env=env, check=False
+                if subprocess.run(  # noqa: S603
+                    [git_program(), "-C", str(path), "cat-file", "-e", oid], capture_output=True, env=env, check=False
                 ).returncode
                 != 0
             ]
             if absent:
                 repo.git("-C", str(path), "fetch", "-q", "--no-tags", "--no-write-fetch-head", "--filter=blob:none",
                          "origin", *absent)  # fmt: skip
-            sizes = subprocess.run(  # noqa: S603, S607
-                ["git", "-C", str(path), "cat-file", "--batch-check"], input=check, capture_output=True, env=env
+            sizes = subprocess.run(  # noqa: S603
+                [git_program(), "-C", str(path), "cat-file", "--batch-check"], input=check, capture_output=True, env=env
             ).stdout.decode()
             for line in sizes.splitlines():
                 oid, _kind, size = (line.split() + ["", ""])[:3]
@@ -294,8 +309,8 @@ class Snapshot:
                     raise errors.TooLarge(f"{name} is larger than {limit} bytes.")
             out = {}
             for name, oid in wanted.items():
-                out[name] = subprocess.run(  # noqa: S603, S607
-                    ["git", "-C", str(path), "cat-file", "blob", oid], capture_output=True, env=env, check=True
+                out[name] = subprocess.run(  # noqa: S603
+                    [git_program(), "-C", str(path), "cat-file", "blob", oid], capture_output=True, env=env, check=True
                 ).stdout
         return out
 

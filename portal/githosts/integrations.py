@@ -19,7 +19,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 TYPES = ("github", "gitlab", "git")
-TOKEN_PURPOSE = "git-integration-token"  # noqa: S105 - a label, not a secret
+TOKEN_PURPOSE = "git-integration-token"  # noqa: S105  # nosec B105: a label, not a secret
 _CACHE_SECONDS = 10.0
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network

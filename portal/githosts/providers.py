@@ -198,7 +198,10 @@ class GitLab:
             if head.headers.get("X-Gitlab-Blob-Id", "") == known:
                 return FileRead(changed=False, version=known)
         response = self.http.get(f"{url}/raw{query}", integration=self.integration)
-        version = response.headers.get("X-Gitlab-Blob-Id", "") or hashlib.sha1(response.body).hexdigest()  # noqa: S324
+        version = (
+            response.headers.get("X-Gitlab-Blob-Id", "")
+            or hashlib.sha1(response.body, usedforsecurity=False).hexdigest()
+        )
         return FileRead(changed=version != known, text=_decode(response.body, path), version=version)
 
     def list_files(self, repo: Repository, ref: str) -> dict[str, str]:

@@ -27,7 +27,7 @@ MAX_PARAMETERS_BYTES = 32 * 1024
 # Whole numbers beyond this are refused (Terraform reads numbers as floats).
 MAX_WHOLE_NUMBER = 2**53
 # How a secret's value is shown: everywhere, always, whatever its length.
-SECRET_MASK = "••••"  # noqa: S105 (a mask, not a password)
+SECRET_MASK = "••••"  # noqa: S105  # nosec B105: a mask, not a password
 
 
 def _shown_name(name: object) -> str:
@@ -154,7 +154,7 @@ def request_secrets(request: EnvironmentRequest) -> dict[str, str]:
 
 def secrets_forget(*, request_id: int) -> None:
     """Drop a request's encrypted secrets once it has ended (rejected, canceled, destroyed)."""
-    EnvironmentRequest.objects.filter(pk=request_id).exclude(secret_parameters="").update(secret_parameters="")
+    EnvironmentRequest.objects.filter(pk=request_id).exclude(secret_parameters="").update(secret_parameters="")  # nosec B106: drops them
 
 
 @dataclass(frozen=True)
