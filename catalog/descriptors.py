@@ -16,9 +16,9 @@ from catalog.models import Kind
 from portal import safe_yaml
 
 try:  # libyaml is in PyYAML's wheels; it dumps several times faster.
-    from yaml import CSafeDumper as SafeDumper
+    from yaml import CSafeDumper as _FastDumper
 except ImportError:  # pragma: no cover
-    from yaml import SafeDumper
+    from yaml import SafeDumper as _FastDumper
 
 API_VERSIONS = ("backstage.io/v1alpha1", "backstage.io/v1beta1")
 DEFAULT_API_VERSION = "backstage.io/v1alpha1"
@@ -487,7 +487,57 @@ def iter_documents(text: str, *, file: str, problems: list[Problem]) -> Iterator
         loader.dispose()
 
 
+def _represent_str(dumper, value: str):
+    """Multi-line text as a block literal (``|``), as people write definitions; the rest as usual.
+
+    The emitter still picks another style where a literal cannot say the text exactly
+    (trailing spaces on a line, control characters), so what is read back is always the same.
+    """
+    if "\n" in value:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
+    return dumper.represent_str(value)
+
+
+class SafeDumper(_FastDumper):
+    """The catalog's YAML writer: block literals for multi-line text, Unicode kept as it is."""
+
+
+class _UnicodeDumper(yaml.SafeDumper):
+    """PyYAML's own emitter: libyaml writes characters beyond U+FFFF (emoji) as ``\\U0001F303``."""
+
+
+SafeDumper.add_representer(str, _represent_str)
+_UnicodeDumper.add_representer(str, _represent_str)
+
+_DUMP_OPTIONS = {"sort_keys": False, "allow_unicode": True, "default_flow_style": False}
+
+
+def _beyond_bmp(text: str) -> bool:
+    return any(ord(ch) > 0xFFFF for ch in text)
+
+
+def dump_yaml(document: dict) -> str:
+    """One descriptor as YAML that reads like its author wrote it (the YAML tab, the export).
+
+    libyaml (fast) writes it unless a string holds a character beyond the Basic Multilingual
+    Plane, which libyaml escapes; those rare documents go through PyYAML's Python emitter.
+    """
+    text = yaml.dump(document, Dumper=SafeDumper, **_DUMP_OPTIONS)
+    if "\\U" in text and _beyond_bmp(_strings_of(document)):
+        text = yaml.dump(document, Dumper=_UnicodeDumper, **_DUMP_OPTIONS)
+    return text
+
+
+def _strings_of(value) -> str:
+    """All the text in a document, joined (to look for characters libyaml would escape)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        return "".join(_strings_of(k) + _strings_of(v) for k, v in value.items())
+    if isinstance(value, list):
+        return "".join(_strings_of(v) for v in value)
+    return ""
+
+
 def dump_documents(documents: list[dict]) -> str:
-    return yaml.dump_all(
-        documents, Dumper=SafeDumper, sort_keys=False, allow_unicode=True, default_flow_style=False, explicit_start=True
-    )
+    return "".join("---\n" + dump_yaml(document) for document in documents)

@@ -6,13 +6,12 @@ from collections import OrderedDict, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import yaml
 from django.core.paginator import Paginator
 from django.db import connection
 from django.db.models import Count, QuerySet
 from django.utils.functional import cached_property
 
-from catalog.descriptors import RELATION_TITLES, SafeDumper, descriptor_document, parse_ref
+from catalog.descriptors import RELATION_TITLES, descriptor_document, dump_yaml, parse_ref
 from catalog.models import CatalogVersion, Entity, EntityConflict, Kind, Relation, ScorecardResult
 
 
@@ -302,7 +301,8 @@ def entity_document(entity: Entity) -> dict:
 
 
 def entity_yaml(entity: Entity) -> str:
-    return yaml.dump(entity_document(entity), Dumper=SafeDumper, sort_keys=False, allow_unicode=True)
+    """The descriptor as its author would write it: multi-line text in ``|`` blocks, emoji as emoji."""
+    return dump_yaml(entity_document(entity))
 
 
 def export_yaml(queryset: QuerySet[Entity]) -> Iterator[str]:
