@@ -21,7 +21,12 @@ except ImportError:  # pragma: no cover
     from yaml import SafeDumper as _FastDumper
 
 API_VERSIONS = ("backstage.io/v1alpha1", "backstage.io/v1beta1")
+TEMPLATE_API_VERSIONS = ("scaffolder.backstage.io/v1beta3",)
+"""Backstage's software templates (plugins/scaffolder-common/src/Template.v1beta3.schema.json)."""
 DEFAULT_API_VERSION = "backstage.io/v1alpha1"
+REMOTE_API_TYPES = ("mcp-server", "ai-model-server")
+"""API types that Backstage's model describes by their endpoints (``spec.remotes``), with no ``spec.definition``
+(packages/catalog-model/src/schema/kinds/API.v1alpha1.mcp-server.schema.json and .ai-model-server.schema.json)."""
 KINDS_BY_LOWER = {k.value.lower(): k.value for k in Kind}
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9]+(?:[-_.][a-zA-Z0-9]+)*$")
@@ -68,6 +73,9 @@ RELATION_FIELDS: dict[str, dict[str, tuple[str, str, str | None]]] = {
         "memberOf": ("memberOf", "hasMember", "group"),
     },
     Kind.LOCATION: {},
+    Kind.TEMPLATE: {
+        "owner": ("ownedBy", "ownerOf", "group"),
+    },
 }
 LIST_FIELDS = {
     "providesApis",
@@ -81,13 +89,14 @@ LIST_FIELDS = {
 }
 REQUIRED_SPEC = {
     Kind.COMPONENT: ("type", "lifecycle", "owner"),
-    Kind.API: ("type", "lifecycle", "owner", "definition"),
+    Kind.API: ("type", "lifecycle", "owner"),  # and spec.definition or spec.remotes: see _validate_api_spec
     Kind.RESOURCE: ("type", "owner"),
     Kind.SYSTEM: ("owner",),
     Kind.DOMAIN: ("owner",),
     Kind.GROUP: ("type",),
     Kind.USER: (),
     Kind.LOCATION: (),
+    Kind.TEMPLATE: ("type", "steps"),
 }
 RELATION_TITLES = {
     "ownedBy": "Owned by",
@@ -301,8 +310,9 @@ def validate(doc, *, require_api_version: bool = True) -> Descriptor:
     kind = KINDS_BY_LOWER.get(raw_kind.lower())
     if kind is None:
         raise Invalid("kind", f"unknown kind '{raw_kind}'; known kinds: {', '.join(k.value for k in Kind)}")
-    if api_version not in API_VERSIONS:
-        raise Invalid("apiVersion", f"'{api_version}' is not one of {', '.join(API_VERSIONS)}")
+    accepted = TEMPLATE_API_VERSIONS if kind == Kind.TEMPLATE else API_VERSIONS
+    if api_version not in accepted:
+        raise Invalid("apiVersion", f"'{api_version}' is not one of {', '.join(accepted)} (for a {kind})")
     metadata = doc.get("metadata")
     if not isinstance(metadata, dict):
         raise Invalid("metadata", "is required and must be a mapping")
@@ -350,8 +360,10 @@ def validate(doc, *, require_api_version: bool = True) -> Descriptor:
     for key in ("type", "lifecycle"):
         if key in spec and not isinstance(spec[key], str):
             raise Invalid(f"spec.{key}", "must be text")
-    if kind == Kind.API and not isinstance(spec.get("definition"), str):
-        raise Invalid("spec.definition", "must be text (use $text to read it from a file)")
+    if kind == Kind.API:
+        _validate_api_spec(spec)
+    if kind == Kind.TEMPLATE:
+        _validate_template_spec(spec)
     if kind == Kind.LOCATION:
         if not spec.get("target") and not spec.get("targets"):
             raise Invalid("spec.target", "a Location needs a target or targets")
@@ -399,6 +411,48 @@ def validate(doc, *, require_api_version: bool = True) -> Descriptor:
         owner_ref=owner_ref,
         system_ref=system_ref,
     )
+
+
+def _validate_api_spec(spec: dict) -> None:
+    """An API has a definition (text), or, for MCP and AI model servers, endpoints (``remotes``)."""
+    api_type = spec.get("type", "")
+    if api_type in REMOTE_API_TYPES:
+        remotes = spec.get("remotes")
+        if remotes is None and api_type == "mcp-server":
+            raise Invalid("spec.remotes", "is required for an mcp-server API: a list of {type, url}")
+        if remotes is not None:
+            if not isinstance(remotes, list) or (api_type == "mcp-server" and not remotes):
+                raise Invalid("spec.remotes", "must be a list of {type, url}")
+            for index, remote in enumerate(remotes):
+                if not isinstance(remote, dict):
+                    raise Invalid(f"spec.remotes[{index}]", "must be a mapping with type and url")
+                for key in ("type", "url"):
+                    if not isinstance(remote.get(key), str) or not remote[key]:
+                        raise Invalid(f"spec.remotes[{index}].{key}", "is required and must be text")
+        if "definition" in spec and not isinstance(spec["definition"], str):
+            raise Invalid("spec.definition", "must be text (use $text to read it from a file)")
+        return
+    if spec.get("definition") is None or spec.get("definition") == "":
+        raise Invalid("spec.definition", "is required for an API (or, for an mcp-server, spec.remotes)")
+    if not isinstance(spec.get("definition"), str):
+        raise Invalid("spec.definition", "must be text (use $text to read it from a file)")
+
+
+def _validate_template_spec(spec: dict) -> None:
+    """Backstage's Template v1beta3: ``steps`` is a list of actions; ``parameters`` a form or a list of forms."""
+    steps = spec.get("steps")
+    if not isinstance(steps, list):
+        raise Invalid("spec.steps", "must be a list of steps")
+    for index, step in enumerate(steps):
+        if not isinstance(step, dict) or not isinstance(step.get("action"), str):
+            raise Invalid(f"spec.steps[{index}]", "must be a mapping with an action")
+    parameters = spec.get("parameters")
+    if parameters is not None:
+        forms = parameters if isinstance(parameters, list) else [parameters]
+        if not all(isinstance(form, dict) for form in forms):
+            raise Invalid("spec.parameters", "must be a JSON Schema (a mapping) or a list of them")
+    if "owner" in spec and not isinstance(spec["owner"], str):
+        raise Invalid("spec.owner", "must be text")
 
 
 def _type(value) -> str:

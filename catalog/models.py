@@ -15,6 +15,14 @@ class Kind(models.TextChoices):
     GROUP = "Group"
     USER = "User"
     LOCATION = "Location"
+    TEMPLATE = "Template"
+
+
+SOFTWARE_KINDS = ("Component", "API", "Resource", "System", "Domain")
+"""Kinds that are software or run somewhere: the ones docs, runbooks and pipelines are about.
+
+Groups, Users, Locations and (Backstage's software) Templates are people, places and recipes.
+"""
 
 
 @lru_cache(maxsize=1)

@@ -51,3 +51,40 @@ document.addEventListener("change", function (event) {
       body.dispatchEvent(new Event("input", { bubbles: true }));
     });
 });
+
+// API Definition tab: Swagger UI renders the OpenAPI document embedded as JSON in the page. Its
+// script (a static file from drf-spectacular-sidecar, no CDN) is loaded the first time a page
+// needs it, also when the tab arrives through htmx. Requests cannot be sent from here.
+function bridgeOpenApi(root) {
+  var boxes = (root || document).querySelectorAll("[data-openapi-ui]:not([data-rendered])");
+  if (!boxes.length) return;
+  function render() {
+    boxes.forEach(function (box) {
+      var data = document.getElementById(box.dataset.openapiUi);
+      if (!data) return;
+      box.setAttribute("data-rendered", "");
+      box.innerHTML = "";
+      window.SwaggerUIBundle({
+        spec: JSON.parse(data.textContent),
+        domNode: box,
+        deepLinking: false,
+        supportedSubmitMethods: [],
+        validatorUrl: null,
+        defaultModelsExpandDepth: 0,
+        presets: [window.SwaggerUIBundle.presets.apis],
+        layout: "BaseLayout",
+      });
+    });
+  }
+  if (window.SwaggerUIBundle) return render();
+  var src = boxes[0].dataset.swaggerUiJs;
+  var script = document.querySelector('script[src="' + src + '"]');
+  if (!script) {
+    script = document.createElement("script");
+    script.src = src;
+    document.head.appendChild(script);
+  }
+  script.addEventListener("load", render);
+}
+document.addEventListener("DOMContentLoaded", function () { bridgeOpenApi(document); });
+document.addEventListener("htmx:afterSettle", function (event) { bridgeOpenApi(event.detail.elt); });

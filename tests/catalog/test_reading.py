@@ -11,7 +11,7 @@ import pytest
 import yaml
 from django.urls import reverse
 
-from catalog import descriptors, selectors
+from catalog import descriptors, selectors, services
 from catalog.models import Entity
 
 pytestmark = pytest.mark.django_db
@@ -90,3 +90,168 @@ def test_every_multi_line_string_reads_back_the_same(text):
     document = {"apiVersion": "backstage.io/v1alpha1", "kind": "API", "spec": {"definition": text, "x": [text]}}
     assert yaml.safe_load(descriptors.dump_yaml(document)) == document
     assert list(yaml.safe_load_all(descriptors.dump_documents([document, document]))) == [document, document]
+
+
+def backstage_example(path: str) -> str:
+    """A file copied from backstage/backstage (see tests/catalog/backstage/README.md for path and commit)."""
+    return (BACKSTAGE / path).read_text()
+
+
+def entity_page(client, ref: str, **params):
+    kind, rest = ref.split(":", 1)
+    namespace, name = rest.split("/", 1)
+    return client.get(reverse("catalog:entity", args=[kind, namespace, name]), params)
+
+
+def tab_keys(response) -> list[str]:
+    return [key for key, _title in response.context["tabs"]]
+
+
+def test_an_openapi_definition_is_rendered_by_swagger_ui_from_local_static_files(login, developer, import_text):
+    import_text(backstage_example("apis/petstore-api.yaml"))
+    client = login(developer)
+    assert "definition" in tab_keys(entity_page(client, "API:default/petstore"))
+    response = entity_page(client, "API:default/petstore", tab="definition")
+    body = response.content.decode()
+    definition = response.context["definition"]
+    assert definition.openapi["info"]["title"] == "Swagger Petstore"
+    assert '<script id="openapi-definition" type="application/json">' in body
+    assert 'data-swagger-ui-js="/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js"' in body
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui.css" in body
+    assert "cdn" not in body.lower() and "unpkg" not in body
+    # The page keeps the portal's strict policy: no inline script runs, Swagger UI is a file of our own origin.
+    csp = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+    # The source is there too, highlighted.
+    assert '<div class="highlight">' in body and "Swagger Petstore" in body
+
+
+@pytest.mark.parametrize(
+    ("path", "ref", "language", "snippet"),
+    [
+        ("apis/streetlights-api.yaml", "API:default/streetlights", "yaml", "Streetlights API"),
+        ("apis/hello-world-api.yaml", "API:default/hello-world", "protobuf", "HelloRequest"),
+    ],
+)
+def test_asyncapi_and_grpc_definitions_are_highlighted_source(
+    login, developer, import_text, path, ref, language, snippet
+):
+    import_text(backstage_example(path))
+    response = entity_page(login(developer), ref, tab="definition")
+    definition = response.context["definition"]
+    assert definition.openapi is None and definition.language == language
+    body = response.content.decode()
+    assert '<div class="highlight">' in body and snippet in body
+    assert "swagger-ui-bundle.js" not in body
+
+
+def test_a_graphql_definition_is_highlighted_and_its_text_escaped(login, developer, import_text):
+    import_text(
+        """
+        apiVersion: backstage.io/v1alpha1
+        kind: API
+        metadata: {name: films-graphql}
+        spec:
+          type: graphql
+          lifecycle: production
+          owner: team-a
+          definition: |
+            \"\"\"A single film. <script>alert(1)</script>\"\"\"
+            type Film { title: String }
+        """
+    )
+    body = entity_page(login(developer), "API:default/films-graphql", tab="definition").content.decode()
+    assert '<span class="k">type</span>' in body
+    assert "<script>alert(1)</script>" not in body and "&lt;script&gt;" in body
+
+
+def test_an_openapi_definition_that_does_not_parse_is_shown_as_text_with_the_reason(login, developer, import_text):
+    import_text(
+        """
+        apiVersion: backstage.io/v1alpha1
+        kind: API
+        metadata: {name: broken-api}
+        spec:
+          type: openapi
+          lifecycle: production
+          owner: team-a
+          definition: |
+            openapi: 3.0.0
+            info: {title: "unclosed
+        """
+    )
+    response = entity_page(login(developer), "API:default/broken-api", tab="definition")
+    assert response.status_code == 200
+    assert "cannot be read as YAML or JSON (line 2)" in response.content.decode()
+    assert "swagger-ui-bundle.js" not in response.content.decode()
+
+
+def test_only_api_pages_have_a_definition_tab(login, developer, import_text):
+    import_text(backstage_example("components/artist-lookup-component.yaml"))
+    client = login(developer)
+    assert "definition" not in tab_keys(entity_page(client, "Component:default/artist-lookup"))
+    assert entity_page(client, "Component:default/artist-lookup", tab="definition").context["tab"] == "overview"
+
+
+def test_backstages_mcp_server_example_is_accepted_and_shows_its_endpoints(login, developer, import_text):
+    result = import_text(backstage_example("apis/backstage-mcp-server-api.yaml"))
+    assert result.problems == []
+    api = Entity.objects.get(ref_key="api:default/backstage-mcp-server")
+    assert api.spec_type == "mcp-server" and api.owner_ref == "group:default/team-a"
+    body = entity_page(login(developer), "API:default/backstage-mcp-server", tab="definition").content.decode()
+    assert "streamable-http" in body and "http://localhost:7007/api/mcp/v1" in body
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        ("{type: openapi, lifecycle: production, owner: team-a}", "spec.definition"),
+        ("{type: mcp-server, lifecycle: production, owner: team-a}", "spec.remotes"),
+        ("{type: mcp-server, lifecycle: production, owner: team-a, remotes: [{type: sse}]}", "spec.remotes[0].url"),
+    ],
+)
+def test_an_api_without_what_its_type_needs_is_still_refused(import_text, spec, field):
+    result = import_text(f"apiVersion: backstage.io/v1alpha1\nkind: API\nmetadata: {{name: x}}\nspec: {spec}\n")
+    assert [p.field for p in result.problems] == [field]
+
+
+def test_a_backstage_template_is_accepted_and_shown_read_only(login, developer, platform_admin, import_text):
+    result = import_text(backstage_example("templates/conditional-output-demo.yaml"))
+    assert result.problems == []
+    template = Entity.objects.get(ref_key="template:default/conditional-output-demo")
+    assert template.api_version == "scaffolder.backstage.io/v1beta3"
+    assert template.owner_ref == "group:backstage/techdocs-core"
+    for user in (developer, platform_admin):
+        response = entity_page(login(user), "Template:default/conditional-output-demo")
+        body = response.content.decode()
+        assert "Bridge does not run Backstage templates" in body
+        assert "Enable CI" in body and "debug:log" in body
+        assert response.context["can_edit"] is False
+        assert "/edit/" not in body
+        assert not {"pipelines", "docs", "runbooks", "definition"} & set(tab_keys(response))
+    # Nor through the API or a form: the catalog file is where it changes.
+    with pytest.raises(services.ServiceError, match="read-only"):
+        services.entity_save(
+            actor=platform_admin,
+            document=yaml.safe_load(backstage_example("templates/conditional-output-demo.yaml")),
+            entity=template,
+        )
+    # The export gives it back as Backstage wrote it.
+    (doc,) = yaml.safe_load_all("".join(selectors.export_yaml(Entity.objects.filter(pk=template.pk))))
+    assert doc == yaml.safe_load(backstage_example("templates/conditional-output-demo.yaml")) | {
+        "metadata": {
+            **yaml.safe_load(backstage_example("templates/conditional-output-demo.yaml"))["metadata"],
+            "namespace": "default",
+        }
+    }
+
+
+def test_a_template_of_another_api_version_or_without_steps_is_refused(import_text):
+    bad_version = (
+        "apiVersion: backstage.io/v1alpha1\nkind: Template\nmetadata: {name: t}\nspec: {type: service, steps: []}\n"
+    )
+    assert [p.field for p in import_text(bad_version).problems] == ["apiVersion"]
+    no_steps = (
+        "apiVersion: scaffolder.backstage.io/v1beta3\nkind: Template\nmetadata: {name: t}\nspec: {type: service}\n"
+    )
+    assert [p.field for p in import_text(no_steps).problems] == ["spec.steps"]
