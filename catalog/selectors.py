@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from django.core.paginator import Paginator
 from django.db import connection
 from django.db.models import Count, QuerySet
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.utils.functional import cached_property
 
 from catalog.descriptors import RELATION_TITLES, descriptor_document, dump_yaml, parse_ref
@@ -211,10 +212,15 @@ def relations_of(entity: Entity) -> list[RelationGroup]:
         Relation.objects.filter(source=entity)
         .select_related("target")
         .only("type", "target_ref", "target__kind", "target__namespace", "target__name", "target__title")
+        # A person's or team's display name, without loading every target's whole spec (API definitions).
+        # (KT("target__spec__...") reads the foreign key column as JSON: the transforms are nested by hand.)
+        .annotate(target_profile_name=KeyTextTransform("displayName", KeyTransform("profile", "target__spec")))
         .order_by("type", "target_ref")[:2000]
     )
     groups: dict[str, dict[str, Relation]] = defaultdict(dict)
     for row in rows:
+        if row.target is not None:
+            row.target.__dict__["_profile_display_name"] = row.target_profile_name
         groups[row.type].setdefault(row.target_ref, row)
     order = list(RELATION_TITLES)
     return [

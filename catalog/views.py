@@ -84,6 +84,8 @@ def export(request):
 def _tabs(entity: Entity) -> list[tuple[str, str]]:
     """The tabs of this entity's page: the catalog's own, then the other apps' that apply to its kind."""
     tabs = list(BUILTIN_TABS)
+    if entity.kind not in SOFTWARE_KINDS:  # people, teams, locations and templates have no dependencies
+        tabs.remove(("graph", "Dependencies"))
     if entity.kind == "API":
         tabs.insert(1, DEFINITION_TAB)
     return tabs + [(tab.key, tab.title) for tab in entity_tabs(entity.kind)]

@@ -255,3 +255,66 @@ def test_a_template_of_another_api_version_or_without_steps_is_refused(import_te
         "apiVersion: scaffolder.backstage.io/v1beta3\nkind: Template\nmetadata: {name: t}\nspec: {type: service}\n"
     )
     assert [p.field for p in import_text(no_steps).problems] == ["spec.steps"]
+
+
+PEOPLE = """
+apiVersion: backstage.io/v1alpha1
+kind: Group
+metadata: {name: guests}
+spec: {type: team, children: [], members: [guest, development/guest]}
+---
+apiVersion: backstage.io/v1alpha1
+kind: User
+metadata: {name: guest}
+spec:
+  profile: {displayName: Guest From Default, email: guest@example.com}
+  memberOf: []
+---
+apiVersion: backstage.io/v1alpha1
+kind: User
+metadata: {name: guest, namespace: development}
+spec:
+  profile: {displayName: Guest From Development}
+  memberOf: []
+---
+apiVersion: backstage.io/v1alpha1
+kind: Location
+metadata: {name: more}
+spec: {targets: [./a.yaml, ./b.yaml]}
+"""
+
+
+def test_a_user_page_is_titled_with_the_profile_display_name(login, developer, import_text):
+    import_text(PEOPLE)
+    response = entity_page(login(developer), "User:development/guest")
+    body = response.content.decode()
+    assert "<title>Guest From Development" in body
+    assert 'Guest From Development <span class="badge">User</span>' in body
+
+
+def test_group_members_from_two_namespaces_can_be_told_apart(login, developer, import_text):
+    import_text(PEOPLE)
+    body = entity_page(login(developer), "Group:default/guests").content.decode()
+    members = body.split("<h2>Members</h2>", 1)[1].split("</section>", 1)[0]
+    assert "Guest From Default" in members and "Guest From Development" in members
+    assert "user:guest</code>" in members and "user:development/guest</code>" in members
+
+
+def test_user_group_and_location_pages_have_no_tabs_that_do_not_apply(login, developer, import_text):
+    import_text(PEOPLE)
+    client = login(developer)
+    for ref in ("User:default/guest", "Location:default/more"):
+        response = entity_page(client, ref)
+        assert tab_keys(response) == ["overview", "relations", "yaml"], ref
+        assert "will show here as tabs" not in response.content.decode()
+        # An old link to a tab that does not apply lands on the overview, not on an error.
+        assert entity_page(client, ref, tab="pipelines").context["tab"] == "overview"
+    assert {"docs"} <= set(tab_keys(entity_page(client, "Group:default/guests")))
+    assert not {"pipelines", "runbooks"} & set(tab_keys(entity_page(client, "Group:default/guests")))
+
+
+def test_a_component_page_keeps_every_tab(login, developer, import_text):
+    import_text(backstage_example("components/artist-lookup-component.yaml"))
+    keys = tab_keys(entity_page(login(developer), "Component:default/artist-lookup"))
+    assert keys[:4] == ["overview", "relations", "graph", "yaml"]
+    assert {"docs", "runbooks", "pipelines"} <= set(keys)
