@@ -88,3 +88,24 @@ function bridgeOpenApi(root) {
 }
 document.addEventListener("DOMContentLoaded", function () { bridgeOpenApi(document); });
 document.addEventListener("htmx:afterSettle", function (event) { bridgeOpenApi(event.detail.elt); });
+
+// Dependency graph: zoom buttons scale the drawing; the box around it scrolls both ways.
+document.addEventListener("click", function (event) {
+  var button = event.target.closest && event.target.closest("[data-graph-zoom]");
+  if (!button) return;
+  var figure = button.closest(".graph-figure");
+  var svg = figure && figure.querySelector("svg.dependency-graph");
+  if (!svg) return;
+  var width = Number(svg.dataset.width), height = Number(svg.dataset.height);
+  var scale = Number(svg.dataset.scale || 1);
+  var action = button.dataset.graphZoom;
+  if (action === "in") scale = Math.min(4, scale * 1.25);
+  else if (action === "out") scale = Math.max(0.1, scale / 1.25);
+  else if (action === "reset") scale = 1;
+  else if (action === "fit") scale = Math.max(0.1, (figure.querySelector(".graph-scroll").clientWidth - 2) / width);
+  svg.dataset.scale = scale;
+  svg.setAttribute("width", Math.round(width * scale));
+  svg.setAttribute("height", Math.round(height * scale));
+  var label = figure.querySelector(".graph-scale");
+  if (label) label.textContent = Math.round(scale * 100) + "%";
+});

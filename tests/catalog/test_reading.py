@@ -318,3 +318,64 @@ def test_a_component_page_keeps_every_tab(login, developer, import_text):
     keys = tab_keys(entity_page(login(developer), "Component:default/artist-lookup"))
     assert keys[:4] == ["overview", "relations", "graph", "yaml"]
     assert {"docs", "runbooks", "pipelines"} <= set(keys)
+
+
+CHAIN = """
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata: {name: shop}
+spec: {type: service, lifecycle: production, owner: team-a, dependsOn: [component:cart, component:prices]}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata: {name: cart}
+spec: {type: service, lifecycle: production, owner: team-a, dependsOn: [component:prices]}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata: {name: prices}
+spec: {type: service, lifecycle: production, owner: team-a}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata: {name: storefront}
+spec: {type: website, lifecycle: production, owner: team-a, dependsOn: [component:shop]}
+"""
+
+
+def _bezier_points(d: str, steps: int = 40) -> list[tuple[float, float]]:
+    """Points along an SVG path ``M x y C x1 y1, x2 y2, x y`` as the graph writes them."""
+    numbers = [float(n) for n in d.replace("M", " ").replace("C", " ").replace(",", " ").split()]
+    (x0, y0, x1, y1, x2, y2, x3, y3) = numbers
+    points = []
+    for i in range(steps + 1):
+        t = i / steps
+        a, b, c, e = (1 - t) ** 3, 3 * (1 - t) ** 2 * t, 3 * (1 - t) * t**2, t**3
+        points.append((a * x0 + b * x1 + c * x2 + e * x3, a * y0 + b * y1 + c * y2 + e * y3))
+    return points
+
+
+def test_no_edge_of_the_graph_runs_through_a_box_and_each_ends_at_what_is_depended_on(login, developer, import_text):
+    import_text(CHAIN)
+    response = entity_page(login(developer), "Component:default/shop", tab="graph")
+    svg = response.context["svg"]
+    graph = response.context["graph"]
+    boxes = {box.ref: box for box in svg["boxes"]}
+    width, height = svg["box_width"], svg["box_height"]
+    # cart and prices are both one level to the right of shop: one column, and cart depends on prices.
+    assert boxes["component:default/cart"].x == boxes["component:default/prices"].x
+    assert len(svg["edges"]) == len(graph["edges"]) == 4
+    for (a, b), d in zip(graph["edges"], svg["edges"], strict=True):
+        points = _bezier_points(d)
+        end_x, end_y = points[-1]
+        target = boxes[b]
+        assert end_x in (target.x, target.x + width) and target.y <= end_y <= target.y + height, (a, b, d)
+        start_x, _ = points[0]
+        assert start_x in (boxes[a].x, boxes[a].x + width), (a, b, d)
+        for x, y in points[1:-1]:
+            for box in svg["boxes"]:
+                inside = box.x + 1 < x < box.x + width - 1 and box.y + 1 < y < box.y + height - 1
+                assert not inside, f"{a} -> {b} runs through {box.ref} at ({x:.0f}, {y:.0f})"
+        assert max(x for x, _ in points) <= svg["width"]
+    body = response.content.decode()
+    assert 'data-graph-zoom="in"' in body and 'data-graph-zoom="fit"' in body
