@@ -379,3 +379,19 @@ def test_no_edge_of_the_graph_runs_through_a_box_and_each_ends_at_what_is_depend
         assert max(x for x, _ in points) <= svg["width"]
     body = response.content.decode()
     assert 'data-graph-zoom="in"' in body and 'data-graph-zoom="fit"' in body
+
+
+def test_the_api_refuses_to_write_a_backstage_template(login, platform_admin, import_text):
+    import_text(backstage_example("templates/conditional-output-demo.yaml"))
+    template = Entity.objects.get(ref_key="template:default/conditional-output-demo")
+    document = yaml.safe_load(backstage_example("templates/conditional-output-demo.yaml"))
+    client = login(platform_admin)
+    assert (
+        client.put(f"/api/catalog/entities/{template.pk}/", document, content_type="application/json").status_code
+        == 403
+    )
+    document["metadata"]["name"] = "another-template"
+    response = client.post("/api/catalog/entities/", document, content_type="application/json")
+    assert response.status_code == 400 and "read-only" in response.json()["error"]["message"]
+    assert not Entity.objects.filter(name="another-template").exists()
+    assert client.get(f"/api/catalog/entities/{template.pk}/").json()["kind"] == "Template"
