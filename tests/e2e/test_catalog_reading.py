@@ -97,6 +97,16 @@ def test_an_openapi_definition_renders_in_swagger_ui_from_the_portal_itself(brow
         assert elsewhere == [], elsewhere
     finally:
         page.context.close()
+    # On a phone, Swagger UI scrolls inside its card; the page does not scroll sideways.
+    phone = _page(browser, portal_url, 390)
+    try:
+        phone.goto(f"{portal_url}/catalog/API/default/petstore/?tab=definition")
+        expect(phone.locator(".openapi-ui .swagger-ui .opblock").first).to_be_visible()
+        content = phone.evaluate("document.querySelector('main').scrollWidth")
+        assert content <= 390, f"the Definition tab is {content} px wide on a 390 px screen"
+        _shot(phone, "openapi-390")
+    finally:
+        phone.context.close()
 
 
 @pytest.mark.parametrize("width", [1920, 1280, 390])
