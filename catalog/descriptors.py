@@ -16,12 +16,17 @@ from catalog.models import Kind
 from portal import safe_yaml
 
 try:  # libyaml is in PyYAML's wheels; it dumps several times faster.
-    from yaml import CSafeDumper as SafeDumper
+    from yaml import CSafeDumper as _FastDumper
 except ImportError:  # pragma: no cover
-    from yaml import SafeDumper
+    from yaml import SafeDumper as _FastDumper
 
 API_VERSIONS = ("backstage.io/v1alpha1", "backstage.io/v1beta1")
+TEMPLATE_API_VERSIONS = ("scaffolder.backstage.io/v1beta3",)
+"""Backstage's software templates (plugins/scaffolder-common/src/Template.v1beta3.schema.json)."""
 DEFAULT_API_VERSION = "backstage.io/v1alpha1"
+REMOTE_API_TYPES = ("mcp-server", "ai-model-server")
+"""API types that Backstage's model describes by their endpoints (``spec.remotes``), with no ``spec.definition``
+(packages/catalog-model/src/schema/kinds/API.v1alpha1.mcp-server.schema.json and .ai-model-server.schema.json)."""
 KINDS_BY_LOWER = {k.value.lower(): k.value for k in Kind}
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9]+(?:[-_.][a-zA-Z0-9]+)*$")
@@ -68,6 +73,9 @@ RELATION_FIELDS: dict[str, dict[str, tuple[str, str, str | None]]] = {
         "memberOf": ("memberOf", "hasMember", "group"),
     },
     Kind.LOCATION: {},
+    Kind.TEMPLATE: {
+        "owner": ("ownedBy", "ownerOf", "group"),
+    },
 }
 LIST_FIELDS = {
     "providesApis",
@@ -81,13 +89,14 @@ LIST_FIELDS = {
 }
 REQUIRED_SPEC = {
     Kind.COMPONENT: ("type", "lifecycle", "owner"),
-    Kind.API: ("type", "lifecycle", "owner", "definition"),
+    Kind.API: ("type", "lifecycle", "owner"),  # and spec.definition or spec.remotes: see _validate_api_spec
     Kind.RESOURCE: ("type", "owner"),
     Kind.SYSTEM: ("owner",),
     Kind.DOMAIN: ("owner",),
     Kind.GROUP: ("type",),
     Kind.USER: (),
     Kind.LOCATION: (),
+    Kind.TEMPLATE: ("type", "steps"),
 }
 RELATION_TITLES = {
     "ownedBy": "Owned by",
@@ -301,8 +310,9 @@ def validate(doc, *, require_api_version: bool = True) -> Descriptor:
     kind = KINDS_BY_LOWER.get(raw_kind.lower())
     if kind is None:
         raise Invalid("kind", f"unknown kind '{raw_kind}'; known kinds: {', '.join(k.value for k in Kind)}")
-    if api_version not in API_VERSIONS:
-        raise Invalid("apiVersion", f"'{api_version}' is not one of {', '.join(API_VERSIONS)}")
+    accepted = TEMPLATE_API_VERSIONS if kind == Kind.TEMPLATE else API_VERSIONS
+    if api_version not in accepted:
+        raise Invalid("apiVersion", f"'{api_version}' is not one of {', '.join(accepted)} (for a {kind})")
     metadata = doc.get("metadata")
     if not isinstance(metadata, dict):
         raise Invalid("metadata", "is required and must be a mapping")
@@ -350,8 +360,10 @@ def validate(doc, *, require_api_version: bool = True) -> Descriptor:
     for key in ("type", "lifecycle"):
         if key in spec and not isinstance(spec[key], str):
             raise Invalid(f"spec.{key}", "must be text")
-    if kind == Kind.API and not isinstance(spec.get("definition"), str):
-        raise Invalid("spec.definition", "must be text (use $text to read it from a file)")
+    if kind == Kind.API:
+        _validate_api_spec(spec)
+    if kind == Kind.TEMPLATE:
+        _validate_template_spec(spec)
     if kind == Kind.LOCATION:
         if not spec.get("target") and not spec.get("targets"):
             raise Invalid("spec.target", "a Location needs a target or targets")
@@ -399,6 +411,48 @@ def validate(doc, *, require_api_version: bool = True) -> Descriptor:
         owner_ref=owner_ref,
         system_ref=system_ref,
     )
+
+
+def _validate_api_spec(spec: dict) -> None:
+    """An API has a definition (text), or, for MCP and AI model servers, endpoints (``remotes``)."""
+    api_type = spec.get("type", "")
+    if api_type in REMOTE_API_TYPES:
+        remotes = spec.get("remotes")
+        if remotes is None and api_type == "mcp-server":
+            raise Invalid("spec.remotes", "is required for an mcp-server API: a list of {type, url}")
+        if remotes is not None:
+            if not isinstance(remotes, list) or (api_type == "mcp-server" and not remotes):
+                raise Invalid("spec.remotes", "must be a list of {type, url}")
+            for index, remote in enumerate(remotes):
+                if not isinstance(remote, dict):
+                    raise Invalid(f"spec.remotes[{index}]", "must be a mapping with type and url")
+                for key in ("type", "url"):
+                    if not isinstance(remote.get(key), str) or not remote[key]:
+                        raise Invalid(f"spec.remotes[{index}].{key}", "is required and must be text")
+        if "definition" in spec and not isinstance(spec["definition"], str):
+            raise Invalid("spec.definition", "must be text (use $text to read it from a file)")
+        return
+    if spec.get("definition") is None or spec.get("definition") == "":
+        raise Invalid("spec.definition", "is required for an API (or, for an mcp-server, spec.remotes)")
+    if not isinstance(spec.get("definition"), str):
+        raise Invalid("spec.definition", "must be text (use $text to read it from a file)")
+
+
+def _validate_template_spec(spec: dict) -> None:
+    """Backstage's Template v1beta3: ``steps`` is a list of actions; ``parameters`` a form or a list of forms."""
+    steps = spec.get("steps")
+    if not isinstance(steps, list):
+        raise Invalid("spec.steps", "must be a list of steps")
+    for index, step in enumerate(steps):
+        if not isinstance(step, dict) or not isinstance(step.get("action"), str):
+            raise Invalid(f"spec.steps[{index}]", "must be a mapping with an action")
+    parameters = spec.get("parameters")
+    if parameters is not None:
+        forms = parameters if isinstance(parameters, list) else [parameters]
+        if not all(isinstance(form, dict) for form in forms):
+            raise Invalid("spec.parameters", "must be a JSON Schema (a mapping) or a list of them")
+    if "owner" in spec and not isinstance(spec["owner"], str):
+        raise Invalid("spec.owner", "must be text")
 
 
 def _type(value) -> str:
@@ -487,7 +541,57 @@ def iter_documents(text: str, *, file: str, problems: list[Problem]) -> Iterator
         loader.dispose()
 
 
+def _represent_str(dumper, value: str):
+    """Multi-line text as a block literal (``|``), as people write definitions; the rest as usual.
+
+    The emitter still picks another style where a literal cannot say the text exactly
+    (trailing spaces on a line, control characters), so what is read back is always the same.
+    """
+    if "\n" in value:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
+    return dumper.represent_str(value)
+
+
+class SafeDumper(_FastDumper):
+    """The catalog's YAML writer: block literals for multi-line text, Unicode kept as it is."""
+
+
+class _UnicodeDumper(yaml.SafeDumper):
+    """PyYAML's own emitter: libyaml writes characters beyond U+FFFF (emoji) as ``\\U0001F303``."""
+
+
+SafeDumper.add_representer(str, _represent_str)
+_UnicodeDumper.add_representer(str, _represent_str)
+
+_DUMP_OPTIONS = {"sort_keys": False, "allow_unicode": True, "default_flow_style": False}
+
+
+def _beyond_bmp(text: str) -> bool:
+    return any(ord(ch) > 0xFFFF for ch in text)
+
+
+def dump_yaml(document: dict) -> str:
+    """One descriptor as YAML that reads like its author wrote it (the YAML tab, the export).
+
+    libyaml (fast) writes it unless a string holds a character beyond the Basic Multilingual
+    Plane, which libyaml escapes; those rare documents go through PyYAML's Python emitter.
+    """
+    text = yaml.dump(document, Dumper=SafeDumper, **_DUMP_OPTIONS)
+    if "\\U" in text and _beyond_bmp(_strings_of(document)):
+        text = yaml.dump(document, Dumper=_UnicodeDumper, **_DUMP_OPTIONS)
+    return text
+
+
+def _strings_of(value) -> str:
+    """All the text in a document, joined (to look for characters libyaml would escape)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        return "".join(_strings_of(k) + _strings_of(v) for k, v in value.items())
+    if isinstance(value, list):
+        return "".join(_strings_of(v) for v in value)
+    return ""
+
+
 def dump_documents(documents: list[dict]) -> str:
-    return yaml.dump_all(
-        documents, Dumper=SafeDumper, sort_keys=False, allow_unicode=True, default_flow_style=False, explicit_start=True
-    )
+    return "".join("---\n" + dump_yaml(document) for document in documents)

@@ -6,7 +6,7 @@ from django import forms
 
 from catalog.models import Entity, Kind
 
-EDITABLE_KINDS = [(k.value, k.label) for k in Kind if k != Kind.LOCATION]
+EDITABLE_KINDS = [(k.value, k.label) for k in Kind if k not in (Kind.LOCATION, Kind.TEMPLATE)]
 
 
 def _lines(value: str) -> list[str]:

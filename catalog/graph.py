@@ -39,6 +39,28 @@ class Box:
         return self.y + HEIGHT // 2
 
 
+BEND = COL_GAP - 5  # control-point offset of an edge that leaves a column and comes back: it peaks ~3/4 of it out
+
+
+def _edge(start: Box, end: Box) -> str:
+    """An SVG path from ``start`` to ``end`` (the arrow head is drawn at ``end``).
+
+    Between columns it leaves the side of ``start`` that faces ``end`` and enters ``end`` on the
+    side facing ``start``. Between two boxes of the same column (a level wrapped into one column,
+    neighbours that depend on each other) it swings out to the right of the column and comes back,
+    so it never runs through either box, and the arrow still points at ``end``.
+    """
+    if start.x == end.x:
+        x, bend = start.right, start.right + BEND
+        return f"M {x} {start.middle} C {bend} {start.middle}, {bend} {end.middle}, {x} {end.middle}"
+    if start.x < end.x:
+        x1, x2 = start.right, end.x
+    else:
+        x1, x2 = start.x, end.right
+    mid = (x1 + x2) / 2
+    return f"M {x1} {start.middle} C {mid:g} {start.middle}, {mid:g} {end.middle}, {x2} {end.middle}"
+
+
 def layout(graph: dict, url_for) -> dict:
     by_level: dict[int, list] = {}
     for node in graph["nodes"].values():
@@ -69,15 +91,9 @@ def layout(graph: dict, url_for) -> dict:
                 centre=node.level == 0,
                 resolved=entity is not None,
             )
-    edges = []
-    for a, b in graph["edges"]:
-        if a in boxes and b in boxes:
-            start, end = boxes[a], boxes[b]
-            if start.x <= end.x:
-                edges.append((start.right, start.middle, end.x, end.middle))
-            else:
-                edges.append((start.x, start.middle, end.right, end.middle))
-    width = PAD * 2 + len(columns) * WIDTH + (len(columns) - 1) * COL_GAP
+    edges = [_edge(boxes[a], boxes[b]) for a, b in graph["edges"] if a in boxes and b in boxes and a != b]
+    # Room on the right for the edges that swing out of the last column.
+    width = PAD * 2 + len(columns) * WIDTH + (len(columns) - 1) * COL_GAP + BEND
     return {
         "boxes": list(boxes.values()),
         "edges": edges,

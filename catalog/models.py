@@ -15,6 +15,14 @@ class Kind(models.TextChoices):
     GROUP = "Group"
     USER = "User"
     LOCATION = "Location"
+    TEMPLATE = "Template"
+
+
+SOFTWARE_KINDS = ("Component", "API", "Resource", "System", "Domain")
+"""Kinds that are software or run somewhere: the ones docs, runbooks and pipelines are about.
+
+Groups, Users, Locations and (Backstage's software) Templates are people, places and recipes.
+"""
 
 
 @lru_cache(maxsize=1)
@@ -104,7 +112,24 @@ class Entity(models.Model):
 
     @property
     def display_name(self) -> str:
-        return self.title or self.name
+        """The title, else a User's or Group's ``spec.profile.displayName`` (as Backstage shows them), else the name."""
+        return self.title or self.profile_display_name or self.name
+
+    @property
+    def profile_display_name(self) -> str:
+        """``spec.profile.displayName``, read only if ``spec`` is loaded (or a list annotated it): never a query.
+
+        Lists load a few columns; ``selectors.relations_of`` annotates the name instead of loading whole specs.
+        """
+        if self.kind not in (Kind.USER, Kind.GROUP):
+            return ""
+        if "_profile_display_name" in self.__dict__:
+            value = self.__dict__["_profile_display_name"]
+        else:
+            spec = self.__dict__.get("spec")
+            profile = spec.get("profile") if isinstance(spec, dict) else None
+            value = profile.get("displayName") if isinstance(profile, dict) else None
+        return value.strip() if isinstance(value, str) else ""
 
     @property
     def short_ref(self) -> str:

@@ -24,8 +24,11 @@ def can_view_entity(user, entity: Entity) -> bool:
 
 
 def can_edit_entity(user, entity: Entity) -> bool:
-    """Members of the owning team and Platform Admins; for a Group, its own members; for a User, that person."""
-    if not user or not user.is_authenticated:
+    """Members of the owning team and Platform Admins; for a Group, its own members; for a User, that person.
+
+    Backstage software Templates are read-only: they come from catalog files, and Bridge runs its own templates.
+    """
+    if not user or not user.is_authenticated or entity.kind == Kind.TEMPLATE:
         return False
     if is_platform_admin(user):
         return True

@@ -6,13 +6,13 @@ from collections import OrderedDict, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import yaml
 from django.core.paginator import Paginator
 from django.db import connection
 from django.db.models import Count, QuerySet
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.utils.functional import cached_property
 
-from catalog.descriptors import RELATION_TITLES, SafeDumper, descriptor_document, parse_ref
+from catalog.descriptors import RELATION_TITLES, descriptor_document, dump_yaml, parse_ref
 from catalog.models import CatalogVersion, Entity, EntityConflict, Kind, Relation, ScorecardResult
 
 
@@ -212,10 +212,15 @@ def relations_of(entity: Entity) -> list[RelationGroup]:
         Relation.objects.filter(source=entity)
         .select_related("target")
         .only("type", "target_ref", "target__kind", "target__namespace", "target__name", "target__title")
+        # A person's or team's display name, without loading every target's whole spec (API definitions).
+        # (KT("target__spec__...") reads the foreign key column as JSON: the transforms are nested by hand.)
+        .annotate(target_profile_name=KeyTextTransform("displayName", KeyTransform("profile", "target__spec")))
         .order_by("type", "target_ref")[:2000]
     )
     groups: dict[str, dict[str, Relation]] = defaultdict(dict)
     for row in rows:
+        if row.target is not None:
+            row.target.__dict__["_profile_display_name"] = row.target_profile_name
         groups[row.type].setdefault(row.target_ref, row)
     order = list(RELATION_TITLES)
     return [
@@ -302,7 +307,8 @@ def entity_document(entity: Entity) -> dict:
 
 
 def entity_yaml(entity: Entity) -> str:
-    return yaml.dump(entity_document(entity), Dumper=SafeDumper, sort_keys=False, allow_unicode=True)
+    """The descriptor as its author would write it: multi-line text in ``|`` blocks, emoji as emoji."""
+    return dump_yaml(entity_document(entity))
 
 
 def export_yaml(queryset: QuerySet[Entity]) -> Iterator[str]:

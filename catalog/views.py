@@ -17,10 +17,12 @@ from django.views.decorators.http import require_POST
 
 from catalog import graph as graph_layout
 from catalog import permissions, selectors, services
+from catalog.definitions import read_definition, template_forms
 from catalog.filters import EntityFilterSet
 from catalog.forms import DiscoveryForm, EntityForm, ImportForm, LocationForm, ScorecardForm
 from catalog.models import (
     LEVEL_ORDER,
+    SOFTWARE_KINDS,
     CatalogLocation,
     Discovery,
     Entity,
@@ -34,6 +36,7 @@ from portal.params import parse_int
 from portal.services import PermissionDenied, ServiceError
 
 BUILTIN_TABS = [("overview", "Overview"), ("relations", "Relations"), ("graph", "Dependencies"), ("yaml", "YAML")]
+DEFINITION_TAB = ("definition", "Definition")
 
 
 def _entity_or_404(kind: str, namespace: str, name: str) -> Entity:
@@ -78,14 +81,20 @@ def export(request):
     return response
 
 
-def _tabs() -> list[tuple[str, str]]:
-    return BUILTIN_TABS + [(tab.key, tab.title) for tab in entity_tabs()]
+def _tabs(entity: Entity) -> list[tuple[str, str]]:
+    """The tabs of this entity's page: the catalog's own, then the other apps' that apply to its kind."""
+    tabs = list(BUILTIN_TABS)
+    if entity.kind not in SOFTWARE_KINDS:  # people, teams, locations and templates have no dependencies
+        tabs.remove(("graph", "Dependencies"))
+    if entity.kind == "API":
+        tabs.insert(1, DEFINITION_TAB)
+    return tabs + [(tab.key, tab.title) for tab in entity_tabs(entity.kind)]
 
 
 @login_required
 def entity(request, kind: str, namespace: str, name: str):
     obj = _entity_or_404(kind, namespace, name)
-    tabs = _tabs()
+    tabs = _tabs(obj)
     selected = request.GET.get("tab", "overview")
     if selected not in dict(tabs):
         selected = "overview"
@@ -93,7 +102,8 @@ def entity(request, kind: str, namespace: str, name: str):
         "entity": obj,
         "tabs": tabs,
         "tab": selected,
-        "extension_tabs_exist": bool(entity_tabs()),
+        # The hint about tabs other parts of Bridge add: only where such tabs would apply.
+        "extension_tabs_exist": bool(entity_tabs()) or obj.kind not in SOFTWARE_KINDS,
         "can_edit": permissions.can_edit_entity(request.user, obj),
         "can_delete": permissions.can_delete_entity(request.user, obj),
     }
@@ -105,6 +115,8 @@ def entity(request, kind: str, namespace: str, name: str):
             context["can_unlink"] = permissions.can_unlink_catalog_user(request.user, obj)
             context["can_link_accounts"] = permissions.can_link_portal_accounts(request.user)
         context["scorecard_results"] = list(obj.scorecard_results.select_related("scorecard").order_by("scorecard"))
+        if obj.kind == "Template":
+            context["template_parameters"] = template_forms(obj.spec)
         if obj.kind == "Group":
             context["team_scores"] = list(
                 ScorecardResult.objects.filter(entity__owner_ref=obj.ref_key)
@@ -122,8 +134,10 @@ def entity(request, kind: str, namespace: str, name: str):
         context["depth"] = _int(request.GET.get("depth"), 2, 1, 4)
     elif selected == "yaml":
         context["yaml"] = selectors.entity_yaml(obj)
+    elif selected == "definition":
+        context["definition"] = read_definition(obj.spec, name=obj.ref)
     else:
-        tab = next(t for t in entity_tabs() if t.key == selected)
+        tab = next(t for t in entity_tabs(obj.kind) if t.key == selected)
         extension_context = tab.context(request, obj)
         # The tab's names are also top-level (the knowledge and pipelines tabs read them so);
         # where a name clashes, the entity page's own value wins.

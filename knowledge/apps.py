@@ -76,6 +76,7 @@ class KnowledgeConfig(AppConfig):
     verbose_name = "Knowledge base"
 
     def ready(self) -> None:
+        from catalog.models import SOFTWARE_KINDS
         from knowledge import demo
         from portal.extensions import (
             EntityTab,
@@ -86,9 +87,16 @@ class KnowledgeConfig(AppConfig):
         )
 
         register_entity_tab(
-            EntityTab("runbooks", "Runbooks", "knowledge/entity_runbooks.html", 40, runbooks_tab_context)
+            EntityTab(
+                "runbooks", "Runbooks", "knowledge/entity_runbooks.html", 40, runbooks_tab_context, kinds=SOFTWARE_KINDS
+            )
         )
-        register_entity_tab(EntityTab("docs", "Docs", "knowledge/entity_docs.html", 30, docs_tab_context))
+        # A team's docs (a Group with a techdocs annotation) are docs too.
+        register_entity_tab(
+            EntityTab(
+                "docs", "Docs", "knowledge/entity_docs.html", 30, docs_tab_context, kinds=(*SOFTWARE_KINDS, "Group")
+            )
+        )
         register_home_panel(
             HomePanel(
                 "recent-runbooks", "Recently edited runbooks", "partials/panel_list.html", 40, recent_runbooks_panel

@@ -57,7 +57,11 @@ class PipelinesConfig(AppConfig):
         register_home_panel(
             HomePanel("recent-failures", "Recent pipeline failures", "partials/panel_list.html", 40, recent_failures)
         )
-        register_entity_tab(EntityTab("pipelines", "Pipelines", "pipelines/tab.html", 30, pipelines_tab))
+        from catalog.models import SOFTWARE_KINDS
+
+        register_entity_tab(
+            EntityTab("pipelines", "Pipelines", "pipelines/tab.html", 30, pipelines_tab, kinds=SOFTWARE_KINDS)
+        )
         register_demo_seeder("pipelines", seed, order=60)
 
         from pipelines import search as pipelines_search

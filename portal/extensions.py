@@ -31,11 +31,21 @@ class HomePanel:
 
 @dataclass(frozen=True)
 class EntityTab:
+    """A tab on catalog entity pages. ``kinds``: the entity kinds it applies to (None: every kind).
+
+    A tab that cannot apply to a kind (Pipelines on a User) says so here, so that page has no
+    empty tab to click.
+    """
+
     key: str
     title: str
     template: str
     order: int
     context: Callable[[Any, Any], dict]
+    kinds: tuple[str, ...] | None = None
+
+    def applies_to(self, kind: str) -> bool:
+        return self.kinds is None or kind in self.kinds
 
 
 @dataclass(frozen=True)
@@ -107,8 +117,10 @@ def home_panels_for(user) -> list[HomePanel]:
     return sorted((p for p in registry.home_panels.values() if p.visible(user)), key=lambda p: p.order)
 
 
-def entity_tabs() -> list[EntityTab]:
-    return sorted(registry.entity_tabs.values(), key=lambda t: t.order)
+def entity_tabs(kind: str | None = None) -> list[EntityTab]:
+    """The registered tabs in order; with ``kind``, only those that apply to entities of that kind."""
+    tabs = sorted(registry.entity_tabs.values(), key=lambda t: t.order)
+    return tabs if kind is None else [t for t in tabs if t.applies_to(kind)]
 
 
 def teams_of(user) -> list[Any]:

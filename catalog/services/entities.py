@@ -19,6 +19,15 @@ from portal.services import PermissionDenied, ServiceError, audit_record
 
 def entity_save(*, actor, document: dict, entity: Entity | None = None) -> Entity:
     """Create or replace one entity from a descriptor document; raises ServiceError with the reason."""
+    if (
+        isinstance(document, dict)
+        and str(document.get("kind", "")).lower() == "template"
+        or (entity is not None and entity.kind == Kind.TEMPLATE)
+    ):
+        raise ServiceError(
+            "Backstage software templates are read-only in Bridge: import them from their catalog file "
+            "(Bridge runs its own software templates)."
+        )
     try:
         descriptor = validate(document, require_api_version=False)
     except Invalid as exc:

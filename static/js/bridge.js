@@ -51,3 +51,61 @@ document.addEventListener("change", function (event) {
       body.dispatchEvent(new Event("input", { bubbles: true }));
     });
 });
+
+// API Definition tab: Swagger UI renders the OpenAPI document embedded as JSON in the page. Its
+// script (a static file from drf-spectacular-sidecar, no CDN) is loaded the first time a page
+// needs it, also when the tab arrives through htmx. Requests cannot be sent from here.
+function bridgeOpenApi(root) {
+  var boxes = (root || document).querySelectorAll("[data-openapi-ui]:not([data-rendered])");
+  if (!boxes.length) return;
+  function render() {
+    boxes.forEach(function (box) {
+      var data = document.getElementById(box.dataset.openapiUi);
+      if (!data) return;
+      box.setAttribute("data-rendered", "");
+      box.innerHTML = "";
+      window.SwaggerUIBundle({
+        spec: JSON.parse(data.textContent),
+        domNode: box,
+        deepLinking: false,
+        supportedSubmitMethods: [],
+        validatorUrl: null,
+        defaultModelsExpandDepth: 0,
+        presets: [window.SwaggerUIBundle.presets.apis],
+        layout: "BaseLayout",
+      });
+    });
+  }
+  if (window.SwaggerUIBundle) return render();
+  var src = boxes[0].dataset.swaggerUiJs;
+  var script = document.querySelector('script[src="' + src + '"]');
+  if (!script) {
+    script = document.createElement("script");
+    script.src = src;
+    document.head.appendChild(script);
+  }
+  script.addEventListener("load", render);
+}
+document.addEventListener("DOMContentLoaded", function () { bridgeOpenApi(document); });
+document.addEventListener("htmx:afterSettle", function (event) { bridgeOpenApi(event.detail.elt); });
+
+// Dependency graph: zoom buttons scale the drawing; the box around it scrolls both ways.
+document.addEventListener("click", function (event) {
+  var button = event.target.closest && event.target.closest("[data-graph-zoom]");
+  if (!button) return;
+  var figure = button.closest(".graph-figure");
+  var svg = figure && figure.querySelector("svg.dependency-graph");
+  if (!svg) return;
+  var width = Number(svg.dataset.width), height = Number(svg.dataset.height);
+  var scale = Number(svg.dataset.scale || 1);
+  var action = button.dataset.graphZoom;
+  if (action === "in") scale = Math.min(4, scale * 1.25);
+  else if (action === "out") scale = Math.max(0.1, scale / 1.25);
+  else if (action === "reset") scale = 1;
+  else if (action === "fit") scale = Math.max(0.1, (figure.querySelector(".graph-scroll").clientWidth - 2) / width);
+  svg.dataset.scale = scale;
+  svg.setAttribute("width", Math.round(width * scale));
+  svg.setAttribute("height", Math.round(height * scale));
+  var label = figure.querySelector(".graph-scale");
+  if (label) label.textContent = Math.round(scale * 100) + "%";
+});
