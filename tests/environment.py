@@ -8,4 +8,6 @@ import os
 from pathlib import Path
 
 _ROOT = Path(__file__).resolve().parent.parent
-os.environ.setdefault("BROKER_DATA_DIR", str(_ROOT / "var" / "test-broker"))
+# PORTAL_VAR_DIR keeps a whole run's files apart (CI runs its two passes side by side).
+_VAR = Path(os.environ.get("PORTAL_VAR_DIR") or _ROOT / "var")
+os.environ.setdefault("BROKER_DATA_DIR", str(_VAR / "test-broker"))

@@ -67,7 +67,7 @@ class CeleryWorker:
         self.beat = beat
         self.purge = purge
         self.process: subprocess.Popen | None = None
-        self.log_path = log_path or ROOT / "var" / "test-worker.log"
+        self.log_path = log_path or Path(settings.VAR_DIR) / "test-worker.log"
 
     @classmethod
     def for_test_database(cls, concurrency: int = 2) -> CeleryWorker:

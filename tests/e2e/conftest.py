@@ -49,7 +49,7 @@ def portal_url(django_db_setup, django_db_blocker, celery_worker):
     env["BROKER_DATA_DIR"] = str(settings.BROKER_DATA_DIR)
     env["CELERY_BROKER_URL"] = settings.CELERY_BROKER_URL
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    log_path = ROOT / "var" / "test-web.log"
+    log_path = Path(settings.VAR_DIR) / "test-web.log"
     with open(log_path, "w") as log:
         process = subprocess.Popen(
             [

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 from socket import create_connection
 
 import pytest
@@ -74,7 +75,7 @@ def oidc_portal(django_db_setup, django_db_blocker):
         "OIDC_ROLE_MAPPING": '{"Developers": ["engineering"], "Approvers": ["eng-payments"]}',
     }
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    log_path = ROOT / "var" / "test-web-oidc.log"
+    log_path = Path(settings.VAR_DIR) / "test-web-oidc.log"
     with open(log_path, "w") as log:
         process = subprocess.Popen(  # nosec B603: fixed arguments
             [sys.executable, "-m", "gunicorn", "portal.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
