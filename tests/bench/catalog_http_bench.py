@@ -4,7 +4,7 @@ Not part of the pass/fail suite. It uses a scratch PostgreSQL database that it d
 (``bridge_catalog_bench`` unless ``--database-url`` names another)::
 
     .venv/bin/python tests/bench/catalog_http_bench.py --components 10000 \\
-        [--backstage http://127.0.0.1:7007] [--workers 2] [--threads 4]
+        [--backstage http://127.0.0.1:7007] [--workers 2] [--threads 4|1]
 
 What it does:
 
@@ -270,7 +270,12 @@ def main() -> int:
         "--backstage", default="", help="base URL of a Backstage catalog backend, e.g. http://127.0.0.1:7007"
     )
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker (more than 1: gthread)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=4,
+        help="gunicorn threads per worker, as gunicorn.conf.py sets (1: the sync worker)",
+    )
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each throughput run")
@@ -341,8 +346,7 @@ def main() -> int:
         "--error-logfile",
         str(work / "error.log"),
     ]
-    if args.threads > 1:
-        command += ["--threads", str(args.threads)]
+    command += ["--threads", str(args.threads)]
     server = subprocess.Popen(command, cwd=ROOT, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
