@@ -1,7 +1,7 @@
 from django.urls import path, re_path
 from rest_framework.routers import DefaultRouter
 
-from catalog.api.views import ConflictListView, EntityViewSet, ExportView, ImportView, LocationViewSet
+from catalog.api.views import ConflictListView, EntityFacetsView, EntityViewSet, ExportView, ImportView, LocationViewSet
 
 router = DefaultRouter()
 router.register("entities", EntityViewSet, basename="catalog-entity")
@@ -12,6 +12,7 @@ urlpatterns = [
         EntityViewSet.as_view({"get": "by_ref"}),
         name="catalog-entity-by-ref",
     ),
+    path("entity-facets/", EntityFacetsView.as_view(), name="catalog-entity-facets"),
     path("export/", ExportView.as_view(), name="catalog-export"),
     path("import/", ImportView.as_view(), name="catalog-import"),
     path("conflicts/", ConflictListView.as_view(), name="catalog-conflicts"),

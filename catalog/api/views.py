@@ -5,9 +5,10 @@ from functools import partial
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, StreamingHttpResponse
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import mixins, permissions, status, viewsets
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.generics import ListAPIView, get_object_or_404
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
@@ -101,6 +102,7 @@ class EntityViewSet(
         entity = selectors.entity_by_parts(kind, namespace, name)
         if entity is None:
             raise Http404
+        self.check_object_permissions(request, entity)
         return Response(EntitySerializer(entity).data)
 
     @extend_schema(request=MoveSerializer, responses={200: EntitySerializer})
@@ -129,6 +131,44 @@ class EntityViewSet(
         rows = entity.relations.select_related("target").order_by("type", "target_ref")
         page = self.paginate_queryset(rows)
         return self.get_paginated_response(RelationSerializer(page, many=True).data)
+
+
+FACET_PARAMS = {
+    "kind": "kind",
+    "type": "type",
+    "spec.type": "type",
+    "lifecycle": "lifecycle",
+    "spec.lifecycle": "lifecycle",
+    "owner": "owner",
+    "spec.owner": "owner",
+}
+
+
+class EntityFacetsView(APIView):
+    """Counts per value of the asked facets (``?facet=kind&facet=type``) over the filtered catalog.
+
+    Takes the list's filters; Backstage's names (``spec.type``, ``spec.lifecycle``, ``spec.owner``) work too.
+    """
+
+    @extend_schema(
+        responses=inline_serializer("EntityFacets", {"facets": serializers.DictField()}),
+        parameters=[OpenApiParameter("facet", str, many=True, description="kind, type, lifecycle or owner")],
+    )
+    def get(self, request):
+        asked = request.query_params.getlist("facet") or ["kind", "type", "lifecycle", "owner"]
+        unknown = [f for f in asked if f not in FACET_PARAMS]
+        if unknown:
+            raise ValidationError(
+                {"facet": [f"Unknown facet {unknown[0]!r}: use one of kind, type, lifecycle, owner."]}
+            )
+        filterset = EntityFilterSet(request.query_params, queryset=Entity.objects.all())
+        if not filterset.is_valid():
+            raise ValidationError(filterset.errors)
+        queryset = filterset.qs
+        counts = selectors.cached_counts(
+            ("api-facets",) + selectors.filter_key(request.query_params), lambda: selectors.facet_counts(queryset)
+        )
+        return Response({"facets": {f: [{"value": v, "count": c} for v, c in counts[FACET_PARAMS[f]]] for f in asked}})
 
 
 class ExportView(APIView):

@@ -73,3 +73,30 @@ def source_url(key: str) -> str:
     from django.urls import reverse
 
     return f"{reverse('catalog:source')}?{urlencode({'key': key or ''})}"
+
+
+@register.simple_tag
+def catalog_rows(entities) -> str:
+    """The catalog list's table rows, built in Python: the same markup as a template loop over 50 rows,
+    in a fraction of the time (the template loop was most of the list page's time)."""
+    from django.utils.html import escape
+    from django.utils.safestring import mark_safe
+    from django.utils.text import Truncator
+
+    def ref_cell(ref_key: str) -> str:
+        return f'<a href="{escape(ref_url(ref_key))}">{escape(short_ref(ref_key))}</a>' if ref_key else ""
+
+    rows = []
+    for e in entities:
+        badges = '<span class="badge badge-warn">orphaned</span>' if e.orphaned else ""
+        tags = "".join(f'<span class="badge">{escape(t)}</span>' for t in e.tags or [])
+        rows.append(
+            "<tr>"
+            f'<td><a href="{escape(e.get_absolute_url())}">{escape(e.display_name)}</a>\n        {badges}\n'
+            f"        {tags}</td>"
+            f"<td>{escape(e.kind)}</td><td>{escape(e.spec_type)}</td><td>{escape(e.lifecycle)}</td>"
+            f"<td>{ref_cell(e.owner_ref)}</td><td>{ref_cell(e.system_ref)}</td>"
+            f"<td>{escape(Truncator(e.description).chars(90))}</td>"
+            "</tr>\n"
+        )
+    return mark_safe("".join(rows))  # noqa: S308  # nosec B308, B703: every value above is escaped
