@@ -275,3 +275,34 @@ def test_the_commands_backfill_and_reconcile(github_api, git_server, platform_ad
     call_command("pipelines_reconcile")
     out = capsys.readouterr().out
     assert f"{SLUG}: up to date, nothing new (2 requests)" in out
+
+
+def test_the_api_connects_lists_and_syncs_for_platform_admins_only(
+    github_api, git_server, platform_admin, developer, client, queued_syncs, django_capture_on_commit_callbacks
+):
+    github_api.add(SLUG)
+    url = reverse("pipelines-api:repository-list")
+    client.force_login(developer)
+    assert client.get(url).status_code == 403
+    assert (
+        client.post(url, {"url": f"{git_server.base_url}/{SLUG}"}, content_type="application/json").status_code == 403
+    )
+
+    client.force_login(platform_admin)
+    refused = client.post(url, {"url": "ftp://example.com/a/b"}, content_type="application/json")
+    assert refused.status_code == 400
+    assert refused.json()["error"]["details"]["url"] == "Only http and https URLs are read, not ftp: URLs."
+    with django_capture_on_commit_callbacks(execute=True):
+        created = client.post(
+            url, {"url": f"{git_server.base_url}/{SLUG}", "days": 14}, content_type="application/json"
+        )
+    assert created.status_code == 201
+    body = created.json()
+    assert body["slug"] == SLUG and body["days"] == 14 and body["state"] == "queued" and body["provider"] == "github"
+    assert queued_syncs == [(body["id"], None)]  # the backfill is queued once the connection is committed
+
+    listed = client.get(url).json()
+    assert [r["slug"] for r in listed["results"]] == [SLUG]
+    with django_capture_on_commit_callbacks(execute=True):
+        synced = client.post(reverse("pipelines-api:repository-sync", args=[body["id"]]))
+    assert synced.status_code == 202 and len(queued_syncs) == 2
