@@ -773,7 +773,7 @@ def run_upsert(*, event: providers.RunEvent, memo: ProcessingMemo | None = None)
         if changed:  # a duplicate or a stale event changes no summary
             _pipeline_refresh(pipeline, run, repo, moved=moved)
             newly_failed = run.status == RunStatus.FAILED and previous_status != RunStatus.FAILED
-            if newly_failed and run.branch and run.branch == repo.default_branch:
+            if newly_failed and run.branch and run.branch == repo.default_branch and not event.quiet:
                 _notify_default_branch_failure(run, pipeline, repo)
     return run
 
@@ -1297,6 +1297,8 @@ def repository_history_sync(*, repository_id: int, http=None) -> HistoryResult:
     from pipelines import history
     from portal.githosts import errors as githost_errors
     from portal.githosts.integrations import integration_for_url
+    from portal.githosts.providers import Repository as GitHostRepository
+    from portal.githosts.providers import host_for
 
     cache = caches[settings.PIPELINES_KICK_CACHE]
     lock = f"pipelines:history:{repository_id}"
@@ -1348,6 +1350,19 @@ def repository_history_sync(*, repository_id: int, http=None) -> HistoryResult:
             unfinished=unfinished,
             http=http,
         )
+        backfill = repo.history_synced_at is None
+        if not repo.default_branch:  # the dashboards' "default branch" status needs it; webhooks would have said
+            try:
+                branch = host_for(integration, http).default_branch(
+                    GitHostRepository(integration=integration, slug=repo.slug, clone_url="", web_url=repo.url)
+                )
+            except githost_errors.RateLimited:
+                branch = ""  # the list below meets the same limit and says so
+            except githost_errors.GitHostError as exc:
+                _state(history_state=HistoryState.FAILED, history_error=str(exc)[:1000])
+                return HistoryResult(repo, HistoryState.FAILED, message=str(exc))
+            if branch:
+                _state(default_branch=branch[:255])
         seen = dict(repo.history_seen)
         applied = 0
         memo = ProcessingMemo()
@@ -1355,6 +1370,8 @@ def repository_history_sync(*, repository_id: int, http=None) -> HistoryResult:
             for change in reader.changes():
                 with transaction.atomic():
                     for event in change.events:
+                        if backfill and isinstance(event, providers.RunEvent):
+                            event.quiet = True  # months of old failures are no news to anyone
                         apply_event(event, memo=memo)
                 seen[change.key] = change.version
                 applied += 1 if change.events else 0

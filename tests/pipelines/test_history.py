@@ -92,6 +92,7 @@ def test_connecting_a_github_repository_backfills_runs_jobs_and_deployments_acro
     assert deployment.environment == "test" and deployment.status == "pending" and not deployment.is_production
     repo.refresh_from_db()
     assert repo.history_state == HistoryState.SYNCED and repo.history_synced_at is not None
+    assert repo.default_branch == "main"  # from the repository object: the dashboards' default-branch status
 
 
 def test_a_reconcile_with_nothing_new_gets_304s_and_writes_nothing(
@@ -142,8 +143,9 @@ def test_a_secondary_rate_limit_shows_waiting_and_the_sync_resumes(
     github_api.add(SLUG)
     github_api.ci_history(SLUG, runs=4)
     repo = _connect(platform_admin, git_server)
-    # The first run is read (list + its jobs), then GitHub answers 403 “secondary rate limit” with Retry-After.
-    github_api.limit_next(1, kind="secondary", retry_after=2, after=2)
+    # The first run is read (repository, list, its jobs), then GitHub answers 403 “secondary rate limit” with
+    # Retry-After.
+    github_api.limit_next(1, kind="secondary", retry_after=2, after=3)
 
     result = services.repository_history_sync(repository_id=repo.pk, http=GitHostClient(max_rate_wait=0.5))
 
