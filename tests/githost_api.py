@@ -53,6 +53,12 @@ def _parse_iso(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+def _number(recorded: int, count: int, i: int) -> int:
+    """The run number of the i-th newest of ``count`` runs: the recorded one first, counting down while that stays
+    above 0 (else the newest gets the highest number)."""
+    return recorded - i if count <= recorded else recorded + count - 1 - i
+
+
 def redate(obj, delta: timedelta):
     """A copy of a recorded object with every ISO timestamp moved by ``delta`` (written as the host writes them)."""
     if isinstance(obj, dict):
@@ -200,7 +206,7 @@ class GitHostAPI:
             step = timedelta(minutes=10 * i)
             copy = redate(base_run, -step) if i else base_run
             copy["id"] = base_run["id"] - i
-            copy["run_number"] = base_run["run_number"] - i
+            copy["run_number"] = _number(base_run["run_number"], count, i)
             copy["html_url"] = copy["html_url"].replace(str(base_run["id"]), str(copy["id"]))
             jobs = redate(base_jobs, -step) if i else base_jobs
             jobs = [dict(job, id=job["id"] - 1000 * i, run_id=copy["id"]) for job in jobs]
@@ -228,7 +234,7 @@ class GitHostAPI:
             step = timedelta(minutes=10 * i)
             copy = redate(base, -step) if i else base
             copy["id"] = base["id"] + 1000 * i
-            copy["iid"] = base["iid"] - i
+            copy["iid"] = _number(base["iid"], count, i)
             copy["web_url"] = copy["web_url"].replace(f"/{base['id']}", f"/{copy['id']}")
             jobs = redate(base_jobs, -step) if i else base_jobs
             jobs = [dict(job, id=job["id"] + 1000 * i, pipeline=dict(job["pipeline"], id=copy["id"])) for job in jobs]

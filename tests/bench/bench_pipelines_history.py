@@ -103,7 +103,10 @@ def main() -> None:
         jobs = Job.objects.filter(run__pipeline__repository=repo).count()
         line("backfill: time", f"{elapsed:.1f} s ({runs / elapsed:.0f} runs/s)", "budget ≤ 30 s")
         line("backfill: runs, jobs stored", f"{runs:,}, {jobs:,}")
-        line("backfill: requests", f"{result.requests:,} ({result.state})")
+        line(
+            "backfill: requests",
+            f"{result.requests:,} ({result.state}{': ' + result.message if result.message else ''})",
+        )
 
         writes = []
 
