@@ -90,7 +90,8 @@ class GitHostAPI:
         self.requests: list[dict] = []
         self.redirects: dict[str, str] = {}
         self._limited: list[dict | None] = []
-        self._remaining = 5000
+        self.rate_limit = 5000  # requests per hour, as GitHub gives a token (GitHub Apps on Enterprise Cloud: 15,000)
+        self._remaining = self.rate_limit
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
         self.ci: dict[str, dict] = {}  # slug -> CI history (see ci_history)
@@ -320,10 +321,10 @@ class GitHostAPI:
         reset = str(int(time.time()) + 3600)
         if self.kind == "github":
             return {
-                "X-RateLimit-Limit": "5000",
+                "X-RateLimit-Limit": str(self.rate_limit),
                 "X-RateLimit-Remaining": str(remaining),
                 "X-RateLimit-Reset": reset,
-                "X-RateLimit-Used": str(5000 - remaining),
+                "X-RateLimit-Used": str(self.rate_limit - remaining),
                 "X-RateLimit-Resource": "core",
             }
         return {"RateLimit-Limit": "2000", "RateLimit-Remaining": str(remaining), "RateLimit-Reset": reset}
