@@ -1331,6 +1331,19 @@ def repository_history_sync(*, repository_id: int, http=None) -> HistoryResult:
         window_start = started - timedelta(days=repo.history_days)
         if repo.history_synced_at is None and repo.history_state != HistoryState.SYNCING:
             _state(history_state=HistoryState.SYNCING, history_error="", history_retry_at=None)
+        backfill = repo.history_synced_at is None
+        if not repo.default_branch:  # the dashboards' "default branch" status needs it; webhooks would have said
+            try:
+                branch = host_for(integration, http).default_branch(
+                    GitHostRepository(integration=integration, slug=repo.slug, clone_url="", web_url=repo.url)
+                )
+            except githost_errors.RateLimited:
+                branch = ""  # the list below meets the same limit and says so
+            except githost_errors.GitHostError as exc:
+                _state(history_state=HistoryState.FAILED, history_error=str(exc)[:1000])
+                return HistoryResult(repo, HistoryState.FAILED, message=str(exc))
+            if branch:
+                _state(default_branch=branch[:255])
         unfinished = []
         if repo.provider == Provider.GITHUB:
             unfinished = list(
@@ -1350,19 +1363,6 @@ def repository_history_sync(*, repository_id: int, http=None) -> HistoryResult:
             unfinished=unfinished,
             http=http,
         )
-        backfill = repo.history_synced_at is None
-        if not repo.default_branch:  # the dashboards' "default branch" status needs it; webhooks would have said
-            try:
-                branch = host_for(integration, http).default_branch(
-                    GitHostRepository(integration=integration, slug=repo.slug, clone_url="", web_url=repo.url)
-                )
-            except githost_errors.RateLimited:
-                branch = ""  # the list below meets the same limit and says so
-            except githost_errors.GitHostError as exc:
-                _state(history_state=HistoryState.FAILED, history_error=str(exc)[:1000])
-                return HistoryResult(repo, HistoryState.FAILED, message=str(exc))
-            if branch:
-                _state(default_branch=branch[:255])
         seen = dict(repo.history_seen)
         applied = 0
         memo = ProcessingMemo()
