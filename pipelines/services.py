@@ -1180,6 +1180,7 @@ def incident_from_event(
 HISTORY_OVERLAP = timedelta(hours=1)  # a reconcile reads a little before the last one began (clock skew)
 HISTORY_SEEN_KEEP = 20_000
 HISTORY_LOCK_SECONDS = 3600
+HISTORY_BATCH = 50  # changes applied per transaction
 
 
 @dataclass(frozen=True)
@@ -1366,15 +1367,32 @@ def repository_history_sync(*, repository_id: int, http=None) -> HistoryResult:
         seen = dict(repo.history_seen)
         applied = 0
         memo = ProcessingMemo()
-        try:
-            for change in reader.changes():
-                with transaction.atomic():
+        batch: list = []
+
+        def _apply_batch() -> None:
+            # One transaction per batch of changes already read (no request is made inside it): a backfill of
+            # thousands of runs commits a hundred times, not thousands, and holds each pipeline's lock briefly.
+            nonlocal applied
+            with transaction.atomic():
+                for change in batch:
                     for event in change.events:
                         if backfill and isinstance(event, providers.RunEvent):
                             event.quiet = True  # months of old failures are no news to anyone
                         apply_event(event, memo=memo)
+            for change in batch:
                 seen[change.key] = change.version
                 applied += 1 if change.events else 0
+            batch.clear()
+
+        try:
+            try:
+                for change in reader.changes():
+                    batch.append(change)
+                    if len(batch) >= HISTORY_BATCH:
+                        _apply_batch()
+            finally:
+                if batch:  # what was read before the host stopped answering is kept
+                    _apply_batch()
         except githost_errors.RateLimited as exc:
             _state(
                 history_state=HistoryState.WAITING,
