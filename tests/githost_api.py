@@ -95,6 +95,7 @@ class GitHostAPI:
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
         self.ci: dict[str, dict] = {}  # slug -> CI history (see ci_history)
+        self.bad_credentials = False  # every request answered 401
         self.ci_recorded = _load("pipelines_github.json" if kind == "github" else "pipelines_gitlab.json")
 
     # -- lifecycle --
@@ -361,6 +362,10 @@ class GitHostAPI:
         for prefix, location in self.redirects.items():
             if parts.path.startswith(prefix):
                 return self._send(request, 302, b"", {"Location": location})
+        if self.bad_credentials:  # a revoked or wrong token: GitHub's documented answer
+            return self._send(
+                request, 401, {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}
+            )
         with self._lock:
             limited = self._limited.pop(0) if self._limited else None
         if limited:

@@ -308,3 +308,26 @@ def test_the_api_connects_lists_and_syncs_for_platform_admins_only(
     with django_capture_on_commit_callbacks(execute=True):
         synced = client.post(reverse("pipelines-api:repository-sync", args=[body["id"]]))
     assert synced.status_code == 202 and len(queued_syncs) == 2
+
+
+def test_a_token_the_host_refuses_shows_failed_with_the_reason(
+    github_api, git_server, platform_admin, queued_syncs, client
+):
+    github_api.add(SLUG)
+    github_api.ci_history(SLUG, runs=1)
+    repo = _connect(platform_admin, git_server)
+    github_api.bad_credentials = True
+
+    result = services.repository_history_sync(repository_id=repo.pk)
+
+    assert result.state == HistoryState.FAILED
+    repo.refresh_from_db()
+    assert repo.history_state == HistoryState.FAILED and "check the integration's token" in repo.history_error
+    assert "ghp_test_token" not in repo.history_error  # the token never reaches a message
+    client.force_login(platform_admin)
+    page = client.get(reverse("pipelines:integrations")).content.decode()
+    assert "Failed" in page and "refused access (401)" in page
+
+    github_api.bad_credentials = False  # the admin fixed the token and pressed "Sync now"
+    assert services.repository_history_sync(repository_id=repo.pk).state == HistoryState.SYNCED
+    assert Run.objects.filter(pipeline__repository=repo).count() == 1
