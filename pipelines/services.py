@@ -1246,6 +1246,8 @@ def repository_disconnect(*, actor, repository_id: int) -> Repository:
         repo = Repository.objects.select_for_update().filter(pk=repository_id).first()
         if repo is None:
             raise ServiceError("No such repository.")
+        if not repo.history_connected:
+            raise ServiceError(f"{repo.slug} is not connected.")
         Repository.objects.filter(pk=repo.pk).update(
             history_connected=False, history_state="", history_error="", history_retry_at=None, history_etags={}
         )

@@ -201,7 +201,7 @@ class HistoryRepositoryViewSet(viewsets.ReadOnlyModelViewSet):
             raise PermissionDenied("Only Platform Admins manage connected repositories.")
 
     @extend_schema(request=ConnectRepositorySerializer, responses={201: HistoryRepositorySerializer})
-    def create(self, request):
+    def create(self, request, *args, **kwargs):
         serializer = ConnectRepositorySerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
@@ -214,7 +214,7 @@ class HistoryRepositoryViewSet(viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(request=None, responses={202: HistoryRepositorySerializer})
     @action(detail=True, methods=["post"])
-    def sync(self, request, pk=None):
+    def sync(self, request, pk=None, **kwargs):
         try:
             repo = services.repository_history_request(actor=request.user, repository_id=self.get_object().pk)
         except ServiceError as exc:

@@ -264,6 +264,12 @@ def test_admins_connect_from_the_integrations_page_and_the_backfill_runs(
     page = client.get(reverse("pipelines:integrations")).content.decode()
     assert SLUG in page and "Up to date" in page and "30 days" in page
 
+    response = client.post(reverse("pipelines:repository-disconnect", args=[repo.pk]))
+    assert response.status_code == 302
+    repo.refresh_from_db()
+    assert not repo.history_connected and Run.objects.filter(pipeline__repository=repo).count() == 2  # runs stay
+    assert "No repository is connected yet" in client.get(reverse("pipelines:integrations")).content.decode()
+
 
 def test_the_commands_backfill_and_reconcile(github_api, git_server, platform_admin, queued_syncs, capsys):
     github_api.add(SLUG)
