@@ -90,3 +90,18 @@ WINDOW_CHOICES = [(7, "7 days"), (30, "30 days"), (90, "90 days")]
 
 class WindowForm(forms.Form):
     days = forms.TypedChoiceField(choices=WINDOW_CHOICES, coerce=int, required=False, empty_value=30)
+
+
+class ConnectRepositoryForm(forms.Form):
+    url = forms.CharField(
+        label="Repository URL",
+        max_length=500,
+        widget=forms.TextInput(attrs={"placeholder": "https://github.com/acme/payments"}),
+        help_text="A GitHub or GitLab repository on a host with a Git integration (its token reads the CI API).",
+    )
+    days = forms.IntegerField(
+        label="Days of history",
+        min_value=1,
+        max_value=3650,
+        help_text="How far back the first read goes; afterwards Bridge asks what changed every few minutes.",
+    )

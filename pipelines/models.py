@@ -97,6 +97,14 @@ class Delivery(models.Model):
         return f"{self.integration.name}:{self.delivery_id} {self.event}"
 
 
+class HistoryState(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    SYNCING = "syncing", "Reading history"
+    SYNCED = "synced", "Up to date"
+    WAITING = "waiting", "Waiting for rate limit"
+    FAILED = "failed", "Failed"
+
+
 class Repository(models.Model):
     """A repository (GitHub ``owner/name``, GitLab ``group/project``, or a generic name) seen in deliveries."""
 
@@ -107,6 +115,18 @@ class Repository(models.Model):
     entity = models.ForeignKey(Entity, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     linked_manually = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
+    # History from the provider's API (``pipelines/history.py``): a connected repository is backfilled once,
+    # then reconciled periodically. The state is what the integrations page shows.
+    history_connected = models.BooleanField(default=False, help_text="Runs and deployments are read from the API.")
+    history_days = models.PositiveSmallIntegerField(default=90, help_text="How far back the backfill reads.")
+    history_state = models.CharField(max_length=20, choices=HistoryState.choices, blank=True)
+    history_retry_at = models.DateTimeField(null=True, blank=True, help_text="When a rate-limited sync resumes.")
+    history_error = models.TextField(blank=True)
+    history_synced_at = models.DateTimeField(
+        null=True, blank=True, help_text="Start of the last sync that found something; the next one reads from here."
+    )
+    history_etags = models.JSONField(default=dict, blank=True, help_text="ETag of each list's first page.")
+    history_seen = models.JSONField(default=dict, blank=True, help_text="Provider id -> updated_at already applied.")
 
     class Meta:
         verbose_name_plural = "repositories"

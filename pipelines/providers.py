@@ -82,6 +82,7 @@ class RunEvent:
     # a retry keeps the run's id), a newer state replaces an older one even if it is less far along.
     state_at: datetime | None = None
     restartable: bool = False
+    quiet: bool = False  # history read by a backfill: no "default branch failed" notification for old runs
 
 
 @dataclass

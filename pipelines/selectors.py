@@ -190,6 +190,11 @@ def refused_deliveries(integration, limit: int = 10) -> list:
     )
 
 
+def connected_repositories() -> QuerySet[Repository]:
+    """Repositories whose history Bridge reads from the provider's API; those needing attention first."""
+    return Repository.objects.filter(history_connected=True).order_by("slug")
+
+
 def unmatched_repositories() -> QuerySet[Repository]:
     return Repository.objects.filter(entity__isnull=True).order_by("provider", "slug")
 

@@ -29,6 +29,7 @@ from pipelines.models import (
     Delivery,
     DeliveryStatus,
     Deployment,
+    HistoryState,
     Incident,
     Integration,
     Pipeline,
@@ -762,14 +763,17 @@ def run_upsert(*, event: providers.RunEvent, memo: ProcessingMemo | None = None)
                 Run.objects.filter(pk=run.pk, created_at__gt=event.created_at).update(created_at=event.created_at)
                 run.created_at = event.created_at
                 changed = moved = True
-        for job in event.jobs:
-            _job_apply(run, job)
+        if created and event.jobs:
+            _jobs_create(run, event.jobs)  # a new run has no jobs yet (job_upsert waits for the pipeline lock)
+        else:
+            for job in event.jobs:
+                _job_apply(run, job)
         if event.commit_sha and event.commit_at and (created or (changed and rank >= 2)):
             _commit_store(repo, event.commit_sha, event.commit_at, memo)
         if changed:  # a duplicate or a stale event changes no summary
             _pipeline_refresh(pipeline, run, repo, moved=moved)
             newly_failed = run.status == RunStatus.FAILED and previous_status != RunStatus.FAILED
-            if newly_failed and run.branch and run.branch == repo.default_branch:
+            if newly_failed and run.branch and run.branch == repo.default_branch and not event.quiet:
                 _notify_default_branch_failure(run, pipeline, repo)
     return run
 
@@ -813,6 +817,37 @@ def _job_apply(run: Run, event: providers.JobEvent) -> None:
     )
     if not created:
         _advance(Job, job.pk, rank, fields)
+
+
+def _jobs_create(run: Run, events: list[providers.JobEvent]) -> None:
+    """The jobs of a run just created, in one statement (a backfill reads thousands); the same rows as
+    ``_job_apply`` would write. Should one exist after all, it is left alone and updated as usual."""
+    from pipelines.models import Job
+
+    rows, seen = [], set()
+    for event in events:
+        if event.job_id in seen:
+            continue
+        seen.add(event.job_id)
+        rank = status_rank(event.status)
+        fields = {
+            "name": event.name,
+            "stage": event.stage,
+            "status": event.status,
+            "conclusion": event.conclusion[:40],
+            **_timing(event, rank),
+            "url": event.url,
+            "steps": event.steps or None,
+        }
+        rows.append(
+            Job(
+                run=run,
+                provider_id=event.job_id,
+                status_rank=rank,
+                **{k: v for k, v in fields.items() if v is not None},
+            )
+        )
+    Job.objects.bulk_create(rows, ignore_conflicts=True)
 
 
 def job_upsert(*, event: providers.JobEvent, memo: ProcessingMemo | None = None) -> Run:
@@ -1138,3 +1173,269 @@ def incident_from_event(
     except ServiceError:
         logger.warning("incident %s/%s could not be recorded for DORA", source, external_id, exc_info=True)
         return None
+
+
+# --- history from the providers' APIs ---------------------------------------------------
+
+HISTORY_OVERLAP = timedelta(hours=1)  # a reconcile reads a little before the last one began (clock skew)
+HISTORY_SEEN_KEEP = 20_000
+HISTORY_LOCK_SECONDS = 3600
+HISTORY_BATCH = 50  # changes applied per transaction
+
+
+@dataclass(frozen=True)
+class HistoryResult:
+    repository: Repository
+    state: str
+    applied: int = 0  # runs and deployments new or changed
+    requests: int = 0
+    message: str = ""
+
+
+def repository_connect(*, actor, url: str, days: int | None = None) -> Repository:
+    """Connect a repository's history: a GitHub or GitLab repository on a configured Git integration.
+
+    The backfill of the last ``days`` (``PIPELINES_BACKFILL_DAYS``) runs in a worker once this commits;
+    the periodic reconcile keeps it current afterwards. Connecting again changes the window and reads again.
+    """
+    from portal.githosts import errors as githost_errors
+    from portal.githosts.providers import repository_from_url
+
+    if not permissions.can_manage_integrations(actor):
+        raise ServiceError("Only Platform Admins connect repositories.")
+    days = settings.PIPELINES_BACKFILL_DAYS if days is None else days
+    if not 1 <= days <= 3650:
+        raise ServiceError("Read between 1 and 3,650 days of history.")
+    try:
+        found = repository_from_url((url or "").strip())
+    except githost_errors.GitHostError as exc:
+        raise ServiceError(str(exc)) from None
+    if found.integration.type not in (Provider.GITHUB, Provider.GITLAB):
+        raise ServiceError(f"{found.integration.host} is a plain Git host: it has no CI API to read history from.")
+    if len(found.slug) > 255:
+        raise ServiceError("That repository path is longer than Bridge keeps (255 characters).")
+    with transaction.atomic():
+        repo = repository_ensure(
+            providers.RepoInfo(provider=found.integration.type, slug=found.slug, url=found.web_url)
+        )
+        repo = Repository.objects.select_for_update().get(pk=repo.pk)
+        repo.history_connected = True
+        repo.history_days = days
+        repo.history_state = HistoryState.QUEUED
+        repo.history_error = ""
+        repo.history_retry_at = None
+        repo.history_synced_at = None  # a new window: read it all again (applied runs are skipped by ``seen``)
+        repo.history_etags = {}
+        if not repo.url:
+            repo.url = found.web_url
+        repo.save()
+        audit_record(
+            actor=actor,
+            action="pipelines.repository.connect",
+            obj=repo,
+            changes={"history_days": [None, days], "url": [None, repo.url]},
+        )
+        transaction.on_commit(lambda: _queue_history_sync(repo.pk))
+    return repo
+
+
+def repository_disconnect(*, actor, repository_id: int) -> Repository:
+    if not permissions.can_manage_integrations(actor):
+        raise ServiceError("Only Platform Admins disconnect repositories.")
+    with transaction.atomic():
+        repo = Repository.objects.select_for_update().filter(pk=repository_id).first()
+        if repo is None:
+            raise ServiceError("No such repository.")
+        if not repo.history_connected:
+            raise ServiceError(f"{repo.slug} is not connected.")
+        Repository.objects.filter(pk=repo.pk).update(
+            history_connected=False, history_state="", history_error="", history_retry_at=None, history_etags={}
+        )
+        audit_record(actor=actor, action="pipelines.repository.disconnect", obj=repo, changes={})
+        repo.refresh_from_db()
+    return repo
+
+
+def _queue_history_sync(repository_id: int, eta: datetime | None = None) -> None:
+    from pipelines import tasks
+
+    try:
+        if eta is None:
+            tasks.sync_repository_history.delay(repository_id)
+        else:
+            tasks.sync_repository_history.apply_async(args=[repository_id], eta=eta)
+    except Exception:  # noqa: BLE001 - the periodic reconcile picks it up; the page says "queued"
+        logger.warning("Could not queue the history sync of repository %s", repository_id, exc_info=True)
+
+
+def repository_history_request(*, actor, repository_id: int) -> Repository:
+    """ "Sync now" on the integrations page."""
+    if not permissions.can_manage_integrations(actor):
+        raise ServiceError("Only Platform Admins sync repositories.")
+    repo = Repository.objects.filter(pk=repository_id, history_connected=True).first()
+    if repo is None:
+        raise ServiceError("That repository is not connected; connect it first.")
+    transaction.on_commit(lambda: _queue_history_sync(repo.pk))
+    return repo
+
+
+def _trim_seen(seen: dict) -> dict:
+    if len(seen) <= HISTORY_SEEN_KEEP:
+        return seen
+    newest = sorted(seen.items(), key=lambda item: str(item[1]), reverse=True)[:HISTORY_SEEN_KEEP]
+    return dict(newest)
+
+
+def repository_history_sync(*, repository_id: int, http=None) -> HistoryResult:
+    """Backfill (first time) or reconcile (later) one connected repository from its provider's API.
+
+    Safe to run twice and from several workers (one at a time per repository; the others return "busy").
+    Each run or deployment is applied in its own transaction by the webhook's own services, so what was
+    read stays when the host stops answering half-way. Rate-limited: the repository shows "waiting for
+    rate limit" until the host's ``retry_at``, when the sync resumes by itself. Nothing new: the lists'
+    first pages answer 304 and nothing is written.
+    """
+    from django.core.cache import caches
+
+    from pipelines import history
+    from portal.githosts import errors as githost_errors
+    from portal.githosts.integrations import integration_for_url
+    from portal.githosts.providers import Repository as GitHostRepository
+    from portal.githosts.providers import host_for
+
+    cache = caches[settings.PIPELINES_KICK_CACHE]
+    lock = f"pipelines:history:{repository_id}"
+    repo = Repository.objects.filter(pk=repository_id, history_connected=True).first()
+    if repo is None:
+        raise ServiceError("That repository is not connected.")
+    if not cache.add(lock, 1, timeout=HISTORY_LOCK_SECONDS):
+        return HistoryResult(repo, "busy", message="Another worker is reading this repository's history.")
+
+    def _state(**changes) -> None:
+        Repository.objects.filter(pk=repo.pk).update(**changes)
+        for key, value in changes.items():
+            setattr(repo, key, value)
+
+    try:
+        integration = integration_for_url(repo.url) if repo.url else None
+        if integration is None or integration.type != repo.provider:
+            message = (
+                f"No {repo.get_provider_display()} integration for {repo.url or repo.slug}; "
+                "a Platform Admin adds one (GIT_INTEGRATIONS or the admin)."
+            )
+            _state(history_state=HistoryState.FAILED, history_error=message, history_retry_at=None)
+            return HistoryResult(repo, HistoryState.FAILED, message=message)
+        started = timezone.now()
+        since = (
+            repo.history_synced_at - HISTORY_OVERLAP
+            if repo.history_synced_at
+            else started - timedelta(days=repo.history_days)
+        )
+        window_start = started - timedelta(days=repo.history_days)
+        if repo.history_synced_at is None and repo.history_state != HistoryState.SYNCING:
+            _state(history_state=HistoryState.SYNCING, history_error="", history_retry_at=None)
+        backfill = repo.history_synced_at is None
+        if not repo.default_branch:  # the dashboards' "default branch" status needs it; webhooks would have said
+            try:
+                branch = host_for(integration, http).default_branch(
+                    GitHostRepository(integration=integration, slug=repo.slug, clone_url="", web_url=repo.url)
+                )
+            except githost_errors.RateLimited:
+                branch = ""  # the list below meets the same limit and says so
+            except githost_errors.GitHostError as exc:
+                _state(history_state=HistoryState.FAILED, history_error=str(exc)[:1000])
+                return HistoryResult(repo, HistoryState.FAILED, message=str(exc))
+            if branch:
+                _state(default_branch=branch[:255])
+        unfinished = []
+        if repo.provider == Provider.GITHUB:
+            unfinished = list(
+                Run.objects.filter(pipeline__repository=repo, status_rank__lt=2, created_at__gte=window_start)
+                .order_by("-created_at")
+                .values_list("provider_id", flat=True)[:50]
+            )
+        reader = history.Reader(
+            integration,
+            repo.slug,
+            repo.url,
+            since=since,
+            window_start=window_start,
+            etags=repo.history_etags,
+            seen=repo.history_seen,
+            default_branch=repo.default_branch,
+            unfinished=unfinished,
+            http=http,
+        )
+        seen = dict(repo.history_seen)
+        applied = 0
+        memo = ProcessingMemo()
+        batch: list = []
+
+        def _apply_batch() -> None:
+            # One transaction per batch of changes already read (no request is made inside it): a backfill of
+            # thousands of runs commits a hundred times, not thousands, and holds each pipeline's lock briefly.
+            nonlocal applied
+            with transaction.atomic():
+                for change in batch:
+                    for event in change.events:
+                        if backfill and isinstance(event, providers.RunEvent):
+                            event.quiet = True  # months of old failures are no news to anyone
+                        apply_event(event, memo=memo)
+            for change in batch:
+                seen[change.key] = change.version
+                applied += 1 if change.events else 0
+            batch.clear()
+
+        try:
+            try:
+                for change in reader.changes():
+                    batch.append(change)
+                    if len(batch) >= HISTORY_BATCH:
+                        _apply_batch()
+            finally:
+                if batch:  # what was read before the host stopped answering is kept
+                    _apply_batch()
+        except githost_errors.RateLimited as exc:
+            _state(
+                history_state=HistoryState.WAITING,
+                history_retry_at=exc.retry_at,
+                history_error=str(exc),
+                history_seen=_trim_seen(seen),
+            )
+            _queue_history_sync(repo.pk, eta=exc.retry_at)
+            return HistoryResult(repo, HistoryState.WAITING, applied, reader.requests, str(exc))
+        except (githost_errors.GitHostError, providers.PayloadError) as exc:
+            _state(history_state=HistoryState.FAILED, history_error=str(exc)[:1000], history_seen=_trim_seen(seen))
+            return HistoryResult(repo, HistoryState.FAILED, applied, reader.requests, str(exc))
+        changes: dict = {}
+        if applied or reader.new_etags != repo.history_etags:
+            changes.update(history_etags=reader.new_etags, history_seen=_trim_seen(seen), history_synced_at=started)
+        if repo.history_state != HistoryState.SYNCED or repo.history_error or repo.history_retry_at:
+            changes.update(history_state=HistoryState.SYNCED, history_error="", history_retry_at=None)
+        if repo.history_synced_at is None:
+            changes.setdefault("history_synced_at", started)
+        if changes:  # nothing new (304s): nothing is written
+            _state(**changes)
+        return HistoryResult(repo, HistoryState.SYNCED, applied, reader.requests)
+    finally:
+        cache.delete(lock)
+
+
+def repositories_history_reconcile(*, inline: bool = False, http=None) -> list[HistoryResult] | int:
+    """The periodic reconcile: every connected repository that is not waiting for a rate limit.
+
+    Queues one task per repository (``inline``: runs them here, for the management command)."""
+    now = timezone.now()
+    due = (
+        Repository.objects.filter(history_connected=True)
+        .filter(Q(history_retry_at__isnull=True) | Q(history_retry_at__lte=now))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    if inline:
+        return [repository_history_sync(repository_id=pk, http=http) for pk in due]
+    count = 0
+    for pk in due:
+        _queue_history_sync(pk)
+        count += 1
+    return count

@@ -33,3 +33,19 @@ def prune_deliveries() -> int:
     from django.conf import settings
 
     return services.deliveries_prune(older_than_days=settings.PIPELINES_DELIVERY_RETENTION_DAYS)
+
+
+@shared_task(acks_late=True, soft_time_limit=1800, time_limit=1900)
+def sync_repository_history(repository_id: int) -> str:
+    """Backfill or reconcile one connected repository from its provider's API (idempotent)."""
+    from pipelines.models import Repository
+
+    if not Repository.objects.filter(pk=repository_id, history_connected=True).exists():
+        return "not connected"
+    return services.repository_history_sync(repository_id=repository_id).state
+
+
+@shared_task(soft_time_limit=120, time_limit=150)
+def reconcile_history() -> int:
+    """Beat: queue a sync of every connected repository, to catch deliveries that never arrived."""
+    return services.repositories_history_reconcile()

@@ -19,4 +19,7 @@ urlpatterns = [
     path("integrations/<int:integration_id>/delete/", views.integration_delete, name="integration-delete"),
     path("repositories/<int:repository_id>/link/", views.repository_link, name="repository-link"),
     path("repositories/rematch/", views.repositories_rematch, name="repositories-rematch"),
+    path("repositories/connect/", views.repository_connect, name="repository-connect"),
+    path("repositories/<int:repository_id>/sync/", views.repository_sync, name="repository-sync"),
+    path("repositories/<int:repository_id>/disconnect/", views.repository_disconnect, name="repository-disconnect"),
 ]

@@ -1,5 +1,6 @@
 """Pipelines pages: thin views that parse, call selectors/services, and render."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -15,6 +16,7 @@ from pipelines import charts, permissions, selectors, services
 from pipelines.forms import (
     SOURCE_OWN,
     WINDOW_CHOICES,
+    ConnectRepositoryForm,
     IntegrationForm,
     LinkRepositoryForm,
     ScopeForm,
@@ -161,13 +163,15 @@ def _require_admin(user) -> None:
         raise PermissionDenied("Only Platform Admins manage CI integrations.")
 
 
-def _integrations_page(request, form=None, status=200):
+def _integrations_page(request, form=None, status=200, connect_form=None):
     unmatched = Paginator(selectors.unmatched_repositories(), 50).get_page(request.GET.get("page"))
     return render(
         request,
         "pipelines/integrations.html",
         {
             "integrations": selectors.integrations_overview(),
+            "connected": Paginator(selectors.connected_repositories(), 50).get_page(request.GET.get("history_page")),
+            "connect_form": connect_form or ConnectRepositoryForm(initial={"days": settings.PIPELINES_BACKFILL_DAYS}),
             "form": form or IntegrationForm(),
             "unmatched": unmatched,
             "page": unmatched,
@@ -354,3 +358,54 @@ def repositories_rematch(request):
     matched = services.repositories_rematch()
     messages.success(request, f"{matched} repositories matched catalog annotations.")
     return redirect(reverse("pipelines:integrations"))
+
+
+# --- history from the providers' APIs (Platform Admins) -----------------------------
+
+
+@login_required
+@require_POST
+def repository_connect(request):
+    _require_admin(request.user)
+    form = ConnectRepositoryForm(request.POST)
+    if form.is_valid():
+        try:
+            repo = services.repository_connect(
+                actor=request.user, url=form.cleaned_data["url"], days=form.cleaned_data["days"]
+            )
+        except ServiceError as exc:
+            form.add_error("url", str(exc))
+        else:
+            messages.success(
+                request,
+                f"{repo.slug} connected: Bridge reads its last {repo.history_days} days of runs and deployments "
+                "in the background, then asks for changes every few minutes.",
+            )
+            return redirect(reverse("pipelines:integrations") + "#history")
+    return _integrations_page(request, status=400, connect_form=form)
+
+
+@login_required
+@require_POST
+def repository_sync(request, repository_id: int):
+    _require_admin(request.user)
+    try:
+        repo = services.repository_history_request(actor=request.user, repository_id=repository_id)
+    except ServiceError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Bridge asks {repo.get_provider_display()} what changed in {repo.slug} now.")
+    return redirect(reverse("pipelines:integrations") + "#history")
+
+
+@login_required
+@require_POST
+def repository_disconnect(request, repository_id: int):
+    _require_admin(request.user)
+    try:
+        repo = services.repository_disconnect(actor=request.user, repository_id=repository_id)
+    except ServiceError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{repo.slug} disconnected; its runs stay, webhooks still update them.")
+    return redirect(reverse("pipelines:integrations") + "#history")

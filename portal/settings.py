@@ -446,6 +446,14 @@ CELERY_BEAT_SCHEDULE["pipelines-requeue-stale-deliveries"] = {
     "schedule": 300.0,
 }
 CELERY_BEAT_SCHEDULE["pipelines-prune-deliveries"] = {"task": "pipelines.tasks.prune_deliveries", "schedule": 86400.0}
+# History from GitHub's and GitLab's APIs: how far back connecting a repository reads, and how often the
+# reconcile asks what changed (one conditional request per list and repository when nothing did).
+PIPELINES_BACKFILL_DAYS = env_int("PIPELINES_BACKFILL_DAYS", 90)
+PIPELINES_RECONCILE_SECONDS = env_int("PIPELINES_RECONCILE_SECONDS", 900)
+CELERY_BEAT_SCHEDULE["pipelines-reconcile-history"] = {
+    "task": "pipelines.tasks.reconcile_history",
+    "schedule": float(PIPELINES_RECONCILE_SECONDS),
+}
 # --- catalog ---------------------------------------------------------------------
 # Folders the web and API import may read catalog-info.yaml files from (comma-separated).
 CATALOG_IMPORT_ROOTS = env_list("CATALOG_IMPORT_ROOTS", [])

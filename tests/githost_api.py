@@ -20,14 +20,25 @@ recorded; 304 on ``If-None-Match``), ``/repos/{o}/{r}/git/trees/{ref}?recursive=
 ``/projects/{id}/repository/files/{path}`` (HEAD and ``/raw``), ``/projects/{id}/repository/tree``.
 Lists are paginated with ``Link`` headers (and GitLab's ``x-*`` headers); every answer carries
 rate-limit headers that count down.
+
+CI history (``pipelines/history.py``), from ``pipelines_github.json`` (real api.github.com answers recorded by
+PyGithub's test suite) and ``pipelines_gitlab.json`` (GitLab's API documentation): GitHub
+``/repos/{o}/{r}/actions/runs`` (newest first), ``/actions/runs/{id}``, ``/actions/runs/{id}/jobs``,
+``/deployments``, ``/deployments/{id}/statuses``; GitLab ``/projects/{id}/pipelines`` (``order_by=updated_at``),
+``/pipelines/{id}``, ``/pipelines/{id}/jobs``, ``/deployments``. ``api.ci_history(slug, runs=N)`` fills a
+repository with the recorded run (and N-1 copies with new ids), its recorded jobs and the recorded
+deployments, re-dated so the newest was an hour ago (the recordings are years old; a backfill reads 90 days).
+Every list and object carries an ``ETag`` and answers ``If-None-Match`` with 304, as both hosts do.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlsplit
@@ -35,6 +46,33 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 from tests.gitserver import GitServer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "githosts"
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+
+
+def _parse_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _number(recorded: int, count: int, i: int) -> int:
+    """The run number of the i-th newest of ``count`` runs: the recorded one first, counting down while that stays
+    above 0 (else the newest gets the highest number)."""
+    return recorded - i if count <= recorded else recorded + count - 1 - i
+
+
+def redate(obj, delta: timedelta):
+    """A copy of a recorded object with every ISO timestamp moved by ``delta`` (written as the host writes them)."""
+    if isinstance(obj, dict):
+        return {k: redate(v, delta) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [redate(v, delta) for v in obj]
+    if isinstance(obj, str) and _ISO.match(obj):
+        moved = _parse_iso(obj) + delta
+        if obj.endswith("Z") and "." not in obj:
+            return moved.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        if obj.endswith("Z"):
+            return moved.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        return moved.isoformat(timespec="milliseconds")
+    return obj
 
 
 def _load(name: str) -> dict:
@@ -51,10 +89,14 @@ class GitHostAPI:
         self.repos: dict[str, dict] = {}  # slug -> {"archived": bool, "id": int}
         self.requests: list[dict] = []
         self.redirects: dict[str, str] = {}
-        self._limited: list[dict] = []
-        self._remaining = 5000
+        self._limited: list[dict | None] = []
+        self.rate_limit = 5000  # requests per hour, as GitHub gives a token (GitHub Apps on Enterprise Cloud: 15,000)
+        self._remaining = self.rate_limit
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
+        self.ci: dict[str, dict] = {}  # slug -> CI history (see ci_history)
+        self.bad_credentials = False  # every request answered 401
+        self.ci_recorded = _load("pipelines_github.json" if kind == "github" else "pipelines_gitlab.json")
 
     # -- lifecycle --
 
@@ -108,9 +150,13 @@ class GitHostAPI:
         with self._lock:
             self.repos.pop(slug, None)
 
-    def limit_next(self, count: int = 1, *, kind: str = "secondary", retry_after: int | None = 1) -> None:
-        """The next ``count`` requests get a rate-limit answer (``secondary`` or ``primary``)."""
+    def limit_next(
+        self, count: int = 1, *, kind: str = "secondary", retry_after: int | None = 1, after: int = 0
+    ) -> None:
+        """The next ``count`` requests (after ``after`` answered ones) get a rate-limit answer
+        (``secondary`` or ``primary``)."""
         with self._lock:
+            self._limited.extend([None] * after)
             for _ in range(count):
                 self._limited.append({"kind": kind, "retry_after": retry_after})
 
@@ -119,6 +165,152 @@ class GitHostAPI:
 
     def count(self, **match) -> int:
         return sum(1 for r in self.requests if all(r.get(k) == v for k, v in match.items()))
+
+    # -- CI history --
+
+    def _rebrand(self, obj, slug: str):
+        """Recorded URLs and names pointed at this server and repository."""
+        text = json.dumps(obj)
+        if self.kind == "github":
+            text = (
+                text.replace("https://api.github.com", self.api_url)
+                .replace("https://github.com", self._web())
+                .replace("jacquev6/PyGithub", slug)
+                .replace("PyGithub/PyGithub", slug)
+            )
+        else:
+            text = text.replace("https://example.com/foo/bar", f"{self._web()}/{slug}").replace(
+                "http://127.0.0.1:3000/test-group/test-project", f"{self._web()}/{slug}"
+            )
+        return json.loads(text)
+
+    def ci_history(
+        self, slug: str, *, runs: int = 1, deployments: bool = True, newest_ago: timedelta = timedelta(hours=1)
+    ):
+        """Fill ``slug`` with recorded CI history: the recorded run or pipeline first, then ``runs - 1`` copies
+        with new ids, each 10 minutes older; the recorded jobs of each; the recorded deployments."""
+        now = datetime.now(UTC) - newest_ago
+        with self._lock:
+            if self.kind == "github":
+                self.ci[slug] = self._github_history(slug, runs, deployments, now)
+            else:
+                self.ci[slug] = self._gitlab_history(slug, runs, deployments, now)
+        return self.ci[slug]
+
+    def _github_history(self, slug, count, deployments, now):
+        recorded = self.ci_recorded
+        run = recorded["workflow_run"]["body"]
+        delta = now - _parse_iso(run["created_at"])
+        base_run = self._rebrand(redate(run, delta), slug)
+        base_jobs = self._rebrand(redate(recorded["jobs"]["body"]["jobs"], delta), slug)
+        history = {"runs": [], "jobs": {}, "deployments": [], "statuses": {}}
+        for i in range(count):
+            step = timedelta(minutes=10 * i)
+            copy = redate(base_run, -step) if i else base_run
+            copy["id"] = base_run["id"] - i
+            copy["run_number"] = _number(base_run["run_number"], count, i)
+            copy["html_url"] = copy["html_url"].replace(str(base_run["id"]), str(copy["id"]))
+            jobs = redate(base_jobs, -step) if i else base_jobs
+            jobs = [dict(job, id=job["id"] - 1000 * i, run_id=copy["id"]) for job in jobs]
+            history["runs"].append(copy)
+            history["jobs"][str(copy["id"])] = jobs
+        if deployments:
+            listed = recorded["deployments"]["body"]
+            delta_d = now - _parse_iso(max(d["created_at"] for d in listed))
+            history["deployments"] = self._rebrand(redate(listed, delta_d), slug)
+            statuses = self._rebrand(redate(recorded["deployment_statuses"]["body"], delta_d), slug)
+            for deployment in history["deployments"]:
+                history["statuses"][str(deployment["id"])] = statuses if deployment["environment"] == "test" else []
+        return history
+
+    def _gitlab_history(self, slug, count, deployments, now):
+        recorded = self.ci_recorded
+        pipeline = recorded["pipeline"]
+        delta = now - _parse_iso(pipeline["created_at"])
+        base = self._rebrand(redate(pipeline, delta), slug)
+        first_job = min(_parse_iso(job["started_at"]) for job in recorded["jobs"])
+        delta_j = _parse_iso(base["started_at"]) - first_job
+        base_jobs = self._rebrand(redate(recorded["jobs"], delta_j), slug)
+        history = {"pipelines": [], "jobs": {}, "deployments": []}
+        for i in range(count):
+            step = timedelta(minutes=10 * i)
+            copy = redate(base, -step) if i else base
+            copy["id"] = base["id"] + 1000 * i
+            copy["iid"] = _number(base["iid"], count, i)
+            copy["web_url"] = copy["web_url"].replace(f"/{base['id']}", f"/{copy['id']}")
+            jobs = redate(base_jobs, -step) if i else base_jobs
+            jobs = [dict(job, id=job["id"] + 1000 * i, pipeline=dict(job["pipeline"], id=copy["id"])) for job in jobs]
+            history["pipelines"].append(copy)
+            history["jobs"][str(copy["id"])] = jobs
+        if deployments:
+            listed = recorded["deployments"]
+            delta_d = now - _parse_iso(max(d["updated_at"] for d in listed))
+            history["deployments"] = self._rebrand(redate(listed, delta_d), slug)
+        return history
+
+    def ci_update_run(self, slug: str, run_id, **fields) -> dict:
+        """Change a run or pipeline as the host would (its ``updated_at`` becomes now)."""
+        with self._lock:
+            items = self.ci[slug]["runs" if self.kind == "github" else "pipelines"]
+            item = next(i for i in items if str(i["id"]) == str(run_id))
+            stamp = datetime.now(UTC).strftime(
+                "%Y-%m-%dT%H:%M:%SZ" if self.kind == "github" else "%Y-%m-%dT%H:%M:%S.000Z"
+            )
+            item.update(fields, updated_at=stamp)
+        return item
+
+    def _listed(self, items: list, query: dict, path: str, envelope: str | None = None):
+        chosen, headers = self._page(items, query, path)
+        body = {"total_count": len(items), envelope: chosen} if envelope else chosen
+        return 200, body, {"Cache-Control": "private, max-age=60, s-maxage=60", **headers, "ETag": self._etag(body)}
+
+    def _one(self, body):
+        return 200, body, {"Cache-Control": "private, max-age=60, s-maxage=60", "ETag": self._etag(body)}
+
+    def _github_ci(self, slug: str, rest: list[str], query: dict, path: str):
+        history = self.ci.get(slug)
+        if history is None:
+            return 200, {"total_count": 0, "workflow_runs": []} if rest[0] == "actions" else [], {}
+        if rest == ["actions", "runs"]:
+            runs = sorted(history["runs"], key=lambda r: r["created_at"], reverse=True)
+            return self._listed(runs, query, path, "workflow_runs")
+        if len(rest) == 3 and rest[:2] == ["actions", "runs"]:
+            return self._one(next(r for r in history["runs"] if str(r["id"]) == rest[2]))
+        if len(rest) == 4 and rest[:2] == ["actions", "runs"] and rest[3] == "jobs":
+            return self._listed(history["jobs"][rest[2]], query, path, "jobs")
+        if rest == ["deployments"]:
+            listed = sorted(history["deployments"], key=lambda d: d["created_at"], reverse=True)
+            return self._listed(listed, query, path)
+        if len(rest) == 3 and rest[0] == "deployments" and rest[2] == "statuses":
+            return self._listed(history["statuses"][rest[1]], query, path)
+        raise LookupError
+
+    def _gitlab_ci(self, slug: str, rest: list[str], query: dict, path: str):
+        history = self.ci.get(slug) or {"pipelines": [], "jobs": {}, "deployments": []}
+        if rest == ["pipelines"]:
+            short = (
+                "id",
+                "iid",
+                "project_id",
+                "status",
+                "source",
+                "ref",
+                "sha",
+                "name",
+                "web_url",
+                "created_at",
+                "updated_at",
+            )
+            listed = sorted(history["pipelines"], key=lambda p: p["updated_at"], reverse=True)
+            return self._listed([{k: p.get(k) for k in short} for p in listed], query, path)
+        if len(rest) == 2 and rest[0] == "pipelines":
+            return self._one(next(p for p in history["pipelines"] if str(p["id"]) == rest[1]))
+        if len(rest) == 3 and rest[0] == "pipelines" and rest[2] == "jobs":
+            return self._listed(history["jobs"][rest[1]], query, path)
+        if rest == ["deployments"]:
+            listed = sorted(history["deployments"], key=lambda d: d["updated_at"], reverse=True)
+            return self._listed(listed, query, path)
+        raise LookupError
 
     # -- answering --
 
@@ -130,10 +322,10 @@ class GitHostAPI:
         reset = str(int(time.time()) + 3600)
         if self.kind == "github":
             return {
-                "X-RateLimit-Limit": "5000",
+                "X-RateLimit-Limit": str(self.rate_limit),
                 "X-RateLimit-Remaining": str(remaining),
                 "X-RateLimit-Reset": reset,
-                "X-RateLimit-Used": str(5000 - remaining),
+                "X-RateLimit-Used": str(self.rate_limit - remaining),
                 "X-RateLimit-Resource": "core",
             }
         return {"RateLimit-Limit": "2000", "RateLimit-Remaining": str(remaining), "RateLimit-Reset": reset}
@@ -170,6 +362,10 @@ class GitHostAPI:
         for prefix, location in self.redirects.items():
             if parts.path.startswith(prefix):
                 return self._send(request, 302, b"", {"Location": location})
+        if self.bad_credentials:  # a revoked or wrong token: GitHub's documented answer
+            return self._send(
+                request, 401, {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}
+            )
         with self._lock:
             limited = self._limited.pop(0) if self._limited else None
         if limited:
@@ -318,6 +514,8 @@ class GitHostAPI:
             if not rest:
                 body = self.github_repository(slug)
                 return 200, body, {**recorded, "ETag": self._etag(body)}
+            if rest[0] in ("actions", "deployments"):
+                return self._github_ci(slug, rest, query, path)
             if rest[0] == "contents" and len(rest) > 1:
                 oid, data = self._file(slug, query.get("ref", ""), "/".join(rest[1:]))
                 headers = {
@@ -365,6 +563,8 @@ class GitHostAPI:
             rest = raw_segments[2:]
             if not rest:
                 return 200, self.gitlab_project(slug), {}
+            if rest and rest[0] in ("pipelines", "deployments"):
+                return self._gitlab_ci(slug, rest, query, path)
             if rest[:2] == ["repository", "files"] and len(rest) >= 3:
                 file_path = unquote(rest[2])
                 oid, data = self._file(slug, query.get("ref", ""), file_path)

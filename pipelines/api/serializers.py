@@ -1,7 +1,7 @@
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
-from pipelines.models import Deployment, Incident, Job, Run
+from pipelines.models import Deployment, Incident, Job, Repository, Run
 
 
 class JobSerializer(serializers.ModelSerializer):
@@ -107,3 +107,26 @@ class MetricsSerializer(serializers.Serializer):
     days = serializers.IntegerField()
     dora = MetricSerializer(many=True)
     runs = StatsSerializer()
+
+
+class HistoryRepositorySerializer(serializers.ModelSerializer):
+    """A repository whose history Bridge reads from its provider's API (``state``: queued, syncing, synced,
+    waiting — for a rate limit until ``retry_at`` —, or failed with ``error``)."""
+
+    state = serializers.CharField(source="history_state", read_only=True)
+    days = serializers.IntegerField(source="history_days", read_only=True)
+    retry_at = serializers.DateTimeField(source="history_retry_at", read_only=True)
+    error = serializers.CharField(source="history_error", read_only=True)
+    synced_at = serializers.DateTimeField(source="history_synced_at", read_only=True)
+
+    class Meta:
+        model = Repository
+        fields = ["id", "provider", "slug", "url", "days", "state", "retry_at", "error", "synced_at"]
+        read_only_fields = fields
+
+
+class ConnectRepositorySerializer(serializers.Serializer):
+    url = serializers.CharField(max_length=500, help_text="The repository's web URL on a host with a Git integration.")
+    days = serializers.IntegerField(
+        min_value=1, max_value=3650, required=False, help_text="Days of history (default PIPELINES_BACKFILL_DAYS)."
+    )

@@ -10,6 +10,7 @@ router = DefaultRouter()
 router.register("runs", views.RunViewSet, basename="run")
 router.register("deployments", views.DeploymentViewSet, basename="deployment")
 router.register("incidents", views.IncidentViewSet, basename="incident")
+router.register("repositories", views.HistoryRepositoryViewSet, basename="repository")
 
 urlpatterns = [
     path("hooks/github/<uuid:public_id>/", receivers.GitHubReceiver.as_view(), name="hook-github"),

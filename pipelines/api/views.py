@@ -1,20 +1,23 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import exceptions, mixins, viewsets
+from rest_framework import exceptions, mixins, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog.models import Kind
 from pipelines import permissions, selectors, services
 from pipelines.api.serializers import (
+    ConnectRepositorySerializer,
     DeploymentSerializer,
+    HistoryRepositorySerializer,
     IncidentSerializer,
     MetricsSerializer,
     RunDetailSerializer,
     RunSerializer,
 )
-from pipelines.models import Deployment, Incident, Run
+from pipelines.models import Deployment, Incident, Repository, Run
 from portal.filters import UtcDateTimeField, UtcDateTimeFilter
 from portal.services import PermissionDenied, ServiceError
 
@@ -181,3 +184,39 @@ class MetricsView(APIView):
             },
         }
         return Response(MetricsSerializer(body).data)
+
+
+class HistoryRepositoryViewSet(viewsets.ReadOnlyModelViewSet):
+    """Repositories whose history Bridge reads from GitHub's or GitLab's API (Platform Admins).
+
+    ``POST`` connects one (``url``, ``days``) and queues its backfill; ``POST …/<id>/sync/`` asks what
+    changed now. The periodic reconcile keeps them current."""
+
+    serializer_class = HistoryRepositorySerializer
+    queryset = Repository.objects.filter(history_connected=True).order_by("slug")
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if not permissions.can_manage_integrations(request.user):
+            raise PermissionDenied("Only Platform Admins manage connected repositories.")
+
+    @extend_schema(request=ConnectRepositorySerializer, responses={201: HistoryRepositorySerializer})
+    def create(self, request, *args, **kwargs):
+        serializer = ConnectRepositorySerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            repo = services.repository_connect(
+                actor=request.user, url=serializer.validated_data["url"], days=serializer.validated_data.get("days")
+            )
+        except ServiceError as exc:
+            raise exceptions.ValidationError({"url": str(exc)}) from None
+        return Response(HistoryRepositorySerializer(repo).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={202: HistoryRepositorySerializer})
+    @action(detail=True, methods=["post"])
+    def sync(self, request, pk=None, **kwargs):
+        try:
+            repo = services.repository_history_request(actor=request.user, repository_id=self.get_object().pk)
+        except ServiceError as exc:
+            raise exceptions.ValidationError({"detail": str(exc)}) from None
+        return Response(HistoryRepositorySerializer(repo).data, status=status.HTTP_202_ACCEPTED)

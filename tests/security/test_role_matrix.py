@@ -134,6 +134,11 @@ GET = {
     "api/pipelines/deployments/<pk>/": API_READ,
     "api/pipelines/incidents/": API_READ,
     "api/pipelines/incidents/<pk>/": API_READ,
+    # Connected repositories (history from the providers' APIs): Platform Admins only; the world's repository
+    # is not connected, so an admin finds none by that id.
+    "api/pipelines/repositories/": API_ADMIN,
+    "api/pipelines/repositories/<pk>/": "401 403 403 403 403 404",
+    "api/pipelines/repositories/<pk>/sync/": "401 403 403 403 403 405",
     "api/knowledge/": API_READ,
     "api/knowledge/search/": API_READ,
     "api/knowledge/spaces/": API_READ,
@@ -218,6 +223,9 @@ GET = {
     "pipelines/integrations/<integration_id>/delete/": POST_ONLY,
     "pipelines/repositories/<repository_id>/link/": POST_ONLY,
     "pipelines/repositories/rematch/": POST_ONLY,
+    "pipelines/repositories/connect/": POST_ONLY,
+    "pipelines/repositories/<repository_id>/sync/": POST_ONLY,
+    "pipelines/repositories/<repository_id>/disconnect/": POST_ONLY,
     "knowledge/": READ,
     "knowledge/search/": READ,
     "knowledge/spaces/new/": READ,  # the form; who may create for which team: see WRITES
@@ -375,6 +383,12 @@ WRITES: dict[str, list[tuple]] = {
         ("post", lambda w: {"entity": "component:default/svc-matrix"}, ADMIN_WRITE)
     ],
     "pipelines/repositories/rematch/": [("post", None, "L 403 403 403 403 302=")],  # all matched already
+    # A host without a Git integration: the form comes back with the reason (400), nothing connected.
+    "pipelines/repositories/connect/": [
+        ("post", lambda w: {"url": "https://nowhere.example/acme/x", "days": "30"}, "L 403 403 403 403 400")
+    ],
+    "pipelines/repositories/<repository_id>/sync/": [("post", None, "L 403 403 403 403 R")],  # not connected
+    "pipelines/repositories/<repository_id>/disconnect/": [("post", None, "L 403 403 403 403 R")],  # not connected
     "knowledge/spaces/new/": [
         ("post", lambda w: {"key": "matrix-two", "name": "Two", "owner": w.team.pk}, "L 302 302 F F 302")
     ],
@@ -462,6 +476,10 @@ WRITES: dict[str, list[tuple]] = {
             "401 403 403 403 403 201",
         )
     ],
+    "api/pipelines/repositories/": [
+        ("post", lambda w: {"url": "https://nowhere.example/acme/x"}, "401 403 403 403 403 400")  # no integration
+    ],
+    "api/pipelines/repositories/<pk>/sync/": [("post", None, "401 403 403 403 403 404")],  # not connected
     "api/knowledge/spaces/": [
         ("post", lambda w: {"key": "matrix-two", "name": "Two", "owner_id": w.team.pk}, "401 201 201 403 403 201")
     ],
@@ -673,6 +691,7 @@ def _param_values(w) -> list[tuple[str, dict]]:
         ("api/pipelines/runs/", {"pk": w.pipeline_run.pk}),
         ("api/pipelines/deployments/", {"pk": w.deployment.pk}),
         ("api/pipelines/incidents/", {"pk": w.pipeline_incident.pk}),
+        ("api/pipelines/repositories/", {"pk": w.repository.pk}),
         ("api/knowledge/spaces/", {"key": w.space.key}),
         ("api/knowledge/pages/", {"pk": w.page.pk, "number": 1}),
         ("api/knowledge/incidents/", {"pk": w.incident.pk}),
