@@ -25,6 +25,7 @@ ERROR_RESPONSES = {
     "405": "This method is not allowed here.",
     "413": "The request body is too large.",
     "415": "Unsupported content type.",
+    "429": "Too many requests from this token or person; retry after the seconds in `Retry-After`.",
 }
 
 
