@@ -1,0 +1,37 @@
+"""Who may do what with software templates and runs; used by the views and the API alike."""
+
+from __future__ import annotations
+
+from portal.permissions import is_approver, is_platform_admin
+
+
+def can_create(user) -> bool:
+    return bool(user and user.is_authenticated and user.is_active)
+
+
+def can_view(user, run) -> bool:
+    """The requester, approvers (they see the preview) and Platform Admins."""
+    if not user or not user.is_authenticated:
+        return False
+    return run.requester_id == user.pk or is_approver(user) or is_platform_admin(user)
+
+
+def can_operate(user, run) -> bool:
+    """Confirm, retry, cancel, clean up: the requester and Platform Admins."""
+    if not user or not user.is_authenticated or not user.is_active:
+        return False
+    return run.requester_id == user.pk or is_platform_admin(user)
+
+
+def can_approve(user, run) -> bool:
+    """Members of the template's approval group (Platform Admins always), never the requester."""
+    if not user or not user.is_authenticated or not user.is_active or run.requester_id == user.pk:
+        return False
+    if is_platform_admin(user):
+        return True
+    group = run.template.approval.get("group") or "Approvers"
+    return user.groups.filter(name=group).exists()
+
+
+def can_reload_templates(user) -> bool:
+    return is_platform_admin(user)
