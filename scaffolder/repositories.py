@@ -183,7 +183,7 @@ def _git(args: list[str], *, cwd: Path | None = None, env: dict | None = None) -
     return done.stdout.decode("utf-8", "replace")
 
 
-def create_local(name: str) -> Created:
+def create_local(name: str, *, branch: str = "main") -> Created:
     root = local_root()
     if root is None:
         raise PublishError("No local Git folder is configured (SCAFFOLDER_LOCAL_GIT_ROOT).")
@@ -193,7 +193,7 @@ def create_local(name: str) -> Created:
     created = not (path / "HEAD").exists()
     if created:
         root.mkdir(parents=True, exist_ok=True)
-        _git(["init", "--bare", "-q", str(path)])
+        _git(["init", "--bare", "-q", "-b", branch, str(path)])
     elif _git(["-C", str(path), "for-each-ref", "refs/heads"]).strip():
         raise PublishError(f"The local repository {name}.git exists already and holds commits; choose another name.")
     return Created(name, str(path), "", created)

@@ -653,7 +653,7 @@ def _step_repository(run, log):
             )
         created = repositories.Created(target["slug"], target["clone_url"], target.get("web_url", ""), False)
     elif kind == "local":
-        created = repositories.create_local(run.name)
+        created = repositories.create_local(run.name, branch=target.get("branch", "main"))
     elif kind in ("github", "gitlab"):
         integration = integration_for_host(target["host"])
         if integration is None:
