@@ -43,3 +43,30 @@ def published(db):
     from scaffolder.models import SoftwareTemplate
 
     return SoftwareTemplate.objects.get(name="python-service")
+
+
+@pytest.fixture
+def custom_template(template_dir, settings):
+    """``custom_template(name, extra_yaml)``: a copy of the Python service under another name, published."""
+
+    def _make(name: str, extra: str = "", parameters: str = ""):
+        from scaffolder import services
+        from scaffolder.models import SoftwareTemplate
+
+        folder = template_dir.parent / name
+        if not folder.exists():
+            shutil.copytree(template_dir, folder)
+        descriptor = folder / "bridge-scaffold.yaml"
+        text = (SHIPPED / "bridge-scaffold.yaml").read_text().replace("name: python-service", f"name: {name}")
+        text = text.replace("title: Python service", f"title: {name}")
+        if parameters:
+            text = text.replace("  properties:\n", "  properties:\n" + parameters, 1)
+        if extra:
+            text = text.replace("approval:\n  policy: auto\n", "") + extra
+        descriptor.write_text(text)
+        settings.SCAFFOLDER_TEMPLATE_DIRS = [str(template_dir.parent)]
+        results = {r.name: r for r in services.templates_reload(actor=None)}
+        assert results[name].status != "refused", results[name].message
+        return SoftwareTemplate.objects.get(name=name)
+
+    return _make
