@@ -41,6 +41,13 @@ class RunForm(forms.Form):
             self.fields["owner"].help_text = "You are in no team yet: ask a team to add you in the catalog first."
         self.fields["destination"].choices = services.destinations()
         self.fields["visibility"].initial = template.descriptor.get("publish", {}).get("visibility", "private")
+        environment = template.descriptor.get("steps", {}).get("environment")
+        if environment:
+            self.fields["with_environment"] = forms.BooleanField(
+                required=False,
+                label=f"Request a first environment ({environment['template']})",
+                help_text="Submitted once the component is in the catalog; it goes through its own approval.",
+            )
         required = set(template.parameters_schema.get("required", []))
         for name, prop in template.ordered_parameters:
             self.fields[PARAM_PREFIX + name] = parameter_field(name, prop, name in required)
@@ -67,6 +74,7 @@ class RunForm(forms.Form):
             "repository_owner": data.get("repository_owner", ""),
             "repository_url": data.get("repository_url", ""),
             "visibility": data.get("visibility", ""),
+            "with_environment": bool(data.get("with_environment")),
             "parameters": parameters,
         }
 

@@ -227,6 +227,14 @@ def render_files(files: dict[str, str], values: dict, *, suffix: str = TEMPLATE_
     return out
 
 
+def render_text(text: str, values: dict) -> str:
+    """One short string (a step's setting such as ``{{ name }}``), in the same sandbox."""
+    try:
+        return _environment().from_string(text).render(values)[:MAX_STRING]
+    except Exception as exc:  # noqa: BLE001
+        raise TemplateRefused(f"{text[:80]!r}: {_explain(exc)}") from None
+
+
 def _child(conn, files, values, suffix) -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (RENDER_SECONDS, RENDER_SECONDS + 1))
     try:  # the child starts as a copy of its parent: allow what it has plus RENDER_MEMORY more

@@ -220,6 +220,7 @@ def run_check(
     repository_url: str = "",
     visibility: str = "",
     description: str = "",
+    with_environment: bool = False,
 ) -> tuple[dict, dict[str, list[str]]]:
     """Every value a run needs, checked; (the cleaned values, errors by field)."""
     if not permissions.can_create(user):
@@ -248,6 +249,10 @@ def run_check(
         branch=publish.get("defaultBranch", "main"),
     )
     errors.update(target_errors)
+    environment = template.descriptor.get("steps", {}).get("environment")
+    if with_environment and not environment:
+        errors["with_environment"] = ["This template does not request environments."]
+    target["with_environment"] = bool(with_environment and environment)
     return {"name": name, "owner": owner, "parameters": checked_params, "target": target}, errors
 
 
@@ -380,7 +385,7 @@ def _steps_for(run: ScaffolderRun) -> list[str]:
     steps = run.template.descriptor.get("steps", {})
     if steps.get("docs"):
         keys.append("docs")
-    if steps.get("environment"):
+    if steps.get("environment") and run.target.get("with_environment"):
         keys.append("environment")
     return keys
 
@@ -794,7 +799,14 @@ def _step_environment(run, log):
     entity = Entity.objects.filter(
         pk__in=Entity.objects.filter(kind=Kind.COMPONENT, namespace="default", name=run.name).values("pk")
     ).first()
-    team = Entity.objects.filter(kind=Kind.GROUP).filter(ref_key=run.owner.lower()).first()
+    namespace, _, team_name = run.owner.partition(":")[2].partition("/")
+    team = Entity.objects.filter(kind=Kind.GROUP, namespace=namespace, name=team_name).first()
+    values = _values(name=run.name, owner=run.owner, target=run.target, parameters=run.parameters,
+                     requester=run.requester)  # fmt: skip
+    parameters = {
+        key: sandbox.render_text(value, values) if isinstance(value, str) else value
+        for key, value in (spec.get("parameters") or {}).items()
+    }
     try:
         request = provisioning_services.request_submit(
             user=run.requester,
@@ -804,7 +816,7 @@ def _step_environment(run, log):
             name=f"{run.name}-preview"[:40].rstrip("-"),
             justification=f"First environment for {run.name}, created from the {run.template.title} template.",
             ttl_hours=spec.get("ttlHours"),
-            parameters=spec.get("parameters", {}),
+            parameters=parameters,
         )
     except provisioning_services.RequestInvalid as exc:
         raise repositories.PublishError(f"The environment request was refused: {exc}") from None

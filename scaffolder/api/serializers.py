@@ -60,6 +60,7 @@ class RunCreateSerializer(serializers.Serializer):
     repository_url = serializers.CharField(max_length=500, required=False, allow_blank=True)
     visibility = serializers.CharField(max_length=20, required=False, allow_blank=True)
     parameters = serializers.DictField(required=False)
+    with_environment = serializers.BooleanField(required=False, default=False)
     dry_run = serializers.BooleanField(required=False, default=False)
 
 

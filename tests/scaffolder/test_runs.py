@@ -178,3 +178,27 @@ def test_the_local_git_folder_works_offline(settings, published, team, developer
     assert Entity.objects.filter(kind="Component", name="payments-api").exists()
     # Running the same run again changes nothing (it is claimed once).
     assert services.run_execute(run.pk) == "not queued"
+
+
+@pytest.mark.django_db
+def test_a_first_environment_is_requested_from_the_named_template(published, team, developer, enqueued, monkeypatch):
+    from provisioning import services as provisioning_services
+    from provisioning.models import EnvironmentRequest
+    from provisioning.services import _common
+
+    monkeypatch.setattr(_common, "_enqueue_run", lambda run: None)  # its plan is provisioning's business
+    provisioning_services.templates_reload()
+    run = create(developer, published, destination="local", with_environment=True)
+    assert [s.key for s in run.steps.all()][-1] == "environment"
+    assert services.run_execute(run.pk) == "succeeded", run.error
+    run.refresh_from_db()
+    request = EnvironmentRequest.objects.get(pk=run.outputs["environment_request_id"])
+    assert request.template.name == "preview" and request.requester == developer
+    assert request.parameters["app"] == "payments-api" and request.name == "payments-api-preview"
+    assert request.entity.name == "payments-api" and request.team == team
+
+
+@pytest.mark.django_db
+def test_without_the_choice_no_environment_is_requested(published, team, developer, enqueued):
+    run = create(developer, published, destination="local")
+    assert "environment" not in [s.key for s in run.steps.all()]
