@@ -27,11 +27,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import multiprocessing
 import os
 import posixpath
 import resource
+import selectors
+import signal
 import stat
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -235,7 +237,7 @@ def render_text(text: str, values: dict) -> str:
         raise TemplateRefused(f"{text[:80]!r}: {_explain(exc)}") from None
 
 
-def _child(conn, files, values, suffix) -> None:
+def _limit_child() -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (RENDER_SECONDS, RENDER_SECONDS + 1))
     try:  # the child starts as a copy of its parent: allow what it has plus RENDER_MEMORY more
         with open("/proc/self/statm") as handle:
@@ -243,38 +245,71 @@ def _child(conn, files, values, suffix) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (current + RENDER_MEMORY, current + RENDER_MEMORY))
     except (ValueError, OSError):
         pass
+
+
+def _child_result(files, values, suffix) -> bytes:
     try:
         rendered = render_files(files, values, suffix=suffix)
-        conn.send(("ok", {path: base64.b64encode(data).decode() for path, data in rendered.items()}))
+        answer = ["ok", {path: base64.b64encode(data).decode() for path, data in rendered.items()}]
     except TemplateRefused as exc:
-        conn.send(("refused", str(exc)))
+        answer = ["refused", str(exc)]
     except MemoryError:
-        conn.send(("refused", "Rendering needed more memory than a template may use."))
+        answer = ["refused", "Rendering needed more memory than a template may use."]
     except Exception as exc:  # noqa: BLE001
-        conn.send(("refused", f"Rendering failed: {_explain(exc)}"))
-    finally:
-        conn.close()
+        answer = ["refused", f"Rendering failed: {_explain(exc)}"]
+    return json.dumps(answer).encode()
 
 
 def render_isolated(files: dict[str, str], values: dict, *, suffix: str = TEMPLATE_SUFFIX) -> dict[str, bytes]:
-    """``render_files`` in a forked child with CPU-time and memory limits (the worker and web use this)."""
-    context = multiprocessing.get_context("fork")
-    parent, child = context.Pipe(duplex=False)
-    process = context.Process(target=_child, args=(child, files, values, suffix), daemon=True)
-    process.start()
-    child.close()
-    try:
-        if not parent.poll(RENDER_SECONDS + 5):
-            raise TemplateRefused(f"Rendering took longer than {RENDER_SECONDS} s; the template was stopped.")
+    """``render_files`` in a forked child with CPU-time and memory limits (the worker and web use this).
+
+    A plain ``os.fork`` (not ``multiprocessing``): Celery's pool processes are daemons, which
+    ``multiprocessing`` forbids to have children. The child only renders and writes JSON to a pipe.
+    """
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        code = 0
         try:
-            status, payload = parent.recv()
-        except EOFError:
-            raise TemplateRefused("Rendering was stopped: the template used more CPU time or memory than allowed.")
+            os.close(read_end)
+            _limit_child()
+            payload = _child_result(files, values, suffix)
+            view = memoryview(payload)
+            while view:
+                view = view[os.write(write_end, view) :]
+        except BaseException:  # noqa: BLE001
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    chunks, deadline = [], time.monotonic() + RENDER_SECONDS + 5
+    killed = False
+    try:
+        with selectors.DefaultSelector() as selector:
+            selector.register(read_end, selectors.EVENT_READ)
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    os.kill(pid, signal.SIGKILL)
+                    killed = True
+                    break
+                if not selector.select(remaining):
+                    continue
+                chunk = os.read(read_end, 1 << 20)
+                if not chunk:
+                    break
+                chunks.append(chunk)
     finally:
-        if process.is_alive():
-            process.kill()
-        process.join(5)
-        parent.close()
+        os.close(read_end)
+        os.waitpid(pid, 0)
+    if killed:
+        raise TemplateRefused(f"Rendering took longer than {RENDER_SECONDS} s; the template was stopped.")
+    try:
+        status, payload = json.loads(b"".join(chunks))
+    except ValueError:
+        raise TemplateRefused(
+            "Rendering was stopped: the template used more CPU time or memory than allowed."
+        ) from None
     if status != "ok":
         raise TemplateRefused(payload)
     return {path: base64.b64decode(data) for path, data in payload.items()}
