@@ -93,7 +93,7 @@ class ScaffolderRun(models.Model):
     @property
     def state_badge(self) -> str:
         return {
-            RunState.SUCCEEDED: "good",
+            RunState.SUCCEEDED: "ok",
             RunState.FAILED: "bad",
             RunState.REJECTED: "bad",
             RunState.PENDING_APPROVAL: "warn",
