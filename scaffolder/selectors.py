@@ -33,12 +33,17 @@ def templates_with_problems() -> QuerySet[SoftwareTemplate]:
 
 
 def runs_of(user) -> QuerySet[ScaffolderRun]:
-    runs = ScaffolderRun.objects.select_related("template", "requester").defer("template__files")
-    if is_approver(user):
-        from django.db.models import Q
+    """The user's runs, their teams' (as owners), and for approvers the runs waiting for approval."""
+    from django.db.models import Q
 
-        return runs.filter(Q(requester=user) | Q(state=RunState.PENDING_APPROVAL))
-    return runs.filter(requester=user)
+    from catalog.selectors import teams_of
+
+    runs = ScaffolderRun.objects.select_related("template", "requester").defer("template__files")
+    teams = [team.ref for team in teams_of(user).only("kind", "namespace", "name")]
+    visible = Q(requester=user) | Q(owner__in=teams)
+    if is_approver(user):
+        visible |= Q(state=RunState.PENDING_APPROVAL)
+    return runs.filter(visible)
 
 
 def run_detail(pk: int) -> ScaffolderRun | None:

@@ -400,7 +400,7 @@ def run_confirm(*, user, run_id: int) -> ScaffolderRun:
     """Create it: the draft goes to its approvers, or straight to the worker."""
     with transaction.atomic():
         run = _lock(run_id)
-        if not permissions.can_operate(user, run):
+        if not permissions.can_confirm(user, run):
             raise PermissionDenied("Only the person who previewed this run can create it.")
         if run.state != RunState.DRAFT:
             raise IllegalTransition(f"This run is {run.get_state_display().lower()} already.")
@@ -488,7 +488,7 @@ def run_retry(*, user, run_id: int) -> ScaffolderRun:
     with transaction.atomic():
         run = _lock(run_id)
         if not permissions.can_operate(user, run):
-            raise PermissionDenied("Only the requester or a Platform Admin retries a run.")
+            raise PermissionDenied("Only the requester, the owning team or a Platform Admin retries a run.")
         if run.state != RunState.FAILED:
             raise IllegalTransition("Only a failed run can be retried.")
         run.steps.filter(state__in=[StepState.FAILED, StepState.RUNNING]).update(state=StepState.PENDING, message="")
@@ -505,7 +505,7 @@ def run_cleanup(*, user, run_id: int) -> list[str]:
     with transaction.atomic():
         run = _lock(run_id)
         if not permissions.can_operate(user, run):
-            raise PermissionDenied("Only the requester or a Platform Admin cleans up a run.")
+            raise PermissionDenied("Only the requester, the owning team or a Platform Admin cleans up a run.")
         if run.state != RunState.FAILED:
             raise IllegalTransition("Only a failed run is cleaned up; a successful one is yours to keep.")
         outputs = dict(run.outputs)

@@ -104,6 +104,7 @@ def run_detail(request, pk):
         "lines": list(run.log_lines.all()[:2000]),
         "approvals": list(RunApproval.objects.filter(run=run).select_related("approver")),
         "can_operate": permissions.can_operate(request.user, run),
+        "can_confirm": permissions.can_confirm(request.user, run),
         "can_approve": permissions.can_approve(request.user, run) and run.state == RunState.PENDING_APPROVAL,
     }
     if run.state in (RunState.DRAFT, RunState.PENDING_APPROVAL):
