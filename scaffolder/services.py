@@ -26,9 +26,10 @@ from catalog.selectors import teams_of
 from portal import crypto, safe_yaml
 from portal.githosts import errors as host_errors
 from portal.githosts.integrations import all_integrations, integration_for_host
+from portal.models import NotificationEvent
 from portal.permissions import is_platform_admin
 from portal.services import PermissionDenied, ServiceError, audit_record, notify
-from provisioning.services import SECRET_MASK, parameters_check
+from provisioning.services import SECRET_MASK, parameters_check, secret_parameter_names
 from scaffolder import permissions, repositories, sandbox
 from scaffolder.models import RunApproval, RunLogLine, RunState, RunStep, ScaffolderRun, SoftwareTemplate, StepState
 
@@ -199,9 +200,7 @@ def owner_choices(user) -> list[str]:
 
 
 def _split_secrets(schema: dict, values: dict) -> tuple[dict, str]:
-    from provisioning.library import secret_names  # the environments' rule: writeOnly or format: password
-
-    secret = secret_names(schema)
+    secret = secret_parameter_names(schema)  # the environments' rule: writeOnly or format: password
     shown = {k: (SECRET_MASK if k in secret else v) for k, v in values.items()}
     hidden = {k: v for k, v in values.items() if k in secret}
     return shown, (crypto.encrypt(json.dumps(hidden), purpose=ENCRYPTION_PURPOSE) if hidden else "")
@@ -317,9 +316,8 @@ def _values(*, name, owner, target, parameters, requester) -> dict:
 
 def preview_files(*, template, name, owner, target, parameters, requester) -> dict[str, bytes]:
     """The rendered files with secret values masked: what the preview (and a dry run) shows."""
-    from provisioning.library import secret_names
-
-    masked = {k: (SECRET_MASK if k in secret_names(template.parameters_schema) else v) for k, v in parameters.items()}
+    secret = secret_parameter_names(template.parameters_schema)
+    masked = {k: (SECRET_MASK if k in secret else v) for k, v in parameters.items()}
     values = _values(name=name, owner=owner, target=target, parameters=masked, requester=requester)
     return sandbox.render_isolated(template.files, values, suffix=template.descriptor.get("_suffix", ".jinja"))
 
@@ -432,9 +430,11 @@ def _notify_approvers(run) -> None:
 
     group = run.template.approval["group"]
     users = get_user_model().objects.filter(groups__name=group, is_active=True).exclude(pk=run.requester_id)
+    # The portal has no notification events of Create's own yet: approvals and outcomes use the
+    # environments' ones, so the same preferences govern them.
     notify(
         users=list(users),
-        event="approval_requested",
+        event=NotificationEvent.APPROVAL_NEEDED,
         title=f"Approve {run.name} from {run.template.title}",
         body=f"{run.requester.get_username()} wants to create {run.name}.",
         url=_run_url(run),
@@ -475,7 +475,7 @@ def run_reject(*, user, run_id: int, comment: str) -> ScaffolderRun:
         audit_record(actor=user, action="scaffolder.run.reject", obj=run, changes={"comment": comment[:200]})
         notify(
             users=[run.requester],
-            event="request_rejected",
+            event=NotificationEvent.APPROVAL_DECIDED,
             title=f"{run.name} was rejected",
             body=comment[:500],
             url=_run_url(run),
@@ -596,7 +596,7 @@ def run_execute(run_id: int) -> str:
     entity = run.outputs.get("entity_url", "")
     notify(
         users=[run.requester],
-        event="request_ready",
+        event=NotificationEvent.ENVIRONMENT_READY,
         title=f"{run.name} is ready",
         body=f"Created from {run.template.title}.",
         url=entity or _run_url(run),
@@ -615,7 +615,7 @@ def _fail(run, step, log, message: str) -> str:
     )
     notify(
         users=[run.requester],
-        event="run_failed",
+        event=NotificationEvent.ENVIRONMENT_FAILED,
         title=f"Creating {run.name} failed",
         body=error[:500],
         url=_run_url(run),

@@ -216,3 +216,8 @@ def parameter_schema_problem(schema: object) -> str | None:
     except library.TemplateProblem as exc:
         return str(exc)
     return None
+
+
+def secret_parameter_names(schema: dict) -> frozenset[str]:
+    """The secret parameters of a schema (``writeOnly: true`` or ``format: password``); shared with the scaffolder."""
+    return library.secret_names(schema)
