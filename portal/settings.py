@@ -483,6 +483,9 @@ GIT_CACHE_DIR = Path(env("GIT_CACHE_DIR", str(VAR_DIR / "git-cache")))
 # --- scaffolder: software templates -----------------------------------------------------------
 # Folders of software templates besides the ones Bridge ships (scaffolder/software_templates).
 SCAFFOLDER_TEMPLATE_DIRS = env_list("SCAFFOLDER_TEMPLATE_DIRS", [])
+# Templates in Git repositories, read through the Git integrations: a JSON list of
+# {"url": "https://github.com/acme/templates.git", "ref": "main", "path": "python-service"}.
+SCAFFOLDER_TEMPLATE_REPOSITORIES = env("SCAFFOLDER_TEMPLATE_REPOSITORIES", "")
 # A folder of bare repositories on the portal's disk that runs may create (the offline demo);
 # empty turns the destination off. Development uses var/git.
 SCAFFOLDER_LOCAL_GIT_ROOT = env("SCAFFOLDER_LOCAL_GIT_ROOT", "" if PRODUCTION else str(VAR_DIR / "git"))

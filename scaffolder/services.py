@@ -85,28 +85,59 @@ def templates_reload(*, actor) -> list[LoadResult]:
     for root in template_roots():
         for directory in sandbox.template_directories(root):
             results.append(_load_one(directory, actor=actor))
+    for source in template_repositories():
+        results.append(_load_from_git(source, actor=actor))
     return results
 
 
-def _load_one(directory: Path, *, actor) -> LoadResult:
+def template_repositories() -> list[dict]:
+    """``SCAFFOLDER_TEMPLATE_REPOSITORIES``: [{"url", "ref", "path", "name"}] (JSON in the environment)."""
+    raw = getattr(settings, "SCAFFOLDER_TEMPLATE_REPOSITORIES", "") or ""
+    if not raw.strip():
+        return []
+    try:
+        items = json.loads(raw)
+    except ValueError:
+        logger.error("SCAFFOLDER_TEMPLATE_REPOSITORIES is not valid JSON; no template is read from Git.")
+        return []
+    return [i for i in items if isinstance(i, dict) and i.get("url")] if isinstance(items, list) else []
+
+
+def _load_from_git(source: dict, *, actor) -> LoadResult:
+    from scaffolder import git_source
+
+    label = f"{source['url']}@{source.get('ref') or 'HEAD'}:{source.get('path', '')}"
+    name = str(source.get("name") or str(source.get("path") or "").strip("/").rsplit("/", 1)[-1] or "template")
+    with tempfile.TemporaryDirectory(prefix="bridge-template-") as work:
+        try:
+            folder = git_source.fetch_template(
+                source["url"], str(source.get("ref") or "HEAD"), str(source.get("path") or ""), Path(work)
+            )
+        except sandbox.TemplateRefused as exc:
+            return _refused(name, label, str(exc), actor=actor)
+        return _load_one(folder, actor=actor, name=name, source=label)
+
+
+def _refused(name: str, source: str, reason: str, *, actor) -> LoadResult:
+    now = timezone.now()
+    name = name[:63]
+    SoftwareTemplate.objects.filter(name=name).update(last_load_error=reason, loaded_at=now)
+    if not SoftwareTemplate.objects.filter(name=name).exists():
+        SoftwareTemplate.objects.create(
+            name=name, title=name, source_path=source, is_active=False, last_load_error=reason, loaded_at=now, digest=""
+        )
+    audit_record(actor=actor, action="scaffolder.template.refused", changes={"name": name, "reason": reason})
+    return LoadResult(name, "refused", reason)
+
+
+def _load_one(directory: Path, *, actor, name: str = "", source: str = "") -> LoadResult:
     now = timezone.now()
     try:
         loaded = sandbox.load_template(directory)
     except sandbox.TemplateRefused as exc:
-        name = directory.name
-        SoftwareTemplate.objects.filter(name=name).update(last_load_error=str(exc), loaded_at=now)
-        if not SoftwareTemplate.objects.filter(name=name).exists():
-            SoftwareTemplate.objects.create(
-                name=name[:63],
-                title=name,
-                source_path=str(directory),
-                is_active=False,
-                last_load_error=str(exc),
-                loaded_at=now,
-                digest="",
-            )
-        audit_record(actor=actor, action="scaffolder.template.refused", changes={"name": name, "reason": str(exc)})
-        return LoadResult(name, "refused", str(exc))
+        return _refused(name or directory.name, source or str(directory), str(exc), actor=actor)
+    if source:
+        loaded.source = source
     d = loaded.descriptor
     fields = {
         "title": d["title"],
