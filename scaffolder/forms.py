@@ -9,8 +9,9 @@ from __future__ import annotations
 from django import forms
 
 from provisioning.forms import PARAM_PREFIX, parameter_field
+from provisioning.services import secret_parameter_names
 from scaffolder import services
-from scaffolder.models import SoftwareTemplate
+from scaffolder.models import ScaffolderRun, SoftwareTemplate
 
 
 class RunForm(forms.Form):
@@ -86,3 +87,21 @@ class RunForm(forms.Form):
                 continue
             for message in messages:
                 self.add_error(target, message)
+
+
+def initial_from(run: ScaffolderRun) -> dict:
+    """The form's values of an earlier preview ("Change the values"); secrets are never sent back."""
+    target = run.target
+    kind = target.get("kind", "")
+    initial = {
+        "name": run.name,
+        "owner": run.owner,
+        "destination": f"{kind}:{target.get('host')}" if kind in ("github", "gitlab") else kind,
+        "repository_owner": target.get("owner", ""),
+        "repository_url": target.get("url", ""),
+        "visibility": target.get("visibility", ""),
+        "with_environment": bool(target.get("with_environment")),
+    }
+    secret = secret_parameter_names(run.template.parameters_schema)
+    initial.update({PARAM_PREFIX + k: v for k, v in run.parameters.items() if k not in secret})
+    return initial

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 from portal.params import parse_int
 from portal.services import ServiceError
 from scaffolder import permissions, sandbox, selectors, services
-from scaffolder.forms import RunForm
+from scaffolder.forms import RunForm, initial_from
 from scaffolder.models import RunApproval, RunState
 
 
@@ -68,7 +68,13 @@ def template_form(request, name: str):
     template = selectors.templates_published().filter(name=name).first()
     if template is None:
         raise Http404("No such template.")
-    form = RunForm(request.POST if request.method == "POST" else None, template=template, user=request.user)
+    initial = {}
+    earlier = selectors.run_detail(parse_int(request.GET.get("from")) or 0) if request.GET.get("from") else None
+    if earlier is not None and earlier.requester_id == request.user.pk and earlier.template_id == template.pk:
+        initial = initial_from(earlier)  # "Change the values" of an earlier preview
+    form = RunForm(
+        request.POST if request.method == "POST" else None, template=template, user=request.user, initial=initial
+    )
     if request.method == "POST":
         valid = form.is_valid()
         try:

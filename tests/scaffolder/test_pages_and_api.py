@@ -189,3 +189,16 @@ def test_secret_parameters_are_write_only(custom_template, team, developer, logi
     api = client.get(f"/api/scaffolder/runs/{run.pk}/").content.decode()
     assert "s3cr3t-value" not in api
     assert template.name == "with-secret"
+
+
+@pytest.mark.django_db
+def test_change_the_values_brings_back_the_form_as_it_was_filled(published, team, developer, stranger, login):
+    client = login(developer)
+    client.post("/create/templates/python-service/", {**FORM, "p_port": "9000"})
+    run = ScaffolderRun.objects.get()
+    page = client.get(f"/create/runs/{run.pk}/").content.decode()
+    assert f"/create/templates/python-service/?from={run.pk}" in page
+    form = client.get(f"/create/templates/python-service/?from={run.pk}").content.decode()
+    assert 'value="payments-api"' in form and 'value="9000"' in form and 'value="shop"' in form
+    other = login(stranger).get(f"/create/templates/python-service/?from={run.pk}").content.decode()
+    assert 'value="payments-api"' not in other  # only the requester's own values come back
