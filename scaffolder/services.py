@@ -39,6 +39,7 @@ NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,61}[a-z0-9]$")
 OWNER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,99}){0,4}$")
 ENCRYPTION_PURPOSE = "scaffolder"
 VISIBILITIES = ("private", "internal", "public")
+STALE_RUNNING_SECONDS = 700  # longer than the task's hard time limit (scaffolder.tasks)
 STEP_TITLES = {
     "render": "Render the template",
     "repository": "Create the repository",
@@ -550,6 +551,12 @@ def run_cleanup(*, user, run_id: int) -> list[str]:
             location_remove(actor=None, location=location)
         removed.append(f"catalog location {outputs['location_id']}")
         outputs.pop("location_id")
+    if outputs.get("imported"):
+        from catalog.services import catalog_import_text
+
+        catalog_import_text(text="", name=outputs["imported"])  # its entities are orphaned, as a location's
+        removed.append(f"catalog entry {outputs.pop('entity_ref', outputs['imported'])}")
+        outputs.pop("imported")
     repo = outputs.get("repository") or {}
     if repo.get("created"):
         kind = run.target.get("kind")
@@ -594,9 +601,18 @@ class _Log:
 
 def run_execute(run_id: int) -> str:
     """Claim a queued run and do its steps in order, skipping those done; the task calls this."""
+    from datetime import timedelta
+
+    from django.db.models import Q
+
     now = timezone.now()
-    claimed = ScaffolderRun.objects.filter(pk=run_id, state=RunState.QUEUED).update(
-        state=RunState.RUNNING, started_at=now, updated_at=now
+    # A run left "running" longer than the task's hard time limit lost its worker: the message comes
+    # back (late acknowledgement) and the run resumes; its steps are idempotent.
+    stale = now - timedelta(seconds=STALE_RUNNING_SECONDS)
+    claimed = (
+        ScaffolderRun.objects.filter(pk=run_id)
+        .filter(Q(state=RunState.QUEUED) | Q(state=RunState.RUNNING, updated_at__lt=stale))
+        .update(state=RunState.RUNNING, started_at=now, updated_at=now)
     )
     if not claimed:
         return "not queued"
@@ -611,6 +627,7 @@ def run_execute(run_id: int) -> str:
             continue
         log.step = step.key
         RunStep.objects.filter(pk=step.pk).update(state=StepState.RUNNING, started_at=timezone.now())
+        ScaffolderRun.objects.filter(pk=run.pk).update(updated_at=timezone.now())
         log(f"▶ {step.title}")
         try:
             message, skipped = STEPS[step.key](run, log)
@@ -663,6 +680,8 @@ def _created_summary(outputs: dict) -> str:
         parts.append(f"commit {outputs['commit'][:12]}")
     if outputs.get("location_id"):
         parts.append(f"catalog location {outputs['location_id']}")
+    if outputs.get("imported"):
+        parts.append("its catalog entry")
     if outputs.get("environment_request_id"):
         parts.append(f"environment request {outputs['environment_request_id']}")
     return ", ".join(parts)
@@ -779,6 +798,8 @@ def _step_register(run, log):
     branch = run.target.get("branch", "main")
     if run.target.get("kind") == "local":
         result = catalog_services.catalog_import_text(text=files["catalog-info.yaml"], name=f"scaffolder-{run.name}")
+        run.outputs["imported"] = f"scaffolder-{run.name}"
+        ScaffolderRun.objects.filter(pk=run.pk).update(outputs=run.outputs)
         if result.problems:
             raise repositories.PublishError("The catalog refused catalog-info.yaml: " + str(result.problems[0])[:300])
         log(f"Imported catalog-info.yaml: {result.summary()}")

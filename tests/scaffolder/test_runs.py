@@ -202,3 +202,35 @@ def test_a_first_environment_is_requested_from_the_named_template(published, tea
 def test_without_the_choice_no_environment_is_requested(published, team, developer, enqueued):
     run = create(developer, published, destination="local")
     assert "environment" not in [s.key for s in run.steps.all()]
+
+
+@pytest.mark.django_db
+def test_a_run_whose_worker_died_resumes_when_its_message_comes_back(published, team, developer, enqueued):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from scaffolder.models import ScaffolderRun
+
+    run = create(developer, published, destination="local")
+    # The worker died in the middle of the push: the run is "running", untouched for longer than a task may last.
+    ScaffolderRun.objects.filter(pk=run.pk).update(state=RunState.RUNNING)
+    run.steps.filter(key="render").update(state=StepState.SUCCEEDED)
+    run.steps.filter(key="push").update(state=StepState.RUNNING)
+    assert services.run_execute(run.pk) == "not queued"  # another worker may still be on it
+    ScaffolderRun.objects.filter(pk=run.pk).update(updated_at=timezone.now() - timedelta(minutes=15))
+    assert services.run_execute(run.pk) == "succeeded"
+
+
+@pytest.mark.django_db
+def test_cleaning_up_a_local_run_orphans_its_catalog_entry(published, team, developer, enqueued, monkeypatch):
+    from catalog.models import Entity
+
+    run = create(developer, published, destination="local")
+    monkeypatch.setitem(services.STEPS, "docs", lambda run, log: (_ for _ in ()).throw(services.ServiceError("x")))
+    assert services.run_execute(run.pk) == "failed"
+    run.refresh_from_db()
+    assert "its catalog entry" in run.error and "the repository payments-api" in run.error
+    removed = services.run_cleanup(user=developer, run_id=run.pk)
+    assert removed == ["catalog entry component:default/payments-api", "repository payments-api"]
+    assert Entity.objects.get(kind="Component", name="payments-api").orphaned
