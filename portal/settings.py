@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "provisioning.apps.ProvisioningConfig",
     "pipelines.apps.PipelinesConfig",
     "knowledge.apps.KnowledgeConfig",
+    "scaffolder.apps.ScaffolderConfig",
 ]
 
 MIDDLEWARE = [
@@ -487,6 +488,18 @@ GIT_HTTP_DEADLINE = env_int("GIT_HTTP_DEADLINE", 60)
 GIT_HTTP_MAX_RATE_WAIT = env_int("GIT_HTTP_MAX_RATE_WAIT", 10)
 GIT_COMMAND_TIMEOUT = env_int("GIT_COMMAND_TIMEOUT", 60)
 GIT_CACHE_DIR = Path(env("GIT_CACHE_DIR", str(VAR_DIR / "git-cache")))
+# --- scaffolder: software templates -----------------------------------------------------------
+# Folders of software templates besides the ones Bridge ships (scaffolder/software_templates).
+SCAFFOLDER_TEMPLATE_DIRS = env_list("SCAFFOLDER_TEMPLATE_DIRS", [])
+# Templates in Git repositories, read through the Git integrations: a JSON list of
+# {"url": "https://github.com/acme/templates.git", "ref": "main", "path": "python-service"}.
+SCAFFOLDER_TEMPLATE_REPOSITORIES = env("SCAFFOLDER_TEMPLATE_REPOSITORIES", "")
+# A folder of bare repositories on the portal's disk that runs may create (the offline demo);
+# empty turns the destination off. Development uses var/git.
+SCAFFOLDER_LOCAL_GIT_ROOT = env("SCAFFOLDER_LOCAL_GIT_ROOT", "" if PRODUCTION else str(VAR_DIR / "git"))
+# The committer of every first commit (the author is the developer who asked for it).
+SCAFFOLDER_COMMITTER_NAME = env("SCAFFOLDER_COMMITTER_NAME", "Bridge")
+SCAFFOLDER_COMMITTER_EMAIL = env("SCAFFOLDER_COMMITTER_EMAIL", "bridge@portal.invalid")
 # --- catalog: locations in Git repositories and discovery -------------------------------------
 # How often every location is asked "changed since?" (conditional requests; unchanged costs no write).
 CATALOG_LOCATION_REFRESH_SECONDS = env_int("CATALOG_LOCATION_REFRESH_SECONDS", 300)

@@ -60,6 +60,10 @@ def _parameter_field(name: str, prop: dict, required: bool) -> forms.Field:
     )
 
 
+# Public: the scaffolder builds its parameter fields with it, so both forms behave alike.
+parameter_field = _parameter_field
+
+
 class RequestForm(forms.Form):
     name = forms.CharField(
         max_length=40,

@@ -18,6 +18,10 @@ Implemented: GitHub ``/orgs/{org}/repos``, ``/users/{user}/repos``, ``/repos/{o}
 recorded; 304 on ``If-None-Match``), ``/repos/{o}/{r}/git/trees/{ref}?recursive=1``. GitLab
 ``/groups/{id}/projects`` (``include_subgroups``), ``/projects/{id}``,
 ``/projects/{id}/repository/files/{path}`` (HEAD and ``/raw``), ``/projects/{id}/repository/tree``.
+Repository creation (tests/fixtures/githosts/scaffolder_recorded.json): GitHub ``POST /orgs/{org}/repos``
+(201, or 422 when the name is taken) and ``DELETE /repos/{o}/{r}``; GitLab ``GET /namespaces/{path}``
+(groups added with ``add_group``), ``POST /projects`` and ``DELETE /projects/{id}``. A created
+repository is an empty bare repository of the Git server that accepts pushes.
 Lists are paginated with ``Link`` headers (and GitLab's ``x-*`` headers); every answer carries
 rate-limit headers that count down.
 
@@ -86,6 +90,9 @@ class GitHostAPI:
         self.kind = kind
         self.recorded = _load("github_recorded.json" if kind == "github" else "gitlab_recorded.json")
         self.limits = _load("github_rate_limits.json")
+        self.creation = _load("scaffolder_recorded.json")
+        self.groups: dict[str, int] = {}  # GitLab group path -> namespace id
+        self.bodies: list[dict] = []  # the JSON bodies Bridge sent, in order
         self.repos: dict[str, dict] = {}  # slug -> {"archived": bool, "id": int}
         self.requests: list[dict] = []
         self.redirects: dict[str, str] = {}
@@ -112,7 +119,7 @@ class GitHostAPI:
             def do_GET(self):
                 api._handle(self)
 
-            do_HEAD = do_GET
+            do_HEAD = do_POST = do_DELETE = do_GET
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
@@ -145,6 +152,11 @@ class GitHostAPI:
                 "archived": archived,
                 "id": self.repos.get(slug, {}).get("id") or 1000 + len(self.repos),
             }
+
+    def add_group(self, path: str) -> int:
+        with self._lock:
+            self.groups[path] = self.groups.get(path) or 100 + len(self.groups)
+            return self.groups[path]
 
     def remove(self, slug: str) -> None:
         with self._lock:
@@ -348,6 +360,10 @@ class GitHostAPI:
     def _handle(self, request: BaseHTTPRequestHandler) -> None:
         parts = urlsplit(request.path)
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        length = int(request.headers.get("Content-Length") or 0)
+        body = request.rfile.read(length) if length else b""
+        if body:
+            self.bodies.append(json.loads(body))
         self.requests.append(
             {
                 "method": request.command,
@@ -374,6 +390,8 @@ class GitHostAPI:
             return self._send(request, 404, {"message": "Not Found"})
         path = parts.path[len(self.prefix) :]
         handler = self._github if self.kind == "github" else self._gitlab
+        if request.command in ("POST", "DELETE"):
+            handler = self._github_write if self.kind == "github" else self._gitlab_write
         try:
             status, body, headers = handler(request, path, query)
         except LookupError:
@@ -489,6 +507,62 @@ class GitHostAPI:
             raise LookupError
         return files[path]
 
+    # -- creating and deleting repositories --
+
+    def _github_write(self, request, path: str, query: dict):
+        segments = [unquote(s) for s in path.strip("/").split("/")]
+        body = self.bodies[-1] if request.command == "POST" and self.bodies else {}
+        if request.command == "POST" and len(segments) == 3 and segments[0] == "orgs" and segments[2] == "repos":
+            slug = f"{segments[1]}/{body.get('name', '')}"
+            if slug in self.repos:
+                return 422, self.creation["github_validation_failed"]["response"], {}
+            self.git.create_empty(slug)
+            self.add(slug)
+            recorded = self.creation["github_create_repository"]
+            template = json.dumps(recorded["response"])
+            old = recorded["response"]["full_name"]
+            repo = json.loads(
+                template.replace("https://api.github.com", self.api_url).replace("https://github.com", self._web())
+                .replace(old, slug)
+            )  # fmt: skip
+            repo.update(id=self.repos[slug]["id"], name=body["name"], full_name=slug, clone_url=self.git.url(slug),
+                        html_url=f"{self._web()}/{slug}", description=body.get("description"),
+                        private=bool(body.get("private")), visibility=body.get("visibility", "public"))  # fmt: skip
+            headers = {k: v for k, v in recorded["headers"].items() if k not in ("Content-Type", "ETag", "Location")}
+            return 201, repo, {**headers, "Location": f"{self.api_url}/repos/{slug}"}
+        if request.command == "DELETE" and len(segments) == 3 and segments[0] == "repos":
+            slug = f"{segments[1]}/{segments[2]}"
+            if slug not in self.repos:
+                raise LookupError
+            self.remove(slug)
+            self.git.delete(slug)
+            return 204, b"", {}
+        raise LookupError
+
+    def _gitlab_write(self, request, path: str, query: dict):
+        segments = path.strip("/").split("/")
+        body = self.bodies[-1] if request.command == "POST" and self.bodies else {}
+        if request.command == "POST" and segments == ["projects"]:
+            group = next((p for p, i in self.groups.items() if i == body.get("namespace_id")), None)
+            if group is None:
+                return 404, {"message": "404 Namespace Not Found"}, {}
+            slug = f"{group}/{body.get('path') or body.get('name')}"
+            if slug in self.repos:
+                return 400, {"message": {"name": ["has already been taken"], "path": ["has already been taken"]}}, {}
+            self.git.create_empty(slug, branch=body.get("default_branch") or "main")
+            self.add(slug)
+            project = self.gitlab_project(slug)
+            project.update(description=body.get("description", ""), visibility=body.get("visibility", "private"))
+            return self.creation["gitlab_create_project"]["status"], project, {}
+        if request.command == "DELETE" and len(segments) == 2 and segments[0] == "projects":
+            slug = unquote(segments[1])
+            if slug not in self.repos:
+                raise LookupError
+            self.remove(slug)
+            self.git.delete(slug)
+            return 202, {"message": "202 Accepted"}, {}
+        raise LookupError
+
     # -- GitHub --
 
     def _github(self, request, path: str, query: dict):
@@ -542,6 +616,14 @@ class GitHostAPI:
 
     def _gitlab(self, request, path: str, query: dict):
         raw_segments = path.strip("/").split("/")
+        if len(raw_segments) == 2 and raw_segments[0] == "namespaces":
+            group = unquote(raw_segments[1])
+            if group not in self.groups:
+                raise LookupError
+            namespace = dict(self.creation["gitlab_namespace"])
+            namespace.update(id=self.groups[group], name=group.rsplit("/", 1)[-1], path=group.rsplit("/", 1)[-1],
+                             full_path=group)  # fmt: skip
+            return 200, namespace, {}
         if len(raw_segments) == 3 and raw_segments[0] == "groups" and raw_segments[2] == "projects":
             group = unquote(raw_segments[1])
             subgroups = query.get("include_subgroups") == "true"

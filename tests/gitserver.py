@@ -5,6 +5,7 @@
     server.url("acme/shop")                                            # http://127.0.0.1:PORT/acme/shop.git
     server.commit("acme/shop", {"old.yaml": None, "new.yaml": "..."})  # None deletes a file
     server.redirect("/moved/", "http://elsewhere.example/")            # answer 302 below a path
+    server.create_empty("acme/new")                                    # an empty repository that takes pushes
     server.stop()
 
 Repositories are written with ``git fast-import`` (one process per commit). The server also
@@ -140,6 +141,8 @@ class GitServer:
         request.end_headers()
         if request.command != "HEAD":
             request.wfile.write(payload)
+        if request.command == "POST" and parts.path.endswith("/git-receive-pack"):
+            self._reload(parts.path.strip("/").removesuffix("/git-receive-pack").removesuffix(".git"))
 
     # -- writing repositories --
 
@@ -202,6 +205,38 @@ class GitServer:
         if self.default_branch.get(repo) == branch:
             (path / "HEAD").write_text(f"ref: refs/heads/{branch}\n")
         return sha
+
+    def create_empty(self, repo: str, *, branch: str = "main") -> Path:
+        """A bare repository without commits that accepts pushes (as a host's new repository does)."""
+        path = self._bare(repo)
+        subprocess.run(["git", "-C", str(path), "config", "http.receivepack", "true"], check=True)  # noqa: S603, S607
+        (path / "HEAD").write_text(f"ref: refs/heads/{branch}\n")
+        self.default_branch[repo] = branch
+        return path
+
+    def _reload(self, repo: str) -> None:
+        """Read back what a push wrote (branches and files), so the simulated APIs see it."""
+        path = self.root / f"{repo}.git"
+        refs = subprocess.run(  # noqa: S603, S607
+            ["git", "-C", str(path), "for-each-ref", "--format=%(objectname) %(refname:strip=2)", "refs/heads"],
+            capture_output=True, check=True, text=True,
+        ).stdout.split("\n")  # fmt: skip
+        for line in filter(None, refs):
+            sha, branch = line.split(" ", 1)
+            listing = subprocess.run(  # noqa: S603, S607
+                ["git", "-C", str(path), "ls-tree", "-r", "-z", sha], capture_output=True, check=True
+            ).stdout
+            files = {}
+            for entry in filter(None, listing.split(b"\0")):
+                meta, _, name = entry.partition(b"\t")
+                oid = meta.split()[2].decode()
+                data = subprocess.run(  # noqa: S603, S607
+                    ["git", "-C", str(path), "cat-file", "blob", oid], capture_output=True, check=True
+                ).stdout
+                files[name.decode()] = (oid, data)
+            with self._lock:
+                self.branches[(repo, branch)] = sha
+                self.contents[(repo, branch)] = files
 
     def set_default_branch(self, repo: str, branch: str) -> None:
         self.default_branch[repo] = branch

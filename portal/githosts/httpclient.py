@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import email.utils
 import ipaddress
+import json
 import logging
 import socket
 import threading
@@ -348,8 +349,12 @@ class GitHostClient:
         max_bytes: int | None = None,
         allow_statuses: tuple[int, ...] = (),
         integration: Integration | None = None,
+        json_body: dict | None = None,
     ) -> HostResponse:
         """Send one request (following allowed redirects, waiting out short rate limits).
+
+        ``json_body`` is sent as JSON (repository creation by the scaffolder); a request with a body
+        follows no redirect, since the host would not get the body again.
 
         2xx and 304 come back; so do the statuses in ``allow_statuses``. 404/410 raise NotFound,
         401/403 AccessDenied, 5xx and network errors Unavailable.
@@ -371,7 +376,11 @@ class GitHostClient:
             if etag:
                 send["If-None-Match"] = etag
             send.update(self.auth_headers(integration, current))
-            response = self._send(integration, method, current, send, limit, started)
+            body = None
+            if json_body is not None:
+                body = json.dumps(json_body).encode()
+                send["Content-Type"] = "application/json"
+            response = self._send(integration, method, current, send, limit, started, body)
             until = rate_limit_wait(response.status, response.headers, response.body, time.time())
             if until is not None:
                 _block(netloc, until)
@@ -383,6 +392,8 @@ class GitHostClient:
                             retry_at=datetime.fromtimestamp(until, tz=UTC),
                         )
                     continue
+            if response.status in REDIRECTS and "Location" in response.headers and json_body is not None:
+                raise errors.RedirectRefused(f"{_safe(url)} redirected a {method}; Bridge does not send it again.")
             if response.status in REDIRECTS and "Location" in response.headers:
                 redirects += 1
                 target = urljoin(current, response.headers["Location"])
@@ -404,11 +415,11 @@ class GitHostClient:
             response.integration = integration
             return self._judge(response, url, allow_statuses)
 
-    def _send(self, integration, method, url, headers, limit, started) -> HostResponse:
+    def _send(self, integration, method, url, headers, limit, started, body: bytes | None = None) -> HostResponse:
         timeout = (self.connect_timeout, self.read_timeout)
         try:
             with self._session(integration).request(
-                method, url, headers=headers, allow_redirects=False, stream=True, timeout=timeout
+                method, url, headers=headers, data=body, allow_redirects=False, stream=True, timeout=timeout
             ) as raw:
                 declared = raw.headers.get("Content-Length", "")
                 if declared.isdigit() and int(declared) > limit:

@@ -202,3 +202,22 @@ def terraform_variables(request: EnvironmentRequest) -> TerraformVariables:
             builtins["namespace"] = ""
     values.update({name: value for name, value in builtins.items() if name in declared})
     return TerraformVariables(values=values, secret_names=secret_names)
+
+
+def parameter_schema_problem(schema: object) -> str | None:
+    """What is wrong with a parameters JSON Schema under the environment templates' rules, or None.
+
+    Shared with the scaffolder, so software templates and environment templates accept the same forms.
+    """
+    if not isinstance(schema, dict):
+        return "parameters must be a JSON Schema object"
+    try:
+        library.validate_parameters_schema(schema)
+    except library.TemplateProblem as exc:
+        return str(exc)
+    return None
+
+
+def secret_parameter_names(schema: dict) -> frozenset[str]:
+    """The secret parameters of a schema (``writeOnly: true`` or ``format: password``); shared with the scaffolder."""
+    return library.secret_names(schema)

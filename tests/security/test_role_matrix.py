@@ -66,6 +66,24 @@ API_OWN = "401 200 404 404 404 404"  # the developer's own token or notification
 API_POST_ONLY = "401 405 405 405 405 405"
 HOOK = "405 405 405 405 405 405"  # receivers take POSTs only; see WRITES
 
+SCAFFOLD_FORM = {
+    "name": "svc-matrix-form",
+    "owner": "group:default/team-matrix",
+    "destination": "local",
+    "p_description": "A new service.",
+    "p_system": "matrix",
+    "p_lifecycle": "experimental",
+    "p_python_version": "3.12",
+    "p_port": "8000",
+}
+SCAFFOLD_API = {
+    "template": "python-service",
+    "name": "svc-matrix-api",
+    "owner": "group:default/team-matrix",
+    "destination": "local",
+    "parameters": {"description": "A new service."},
+}
+
 GET = {
     "": READ,
     "accounts/login/": "200 302 302 302 302 302",  # signed in: on to the home page
@@ -153,6 +171,11 @@ GET = {
     "api/knowledge/incidents/<pk>/": API_READ,
     "api/knowledge/incidents/<pk>/close/": API_POST_ONLY,
     "api/knowledge/incidents/<pk>/steps/": API_POST_ONLY,
+    "api/scaffolder/": API_READ,
+    "api/scaffolder/templates/": API_READ,
+    "api/scaffolder/templates/<name>/": API_READ,
+    "api/scaffolder/runs/": API_READ,  # filtered to what each may see
+    "api/scaffolder/runs/<pk>/": "401 200 200 404 200 200",  # requester, owning team, approvers, admins
     "api/tokens/": API_READ,  # each sees their own
     "api/tokens/<pk>/": API_OWN,
     "api/tokens/<pk>/revoke/": API_POST_ONLY,
@@ -194,6 +217,15 @@ GET = {
     "environments/approvals/": APPROVERS,
     "environments/templates/reload/": POST_ONLY,
     "environments/drifted/": READ,  # filtered to what each may see
+    "create/": READ,
+    "create/templates/reload/": POST_ONLY,
+    "create/templates/<name>/": READ,  # everyone signed in may create from a template
+    "create/runs/<pk>/": REQUEST,  # requester, owning team, approvers, Platform Admins
+    "create/runs/<pk>/create/": POST_ONLY,
+    "create/runs/<pk>/approve/": POST_ONLY,
+    "create/runs/<pk>/reject/": POST_ONLY,
+    "create/runs/<pk>/retry/": POST_ONLY,
+    "create/runs/<pk>/cleanup/": POST_ONLY,
     "environments/new/<name>/": READ,  # everyone signed in may request
     "environments/requests/<pk>/": REQUEST,
     "environments/requests/<pk>/live/": REQUEST,
@@ -348,6 +380,15 @@ WRITES: dict[str, list[tuple]] = {
     "catalog/<kind>/<namespace>/<name>/link/": [("post", lambda w: {"username": "dev"}, "L 403 403 403 403 R")],
     "catalog/<kind>/<namespace>/<name>/unlink/": [("post", None, "L 403 403 403 403 403")],
     "environments/templates/reload/": [("post", None, ADMIN_WRITE)],
+    "create/templates/reload/": [("post", None, "L 403 403 403 403 302")],
+    # A new preview (a draft run) for the team: its members and Platform Admins; others own no team (F).
+    "create/templates/<name>/": [("post", lambda w: SCAFFOLD_FORM, "L 302 302 F F 302")],
+    # On the developer's preview: only they create from it; nothing there to approve, reject, retry or clean up.
+    "create/runs/<pk>/create/": [("post", None, "L 302 R 404 R R")],
+    "create/runs/<pk>/approve/": [("post", None, "L R R 404 R R")],
+    "create/runs/<pk>/reject/": [("post", lambda w: {"comment": "No."}, "L R R 404 R R")],
+    "create/runs/<pk>/retry/": [("post", None, "L R R 404 R R")],
+    "create/runs/<pk>/cleanup/": [("post", None, "L R R 404 R R")],
     # The request form: anyone signed in may submit (this body is incomplete, so it is shown again).
     "environments/new/<name>/": [("post", None, "L 400 400 400 400 400")],
     # On the request awaiting approval that the developer made for the team:
@@ -505,6 +546,7 @@ WRITES: dict[str, list[tuple]] = {
     "api/knowledge/incidents/<pk>/close/": [("post", lambda w: {"outcome": "resolved"}, API_TEAM_WRITE)],
     "api/knowledge/incidents/<pk>/steps/": [("post", lambda w: {"number": 1, "done": True}, API_TEAM_WRITE)],
     "api/tokens/": [("post", lambda w: {"name": "api"}, "401 201 201 201 201 201")],
+    "api/scaffolder/runs/": [("post", lambda w: SCAFFOLD_API, "401 201 201 400 400 201")],
     "api/tokens/<pk>/revoke/": [("post", None, "401 200 404 404 404 404")],
     "api/notifications/read-all/": [("post", None, "401 200 200 200= 200 200")],  # the stranger has none
     "api/notifications/<pk>/read/": [("post", None, "401 200 404 404 404 404")],
@@ -704,6 +746,10 @@ def _param_values(w) -> list[tuple[str, dict]]:
         ("api/catalog/locations/", {"pk": w.location.pk}),
         ("catalog/", entity),
         ("environments/new/", {"name": w.template.name}),
+        ("create/templates/", {"name": w.software_template.name}),
+        ("create/runs/", {"pk": w.scaffolder_run.pk}),
+        ("api/scaffolder/templates/", {"name": w.software_template.name}),
+        ("api/scaffolder/runs/", {"pk": w.scaffolder_run.pk}),
         *[
             (f"environments/requests/<pk>/{action}/", {"pk": w.active.pk})
             for action in ("extend", "destroy", "status", "drift", "reapply", "release-lock")
@@ -773,7 +819,7 @@ def snapshot() -> dict:
 
     models = [
         m
-        for label in ("catalog", "provisioning", "pipelines", "knowledge")
+        for label in ("catalog", "provisioning", "pipelines", "knowledge", "scaffolder")
         for m in apps.get_app_config(label).get_models()
     ]
     models += [apps.get_model("portal", name) for name in ("PersonalToken", "Notification", "NotificationPreference")]

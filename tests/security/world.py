@@ -92,6 +92,8 @@ class World:
     token: object = None
     notification: object = None
     audit_event: object = None
+    software_template: object = None  # the shipped Python service
+    scaffolder_run: object = None  # the developer's preview (draft) of a new service owned by the team
 
 
 def _request_through_plan(services, runs_model, *, user, template, name, team, entity):
@@ -257,6 +259,21 @@ def build(users: dict) -> World:
         actor=dev,
         page=w.open_page,
         upload=SimpleUploadedFile("notes.txt", b"open notes\n", content_type="text/plain"),
+    )
+
+    # Create: the shipped software template, and the developer's preview of a service for the team.
+    from scaffolder import services as scaffolder
+    from scaffolder.models import SoftwareTemplate
+
+    scaffolder.templates_reload(actor=None)
+    w.software_template = SoftwareTemplate.objects.get(name="python-service")
+    w.scaffolder_run = scaffolder.run_draft(
+        user=dev,
+        template=w.software_template,
+        name="svc-matrix-new",
+        owner="group:default/team-matrix",
+        destination="local",
+        parameters={"description": "The role matrix needs one."},
     )
 
     # Portal: the developer's token and notification; an audit event.
