@@ -76,7 +76,7 @@ lint: install-dev
 
 # pip-audit checks both locked sets (every package, not only the direct pins).
 security: install-dev
-	$(BIN)/bandit -q -c pyproject.toml -r portal catalog provisioning pipelines knowledge
+	$(BIN)/bandit -q -c pyproject.toml -r portal catalog provisioning pipelines knowledge scaffolder incidents
 	$(BIN)/pip-audit --progress-spinner off --disable-pip -r requirements.lock
 	$(BIN)/pip-audit --progress-spinner off --disable-pip -r requirements-dev.lock
 

@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 from portal.githosts import errors
-from portal.githosts.git import RemoteRepository
+from portal.githosts.git import RemoteRepository, git_program
 from scaffolder import sandbox
 
 GIT_TIMEOUT = 120
@@ -24,7 +24,7 @@ def _local(args: list[str], *, repo: Path, data: bool = False) -> subprocess.Com
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GIT_NO_LAZY_FETCH": "1", "GIT_CONFIG_NOSYSTEM": "1",
            "GIT_CONFIG_GLOBAL": os.devnull, "HOME": str(repo)}  # fmt: skip
     return subprocess.run(  # noqa: S603 - fixed program, argument list
-        ["git", "-C", str(repo), *args], capture_output=True, env=env, timeout=GIT_TIMEOUT, check=False
+        [git_program(), "-C", str(repo), *args], capture_output=True, env=env, timeout=GIT_TIMEOUT, check=False
     )
 
 
@@ -35,7 +35,7 @@ def fetch_template(url: str, ref: str, path: str, work: Path) -> Path:
         remote = RemoteRepository(url)
         sha = remote.resolve(ref or "HEAD")
         bare = work / "repo.git"
-        subprocess.run(["git", "init", "--bare", "-q", str(bare)], check=True, capture_output=True, timeout=30)  # noqa: S603, S607
+        subprocess.run([git_program(), "init", "--bare", "-q", str(bare)], check=True, capture_output=True, timeout=30)  # noqa: S603
         for key, value in (
             ("remote.origin.url", url),
             ("remote.origin.promisor", "true"),

@@ -18,7 +18,7 @@ from urllib.parse import quote
 from django.conf import settings
 
 from portal.githosts import errors
-from portal.githosts.git import RemoteRepository
+from portal.githosts.git import RemoteRepository, git_program
 from portal.githosts.httpclient import client
 from portal.githosts.integrations import Integration
 
@@ -169,7 +169,7 @@ def _plain_env(home: str) -> dict[str, str]:
 def _git(args: list[str], *, cwd: Path | None = None, env: dict | None = None) -> str:
     with tempfile.TemporaryDirectory(prefix="bridge-git-home-") as home:
         done = subprocess.run(  # noqa: S603 - fixed program, argument list
-            ["git", *args],
+            [git_program(), *args],
             cwd=cwd,
             env={**_plain_env(home), **(env or {})},
             capture_output=True,
