@@ -225,6 +225,10 @@ STORAGES = {
 }
 
 PORTAL_BASE_URL = env("PORTAL_BASE_URL", "http://127.0.0.1:8000")
+# Team chat webhooks: https to public hosts only, unless these say otherwise (a chat server
+# inside the network, a test receiver on 127.0.0.1).
+CHAT_WEBHOOK_ALLOW_HTTP = env_bool("CHAT_WEBHOOK_ALLOW_HTTP", False)
+CHAT_WEBHOOK_ALLOW_PRIVATE = env_bool("CHAT_WEBHOOK_ALLOW_PRIVATE", False)
 EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "bridge@localhost")
 EMAIL_HOST = env("EMAIL_HOST", "localhost")

@@ -47,8 +47,9 @@ def _announce_incident(incident: Incident) -> None:
 def incident_start(*, actor, runbook: Page, entity: Entity | None, severity: str, summary: str = "") -> Incident:
     if runbook.kind != PageKind.RUNBOOK:
         raise ServiceError("Incidents are started from a runbook.")
-    if not permissions.can_start_incident(actor, runbook):
-        raise PermissionDenied("Sign in to start an incident.")
+    refusal = permissions.incident_start_refusal(actor, runbook, entity)
+    if refusal is not None:
+        raise PermissionDenied(refusal)
     from knowledge.models import Severity
 
     if severity not in Severity.values:

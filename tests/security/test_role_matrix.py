@@ -405,8 +405,12 @@ WRITES: dict[str, list[tuple]] = {
     "knowledge/s/<key>/p/<slug>/delete/": [("post", None, TEAM_WRITE)],
     "knowledge/s/<key>/p/<slug>/files/": [("post", lambda w: {"file": _file()}, TEAM_WRITE)],
     "knowledge/s/<key>/p/<slug>/files/<name>/delete/": [("post", None, TEAM_WRITE)],
-    # Anyone signed in may start working through a runbook: on-call is not always the owner.
-    "knowledge/s/<key>/p/<slug>/incidents/start/": [("post", lambda w: {"severity": "sev3"}, SELF)],
+    # An incident pages the team and counts in its DORA figures: the owning team (the runbook's team
+    # without a service), Approvers and Platform Admins start one; others are refused with the reason.
+    "knowledge/s/<key>/p/<slug>/incidents/start/": [
+        ("post", lambda w: {"severity": "sev3"}, "L 302 302 R 302 302"),
+        ("post", lambda w: {"severity": "sev1", "entity": w.entity.pk}, "L 302 302 R 302 302"),
+    ],
     # API
     "api/catalog/import/": [("post", lambda w: {"yaml": json.dumps(COMPONENT)}, "401 200 200 403 403 200")],
     "api/catalog/entities/": [("post", lambda w: NEW_COMPONENT, "401 201 201 403 403 201")],
@@ -482,7 +486,12 @@ WRITES: dict[str, list[tuple]] = {
     ],
     "api/knowledge/pages/<pk>/revert/": [("post", lambda w: {"revision": 1}, "401 201 201 403 403 201")],
     "api/knowledge/incidents/": [
-        ("post", lambda w: {"runbook": w.runbook.pk, "severity": "sev3"}, "401 201 201 201 201 201")
+        ("post", lambda w: {"runbook": w.runbook.pk, "severity": "sev3"}, "401 201 201 403 201 201"),
+        (
+            "post",
+            lambda w: {"runbook": w.runbook.pk, "entity": w.entity.pk, "severity": "sev1"},
+            "401 201 201 403 201 201",
+        ),
     ],
     "api/knowledge/incidents/<pk>/close/": [("post", lambda w: {"outcome": "resolved"}, API_TEAM_WRITE)],
     "api/knowledge/incidents/<pk>/steps/": [("post", lambda w: {"number": 1, "done": True}, API_TEAM_WRITE)],
