@@ -94,10 +94,13 @@ def can_act_for_incident(user, incident) -> bool:
 
 
 def can_work_incident(user, incident) -> bool:
-    """Check off steps and close: whoever started it, the runbook's editors and Platform Admins."""
+    """Check off steps and close: whoever started it, the runbook's editors, the service's team and
+    Platform Admins."""
     if not _signed_in(user):
         return False
-    return incident.started_by_id == user.pk or can_edit_space(user, incident.runbook.space)
+    if incident.started_by_id == user.pk or can_act_for_incident(user, incident):
+        return True
+    return incident.runbook_id is not None and can_edit_space(user, incident.runbook.space)
 
 
 def can_import_from_server(user) -> bool:

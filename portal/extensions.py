@@ -10,7 +10,8 @@ DESIGN.md keep pointing at the core:
 - team providers: the teams a user belongs to;
 - search providers: what the global search box finds;
 - identity-provider team resolvers: the teams a person's groups at the identity provider give;
-- deployment sources: the deployments of a service (pipelines), for postmortems and incidents.
+- deployment sources: the deployments of a service (pipelines), for postmortems and incidents;
+- incident panels: sections of the incident page (alerts, timeline, suspect deployments).
 """
 
 from __future__ import annotations
@@ -34,6 +35,16 @@ class HomePanel:
 class EntityTab:
     key: str
     title: str
+    template: str
+    order: int
+    context: Callable[[Any, Any], dict]
+
+
+@dataclass(frozen=True)
+class IncidentPanel:
+    """A section of the incident page filled by another app: ``context(request, incident)``."""
+
+    key: str
     template: str
     order: int
     context: Callable[[Any, Any], dict]
@@ -93,9 +104,18 @@ class Registry:
     search_providers: dict[str, SearchProvider] = field(default_factory=dict)
     idp_team_resolvers: list[Callable[[list[str]], Iterable[str]]] = field(default_factory=list)
     deployment_sources: dict[str, DeploymentSource] = field(default_factory=dict)
+    incident_panels: dict[str, IncidentPanel] = field(default_factory=dict)
 
 
 registry = Registry()
+
+
+def register_incident_panel(panel: IncidentPanel) -> None:
+    registry.incident_panels[panel.key] = panel
+
+
+def incident_panels() -> list[IncidentPanel]:
+    return sorted(registry.incident_panels.values(), key=lambda p: p.order)
 
 
 def register_deployment_source(source: DeploymentSource) -> None:

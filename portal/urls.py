@@ -32,4 +32,5 @@ urlpatterns = [
     path("environments/", include("provisioning.urls")),
     path("pipelines/", include("pipelines.urls")),
     path("knowledge/", include("knowledge.urls")),
+    path("incidents/", include("incidents.urls")),
 ]

@@ -45,5 +45,6 @@ urlpatterns = [
     path("provisioning/", include("provisioning.api.urls")),
     path("pipelines/", include("pipelines.api.urls")),
     path("knowledge/", include("knowledge.api.urls")),
+    path("incidents/", include("incidents.api.urls")),
     path("", include(router.urls)),
 ]
