@@ -9,7 +9,6 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db.models import Q
-from django.db.models.fields.json import KT
 from django.urls import Resolver404, resolve
 
 from catalog.models import Entity
@@ -48,12 +47,7 @@ def _entity_named(value: str) -> Entity | None:
         # "default" first, then Components before other kinds: the usual meaning of a bare name.
         by_name.sort(key=lambda e: (e.namespace != "default", e.kind != "Component", e.pk))
         return by_name[0]
-    return (
-        candidates.annotate(kubernetes_id=KT(f"annotations__{KUBERNETES_ID}"))
-        .filter(kubernetes_id=value)
-        .order_by("pk")
-        .first()
-    )
+    return candidates.filter(**{f"annotations__{KUBERNETES_ID}": value}).order_by("pk").first()
 
 
 def runbook_for(*, labels: dict, annotations: dict, entity: Entity | None):

@@ -148,6 +148,9 @@ GET = {
     "api/knowledge/incidents/<pk>/": API_READ,
     "api/knowledge/incidents/<pk>/close/": API_POST_ONLY,
     "api/knowledge/incidents/<pk>/steps/": API_POST_ONLY,
+    "api/incidents/alertmanager/": HOOK,
+    "api/incidents/<pk>/acknowledge/": API_POST_ONLY,
+    "api/incidents/<pk>/assign/": API_POST_ONLY,
     "api/tokens/": API_READ,  # each sees their own
     "api/tokens/<pk>/": API_OWN,
     "api/tokens/<pk>/revoke/": API_POST_ONLY,
@@ -223,6 +226,10 @@ GET = {
     "knowledge/spaces/new/": READ,  # the form; who may create for which team: see WRITES
     "knowledge/preview/": POST_ONLY,
     "knowledge/incidents/": READ,
+    "incidents/alerts/unrouted/": ADMIN,
+    "incidents/<incident_id>/acknowledge/": POST_ONLY,
+    "incidents/<incident_id>/assign/": POST_ONLY,
+    "incidents/<incident_id>/notes/": POST_ONLY,
     "knowledge/incidents/<incident_id>/": READ,
     "knowledge/incidents/<incident_id>/steps/": READ,  # the steps, polled while the incident is open
     "knowledge/incidents/<incident_id>/steps/<number>/": POST_ONLY,
@@ -451,6 +458,14 @@ WRITES: dict[str, list[tuple]] = {
     "api/provisioning/environments/<pk>/cancel/": [("post", None, "401 400 400 404 403 400")],
     "api/provisioning/environments/<pk>/retry/": [("post", None, "401 400 400 404 403 400")],
     # No signature, no token: refused whoever sends it.
+    # Alertmanager proves itself with its receiver's token, never with a session.
+    "api/incidents/alertmanager/": [("post", lambda w: {"version": "4", "alerts": []}, "401 401 401 401 401 401")],
+    # The service's team and Platform Admins respond to its incident (not Approvers, not strangers).
+    "api/incidents/<pk>/acknowledge/": [("post", None, "401 200 200 403 403 200")],
+    "api/incidents/<pk>/assign/": [("post", lambda w: {"assignee": "teammate"}, "401 200 200 403 403 200")],
+    "incidents/<incident_id>/acknowledge/": [("post", None, "L 302 302 R R 302")],
+    "incidents/<incident_id>/assign/": [("post", lambda w: {"assignee": w.users["teammate"].pk}, "L 302 302 R R 302")],
+    "incidents/<incident_id>/notes/": [("post", lambda w: {"text": "rolled back"}, "L 302 302 R R 302")],
     "api/pipelines/hooks/github/<public_id>/": [("post", lambda w: {"action": "completed"}, "401 401 401 401 401 401")],
     "api/pipelines/hooks/gitlab/<public_id>/": [("post", lambda w: {"object_kind": "x"}, "401 401 401 401 401 401")],
     "api/pipelines/hooks/generic/<public_id>/": [("post", lambda w: {"run_id": "x"}, "401 401 401 401 401 401")],
@@ -685,6 +700,8 @@ def _param_values(w) -> list[tuple[str, dict]]:
         ("api/knowledge/spaces/", {"key": w.space.key}),
         ("api/knowledge/pages/", {"pk": w.page.pk, "number": 1}),
         ("api/knowledge/incidents/", {"pk": w.incident.pk}),
+        ("api/incidents/", {"pk": w.incident.pk}),
+        ("incidents/", {"incident_id": w.incident.pk}),
         ("api/tokens/", {"pk": w.token.pk}),
         ("api/notifications/", {"pk": w.notification.pk}),
         ("api/audit/", {"pk": w.audit_event.pk}),
@@ -763,7 +780,7 @@ def snapshot() -> dict:
 
     models = [
         m
-        for label in ("catalog", "provisioning", "pipelines", "knowledge")
+        for label in ("catalog", "provisioning", "pipelines", "knowledge", "incidents")
         for m in apps.get_app_config(label).get_models()
     ]
     models += [apps.get_model("portal", name) for name in ("PersonalToken", "Notification", "NotificationPreference")]
@@ -951,7 +968,7 @@ def test_every_form_and_session_api_write_refuses_a_post_without_the_csrf_token(
     tables = [(WRITES, None), (OPEN_WRITES, _open_params(world))]
     tables += [_kind_tables(world, column)[1:] for column in ENTITY_KINDS]
     for route in ROUTES:
-        if "/hooks/" in route.key:
+        if "/hooks/" in route.key or route.key == "api/incidents/alertmanager/":
             continue  # webhook receivers prove themselves by signature or token, not by a session
         for rows, override in tables:
             _check_csrf(client, world, route, rows.get(route.key, []), override, wrong)
