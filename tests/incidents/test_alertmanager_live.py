@@ -4,16 +4,15 @@ guide (docs/admin/alertmanager.md), tested as written there."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import socket
 import subprocess
 import threading
 import time
-import urllib.request
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
+import requests
 
 from incidents.models import Alert, AlertGroup
 from knowledge.models import Incident
@@ -67,10 +66,9 @@ def _wait(predicate, timeout: float, what: str):
 
 def _ready(url: str) -> bool:
     try:
-        urllib.request.urlopen(url, timeout=1)
-    except OSError:
+        return requests.get(url, timeout=1).ok
+    except requests.RequestException:
         return False
-    return True
 
 
 class Process:
@@ -112,13 +110,7 @@ def alertmanager(tmp_path, live_server, receiver):
 
 
 def _post_alert(alertmanager_url: str, alert: dict) -> None:
-    request = urllib.request.Request(
-        f"{alertmanager_url}/api/v2/alerts",
-        data=json.dumps([alert]).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    urllib.request.urlopen(request, timeout=5)
+    requests.post(f"{alertmanager_url}/api/v2/alerts", json=[alert], timeout=5).raise_for_status()
 
 
 def test_alertmanager_opens_and_resolves_an_incident_and_its_resends_change_nothing(
@@ -172,8 +164,10 @@ class Target:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
 
 
 @pytest.mark.skipif(PROMETHEUS is None, reason="no Prometheus: `apt-get install prometheus` (CI installs it)")
@@ -218,8 +212,4 @@ def test_prometheus_up_rule_fires_through_alertmanager_and_recovers(alertmanager
         assert Alert.objects.get(pk=alert.pk).status == "resolved"
     finally:
         prometheus.stop()
-        if target.server is not None:
-            try:
-                target.stop()
-            except Exception:
-                pass
+        target.stop()
