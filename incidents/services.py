@@ -229,20 +229,51 @@ def alertmanager_receive(*, receiver: AlertReceiver, payload) -> ReceiveResult:
             )
             result.unchanged = True
             return result
+    # Re-sent alerts (the same state as stored) are skipped with one query, without a transaction.
+    stored = {
+        (fingerprint, starts_at): status
+        for fingerprint, starts_at, status in Alert.objects.filter(
+            fingerprint__in={a.fingerprint for a in notification.alerts}
+        ).values_list("fingerprint", "starts_at", "status")
+    }
+    pending = []
     for alert in notification.alerts:
-        for attempt in range(3):
-            try:
-                with transaction.atomic():
-                    changed, incident_id, unrouted = _apply_alert(receiver, alert, now)
-                break
-            except IntegrityError:
-                # Another notification created the same episode at the same moment: read it again.
-                if attempt == 2:
-                    raise
-        result.changed += int(changed)
-        result.unrouted += int(unrouted)
-        if incident_id:
-            result.incidents.add(incident_id)
+        status = stored.get((alert.fingerprint, alert.starts_at))
+        if status is not None and (status == AlertStatus.RESOLVED or alert.status == AlertStatus.FIRING):
+            continue
+        pending.append(alert)
+    # Alerts of one group mostly share their service and runbook hints: map each combination once.
+    mapped: dict[tuple, tuple] = {}
+    for alert in pending:
+        key = _mapping_key(alert)
+        if key not in mapped:
+            entity, _label = mapping.entity_for(alert.labels)
+            runbook = mapping.runbook_for(labels=alert.labels, annotations=alert.annotations, entity=entity)
+            mapped[key] = (entity, runbook, mapping.severity_for(alert.labels))
+    entity_ids = sorted({m[0].pk for m in mapped.values() if m[0] is not None})
+    for attempt in range(3):
+        changed = unrouted = 0
+        incidents: set[int] = set()
+        try:
+            with transaction.atomic():
+                # One transaction per notification; the services' rows are locked in one order, so two
+                # notifications about the same services queue instead of deadlocking.
+                list(Entity.objects.select_for_update().filter(pk__in=entity_ids).order_by("pk").values_list("pk"))
+                seen = {"stored": stored, "incidents": {}}
+                for alert in pending:
+                    one_changed, incident_id, one_unrouted = _apply_alert(
+                        receiver, alert, now, mapped[_mapping_key(alert)], seen
+                    )
+                    changed += int(one_changed)
+                    unrouted += int(one_unrouted)
+                    if incident_id:
+                        incidents.add(incident_id)
+            break
+        except IntegrityError:
+            # Another notification created the same episode at the same moment: read it again.
+            if attempt == 2:
+                raise
+    result.changed, result.unrouted, result.incidents = changed, unrouted, incidents
     if notification.group_key:
         AlertGroup.objects.filter(receiver=receiver, group_key_hash=key_hash).update(
             digest=digest, last_received_at=now, notifications=F("notifications") + 1
@@ -250,9 +281,29 @@ def alertmanager_receive(*, receiver: AlertReceiver, payload) -> ReceiveResult:
     return result
 
 
-def _apply_alert(receiver: AlertReceiver, data: AlertIn, now) -> tuple[bool, int | None, bool]:
-    """Apply one alert inside a transaction. Returns (changed, incident id, unrouted)."""
-    row = Alert.objects.select_for_update().filter(fingerprint=data.fingerprint, starts_at=data.starts_at).first()
+def _mapping_key(alert: AlertIn) -> tuple:
+    labels, annotations = alert.labels, alert.annotations
+    return (
+        tuple(labels.get(name, "") for name in settings.INCIDENTS_ENTITY_LABELS),
+        labels.get("alertname", ""),
+        labels.get("runbook", ""),
+        labels.get("severity", ""),
+        labels.get("priority", ""),
+        annotations.get("runbook_url", ""),
+        annotations.get("runbook", ""),
+    )
+
+
+def _apply_alert(
+    receiver: AlertReceiver, data: AlertIn, now, mapped: tuple, seen: dict
+) -> tuple[bool, int | None, bool]:
+    """Apply one alert inside the notification's transaction. Returns (changed, incident id, unrouted).
+
+    ``seen`` carries what this notification learnt already: the stored episodes' keys and the
+    open incident of each service, so alerts of one group do not repeat the same look-ups."""
+    row = None
+    if (data.fingerprint, data.starts_at) in seen["stored"]:
+        row = Alert.objects.select_for_update().filter(fingerprint=data.fingerprint, starts_at=data.starts_at).first()
     if row is not None:
         if row.status == AlertStatus.RESOLVED or data.status == AlertStatus.FIRING:
             # Resolved is final for an episode; a firing re-send changes nothing.
@@ -270,11 +321,10 @@ def _apply_alert(receiver: AlertReceiver, data: AlertIn, now) -> tuple[bool, int
                 alert=row,
             )
             _after_alert_resolved(row.incident_id)
+            seen["incidents"].clear()  # it may have closed: look again for the next firing alert
         return True, row.incident_id, row.entity_id is None
 
-    entity, _label = mapping.entity_for(data.labels)
-    runbook = mapping.runbook_for(labels=data.labels, annotations=data.annotations, entity=entity)
-    severity = mapping.severity_for(data.labels)
+    entity, runbook, severity = mapped
     row = Alert.objects.create(
         fingerprint=data.fingerprint,
         starts_at=data.starts_at,
@@ -308,14 +358,19 @@ def _apply_alert(receiver: AlertReceiver, data: AlertIn, now) -> tuple[bool, int
                 alert=row,
             )
         return True, incident.pk if incident else None, False
-    incident = _open_or_join(entity, row, runbook, severity, now)
+    incident = _open_or_join(entity, row, runbook, severity, now, seen["incidents"])
     return True, incident.pk, False
 
 
-def _open_or_join(entity: Entity, alert: Alert, runbook, severity: str, now) -> Incident:
-    # One incident per service: the service's row lock makes concurrent alerts of one service queue here.
-    Entity.objects.select_for_update().filter(pk=entity.pk).first()
-    incident = Incident.objects.filter(entity=entity, closed_at__isnull=True).order_by("started_at").first()
+def _open_or_join(entity: Entity, alert: Alert, runbook, severity: str, now, open_incidents: dict) -> Incident:
+    # One incident per service: the caller holds the service's row lock, so concurrent alerts of one
+    # service queue before this look-up.
+    if entity.pk in open_incidents:
+        incident = open_incidents[entity.pk]
+    else:
+        incident = Incident.objects.filter(entity=entity, closed_at__isnull=True).order_by("started_at").first()
+        if incident is not None:
+            Response.objects.filter(incident=incident, awaiting_confirmation=True).update(awaiting_confirmation=False)
     label = alert.name or "Alert"
     if incident is None:
         summary = f"{label}: {alert.summary}" if alert.summary else label
@@ -329,7 +384,7 @@ def _open_or_join(entity: Entity, alert: Alert, runbook, severity: str, now) -> 
     else:
         Alert.objects.filter(pk=alert.pk).update(incident=incident)
         knowledge.incident_alert_started_earlier(incident=incident, started_at=alert.starts_at)
-        Response.objects.filter(incident=incident, awaiting_confirmation=True).update(awaiting_confirmation=False)
+    open_incidents[entity.pk] = incident
     _timeline(incident.pk, TimelineEntry.Kind.ALERT_FIRED, f"{label} fired", alert.starts_at, alert=alert)
     return incident
 

@@ -204,3 +204,19 @@ def test_not_json_is_a_400_and_not_a_500(client, receiver):
         HTTP_AUTHORIZATION=f"Bearer {receiver.token}",
     )  # fmt: skip
     assert response.status_code == 400
+
+
+def test_an_alert_firing_after_the_incident_resolved_in_the_same_notification_opens_a_new_one(
+    post_alerts, service, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        post_alerts(payload("firing"))
+        body = payload("resolved")
+        body["alerts"].append(
+            dict(payload("firing")["alerts"][0], fingerprint="00000000000000bb", startsAt="2026-12-05T01:11:00Z")
+        )
+        post_alerts(body)
+    first, second = Incident.objects.order_by("pk")
+    assert not first.is_open and first.closed_at == ENDS
+    assert second.is_open and second.started_at == datetime(2026, 12, 5, 1, 11, tzinfo=UTC)
+    assert Alert.objects.get(fingerprint="00000000000000bb").incident == second
