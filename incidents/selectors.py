@@ -76,3 +76,25 @@ def unrouted_alerts() -> QuerySet[Alert]:
 
 def firing_alerts_of(entity) -> QuerySet[Alert]:
     return Alert.objects.filter(entity=entity, status=AlertStatus.FIRING).order_by("-starts_at")
+
+
+def resolved_alerts_of(entity, *, since) -> QuerySet[Alert]:
+    return Alert.objects.filter(entity=entity, status=AlertStatus.RESOLVED, ends_at__gte=since).order_by("-ends_at")
+
+
+def incidents_of(entity, *, since):
+    from knowledge.models import Incident
+
+    return Incident.objects.filter(entity=entity, started_at__gte=since).order_by("-started_at")
+
+
+def firing_counts(entities) -> dict[int, int]:
+    """Firing alerts per entity, for the home page's "My services" panel (one query)."""
+    from django.db.models import Count
+
+    rows = (
+        Alert.objects.filter(entity__in=[e.pk for e in entities], status=AlertStatus.FIRING)
+        .values("entity_id")
+        .annotate(n=Count("id"))
+    )
+    return {row["entity_id"]: row["n"] for row in rows}

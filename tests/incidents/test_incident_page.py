@@ -109,3 +109,14 @@ def test_an_incident_without_a_runbook_says_how_to_get_one(login, developer, pos
     post_alerts(body)
     html = login(developer).get(Incident.objects.get().get_absolute_url()).content.decode()
     assert "No runbook matched this alert" in html and "an alert" in html
+
+
+def test_the_entity_page_has_an_alerts_tab_and_my_services_marks_the_firing_service(login, developer, incident):
+    client = login(developer)
+    service = incident.entity
+    page = client.get(f"{service.get_absolute_url()}?tab=alerts").content.decode()
+    tab = page[page.index('id="alerts"') :]
+    assert "CheckoutDown" in tab and "checkout-api is down" in tab and f"incident #{incident.pk}" in tab
+    assert "Incidents of the last 90 days" in tab and incident.get_absolute_url() in tab
+    home = client.get("/").content.decode()
+    assert "1 alert firing" in home
