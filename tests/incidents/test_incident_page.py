@@ -120,3 +120,35 @@ def test_the_entity_page_has_an_alerts_tab_and_my_services_marks_the_firing_serv
     assert "Incidents of the last 90 days" in tab and incident.get_absolute_url() in tab
     home = client.get("/").content.decode()
     assert "1 alert firing" in home
+
+
+def test_platform_admins_find_unrouted_alerts_on_their_home_page(login, platform_admin, developer, post_alerts):
+    body = payload("firing")
+    body["alerts"][0]["labels"]["service"] = "nobody-knows-me"
+    post_alerts(body)
+    home = login(platform_admin).get("/").content.decode()
+    assert "Unrouted alerts" in home and "/incidents/alerts/unrouted/" in home and "CheckoutDown" in home
+    assert "Unrouted alerts" not in login(developer).get("/").content.decode()
+
+
+def test_the_incident_page_makes_as_many_queries_for_twenty_alerts_as_for_one(
+    login, developer, post_alerts, service, django_assert_max_num_queries
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    post_alerts(payload("firing"))
+    incident = Incident.objects.get()
+    client = login(developer)
+    with CaptureQueriesContext(connection) as one:
+        assert client.get(incident.get_absolute_url()).status_code == 200
+    baseline = len(one.captured_queries)  # read now: the next request resets Django's query log
+    assert baseline > 5
+    body = payload("firing")
+    base = body["alerts"][0]
+    body["alerts"] = [
+        dict(base, fingerprint=f"{i:016x}", labels={**base["labels"], "pod": str(i)}) for i in range(1, 20)
+    ]
+    post_alerts(body)
+    with django_assert_max_num_queries(baseline):
+        client.get(incident.get_absolute_url())
