@@ -18,6 +18,8 @@ class CatalogConfig(AppConfig):
             levels = selectors.scorecard_levels([e.pk for e in entities])
             runs_of = data_source("default_branch_run")  # filled by the pipelines app, if installed
             runs = runs_of(entities) if runs_of is not None and entities else {}
+            alerts_of = data_source("firing_alerts")  # filled by the incidents app, if installed
+            firing = alerts_of(entities) if alerts_of is not None and entities else {}
             return {
                 "items": [
                     {
@@ -26,6 +28,7 @@ class CatalogConfig(AppConfig):
                         "meta": e.spec_type or e.kind,
                         "scorecards": levels.get(e.pk, []),
                         "pipeline": runs.get(e.pk),
+                        "firing": firing.get(e.pk, 0),
                     }
                     for e in entities
                 ],

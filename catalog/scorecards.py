@@ -25,7 +25,8 @@ _data_sources: dict[str, DataSource] = {}
 def register_data_source(name: str, source: DataSource) -> None:
     """``runbooks`` -> count, ``docs`` -> bool, ``ci_success_rate_30d`` -> percent or None,
     ``last_deployed_at`` -> datetime or None; and for the home page, not a check,
-    ``default_branch_run`` -> ``{status, style, url, title, at}`` or None."""
+    ``default_branch_run`` -> ``{status, style, url, title, at}`` or None, and
+    ``firing_alerts`` -> ``{entity pk: number of firing alerts}`` for a list of entities."""
     _data_sources[name] = source
 
 

@@ -158,9 +158,11 @@ class Outcome(models.TextChoices):
 
 
 class Incident(models.Model):
-    """A runbook being worked through: who started it, for which entity, how it ended."""
+    """A runbook being worked through, or an alert being handled: who started it (nobody, for an
+    alert), for which entity, how it ended. Alerts and the response live in the ``incidents`` app."""
 
-    runbook = models.ForeignKey(Page, on_delete=models.PROTECT, related_name="incidents")
+    # None for an incident opened by an alert of a service that has no runbook for it (yet).
+    runbook = models.ForeignKey(Page, null=True, blank=True, on_delete=models.PROTECT, related_name="incidents")
     revision = models.ForeignKey(Revision, null=True, on_delete=models.SET_NULL, related_name="+")
     entity = models.ForeignKey(Entity, null=True, blank=True, on_delete=models.SET_NULL, related_name="incidents")
     severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.SEV3)
@@ -179,10 +181,17 @@ class Incident(models.Model):
         indexes = [models.Index(fields=["entity", "started_at"])]
 
     def __str__(self) -> str:
-        return f"Incident #{self.pk} ({self.runbook.title})"
+        return f"Incident #{self.pk} ({self.title})"
 
     def get_absolute_url(self) -> str:
         return reverse("knowledge:incident", args=[self.pk])
+
+    @property
+    def title(self) -> str:
+        """What the incident is called: its summary, else its runbook's title."""
+        if self.summary:
+            return self.summary
+        return self.runbook.title if self.runbook_id else "Incident"
 
     @property
     def is_open(self) -> bool:

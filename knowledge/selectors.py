@@ -500,3 +500,12 @@ def _fallback_snippet(body: str, words: list[str]) -> str:
     pattern = re.compile("|".join(re.escape(w) for w in words), re.IGNORECASE)
     text = pattern.sub(lambda m: _START + m.group(0) + _STOP, text)
     return ("… " if start else "") + _marked(text) + (" …" if start + 240 < len(body) else "")
+
+
+def runbook_by_path(key: str, slug: str) -> Page | None:
+    """The runbook at ``/knowledge/s/<key>/p/<slug>/`` (alerts name their runbook by URL)."""
+    return Page.objects.select_related("space").filter(space__key=key, slug=slug, kind=PageKind.RUNBOOK).first()
+
+
+def runbooks_by_slug(slug: str) -> QuerySet[Page]:
+    return Page.objects.select_related("space").filter(slug=slug, kind=PageKind.RUNBOOK).order_by("pk")

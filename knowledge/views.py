@@ -501,7 +501,12 @@ def incident_detail(request, incident_id):
     context = _steps_context(request, incident)
     context["close_form"] = forms.IncidentCloseForm()
     context["postmortems"] = selectors.postmortems_of(incident.pk).select_related("space").order_by("created_at")
-    context["can_write_postmortem"] = permissions.can_edit_space(request.user, incident.runbook.space)
+    context["can_write_postmortem"] = incident.runbook_id is not None and permissions.can_edit_space(
+        request.user, incident.runbook.space
+    )
+    from portal.extensions import incident_panels
+
+    context["panels"] = [(panel, panel.context(request, incident)) for panel in incident_panels()]
     return render(request, "knowledge/incident.html", context)
 
 

@@ -76,6 +76,11 @@ class PipelinesConfig(AppConfig):
         register_data_source("last_deployed_at", scorecard_sources.last_deployed_at)
         register_data_source("default_branch_run", scorecard_sources.default_branch_run)
 
+        from pipelines.selectors import deployment_entity_ids, deployments_for_entity
+        from portal.extensions import DeploymentSource, register_deployment_source
+
+        register_deployment_source(DeploymentSource("pipelines", deployments_for_entity, deployment_entity_ids))
+
         from portal.events import incident_changed
 
         incident_changed.connect(_record_incident, dispatch_uid="pipelines-record-incident")

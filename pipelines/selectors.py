@@ -505,3 +505,40 @@ def deployments_for(repositories, limit: int = 20) -> list[Deployment]:
         .select_related("repository")
         .order_by("-created_at")[:limit]
     )
+
+
+# --- deployments as other apps see them (portal.extensions.DeploymentSource) ---------------------
+
+
+def deployments_for_entity(entity_id: int, since: datetime, until: datetime, limit: int = 50) -> list:
+    """The service's deployments (any environment) that finished, or started, in the window, newest first."""
+    from django.db.models.functions import Coalesce
+
+    from portal.extensions import DeploymentInfo
+
+    rows = (
+        Deployment.objects.filter(repository__entity_id=entity_id)
+        .annotate(at=Coalesce("finished_at", "created_at"))
+        .filter(at__gte=since, at__lte=until)
+        .select_related("repository")
+        .order_by("-at", "-pk")[:limit]
+    )
+    return [
+        DeploymentInfo(
+            ref=d.provider_id,
+            entity_id=entity_id,
+            environment=d.environment,
+            is_production=d.is_production,
+            status=d.status,
+            at=d.at,
+            commit_sha=d.commit_sha,
+            url=d.url,
+            actor=d.actor,
+        )
+        for d in rows
+    ]
+
+
+def deployment_entity_ids(provider_id: str) -> set[int | None]:
+    """Which services have a deployment with this provider id (None: a repository of no service)."""
+    return set(Deployment.objects.filter(provider_id=provider_id).values_list("repository__entity_id", flat=True))

@@ -1099,6 +1099,9 @@ def incident_record(
         deployment = None
         if deployment_id:
             deployments = Deployment.objects.filter(provider_id=deployment_id)
+            if entity is not None:
+                # Provider ids repeat across repositories: only the incident's service's deployment counts.
+                deployments = deployments.filter(repository__entity=entity)
             if repository is not None:
                 deployments = deployments.filter(repository=repository)
             deployment = deployments.select_related("repository").order_by("pk").first()
@@ -1159,6 +1162,16 @@ def incident_from_event(
                 incident.delete()
         return None
     entity = Entity.objects.filter(pk=entity_id).first() if entity_id else None
+    if deployment_ref and (
+        entity is None or not Deployment.objects.filter(provider_id=deployment_ref, repository__entity=entity).exists()
+    ):
+        # A postmortem may blame only the incident's own service's deployments: another team's
+        # deployment (or any, for an incident of no service) never becomes a failed change here.
+        logger.warning(
+            "incident %s/%s names deployment %r, which is not its service's; not linked", source, external_id,
+            deployment_ref,
+        )  # fmt: skip
+        deployment_ref = ""
     try:
         return incident_record(
             source=source,

@@ -9,7 +9,9 @@ DESIGN.md keep pointing at the core:
 - demo seeders: what ``manage.py seed_demo`` creates;
 - team providers: the teams a user belongs to;
 - search providers: what the global search box finds;
-- identity-provider team resolvers: the teams a person's groups at the identity provider give.
+- identity-provider team resolvers: the teams a person's groups at the identity provider give;
+- deployment sources: the deployments of a service (pipelines), for postmortems and incidents;
+- incident panels: sections of the incident page (alerts, timeline, suspect deployments).
 """
 
 from __future__ import annotations
@@ -49,6 +51,16 @@ class EntityTab:
 
 
 @dataclass(frozen=True)
+class IncidentPanel:
+    """A section of the incident page filled by another app: ``context(request, incident)``."""
+
+    key: str
+    template: str
+    order: int
+    context: Callable[[Any, Any], dict]
+
+
+@dataclass(frozen=True)
 class SearchHit:
     title: str
     url: str
@@ -67,6 +79,31 @@ class SearchProvider:
     search: Callable[[Any, str, int], list[SearchHit]]
 
 
+@dataclass(frozen=True)
+class DeploymentInfo:
+    """A deployment as other apps see it (pipelines knows them)."""
+
+    ref: str  # the provider's deployment id, what a postmortem names
+    entity_id: int | None
+    environment: str
+    is_production: bool
+    status: str
+    at: Any  # when it finished (or was created, while it runs)
+    commit_sha: str = ""
+    url: str = ""
+    actor: str = ""
+
+
+@dataclass(frozen=True)
+class DeploymentSource:
+    """``recent(entity_id, since, until)`` lists a service's deployments in a window, newest first;
+    ``entities_of(ref)`` gives the entity ids of the deployments with that provider id."""
+
+    key: str
+    recent: Callable[[int, Any, Any], list[DeploymentInfo]]
+    entities_of: Callable[[str], set[int | None]]
+
+
 @dataclass
 class Registry:
     home_panels: dict[str, HomePanel] = field(default_factory=dict)
@@ -76,9 +113,41 @@ class Registry:
     team_providers: list[Callable[[Any], Iterable[Any]]] = field(default_factory=list)
     search_providers: dict[str, SearchProvider] = field(default_factory=dict)
     idp_team_resolvers: list[Callable[[list[str]], Iterable[str]]] = field(default_factory=list)
+    deployment_sources: dict[str, DeploymentSource] = field(default_factory=dict)
+    incident_panels: dict[str, IncidentPanel] = field(default_factory=dict)
 
 
 registry = Registry()
+
+
+def register_incident_panel(panel: IncidentPanel) -> None:
+    registry.incident_panels[panel.key] = panel
+
+
+def incident_panels() -> list[IncidentPanel]:
+    return sorted(registry.incident_panels.values(), key=lambda p: p.order)
+
+
+def register_deployment_source(source: DeploymentSource) -> None:
+    registry.deployment_sources[source.key] = source
+
+
+def deployments_of(entity_id: int, since, until) -> list[DeploymentInfo]:
+    """The service's deployments between ``since`` and ``until``, newest first."""
+    found: list[DeploymentInfo] = []
+    for source in registry.deployment_sources.values():
+        found.extend(source.recent(entity_id, since, until))
+    return sorted(found, key=lambda d: d.at, reverse=True)
+
+
+def deployment_entities(ref: str) -> set[int | None] | None:
+    """The entity ids of the deployments named ``ref``; None when no source knows deployments at all."""
+    if not registry.deployment_sources:
+        return None
+    owners: set[int | None] = set()
+    for source in registry.deployment_sources.values():
+        owners |= source.entities_of(ref)
+    return owners
 
 
 def register_home_panel(panel: HomePanel) -> None:

@@ -145,6 +145,15 @@ class TeamChatWebhook(models.Model):
     def __str__(self) -> str:
         return self.team_ref
 
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        from portal.chat import webhook_url_refusal
+
+        refusal = webhook_url_refusal(self.url) if self.url else None
+        if refusal:
+            raise ValidationError({"url": refusal})
+
 
 class Delivery(models.Model):
     """One attempt-tracked delivery of a notification by email or to a team's chat."""

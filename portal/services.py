@@ -217,6 +217,7 @@ def _wants(user, event: str, channel: str) -> bool:
 def notify(*, users, event: str, title: str, body: str = "", url: str = "", team_refs=()) -> list:
     """Tell users (and their teams' chats) about an event. Never blocks the caller:
     email and chat go out from the worker after the transaction commits, with retries."""
+    from portal import chat
     from portal.models import Channel, Delivery, Notification, TeamChatWebhook
     from portal.tasks import deliver
 
@@ -240,7 +241,7 @@ def notify(*, users, event: str, title: str, body: str = "", url: str = "", team
                 notification.read_at = timezone.now()
                 notification.save(update_fields=["read_at"])
     for webhook in TeamChatWebhook.objects.filter(team_ref__in=list(team_refs), enabled=True):
-        text = f"*{title}*" + (f"\n{body}" if body else "") + (f"\n{url}" if url else "")
+        text = chat.message_text(title=title, body=body, url=url)
         deliveries.append(
             Delivery.objects.create(channel=Channel.CHAT, webhook=webhook, payload={"text": text, "event": event})
         )

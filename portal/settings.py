@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "pipelines.apps.PipelinesConfig",
     "knowledge.apps.KnowledgeConfig",
     "scaffolder.apps.ScaffolderConfig",
+    "incidents.apps.IncidentsConfig",
 ]
 
 MIDDLEWARE = [
@@ -226,6 +227,10 @@ STORAGES = {
 }
 
 PORTAL_BASE_URL = env("PORTAL_BASE_URL", "http://127.0.0.1:8000")
+# Team chat webhooks: https to public hosts only, unless these say otherwise (a chat server
+# inside the network, a test receiver on 127.0.0.1).
+CHAT_WEBHOOK_ALLOW_HTTP = env_bool("CHAT_WEBHOOK_ALLOW_HTTP", False)
+CHAT_WEBHOOK_ALLOW_PRIVATE = env_bool("CHAT_WEBHOOK_ALLOW_PRIVATE", False)
 EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "bridge@localhost")
 EMAIL_HOST = env("EMAIL_HOST", "localhost")
@@ -418,6 +423,34 @@ KNOWLEDGE_BUILD_TIMEOUT_SECONDS = env_int("KNOWLEDGE_BUILD_TIMEOUT_SECONDS", 120
 KNOWLEDGE_MAX_ATTACHMENT_BYTES = env_int("KNOWLEDGE_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024)
 KNOWLEDGE_SITES_DIR = Path(env("KNOWLEDGE_SITES_DIR", str(VAR_DIR / "knowledge-sites")))
 KNOWLEDGE_SITE_LINK_SECONDS = env_int("KNOWLEDGE_SITE_LINK_SECONDS", 8 * 3600)
+# --- incidents (alerts) ----------------------------------------------------------
+# Alert labels that name the service, tried in this order; a value matches an entity's name (or
+# ref) or its backstage.io/kubernetes-id annotation.
+INCIDENTS_ENTITY_LABELS = env_list(
+    "INCIDENTS_ENTITY_LABELS", ["service", "app", "app.kubernetes.io/name", "backstage_io_kubernetes_id"]
+)
+# The alert's severity label → Bridge's severity (sev1..sev4), as "label=sev,...". Unknown: sev3.
+INCIDENTS_SEVERITY_MAP = {
+    k.strip().lower(): v.strip()
+    for k, _, v in (
+        item.partition("=")
+        for item in env_list(
+            "INCIDENTS_SEVERITY_MAP",
+            ["critical=sev1", "page=sev1", "high=sev2", "error=sev2", "major=sev2", "warning=sev3", "minor=sev3",
+             "low=sev4", "info=sev4", "none=sev4"],
+        )
+    )
+    if k.strip() and v.strip() in {"sev1", "sev2", "sev3", "sev4"}
+}  # fmt: skip
+INCIDENTS_DEFAULT_SEVERITY = env("INCIDENTS_DEFAULT_SEVERITY", "sev3")
+# When all of an incident's alerts resolve: resolve it (true) or ask its team to confirm (false).
+# A service overrides this with the annotation bridge.io/auto-resolve: "true" or "false".
+INCIDENTS_AUTO_RESOLVE = env_bool("INCIDENTS_AUTO_RESOLVE", True)
+# At most one incident notification per service in this many seconds (flapping alerts).
+INCIDENTS_NOTIFY_MIN_INTERVAL_SECONDS = env_int("INCIDENTS_NOTIFY_MIN_INTERVAL_SECONDS", 600)
+INCIDENTS_MAX_BODY_BYTES = env_int("INCIDENTS_MAX_BODY_BYTES", 4 * 1024 * 1024)
+# How far before the first alert the incident page looks for deployments (suspects).
+INCIDENTS_SUSPECT_WINDOW_SECONDS = env_int("INCIDENTS_SUSPECT_WINDOW_SECONDS", 2 * 3600)
 # --- pipelines ---
 # Webhook secrets are stored encrypted with a key derived from this value
 # (PORTAL_ENCRYPTION_KEY by default); changing it makes the stored secrets unreadable.

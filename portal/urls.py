@@ -33,4 +33,5 @@ urlpatterns = [
     path("pipelines/", include("pipelines.urls")),
     path("knowledge/", include("knowledge.urls")),
     path("create/", include("scaffolder.urls")),
+    path("incidents/", include("incidents.urls")),
 ]

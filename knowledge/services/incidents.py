@@ -32,7 +32,7 @@ def _announce_incident(incident: Incident) -> None:
             sender=Incident,
             source="knowledge",
             external_id=str(incident.pk),
-            title=incident.summary or incident.runbook.title,
+            title=incident.title,
             entity_id=incident.entity_id,
             started_at=incident.started_at,
             resolved_at=incident.closed_at,
@@ -47,8 +47,9 @@ def _announce_incident(incident: Incident) -> None:
 def incident_start(*, actor, runbook: Page, entity: Entity | None, severity: str, summary: str = "") -> Incident:
     if runbook.kind != PageKind.RUNBOOK:
         raise ServiceError("Incidents are started from a runbook.")
-    if not permissions.can_start_incident(actor, runbook):
-        raise PermissionDenied("Sign in to start an incident.")
+    refusal = permissions.incident_start_refusal(actor, runbook, entity)
+    if refusal is not None:
+        raise PermissionDenied(refusal)
     from knowledge.models import Severity
 
     if severity not in Severity.values:
@@ -136,4 +137,66 @@ def incident_close(*, actor, incident: Incident, outcome: str, notes: str = "") 
         locked.save()
         audit_record(actor=actor, action="knowledge.incident.close", obj=locked, changes={"outcome": outcome})
         _announce_incident(locked)
+    return locked
+
+
+# --- incidents opened by alerts (the ``incidents`` app calls these) ------------------------------
+
+
+def incident_open_for_alert(
+    *, entity: Entity, runbook: Page | None, severity: str, summary: str, started_at
+) -> Incident:
+    """Open an incident for a service because an alert fired. No person started it, so there is no
+    permission to check; it starts when the alert started (DORA's recovery time counts from there).
+    The caller holds the service's row lock, so two alerts never open two incidents."""
+    from knowledge.models import Severity
+
+    if severity not in Severity.values:
+        severity = Severity.SEV3
+    incident = Incident.objects.create(
+        runbook=runbook,
+        revision=runbook.current_revision if runbook else None,
+        entity=entity,
+        severity=severity,
+        summary=(summary or "").strip()[:300],
+        started_by=None,
+        started_at=started_at,
+    )
+    if runbook is not None:
+        IncidentStep.objects.bulk_create(
+            IncidentStep(incident=incident, number=i, text=text) for i, text in enumerate(task_steps(runbook.body), 1)
+        )
+    audit_record(
+        actor=None,
+        action="knowledge.incident.start",
+        obj=incident,
+        changes={"runbook": runbook.pk if runbook else None, "entity": entity.ref, "severity": severity},
+    )
+    _announce_incident(incident)
+    return incident
+
+
+def incident_alert_started_earlier(*, incident: Incident, started_at) -> None:
+    """An alert that joined the incident started before it: the incident starts then."""
+    if started_at < incident.started_at:
+        Incident.objects.filter(pk=incident.pk, started_at__gt=started_at).update(started_at=started_at)
+        incident.started_at = started_at
+        _announce_incident(incident)
+
+
+def incident_resolve_from_alerts(*, incident: Incident, resolved_at, notes: str) -> Incident:
+    """All of the incident's alerts resolved and the service resolves by itself: close it as
+    resolved at the last alert's end, so recovery time is the alerts' real duration."""
+    from knowledge.models import Outcome
+
+    locked = Incident.objects.select_for_update().get(pk=incident.pk)
+    if not locked.is_open:
+        return locked
+    locked.closed_at = max(resolved_at, locked.started_at)
+    locked.closed_by = None
+    locked.outcome = Outcome.RESOLVED
+    locked.outcome_notes = notes[:10000]
+    locked.save()
+    audit_record(actor=None, action="knowledge.incident.close", obj=locked, changes={"outcome": "resolved"})
+    _announce_incident(locked)
     return locked

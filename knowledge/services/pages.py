@@ -254,8 +254,27 @@ def _check_postmortem_links(actor, *, kind: str, incident: Incident | None, depl
         raise ServiceError(
             "Only postmortems link to an incident or a deployment: clear those fields or make the page a postmortem."
         )
-    if incident is not None and not permissions.can_read_space(actor, incident.runbook.space):
+    if incident is None:
+        return
+    if incident.runbook_id and not permissions.can_read_space(actor, incident.runbook.space):
         raise PermissionDenied("You cannot link a postmortem to an incident you cannot see.")
+    # A linked postmortem changes the incident's service's DORA figures (a deployment it names counts
+    # as a failed change), so only those who may act for that service's team write one.
+    if not permissions.can_act_for_incident(actor, incident):
+        owner = incident.entity.owner_ref if incident.entity_id and incident.entity.owner_ref else "its team"
+        raise PermissionDenied(
+            f"Incident #{incident.pk} belongs to {owner}: only that team and Platform Admins link postmortems to it."
+        )
+    if deployment_ref:
+        from portal.extensions import deployment_entities
+
+        owners = deployment_entities(deployment_ref)
+        if owners and incident.entity_id not in owners:
+            where = incident.entity.ref if incident.entity_id else "no service"
+            raise PermissionDenied(
+                f"Deployment “{deployment_ref}” is not a deployment of the incident's service ({where}); "
+                "a postmortem links only deployments of the incident's own service."
+            )
 
 
 def _differences(

@@ -46,5 +46,6 @@ urlpatterns = [
     path("pipelines/", include("pipelines.api.urls")),
     path("knowledge/", include("knowledge.api.urls")),
     path("scaffolder/", include("scaffolder.api.urls")),
+    path("incidents/", include("incidents.api.urls")),
     path("", include(router.urls)),
 ]

@@ -203,7 +203,7 @@ def test_the_page_list_needs_the_same_queries_for_many_pages(api, developer, spa
     assert data["count"] == 30 and "body" not in data["results"][0]
 
 
-def test_an_incident_can_only_name_one_of_the_runbooks_services(api, stranger, runbook, team):
+def test_an_incident_can_only_name_one_of_the_runbooks_services(api, developer, runbook, team):
     from catalog import services as catalog
     from catalog.models import Entity
     from knowledge.models import Incident
@@ -214,7 +214,7 @@ def test_an_incident_can_only_name_one_of_the_runbooks_services(api, stranger, r
         name="billing",
     )
     unrelated = Entity.objects.get(ref_key="component:default/billing")
-    response = api(stranger).post(
+    response = api(developer).post(
         f"{API}/incidents/",
         {"runbook": runbook.pk, "entity": unrelated.pk, "severity": "sev1"},
         content_type="application/json",

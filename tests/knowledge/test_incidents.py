@@ -10,8 +10,9 @@ from portal.services import PermissionDenied, ServiceError
 pytestmark = pytest.mark.django_db
 
 
-def test_an_incident_runs_end_to_end_through_the_browser(login, stranger, developer, runbook, service):
-    client = login(stranger)  # on-call is not always in the owning team
+def test_an_incident_runs_end_to_end_through_the_browser(login, teammate, developer, runbook, service):
+    stranger = teammate  # on-call: a member of the owning team who did not write the runbook
+    client = login(stranger)
     response = client.post(
         reverse("knowledge:incident-start", args=[runbook.space.key, runbook.slug]),
         {"entity": service.pk, "severity": "sev2", "summary": "Checkout 500s"},
@@ -39,6 +40,41 @@ def test_an_incident_runs_end_to_end_through_the_browser(login, stranger, develo
     assert incident.outcome == "resolved" and incident.closed_at >= incident.started_at
     # The history stays on the runbook.
     assert f"#{incident.pk}".encode() in client.get(runbook.get_absolute_url()).content
+
+
+def test_a_developer_outside_the_team_cannot_start_an_incident_on_its_service_through_the_api(
+    client, stranger, runbook, service, django_capture_on_commit_callbacks
+):
+    """The review's hole: a signed-in developer in no team paged another team with a sev1."""
+    from portal.models import Delivery, Notification, TeamChatWebhook
+
+    TeamChatWebhook.objects.create(team_ref=service.owner_ref, url="https://chat.example.com/hooks/1")
+    client.force_login(stranger)
+    with django_capture_on_commit_callbacks(execute=False):
+        response = client.post(
+            "/api/knowledge/incidents/",
+            {"runbook": runbook.pk, "entity": service.pk, "severity": "sev1", "summary": "<!channel> sign in"},
+            content_type="application/json",
+        )
+    assert response.status_code == 403
+    assert "Only the team that owns component:default/checkout-api" in response.json()["error"]["message"]
+    assert not Incident.objects.exists() and not Notification.objects.exists() and not Delivery.objects.exists()
+
+
+def test_the_browser_form_refuses_the_same_stranger_with_the_reason(login, stranger, runbook, service):
+    client = login(stranger)
+    response = client.post(
+        reverse("knowledge:incident-start", args=[runbook.space.key, runbook.slug]),
+        {"entity": service.pk, "severity": "sev1"},
+        follow=True,
+    )
+    assert "Only the team that owns component:default/checkout-api" in response.content.decode()
+    assert not Incident.objects.exists()
+
+
+def test_approvers_and_platform_admins_may_start_an_incident_on_any_service(approver, platform_admin, runbook, service):
+    for actor in (approver, platform_admin):
+        assert services.incident_start(actor=actor, runbook=runbook, entity=service, severity="sev2").entity == service
 
 
 def test_a_closed_incident_cannot_change(developer, runbook):
@@ -326,9 +362,9 @@ def test_responders_see_steps_checked_off_by_the_others(login, developer, teamma
     assert "every 5s" not in client.get(incident.get_absolute_url()).content.decode()
 
 
-def test_a_responder_outside_the_team_is_not_offered_a_postmortem_they_cannot_write(login, stranger, runbook):
-    incident = services.incident_start(actor=stranger, runbook=runbook, entity=None, severity="sev2")
-    page = login(stranger).get(incident.get_absolute_url()).content.decode()
+def test_a_responder_outside_the_team_is_not_offered_a_postmortem_they_cannot_write(login, approver, runbook):
+    incident = services.incident_start(actor=approver, runbook=runbook, entity=None, severity="sev2")
+    page = login(approver).get(incident.get_absolute_url()).content.decode()
     assert "kind=postmortem" not in page
     assert "The postmortem is written by the team of the “Payments” space." in page
 
@@ -351,3 +387,72 @@ def test_a_step_note_with_a_nul_character_is_refused_and_nothing_changes(login, 
     assert as_form.status_code == 200 and "a note cannot hold; nothing was saved" in as_form.content.decode()
     step = incident.steps.get(number=1)
     assert not step.done and step.note == ""
+
+
+# --- no cross-team blame -------------------------------------------------------------------------
+
+
+def _other_team_incident_and_deployment(platform_admin):
+    from catalog import services as catalog
+    from catalog.models import Entity
+    from tests.knowledge.conftest import make_team
+
+    group = make_team("team-search")
+    catalog.catalog_import_text(
+        text="apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: search-api}\n"
+        "spec: {type: service, lifecycle: production, owner: team-search}\n",
+        name="search-api",
+    )
+    search = Entity.objects.get(ref_key="component:default/search-api")
+    space = services.space_create(actor=platform_admin, key="search", name="Search", owner=group)
+    runbook = services.page_create(
+        actor=platform_admin, space=space, title="Search is slow", kind="runbook", body="- [ ] Look",
+        entity_ids=[search.pk],
+    )  # fmt: skip
+    incident = services.incident_start(actor=platform_admin, runbook=runbook, entity=search, severity="sev2")
+    return search, incident
+
+
+def test_a_postmortem_cannot_link_another_teams_incident_to_its_deployment(
+    developer, space, platform_admin, django_capture_on_commit_callbacks
+):
+    """The review's hole: a developer's postmortem in his own space counted another team's
+    deployment as a failed change."""
+    from pipelines.models import Incident as DoraIncident
+
+    search, incident = _other_team_incident_and_deployment(platform_admin)
+    _production_deployment(search, "search-deploy-1")
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(PermissionDenied, match="team-search"):
+        services.page_create(
+            actor=developer, space=space, title="Their fault", kind="postmortem", incident=incident,
+            deployment_ref="search-deploy-1",
+        )  # fmt: skip
+    assert not Page.objects.filter(title="Their fault").exists()
+    assert not DoraIncident.objects.filter(deployment__isnull=False).exists()
+
+
+def test_a_postmortem_links_only_deployments_of_the_incidents_own_service(
+    developer, runbook, space, service, platform_admin, django_capture_on_commit_callbacks
+):
+    from pipelines.models import Deployment, Repository
+    from pipelines.models import Incident as DoraIncident
+
+    search, _ = _other_team_incident_and_deployment(platform_admin)
+    theirs = Repository.objects.create(provider="github", slug="acme/search", entity=search)
+    deployment = _production_deployment(service, "ours-1")
+    Deployment.objects.filter(pk=deployment.pk).update(repository=theirs)  # "ours-1" is search-api's
+    own = services.incident_start(actor=developer, runbook=runbook, entity=service, severity="sev2")
+    with pytest.raises(PermissionDenied, match="not a deployment of the incident's service"):
+        services.page_create(
+            actor=developer, space=space, title="PM", kind="postmortem", incident=own, deployment_ref="ours-1"
+        )
+    # Whatever reaches pipelines by another way, only the incident's service's deployment is linked.
+    from pipelines.services import incident_from_event
+
+    with django_capture_on_commit_callbacks(execute=True):
+        recorded = incident_from_event(
+            source="knowledge", external_id=str(own.pk), title="x", entity_id=service.pk,
+            started_at=own.started_at, resolved_at=None, deployment_ref="ours-1", url="/",
+        )  # fmt: skip
+    assert recorded.deployment is None
+    assert DoraIncident.objects.get(pk=recorded.pk).deployment is None

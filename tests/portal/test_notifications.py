@@ -44,7 +44,10 @@ class ChatReceiver:
 
 
 @pytest.fixture
-def chat_receiver():
+def chat_receiver(settings):
+    # The stand-in listens on 127.0.0.1 over http: allowed only because the settings say so.
+    settings.CHAT_WEBHOOK_ALLOW_HTTP = True
+    settings.CHAT_WEBHOOK_ALLOW_PRIVATE = True
     receivers = []
 
     def start(*statuses):
@@ -156,7 +159,7 @@ def test_an_unreachable_broker_does_not_break_the_action_and_the_sweep_resends(
     def broker_down(*args, **kwargs):
         raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
-    TeamChatWebhook.objects.create(team_ref="group:default/t", url="http://127.0.0.1:1/hook")
+    TeamChatWebhook.objects.create(team_ref="group:default/t", url="https://127.0.0.1:1/hook")
     monkeypatch.setattr(deliver, "delay", broker_down)
     with django_capture_on_commit_callbacks(execute=True):
         notifications = services.notify(
@@ -172,3 +175,50 @@ def test_an_unreachable_broker_does_not_break_the_action_and_the_sweep_resends(
     Delivery.objects.filter(pk=delivery.pk).update(created_at=timezone.now() - timedelta(minutes=5))
     assert services.deliveries_resend_stale() == 1
     assert sent == [delivery.pk]
+
+
+def test_chat_text_is_escaped_and_links_are_absolute(chat_receiver, developer, settings):
+    """The review's message: ``<!channel>`` and a disguised link passed on as Slack markup, and a
+    relative link that does not work from chat."""
+    settings.PORTAL_BASE_URL = "https://bridge.example.com/"
+    receiver = chat_receiver(200)
+    TeamChatWebhook.objects.create(team_ref="group:default/team-payments", url=receiver.url)
+    services.notify(
+        users=[developer],
+        event="incident_started",
+        title="Incident on checkout-api (sev1) & more",
+        body="<!channel> <https://evil.example/sso|Sign in to acknowledge>",
+        url="/knowledge/incidents/8/",
+        team_refs=["group:default/team-payments"],
+    )
+    deliver.apply(args=[Delivery.objects.get(channel="chat").pk])
+    text = receiver.received[0]["text"]
+    assert "<!channel>" not in text and "<https://evil.example" not in text
+    assert "&lt;!channel&gt; &lt;https://evil.example/sso|Sign in to acknowledge&gt;" in text
+    assert "*Incident on checkout-api (sev1) &amp; more*" in text
+    assert "https://bridge.example.com/knowledge/incidents/8/" in text
+    # In the portal itself the link stays a path.
+    assert Notification.objects.get(user=developer).url == "/knowledge/incidents/8/"
+
+
+@pytest.mark.parametrize(
+    "url, reason",
+    [
+        ("http://chat.example.com/hooks/1", "must use https"),
+        ("https://127.0.0.1/hooks/1", "loopback, private or link-local"),
+        ("https://169.254.169.254/latest/meta-data", "loopback, private or link-local"),
+        ("https://10.1.2.3/hooks/1", "loopback, private or link-local"),
+    ],
+)
+def test_chat_webhooks_go_to_public_https_hosts_only(developer, settings, url, reason):
+    from django.core.exceptions import ValidationError
+
+    settings.CHAT_WEBHOOK_ALLOW_HTTP = settings.CHAT_WEBHOOK_ALLOW_PRIVATE = False
+    webhook = TeamChatWebhook(team_ref="group:default/team-payments", url=url)
+    with pytest.raises(ValidationError, match=reason):
+        webhook.full_clean()
+    webhook.save()  # one stored before the rule: its deliveries fail at once, and nothing is sent
+    delivery = Delivery.objects.create(channel="chat", webhook=webhook, payload={"text": "hi"})
+    assert deliver.apply(args=[delivery.pk]).get() == "failed"
+    delivery.refresh_from_db()
+    assert reason in delivery.last_error

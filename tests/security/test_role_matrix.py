@@ -176,6 +176,9 @@ GET = {
     "api/scaffolder/templates/<name>/": API_READ,
     "api/scaffolder/runs/": API_READ,  # filtered to what each may see
     "api/scaffolder/runs/<pk>/": "401 200 200 404 200 200",  # requester, owning team, approvers, admins
+    "api/incidents/alertmanager/": HOOK,
+    "api/incidents/<pk>/acknowledge/": API_POST_ONLY,
+    "api/incidents/<pk>/assign/": API_POST_ONLY,
     "api/tokens/": API_READ,  # each sees their own
     "api/tokens/<pk>/": API_OWN,
     "api/tokens/<pk>/revoke/": API_POST_ONLY,
@@ -263,6 +266,10 @@ GET = {
     "knowledge/spaces/new/": READ,  # the form; who may create for which team: see WRITES
     "knowledge/preview/": POST_ONLY,
     "knowledge/incidents/": READ,
+    "incidents/alerts/unrouted/": ADMIN,
+    "incidents/<incident_id>/acknowledge/": POST_ONLY,
+    "incidents/<incident_id>/assign/": POST_ONLY,
+    "incidents/<incident_id>/notes/": POST_ONLY,
     "knowledge/incidents/<incident_id>/": READ,
     "knowledge/incidents/<incident_id>/steps/": READ,  # the steps, polled while the incident is open
     "knowledge/incidents/<incident_id>/steps/<number>/": POST_ONLY,
@@ -460,8 +467,12 @@ WRITES: dict[str, list[tuple]] = {
     "knowledge/s/<key>/p/<slug>/delete/": [("post", None, TEAM_WRITE)],
     "knowledge/s/<key>/p/<slug>/files/": [("post", lambda w: {"file": _file()}, TEAM_WRITE)],
     "knowledge/s/<key>/p/<slug>/files/<name>/delete/": [("post", None, TEAM_WRITE)],
-    # Anyone signed in may start working through a runbook: on-call is not always the owner.
-    "knowledge/s/<key>/p/<slug>/incidents/start/": [("post", lambda w: {"severity": "sev3"}, SELF)],
+    # An incident pages the team and counts in its DORA figures: the owning team (the runbook's team
+    # without a service), Approvers and Platform Admins start one; others are refused with the reason.
+    "knowledge/s/<key>/p/<slug>/incidents/start/": [
+        ("post", lambda w: {"severity": "sev3"}, "L 302 302 R 302 302"),
+        ("post", lambda w: {"severity": "sev1", "entity": w.entity.pk}, "L 302 302 R 302 302"),
+    ],
     # API
     "api/catalog/import/": [("post", lambda w: {"yaml": json.dumps(COMPONENT)}, "401 200 200 403 403 200")],
     "api/catalog/entities/": [("post", lambda w: NEW_COMPONENT, "401 201 201 403 403 201")],
@@ -502,6 +513,14 @@ WRITES: dict[str, list[tuple]] = {
     "api/provisioning/environments/<pk>/cancel/": [("post", None, "401 400 400 404 403 400")],
     "api/provisioning/environments/<pk>/retry/": [("post", None, "401 400 400 404 403 400")],
     # No signature, no token: refused whoever sends it.
+    # Alertmanager proves itself with its receiver's token, never with a session.
+    "api/incidents/alertmanager/": [("post", lambda w: {"version": "4", "alerts": []}, "401 401 401 401 401 401")],
+    # The service's team and Platform Admins respond to its incident (not Approvers, not strangers).
+    "api/incidents/<pk>/acknowledge/": [("post", None, "401 200 200 403 403 200")],
+    "api/incidents/<pk>/assign/": [("post", lambda w: {"assignee": "teammate"}, "401 200 200 403 403 200")],
+    "incidents/<incident_id>/acknowledge/": [("post", None, "L 302 302 R R 302")],
+    "incidents/<incident_id>/assign/": [("post", lambda w: {"assignee": w.users["teammate"].pk}, "L 302 302 R R 302")],
+    "incidents/<incident_id>/notes/": [("post", lambda w: {"text": "rolled back"}, "L 302 302 R R 302")],
     "api/pipelines/hooks/github/<public_id>/": [("post", lambda w: {"action": "completed"}, "401 401 401 401 401 401")],
     "api/pipelines/hooks/gitlab/<public_id>/": [("post", lambda w: {"object_kind": "x"}, "401 401 401 401 401 401")],
     "api/pipelines/hooks/generic/<public_id>/": [("post", lambda w: {"run_id": "x"}, "401 401 401 401 401 401")],
@@ -541,7 +560,12 @@ WRITES: dict[str, list[tuple]] = {
     ],
     "api/knowledge/pages/<pk>/revert/": [("post", lambda w: {"revision": 1}, "401 201 201 403 403 201")],
     "api/knowledge/incidents/": [
-        ("post", lambda w: {"runbook": w.runbook.pk, "severity": "sev3"}, "401 201 201 201 201 201")
+        ("post", lambda w: {"runbook": w.runbook.pk, "severity": "sev3"}, "401 201 201 403 201 201"),
+        (
+            "post",
+            lambda w: {"runbook": w.runbook.pk, "entity": w.entity.pk, "severity": "sev1"},
+            "401 201 201 403 201 201",
+        ),
     ],
     "api/knowledge/incidents/<pk>/close/": [("post", lambda w: {"outcome": "resolved"}, API_TEAM_WRITE)],
     "api/knowledge/incidents/<pk>/steps/": [("post", lambda w: {"number": 1, "done": True}, API_TEAM_WRITE)],
@@ -737,6 +761,8 @@ def _param_values(w) -> list[tuple[str, dict]]:
         ("api/knowledge/spaces/", {"key": w.space.key}),
         ("api/knowledge/pages/", {"pk": w.page.pk, "number": 1}),
         ("api/knowledge/incidents/", {"pk": w.incident.pk}),
+        ("api/incidents/", {"pk": w.incident.pk}),
+        ("incidents/", {"incident_id": w.incident.pk}),
         ("api/tokens/", {"pk": w.token.pk}),
         ("api/notifications/", {"pk": w.notification.pk}),
         ("api/audit/", {"pk": w.audit_event.pk}),
@@ -819,7 +845,7 @@ def snapshot() -> dict:
 
     models = [
         m
-        for label in ("catalog", "provisioning", "pipelines", "knowledge", "scaffolder")
+        for label in ("catalog", "provisioning", "pipelines", "knowledge", "scaffolder", "incidents")
         for m in apps.get_app_config(label).get_models()
     ]
     models += [apps.get_model("portal", name) for name in ("PersonalToken", "Notification", "NotificationPreference")]
@@ -1007,7 +1033,7 @@ def test_every_form_and_session_api_write_refuses_a_post_without_the_csrf_token(
     tables = [(WRITES, None), (OPEN_WRITES, _open_params(world))]
     tables += [_kind_tables(world, column)[1:] for column in ENTITY_KINDS]
     for route in ROUTES:
-        if "/hooks/" in route.key:
+        if "/hooks/" in route.key or route.key == "api/incidents/alertmanager/":
             continue  # webhook receivers prove themselves by signature or token, not by a session
         for rows, override in tables:
             _check_csrf(client, world, route, rows.get(route.key, []), override, wrong)
@@ -1107,8 +1133,8 @@ def test_a_token_answers_as_its_owners_session_within_its_scope(scope, world, cl
     assert client.get("/api/me/", **auth).status_code == 200  # records its first use before the snapshots
     wrong = []
     for route in ROUTES:
-        if not route.key.startswith("api/") or "/hooks/" in route.key:
-            continue  # webhook receivers take no token
+        if not route.key.startswith("api/") or "/hooks/" in route.key or route.key == "api/incidents/alertmanager/":
+            continue  # webhook receivers take no personal token (Alertmanager's is its receiver's: 401)
         url = url_for(route, world)
         if route.key in GET:
             want = _token_expectation(route.key, GET[route.key], scope, write=False)

@@ -1,0 +1,153 @@
+"""The Alertmanager webhook receiver and the incident response API."""
+
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import exceptions, serializers, status
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from incidents import selectors, services
+from knowledge.models import Incident
+from portal.services import ServiceError
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The body is larger than this receiver accepts (INCIDENTS_MAX_BODY_BYTES)."
+    default_code = "too_large"
+
+
+RECEIVED = inline_serializer(
+    "AlertmanagerNotificationReceived",
+    {
+        "alerts": serializers.IntegerField(help_text="Alerts in the notification."),
+        "changed": serializers.IntegerField(help_text="Alerts that changed something (0 for a re-send)."),
+        "unchanged": serializers.BooleanField(help_text="The group's last notification was the same."),
+        "incidents": serializers.ListField(child=serializers.IntegerField()),
+        "unrouted": serializers.IntegerField(help_text="Alerts that name no catalog entity."),
+    },
+)
+
+
+class AlertmanagerReceiver(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    def get_authenticate_header(self, request):
+        return 'Bearer realm="bridge-alertmanager"'
+
+    @extend_schema(
+        operation_id="incidents_alertmanager_receive",
+        summary="Alertmanager webhook receiver",
+        description=(
+            "Configure as a webhook_configs url of an Alertmanager receiver (payload version 4), with "
+            "http_config.authorization (type Bearer, the receiver's token) or http_config.basic_auth (the "
+            "receiver's name and token). Firing alerts open an incident for their service or join its open "
+            "incident; resolved alerts resolve. Re-sent notifications (repeat_interval, retries) change nothing."
+        ),
+        request={"application/json": OpenApiTypes.OBJECT},
+        responses={
+            200: RECEIVED,
+            400: OpenApiResponse(description="Not Alertmanager's payload version 4; nothing stored."),
+            401: OpenApiResponse(description="No or wrong token; nothing stored."),
+            413: OpenApiResponse(description="The body is over INCIDENTS_MAX_BODY_BYTES."),
+            415: OpenApiResponse(description="The body is not application/json."),
+        },
+        tags=["incidents"],
+        auth=[],
+    )
+    def post(self, request):
+        receiver = services.receiver_authenticate(request.headers.get("Authorization", ""))
+        if receiver is None:
+            raise exceptions.AuthenticationFailed("Send this receiver's token (Bearer, or basic auth with its name).")
+        limit = settings.INCIDENTS_MAX_BODY_BYTES
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            raise exceptions.ParseError("Content-Length is not a number.") from None
+        if declared > limit:
+            raise PayloadTooLarge()
+        raw = request._request
+        body = raw._body if hasattr(raw, "_body") else raw.read(limit + 1)
+        if len(body) > limit:
+            raise PayloadTooLarge()
+        content_type = request.META.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
+        if content_type != "application/json":
+            raise exceptions.UnsupportedMediaType(content_type or "none", detail="Send application/json.")
+        try:
+            payload = json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            raise exceptions.ParseError("The body is not valid JSON.") from None
+        except RecursionError:
+            raise exceptions.ParseError("The JSON is nested too deeply for a webhook payload.") from None
+        try:
+            result = services.alertmanager_receive(receiver=receiver, payload=payload)
+        except ServiceError as exc:
+            raise exceptions.ValidationError({"detail": str(exc)}, code="invalid_payload") from None
+        return Response(
+            {
+                "alerts": result.alerts,
+                "changed": result.changed,
+                "unchanged": result.unchanged,
+                "incidents": sorted(result.incidents),
+                "unrouted": result.unrouted,
+            }
+        )
+
+
+class AssignSerializer(serializers.Serializer):
+    assignee = serializers.CharField(help_text="The username of a member of the service's team.")
+
+
+RESPONSE = inline_serializer(
+    "IncidentResponse",
+    {
+        "incident": serializers.IntegerField(),
+        "acknowledged_by": serializers.CharField(allow_null=True),
+        "acknowledged_at": serializers.DateTimeField(allow_null=True),
+        "assignee": serializers.CharField(allow_null=True),
+        "awaiting_confirmation": serializers.BooleanField(),
+    },
+)
+
+
+def _response_data(incident) -> dict:
+    response = selectors.response_of(incident)
+    return {
+        "incident": incident.pk,
+        "acknowledged_by": response.acknowledged_by.get_username() if response and response.acknowledged_by else None,
+        "acknowledged_at": response.acknowledged_at if response else None,
+        "assignee": response.assignee.get_username() if response and response.assignee else None,
+        "awaiting_confirmation": bool(response and response.awaiting_confirmation),
+    }
+
+
+class AcknowledgeView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=None, responses=RESPONSE, tags=["incidents"], summary="Acknowledge an incident")
+    def post(self, request, pk):
+        incident = get_object_or_404(Incident, pk=pk)
+        services.incident_acknowledge(actor=request.user, incident=incident)
+        return Response(_response_data(incident))
+
+
+class AssignView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=AssignSerializer, responses=RESPONSE, tags=["incidents"], summary="Assign an incident")
+    def post(self, request, pk):
+        incident = get_object_or_404(Incident, pk=pk)
+        ser = AssignSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        assignee = get_user_model().objects.filter(username=ser.validated_data["assignee"], is_active=True).first()
+        services.incident_assign(actor=request.user, incident=incident, assignee=assignee)
+        return Response(_response_data(incident))

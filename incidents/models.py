@@ -1,0 +1,151 @@
+"""Alerts (Alertmanager) and the response to incidents: receivers, alerts, acknowledgement,
+assignment and the timeline.
+
+The incident rows themselves (with their runbook steps and postmortem links) are still
+``knowledge.Incident``; this app points at them and is imported by neither knowledge nor catalog.
+"""
+
+from django.conf import settings
+from django.db import models
+
+from catalog.models import Entity
+from knowledge.models import Incident, Page
+
+
+class AlertReceiver(models.Model):
+    """Where one Alertmanager sends its webhook, and how it proves itself (``http_config``)."""
+
+    class Auth(models.TextChoices):
+        BEARER = "bearer", "Bearer token (http_config.authorization)"
+        BASIC = "basic", "Basic auth (http_config.basic_auth; the username is the receiver's name)"
+
+    name = models.SlugField(max_length=60, unique=True)
+    auth = models.CharField(max_length=10, choices=Auth.choices, default=Auth.BEARER)
+    # The token's first characters, in clear, find the receiver; the whole token is kept encrypted
+    # (portal.crypto, purpose "incidents") and compared in constant time.
+    token_prefix = models.CharField(max_length=16, unique=True, editable=False)
+    token_encrypted = models.TextField(editable=False)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AlertGroup(models.Model):
+    """One Alertmanager group (``groupKey``): a re-sent notification with the same alerts is a no-op."""
+
+    receiver = models.ForeignKey(AlertReceiver, on_delete=models.CASCADE, related_name="groups")
+    group_key = models.CharField(max_length=1000)
+    group_key_hash = models.CharField(max_length=64)
+    digest = models.CharField(max_length=64, help_text="Of the last notification's alerts and their states.")
+    notifications = models.PositiveIntegerField(default=0)
+    unchanged = models.PositiveIntegerField(default=0, help_text="Notifications that changed nothing (re-sends).")
+    last_received_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["receiver", "group_key_hash"], name="incidents_alertgroup_unique_key")
+        ]
+
+    def __str__(self) -> str:
+        return self.group_key[:80]
+
+
+class AlertStatus(models.TextChoices):
+    FIRING = "firing", "Firing"
+    RESOLVED = "resolved", "Resolved"
+
+
+class Alert(models.Model):
+    """One firing episode of an alert: Alertmanager's fingerprint and its ``startsAt``.
+
+    The same fingerprint firing again after it resolved is a new row."""
+
+    fingerprint = models.CharField(max_length=64)
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=AlertStatus.choices)
+    name = models.CharField(max_length=200, blank=True, help_text="The alertname label.")
+    labels = models.JSONField(default=dict)
+    annotations = models.JSONField(default=dict)
+    generator_url = models.URLField(max_length=2000, blank=True)
+    severity = models.CharField(max_length=10, blank=True)
+    receiver = models.ForeignKey(AlertReceiver, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    entity = models.ForeignKey(Entity, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts")
+    runbook = models.ForeignKey(Page, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    incident = models.ForeignKey(Incident, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts")
+    received_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-starts_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["fingerprint", "starts_at"], name="incidents_alert_unique_episode")
+        ]
+        indexes = [
+            models.Index(fields=["entity", "status"]),
+            models.Index(fields=["incident", "status"]),
+            models.Index(fields=["status", "received_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name or self.fingerprint} ({self.status})"
+
+    @property
+    def summary(self) -> str:
+        return str(self.annotations.get("summary") or self.annotations.get("description") or "")
+
+
+class Response(models.Model):
+    """How people respond to an incident: acknowledgement, assignment, and whether it waits for a
+    person to confirm that it is over."""
+
+    incident = models.OneToOneField(Incident, on_delete=models.CASCADE, primary_key=True, related_name="response")
+    from_alert = models.BooleanField(default=False)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    awaiting_confirmation = models.BooleanField(
+        default=False, help_text="All alerts resolved; the service's team confirms the incident is over."
+    )
+    notified_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    def __str__(self) -> str:
+        return f"response to incident {self.incident_id}"
+
+
+class TimelineEntry(models.Model):
+    """Something that happened during an incident, in the order it happened."""
+
+    class Kind(models.TextChoices):
+        OPENED = "opened", "Opened"
+        ALERT_FIRED = "alert_fired", "Alert fired"
+        ALERT_RESOLVED = "alert_resolved", "Alert resolved"
+        ACKNOWLEDGED = "acknowledged", "Acknowledged"
+        ASSIGNED = "assigned", "Assigned"
+        NOTIFIED = "notified", "Team notified"
+        NOTE = "note", "Note"
+        RESOLVED = "resolved", "Resolved"
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="timeline")
+    at = models.DateTimeField()
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    text = models.CharField(max_length=1000, blank=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    alert = models.ForeignKey(Alert, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["at", "pk"]
+        indexes = [models.Index(fields=["incident", "at"])]
+
+    def __str__(self) -> str:
+        return f"{self.at:%H:%M:%S} {self.kind}"

@@ -1,0 +1,522 @@
+"""Every change in the incidents app: receivers, Alertmanager notifications, the response.
+
+Alertmanager re-sends a notification on ``repeat_interval`` and whenever a send failed, and its
+notifications can arrive out of order (a resolved one before the firing one). Each alert is one row
+per firing episode (fingerprint + ``startsAt``) and each change is applied at most once, so the same
+notification twice, or in another order, leaves the same rows.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from catalog.models import Entity
+from incidents import mapping, permissions
+from incidents.models import Alert, AlertGroup, AlertReceiver, AlertStatus, Response, TimelineEntry
+from knowledge import services as knowledge
+from knowledge.models import Incident
+from portal import crypto
+from portal.services import PermissionDenied, ServiceError, audit_record
+
+logger = logging.getLogger(__name__)
+
+CRYPTO_PURPOSE = "incidents"
+TOKEN_PREFIX_LENGTH = 12
+MAX_ALERTS = 5000
+# Alertmanager writes this for "no end" (Go's zero time).
+ZERO_TIME_YEAR = 1
+
+
+# --- receivers --------------------------------------------------------------------------------
+
+
+def receiver_create(*, name: str, auth: str = AlertReceiver.Auth.BEARER, actor=None) -> tuple[AlertReceiver, str]:
+    """Make a receiver and return it with its token; the token is shown once and kept encrypted."""
+    from django.utils.text import slugify
+
+    clean = slugify(name or "")[:60]
+    if not clean or clean != (name or "").strip():
+        raise ServiceError("A receiver name is lower-case letters, digits and hyphens, e.g. prod-alertmanager.")
+    if auth not in AlertReceiver.Auth.values:
+        raise ServiceError("Choose bearer or basic authentication.")
+    if AlertReceiver.objects.filter(name=clean).exists():
+        raise ServiceError(f"A receiver named “{clean}” exists already; rotate its token instead.")
+    token = f"bam_{secrets.token_urlsafe(32)}"
+    receiver = AlertReceiver.objects.create(
+        name=clean,
+        auth=auth,
+        token_prefix=token[:TOKEN_PREFIX_LENGTH],
+        token_encrypted=crypto.encrypt(token, purpose=CRYPTO_PURPOSE),
+    )
+    audit_record(actor=actor, action="incidents.receiver.create", obj=receiver, changes={"auth": auth})
+    return receiver, token
+
+
+def receiver_rotate(*, receiver: AlertReceiver, actor=None) -> str:
+    token = f"bam_{secrets.token_urlsafe(32)}"
+    receiver.token_prefix = token[:TOKEN_PREFIX_LENGTH]
+    receiver.token_encrypted = crypto.encrypt(token, purpose=CRYPTO_PURPOSE)
+    receiver.save(update_fields=["token_prefix", "token_encrypted"])
+    audit_record(actor=actor, action="incidents.receiver.rotate", obj=receiver, changes={})
+    return token
+
+
+def receiver_authenticate(authorization: str) -> AlertReceiver | None:
+    """The enabled receiver an ``Authorization`` header proves, or None. Compared in constant time;
+    a bearer token works only for a bearer receiver, basic auth only for a basic one."""
+    scheme, _, credentials = (authorization or "").strip().partition(" ")
+    scheme, credentials = scheme.lower(), credentials.strip()
+    if scheme == "bearer":
+        candidate = AlertReceiver.objects.filter(
+            token_prefix=credentials[:TOKEN_PREFIX_LENGTH], auth=AlertReceiver.Auth.BEARER, enabled=True
+        ).first()
+        given = credentials
+    elif scheme == "basic":
+        try:
+            decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            return None
+        username, _, given = decoded.partition(":")
+        candidate = AlertReceiver.objects.filter(name=username, auth=AlertReceiver.Auth.BASIC, enabled=True).first()
+    else:
+        return None
+    expected = crypto.decrypt(candidate.token_encrypted, purpose=CRYPTO_PURPOSE) if candidate else None
+    # Compare even when there is no candidate, so the answer takes as long either way.
+    if not hmac.compare_digest((expected or "\0" * 47).encode(), given.encode()) or candidate is None:
+        return None
+    if candidate.last_used_at is None or timezone.now() - candidate.last_used_at > timedelta(minutes=1):
+        AlertReceiver.objects.filter(pk=candidate.pk).update(last_used_at=timezone.now())
+    return candidate
+
+
+# --- the Alertmanager webhook (payload version 4) ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class AlertIn:
+    status: str
+    labels: dict
+    annotations: dict
+    starts_at: datetime
+    ends_at: datetime | None
+    generator_url: str
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class Notification:
+    group_key: str
+    status: str
+    receiver: str
+    alerts: list[AlertIn] = field(default_factory=list)
+
+
+def _string_map(value, where: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise ServiceError(f"{where} must be an object of strings.")
+    return value
+
+
+def _time(value, where: str, *, required: bool) -> datetime | None:
+    if value in (None, "") and not required:
+        return None
+    parsed = parse_datetime(value) if isinstance(value, str) else None
+    if parsed is None:
+        raise ServiceError(f"{where} must be an RFC 3339 time.")
+    if timezone.is_naive(parsed):
+        parsed = timezone.make_aware(parsed, timezone.utc)
+    if parsed.year <= ZERO_TIME_YEAR:
+        return None
+    return parsed
+
+
+def parse_notification(payload) -> Notification:
+    """Validate an Alertmanager webhook body (version 4); each refusal says what is wrong."""
+    if not isinstance(payload, dict):
+        raise ServiceError("The body must be a JSON object (Alertmanager's webhook payload).")
+    if str(payload.get("version")) != "4":
+        raise ServiceError(f"Unsupported payload version {payload.get('version')!r}: Bridge reads version 4.")
+    alerts = payload.get("alerts")
+    if not isinstance(alerts, list):
+        raise ServiceError("alerts must be a list.")
+    if len(alerts) > MAX_ALERTS:
+        raise ServiceError(f"More than {MAX_ALERTS} alerts in one notification; set max_alerts in Alertmanager.")
+    parsed = []
+    for i, raw in enumerate(alerts):
+        where = f"alerts[{i}]"
+        if not isinstance(raw, dict):
+            raise ServiceError(f"{where} must be an object.")
+        status = raw.get("status")
+        if status not in AlertStatus.values:
+            raise ServiceError(f"{where}.status must be firing or resolved.")
+        fingerprint = raw.get("fingerprint")
+        if not isinstance(fingerprint, str) or not fingerprint or len(fingerprint) > 64:
+            raise ServiceError(f"{where}.fingerprint is missing.")
+        generator_url = raw.get("generatorURL") or ""
+        if not isinstance(generator_url, str):
+            raise ServiceError(f"{where}.generatorURL must be a string.")
+        parsed.append(
+            AlertIn(
+                status=status,
+                labels=_string_map(raw.get("labels"), f"{where}.labels"),
+                annotations=_string_map(raw.get("annotations"), f"{where}.annotations"),
+                starts_at=_time(raw.get("startsAt"), f"{where}.startsAt", required=True)
+                or timezone.now().replace(microsecond=0),
+                ends_at=_time(raw.get("endsAt"), f"{where}.endsAt", required=False),
+                generator_url=generator_url if generator_url.startswith(("http://", "https://")) else "",
+                fingerprint=fingerprint,
+            )
+        )
+    group_key = payload.get("groupKey") or ""
+    if not isinstance(group_key, str):
+        raise ServiceError("groupKey must be a string.")
+    return Notification(
+        group_key=group_key, status=str(payload.get("status") or ""), receiver=str(payload.get("receiver") or ""),
+        alerts=parsed,
+    )  # fmt: skip
+
+
+@dataclass
+class ReceiveResult:
+    alerts: int = 0
+    changed: int = 0
+    unchanged: bool = False
+    incidents: set[int] = field(default_factory=set)
+    unrouted: int = 0
+
+
+def _digest(notification: Notification) -> str:
+    states = sorted(
+        (a.fingerprint, a.status, a.starts_at.isoformat(), a.ends_at.isoformat() if a.ends_at else "")
+        for a in notification.alerts
+    )
+    return hashlib.sha256(json.dumps(states).encode()).hexdigest()
+
+
+def alertmanager_receive(*, receiver: AlertReceiver, payload) -> ReceiveResult:
+    """Apply one Alertmanager notification. Idempotent: by ``groupKey`` a notification identical to
+    the group's last one returns at once; by fingerprint each alert changes at most once."""
+    notification = parse_notification(payload)
+    result = ReceiveResult(alerts=len(notification.alerts))
+    digest = _digest(notification)
+    now = timezone.now()
+    if notification.group_key:
+        key_hash = hashlib.sha256(notification.group_key.encode()).hexdigest()
+        group, created = AlertGroup.objects.get_or_create(
+            receiver=receiver,
+            group_key_hash=key_hash,
+            defaults={"group_key": notification.group_key[:1000], "digest": "", "last_received_at": now},
+        )
+        if not created and group.digest == digest:
+            AlertGroup.objects.filter(pk=group.pk).update(
+                notifications=group.notifications + 1, unchanged=group.unchanged + 1, last_received_at=now
+            )
+            result.unchanged = True
+            return result
+    # Re-sent alerts (the same state as stored) are skipped with one query, without a transaction.
+    stored = {
+        (fingerprint, starts_at): status
+        for fingerprint, starts_at, status in Alert.objects.filter(
+            fingerprint__in={a.fingerprint for a in notification.alerts}
+        ).values_list("fingerprint", "starts_at", "status")
+    }
+    pending = []
+    for alert in notification.alerts:
+        status = stored.get((alert.fingerprint, alert.starts_at))
+        if status is not None and (status == AlertStatus.RESOLVED or alert.status == AlertStatus.FIRING):
+            continue
+        pending.append(alert)
+    # Alerts of one group mostly share their service and runbook hints: map each combination once.
+    mapped: dict[tuple, tuple] = {}
+    for alert in pending:
+        key = _mapping_key(alert)
+        if key not in mapped:
+            entity, _label = mapping.entity_for(alert.labels)
+            runbook = mapping.runbook_for(labels=alert.labels, annotations=alert.annotations, entity=entity)
+            mapped[key] = (entity, runbook, mapping.severity_for(alert.labels))
+    entity_ids = sorted({m[0].pk for m in mapped.values() if m[0] is not None})
+    for attempt in range(3):
+        changed = unrouted = 0
+        incidents: set[int] = set()
+        try:
+            with transaction.atomic():
+                # One transaction per notification; the services' rows are locked in one order, so two
+                # notifications about the same services queue instead of deadlocking.
+                list(Entity.objects.select_for_update().filter(pk__in=entity_ids).order_by("pk").values_list("pk"))
+                seen = {"stored": stored, "incidents": {}}
+                for alert in pending:
+                    one_changed, incident_id, one_unrouted = _apply_alert(
+                        receiver, alert, now, mapped[_mapping_key(alert)], seen
+                    )
+                    changed += int(one_changed)
+                    unrouted += int(one_unrouted)
+                    if incident_id:
+                        incidents.add(incident_id)
+            break
+        except IntegrityError:
+            # Another notification created the same episode at the same moment: read it again.
+            if attempt == 2:
+                raise
+    result.changed, result.unrouted, result.incidents = changed, unrouted, incidents
+    if notification.group_key:
+        AlertGroup.objects.filter(receiver=receiver, group_key_hash=key_hash).update(
+            digest=digest, last_received_at=now, notifications=F("notifications") + 1
+        )
+    return result
+
+
+def _mapping_key(alert: AlertIn) -> tuple:
+    labels, annotations = alert.labels, alert.annotations
+    return (
+        tuple(labels.get(name, "") for name in settings.INCIDENTS_ENTITY_LABELS),
+        labels.get("alertname", ""),
+        labels.get("runbook", ""),
+        labels.get("severity", ""),
+        labels.get("priority", ""),
+        annotations.get("runbook_url", ""),
+        annotations.get("runbook", ""),
+    )
+
+
+def _apply_alert(
+    receiver: AlertReceiver, data: AlertIn, now, mapped: tuple, seen: dict
+) -> tuple[bool, int | None, bool]:
+    """Apply one alert inside the notification's transaction. Returns (changed, incident id, unrouted).
+
+    ``seen`` carries what this notification learnt already: the stored episodes' keys and the
+    open incident of each service, so alerts of one group do not repeat the same look-ups."""
+    row = None
+    if (data.fingerprint, data.starts_at) in seen["stored"]:
+        row = Alert.objects.select_for_update().filter(fingerprint=data.fingerprint, starts_at=data.starts_at).first()
+    if row is not None:
+        if row.status == AlertStatus.RESOLVED or data.status == AlertStatus.FIRING:
+            # Resolved is final for an episode; a firing re-send changes nothing.
+            return False, row.incident_id, row.entity_id is None
+        row.status = AlertStatus.RESOLVED
+        row.ends_at = data.ends_at or now
+        row.updated_at = now
+        row.save(update_fields=["status", "ends_at", "updated_at"])
+        if row.incident_id:
+            _timeline(
+                row.incident_id,
+                TimelineEntry.Kind.ALERT_RESOLVED,
+                f"{row.name or 'Alert'} resolved",
+                row.ends_at,
+                alert=row,
+            )
+            _after_alert_resolved(row.incident_id)
+            seen["incidents"].clear()  # it may have closed: look again for the next firing alert
+        return True, row.incident_id, row.entity_id is None
+
+    entity, runbook, severity = mapped
+    row = Alert.objects.create(
+        fingerprint=data.fingerprint,
+        starts_at=data.starts_at,
+        ends_at=data.ends_at if data.status == AlertStatus.RESOLVED else None,
+        status=data.status,
+        name=str(data.labels.get("alertname", ""))[:200],
+        labels=data.labels,
+        annotations=data.annotations,
+        generator_url=data.generator_url[:2000],
+        severity=severity,
+        receiver=receiver,
+        entity=entity,
+        runbook=runbook,
+        received_at=now,
+        updated_at=now,
+    )
+    if entity is None:
+        logger.info("alert %s (%s) names no catalog entity: unrouted", row.name, row.fingerprint)
+        return True, None, True
+    if data.status == AlertStatus.RESOLVED:
+        # Resolved before we heard it fire (or Bridge was down): recorded, joined to an open
+        # incident of the service if there is one, and never reopened by the late firing copy.
+        incident = Incident.objects.filter(entity=entity, closed_at__isnull=True).order_by("started_at").first()
+        if incident is not None:
+            Alert.objects.filter(pk=row.pk).update(incident=incident)
+            _timeline(
+                incident.pk,
+                TimelineEntry.Kind.ALERT_RESOLVED,
+                f"{row.name or 'Alert'} resolved",
+                row.ends_at,
+                alert=row,
+            )
+        return True, incident.pk if incident else None, False
+    incident = _open_or_join(entity, row, runbook, severity, now, seen["incidents"])
+    return True, incident.pk, False
+
+
+def _open_or_join(entity: Entity, alert: Alert, runbook, severity: str, now, open_incidents: dict) -> Incident:
+    # One incident per service: the caller holds the service's row lock, so concurrent alerts of one
+    # service queue before this look-up.
+    if entity.pk in open_incidents:
+        incident = open_incidents[entity.pk]
+    else:
+        incident = Incident.objects.filter(entity=entity, closed_at__isnull=True).order_by("started_at").first()
+        if incident is not None:
+            Response.objects.filter(incident=incident, awaiting_confirmation=True).update(awaiting_confirmation=False)
+    label = alert.name or "Alert"
+    if incident is None:
+        summary = f"{label}: {alert.summary}" if alert.summary else label
+        incident = knowledge.incident_open_for_alert(
+            entity=entity, runbook=runbook, severity=severity, summary=summary, started_at=alert.starts_at
+        )
+        Response.objects.create(incident=incident, from_alert=True)
+        _timeline(incident.pk, TimelineEntry.Kind.OPENED, f"Opened by alert {label}", alert.starts_at, alert=alert)
+        Alert.objects.filter(pk=alert.pk).update(incident=incident)
+        _notify_team(incident, entity, alert, now)
+    else:
+        Alert.objects.filter(pk=alert.pk).update(incident=incident)
+        knowledge.incident_alert_started_earlier(incident=incident, started_at=alert.starts_at)
+    open_incidents[entity.pk] = incident
+    _timeline(incident.pk, TimelineEntry.Kind.ALERT_FIRED, f"{label} fired", alert.starts_at, alert=alert)
+    return incident
+
+
+def _notify_team(incident: Incident, entity: Entity, alert: Alert, now) -> None:
+    """Tell the owning team once per incident, and at most once per service in
+    ``INCIDENTS_NOTIFY_MIN_INTERVAL_SECONDS`` (a flapping alert opens incident after incident)."""
+    from catalog.selectors import owner_team_members
+    from portal.models import NotificationEvent
+    from portal.services import notify
+
+    since = now - timedelta(seconds=settings.INCIDENTS_NOTIFY_MIN_INTERVAL_SECONDS)
+    if Response.objects.filter(incident__entity=entity, notified_at__gte=since).exists():
+        _timeline(
+            incident.pk,
+            TimelineEntry.Kind.NOTE,
+            "Team not notified again: it was notified about this service minutes ago.",
+            now,
+        )
+        return
+    Response.objects.filter(incident=incident).update(notified_at=now)
+    name = entity.title or entity.name
+    body = f"Alert {alert.name or 'alert'} fired on {name}."
+    if alert.summary:
+        body += f" {alert.summary}"
+    if alert.runbook_id:
+        body += f" Runbook: {alert.runbook.title}."
+    notify(
+        users=owner_team_members(entity),
+        event=NotificationEvent.INCIDENT_STARTED,
+        title=f"Incident on {name} ({incident.severity})",
+        body=body,
+        url=incident.get_absolute_url(),
+        team_refs=[entity.owner_ref] if entity.owner_ref else [],
+    )
+    _timeline(incident.pk, TimelineEntry.Kind.NOTIFIED, f"Notified {entity.owner_ref or 'the owners'}", now)
+
+
+def _after_alert_resolved(incident_id: int) -> None:
+    incident = Incident.objects.select_related("entity").get(pk=incident_id)
+    if not incident.is_open or Alert.objects.filter(incident=incident, status=AlertStatus.FIRING).exists():
+        return
+    last_end = max(
+        (e for e in Alert.objects.filter(incident=incident).values_list("ends_at", flat=True) if e is not None),
+        default=timezone.now(),
+    )
+    if mapping.auto_resolves(incident.entity):
+        knowledge.incident_resolve_from_alerts(
+            incident=incident, resolved_at=last_end, notes="All alerts resolved; resolved automatically."
+        )
+        _timeline(incident.pk, TimelineEntry.Kind.RESOLVED, "All alerts resolved: incident resolved", last_end)
+    else:
+        Response.objects.update_or_create(incident=incident, defaults={"awaiting_confirmation": True})
+        _timeline(
+            incident.pk, TimelineEntry.Kind.NOTE,
+            "All alerts resolved: waiting for the team to confirm and close the incident", last_end,
+        )  # fmt: skip
+
+
+def _timeline(incident_id: int, kind: str, text: str, at, *, actor=None, alert=None) -> TimelineEntry:
+    return TimelineEntry.objects.create(
+        incident_id=incident_id, kind=kind, text=text[:1000], at=at or timezone.now(), actor=actor, alert=alert
+    )
+
+
+# --- the response: acknowledge, assign, note -------------------------------------------------
+
+
+def _response_for(incident: Incident) -> Response:
+    response, _ = Response.objects.get_or_create(incident=incident)
+    return response
+
+
+def incident_acknowledge(*, actor, incident: Incident) -> Response:
+    """Say "I am on it": the owning team's members, Platform Admins and whoever started it."""
+    if not permissions.can_respond(actor, incident):
+        raise PermissionDenied("Only the service's team and Platform Admins can acknowledge this incident.")
+    with transaction.atomic():
+        locked = Incident.objects.select_for_update().get(pk=incident.pk)
+        if not locked.is_open:
+            raise ServiceError("The incident is closed.")
+        response = _response_for(locked)
+        if response.acknowledged_at is not None:
+            who = response.acknowledged_by.get_username() if response.acknowledged_by else "someone"
+            raise ServiceError(f"Already acknowledged by {who}.")
+        response.acknowledged_by, response.acknowledged_at = actor, timezone.now()
+        if response.assignee_id is None:
+            response.assignee = actor
+        response.save()
+        _timeline(
+            locked.pk,
+            TimelineEntry.Kind.ACKNOWLEDGED,
+            f"Acknowledged by {actor.get_username()}",
+            response.acknowledged_at,
+            actor=actor,
+        )
+        audit_record(actor=actor, action="incidents.incident.acknowledge", obj=locked, changes={})
+    return response
+
+
+def incident_assign(*, actor, incident: Incident, assignee) -> Response:
+    """Hand the incident to a person of the owning team (or a Platform Admin)."""
+    if not permissions.can_respond(actor, incident):
+        raise PermissionDenied("Only the service's team and Platform Admins can assign this incident.")
+    if assignee is None or not permissions.can_respond(assignee, incident):
+        raise ServiceError("Assign the incident to a member of the service's team (or a Platform Admin).")
+    with transaction.atomic():
+        locked = Incident.objects.select_for_update().get(pk=incident.pk)
+        if not locked.is_open:
+            raise ServiceError("The incident is closed.")
+        response = _response_for(locked)
+        if response.assignee_id == assignee.pk:
+            return response
+        response.assignee = assignee
+        response.save(update_fields=["assignee"])
+        _timeline(
+            locked.pk,
+            TimelineEntry.Kind.ASSIGNED,
+            f"Assigned to {assignee.get_username()} by {actor.get_username()}",
+            timezone.now(),
+            actor=actor,
+        )
+        audit_record(
+            actor=actor, action="incidents.incident.assign", obj=locked, changes={"assignee": assignee.get_username()}
+        )
+    return response
+
+
+def incident_note(*, actor, incident: Incident, text: str) -> TimelineEntry:
+    if not permissions.can_respond(actor, incident):
+        raise PermissionDenied("Only the service's team and Platform Admins can add to the timeline.")
+    text = (text or "").strip()
+    if not text or "\x00" in text:
+        raise ServiceError("Write a note (plain text).")
+    return _timeline(incident.pk, TimelineEntry.Kind.NOTE, text[:1000], timezone.now(), actor=actor)
