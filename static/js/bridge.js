@@ -54,7 +54,7 @@ document.addEventListener("change", function (event) {
 
 // A region that scrolls (a wide table, a long code line, a log) takes the keyboard focus while it
 // overflows, so that it can be scrolled without a mouse; a region that fits leaves the tab order.
-var SCROLLERS = ".table-scroll, pre, .markdown table, .graph-scroll, .kb-preview, [data-scrolls]";
+var SCROLLERS = ".card, .table-scroll, pre, .markdown table, .graph-scroll, .kb-preview, [data-scrolls]";
 function keyboardScrollers() {
   document.querySelectorAll(SCROLLERS).forEach(function (element) {
     var overflows = element.scrollWidth > element.clientWidth + 1 || element.scrollHeight > element.clientHeight + 1;

@@ -39,6 +39,8 @@ AXE = ROOT / "tests" / "a11y" / "node_modules" / "axe-core" / "axe.min.js"
 ROLES = {"developer": "dev", "approver": "appr", "platform_admin": "padmin"}  # role -> username
 VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
 FAILING_IMPACTS = {"serious", "critical"}
+SHOTS = bool(os.environ.get("BRIDGE_A11Y_SCREENSHOTS"))  # every page at both sizes, in test-artifacts/a11y/
+PHONE_OVERFLOW: set[str] = set()  # pages wider than a phone's screen: reported, not (yet) failed
 
 PAGE = "page"
 ANONYMOUS = "anonymous"  # a page for people who are not signed in: opened once, signed out
@@ -221,10 +223,10 @@ document.addEventListener("securitypolicyviolation", function (event) {
 });
 """
 
-AXE_RUN = """async () => {
+AXE_RUN = """async (impacts) => {
   const result = await axe.run(document, {resultTypes: ["violations"]});
   return result.violations
-    .filter(v => ["serious", "critical"].includes(v.impact))
+    .filter(v => impacts.includes(v.impact))
     .map(v => ({id: v.id, impact: v.impact, help: v.help,
                 nodes: v.nodes.slice(0, 3).map(n => n.target.join(" ") + " — " +
                                                (n.failureSummary || "").split("\\n").slice(1, 2).join("")),
@@ -241,6 +243,22 @@ SETTLE = """async () => {
 
 WIDTH = "[document.documentElement.scrollWidth, window.innerWidth]"
 
+# The innermost elements that reach past the window's right edge: what makes a page too wide.
+STICKING_OUT = """() => {
+  const room = window.innerWidth + 1;
+  const name = el => el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") +
+    [...el.classList].map(c => "." + c).join("");
+  const out = [];
+  for (const el of document.querySelectorAll("body *")) {
+    if (el.getBoundingClientRect().right <= room) continue;
+    if ([...el.children].some(child => child.getBoundingClientRect().right > room)) continue;
+    const path = [];
+    for (let e = el; e && e !== document.body && path.length < 4; e = e.parentElement) path.unshift(name(e));
+    out.push(path.join(" > ") + " (" + Math.round(el.getBoundingClientRect().right) + " px)");
+  }
+  return out.slice(0, 3);
+}"""
+
 
 def _check_page(page, visit: Visit, console: list[str]) -> list[str]:
     problems = []
@@ -248,11 +266,19 @@ def _check_page(page, visit: Visit, console: list[str]) -> list[str]:
         if name != "desktop":
             page.set_viewport_size(viewport)
         page.evaluate(SETTLE)
-        if name == "desktop":
-            width, room = page.evaluate(WIDTH)
-            if width > room:
-                problems.append(f"the document is {width} px wide in a {room} px window")
-        for violation in page.evaluate(AXE_RUN):
+        width, room = page.evaluate(WIDTH)
+        if SHOTS:
+            shot = (
+                f"{visit.label or 'home'}-{name}".replace("/", "_").replace(" ", "_").replace("<", "").replace(">", "")
+            )
+            (ARTIFACTS / "a11y").mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "a11y" / f"{shot[:150]}.png"), full_page=True)
+        if name == "phone" and width > room:
+            PHONE_OVERFLOW.add(f"{visit.url} ({width} px): " + "; ".join(page.evaluate(STICKING_OUT)))
+        if name == "desktop" and width > room:
+            wide = "; ".join(page.evaluate(STICKING_OUT))
+            problems.append(f"the document is {width} px wide in a {room} px window: {wide}")
+        for violation in page.evaluate(AXE_RUN, sorted(FAILING_IMPACTS)):
             where = "; ".join(violation["nodes"])
             problems.append(
                 f"[{name}] axe {violation['impact']} {violation['id']} ({violation['help']}), "
@@ -336,6 +362,9 @@ def test_every_page_passes_axe_fits_the_screen_and_logs_no_error(browser, portal
         print(
             f"\naccessibility crawl: {len(CRAWL)} URL patterns with a row ({pages} pages), "
             f"{len(visits) + 1} addresses, "
-            f"{rows} rows (role × viewport × page) in {seconds:.0f} s; {len(failures)} with problems"
+            f"{rows} rows (role × viewport × page) in {seconds:.0f} s; {len(failures)} with problems; "
+            f"{len(PHONE_OVERFLOW)} wider than a 390 px phone"
         )
+    for line in sorted(PHONE_OVERFLOW):
+        print("wider than a phone:", line)
     assert not failures, f"{len(failures)} pages with problems:\n" + "\n".join(failures)
