@@ -233,6 +233,13 @@ AXE_RUN = """async (impacts) => {
                 count: v.nodes.length}));
 }"""
 
+# Descriptions and labels that point at nothing: a screen reader reads no help text, no error.
+DANGLING = """() => [...document.querySelectorAll("[aria-describedby], [aria-labelledby]")].flatMap(el =>
+  ((el.getAttribute("aria-describedby") || "") + " " + (el.getAttribute("aria-labelledby") || ""))
+    .split(/\\s+/).filter(id => id && !document.getElementById(id))
+    .map(id => (el.name || el.id || el.tagName.toLowerCase()) + " is described by #" + id +
+               ", which is not on the page"))"""
+
 SETTLE = """async () => {
   // htmx fragments that a page loads at once ("load" triggers) are part of what a person sees.
   for (let i = 0; i < 40 && document.querySelector(".htmx-request"); i++) {
@@ -275,6 +282,8 @@ def _check_page(page, visit: Visit, console: list[str]) -> list[str]:
             page.screenshot(path=str(ARTIFACTS / "a11y" / f"{shot[:150]}.png"), full_page=True)
         if name == "phone" and width > room:
             PHONE_OVERFLOW.add(f"{visit.url} ({width} px): " + "; ".join(page.evaluate(STICKING_OUT)))
+        if name == "desktop":
+            problems += page.evaluate(DANGLING)
         if name == "desktop" and width > room:
             wide = "; ".join(page.evaluate(STICKING_OUT))
             problems.append(f"the document is {width} px wide in a {room} px window: {wide}")
