@@ -193,7 +193,7 @@ def build(users: dict):
     )
     w.scorecard = catalog.scorecard_save(
         actor=admin,
-        name=f"Production readiness {LONG_WORD}",
+        name=f"Readiness {LONG_WORD}"[:100],  # the longest name a scorecard may have
         rules_text="bronze: has_owner\nsilver: has_description",
         description=f"{RTL} {CJK}",
     )
