@@ -109,3 +109,36 @@ document.addEventListener("click", function (event) {
   var label = figure.querySelector(".graph-scale");
   if (label) label.textContent = Math.round(scale * 100) + "%";
 });
+
+// A region that scrolls (a wide table, a long code line, a log) takes the keyboard focus while it
+// overflows, so that it can be scrolled without a mouse; a region that fits leaves the tab order.
+var SCROLLERS = ".card, .table-scroll, pre, .markdown table, .graph-scroll, .kb-preview, [data-scrolls]";
+function keyboardScrollers() {
+  document.querySelectorAll(SCROLLERS).forEach(function (element) {
+    var overflows = element.scrollWidth > element.clientWidth + 1 || element.scrollHeight > element.clientHeight + 1;
+    if (overflows && !element.hasAttribute("tabindex")) {
+      element.setAttribute("tabindex", "0");
+      element.dataset.scrollFocus = "";
+    } else if (!overflows && element.dataset.scrollFocus !== undefined) {
+      element.removeAttribute("tabindex");
+      delete element.dataset.scrollFocus;
+    }
+  });
+}
+var scrollersPending = false;
+function keyboardScrollersSoon() {
+  if (scrollersPending) return;
+  scrollersPending = true;
+  requestAnimationFrame(function () { scrollersPending = false; keyboardScrollers(); });
+}
+keyboardScrollers();
+window.addEventListener("resize", keyboardScrollersSoon);
+window.addEventListener("load", keyboardScrollersSoon);
+document.addEventListener("htmx:afterSettle", keyboardScrollersSoon);
+
+// Forms that ask before they act (data-confirm="Remove this location?"): no inline handlers,
+// which the Content Security Policy refuses.
+document.addEventListener("submit", function (event) {
+  var question = event.target.getAttribute && event.target.getAttribute("data-confirm");
+  if (question && !window.confirm(question)) event.preventDefault();
+});
