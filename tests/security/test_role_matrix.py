@@ -111,6 +111,7 @@ GET = {
     "api/catalog/": API_READ,
     "api/catalog/entities/by-ref/<kind>:<namespace>/<name>/": API_READ,
     "api/catalog/export/": API_READ,
+    "api/catalog/entity-facets/": API_READ,
     "api/catalog/import/": API_POST_ONLY,
     "api/catalog/entities/": API_READ,
     "api/catalog/entities/<pk>/": API_READ,
