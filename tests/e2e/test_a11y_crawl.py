@@ -174,11 +174,14 @@ def _visits(w) -> list[Visit]:
 
     entity = f"/catalog/component/default/{w.entity.name}/"
     everyone = tuple(ROLES)
-    for key, _title in _tabs():
+    for key, _title in _tabs(w.entity):
         if key != "overview":
             visits.append(Visit(f"catalog entity, tab {key}", f"{entity}?tab={key}", everyone))
     for label, obj in (("group", w.team), ("user", w.user_entity), *getattr(w, "extra_entities", [])):
-        visits.append(Visit(f"catalog {label}", f"/catalog/{obj.kind.lower()}/{obj.namespace}/{obj.name}/", everyone))
+        page = f"/catalog/{obj.kind.lower()}/{obj.namespace}/{obj.name}/"
+        visits.append(Visit(f"catalog {label}", page, everyone))
+        if obj.kind == "API":  # the Definition tab (Swagger UI or highlighted source) is the API's own
+            visits.append(Visit(f"catalog {label}, tab definition", f"{page}?tab=definition", everyone))
     visits += [
         Visit("search with results", "/search/?q=matrix", everyone),
         Visit("knowledge search with results", "/knowledge/search/?q=matrix", everyone),
