@@ -225,6 +225,7 @@ def test_a_backstage_template_is_accepted_and_shown_read_only(login, developer, 
         response = entity_page(login(user), "Template:default/conditional-output-demo")
         body = response.content.decode()
         assert "Bridge does not run Backstage templates" in body
+        assert "Porting a Backstage template" in body  # where the note sends whoever ports it
         assert "Enable CI" in body and "debug:log" in body
         assert response.context["can_edit"] is False
         assert "/edit/" not in body
