@@ -58,6 +58,7 @@ class IncidentsConfig(AppConfig):
     verbose_name = "Incidents"
 
     def ready(self):
+        from catalog.models import SOFTWARE_KINDS
         from catalog.scorecards import register_data_source
         from incidents.selectors import firing_counts
         from incidents.views import incident_panel_context
@@ -72,7 +73,9 @@ class IncidentsConfig(AppConfig):
         from portal.permissions import is_platform_admin
 
         register_incident_panel(IncidentPanel("response", "incidents/_panel.html", 10, incident_panel_context))
-        register_entity_tab(EntityTab("alerts", "Alerts", "incidents/entity_alerts.html", 35, alerts_tab_context))
+        register_entity_tab(
+            EntityTab("alerts", "Alerts", "incidents/entity_alerts.html", 35, alerts_tab_context, kinds=SOFTWARE_KINDS)
+        )
         register_data_source("firing_alerts", firing_counts)
         register_home_panel(
             HomePanel(
