@@ -468,6 +468,9 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
         "DeliveryStatusEnum": "pipelines.models.DeliveryStatus",
         "ProvisioningRunKindEnum": "provisioning.models.RunKind",
         "PageKindEnum": "knowledge.models.PageKind",
+        "EnvironmentRequestStateEnum": "provisioning.models.RequestState",
+        "ScaffolderRunStateEnum": "scaffolder.models.RunState",
+        "ScaffolderStepStateEnum": "scaffolder.models.StepState",
     }
 )
 CELERY_BEAT_SCHEDULE["pipelines-rematch-repositories"] = {

@@ -3,7 +3,7 @@ from rest_framework import serializers
 from scaffolder.models import RunLogLine, RunStep, ScaffolderRun, SoftwareTemplate
 
 
-class TemplateSerializer(serializers.ModelSerializer):
+class SoftwareTemplateSerializer(serializers.ModelSerializer):
     parameters = serializers.JSONField(source="parameters_schema")
     approval = serializers.JSONField()
 
@@ -18,7 +18,7 @@ class StepSerializer(serializers.ModelSerializer):
         fields = ["key", "title", "state", "message", "started_at", "finished_at"]
 
 
-class LogLineSerializer(serializers.ModelSerializer):
+class ScaffolderLogLineSerializer(serializers.ModelSerializer):
     class Meta:
         model = RunLogLine
         fields = ["step", "text", "at"]
@@ -28,7 +28,7 @@ class RunSerializer(serializers.ModelSerializer):
     template = serializers.CharField(source="template.name")
     requester = serializers.CharField(source="requester.username")
     steps = StepSerializer(many=True, read_only=True)
-    log = LogLineSerializer(many=True, read_only=True, source="log_lines")
+    log = ScaffolderLogLineSerializer(many=True, read_only=True, source="log_lines")
 
     class Meta:
         model = ScaffolderRun

@@ -9,14 +9,14 @@ from rest_framework.response import Response
 from portal.services import PermissionDenied as ServicePermissionDenied
 from portal.services import ServiceError
 from scaffolder import permissions, sandbox, selectors, services
-from scaffolder.api.serializers import DryRunSerializer, RunCreateSerializer, RunSerializer, TemplateSerializer
+from scaffolder.api.serializers import DryRunSerializer, RunCreateSerializer, RunSerializer, SoftwareTemplateSerializer
 from scaffolder.models import ScaffolderRun, SoftwareTemplate
 
 
 class TemplateViewSet(viewsets.ReadOnlyModelViewSet):
     """Published software templates with their parameters' JSON Schema; ``?tag=`` and ``?owner=`` filter."""
 
-    serializer_class = TemplateSerializer
+    serializer_class = SoftwareTemplateSerializer
     lookup_field = "name"
     queryset = SoftwareTemplate.objects.none()
 
