@@ -4,6 +4,10 @@ import os
 
 from celery import Celery
 from kombu import Queue
+from kombu.transport import TRANSPORT_ALIASES
+
+# filesystem:// (the embedded default) with messages written whole; see portal/broker.py.
+TRANSPORT_ALIASES["filesystem"] = "portal.broker:Transport"
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
