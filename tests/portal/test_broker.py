@@ -19,7 +19,12 @@ def test_a_message_appears_in_the_queue_folder_only_when_whole(tmp_path, monkeyp
         real_replace(source, target)
 
     monkeypatch.setattr(os, "replace", replace_and_look)
-    options = {"data_folder_in": str(folder), "data_folder_out": str(folder), "processed_folder": str(tmp_path)}
+    options = {
+        "data_folder_in": str(folder),
+        "data_folder_out": str(folder),
+        "processed_folder": str(tmp_path),
+        "control_folder": str(tmp_path / "control"),
+    }
     with Connection("filesystem://", transport_options=options) as connection:
         channel = connection.default_channel
         assert isinstance(channel, Channel)  # the alias in portal/celery.py is in force
