@@ -252,6 +252,11 @@ SETTLE = """async () => {
   for (let i = 0; i < 40 && document.querySelector(".htmx-request"); i++) {
     await new Promise(r => setTimeout(r, 50));
   }
+  // Swagger UI draws the API documentation after its script loads: wait for the operations.
+  const swagger = document.querySelector("#swagger-ui, [data-openapi-ui]");
+  for (let i = 0; swagger && i < 100 && !swagger.querySelector(".opblock, .errors-wrapper"); i++) {
+    await new Promise(r => setTimeout(r, 50));
+  }
   await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
 }"""
 
