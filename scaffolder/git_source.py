@@ -9,23 +9,18 @@ folder and checked by ``sandbox.load_template`` like any other template.
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
 from portal.githosts import errors
-from portal.githosts.git import RemoteRepository, git_program
+from portal.githosts.git import RemoteRepository, init_partial_clone, local_git
 from scaffolder import sandbox
 
 GIT_TIMEOUT = 120
 
 
-def _local(args: list[str], *, repo: Path, data: bool = False) -> subprocess.CompletedProcess:
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GIT_NO_LAZY_FETCH": "1", "GIT_CONFIG_NOSYSTEM": "1",
-           "GIT_CONFIG_GLOBAL": os.devnull, "HOME": str(repo)}  # fmt: skip
-    return subprocess.run(  # noqa: S603 - fixed program, argument list
-        [git_program(), "-C", str(repo), *args], capture_output=True, env=env, timeout=GIT_TIMEOUT, check=False
-    )
+def _local(args: list[str], *, repo: Path) -> subprocess.CompletedProcess:
+    return local_git("-C", str(repo), *args, timeout=GIT_TIMEOUT)
 
 
 def fetch_template(url: str, ref: str, path: str, work: Path) -> Path:
@@ -35,13 +30,7 @@ def fetch_template(url: str, ref: str, path: str, work: Path) -> Path:
         remote = RemoteRepository(url)
         sha = remote.resolve(ref or "HEAD")
         bare = work / "repo.git"
-        subprocess.run([git_program(), "init", "--bare", "-q", str(bare)], check=True, capture_output=True, timeout=30)  # noqa: S603
-        for key, value in (
-            ("remote.origin.url", url),
-            ("remote.origin.promisor", "true"),
-            ("remote.origin.partialclonefilter", f"blob:limit={sandbox.MAX_FILE_BYTES}"),
-        ):
-            _local(["config", key, value], repo=bare)
+        init_partial_clone(bare, url, f"blob:limit={sandbox.MAX_FILE_BYTES}")
         remote.git("-C", str(bare), "fetch", "-q", "--no-tags", "--depth=1",
                    f"--filter=blob:limit={sandbox.MAX_FILE_BYTES}", "--no-write-fetch-head", "origin", sha)  # fmt: skip
     except errors.GitHostError as exc:

@@ -9,8 +9,6 @@ bare repository in ``SCAFFOLDER_LOCAL_GIT_ROOT`` on the portal's own disk (the o
 from __future__ import annotations
 
 import os
-import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -18,7 +16,7 @@ from urllib.parse import quote
 from django.conf import settings
 
 from portal.githosts import errors
-from portal.githosts.git import RemoteRepository, git_program
+from portal.githosts.git import RemoteRepository, local_git
 from portal.githosts.httpclient import client
 from portal.githosts.integrations import Integration
 
@@ -154,28 +152,8 @@ def local_root() -> Path | None:
     return Path(root).resolve() if root else None
 
 
-def _plain_env(home: str) -> dict[str, str]:
-    return {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": home,
-        "LC_ALL": "C",
-        "GIT_TERMINAL_PROMPT": "0",
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CONFIG_GLOBAL": os.devnull,
-        "GIT_ALLOW_PROTOCOL": "file",
-    }
-
-
 def _git(args: list[str], *, cwd: Path | None = None, env: dict | None = None) -> str:
-    with tempfile.TemporaryDirectory(prefix="bridge-git-home-") as home:
-        done = subprocess.run(  # noqa: S603 - fixed program, argument list
-            [git_program(), *args],
-            cwd=cwd,
-            env={**_plain_env(home), **(env or {})},
-            capture_output=True,
-            timeout=GIT_TIMEOUT,
-            check=False,
-        )
+    done = local_git(*args, cwd=cwd, env=env, timeout=GIT_TIMEOUT)
     if done.returncode != 0:
         raise PublishError(
             f"git {args[0]} failed: {done.stderr.decode('utf-8', 'replace').strip()[-300:]}", permanent=False

@@ -137,12 +137,14 @@ class GitServer:
         for name, value in headers:
             if name.lower() != "content-length":
                 request.send_header(name, value)
+        # What a push wrote is read back before git hears it succeeded, as a host's API sees a push
+        # once it has returned (afterwards, a client that reads at once raced the reload).
+        if request.command == "POST" and parts.path.endswith("/git-receive-pack"):
+            self._reload(parts.path.strip("/").removesuffix("/git-receive-pack").removesuffix(".git"))
         request.send_header("Content-Length", str(len(payload)))
         request.end_headers()
         if request.command != "HEAD":
             request.wfile.write(payload)
-        if request.command == "POST" and parts.path.endswith("/git-receive-pack"):
-            self._reload(parts.path.strip("/").removesuffix("/git-receive-pack").removesuffix(".git"))
 
     # -- writing repositories --
 

@@ -52,6 +52,49 @@ def git_program() -> str:
     return program
 
 
+def _base_environment(home: str) -> dict[str, str]:
+    """What every git command here runs with: no user or system configuration, no prompt, C locale."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": home,
+        "LC_ALL": "C",
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_ASKPASS": "",
+        "SSH_ASKPASS": "",
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": os.devnull,
+    }
+
+
+def local_git(
+    *args: str,
+    cwd: Path | None = None,
+    input: bytes | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float | None = None,
+) -> subprocess.CompletedProcess:
+    """Run git on repositories on this server (argument list, never a shell); the caller reads the result.
+
+    It reaches no network: a partial clone does not fetch missing objects lazily, and only ``file``
+    remotes are allowed. ``env`` adds variables (a commit's author and date)."""
+    with tempfile.TemporaryDirectory(prefix="bridge-git-home-") as home:
+        environment = {
+            **_base_environment(home),
+            "GIT_NO_LAZY_FETCH": "1",
+            "GIT_ALLOW_PROTOCOL": "file",
+            **(env or {}),
+        }
+        return subprocess.run(  # noqa: S603 - fixed program, argument list
+            [git_program(), *args],
+            cwd=cwd,
+            env=environment,
+            input=input,
+            capture_output=True,
+            timeout=timeout or _timeout(),
+            check=False,
+        )
+
+
 def _timeout() -> float:
     return float(getattr(settings, "GIT_COMMAND_TIMEOUT", 60))
 
@@ -78,6 +121,20 @@ def _pinned_address(host: str, port: int, integration: Integration) -> str:
         f"Refused to connect to {host}: its address {', '.join(sorted(set(refused)))} is loopback, private or "
         "link-local, and the integration does not allow it (allow_private_addresses)."
     )
+
+
+def init_partial_clone(path: Path, url: str, blob_filter: str) -> None:
+    """An empty bare repository at ``path`` whose ``origin`` is ``url``, fetched without (large) blobs."""
+    steps = [
+        ("init", "--bare", "-q", str(path)),
+        ("-C", str(path), "config", "remote.origin.url", url),
+        ("-C", str(path), "config", "remote.origin.promisor", "true"),
+        ("-C", str(path), "config", "remote.origin.partialclonefilter", blob_filter),
+    ]
+    for step in steps:
+        done = local_git(*step, timeout=30)
+        if done.returncode != 0:
+            raise errors.Unavailable(f"git could not prepare {path.name}: {done.stderr.decode('utf-8', 'replace')}")
 
 
 class RemoteRepository:
@@ -121,18 +178,7 @@ class RemoteRepository:
                 basic = base64.b64encode(f"x-access-token:{value[7:]}".encode()).decode()
                 value = f"Basic {basic}"
             config.append(("http.extraHeader", f"{name}: {value}"))
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": home,
-            "LC_ALL": "C",
-            "GIT_TERMINAL_PROMPT": "0",
-            "GIT_ASKPASS": "",
-            "SSH_ASKPASS": "",
-            "GIT_CONFIG_NOSYSTEM": "1",
-            "GIT_CONFIG_GLOBAL": os.devnull,
-            "GIT_ALLOW_PROTOCOL": "http:https",
-            "GIT_CONFIG_COUNT": str(len(config)),
-        }
+        env = {**_base_environment(home), "GIT_ALLOW_PROTOCOL": "http:https", "GIT_CONFIG_COUNT": str(len(config))}
         for index, (name, value) in enumerate(config):
             env[f"GIT_CONFIG_KEY_{index}"] = name
             env[f"GIT_CONFIG_VALUE_{index}"] = value
@@ -210,24 +256,7 @@ class RemoteRepository:
         path = self.cache_dir
         if not (path / "HEAD").exists():
             path.mkdir(parents=True, exist_ok=True)
-            subprocess.run(
-                [git_program(), "init", "--bare", "-q", str(path)], check=True, capture_output=True, timeout=30
-            )  # noqa: S603
-            subprocess.run(  # noqa: S603
-                [git_program(), "-C", str(path), "config", "remote.origin.url", self.url],
-                check=True,
-                capture_output=True,
-            )
-            subprocess.run(  # noqa: S603
-                [git_program(), "-C", str(path), "config", "remote.origin.promisor", "true"],
-                check=True,
-                capture_output=True,
-            )
-            subprocess.run(  # noqa: S603
-                [git_program(), "-C", str(path), "config", "remote.origin.partialclonefilter", "blob:none"],
-                check=True,
-                capture_output=True,
-            )
+            init_partial_clone(path, self.url, "blob:none")
         with open(path / "bridge.lock", "w") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
@@ -240,12 +269,7 @@ class RemoteRepository:
         if not SHA.match(sha):
             raise ValueError("snapshot() takes a commit SHA; resolve() the ref first")
         with self._locked() as path:
-            have = subprocess.run(  # noqa: S603
-                [git_program(), "-C", str(path), "cat-file", "-e", f"{sha}^{{tree}}"],
-                capture_output=True,
-                env={"PATH": os.environ.get("PATH", ""), "GIT_NO_LAZY_FETCH": "1"},
-                check=False,
-            )
+            have = local_git("-C", str(path), "cat-file", "-e", f"{sha}^{{tree}}")
             if have.returncode != 0:
                 self.git(
                     "-C", str(path), "fetch", "-q", "--no-tags", "--depth=1", "--filter=blob:none",
@@ -287,21 +311,15 @@ class Snapshot:
         repo = self.repository
         with repo._locked() as path:
             check = "\n".join(sorted(set(wanted.values()))).encode() + b"\n"
-            env = {"PATH": os.environ.get("PATH", ""), "GIT_NO_LAZY_FETCH": "1"}
             absent = [
                 oid
                 for oid in sorted(set(wanted.values()))
-                if subprocess.run(  # noqa: S603
-                    [git_program(), "-C", str(path), "cat-file", "-e", oid], capture_output=True, env=env, check=False
-                ).returncode
-                != 0
+                if local_git("-C", str(path), "cat-file", "-e", oid).returncode
             ]
             if absent:
                 repo.git("-C", str(path), "fetch", "-q", "--no-tags", "--no-write-fetch-head", "--filter=blob:none",
                          "origin", *absent)  # fmt: skip
-            sizes = subprocess.run(  # noqa: S603
-                [git_program(), "-C", str(path), "cat-file", "--batch-check"], input=check, capture_output=True, env=env
-            ).stdout.decode()
+            sizes = local_git("-C", str(path), "cat-file", "--batch-check", input=check).stdout.decode()
             for line in sizes.splitlines():
                 oid, _kind, size = (line.split() + ["", ""])[:3]
                 if size.isdigit() and int(size) > limit:
@@ -309,9 +327,12 @@ class Snapshot:
                     raise errors.TooLarge(f"{name} is larger than {limit} bytes.")
             out = {}
             for name, oid in wanted.items():
-                out[name] = subprocess.run(  # noqa: S603
-                    [git_program(), "-C", str(path), "cat-file", "blob", oid], capture_output=True, env=env, check=True
-                ).stdout
+                blob = local_git("-C", str(path), "cat-file", "blob", oid)
+                if blob.returncode != 0:
+                    raise errors.Unavailable(
+                        f"git could not read {name}: {blob.stderr.decode('utf-8', 'replace')[-300:]}"
+                    )
+                out[name] = blob.stdout
         return out
 
     def read(self, path: str, *, max_bytes: int | None = None) -> bytes:
