@@ -8,7 +8,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Case, Max, Q, When
 from django.urls import Resolver404, resolve
 
 from catalog.models import Entity
@@ -68,11 +68,13 @@ def runbook_for(*, labels: dict, annotations: dict, entity: Entity | None):
     runbooks = knowledge.runbooks_for_entity(entity)
     alertname = str(labels.get("alertname") or "").strip()
     if alertname:
-        tagged = runbooks.filter(Q(tags__name__iexact=alertname) | Q(tags__slug__iexact=alertname)).first()
-        if tagged is not None:
-            return tagged
-    only = list(runbooks[:2])
-    return only[0] if len(only) == 1 else None
+        # One query: the runbooks tagged with the alert's name first, then the others.
+        match = Q(tags__name__iexact=alertname) | Q(tags__slug__iexact=alertname)
+        runbooks = runbooks.annotate(tagged=Max(Case(When(match, then=1), default=0))).order_by("-tagged", "title")
+    first_two = list(runbooks[:2])
+    if first_two and getattr(first_two[0], "tagged", 0):
+        return first_two[0]
+    return first_two[0] if len(first_two) == 1 else None
 
 
 def _only_or_entitys(slug: str, entity: Entity | None):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import json
@@ -20,7 +21,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Count, F, Max, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -37,6 +38,8 @@ logger = logging.getLogger(__name__)
 CRYPTO_PURPOSE = "incidents"
 TOKEN_PREFIX_LENGTH = 12
 MAX_ALERTS = 5000
+# Rows per INSERT / UPDATE when a notification's alerts and timeline are written in bulk.
+BULK_BATCH = 500
 # Alertmanager writes this for "no end" (Go's zero time).
 ZERO_TIME_YEAR = 1
 
@@ -94,13 +97,21 @@ def receiver_authenticate(authorization: str) -> AlertReceiver | None:
         candidate = AlertReceiver.objects.filter(name=username, auth=AlertReceiver.Auth.BASIC, enabled=True).first()
     else:
         return None
-    expected = crypto.decrypt(candidate.token_encrypted, purpose=CRYPTO_PURPOSE) if candidate else None
+    expected = _receiver_token(candidate.token_encrypted, settings.PORTAL_ENCRYPTION_KEY) if candidate else None
     # Compare even when there is no candidate, so the answer takes as long either way.
     if not hmac.compare_digest((expected or "\0" * 47).encode(), given.encode()) or candidate is None:
         return None
     if candidate.last_used_at is None or timezone.now() - candidate.last_used_at > timedelta(minutes=1):
         AlertReceiver.objects.filter(pk=candidate.pk).update(last_used_at=timezone.now())
     return candidate
+
+
+@functools.lru_cache(maxsize=64)
+def _receiver_token(token_encrypted: str, key: str) -> str | None:
+    """A receiver's token, decrypted once per process and ciphertext: Alertmanager sends every
+    notification with it. A rotated token is new ciphertext, so the old one is never looked up again;
+    the key is part of the cache key, so a changed PORTAL_ENCRYPTION_KEY decrypts afresh."""
+    return crypto.decrypt(token_encrypted, purpose=CRYPTO_PURPOSE, key=key)
 
 
 # --- the Alertmanager webhook (payload version 4) ----------------------------------------------
@@ -211,40 +222,29 @@ def _digest(notification: Notification) -> str:
 
 def alertmanager_receive(*, receiver: AlertReceiver, payload) -> ReceiveResult:
     """Apply one Alertmanager notification. Idempotent: by ``groupKey`` a notification identical to
-    the group's last one returns at once; by fingerprint each alert changes at most once."""
+    the group's last one returns at once; by fingerprint each alert changes at most once.
+
+    The number of queries does not grow with the alerts of a notification: its alerts are read,
+    mapped (once per combination of labels), inserted and updated in bulk, in one transaction."""
     notification = parse_notification(payload)
     result = ReceiveResult(alerts=len(notification.alerts))
     digest = _digest(notification)
     now = timezone.now()
-    if notification.group_key:
-        key_hash = hashlib.sha256(notification.group_key.encode()).hexdigest()
-        group, created = AlertGroup.objects.get_or_create(
-            receiver=receiver,
-            group_key_hash=key_hash,
-            defaults={"group_key": notification.group_key[:1000], "digest": "", "last_received_at": now},
-        )
-        if not created and group.digest == digest:
+    key_hash = hashlib.sha256(notification.group_key.encode()).hexdigest() if notification.group_key else ""
+    known = False
+    if key_hash:
+        group = AlertGroup.objects.filter(receiver=receiver, group_key_hash=key_hash).only("pk", "digest").first()
+        known = group is not None
+        if known and group.digest == digest:
             AlertGroup.objects.filter(pk=group.pk).update(
-                notifications=group.notifications + 1, unchanged=group.unchanged + 1, last_received_at=now
+                notifications=F("notifications") + 1, unchanged=F("unchanged") + 1, last_received_at=now
             )
             result.unchanged = True
             return result
-    # Re-sent alerts (the same state as stored) are skipped with one query, without a transaction.
-    stored = {
-        (fingerprint, starts_at): status
-        for fingerprint, starts_at, status in Alert.objects.filter(
-            fingerprint__in={a.fingerprint for a in notification.alerts}
-        ).values_list("fingerprint", "starts_at", "status")
-    }
-    pending = []
-    for alert in notification.alerts:
-        status = stored.get((alert.fingerprint, alert.starts_at))
-        if status is not None and (status == AlertStatus.RESOLVED or alert.status == AlertStatus.FIRING):
-            continue
-        pending.append(alert)
-    # Alerts of one group mostly share their service and runbook hints: map each combination once.
+    # Alerts of one group mostly share their service and runbook hints: map each combination once,
+    # before the transaction, so that the services' locks are held as briefly as possible.
     mapped: dict[tuple, tuple] = {}
-    for alert in pending:
+    for alert in notification.alerts:
         key = _mapping_key(alert)
         if key not in mapped:
             entity, _label = mapping.entity_for(alert.labels)
@@ -252,33 +252,38 @@ def alertmanager_receive(*, receiver: AlertReceiver, payload) -> ReceiveResult:
             mapped[key] = (entity, runbook, mapping.severity_for(alert.labels))
     entity_ids = sorted({m[0].pk for m in mapped.values() if m[0] is not None})
     for attempt in range(3):
-        changed = unrouted = 0
-        incidents: set[int] = set()
         try:
             with transaction.atomic():
                 # One transaction per notification; the services' rows are locked in one order, so two
                 # notifications about the same services queue instead of deadlocking.
                 list(Entity.objects.select_for_update().filter(pk__in=entity_ids).order_by("pk").values_list("pk"))
-                seen = {"stored": stored, "incidents": {}}
-                for alert in pending:
-                    one_changed, incident_id, one_unrouted = _apply_alert(
-                        receiver, alert, now, mapped[_mapping_key(alert)], seen
-                    )
-                    changed += int(one_changed)
-                    unrouted += int(one_unrouted)
-                    if incident_id:
-                        incidents.add(incident_id)
+                alerts = notification.alerts
+                applied = _NotificationApply(receiver=receiver, now=now, alerts=alerts, entity_ids=entity_ids)
+                for alert in alerts:
+                    applied.apply(alert, mapped[_mapping_key(alert)])
+                applied.save()
+                result.changed, result.unrouted, result.incidents = applied.changed, applied.unrouted, applied.incidents
+                if key_hash:
+                    _group_received(receiver, notification.group_key, key_hash, digest, now, known=known or attempt > 0)
             break
         except IntegrityError:
-            # Another notification created the same episode at the same moment: read it again.
+            # Another notification created the same episode (or group) at the same moment: read again.
             if attempt == 2:
                 raise
-    result.changed, result.unrouted, result.incidents = changed, unrouted, incidents
-    if notification.group_key:
-        AlertGroup.objects.filter(receiver=receiver, group_key_hash=key_hash).update(
-            digest=digest, last_received_at=now, notifications=F("notifications") + 1
-        )
     return result
+
+
+def _group_received(receiver: AlertReceiver, group_key: str, key_hash: str, digest: str, now, *, known: bool) -> None:
+    """Remember the group's last notification. A group seen for the first time is inserted; when
+    another notification inserted it meanwhile, the transaction is retried and updates it."""
+    updated = known and AlertGroup.objects.filter(receiver=receiver, group_key_hash=key_hash).update(
+        digest=digest, last_received_at=now, notifications=F("notifications") + 1
+    )
+    if not updated:
+        AlertGroup.objects.create(
+            receiver=receiver, group_key_hash=key_hash, group_key=group_key[:1000], digest=digest,
+            last_received_at=now, notifications=1,
+        )  # fmt: skip
 
 
 def _mapping_key(alert: AlertIn) -> tuple:
@@ -294,117 +299,249 @@ def _mapping_key(alert: AlertIn) -> tuple:
     )
 
 
-def _apply_alert(
-    receiver: AlertReceiver, data: AlertIn, now, mapped: tuple, seen: dict
-) -> tuple[bool, int | None, bool]:
-    """Apply one alert inside the notification's transaction. Returns (changed, incident id, unrouted).
+class _NotificationApply:
+    """The alerts of one notification, applied in their order inside its transaction.
 
-    ``seen`` carries what this notification learnt already: the stored episodes' keys and the
-    open incident of each service, so alerts of one group do not repeat the same look-ups."""
-    row = None
-    if (data.fingerprint, data.starts_at) in seen["stored"]:
-        row = Alert.objects.select_for_update().filter(fingerprint=data.fingerprint, starts_at=data.starts_at).first()
-    if row is not None:
-        if row.status == AlertStatus.RESOLVED or data.status == AlertStatus.FIRING:
-            # Resolved is final for an episode; a firing re-send changes nothing.
-            return False, row.incident_id, row.entity_id is None
-        row.status = AlertStatus.RESOLVED
-        row.ends_at = data.ends_at or now
-        row.updated_at = now
-        row.save(update_fields=["status", "ends_at", "updated_at"])
-        if row.incident_id:
-            _timeline(
-                row.incident_id,
-                TimelineEntry.Kind.ALERT_RESOLVED,
-                f"{row.name or 'Alert'} resolved",
-                row.ends_at,
-                alert=row,
-            )
-            _after_alert_resolved(row.incident_id)
-            seen["incidents"].clear()  # it may have closed: look again for the next firing alert
-        return True, row.incident_id, row.entity_id is None
+    What the alerts need is read once (their stored episodes, locked; the services' open incidents;
+    how many alerts of an incident still fire), kept up to date here as each alert is applied, and
+    the new alerts, the resolved ones and the timeline are written in bulk by ``save()``. Incidents
+    are opened, joined and resolved as each alert comes, so the order of the alerts still decides
+    (a service's alert firing after its incident resolved in the same notification opens a new one)."""
 
-    entity, runbook, severity = mapped
-    row = Alert.objects.create(
-        fingerprint=data.fingerprint,
-        starts_at=data.starts_at,
-        ends_at=data.ends_at if data.status == AlertStatus.RESOLVED else None,
-        status=data.status,
-        name=str(data.labels.get("alertname", ""))[:200],
-        labels=data.labels,
-        annotations=data.annotations,
-        generator_url=data.generator_url[:2000],
-        severity=severity,
-        receiver=receiver,
-        entity=entity,
-        runbook=runbook,
-        received_at=now,
-        updated_at=now,
-    )
-    if entity is None:
-        logger.info("alert %s (%s) names no catalog entity: unrouted", row.name, row.fingerprint)
-        return True, None, True
-    if data.status == AlertStatus.RESOLVED:
-        # Resolved before we heard it fire (or Bridge was down): recorded, joined to an open
-        # incident of the service if there is one, and never reopened by the late firing copy.
-        incident = Incident.objects.filter(entity=entity, closed_at__isnull=True).order_by("started_at").first()
-        if incident is not None:
-            Alert.objects.filter(pk=row.pk).update(incident=incident)
-            _timeline(
-                incident.pk,
-                TimelineEntry.Kind.ALERT_RESOLVED,
-                f"{row.name or 'Alert'} resolved",
-                row.ends_at,
-                alert=row,
-            )
-        return True, incident.pk if incident else None, False
-    incident = _open_or_join(entity, row, runbook, severity, now, seen["incidents"])
-    return True, incident.pk, False
+    def __init__(self, *, receiver: AlertReceiver, now, alerts: list[AlertIn], entity_ids: list[int]):
+        self.receiver, self.now = receiver, now
+        self.changed = self.unrouted = 0
+        self.incidents: set[int] = set()
+        keys = {(a.fingerprint, a.starts_at) for a in alerts}
+        self.rows: dict[tuple, Alert] = {
+            (row.fingerprint, row.starts_at): row
+            for row in Alert.objects.select_for_update()
+            .filter(fingerprint__in={key[0] for key in keys})
+            .only("pk", "fingerprint", "starts_at", "status", "ends_at", "name", "entity_id", "incident_id")
+            .order_by("pk")
+            if (row.fingerprint, row.starts_at) in keys
+        }
+        resolving = {
+            row.incident_id
+            for (fingerprint, starts_at), row in self.rows.items()
+            if row.incident_id and row.status == AlertStatus.FIRING
+        }
+        self.by_pk: dict[int, Incident] = {}
+        self.open: dict[int, list[Incident]] = {pk: [] for pk in entity_ids}
+        if entity_ids or resolving:
+            for incident in Incident.objects.select_related("entity", "response").filter(
+                Q(entity_id__in=entity_ids, closed_at__isnull=True) | Q(pk__in=resolving)
+            ):
+                self.by_pk[incident.pk] = incident
+                if incident.entity_id in self.open and incident.is_open:
+                    self.open[incident.entity_id].append(incident)
+        # Per incident: alerts firing and the latest end as stored before this notification, and
+        # what this notification changed since.
+        self.stored_firing: dict[int, int] = {}
+        self.stored_last_end: dict[int, datetime | None] = {}
+        self._load_counts(resolving)
+        self.firing_delta: dict[int, int] = {}
+        self.ends: dict[int, list[datetime]] = {}
+        self.joined: dict[int, Incident] = {}  # the incident each service's firing alerts joined
+        self.new_rows: list[Alert] = []
+        self.resolved_rows: list[Alert] = []
+        self.entries: list[TimelineEntry] = []
 
+    def _load_counts(self, incident_ids) -> None:
+        missing = [pk for pk in incident_ids if pk not in self.stored_firing]
+        if not missing:
+            return
+        for pk in missing:
+            self.stored_firing[pk], self.stored_last_end[pk] = 0, None
+        for row in (
+            Alert.objects.filter(incident_id__in=missing)
+            .order_by()
+            .values("incident_id")
+            .annotate(firing=Count("pk", filter=Q(status=AlertStatus.FIRING)), last_end=Max("ends_at"))
+        ):
+            self.stored_firing[row["incident_id"]] = row["firing"]
+            self.stored_last_end[row["incident_id"]] = row["last_end"]
 
-def _open_or_join(entity: Entity, alert: Alert, runbook, severity: str, now, open_incidents: dict) -> Incident:
-    # One incident per service: the caller holds the service's row lock, so concurrent alerts of one
-    # service queue before this look-up.
-    if entity.pk in open_incidents:
-        incident = open_incidents[entity.pk]
-    else:
-        incident = Incident.objects.filter(entity=entity, closed_at__isnull=True).order_by("started_at").first()
-        if incident is not None:
-            Response.objects.filter(incident=incident, awaiting_confirmation=True).update(awaiting_confirmation=False)
-    label = alert.name or "Alert"
-    if incident is None:
-        summary = f"{label}: {alert.summary}" if alert.summary else label
-        incident = knowledge.incident_open_for_alert(
-            entity=entity, runbook=runbook, severity=severity, summary=summary, started_at=alert.starts_at
+    def _count(self, changed: bool, incident_id: int | None, unrouted: bool) -> None:
+        self.changed += int(changed)
+        self.unrouted += int(unrouted)
+        if incident_id:
+            self.incidents.add(incident_id)
+
+    def _open_incident(self, entity_id: int) -> Incident | None:
+        candidates = [i for i in self.open.get(entity_id, []) if i.is_open]
+        return min(candidates, key=lambda i: (i.started_at, i.pk)) if candidates else None
+
+    def _fired(self, incident_id: int, change: int) -> None:
+        self.firing_delta[incident_id] = self.firing_delta.get(incident_id, 0) + change
+
+    def apply(self, data: AlertIn, mapped: tuple) -> None:
+        row = self.rows.get((data.fingerprint, data.starts_at))
+        if row is not None:
+            if row.status == AlertStatus.RESOLVED or data.status == AlertStatus.FIRING:
+                # Resolved is final for an episode; a firing re-send changes nothing (and is not
+                # counted: the answer is about what this notification changed).
+                return
+            row.status = AlertStatus.RESOLVED
+            row.ends_at = data.ends_at or self.now
+            row.updated_at = self.now
+            if row.pk is not None:  # an alert made by this notification is inserted as it ends up
+                self.resolved_rows.append(row)
+            if row.incident_id:
+                self.entries.append(
+                    _entry(
+                        row.incident_id, TimelineEntry.Kind.ALERT_RESOLVED, f"{row.name or 'Alert'} resolved",
+                        row.ends_at, alert=row,
+                    )
+                )  # fmt: skip
+                self._fired(row.incident_id, -1)
+                self.ends.setdefault(row.incident_id, []).append(row.ends_at)
+                self._after_alert_resolved(row.incident_id)
+                self.joined.clear()  # it may have closed: look again for the next firing alert
+            self._count(True, row.incident_id, row.entity_id is None)
+            return
+
+        entity, runbook, severity = mapped
+        row = Alert(
+            fingerprint=data.fingerprint,
+            starts_at=data.starts_at,
+            ends_at=data.ends_at if data.status == AlertStatus.RESOLVED else None,
+            status=data.status,
+            name=str(data.labels.get("alertname", ""))[:200],
+            labels=data.labels,
+            annotations=data.annotations,
+            generator_url=data.generator_url[:2000],
+            severity=severity,
+            receiver=self.receiver,
+            entity=entity,
+            runbook=runbook,
+            received_at=self.now,
+            updated_at=self.now,
         )
-        Response.objects.create(incident=incident, from_alert=True)
-        _timeline(incident.pk, TimelineEntry.Kind.OPENED, f"Opened by alert {label}", alert.starts_at, alert=alert)
-        Alert.objects.filter(pk=alert.pk).update(incident=incident)
-        _notify_team(incident, entity, alert, now)
-    else:
-        Alert.objects.filter(pk=alert.pk).update(incident=incident)
-        knowledge.incident_alert_started_earlier(incident=incident, started_at=alert.starts_at)
-    open_incidents[entity.pk] = incident
-    _timeline(incident.pk, TimelineEntry.Kind.ALERT_FIRED, f"{label} fired", alert.starts_at, alert=alert)
-    return incident
+        self.rows[(data.fingerprint, data.starts_at)] = row
+        self.new_rows.append(row)
+        if entity is None:
+            logger.info("alert %s (%s) names no catalog entity: unrouted", row.name, row.fingerprint)
+            self._count(True, None, True)
+            return
+        if data.status == AlertStatus.RESOLVED:
+            # Resolved before we heard it fire (or Bridge was down): recorded, joined to an open
+            # incident of the service if there is one, and never reopened by the late firing copy.
+            incident = self._open_incident(entity.pk)
+            if incident is not None:
+                row.incident = incident
+                self.ends.setdefault(incident.pk, []).append(row.ends_at)
+                self.entries.append(
+                    _entry(
+                        incident.pk, TimelineEntry.Kind.ALERT_RESOLVED, f"{row.name or 'Alert'} resolved",
+                        row.ends_at, alert=row,
+                    )
+                )  # fmt: skip
+            self._count(True, incident.pk if incident else None, False)
+            return
+        incident = self._open_or_join(entity, row, runbook, severity)
+        self._count(True, incident.pk, False)
+
+    def _open_or_join(self, entity: Entity, alert: Alert, runbook, severity: str) -> Incident:
+        # One incident per service: the caller holds the service's row lock, so concurrent alerts of
+        # one service queue before their notifications read its open incidents.
+        incident = self.joined.get(entity.pk)
+        if incident is None:
+            incident = self._open_incident(entity.pk)
+            if incident is not None and _awaits_confirmation(incident):
+                Response.objects.filter(incident=incident, awaiting_confirmation=True).update(
+                    awaiting_confirmation=False
+                )
+                incident.response.awaiting_confirmation = False
+        label = alert.name or "Alert"
+        alert.incident = incident
+        if incident is None:
+            summary = f"{label}: {alert.summary}" if alert.summary else label
+            incident = knowledge.incident_open_for_alert(
+                entity=entity, runbook=runbook, severity=severity, summary=summary, started_at=alert.starts_at
+            )
+            Response.objects.create(incident=incident, from_alert=True)
+            alert.incident = incident
+            self.by_pk[incident.pk] = incident
+            self.open.setdefault(entity.pk, []).append(incident)
+            self.stored_firing[incident.pk], self.stored_last_end[incident.pk] = 0, None
+            self.entries.append(
+                _entry(incident.pk, TimelineEntry.Kind.OPENED, f"Opened by alert {label}", alert.starts_at, alert=alert)
+            )
+            self.entries.extend(_notify_team(incident, entity, alert, self.now))
+        else:
+            knowledge.incident_alert_started_earlier(incident=incident, started_at=alert.starts_at)
+        self.joined[entity.pk] = incident
+        self._fired(incident.pk, +1)
+        self.entries.append(
+            _entry(incident.pk, TimelineEntry.Kind.ALERT_FIRED, f"{label} fired", alert.starts_at, alert=alert)
+        )
+        return incident
+
+    def _after_alert_resolved(self, incident_id: int) -> None:
+        incident = self.by_pk.get(incident_id)
+        if incident is None:
+            incident = self.by_pk[incident_id] = Incident.objects.select_related("entity").get(pk=incident_id)
+        self._load_counts([incident_id])
+        firing = self.stored_firing[incident_id] + self.firing_delta.get(incident_id, 0)
+        if not incident.is_open or firing > 0:
+            return
+        ends = [e for e in [self.stored_last_end[incident_id], *self.ends.get(incident_id, [])] if e is not None]
+        last_end = max(ends, default=timezone.now())
+        if mapping.auto_resolves(incident.entity):
+            closed = knowledge.incident_resolve_from_alerts(
+                incident=incident, resolved_at=last_end, notes="All alerts resolved; resolved automatically."
+            )
+            incident.closed_at = closed.closed_at
+            self.entries.append(
+                _entry(incident.pk, TimelineEntry.Kind.RESOLVED, "All alerts resolved: incident resolved", last_end)
+            )
+        else:
+            incident.response, _ = Response.objects.update_or_create(
+                incident=incident, defaults={"awaiting_confirmation": True}
+            )
+            self.entries.append(
+                _entry(
+                    incident.pk, TimelineEntry.Kind.NOTE,
+                    "All alerts resolved: waiting for the team to confirm and close the incident", last_end,
+                )
+            )  # fmt: skip
+
+    def save(self) -> None:
+        """The writes, in bulk: new alerts (with their incident), resolved alerts, the timeline in order."""
+        if self.new_rows:
+            Alert.objects.bulk_create(self.new_rows, batch_size=BULK_BATCH)
+        if self.resolved_rows:
+            Alert.objects.bulk_update(self.resolved_rows, ["status", "ends_at", "updated_at"], batch_size=BULK_BATCH)
+        if self.entries:
+            TimelineEntry.objects.bulk_create(self.entries, batch_size=BULK_BATCH)
 
 
-def _notify_team(incident: Incident, entity: Entity, alert: Alert, now) -> None:
+def _awaits_confirmation(incident: Incident) -> bool:
+    try:
+        return incident.response.awaiting_confirmation
+    except Response.DoesNotExist:  # a manual incident nobody has responded to yet
+        return False
+
+
+def _notify_team(incident: Incident, entity: Entity, alert: Alert, now) -> list[TimelineEntry]:
     """Tell the owning team once per incident, and at most once per service in
-    ``INCIDENTS_NOTIFY_MIN_INTERVAL_SECONDS`` (a flapping alert opens incident after incident)."""
+    ``INCIDENTS_NOTIFY_MIN_INTERVAL_SECONDS`` (a flapping alert opens incident after incident).
+    Returns the timeline entries to add. Email and chat go out from the worker after commit."""
     from catalog.selectors import owner_team_members
     from portal.models import NotificationEvent
     from portal.services import notify
 
     since = now - timedelta(seconds=settings.INCIDENTS_NOTIFY_MIN_INTERVAL_SECONDS)
     if Response.objects.filter(incident__entity=entity, notified_at__gte=since).exists():
-        _timeline(
-            incident.pk,
-            TimelineEntry.Kind.NOTE,
-            "Team not notified again: it was notified about this service minutes ago.",
-            now,
-        )
-        return
+        return [
+            _entry(
+                incident.pk,
+                TimelineEntry.Kind.NOTE,
+                "Team not notified again: it was notified about this service minutes ago.",
+                now,
+            )
+        ]
     Response.objects.filter(incident=incident).update(notified_at=now)
     name = entity.title or entity.name
     body = f"Alert {alert.name or 'alert'} fired on {name}."
@@ -420,34 +557,20 @@ def _notify_team(incident: Incident, entity: Entity, alert: Alert, now) -> None:
         url=incident.get_absolute_url(),
         team_refs=[entity.owner_ref] if entity.owner_ref else [],
     )
-    _timeline(incident.pk, TimelineEntry.Kind.NOTIFIED, f"Notified {entity.owner_ref or 'the owners'}", now)
+    return [_entry(incident.pk, TimelineEntry.Kind.NOTIFIED, f"Notified {entity.owner_ref or 'the owners'}", now)]
 
 
-def _after_alert_resolved(incident_id: int) -> None:
-    incident = Incident.objects.select_related("entity").get(pk=incident_id)
-    if not incident.is_open or Alert.objects.filter(incident=incident, status=AlertStatus.FIRING).exists():
-        return
-    last_end = max(
-        (e for e in Alert.objects.filter(incident=incident).values_list("ends_at", flat=True) if e is not None),
-        default=timezone.now(),
+def _entry(incident_id: int, kind: str, text: str, at, *, actor=None, alert=None) -> TimelineEntry:
+    """A timeline entry, not saved yet."""
+    return TimelineEntry(
+        incident_id=incident_id, kind=kind, text=text[:1000], at=at or timezone.now(), actor=actor, alert=alert
     )
-    if mapping.auto_resolves(incident.entity):
-        knowledge.incident_resolve_from_alerts(
-            incident=incident, resolved_at=last_end, notes="All alerts resolved; resolved automatically."
-        )
-        _timeline(incident.pk, TimelineEntry.Kind.RESOLVED, "All alerts resolved: incident resolved", last_end)
-    else:
-        Response.objects.update_or_create(incident=incident, defaults={"awaiting_confirmation": True})
-        _timeline(
-            incident.pk, TimelineEntry.Kind.NOTE,
-            "All alerts resolved: waiting for the team to confirm and close the incident", last_end,
-        )  # fmt: skip
 
 
 def _timeline(incident_id: int, kind: str, text: str, at, *, actor=None, alert=None) -> TimelineEntry:
-    return TimelineEntry.objects.create(
-        incident_id=incident_id, kind=kind, text=text[:1000], at=at or timezone.now(), actor=actor, alert=alert
-    )
+    entry = _entry(incident_id, kind, text, at, actor=actor, alert=alert)
+    entry.save()
+    return entry
 
 
 # --- the response: acknowledge, assign, note -------------------------------------------------

@@ -3,7 +3,8 @@
 Not part of the pass/fail suite (pytest does not collect it). Run:
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/bridge_incidents \
-    .venv/bin/python tests/bench/bench_incidents.py [--alerts 1000] [--groups 100] [--services 20] [--clients 4]
+    .venv/bin/python tests/bench/bench_incidents.py [--alerts 1000] [--groups 100] [--services 20] [--clients 4] \
+        [--http [--workers 2] [--threads 4]]
 
 It creates a throw-away test database (``test_<name>``), a catalog of services with one runbook
 each, and a receiver; then sends ``--groups`` grouped notifications carrying ``--alerts`` alerts
@@ -12,15 +13,28 @@ from ``--clients`` threads, all within the burst, and sends every notification a
 (``repeat_interval``). It checks: no alert lost or duplicated, one incident per service, re-sends
 change nothing. Budgets (issue 22): notification → incident visible ≤ 1 s; 1,000 alerts in 100
 notifications within 10 s, 0 lost, 0 duplicated, one incident per service; receiver p95 ≤ 50 ms.
+
+Without ``--http`` the notifications go through Django's test client in this process (in-process:
+the client threads share one interpreter, as no server does). With ``--http`` they go over HTTP to
+gunicorn (``--workers`` processes × ``--threads`` gthread threads, DEBUG off, as deployed), each
+client thread on one kept-alive connection as Alertmanager's. Either way the site is warmed by a few
+empty notifications first (a running server has imported its URLs), and each thread keeps its
+database connection (CONN_MAX_AGE, as gunicorn's threads do). Then, in-process, it sends more notifications
+one at a time and prints their time and query count (new incident, and joining one).
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
+import signal
+import socket
 import statistics
+import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -36,6 +50,9 @@ def main() -> int:
     parser.add_argument("--groups", type=int, default=100)
     parser.add_argument("--services", type=int, default=20)
     parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--http", action="store_true", help="send over HTTP to gunicorn instead of in-process")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (--http)")
+    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (--http)")
     args = parser.parse_args()
 
     import django
@@ -56,15 +73,12 @@ def main() -> int:
 
 
 def _run(args) -> int:
-    from django.db import connection
-    from django.db.models import Count
+    from django.db import connection, connections
     from django.test import Client
 
     from catalog import services as catalog
     from incidents import services
-    from incidents.models import Alert
     from knowledge import services as knowledge
-    from knowledge.models import Incident
     from portal.services import role_groups_ensure
 
     role_groups_ensure()
@@ -121,13 +135,11 @@ def _run(args) -> int:
             )  # fmt: skip
         )
 
-    def send(body: str) -> tuple[float, dict]:
-        try:
-            return _send(body)
-        finally:
-            connection.close()  # each thread's own connection, so the test database can be dropped
+    opened = []  # each client thread's database connection, closed at the end
 
-    def _send(body: str) -> tuple[float, dict]:
+    def send_in_process(body: str) -> tuple[float, dict]:
+        if connections["default"] not in opened:
+            opened.append(connections["default"])
         client = Client()
         started = time.perf_counter()
         response = client.post(
@@ -138,6 +150,25 @@ def _run(args) -> int:
         if response.status_code != 200:
             raise SystemExit(f"receiver answered {response.status_code}: {response.content[:300]!r}")
         return elapsed, response.json()
+
+    local = threading.local()
+
+    def send_http(body: str) -> tuple[float, dict]:
+        if getattr(local, "conn", None) is None:
+            local.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        started = time.perf_counter()
+        local.conn.request(
+            "POST", "/api/incidents/alertmanager/", body=body.encode(),
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+        )  # fmt: skip
+        response = local.conn.getresponse()
+        content = response.read()
+        elapsed = time.perf_counter() - started
+        if response.status != 200:
+            raise SystemExit(f"receiver answered {response.status}: {content[:300]!r}")
+        return elapsed, json.loads(content)
+
+    send = send_http if args.http else send_in_process
 
     def burst(label: str):
         started = time.perf_counter()
@@ -153,7 +184,81 @@ def _run(args) -> int:
         )
         return wall, p95, latencies[-1], results
 
-    print(f"database: {connection.vendor}; {args.clients} client threads; {args.services} services")
+    web = None
+    if args.http:
+        port = _free_port()
+        db = connection.settings_dict
+        url = (
+            f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+            if connection.vendor == "postgresql"
+            else ""
+        )
+        if not url:
+            raise SystemExit("--http needs PostgreSQL (DATABASE_URL): gunicorn's processes share its database.")
+        env = {**os.environ, "DEBUG": "0", "DATABASE_URL": url, "ALLOWED_HOSTS": "127.0.0.1"}
+        web = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "portal.wsgi", "-w", str(args.workers), "-k", "gthread",
+             "--threads", str(args.threads), "-b", f"127.0.0.1:{port}", "--log-level", "warning"],
+            cwd=ROOT, env=env,
+        )  # fmt: skip
+        _wait_port(port)
+        web.port = port
+    try:
+        return _measure(args, bodies, send, burst, web, token)
+    finally:
+        if web is not None:
+            web.send_signal(signal.SIGTERM)
+            web.wait(timeout=30)
+        for conn in opened:
+            conn.inc_thread_sharing()
+            conn.close()
+
+
+def _post_once(port: int, body: str, token: str) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request(
+            "POST", "/api/incidents/alertmanager/", body=body.encode(),
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+        )  # fmt: skip
+        conn.getresponse().read()
+    finally:
+        conn.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_port(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise RuntimeError("gunicorn did not start")
+
+
+def _measure(args, bodies, send, burst, web, token) -> int:
+    from django.db import connection
+    from django.db.models import Count
+
+    from incidents.models import Alert
+    from knowledge.models import Incident
+
+    per_group = args.alerts // args.groups
+    # Warm up with empty notifications (they change nothing), so the first real one does not pay for
+    # importing the URLs: a server that has been running has done that long ago.
+    # Over HTTP, on fresh connections, so that every gunicorn worker takes some.
+    empty = json.dumps({"version": "4", "alerts": []})
+    warm = send if web is None else lambda body: _post_once(web.port, body, token)
+    with ThreadPoolExecutor(max_workers=max(args.clients, 2 * args.workers * args.threads)) as pool:
+        list(pool.map(warm, [empty] * 4 * args.workers * args.threads))
+    where = f"over HTTP, gunicorn {args.workers} workers x {args.threads} threads" if web else "in-process"
+    print(f"database: {connection.vendor}; {args.clients} client threads; {args.services} services; {where}")
     wall, p95, worst, _ = burst("first send")
     stored = Alert.objects.count()
     duplicates = stored - Alert.objects.values("fingerprint", "starts_at").distinct().count()
@@ -165,6 +270,7 @@ def _run(args) -> int:
           f"for {len(per_service)} services, most per service {max(per_service.values())}")  # fmt: skip
     wall2, p95_2, _, again = burst("re-send (repeat_interval)")
     resend_changed = sum(r[1]["changed"] for r in again)
+    _one_at_a_time(args, token, per_group)
     ok = (
         lost == 0 and duplicates == 0 and max(per_service.values()) == 1 and len(per_service) == args.services
         and resend_changed == 0 and wall <= 10 and p95 <= 0.05 and worst <= 1.0
@@ -175,6 +281,60 @@ def _run(args) -> int:
         f"{'OK' if worst <= 1.0 else 'OVER'} (slowest {worst * 1000:.0f} ms); re-sends changed {resend_changed}"
     )
     return 0 if ok else 1
+
+
+def _one_at_a_time(args, token, per_group: int) -> None:
+    """In-process, one notification at a time: its time and its number of queries, for a new
+    incident (a service of its own) and for alerts joining a service's open incident."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from catalog import services as catalog
+
+    catalog.catalog_import_text(
+        text="apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: svc-solo}\n"
+        "spec: {type: service, lifecycle: production, owner: team-bench}\n",
+        name="bench-solo",
+    )
+    client = Client()
+    client.post(
+        "/api/incidents/alertmanager/",
+        data=json.dumps({"version": "4", "alerts": []}),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )  # fmt: skip (warm up, as above)
+    figures: dict[str, list] = {"new incident": [], "joins the open incident": []}
+    for n in range(20):
+        service = "svc-solo" if n == 0 else f"svc-{n % args.services}"
+        alerts = [
+            {
+                "status": "firing", "labels": {"alertname": f"Solo{n}", "service": service, "pod": f"p{k}"},
+                "annotations": {"summary": "one at a time"}, "startsAt": f"2026-12-05T02:{n:02d}:{k % 60:02d}Z",
+                "endsAt": "0001-01-01T00:00:00Z", "fingerprint": f"5010{n:04x}{k:08x}",
+            }
+            for k in range(per_group)
+        ]  # fmt: skip
+        body = {"version": "4", "status": "firing", "receiver": "bridge", "groupKey": f"solo-{n}", "alerts": alerts}
+        with CaptureQueriesContext(connection) as queries:
+            cpu = time.process_time()
+            started = time.perf_counter()
+            response = client.post(
+                "/api/incidents/alertmanager/", data=json.dumps(body), content_type="application/json",
+                HTTP_AUTHORIZATION=f"Bearer {token}",
+            )  # fmt: skip
+            elapsed = time.perf_counter() - started
+            cpu = time.process_time() - cpu
+        assert response.status_code == 200, response.content
+        figures["new incident" if n == 0 else "joins the open incident"].append((elapsed, len(queries), cpu))
+    for label, rows in figures.items():
+        times = sorted(r[0] for r in rows)
+        median = statistics.median(times)
+        print(
+            f"in-process, one at a time ({per_group} alerts, {label}): median {median * 1000:.1f} ms, "
+            f"max {times[-1] * 1000:.1f} ms, this process's CPU {statistics.median(r[2] for r in rows) * 1000:.1f} ms, "
+            f"{max(r[1] for r in rows)} queries"
+        )
 
 
 if __name__ == "__main__":

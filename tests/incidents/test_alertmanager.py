@@ -220,3 +220,15 @@ def test_an_alert_firing_after_the_incident_resolved_in_the_same_notification_op
     assert not first.is_open and first.closed_at == ENDS
     assert second.is_open and second.started_at == datetime(2026, 12, 5, 1, 11, tzinfo=UTC)
     assert Alert.objects.get(fingerprint="00000000000000bb").incident == second
+
+
+def test_a_rotated_or_disabled_receivers_old_token_is_refused_at_once(post_alerts, receiver, service):
+    # The receiver's token is decrypted once per process; that must not outlive a rotation or a disabling.
+    from incidents import services
+
+    assert post_alerts(payload("firing")).status_code == 200
+    new_token = services.receiver_rotate(receiver=receiver)
+    assert post_alerts(payload("resolved")).status_code == 401
+    assert post_alerts(payload("resolved"), token=new_token).status_code == 200
+    AlertReceiver.objects.filter(pk=receiver.pk).update(enabled=False)
+    assert post_alerts(payload("firing"), token=new_token).status_code == 401

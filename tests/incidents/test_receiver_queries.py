@@ -1,0 +1,62 @@
+"""The receiver's work does not grow with the alerts of a notification: Alertmanager groups many
+alerts into one notification, and a burst of them must each be answered in ≤ 50 ms (issue 22)."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from incidents.models import Alert, AlertReceiver, TimelineEntry
+from knowledge.models import Incident
+from tests.incidents.conftest import add_service
+
+pytestmark = pytest.mark.django_db
+
+# Upper bounds per notification (test transaction's savepoints and the DORA record after commit
+# included), whatever its number of alerts. Opening notifies the team's two members; resolving
+# closes the incident.
+MAX_QUERIES = {"opens an incident": 37, "joins the open incident": 12, "resolves the incident": 22}
+
+
+def notification(service: str, size: int, *, group: str, status: str = "firing", minute: int = 0) -> dict:
+    alerts = [
+        {
+            "status": status,
+            "labels": {"alertname": "Down", "service": service, "severity": "critical", "pod": f"p{minute}-{k}"},
+            "annotations": {"summary": f"{service} is down"},
+            "startsAt": f"2026-12-05T01:{minute:02d}:{k:02d}Z",
+            "endsAt": "2026-12-05T02:00:00Z" if status == "resolved" else "0001-01-01T00:00:00Z",
+            "generatorURL": "http://prometheus.example:9090/graph",
+            "fingerprint": f"{service}-{minute}-{k}",
+        }
+        for k in range(size)
+    ]
+    return {"version": "4", "status": status, "receiver": "bridge", "groupKey": group, "alerts": alerts}
+
+
+def test_ten_alerts_in_a_notification_take_as_many_queries_as_one(
+    post_alerts, receiver, team, django_capture_on_commit_callbacks
+):
+    AlertReceiver.objects.filter(pk=receiver.pk).update(last_used_at=timezone.now())  # recorded once a minute
+    counts: dict[str, dict[int, int]] = {phase: {} for phase in MAX_QUERIES}
+    for size in (1, 10):
+        service = add_service(f"api-{size}", team.name)
+
+        def send(phase, body, changed, size=size):
+            with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks(execute=True):
+                response = post_alerts(body)
+            assert response.status_code == 200, response.content
+            assert response.json()["changed"] == changed
+            counts[phase][size] = len(queries)
+
+        send("opens an incident", notification(service.name, size, group=f"g-{size}"), size)
+        send("joins the open incident", notification(service.name, size, group=f"g-{size}", minute=5), size)
+        resolved = notification(service.name, size, group=f"g-{size}", status="resolved")
+        resolved["alerts"] += notification(service.name, size, group="", status="resolved", minute=5)["alerts"]
+        send("resolves the incident", resolved, 2 * size)
+        incident = Incident.objects.get(entity=service)
+        assert not incident.is_open and Alert.objects.filter(incident=incident, status="resolved").count() == 2 * size
+        assert TimelineEntry.objects.filter(incident=incident, kind="alert_fired").count() == 2 * size
+    for phase, by_size in counts.items():
+        assert by_size[10] == by_size[1], f"a notification that {phase}: {by_size} queries by its number of alerts"
+        assert by_size[10] <= MAX_QUERIES[phase], f"a notification that {phase}: {by_size[10]} queries"
