@@ -26,10 +26,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from catalog.models import Entity
+from incidents import lifecycle as knowledge  # the incident lifecycle, in knowledge before the move
 from incidents import mapping, permissions
-from incidents.models import Alert, AlertGroup, AlertReceiver, AlertStatus, Response, TimelineEntry
-from knowledge import services as knowledge
-from knowledge.models import Incident
+from incidents.models import Alert, AlertGroup, AlertReceiver, AlertStatus, Incident, Response, TimelineEntry
 from portal import crypto
 from portal.services import PermissionDenied, ServiceError, audit_record
 
