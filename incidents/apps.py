@@ -66,7 +66,7 @@ class IncidentsConfig(AppConfig):
     def ready(self):
         from catalog.models import SOFTWARE_KINDS
         from catalog.scorecards import register_data_source
-        from incidents import lifecycle, views
+        from incidents import demo, lifecycle, views
         from incidents.selectors import firing_counts
         from portal.events import postmortems_changed
         from portal.extensions import (
@@ -74,6 +74,7 @@ class IncidentsConfig(AppConfig):
             HomePanel,
             IncidentPanel,
             PagePanel,
+            register_demo_seeder,
             register_entity_tab,
             register_home_panel,
             register_incident_panel,
@@ -99,6 +100,7 @@ class IncidentsConfig(AppConfig):
                       ("index",))
         )  # fmt: skip
         register_postmortem_link_check(lifecycle.postmortem_link_check)
+        register_demo_seeder("incidents", demo.seed, order=65)  # after the knowledge base's runbooks
         postmortems_changed.connect(_postmortems_changed, dispatch_uid="incidents-postmortems-changed")
         register_incident_panel(IncidentPanel("response", "incidents/_panel.html", 10, incident_panel_context))
         register_entity_tab(
