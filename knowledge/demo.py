@@ -98,7 +98,7 @@ def seed(log) -> None:
             tags="team, onboarding",
             **common,
         )
-        runbook = services.page_create(
+        services.page_create(
             title=runbook_title,
             kind="runbook",
             body=RUNBOOK.format(title=runbook_title),
