@@ -1,3 +1,6 @@
+"""Incidents worked through a runbook: start, steps, close, postmortems and what DORA hears (they were the
+knowledge base's until incidents got their own app)."""
+
 import html
 
 import pytest
