@@ -1,7 +1,21 @@
 from django.contrib import admin, messages
 
 from incidents import services
-from incidents.models import Alert, AlertReceiver, TimelineEntry
+from incidents.models import Alert, AlertReceiver, Incident, IncidentStep, TimelineEntry
+
+
+class IncidentStepInline(admin.TabularInline):
+    model = IncidentStep
+    extra = 0
+    raw_id_fields = ["done_by"]
+
+
+@admin.register(Incident)
+class IncidentAdmin(admin.ModelAdmin):
+    list_display = ["pk", "runbook", "entity", "severity", "started_at", "closed_at", "outcome"]
+    list_filter = ["severity", "outcome"]
+    raw_id_fields = ["runbook", "revision", "entity", "started_by", "closed_by"]
+    inlines = [IncidentStepInline]
 
 
 @admin.register(AlertReceiver)

@@ -53,6 +53,12 @@ def unrouted_panel(user) -> dict:
     }
 
 
+def _postmortems_changed(sender, incident_ids, **kwargs):
+    from incidents.lifecycle import postmortems_changed
+
+    postmortems_changed(incident_ids=incident_ids)
+
+
 class IncidentsConfig(AppConfig):
     name = "incidents"
     verbose_name = "Incidents"
@@ -60,18 +66,42 @@ class IncidentsConfig(AppConfig):
     def ready(self):
         from catalog.models import SOFTWARE_KINDS
         from catalog.scorecards import register_data_source
+        from incidents import demo, lifecycle, views
         from incidents.selectors import firing_counts
-        from incidents.views import incident_panel_context
+        from portal.events import postmortems_changed
         from portal.extensions import (
             EntityTab,
             HomePanel,
             IncidentPanel,
+            PagePanel,
+            register_demo_seeder,
             register_entity_tab,
             register_home_panel,
             register_incident_panel,
+            register_page_panel,
+            register_postmortem_link_check,
         )
         from portal.permissions import is_platform_admin
 
+        incident_panel_context = views.incident_panel_context
+        # The knowledge base shows incidents without importing this app: panels on its pages, the
+        # postmortem link check, and the event it sends when postmortems change.
+        register_page_panel(
+            PagePanel("incidents", "incidents/_runbook_panel.html", 10, views.runbook_panel_context, ("runbook",))
+        )
+        register_page_panel(
+            PagePanel(
+                "postmortem-of", "incidents/_postmortem_panel.html", 10, views.postmortem_panel_context,
+                ("postmortem",), place="header",
+            )
+        )  # fmt: skip
+        register_page_panel(
+            PagePanel("open-incidents", "incidents/_open_incidents_panel.html", 10, views.open_incidents_panel_context,
+                      ("index",))
+        )  # fmt: skip
+        register_postmortem_link_check(lifecycle.postmortem_link_check)
+        register_demo_seeder("incidents", demo.seed, order=65)  # after the knowledge base's runbooks
+        postmortems_changed.connect(_postmortems_changed, dispatch_uid="incidents-postmortems-changed")
         register_incident_panel(IncidentPanel("response", "incidents/_panel.html", 10, incident_panel_context))
         register_entity_tab(
             EntityTab("alerts", "Alerts", "incidents/entity_alerts.html", 35, alerts_tab_context, kinds=SOFTWARE_KINDS)

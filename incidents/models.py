@@ -1,15 +1,91 @@
-"""Alerts (Alertmanager) and the response to incidents: receivers, alerts, acknowledgement,
+"""Incidents, their runbook steps, and the response to them: receivers, alerts, acknowledgement,
 assignment and the timeline.
 
-The incident rows themselves (with their runbook steps and postmortem links) are still
-``knowledge.Incident``; this app points at them and is imported by neither knowledge nor catalog.
+This app imports catalog and knowledge (runbooks, postmortems) and is imported by neither.
+Until migration 0003 the incident tables were ``knowledge_incident`` and ``knowledge_incidentstep``.
 """
 
 from django.conf import settings
 from django.db import models
+from django.urls import reverse
 
 from catalog.models import Entity
-from knowledge.models import Incident, Page
+from knowledge.models import Page, Revision
+
+
+class Severity(models.TextChoices):
+    SEV1 = "sev1", "SEV1 (critical)"
+    SEV2 = "sev2", "SEV2 (major)"
+    SEV3 = "sev3", "SEV3 (minor)"
+    SEV4 = "sev4", "SEV4 (low)"
+
+
+class Outcome(models.TextChoices):
+    RESOLVED = "resolved", "Resolved"
+    MITIGATED = "mitigated", "Mitigated"
+    FALSE_ALARM = "false_alarm", "False alarm"
+    ESCALATED = "escalated", "Escalated"
+
+
+class Incident(models.Model):
+    """A runbook being worked through, or an alert being handled: who started it (nobody, for an
+    alert), for which entity, how it ended."""
+
+    # None for an incident opened by an alert of a service that has no runbook for it (yet).
+    runbook = models.ForeignKey(Page, null=True, blank=True, on_delete=models.PROTECT, related_name="incidents")
+    revision = models.ForeignKey(Revision, null=True, on_delete=models.SET_NULL, related_name="+")
+    entity = models.ForeignKey(Entity, null=True, blank=True, on_delete=models.SET_NULL, related_name="incidents")
+    severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.SEV3)
+    summary = models.CharField(max_length=300, blank=True)
+    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    started_at = models.DateTimeField(db_index=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    closed_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices, blank=True)
+    outcome_notes = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        # The names from when the table was knowledge_incident: renaming them would buy nothing.
+        indexes = [models.Index(fields=["entity", "started_at"], name="knowledge_i_entity__b6d885_idx")]
+
+    def __str__(self) -> str:
+        return f"Incident #{self.pk} ({self.title})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("incidents:incident", args=[self.pk])
+
+    @property
+    def title(self) -> str:
+        """What the incident is called: its summary, else its runbook's title."""
+        if self.summary:
+            return self.summary
+        return self.runbook.title if self.runbook_id else "Incident"
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None
+
+
+class IncidentStep(models.Model):
+    """A task-list step of the runbook, copied when the incident starts."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="steps")
+    number = models.PositiveIntegerField()
+    text = models.CharField(max_length=1000)
+    done = models.BooleanField(default=False)
+    done_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    done_at = models.DateTimeField(null=True, blank=True)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["number"]
+        constraints = [models.UniqueConstraint(fields=["incident", "number"], name="knowledge_step_unique_number")]
+
+    def __str__(self) -> str:
+        return self.text
 
 
 class AlertReceiver(models.Model):

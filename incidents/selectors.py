@@ -1,4 +1,4 @@
-"""Reads for the incident page, the Unrouted alerts list and the service's alerts."""
+"""Reads for the incident pages, the Unrouted alerts list and the service's alerts."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db.models import QuerySet
 
-from incidents.models import Alert, AlertStatus, Response, TimelineEntry
+from incidents.models import Alert, AlertStatus, Incident, Response, TimelineEntry
 
 
 @dataclass(frozen=True)
@@ -83,8 +83,6 @@ def resolved_alerts_of(entity, *, since) -> QuerySet[Alert]:
 
 
 def incidents_of(entity, *, since):
-    from knowledge.models import Incident
-
     return Incident.objects.filter(entity=entity, started_at__gte=since).order_by("-started_at")
 
 
@@ -98,3 +96,45 @@ def firing_counts(entities) -> dict[int, int]:
         .annotate(n=Count("id"))
     )
     return {row["entity_id"]: row["n"] for row in rows}
+
+
+# --- incidents (their windows are DORA's input) ----------------------------------------
+
+
+@dataclass(frozen=True)
+class IncidentWindow:
+    incident_id: int
+    entity_id: int | None
+    severity: str
+    started_at: datetime
+    ended_at: datetime | None  # None while still open
+    outcome: str
+
+
+def incidents_for_entities(
+    *, entity_ids: list[int] | None = None, since: datetime | None = None, until: datetime | None = None
+) -> list[IncidentWindow]:
+    """Incidents per entity with their start and end, oldest first: the input for DORA's
+    change-failure rate and time to restore service."""
+    qs = Incident.objects.all()
+    if entity_ids is not None:
+        qs = qs.filter(entity_id__in=entity_ids)
+    if since is not None:
+        qs = qs.filter(started_at__gte=since)
+    if until is not None:
+        qs = qs.filter(started_at__lt=until)
+    return [
+        IncidentWindow(
+            incident_id=row["id"],
+            entity_id=row["entity_id"],
+            severity=row["severity"],
+            started_at=row["started_at"],
+            ended_at=row["closed_at"],
+            outcome=row["outcome"],
+        )
+        for row in qs.order_by("started_at").values("id", "entity_id", "severity", "started_at", "closed_at", "outcome")
+    ]
+
+
+def incidents() -> QuerySet[Incident]:
+    return Incident.objects.select_related("runbook", "runbook__space", "entity", "started_by").order_by("-started_at")

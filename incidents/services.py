@@ -26,10 +26,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from catalog.models import Entity
-from incidents import mapping, permissions
-from incidents.models import Alert, AlertGroup, AlertReceiver, AlertStatus, Response, TimelineEntry
-from knowledge import services as knowledge
-from knowledge.models import Incident
+from incidents import lifecycle, mapping, permissions
+from incidents.models import Alert, AlertGroup, AlertReceiver, AlertStatus, Incident, Response, TimelineEntry
 from portal import crypto
 from portal.services import PermissionDenied, ServiceError, audit_record
 
@@ -457,7 +455,7 @@ class _NotificationApply:
         alert.incident = incident
         if incident is None:
             summary = f"{label}: {alert.summary}" if alert.summary else label
-            incident = knowledge.incident_open_for_alert(
+            incident = lifecycle.incident_open_for_alert(
                 entity=entity, runbook=runbook, severity=severity, summary=summary, started_at=alert.starts_at
             )
             Response.objects.create(incident=incident, from_alert=True)
@@ -470,7 +468,7 @@ class _NotificationApply:
             )
             self.entries.extend(_notify_team(incident, entity, alert, self.now))
         else:
-            knowledge.incident_alert_started_earlier(incident=incident, started_at=alert.starts_at)
+            lifecycle.incident_alert_started_earlier(incident=incident, started_at=alert.starts_at)
         self.joined[entity.pk] = incident
         self._fired(incident.pk, +1)
         self.entries.append(
@@ -489,7 +487,7 @@ class _NotificationApply:
         ends = [e for e in [self.stored_last_end[incident_id], *self.ends.get(incident_id, [])] if e is not None]
         last_end = max(ends, default=timezone.now())
         if mapping.auto_resolves(incident.entity):
-            closed = knowledge.incident_resolve_from_alerts(
+            closed = lifecycle.incident_resolve_from_alerts(
                 incident=incident, resolved_at=last_end, notes="All alerts resolved; resolved automatically."
             )
             incident.closed_at = closed.closed_at

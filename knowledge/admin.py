@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from knowledge.models import Incident, IncidentStep, Page, Revision, SiteBuild, Space, Tag
+from knowledge.models import Page, Revision, SiteBuild, Space, Tag
 
 
 @admin.register(Space)
@@ -15,7 +15,7 @@ class PageAdmin(admin.ModelAdmin):
     list_display = ["title", "space", "kind", "updated_at"]
     list_filter = ["kind", "space"]
     search_fields = ["title"]
-    raw_id_fields = ["parent", "current_revision", "incident", "entities", "updated_by"]
+    raw_id_fields = ["parent", "current_revision", "entities", "updated_by"]
     # Text changes go through the editor so that every save is a revision.
     readonly_fields = ["body"]
 
@@ -27,20 +27,6 @@ class RevisionAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
-
-
-class IncidentStepInline(admin.TabularInline):
-    model = IncidentStep
-    extra = 0
-    raw_id_fields = ["done_by"]
-
-
-@admin.register(Incident)
-class IncidentAdmin(admin.ModelAdmin):
-    list_display = ["pk", "runbook", "entity", "severity", "started_at", "closed_at", "outcome"]
-    list_filter = ["severity", "outcome"]
-    raw_id_fields = ["runbook", "revision", "entity", "started_by", "closed_by"]
-    inlines = [IncidentStepInline]
 
 
 admin.site.register(Tag)

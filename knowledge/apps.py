@@ -9,7 +9,6 @@ def _entity_of(*args):
 
 
 TAB_PAGES = 50
-TAB_INCIDENTS = 10
 
 
 def runbooks_tab_context(*args) -> dict:
@@ -17,17 +16,15 @@ def runbooks_tab_context(*args) -> dict:
 
     entity = _entity_of(*args)
     if entity is None:
-        return {"kb_pages": [], "kb_incidents": []}
-    # The tab shows the first pages and incidents; "all" links lead to complete, paginated lists.
+        return {"kb_pages": []}
+    # The tab shows the first pages; the "all" link leads to the complete, paginated list. (Incidents
+    # are on the Alerts tab of the incidents app.)
     pages = list(selectors.pages_for_entity(entity)[: TAB_PAGES + 1])
-    incidents = list(selectors.incidents().filter(entity=entity)[: TAB_INCIDENTS + 1])
     return {
         "entity": entity,
         "kb_pages": pages[:TAB_PAGES],
         "kb_pages_more": len(pages) > TAB_PAGES,
         "kb_pages_count": selectors.pages_for_entity(entity).count() if len(pages) > TAB_PAGES else len(pages),
-        "kb_incidents": incidents[:TAB_INCIDENTS],
-        "kb_incidents_more": len(incidents) > TAB_INCIDENTS,
     }
 
 

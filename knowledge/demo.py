@@ -98,7 +98,7 @@ def seed(log) -> None:
             tags="team, onboarding",
             **common,
         )
-        runbook = services.page_create(
+        services.page_create(
             title=runbook_title,
             kind="runbook",
             body=RUNBOOK.format(title=runbook_title),
@@ -106,12 +106,8 @@ def seed(log) -> None:
             entity_ids=[e.pk for e in owned],
             **common,
         )
-        incident = services.incident_start(
-            actor=admin, runbook=runbook, entity=owned[0] if owned else None, severity="sev2", summary="Demo incident"
-        )
-        services.incident_close(actor=admin, incident=incident, outcome="resolved", notes="Rolled back.")
+        # The incidents app's demo seeder starts an incident from the runbook and links this postmortem.
         services.page_create(
-            incident=incident,
             title=f"Postmortem: {team.display_name} errors after a config change",
             kind="postmortem",
             body=POSTMORTEM.format(title="Checkout errors after a config change"),

@@ -1,7 +1,7 @@
 from django import forms
 
 from catalog.models import Entity, Kind
-from knowledge.models import Incident, Outcome, Page, PageKind, Severity
+from knowledge.models import Page, PageKind
 from portal.forms import ModelMultipleIdsField
 
 
@@ -36,13 +36,12 @@ class PageForm(forms.Form):
         label="Linked catalog entities",
         widget=forms.SelectMultiple(attrs={"size": 6}),
     )
-    incident = forms.ModelChoiceField(
-        queryset=Incident.objects.all(),
+    # A number, not a choice of incidents: incidents are another app's; it checks the number on save.
+    incident = forms.IntegerField(
+        min_value=1,
         required=False,
-        widget=forms.NumberInput(attrs={"min": 1}),
         label="Incident number (postmortems)",
         help_text="The incident this postmortem is about, e.g. 42 for incident #42.",
-        error_messages={"invalid_choice": "There is no incident with that number."},
     )
     deployment_ref = forms.CharField(
         max_length=200, required=False, label="Deployment (postmortems)", help_text="The deployment that caused it."
@@ -59,24 +58,6 @@ class PageForm(forms.Form):
             self.fields["parent"].queryset = qs
         if page is not None:
             self.fields["body"].required = False
-
-
-class IncidentStartForm(forms.Form):
-    entity = forms.ModelChoiceField(
-        queryset=Entity.objects.none(), required=False, label="Service", empty_label="(none)"
-    )
-    severity = forms.ChoiceField(choices=Severity.choices, initial=Severity.SEV3)
-    summary = forms.CharField(max_length=300, required=False)
-
-    def __init__(self, *args, runbook=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        if runbook is not None:
-            self.fields["entity"].queryset = runbook.entities.order_by("name")
-
-
-class IncidentCloseForm(forms.Form):
-    outcome = forms.ChoiceField(choices=Outcome.choices)
-    notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
 
 
 class ImportForm(forms.Form):

@@ -1,4 +1,6 @@
-"""Knowledge base: spaces, pages (articles, runbooks, postmortems), revisions and incidents."""
+"""Knowledge base: spaces, pages (articles, runbooks, postmortems) and revisions.
+
+Incidents live in the ``incidents`` app, which imports this one; this app imports nothing of it."""
 
 import uuid
 
@@ -78,9 +80,10 @@ class Page(models.Model):
     tags = models.ManyToManyField(Tag, blank=True, related_name="pages")
     entities = models.ManyToManyField(Entity, blank=True, related_name="knowledge_pages")
     current_revision = models.ForeignKey("Revision", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    # Postmortems point at what went wrong; deployments live in another app, so a reference string.
-    incident = models.ForeignKey(
-        "Incident", null=True, blank=True, on_delete=models.SET_NULL, related_name="postmortems"
+    # Postmortems point at what went wrong. Incidents and deployments live in apps that import this
+    # one, so both are references by value; the incidents app checks them (portal.extensions).
+    incident_id = models.BigIntegerField(
+        null=True, blank=True, db_index=True, help_text="Postmortems: the number of the incident it is about."
     )
     deployment_ref = models.CharField(max_length=200, blank=True, help_text="The deployment that caused it, if any.")
     search_vector = SearchVectorField(null=True, editable=False)
@@ -141,80 +144,6 @@ class RevisionRender(models.Model):
 
     def __str__(self) -> str:
         return f"render of {self.revision_id} (v{self.renderer_version})"
-
-
-class Severity(models.TextChoices):
-    SEV1 = "sev1", "SEV1 (critical)"
-    SEV2 = "sev2", "SEV2 (major)"
-    SEV3 = "sev3", "SEV3 (minor)"
-    SEV4 = "sev4", "SEV4 (low)"
-
-
-class Outcome(models.TextChoices):
-    RESOLVED = "resolved", "Resolved"
-    MITIGATED = "mitigated", "Mitigated"
-    FALSE_ALARM = "false_alarm", "False alarm"
-    ESCALATED = "escalated", "Escalated"
-
-
-class Incident(models.Model):
-    """A runbook being worked through, or an alert being handled: who started it (nobody, for an
-    alert), for which entity, how it ended. Alerts and the response live in the ``incidents`` app."""
-
-    # None for an incident opened by an alert of a service that has no runbook for it (yet).
-    runbook = models.ForeignKey(Page, null=True, blank=True, on_delete=models.PROTECT, related_name="incidents")
-    revision = models.ForeignKey(Revision, null=True, on_delete=models.SET_NULL, related_name="+")
-    entity = models.ForeignKey(Entity, null=True, blank=True, on_delete=models.SET_NULL, related_name="incidents")
-    severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.SEV3)
-    summary = models.CharField(max_length=300, blank=True)
-    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
-    started_at = models.DateTimeField(db_index=True)
-    closed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    closed_at = models.DateTimeField(null=True, blank=True)
-    outcome = models.CharField(max_length=20, choices=Outcome.choices, blank=True)
-    outcome_notes = models.TextField(blank=True)
-
-    class Meta:
-        ordering = ["-started_at"]
-        indexes = [models.Index(fields=["entity", "started_at"])]
-
-    def __str__(self) -> str:
-        return f"Incident #{self.pk} ({self.title})"
-
-    def get_absolute_url(self) -> str:
-        return reverse("knowledge:incident", args=[self.pk])
-
-    @property
-    def title(self) -> str:
-        """What the incident is called: its summary, else its runbook's title."""
-        if self.summary:
-            return self.summary
-        return self.runbook.title if self.runbook_id else "Incident"
-
-    @property
-    def is_open(self) -> bool:
-        return self.closed_at is None
-
-
-class IncidentStep(models.Model):
-    """A task-list step of the runbook, copied when the incident starts."""
-
-    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="steps")
-    number = models.PositiveIntegerField()
-    text = models.CharField(max_length=1000)
-    done = models.BooleanField(default=False)
-    done_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
-    done_at = models.DateTimeField(null=True, blank=True)
-    note = models.TextField(blank=True)
-
-    class Meta:
-        ordering = ["number"]
-        constraints = [models.UniqueConstraint(fields=["incident", "number"], name="knowledge_step_unique_number")]
-
-    def __str__(self) -> str:
-        return self.text
 
 
 class SiteBuild(models.Model):

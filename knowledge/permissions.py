@@ -1,7 +1,7 @@
 """Who may do what in the knowledge base. Used by the HTML views and the API alike."""
 
 from catalog.selectors import teams_of
-from portal.permissions import is_approver, is_platform_admin
+from portal.permissions import is_platform_admin
 
 
 def _signed_in(user) -> bool:
@@ -47,60 +47,6 @@ def can_create_space(user, owner) -> bool:
 def can_own_space(user, owner) -> bool:
     """Hand a space to a team (or to none): its members, or Platform Admins."""
     return can_create_space(user, owner)
-
-
-def can_start_incident(user, page, entity=None) -> bool:
-    """Start an incident from a runbook. On a service: its owning team, Approvers and Platform
-    Admins, since the team is paged and its DORA figures count it. Without a service: the
-    runbook's editors, Approvers and Platform Admins."""
-    return incident_start_refusal(user, page, entity) is None
-
-
-def incident_start_refusal(user, page, entity=None) -> str | None:
-    """Why ``user`` may not start an incident (a sentence for the person), or None when they may."""
-    if not _signed_in(user):
-        return "Sign in to start an incident."
-    if page.kind != "runbook":
-        return "Incidents are started from a runbook."
-    if is_approver(user):  # Platform Admins are Approvers too
-        return None
-    if entity is not None:
-        from catalog.selectors import entities_owned_by_user
-
-        if entities_owned_by_user(user).filter(pk=entity.pk).exists():
-            return None
-        owner = entity.owner_ref or "no team"
-        return (
-            f"Only the team that owns {entity.ref} ({owner}), Approvers and Platform Admins can start "
-            "an incident on it; ask them, or page its on-call."
-        )
-    if can_edit_space(user, page.space):
-        return None
-    return "Only the runbook's team, Approvers and Platform Admins can start an incident from it."
-
-
-def can_act_for_incident(user, incident) -> bool:
-    """Speak for the incident's team (link postmortems and deployments to it): the team that owns
-    its service, or without a service the runbook's editors; Platform Admins always."""
-    if not _signed_in(user):
-        return False
-    if is_platform_admin(user):
-        return True
-    if incident.entity_id is not None:
-        from catalog.selectors import entities_owned_by_user
-
-        return entities_owned_by_user(user).filter(pk=incident.entity_id).exists()
-    return incident.runbook_id is not None and can_edit_space(user, incident.runbook.space)
-
-
-def can_work_incident(user, incident) -> bool:
-    """Check off steps and close: whoever started it, the runbook's editors, the service's team and
-    Platform Admins."""
-    if not _signed_in(user):
-        return False
-    if incident.started_by_id == user.pk or can_act_for_incident(user, incident):
-        return True
-    return incident.runbook_id is not None and can_edit_space(user, incident.runbook.space)
 
 
 def can_import_from_server(user) -> bool:

@@ -7,14 +7,13 @@ import logging
 import posixpath
 import re
 from dataclasses import dataclass
-from datetime import datetime
 
 from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Func, Prefetch, Q, QuerySet, Value
 from django.db.models.functions import Replace, Substr
 from django.utils import timezone
 
-from knowledge.models import Incident, Page, PageKind, Revision, RevisionRender, Space
+from knowledge.models import Page, PageKind, Revision, RevisionRender, Space
 from knowledge.rendering import (
     RENDERER_VERSION,
     Rendered,
@@ -33,7 +32,7 @@ def spaces() -> QuerySet[Space]:
 
 def page_get(space_key: str, slug: str) -> Page | None:
     return (
-        Page.objects.select_related("space", "space__owner", "parent", "current_revision", "updated_by", "incident")
+        Page.objects.select_related("space", "space__owner", "parent", "current_revision", "updated_by")
         .defer("current_revision__body")  # the same text as the page's own body
         .filter(space__key=space_key, slug=slug)
         .first()
@@ -179,46 +178,7 @@ def recently_edited(*, kind: str | None = None, limit: int = 10) -> list[Page]:
     return list(qs[:limit])
 
 
-# --- incidents (also read by pipelines for DORA metrics) ---------------------------------
-
-
-@dataclass(frozen=True)
-class IncidentWindow:
-    incident_id: int
-    entity_id: int | None
-    severity: str
-    started_at: datetime
-    ended_at: datetime | None  # None while still open
-    outcome: str
-
-
-def incidents_for_entities(
-    *, entity_ids: list[int] | None = None, since: datetime | None = None, until: datetime | None = None
-) -> list[IncidentWindow]:
-    """Incidents per entity with their start and end, oldest first: the input for DORA's
-    change-failure rate and time to restore service."""
-    qs = Incident.objects.all()
-    if entity_ids is not None:
-        qs = qs.filter(entity_id__in=entity_ids)
-    if since is not None:
-        qs = qs.filter(started_at__gte=since)
-    if until is not None:
-        qs = qs.filter(started_at__lt=until)
-    return [
-        IncidentWindow(
-            incident_id=row["id"],
-            entity_id=row["entity_id"],
-            severity=row["severity"],
-            started_at=row["started_at"],
-            ended_at=row["closed_at"],
-            outcome=row["outcome"],
-        )
-        for row in qs.order_by("started_at").values("id", "entity_id", "severity", "started_at", "closed_at", "outcome")
-    ]
-
-
-def incidents() -> QuerySet[Incident]:
-    return Incident.objects.select_related("runbook", "runbook__space", "entity", "started_by").order_by("-started_at")
+# --- runbooks and postmortems (the incidents app reads these) ----------------------------
 
 
 def runbook_get(runbook_id: int) -> Page | None:

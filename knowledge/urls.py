@@ -9,11 +9,6 @@ urlpatterns = [
     path("spaces/new/", views.space_create, name="space-create"),
     path("preview/", views.preview, name="preview"),
     path("template/", views.page_template, name="page-template"),
-    path("incidents/", views.incident_list, name="incidents"),
-    path("incidents/<int:incident_id>/", views.incident_detail, name="incident"),
-    path("incidents/<int:incident_id>/steps/", views.incident_steps, name="incident-steps"),
-    path("incidents/<int:incident_id>/steps/<int:number>/", views.incident_step, name="incident-step"),
-    path("incidents/<int:incident_id>/close/", views.incident_close, name="incident-close"),
     path("docs/<int:entity_id>/build/", views.service_docs_build, name="docs-build"),
     path("docs/<int:entity_id>/", views.service_docs, {"path": ""}, name="docs"),
     path("docs/<int:entity_id>/<path:path>", views.service_docs, name="docs-file"),
@@ -38,5 +33,4 @@ urlpatterns = [
     path("s/<slug:key>/p/<slug:slug>/files/", views.attachment_upload, name="attachment-upload"),
     path("s/<slug:key>/p/<slug:slug>/files/<str:name>", views.attachment_file, name="attachment"),
     path("s/<slug:key>/p/<slug:slug>/files/<str:name>/delete/", views.attachment_remove, name="attachment-delete"),
-    path("s/<slug:key>/p/<slug:slug>/incidents/start/", views.incident_start, name="incident-start"),
 ]

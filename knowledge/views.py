@@ -20,7 +20,7 @@ from django.views.decorators.http import require_POST
 from catalog.models import Entity
 from knowledge import forms, permissions, selectors, services
 from knowledge.mkdocs_project import SettingsRefused
-from knowledge.models import Attachment, Incident, Page, PageKind, Revision, SiteBuild, Space
+from knowledge.models import Attachment, Page, PageKind, Revision, SiteBuild, Space
 from knowledge.rendering import icons_dir, page_meta, render_markdown, resolve_links
 from knowledge.templates_md import starting_text
 from portal.params import parse_int
@@ -31,7 +31,6 @@ from portal.services import PermissionDenied, ServiceError
 SPACES_PER_PAGE = 50
 TREE_PAGES_PER_PAGE = 200
 CHILDREN_PER_PAGE = 50
-INCIDENTS_PER_PAGE = 50
 
 SITE_CSP = (
     "sandbox allow-scripts allow-popups allow-popups-to-escape-sandbox; "
@@ -51,6 +50,13 @@ def _page(key: str, slug: str):
     return page
 
 
+def _panels(request, kind: str, page) -> list:
+    """What other apps show on this page (portal.extensions.PagePanel), with their context."""
+    from portal.extensions import page_panels
+
+    return [(panel, panel.context(request, page)) for panel in page_panels(kind)]
+
+
 @login_required
 def index(request):
     spaces = Paginator(selectors.spaces(), SPACES_PER_PAGE).get_page(request.GET.get("page"))
@@ -60,7 +66,7 @@ def index(request):
         {
             "spaces": spaces,
             "recent": selectors.recently_edited(limit=10),
-            "open_incidents": selectors.incidents().filter(closed_at__isnull=True)[:10],
+            "panels": _panels(request, "index", None),
         },
     )
 
@@ -239,9 +245,6 @@ def page_template(request):
     return HttpResponse(text, content_type="text/plain; charset=utf-8")
 
 
-RUNBOOK_INCIDENTS_SHOWN = 20
-
-
 @login_required
 def page_detail(request, key, slug):
     page = _page(key, slug)
@@ -261,10 +264,7 @@ def page_detail(request, key, slug):
         "can_edit": permissions.can_edit_space(request.user, page.space),
         "attachments": page.attachments.all(),
     }
-    if page.kind == PageKind.RUNBOOK:
-        context["incidents"] = page.incidents.select_related("entity", "started_by")[:RUNBOOK_INCIDENTS_SHOWN]
-        context["incident_count"] = page.incidents.count()
-        context["start_form"] = forms.IncidentStartForm(runbook=page)
+    context["panels"] = _panels(request, page.kind, page)
     return render(request, "knowledge/page.html", context)
 
 
@@ -432,147 +432,6 @@ def page_delete(request, key, slug):
         return redirect(page)
     messages.success(request, "Page deleted.")
     return redirect(space)
-
-
-# --- incidents -----------------------------------------------------------------------------
-
-
-@login_required
-@require_POST
-def incident_start(request, key, slug):
-    page = _page(key, slug)
-    form = forms.IncidentStartForm(request.POST, runbook=page)
-    if not form.is_valid():
-        messages.error(request, "Choose a severity and, if any, one of the runbook's services.")
-        return redirect(page)
-    try:
-        incident = services.incident_start(
-            actor=request.user,
-            runbook=page,
-            entity=form.cleaned_data["entity"],
-            severity=form.cleaned_data["severity"],
-            summary=form.cleaned_data["summary"],
-        )
-    except ServiceError as exc:
-        messages.error(request, str(exc))
-        return redirect(page)
-    return redirect(incident)
-
-
-def _incident(incident_id: int) -> Incident:
-    return get_object_or_404(
-        Incident.objects.select_related("runbook", "runbook__space", "entity", "started_by", "closed_by"),
-        pk=incident_id,
-    )
-
-
-@login_required
-def incident_list(request):
-    incidents, query = selectors.incidents(), {}
-    entity = parse_int(request.GET.get("entity"))
-    entity = Entity.objects.filter(pk=entity).first() if entity is not None else None
-    if entity is not None:
-        incidents, query["entity"] = incidents.filter(entity=entity), entity.pk
-    runbook_id, runbook = parse_int(request.GET.get("runbook")), None
-    if runbook_id is not None:
-        runbook = selectors.runbook_get(runbook_id)
-        if runbook is None:
-            raise Http404("No such runbook.")
-        incidents, query["runbook"] = incidents.filter(runbook=runbook), runbook.pk
-    page = Paginator(incidents, INCIDENTS_PER_PAGE).get_page(request.GET.get("page"))
-    return render(
-        request,
-        "knowledge/incidents.html",
-        {"page": page, "entity": entity, "runbook": runbook, "query": urlencode(query)},
-    )
-
-
-def _steps_context(request, incident: Incident) -> dict:
-    return {
-        "incident": incident,
-        "steps": incident.steps.select_related("done_by"),
-        "can_work": permissions.can_work_incident(request.user, incident) and incident.is_open,
-    }
-
-
-@login_required
-def incident_detail(request, incident_id):
-    incident = _incident(incident_id)
-    context = _steps_context(request, incident)
-    context["close_form"] = forms.IncidentCloseForm()
-    context["postmortems"] = selectors.postmortems_of(incident.pk).select_related("space").order_by("created_at")
-    context["can_write_postmortem"] = incident.runbook_id is not None and permissions.can_edit_space(
-        request.user, incident.runbook.space
-    )
-    from portal.extensions import incident_panels
-
-    context["panels"] = [(panel, panel.context(request, incident)) for panel in incident_panels()]
-    return render(request, "knowledge/incident.html", context)
-
-
-@login_required
-def incident_steps(request, incident_id):
-    """htmx: the steps as they are now, polled while the incident is open so every responder
-    sees what the others checked off."""
-    incident = _incident(incident_id)
-    return render(request, "knowledge/_steps.html", _steps_context(request, incident))
-
-
-@login_required
-@require_POST
-def incident_step(request, incident_id, number):
-    incident = _incident(incident_id)
-    error, status = "", 200
-    try:
-        step = services.incident_step_set(
-            actor=request.user,
-            incident=incident,
-            number=number,
-            done=request.POST.get("done") == "on",
-            note=request.POST.get("note"),
-        )
-    except PermissionDenied as exc:
-        if not request.htmx:
-            raise DjangoPermissionDenied(str(exc))
-        error, status = str(exc), 403
-        step = get_object_or_404(incident.steps, number=number)
-    except ServiceError as exc:
-        error = str(exc)
-        step = get_object_or_404(incident.steps, number=number)
-    if not request.htmx:
-        if error:
-            messages.error(request, error)
-        return redirect(incident)
-    incident.refresh_from_db(fields=["closed_at"])
-    can_work = permissions.can_work_incident(request.user, incident) and incident.is_open
-    return render(
-        request,
-        "knowledge/_step.html",
-        {"incident": incident, "step": step, "can_work": can_work, "error": error},
-        status=status,
-    )
-
-
-@login_required
-@require_POST
-def incident_close(request, incident_id):
-    incident = _incident(incident_id)
-    form = forms.IncidentCloseForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, "Choose an outcome to close the incident.")
-        return redirect(incident)
-    try:
-        services.incident_close(
-            actor=request.user,
-            incident=incident,
-            outcome=form.cleaned_data["outcome"],
-            notes=form.cleaned_data["notes"],
-        )
-    except ServiceError as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, "Incident closed.")
-    return redirect(incident)
 
 
 # --- mkdocs --------------------------------------------------------------------------------

@@ -328,7 +328,7 @@ class Deployment(models.Model):
 
 
 class Incident(models.Model):
-    """A production incident, from the generic API or from the knowledge base's incident runs."""
+    """A production incident, from the generic API or from Bridge's incidents (portal.events.incident_changed)."""
 
     source = models.CharField(max_length=40, default="api")
     external_id = models.CharField(max_length=200)

@@ -13,6 +13,11 @@ from django.dispatch import Signal
 #: ``outcome`` ("" while open; "false_alarm" means it was no production failure).
 incident_changed = Signal()
 
+#: Sent inside the transaction when postmortems (knowledge pages) were linked to or unlinked from
+#: incidents, or changed the deployment they name. Keyword argument: ``incident_ids`` (a list).
+#: The incidents app answers by sending ``incident_changed`` for each of them.
+postmortems_changed = Signal()
+
 #: Sent after commit when a push to a Git repository was received (pipelines' webhook receivers).
 #: Keyword arguments: ``provider`` ("github", "gitlab" or "generic"), ``host`` (host[:port] of the
 #: repository's web URL, lower case), ``repository`` (owner/name or group/.../project), ``clone_url``,

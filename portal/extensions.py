@@ -11,7 +11,10 @@ DESIGN.md keep pointing at the core:
 - search providers: what the global search box finds;
 - identity-provider team resolvers: the teams a person's groups at the identity provider give;
 - deployment sources: the deployments of a service (pipelines), for postmortems and incidents;
-- incident panels: sections of the incident page (alerts, timeline, suspect deployments).
+- incident panels: sections of the incident page (alerts, timeline, suspect deployments);
+- page panels: sections of a knowledge page or of the knowledge base's front page (a runbook's
+  "Start incident" form and its incidents, the open incidents);
+- the postmortem link check: whether a person may link a postmortem to an incident (incidents).
 """
 
 from __future__ import annotations
@@ -58,6 +61,20 @@ class IncidentPanel:
     template: str
     order: int
     context: Callable[[Any, Any], dict]
+
+
+@dataclass(frozen=True)
+class PagePanel:
+    """A section of a knowledge page, filled by another app: ``context(request, page)``, where
+    ``page`` is None on the knowledge base's front page. ``kinds``: the page kinds it shows on
+    ("index" for the front page); ``place``: "side" (beside the text) or "header" (above it)."""
+
+    key: str
+    template: str
+    order: int
+    context: Callable[[Any, Any], dict]
+    kinds: tuple[str, ...] = ()
+    place: str = "side"
 
 
 @dataclass(frozen=True)
@@ -115,6 +132,8 @@ class Registry:
     idp_team_resolvers: list[Callable[[list[str]], Iterable[str]]] = field(default_factory=list)
     deployment_sources: dict[str, DeploymentSource] = field(default_factory=dict)
     incident_panels: dict[str, IncidentPanel] = field(default_factory=dict)
+    page_panels: dict[str, PagePanel] = field(default_factory=dict)
+    postmortem_link_check: Callable[..., None] | None = None
 
 
 registry = Registry()
@@ -126,6 +145,29 @@ def register_incident_panel(panel: IncidentPanel) -> None:
 
 def incident_panels() -> list[IncidentPanel]:
     return sorted(registry.incident_panels.values(), key=lambda p: p.order)
+
+
+def register_page_panel(panel: PagePanel) -> None:
+    registry.page_panels[panel.key] = panel
+
+
+def page_panels(kind: str) -> list[PagePanel]:
+    """The panels for a page of this kind ("index": the knowledge base's front page), in order."""
+    return sorted((p for p in registry.page_panels.values() if kind in p.kinds), key=lambda p: p.order)
+
+
+def register_postmortem_link_check(check: Callable[..., None]) -> None:
+    """``check(actor, incident_id=..., deployment_ref=...)`` raises ``portal.services.PermissionDenied``
+    or ``ServiceError`` with the reason when the link is refused."""
+    registry.postmortem_link_check = check
+
+
+def postmortem_link_check(actor, *, incident_id: int, deployment_ref: str) -> None:
+    if registry.postmortem_link_check is None:
+        from portal.services import ServiceError
+
+        raise ServiceError("Incidents are not installed on this portal, so a postmortem cannot name one.")
+    registry.postmortem_link_check(actor, incident_id=incident_id, deployment_ref=deployment_ref)
 
 
 def register_deployment_source(source: DeploymentSource) -> None:

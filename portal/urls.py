@@ -31,6 +31,7 @@ urlpatterns = [
     path("catalog/", include("catalog.urls")),
     path("environments/", include("provisioning.urls")),
     path("pipelines/", include("pipelines.urls")),
+    path("knowledge/", include("incidents.legacy_urls")),  # /knowledge/incidents/... moved to /incidents/
     path("knowledge/", include("knowledge.urls")),
     path("create/", include("scaffolder.urls")),
     path("incidents/", include("incidents.urls")),

@@ -9,13 +9,16 @@ from django.contrib.auth import get_user_model
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import exceptions, serializers, status
+from rest_framework import exceptions, mixins, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from incidents import selectors, services
-from knowledge.models import Incident
+from incidents import lifecycle, selectors, services
+from incidents.api import serializers as s
+from incidents.models import Incident
+from portal.params import parse_int
 from portal.services import ServiceError
 
 
@@ -151,3 +154,54 @@ class AssignView(APIView):
         assignee = get_user_model().objects.filter(username=ser.validated_data["assignee"], is_active=True).first()
         services.incident_assign(actor=request.user, incident=incident, assignee=assignee)
         return Response(_response_data(incident))
+
+
+class IncidentViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
+):
+    """Incidents with their runbook steps: list (``?entity=``, ``?open=true``), start from a runbook,
+    tick steps, close. Acknowledge and assign are below."""
+
+    serializer_class = s.IncidentSerializer
+    lookup_value_regex = r"\d+"
+
+    def get_queryset(self):
+        qs = selectors.incidents().prefetch_related("steps__done_by")
+        entity = parse_int(self.request.query_params.get("entity"))
+        if entity is not None:
+            qs = qs.filter(entity_id=entity)
+        if self.request.query_params.get("open") == "true":
+            qs = qs.filter(closed_at__isnull=True)
+        return qs
+
+    @extend_schema(request=s.IncidentStartSerializer, responses={201: s.IncidentSerializer})
+    def create(self, request, *args, **kwargs):
+        ser = s.IncidentStartSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        d = ser.validated_data
+        incident = lifecycle.incident_start(
+            actor=request.user,
+            runbook=d["runbook"],
+            entity=d.get("entity"),
+            severity=d["severity"],
+            summary=d.get("summary", ""),
+        )
+        return Response(s.IncidentSerializer(incident).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.StepUpdateSerializer, responses=s.IncidentStepSerializer)
+    @action(detail=True, methods=["post"])
+    def steps(self, request, pk=None, format=None):
+        incident = self.get_object()
+        ser = s.StepUpdateSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        step = lifecycle.incident_step_set(actor=request.user, incident=incident, **ser.validated_data)
+        return Response(s.IncidentStepSerializer(step).data)
+
+    @extend_schema(request=s.IncidentCloseSerializer, responses=s.IncidentSerializer)
+    @action(detail=True, methods=["post"])
+    def close(self, request, pk=None, format=None):
+        incident = self.get_object()
+        ser = s.IncidentCloseSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        incident = lifecycle.incident_close(actor=request.user, incident=incident, **ser.validated_data)
+        return Response(s.IncidentSerializer(Incident.objects.get(pk=incident.pk)).data)

@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 from catalog.models import Entity
-from knowledge.models import Incident, IncidentStep, Page, PageKind, Revision, Severity, Space
+from knowledge.models import Page, PageKind, Revision, Space
 
 
 class SpaceSerializer(serializers.ModelSerializer):
@@ -35,6 +35,9 @@ class PageSerializer(PageListSerializer):
     tags = serializers.SlugRelatedField(slug_field="name", many=True, read_only=True)
     entities = serializers.SerializerMethodField()
     revision_id = serializers.IntegerField(source="current_revision_id", read_only=True)
+    incident = serializers.IntegerField(
+        source="incident_id", read_only=True, allow_null=True, help_text="Postmortems: the incident's id."
+    )
 
     class Meta(PageListSerializer.Meta):
         fields = [
@@ -68,12 +71,12 @@ class PageWriteSerializer(serializers.Serializer):
     parent = serializers.PrimaryKeyRelatedField(queryset=Page.objects.all(), required=False, allow_null=True)
     tags = serializers.ListField(child=serializers.CharField(max_length=60), required=False, max_length=20)
     entities = serializers.PrimaryKeyRelatedField(queryset=Entity.objects.all(), many=True, required=False)
-    incident = serializers.PrimaryKeyRelatedField(
-        queryset=Incident.objects.select_related("runbook__space"),
+    # A number: incidents are another app's, which checks it when the page is saved.
+    incident = serializers.IntegerField(
         required=False,
         allow_null=True,
+        min_value=1,
         help_text="Postmortems only: the id of the incident it is about (null to unlink).",
-        error_messages={"does_not_exist": "There is no incident {pk_value}."},
     )
     deployment_ref = serializers.CharField(
         max_length=200,
@@ -103,49 +106,6 @@ class RevisionDetailSerializer(RevisionSerializer):
 class RevertSerializer(serializers.Serializer):
     revision = serializers.IntegerField(help_text="The revision number to bring back.")
     message = serializers.CharField(max_length=300, required=False, allow_blank=True)
-
-
-class IncidentStepSerializer(serializers.ModelSerializer):
-    done_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-
-    class Meta:
-        model = IncidentStep
-        fields = ["number", "text", "done", "done_by", "done_at", "note"]
-
-
-class IncidentSerializer(serializers.ModelSerializer):
-    entity = serializers.SerializerMethodField()
-    started_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    closed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    steps = IncidentStepSerializer(many=True, read_only=True)
-
-    class Meta:
-        model = Incident
-        fields = [
-            "id", "runbook", "entity", "severity", "summary", "started_by", "started_at",
-            "closed_by", "closed_at", "outcome", "outcome_notes", "steps",
-        ]  # fmt: skip
-
-    def get_entity(self, obj) -> str | None:
-        return obj.entity.ref if obj.entity else None
-
-
-class IncidentStartSerializer(serializers.Serializer):
-    runbook = serializers.PrimaryKeyRelatedField(queryset=Page.objects.filter(kind=PageKind.RUNBOOK))
-    entity = serializers.PrimaryKeyRelatedField(queryset=Entity.objects.all(), required=False, allow_null=True)
-    severity = serializers.ChoiceField(choices=Severity.choices)
-    summary = serializers.CharField(max_length=300, required=False, allow_blank=True)
-
-
-class StepUpdateSerializer(serializers.Serializer):
-    number = serializers.IntegerField(min_value=1)
-    done = serializers.BooleanField()
-    note = serializers.CharField(required=False, allow_blank=True, max_length=5000)
-
-
-class IncidentCloseSerializer(serializers.Serializer):
-    outcome = serializers.ChoiceField(choices=Incident._meta.get_field("outcome").choices)
-    notes = serializers.CharField(required=False, allow_blank=True, max_length=10000)
 
 
 class SearchHitSerializer(serializers.Serializer):

@@ -6,5 +6,4 @@ from knowledge.api import views
 router = DefaultRouter()
 router.register("spaces", views.SpaceViewSet, basename="knowledge-space")
 router.register("pages", views.PageViewSet, basename="knowledge-page")
-router.register("incidents", views.IncidentViewSet, basename="knowledge-incident")
 urlpatterns = [path("search/", views.SearchView.as_view(), name="knowledge-search"), *router.urls]

@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from knowledge import selectors, services
 from knowledge.api import serializers as s
-from knowledge.models import Incident, Page, PageKind, Revision, Space
+from knowledge.models import Page, PageKind, Revision, Space
 from knowledge.selectors import page_rendered
 from portal.api.pagination import PageNumberPagination
 from portal.params import parse_int
@@ -285,50 +285,3 @@ class SearchView(APIView):
             entity=parse_int(p.get("entity")),
         )
         return paginator.get_paginated_response(s.SearchHitSerializer(hits, many=True).data)
-
-
-class IncidentViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
-):
-    serializer_class = s.IncidentSerializer
-
-    def get_queryset(self):
-        qs = selectors.incidents().prefetch_related("steps__done_by")
-        entity = parse_int(self.request.query_params.get("entity"))
-        if entity is not None:
-            qs = qs.filter(entity_id=entity)
-        if self.request.query_params.get("open") == "true":
-            qs = qs.filter(closed_at__isnull=True)
-        return qs
-
-    @extend_schema(request=s.IncidentStartSerializer, responses={201: s.IncidentSerializer})
-    def create(self, request, *args, **kwargs):
-        ser = s.IncidentStartSerializer(data=request.data)
-        ser.is_valid(raise_exception=True)
-        d = ser.validated_data
-        incident = services.incident_start(
-            actor=request.user,
-            runbook=d["runbook"],
-            entity=d.get("entity"),
-            severity=d["severity"],
-            summary=d.get("summary", ""),
-        )
-        return Response(s.IncidentSerializer(incident).data, status=status.HTTP_201_CREATED)
-
-    @extend_schema(request=s.StepUpdateSerializer, responses=s.IncidentStepSerializer)
-    @action(detail=True, methods=["post"])
-    def steps(self, request, pk=None, format=None):
-        incident = self.get_object()
-        ser = s.StepUpdateSerializer(data=request.data)
-        ser.is_valid(raise_exception=True)
-        step = services.incident_step_set(actor=request.user, incident=incident, **ser.validated_data)
-        return Response(s.IncidentStepSerializer(step).data)
-
-    @extend_schema(request=s.IncidentCloseSerializer, responses=s.IncidentSerializer)
-    @action(detail=True, methods=["post"])
-    def close(self, request, pk=None, format=None):
-        incident = self.get_object()
-        ser = s.IncidentCloseSerializer(data=request.data)
-        ser.is_valid(raise_exception=True)
-        incident = services.incident_close(actor=request.user, incident=incident, **ser.validated_data)
-        return Response(s.IncidentSerializer(Incident.objects.get(pk=incident.pk)).data)

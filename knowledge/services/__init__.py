@@ -9,14 +9,6 @@ from knowledge.services.attachments import (
     max_attachment_bytes,
 )
 from knowledge.services.imports import ImportResult, space_import_archive, space_import_directory
-from knowledge.services.incidents import (
-    incident_alert_started_earlier,
-    incident_close,
-    incident_open_for_alert,
-    incident_resolve_from_alerts,
-    incident_start,
-    incident_step_set,
-)
 from knowledge.services.pages import (
     EditConflict,
     max_page_bytes,
@@ -62,12 +54,6 @@ __all__ = [
     "attachment_name",
     "built_site_root",
     "built_site_token",
-    "incident_alert_started_earlier",
-    "incident_close",
-    "incident_open_for_alert",
-    "incident_resolve_from_alerts",
-    "incident_start",
-    "incident_step_set",
     "max_attachment_bytes",
     "max_page_bytes",
     "page_create",

@@ -8,13 +8,12 @@ import re
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Max
+from django.db.models import Max, ProtectedError
 from django.utils.text import slugify
 
 from catalog.models import Entity
 from knowledge import permissions
 from knowledge.models import (
-    Incident,
     Page,
     PageKind,
     Revision,
@@ -24,7 +23,6 @@ from knowledge.models import (
 )
 from knowledge.rendering import RENDERER_VERSION
 from knowledge.selectors import revision_rendered
-from knowledge.services.incidents import _announce_incident
 from knowledge.templates_md import starting_text
 from portal.services import PermissionDenied, ServiceError, audit_record
 
@@ -198,7 +196,7 @@ def page_create(
     tags: list[str] | None = None,
     entity_ids: list[int] | None = None,
     message: str = "",
-    incident: Incident | None = None,
+    incident=None,
     deployment_ref: str = "",
     source_path: str = "",
     position: int | None = None,
@@ -213,7 +211,8 @@ def page_create(
     body = _check_body(starting_text(kind, title) if body is None else body)
     _check_parent(space, None, parent)
     deployment_ref = (deployment_ref or "").strip()[:200]
-    _check_postmortem_links(actor, kind=kind, incident=incident, deployment_ref=deployment_ref)
+    incident_id = _incident_number(incident)
+    _check_postmortem_links(actor, kind=kind, incident_id=incident_id, deployment_ref=deployment_ref)
     with transaction.atomic():
         if position is None:
             position = (Page.objects.filter(space=space, parent=parent).aggregate(p=Max("position"))["p"] or 0) + 1
@@ -224,7 +223,7 @@ def page_create(
             slug=_unique_slug(space, title),
             kind=kind,
             body=body,
-            incident=incident,
+            incident_id=incident_id,
             deployment_ref=deployment_ref,
             source_path=source_path[:500],
             position=position,
@@ -240,41 +239,38 @@ def page_create(
             changes={"space": space.key, "kind": kind, "revision": revision.number},
         )
         if page.incident_id:
-            _announce_incident(page.incident)
+            _postmortems_changed({page.incident_id})
     return page
 
 
 _UNSET = object()
 
 
-def _check_postmortem_links(actor, *, kind: str, incident: Incident | None, deployment_ref: str) -> None:
-    """Only postmortems point at an incident and a deployment; the incident must be one the
-    author can read (a reference to an unknown one is refused before it gets here)."""
-    if kind != PageKind.POSTMORTEM and (incident is not None or deployment_ref):
+def _incident_number(incident) -> int | None:
+    """Callers name the incident by number, or pass the incident itself (anything with a ``pk``)."""
+    return getattr(incident, "pk", incident)
+
+
+def _check_postmortem_links(actor, *, kind: str, incident_id: int | None, deployment_ref: str) -> None:
+    """Only postmortems point at an incident and a deployment. Whether this person may link this
+    incident and name this deployment is for the incidents app to say (``portal.extensions``)."""
+    if kind != PageKind.POSTMORTEM and (incident_id is not None or deployment_ref):
         raise ServiceError(
             "Only postmortems link to an incident or a deployment: clear those fields or make the page a postmortem."
         )
-    if incident is None:
+    if incident_id is None:
         return
-    if incident.runbook_id and not permissions.can_read_space(actor, incident.runbook.space):
-        raise PermissionDenied("You cannot link a postmortem to an incident you cannot see.")
-    # A linked postmortem changes the incident's service's DORA figures (a deployment it names counts
-    # as a failed change), so only those who may act for that service's team write one.
-    if not permissions.can_act_for_incident(actor, incident):
-        owner = incident.entity.owner_ref if incident.entity_id and incident.entity.owner_ref else "its team"
-        raise PermissionDenied(
-            f"Incident #{incident.pk} belongs to {owner}: only that team and Platform Admins link postmortems to it."
-        )
-    if deployment_ref:
-        from portal.extensions import deployment_entities
+    from portal.extensions import postmortem_link_check
 
-        owners = deployment_entities(deployment_ref)
-        if owners and incident.entity_id not in owners:
-            where = incident.entity.ref if incident.entity_id else "no service"
-            raise PermissionDenied(
-                f"Deployment “{deployment_ref}” is not a deployment of the incident's service ({where}); "
-                "a postmortem links only deployments of the incident's own service."
-            )
+    postmortem_link_check(actor, incident_id=incident_id, deployment_ref=deployment_ref)
+
+
+def _postmortems_changed(incident_ids: set) -> None:
+    """Tell the incidents app (and through it pipelines' DORA figures) that these incidents'
+    postmortems changed."""
+    from portal.events import postmortems_changed
+
+    postmortems_changed.send(sender=Page, incident_ids=sorted(i for i in incident_ids if i))
 
 
 def _differences(
@@ -292,7 +288,7 @@ def _differences(
         differs.append("parent page")
     if position is not None and max(0, position) != page.position:
         differs.append("position")
-    if incident is not _UNSET and (incident.pk if incident else None) != page.incident_id:
+    if incident is not _UNSET and _incident_number(incident) != page.incident_id:
         differs.append("incident")
     if deployment_ref is not None and deployment_ref.strip()[:200] != page.deployment_ref:
         differs.append("deployment")
@@ -325,7 +321,8 @@ def page_update(
     """Save a new revision. ``base_revision_id`` is the revision the editor started from:
     when someone else saved meanwhile, raise ``EditConflict`` and write nothing.
 
-    ``incident`` (an Incident or None) and ``deployment_ref`` are left as they are when not given."""
+    ``incident`` (an incident's number, an incident, or None) and ``deployment_ref`` are left as they
+    are when not given."""
     if not permissions.can_edit_space(actor, page.space):
         raise PermissionDenied("You cannot edit this page: its space belongs to another team.")
     title = _clean_title(title)
@@ -363,18 +360,14 @@ def page_update(
         if kind is not None and kind != locked.kind:
             changes["kind"] = [locked.kind, kind]
             locked.kind = kind
-        new_incident = locked.incident if incident is _UNSET else incident
+        new_incident = locked.incident_id if incident is _UNSET else _incident_number(incident)
         new_ref = locked.deployment_ref if deployment_ref is None else deployment_ref.strip()[:200]
-        old_incident = locked.incident
-        if (
-            "kind" in changes
-            or (incident is not _UNSET and (new_incident and new_incident.pk) != locked.incident_id)
-            or new_ref != locked.deployment_ref
-        ):
-            _check_postmortem_links(actor, kind=locked.kind, incident=new_incident, deployment_ref=new_ref)
-        if (new_incident and new_incident.pk) != locked.incident_id:
-            changes["incident"] = [locked.incident_id, new_incident and new_incident.pk]
-            locked.incident = new_incident
+        old_incident = locked.incident_id
+        if "kind" in changes or new_incident != locked.incident_id or new_ref != locked.deployment_ref:
+            _check_postmortem_links(actor, kind=locked.kind, incident_id=new_incident, deployment_ref=new_ref)
+        if new_incident != locked.incident_id:
+            changes["incident"] = [locked.incident_id, new_incident]
+            locked.incident_id = new_incident
         if new_ref != locked.deployment_ref:
             changes["deployment_ref"] = [locked.deployment_ref, new_ref]
             locked.deployment_ref = new_ref
@@ -389,8 +382,7 @@ def page_update(
         changes["revision"] = revision.number
         audit_record(actor=actor, action="knowledge.page.update", obj=locked, changes=changes)
         if "deployment_ref" in changes or "incident" in changes:
-            for linked in {old_incident, locked.incident} - {None}:
-                _announce_incident(linked)
+            _postmortems_changed({old_incident, locked.incident_id})
     page.refresh_from_db()
     return revision
 
@@ -430,9 +422,13 @@ def page_move(*, actor, page: Page, parent: Page | None, position: int | None = 
 def page_delete(*, actor, page: Page) -> None:
     if not permissions.can_edit_space(actor, page.space):
         raise PermissionDenied("You cannot delete this page: its space belongs to another team.")
-    if page.incidents.exists():
-        raise ServiceError("This runbook has incident history, so it cannot be deleted. Rename or move it instead.")
-    with transaction.atomic():
-        page.children.update(parent=page.parent)
-        audit_record(actor=actor, action="knowledge.page.delete", obj=page, changes={"title": page.title})
-        page.delete()
+    try:
+        with transaction.atomic():
+            page.children.update(parent=page.parent)
+            audit_record(actor=actor, action="knowledge.page.delete", obj=page, changes={"title": page.title})
+            page.delete()
+    except ProtectedError:
+        # The incidents app keeps the runbooks its incidents were worked through (on_delete=PROTECT).
+        raise ServiceError(
+            "This runbook has incident history, so it cannot be deleted. Rename or move it instead."
+        ) from None

@@ -44,6 +44,7 @@ urlpatterns = [
     path("catalog/", include("catalog.api.urls")),
     path("provisioning/", include("provisioning.api.urls")),
     path("pipelines/", include("pipelines.api.urls")),
+    path("knowledge/", include("incidents.api.legacy_urls")),  # moved to /api/incidents/
     path("knowledge/", include("knowledge.api.urls")),
     path("scaffolder/", include("scaffolder.api.urls")),
     path("incidents/", include("incidents.api.urls")),

@@ -19,6 +19,7 @@ from pathlib import Path
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
+from incidents import lifecycle
 from tests.security import world as world_module
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -310,7 +311,7 @@ def build(users: dict):
         body=RUNBOOK,
         entity_ids=[w.entity.pk],
     )
-    w.incident = knowledge.incident_start(
+    w.incident = lifecycle.incident_start(
         actor=dev, runbook=w.runbook, entity=w.entity, severity="sev2", summary=f"{LONG_WORD} {RTL} {CJK}"
     )
 

@@ -246,8 +246,7 @@ def _measure(args, bodies, send, burst, web, token) -> int:
     from django.db import connection
     from django.db.models import Count
 
-    from incidents.models import Alert
-    from knowledge.models import Incident
+    from incidents.models import Alert, Incident
 
     per_group = args.alerts // args.groups
     # Warm up with empty notifications (they change nothing), so the first real one does not pay for

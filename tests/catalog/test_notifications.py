@@ -4,6 +4,7 @@ import pytest
 
 from catalog import services
 from catalog.models import Entity
+from incidents import lifecycle
 from portal.models import Notification
 from tests.catalog.conftest import TEAM_YAML
 
@@ -19,7 +20,7 @@ def test_starting_an_incident_on_an_entity_notifies_its_team(team, developer, te
         actor=platform_admin, space=space, title="svc-a is down", kind="runbook", body="", entity_ids=[svc.pk]
     )
     # An on-call Platform Admin outside the team starts it (a stranger may not: issue 22).
-    incident = knowledge.incident_start(actor=platform_admin, runbook=runbook, entity=svc, severity="sev1")
+    incident = lifecycle.incident_start(actor=platform_admin, runbook=runbook, entity=svc, severity="sev1")
     for user in (developer, teammate):
         notification = Notification.objects.get(user=user, event="incident_started")
         assert notification.title == "Incident on svc-a (sev1)"

@@ -47,6 +47,7 @@ ANONYMOUS = "anonymous"  # a page for people who are not signed in: opened once,
 FRAGMENT = "a fragment that its page loads (htmx): checked inside that page"
 NOT_HTML = "not HTML"
 POST = "POST only: nothing to see"
+MOVED = "a permanent redirect from before incidents had their own app (tests/incidents/test_moved_urls.py)"
 
 CRAWL = {
     "": PAGE,
@@ -68,6 +69,9 @@ CRAWL = {
     "create/": PAGE,
     "create/templates/<name>/": PAGE,
     "create/runs/<pk>/": PAGE,
+    "incidents/": PAGE,
+    "incidents/<incident_id>/": PAGE,
+    "incidents/<incident_id>/steps/": FRAGMENT,
     "incidents/alerts/unrouted/": PAGE,
     "catalog/export/": NOT_HTML + " (YAML download)",
     "catalog/import/": PAGE,
@@ -105,9 +109,12 @@ CRAWL = {
     "knowledge/search/": PAGE,
     "knowledge/spaces/new/": PAGE,
     "knowledge/template/": NOT_HTML + " (a kind's starting Markdown, for the editor)",
-    "knowledge/incidents/": PAGE,
-    "knowledge/incidents/<incident_id>/": PAGE,
-    "knowledge/incidents/<incident_id>/steps/": FRAGMENT,
+    "knowledge/incidents/": MOVED,
+    "knowledge/incidents/<incident_id>/": MOVED,
+    "knowledge/incidents/<incident_id>/steps/": MOVED,
+    "knowledge/incidents/<incident_id>/steps/<number>/": MOVED,
+    "knowledge/incidents/<incident_id>/close/": MOVED,
+    "knowledge/s/<key>/p/<slug>/incidents/start/": MOVED,
     "knowledge/docs/<entity_id>/": "a service's own mkdocs site, in a frame of its catalog page (built by mkdocs)",
     "knowledge/docs/<entity_id>/<path>": "a file of that site",
     "knowledge/icons/<name>": NOT_HTML + " (SVG icons)",

@@ -85,7 +85,7 @@ def test_an_on_call_engineer_works_an_incident_through_a_runbook(sign_in, develo
     screenshot(page, "incident-start", docs=True)
     start.get_by_role("button", name="Start incident").click()
 
-    page.wait_for_url(re.compile(r"/knowledge/incidents/\d+/$"))
+    page.wait_for_url(re.compile(r"/incidents/\d+/$"))
     expect(page.get_by_role("heading", level=1)).to_contain_text("Checkout errors are high")
     expect(page.get_by_role("heading", level=1)).to_contain_text("open")
     steps = page.locator(".kb-steps li")

@@ -52,6 +52,11 @@ def space(team, developer):
 
 
 @pytest.fixture
+def page(space, developer):
+    return knowledge.page_create(actor=developer, space=space, title="Checkout overview", body="# Checkout\n\nHello.")
+
+
+@pytest.fixture
 def runbook(space, developer, service):
     return knowledge.page_create(
         actor=developer,

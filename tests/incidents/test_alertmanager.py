@@ -7,8 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from django.core.management import call_command
 
-from incidents.models import Alert, AlertReceiver, Response, TimelineEntry
-from knowledge.models import Incident
+from incidents.models import Alert, AlertReceiver, Incident, Response, TimelineEntry
 from portal.models import Notification
 from tests.incidents.conftest import add_service, payload
 

@@ -14,8 +14,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 import requests
 
-from incidents.models import Alert, AlertGroup
-from knowledge.models import Incident
+from incidents.models import Alert, AlertGroup, Incident
 
 ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 PROMETHEUS = shutil.which("prometheus")

@@ -6,8 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from incidents import services
-from incidents.models import Response
-from knowledge.models import Incident
+from incidents.models import Incident, Response
 from portal.services import PermissionDenied
 from tests.incidents.conftest import add_service, payload
 

@@ -6,8 +6,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from incidents.models import Alert, AlertReceiver, TimelineEntry
-from knowledge.models import Incident
+from incidents.models import Alert, AlertReceiver, Incident, TimelineEntry
 from tests.incidents.conftest import add_service
 
 pytestmark = pytest.mark.django_db

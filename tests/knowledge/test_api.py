@@ -2,6 +2,7 @@ import json
 
 import pytest
 
+from incidents import lifecycle
 from knowledge import services
 from knowledge.models import Page
 
@@ -171,7 +172,7 @@ def test_a_search_page_past_the_end_is_empty_and_a_bad_page_is_explained(api, de
 def test_incidents_through_the_api(api, developer, stranger, runbook, service):
     client = api(developer)
     response = client.post(
-        f"{API}/incidents/",
+        "/api/incidents/",
         {"runbook": runbook.pk, "entity": service.pk, "severity": "sev1"},
         content_type="application/json",
     )
@@ -180,17 +181,17 @@ def test_incidents_through_the_api(api, developer, stranger, runbook, service):
     assert [s["text"] for s in incident["steps"]] == ["Check the dashboard", "Roll back"]
     iid = incident["id"]
     denied = api(stranger).post(
-        f"{API}/incidents/{iid}/steps/", {"number": 1, "done": True}, content_type="application/json"
+        f"/api/incidents/{iid}/steps/", {"number": 1, "done": True}, content_type="application/json"
     )
     assert denied.status_code == 403
     client = api(developer)
     step = client.post(
-        f"{API}/incidents/{iid}/steps/", {"number": 1, "done": True, "note": "ok"}, content_type="application/json"
+        f"/api/incidents/{iid}/steps/", {"number": 1, "done": True, "note": "ok"}, content_type="application/json"
     )
     assert step.status_code == 200 and step.json()["done"] is True
-    closed = client.post(f"{API}/incidents/{iid}/close/", {"outcome": "mitigated"}, content_type="application/json")
+    closed = client.post(f"/api/incidents/{iid}/close/", {"outcome": "mitigated"}, content_type="application/json")
     assert closed.status_code == 200 and closed.json()["closed_at"]
-    listed = client.get(f"{API}/incidents/?entity={service.pk}").json()["results"]
+    listed = client.get(f"/api/incidents/?entity={service.pk}").json()["results"]
     assert [i["id"] for i in listed] == [iid]
 
 
@@ -206,7 +207,7 @@ def test_the_page_list_needs_the_same_queries_for_many_pages(api, developer, spa
 def test_an_incident_can_only_name_one_of_the_runbooks_services(api, developer, runbook, team):
     from catalog import services as catalog
     from catalog.models import Entity
-    from knowledge.models import Incident
+    from incidents.models import Incident
 
     catalog.catalog_import_text(
         text="apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: billing}\n"
@@ -215,7 +216,7 @@ def test_an_incident_can_only_name_one_of_the_runbooks_services(api, developer, 
     )
     unrelated = Entity.objects.get(ref_key="component:default/billing")
     response = api(developer).post(
-        f"{API}/incidents/",
+        "/api/incidents/",
         {"runbook": runbook.pk, "entity": unrelated.pk, "severity": "sev1"},
         content_type="application/json",
     )
@@ -225,7 +226,7 @@ def test_an_incident_can_only_name_one_of_the_runbooks_services(api, developer, 
 
 
 def test_a_postmortem_links_its_incident_and_deployment_through_the_api(api, developer, runbook, space):
-    incident = services.incident_start(actor=developer, runbook=runbook, entity=None, severity="sev2")
+    incident = lifecycle.incident_start(actor=developer, runbook=runbook, entity=None, severity="sev2")
     client = api(developer)
     created = client.post(
         f"{API}/pages/",
@@ -246,18 +247,18 @@ def test_a_postmortem_links_its_incident_and_deployment_through_the_api(api, dev
     assert patched.status_code == 200
     assert (patched.json()["incident"], patched.json()["deployment_ref"]) == (incident.pk, "d-2")
     assert patched.json()["body"] == later["body"]
-    assert set(incident.postmortems.values_list("title", flat=True)) == {"PM", "PM 2"}
+    assert set(Page.objects.filter(incident_id=incident.pk).values_list("title", flat=True)) == {"PM", "PM 2"}
 
 
 def test_incident_links_are_refused_clearly_through_the_api(api, developer, runbook, space):
-    incident = services.incident_start(actor=developer, runbook=runbook, entity=None, severity="sev2")
+    incident = lifecycle.incident_start(actor=developer, runbook=runbook, entity=None, severity="sev2")
     client = api(developer)
     unknown = client.post(
         f"{API}/pages/",
         {"space": space.key, "title": "PM", "kind": "postmortem", "incident": 99999},
         content_type="application/json",
     )
-    assert unknown.status_code == 400 and "There is no incident 99999." in str(unknown.json())
+    assert unknown.status_code == 400 and "There is no incident with that number." in str(unknown.json())
     article = client.post(
         f"{API}/pages/",
         {"space": space.key, "title": "Note", "kind": "article", "incident": incident.pk},

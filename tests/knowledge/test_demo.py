@@ -1,7 +1,8 @@
 import pytest
 from django.core.management import call_command
 
-from knowledge.models import Incident, Page, Space
+from incidents.models import Incident
+from knowledge.models import Page, Space
 
 pytestmark = pytest.mark.django_db
 
@@ -16,7 +17,7 @@ def test_seed_demo_makes_a_space_per_team_with_an_article_a_runbook_and_a_postmo
     assert runbook.entities.filter(name="checkout-api").exists()
     incident = Incident.objects.get(runbook=runbook)
     assert incident.steps.count() == 5 and incident.closed_at is not None
-    assert Page.objects.get(space=space, kind="postmortem").incident == incident
+    assert Page.objects.get(space=space, kind="postmortem").incident_id == incident.pk
     # Running it again changes nothing.
     pages, incidents = Page.objects.count(), Incident.objects.count()
     call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115

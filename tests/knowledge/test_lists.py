@@ -3,6 +3,8 @@
 import pytest
 from django.urls import reverse
 
+from incidents import lifecycle
+from incidents import views as incident_views
 from knowledge import apps, services, views
 
 pytestmark = pytest.mark.django_db
@@ -47,19 +49,20 @@ def test_the_children_of_a_page_are_paginated(login, developer, space, page, mon
 
 def test_the_entity_tab_links_to_all_its_pages_and_incidents(login, developer, runbook, service, monkeypatch):
     monkeypatch.setattr(apps, "TAB_PAGES", 1)
-    monkeypatch.setattr(apps, "TAB_INCIDENTS", 1)
     monkeypatch.setattr(views, "SEARCH_PER_PAGE", 1)
-    monkeypatch.setattr(views, "INCIDENTS_PER_PAGE", 1)
+    monkeypatch.setattr(incident_views, "INCIDENTS_PER_PAGE", 1)
     other = services.page_create(actor=developer, space=runbook.space, title="Checkout design", entity_ids=[service.pk])
     services.page_create(actor=developer, space=runbook.space, title="Unrelated")
-    first = services.incident_start(actor=developer, runbook=runbook, entity=service, severity="sev3")
-    services.incident_start(actor=developer, runbook=runbook, entity=service, severity="sev2")
-    services.incident_start(actor=developer, runbook=runbook, entity=None, severity="sev2")
+    first = lifecycle.incident_start(actor=developer, runbook=runbook, entity=service, severity="sev3")
+    lifecycle.incident_start(actor=developer, runbook=runbook, entity=service, severity="sev2")
+    lifecycle.incident_start(actor=developer, runbook=runbook, entity=None, severity="sev2")
     client = login(developer)
     url = reverse("catalog:entity", args=[service.kind, service.namespace, service.name])
     tab = client.get(url, {"tab": "runbooks"}, HTTP_HX_REQUEST="true").content.decode()
     assert f'href="/knowledge/search/?entity={service.pk}">All 2 pages linked to' in tab
-    assert f'href="/knowledge/incidents/?entity={service.pk}">All incidents of' in tab
+    # The service's incidents are on its Alerts tab now (the incidents app's).
+    alerts = client.get(url, {"tab": "alerts"}, HTTP_HX_REQUEST="true").content.decode()
+    assert f'href="/incidents/?entity={service.pk}">All incidents of' in alerts
 
     listing = client.get("/knowledge/search/", {"entity": service.pk}).content.decode()
     assert titles_in(listing, ["Checkout design", "Checkout is down", "Unrelated"]) == ["Checkout design"]
@@ -68,23 +71,23 @@ def test_the_entity_tab_links_to_all_its_pages_and_incidents(login, developer, r
     assert titles_in(second, ["Checkout design", "Checkout is down", "Unrelated"]) == ["Checkout is down"]
     assert other.get_absolute_url() not in second
 
-    incidents = client.get("/knowledge/incidents/", {"entity": service.pk}).content.decode()
+    incidents = client.get("/incidents/", {"entity": service.pk}).content.decode()
     assert "(2 in all)" in incidents and f"entity={service.pk}&page=2" in incidents
-    older = client.get("/knowledge/incidents/", {"entity": service.pk, "page": 2}).content.decode()
+    older = client.get("/incidents/", {"entity": service.pk, "page": 2}).content.decode()
     assert first.get_absolute_url() in older
 
 
 def test_a_runbook_links_to_all_its_incidents(login, developer, runbook, monkeypatch):
-    monkeypatch.setattr(views, "RUNBOOK_INCIDENTS_SHOWN", 1)
-    monkeypatch.setattr(views, "INCIDENTS_PER_PAGE", 1)
-    first = services.incident_start(actor=developer, runbook=runbook, entity=None, severity="sev3")
-    services.incident_start(actor=developer, runbook=runbook, entity=None, severity="sev2")
+    monkeypatch.setattr(incident_views, "RUNBOOK_INCIDENTS_SHOWN", 1)
+    monkeypatch.setattr(incident_views, "INCIDENTS_PER_PAGE", 1)
+    first = lifecycle.incident_start(actor=developer, runbook=runbook, entity=None, severity="sev3")
+    lifecycle.incident_start(actor=developer, runbook=runbook, entity=None, severity="sev2")
     other = services.page_create(actor=developer, space=runbook.space, title="Other", kind="runbook")
-    services.incident_start(actor=developer, runbook=other, entity=None, severity="sev2")
+    lifecycle.incident_start(actor=developer, runbook=other, entity=None, severity="sev2")
     client = login(developer)
     shown = client.get(runbook.get_absolute_url()).content.decode()
-    assert f'href="/knowledge/incidents/?runbook={runbook.pk}">All 2 incidents' in shown
-    incidents = client.get("/knowledge/incidents/", {"runbook": runbook.pk}).content.decode()
+    assert f'href="/incidents/?runbook={runbook.pk}">All 2 incidents' in shown
+    incidents = client.get("/incidents/", {"runbook": runbook.pk}).content.decode()
     assert "(2 in all)" in incidents and f"?runbook={runbook.pk}&page=2" in incidents
-    older = client.get("/knowledge/incidents/", {"runbook": runbook.pk, "page": 2}).content.decode()
+    older = client.get("/incidents/", {"runbook": runbook.pk, "page": 2}).content.decode()
     assert first.get_absolute_url() in older

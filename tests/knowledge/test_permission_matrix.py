@@ -4,6 +4,7 @@ import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
+from incidents import lifecycle
 from knowledge.models import Page
 
 pytestmark = pytest.mark.django_db
@@ -65,9 +66,8 @@ def test_an_open_space_lets_a_stranger_edit_pages_but_not_manage_the_space(login
 
 
 def test_a_refused_delete_is_an_error_message_not_a_silent_redirect(login, developer, runbook):
-    from knowledge import services
 
-    services.incident_start(actor=developer, runbook=runbook, entity=None, severity="sev3")
+    lifecycle.incident_start(actor=developer, runbook=runbook, entity=None, severity="sev3")
     response = login(developer).post(reverse("knowledge:page-delete", args=[runbook.space.key, runbook.slug]))
     assert response.status_code == 302
     assert_effect(runbook, "delete", response, allowed=False)
@@ -82,6 +82,6 @@ def test_every_signed_in_user_reads_history_diff_and_search(login, stranger, pag
         reverse("knowledge:page-revision", args=[page.space.key, page.slug, 1]),
         reverse("knowledge:search") + "?q=hello",
         reverse("knowledge:space", args=[page.space.key]),
-        reverse("knowledge:incidents"),
+        reverse("incidents:list"),
     ]:
         assert client.get(url).status_code == 200, url

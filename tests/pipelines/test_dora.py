@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from catalog.models import Entity
+from incidents import lifecycle
 from pipelines import selectors, services
 from pipelines.models import Deployment, Repository
 
@@ -182,7 +183,7 @@ def test_a_runbook_incident_in_the_knowledge_base_counts_towards_recovery_time(
         entity_ids=[fixture_repo["payments"].pk],
     )
     with django_capture_on_commit_callbacks(execute=True):
-        incident = knowledge.incident_start(
+        incident = lifecycle.incident_start(
             actor=platform_admin,
             runbook=runbook,
             entity=fixture_repo["payments"],
@@ -197,7 +198,7 @@ def test_a_runbook_incident_in_the_knowledge_base_counts_towards_recovery_time(
     )
 
     with django_capture_on_commit_callbacks(execute=True):
-        knowledge.incident_close(actor=platform_admin, incident=incident, outcome="resolved")
+        lifecycle.incident_close(actor=platform_admin, incident=incident, outcome="resolved")
     recorded.refresh_from_db()
     assert recorded.resolved_at is not None and recorded.resolved_at <= timezone.now()
     after = _by_key(selectors.dora_metrics(Repository.objects.all(), days=30, now=until))["recovery_time"].count
@@ -220,7 +221,7 @@ def test_a_postmortem_naming_a_deployment_makes_it_a_failed_change(
         entity_ids=[fixture_repo["payments"].pk],
     )
     with django_capture_on_commit_callbacks(execute=True):
-        incident = knowledge.incident_start(
+        incident = lifecycle.incident_start(
             actor=platform_admin, runbook=runbook, entity=fixture_repo["payments"], severity="sev2"
         )
         knowledge.page_create(

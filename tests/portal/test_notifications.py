@@ -188,7 +188,7 @@ def test_chat_text_is_escaped_and_links_are_absolute(chat_receiver, developer, s
         event="incident_started",
         title="Incident on checkout-api (sev1) & more",
         body="<!channel> <https://evil.example/sso|Sign in to acknowledge>",
-        url="/knowledge/incidents/8/",
+        url="/incidents/8/",
         team_refs=["group:default/team-payments"],
     )
     deliver.apply(args=[Delivery.objects.get(channel="chat").pk])
@@ -196,9 +196,9 @@ def test_chat_text_is_escaped_and_links_are_absolute(chat_receiver, developer, s
     assert "<!channel>" not in text and "<https://evil.example" not in text
     assert "&lt;!channel&gt; &lt;https://evil.example/sso|Sign in to acknowledge&gt;" in text
     assert "*Incident on checkout-api (sev1) &amp; more*" in text
-    assert "https://bridge.example.com/knowledge/incidents/8/" in text
+    assert "https://bridge.example.com/incidents/8/" in text
     # In the portal itself the link stays a path.
-    assert Notification.objects.get(user=developer).url == "/knowledge/incidents/8/"
+    assert Notification.objects.get(user=developer).url == "/incidents/8/"
 
 
 @pytest.mark.parametrize(

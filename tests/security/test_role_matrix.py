@@ -65,6 +65,8 @@ API_ADMIN = "401 403 403 403 403 200"
 API_OWN = "401 200 404 404 404 404"  # the developer's own token or notification
 API_POST_ONLY = "401 405 405 405 405 405"
 HOOK = "405 405 405 405 405 405"  # receivers take POSTs only; see WRITES
+MOVED = "301 301 301 301 301 301"  # an address from before a move: a permanent redirect, for everyone
+API_MOVED = "308 308 308 308 308 308"  # the same for the API: method and body are kept
 
 SCAFFOLD_FORM = {
     "name": "svc-matrix-form",
@@ -168,15 +170,19 @@ GET = {
     "api/knowledge/pages/<pk>/revert/": API_POST_ONLY,
     "api/knowledge/pages/<pk>/revisions/": API_READ,
     "api/knowledge/pages/<pk>/revisions/<number>/": API_READ,
-    "api/knowledge/incidents/": API_READ,
-    "api/knowledge/incidents/<pk>/": API_READ,
-    "api/knowledge/incidents/<pk>/close/": API_POST_ONLY,
-    "api/knowledge/incidents/<pk>/steps/": API_POST_ONLY,
+    "api/knowledge/incidents/": API_MOVED,  # incidents moved to /api/incidents/
+    "api/knowledge/incidents/<pk>/": API_MOVED,
+    "api/knowledge/incidents/<pk>/close/": API_MOVED,
+    "api/knowledge/incidents/<pk>/steps/": API_MOVED,
     "api/scaffolder/": API_READ,
     "api/scaffolder/templates/": API_READ,
     "api/scaffolder/templates/<name>/": API_READ,
     "api/scaffolder/runs/": API_READ,  # filtered to what each may see
     "api/scaffolder/runs/<pk>/": "401 200 200 404 200 200",  # requester, owning team, approvers, admins
+    "api/incidents/": API_READ,
+    "api/incidents/<pk>/": API_READ,
+    "api/incidents/<pk>/close/": API_POST_ONLY,
+    "api/incidents/<pk>/steps/": API_POST_ONLY,
     "api/incidents/alertmanager/": HOOK,
     "api/incidents/<pk>/acknowledge/": API_POST_ONLY,
     "api/incidents/<pk>/assign/": API_POST_ONLY,
@@ -266,16 +272,24 @@ GET = {
     "knowledge/search/": READ,
     "knowledge/spaces/new/": READ,  # the form; who may create for which team: see WRITES
     "knowledge/preview/": POST_ONLY,
-    "knowledge/incidents/": READ,
+    "incidents/": READ,
     "incidents/alerts/unrouted/": ADMIN,
+    "incidents/runbooks/<key>/<slug>/start/": POST_ONLY,
+    "incidents/<incident_id>/": READ,
+    "incidents/<incident_id>/steps/": READ,  # the steps, polled while the incident is open
+    "incidents/<incident_id>/steps/<number>/": POST_ONLY,
+    "incidents/<incident_id>/close/": POST_ONLY,
     "incidents/<incident_id>/acknowledge/": POST_ONLY,
     "incidents/<incident_id>/assign/": POST_ONLY,
     "incidents/<incident_id>/notes/": POST_ONLY,
-    "knowledge/incidents/<incident_id>/": READ,
-    "knowledge/incidents/<incident_id>/steps/": READ,  # the steps, polled while the incident is open
-    "knowledge/incidents/<incident_id>/steps/<number>/": POST_ONLY,
+    # Incidents were part of the knowledge base until they got their own app: the old addresses redirect.
+    "knowledge/incidents/": MOVED,
+    "knowledge/incidents/<incident_id>/": MOVED,
+    "knowledge/incidents/<incident_id>/steps/": MOVED,
+    "knowledge/incidents/<incident_id>/steps/<number>/": MOVED,
+    "knowledge/incidents/<incident_id>/close/": MOVED,
+    "knowledge/s/<key>/p/<slug>/incidents/start/": MOVED,
     "knowledge/template/": READ,  # a kind's starting text, for the new-page editor
-    "knowledge/incidents/<incident_id>/close/": POST_ONLY,
     "knowledge/docs/<entity_id>/": NOT_BUILT,
     "knowledge/docs/<entity_id>/<path>": NOT_BUILT,
     "knowledge/docs/<entity_id>/build/": POST_ONLY,
@@ -300,7 +314,6 @@ GET = {
     "knowledge/s/<key>/p/<slug>/files/": POST_ONLY,
     "knowledge/s/<key>/p/<slug>/files/<name>": READ,
     "knowledge/s/<key>/p/<slug>/files/<name>/delete/": POST_ONLY,
-    "knowledge/s/<key>/p/<slug>/incidents/start/": POST_ONLY,
 }
 
 # Query strings some reads need to answer with data rather than "which one?".
@@ -443,8 +456,12 @@ WRITES: dict[str, list[tuple]] = {
     ],
     "knowledge/preview/": [("post", lambda w: {"body": "# Preview"}, "L 200= 200= 200= 200= 200=")],  # saves nothing
     # Whoever started the incident, the runbook's editors and Platform Admins work through it.
-    "knowledge/incidents/<incident_id>/steps/<number>/": [("post", lambda w: {"done": "on"}, "L 302 302 403 403 302")],
-    "knowledge/incidents/<incident_id>/close/": [("post", lambda w: {"outcome": "resolved"}, "L 302 302 R R 302")],
+    "incidents/<incident_id>/steps/<number>/": [("post", lambda w: {"done": "on"}, "L 302 302 403 403 302")],
+    "incidents/<incident_id>/close/": [("post", lambda w: {"outcome": "resolved"}, "L 302 302 R R 302")],
+    # A form posted to an address from before the move is sent on (308), and changes nothing itself.
+    "knowledge/incidents/<incident_id>/steps/<number>/": [("post", lambda w: {"done": "on"}, "308 " * 5 + "308")],
+    "knowledge/incidents/<incident_id>/close/": [("post", lambda w: {"outcome": "resolved"}, "308 " * 5 + "308")],
+    "knowledge/s/<key>/p/<slug>/incidents/start/": [("post", lambda w: {"severity": "sev3"}, "308 " * 5 + "308")],
     "knowledge/docs/<entity_id>/build/": [("post", None, TEAM_WRITE)],
     "knowledge/s/<key>/settings/": [
         ("post", lambda w: {"key": w.space.key, "name": "Renamed", "owner": w.team.pk}, TEAM_WRITE)
@@ -470,7 +487,7 @@ WRITES: dict[str, list[tuple]] = {
     "knowledge/s/<key>/p/<slug>/files/<name>/delete/": [("post", None, TEAM_WRITE)],
     # An incident pages the team and counts in its DORA figures: the owning team (the runbook's team
     # without a service), Approvers and Platform Admins start one; others are refused with the reason.
-    "knowledge/s/<key>/p/<slug>/incidents/start/": [
+    "incidents/runbooks/<key>/<slug>/start/": [
         ("post", lambda w: {"severity": "sev3"}, "L 302 302 R 302 302"),
         ("post", lambda w: {"severity": "sev1", "entity": w.entity.pk}, "L 302 302 R 302 302"),
     ],
@@ -560,7 +577,7 @@ WRITES: dict[str, list[tuple]] = {
         ("delete", None, "401 204 204 403 403 204"),
     ],
     "api/knowledge/pages/<pk>/revert/": [("post", lambda w: {"revision": 1}, "401 201 201 403 403 201")],
-    "api/knowledge/incidents/": [
+    "api/incidents/": [
         ("post", lambda w: {"runbook": w.runbook.pk, "severity": "sev3"}, "401 201 201 403 201 201"),
         (
             "post",
@@ -568,8 +585,12 @@ WRITES: dict[str, list[tuple]] = {
             "401 201 201 403 201 201",
         ),
     ],
-    "api/knowledge/incidents/<pk>/close/": [("post", lambda w: {"outcome": "resolved"}, API_TEAM_WRITE)],
-    "api/knowledge/incidents/<pk>/steps/": [("post", lambda w: {"number": 1, "done": True}, API_TEAM_WRITE)],
+    "api/incidents/<pk>/close/": [("post", lambda w: {"outcome": "resolved"}, API_TEAM_WRITE)],
+    "api/incidents/<pk>/steps/": [("post", lambda w: {"number": 1, "done": True}, API_TEAM_WRITE)],
+    # An API client still using the old address is sent on with its method and body, and nothing changes here.
+    "api/knowledge/incidents/": [("post", lambda w: {"runbook": w.runbook.pk, "severity": "sev3"}, API_MOVED)],
+    "api/knowledge/incidents/<pk>/close/": [("post", lambda w: {"outcome": "resolved"}, API_MOVED)],
+    "api/knowledge/incidents/<pk>/steps/": [("post", lambda w: {"number": 1, "done": True}, API_MOVED)],
     "api/tokens/": [("post", lambda w: {"name": "api"}, "401 201 201 201 201 201")],
     "api/scaffolder/runs/": [("post", lambda w: SCAFFOLD_API, "401 201 201 400 400 201")],
     "api/tokens/<pk>/revoke/": [("post", None, "401 200 404 404 404 404")],
@@ -763,7 +784,8 @@ def _param_values(w) -> list[tuple[str, dict]]:
         ("api/knowledge/pages/", {"pk": w.page.pk, "number": 1}),
         ("api/knowledge/incidents/", {"pk": w.incident.pk}),
         ("api/incidents/", {"pk": w.incident.pk}),
-        ("incidents/", {"incident_id": w.incident.pk}),
+        ("incidents/runbooks/", {"key": w.space.key, "slug": w.runbook.slug}),
+        ("incidents/", {"incident_id": w.incident.pk, "number": 1}),
         ("api/tokens/", {"pk": w.token.pk}),
         ("api/notifications/", {"pk": w.notification.pk}),
         ("api/audit/", {"pk": w.audit_event.pk}),
@@ -1036,6 +1058,8 @@ def test_every_form_and_session_api_write_refuses_a_post_without_the_csrf_token(
     for route in ROUTES:
         if "/hooks/" in route.key or route.key == "api/incidents/alertmanager/":
             continue  # webhook receivers prove themselves by signature or token, not by a session
+        if GET.get(route.key) in (MOVED, API_MOVED):
+            continue  # a redirect changes nothing (WRITES checks that); the address it sends to checks the token
         for rows, override in tables:
             _check_csrf(client, world, route, rows.get(route.key, []), override, wrong)
             checked += len(rows.get(route.key, []))
@@ -1120,6 +1144,8 @@ TOKEN_SESSION_ONLY = {"api/tokens/", "api/tokens/<pk>/", "api/tokens/<pk>/revoke
 
 
 def _token_expectation(route_key: str, cells: str, scope: str, *, write: bool) -> set[str]:
+    if cells == API_MOVED:
+        return {"308"}  # sent on to the new address first, which then checks the token's scope
     if route_key in TOKEN_SESSION_ONLY or (write and scope == "read"):
         return {"403"}
     return expected(cells, "developer")

@@ -21,6 +21,8 @@ from pathlib import Path
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
+from incidents import lifecycle
+
 TEST_TEMPLATES = Path(__file__).resolve().parent.parent / "provisioning" / "templates"
 
 CATALOG_YAML = """
@@ -246,7 +248,7 @@ def build(users: dict) -> World:
         body="# Matrix is down\n\n- [ ] Look at the dashboard\n- [ ] Roll back\n",
         entity_ids=[w.entity.pk],
     )
-    w.incident = knowledge.incident_start(actor=dev, runbook=w.runbook, entity=w.entity, severity="sev3")
+    w.incident = lifecycle.incident_start(actor=dev, runbook=w.runbook, entity=w.entity, severity="sev3")
     w.open_space = knowledge.space_create(
         actor=dev, key="matrix-open", name="Matrix (open)", owner=w.team, open_for_edit=True
     )

@@ -1,4 +1,7 @@
-"""Incidents: a runbook worked through step by step, and what other apps hear of it."""
+"""The incident itself: started from a runbook and worked through step by step, or opened and
+resolved by alerts; its postmortem links; and what other apps hear of it (``portal.events``).
+
+The Alertmanager receiver (``incidents.services``) calls the ``incident_*_alert*`` functions here."""
 
 from __future__ import annotations
 
@@ -8,28 +11,32 @@ from django.db import transaction
 from django.utils import timezone
 
 from catalog.models import Entity
-from knowledge import permissions
-from knowledge.models import (
-    Incident,
-    IncidentStep,
-    Page,
-    PageKind,
-)
+from incidents import permissions
+from incidents.models import Incident, IncidentStep, Outcome, Severity
+from knowledge import permissions as knowledge_permissions
+from knowledge.models import Page, PageKind
 from knowledge.rendering import task_steps
 from portal.services import PermissionDenied, ServiceError, audit_record
 
 logger = logging.getLogger(__name__)
 
 
+def _postmortems(incident_id: int):
+    from knowledge.selectors import postmortems_of
+
+    return postmortems_of(incident_id)
+
+
 def _announce_incident(incident: Incident) -> None:
     """Tell other apps (the pipelines' DORA metrics) about the incident, once committed."""
     from portal.events import incident_changed
 
-    postmortem = incident.postmortems.exclude(deployment_ref="").order_by("-pk").first()
+    postmortem = _postmortems(incident.pk).exclude(deployment_ref="").order_by("-pk").first()
 
     def send():
         incident_changed.send(
             sender=Incident,
+            # "knowledge" since before incidents had their own app: pipelines keys its record by it.
             source="knowledge",
             external_id=str(incident.pk),
             title=incident.title,
@@ -50,8 +57,6 @@ def incident_start(*, actor, runbook: Page, entity: Entity | None, severity: str
     refusal = permissions.incident_start_refusal(actor, runbook, entity)
     if refusal is not None:
         raise PermissionDenied(refusal)
-    from knowledge.models import Severity
-
     if severity not in Severity.values:
         raise ServiceError("Choose a severity: sev1, sev2, sev3 or sev4.")
     if entity is not None and not runbook.entities.filter(pk=entity.pk).exists():
@@ -73,7 +78,7 @@ def incident_start(*, actor, runbook: Page, entity: Entity | None, severity: str
         )
         audit_record(
             actor=actor,
-            action="knowledge.incident.start",
+            action="incidents.incident.start",
             obj=incident,
             changes={"runbook": runbook.pk, "entity": entity.ref if entity else None, "severity": severity},
         )
@@ -114,14 +119,12 @@ def incident_step_set(*, actor, incident: Incident, number: int, done: bool, not
             step.note = note.strip()[:5000]
         step.save()
         audit_record(
-            actor=actor, action="knowledge.incident.step", obj=locked, changes={"step": number, "done": step.done}
+            actor=actor, action="incidents.incident.step", obj=locked, changes={"step": number, "done": step.done}
         )
     return step
 
 
 def incident_close(*, actor, incident: Incident, outcome: str, notes: str = "") -> Incident:
-    from knowledge.models import Outcome
-
     if not permissions.can_work_incident(actor, incident):
         raise PermissionDenied("Only the incident's responder and the runbook's team can close it.")
     if outcome not in Outcome.values:
@@ -135,7 +138,7 @@ def incident_close(*, actor, incident: Incident, outcome: str, notes: str = "") 
         locked.outcome = outcome
         locked.outcome_notes = (notes or "").strip()[:10000]
         locked.save()
-        audit_record(actor=actor, action="knowledge.incident.close", obj=locked, changes={"outcome": outcome})
+        audit_record(actor=actor, action="incidents.incident.close", obj=locked, changes={"outcome": outcome})
         _announce_incident(locked)
     return locked
 
@@ -149,8 +152,6 @@ def incident_open_for_alert(
     """Open an incident for a service because an alert fired. No person started it, so there is no
     permission to check; it starts when the alert started (DORA's recovery time counts from there).
     The caller holds the service's row lock, so two alerts never open two incidents."""
-    from knowledge.models import Severity
-
     if severity not in Severity.values:
         severity = Severity.SEV3
     incident = Incident.objects.create(
@@ -168,7 +169,7 @@ def incident_open_for_alert(
         )
     audit_record(
         actor=None,
-        action="knowledge.incident.start",
+        action="incidents.incident.start",
         obj=incident,
         changes={"runbook": runbook.pk if runbook else None, "entity": entity.ref, "severity": severity},
     )
@@ -187,8 +188,6 @@ def incident_alert_started_earlier(*, incident: Incident, started_at) -> None:
 def incident_resolve_from_alerts(*, incident: Incident, resolved_at, notes: str) -> Incident:
     """All of the incident's alerts resolved and the service resolves by itself: close it as
     resolved at the last alert's end, so recovery time is the alerts' real duration."""
-    from knowledge.models import Outcome
-
     locked = Incident.objects.select_for_update().get(pk=incident.pk)
     if not locked.is_open:
         return locked
@@ -197,6 +196,43 @@ def incident_resolve_from_alerts(*, incident: Incident, resolved_at, notes: str)
     locked.outcome = Outcome.RESOLVED
     locked.outcome_notes = notes[:10000]
     locked.save()
-    audit_record(actor=None, action="knowledge.incident.close", obj=locked, changes={"outcome": "resolved"})
+    audit_record(actor=None, action="incidents.incident.close", obj=locked, changes={"outcome": "resolved"})
     _announce_incident(locked)
     return locked
+
+
+# --- postmortems (pages of the knowledge base that name an incident) -----------------------------
+
+
+def postmortem_link_check(actor, *, incident_id: int, deployment_ref: str) -> None:
+    """May ``actor`` link a postmortem to incident ``incident_id``, naming ``deployment_ref`` as its
+    cause? The knowledge base asks before it saves (``portal.extensions.postmortem_link_check``);
+    raises ``PermissionDenied`` or ``ServiceError`` with the reason."""
+    incident = Incident.objects.select_related("entity", "runbook__space").filter(pk=incident_id).first()
+    if incident is None:
+        raise ServiceError("There is no incident with that number.")
+    if incident.runbook_id and not knowledge_permissions.can_read_space(actor, incident.runbook.space):
+        raise PermissionDenied("You cannot link a postmortem to an incident you cannot see.")
+    # A linked postmortem changes the incident's service's DORA figures (a deployment it names counts
+    # as a failed change), so only those who may act for that service's team write one.
+    if not permissions.can_act_for_incident(actor, incident):
+        owner = incident.entity.owner_ref if incident.entity_id and incident.entity.owner_ref else "its team"
+        raise PermissionDenied(
+            f"Incident #{incident.pk} belongs to {owner}: only that team and Platform Admins link postmortems to it."
+        )
+    if deployment_ref:
+        from portal.extensions import deployment_entities
+
+        owners = deployment_entities(deployment_ref)
+        if owners and incident.entity_id not in owners:
+            where = incident.entity.ref if incident.entity_id else "no service"
+            raise PermissionDenied(
+                f"Deployment “{deployment_ref}” is not a deployment of the incident's service ({where}); "
+                "a postmortem links only deployments of the incident's own service."
+            )
+
+
+def postmortems_changed(*, incident_ids) -> None:
+    """A postmortem was linked, unlinked or names another deployment: tell the others again."""
+    for incident in Incident.objects.filter(pk__in=[i for i in incident_ids if i]):
+        _announce_incident(incident)
