@@ -80,3 +80,12 @@ def test_a_postmortem_links_to_the_incidents_new_address(login, developer, incid
     pm = knowledge.page_create(actor=developer, space=space, title="PM", kind="postmortem", incident=incident.pk)
     content = login(developer).get(pm.get_absolute_url()).content.decode()
     assert f'Postmortem of <a href="/incidents/{incident.pk}/">incident #{incident.pk}</a>' in content
+
+
+def test_the_main_navigation_leads_to_incidents_and_marks_it_current(login, developer, incident):
+    client = login(developer)
+    home = client.get("/").content.decode()
+    assert '<a href="/incidents/" >Incidents</a>' in home
+    listed = client.get("/incidents/").content.decode()
+    assert '<a href="/incidents/" aria-current="page">Incidents</a>' in listed
+    assert '<a href="/knowledge/" aria-current="page">' not in listed
