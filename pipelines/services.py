@@ -1480,13 +1480,24 @@ def repository_history_sync(*, repository_id: int, http=None) -> HistoryResult:
                 return HistoryResult(repo, HistoryState.FAILED, message=str(exc))
             if branch:
                 _state(default_branch=branch[:255])
-        unfinished = []
+        unfinished, first_page_from = [], None
         if repo.provider == Provider.GITHUB:
             unfinished = list(
                 Run.objects.filter(pipeline__repository=repo, status_rank__lt=2, created_at__gte=window_start)
                 .order_by("-created_at")
-                .values_list("provider_id", flat=True)[:50]
+                .values_list("provider_id", "created_at")[:50]
             )
+            if unfinished and not backfill:
+                first_page_from = (
+                    Run.objects.filter(pipeline__repository=repo)
+                    .order_by("-created_at")
+                    .values_list("created_at", flat=True)[history.PER_PAGE - 1 : history.PER_PAGE]
+                    .first()
+                )
+        # Deployments made by the CI change their run too (whose list is read every time); those made by other
+        # tools are looked for every PIPELINES_HISTORY_DEPLOYMENTS_SECONDS, remembered in the cache, not a row.
+        deployments_key = f"pipelines:history:deployments:{repo.pk}"
+        deployments_due = backfill or cache.get(deployments_key) is None
         reader = history.Reader(
             integration,
             repo.slug,
@@ -1497,6 +1508,9 @@ def repository_history_sync(*, repository_id: int, http=None) -> HistoryResult:
             seen=repo.history_seen,
             default_branch=repo.default_branch,
             unfinished=unfinished,
+            first_page_from=first_page_from,
+            deployments_due=deployments_due,
+            concurrency=settings.PIPELINES_HISTORY_CONCURRENCY,
             http=http,
         )
         seen = dict(repo.history_seen)
@@ -1544,6 +1558,10 @@ def repository_history_sync(*, repository_id: int, http=None) -> HistoryResult:
         except (githost_errors.GitHostError, providers.PayloadError) as exc:
             _state(history_state=HistoryState.FAILED, history_error=str(exc)[:1000], history_seen=_trim_seen(seen))
             return HistoryResult(repo, HistoryState.FAILED, applied, reader.requests, str(exc))
+        finally:
+            reader.close()
+        if reader.deployments_read:
+            cache.set(deployments_key, 1, timeout=settings.PIPELINES_HISTORY_DEPLOYMENTS_SECONDS)
         changes: dict = {}
         if applied or reader.new_etags != repo.history_etags:
             changes.update(history_etags=reader.new_etags, history_seen=_trim_seen(seen), history_synced_at=started)

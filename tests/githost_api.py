@@ -350,8 +350,9 @@ class GitHostAPI:
             body = json.dumps(body).encode()
         elif isinstance(body, str):
             body = body.encode()
-        log = self.requests[-1] if self.requests else {}
-        log["status"] = status
+        log = getattr(request, "bridge_log", None)  # this request's entry (others may be answered at the same time)
+        if log is not None:
+            log["status"] = status
         request.send_response(status)
         for name, value in (headers or {}).items():
             request.send_header(name, value)
@@ -367,7 +368,9 @@ class GitHostAPI:
         body = request.rfile.read(length) if length else b""
         if body:
             self.bodies.append(json.loads(body))
-        self.requests.append(
+        request.bridge_log = {"method": request.command}
+        self.requests.append(request.bridge_log)
+        request.bridge_log.update(
             {
                 "method": request.command,
                 "path": unquote(parts.path),
