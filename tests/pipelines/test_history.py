@@ -336,3 +336,122 @@ def test_a_token_the_host_refuses_shows_failed_with_the_reason(
     github_api.bad_credentials = False  # the admin fixed the token and pressed "Sync now"
     assert services.repository_history_sync(repository_id=repo.pk).state == HistoryState.SYNCED
     assert Run.objects.filter(pipeline__repository=repo).count() == 1
+
+
+def test_a_reconcile_of_repositories_with_nothing_new_makes_one_request_each_and_writes_nothing(
+    github_api, git_server, platform_admin, queued_syncs
+):
+    # Issue 21's budget: ≤ 1 request per repository, 0 rows written. One repository has two pages of runs and
+    # deployments, the other one page.
+    github_api.add(SLUG)
+    github_api.ci_history(SLUG, runs=120)
+    github_api.add("acme/api")
+    github_api.ci_history("acme/api", runs=2)
+    repos = [_connect(platform_admin, git_server), services.repository_connect(
+        actor=platform_admin, url=f"{git_server.base_url}/acme/api"
+    )]  # fmt: skip
+    services.repositories_history_reconcile(inline=True)  # the backfills
+    before = list(Run.objects.order_by("pk").values_list("pk", "updated_at"))
+    jobs_before = Job.objects.count()
+    github_api.requests.clear()
+
+    with CaptureQueriesContext(connection) as queries:
+        results = services.repositories_history_reconcile(inline=True)
+
+    assert [r.state for r in results] == [HistoryState.SYNCED] * 2 and all(r.applied == 0 for r in results)
+    for repo in repos:
+        asked = [r for r in github_api.requests if r["path"].startswith(f"/api/v3/repos/{repo.slug}/")]
+        assert [(r["path"].rsplit("/", 1)[-1], r["status"]) for r in asked] == [("runs", 304)]
+    assert len(github_api.requests) == 2
+    assert _writes(queries) == []
+    assert list(Run.objects.order_by("pk").values_list("pk", "updated_at")) == before
+    assert Job.objects.count() == jobs_before
+
+
+def test_deployments_are_read_when_the_runs_changed_and_every_few_hours(
+    github_api, git_server, platform_admin, queued_syncs, settings
+):
+    from django.core.cache import caches
+
+    github_api.add(SLUG)
+    history = github_api.ci_history(SLUG, runs=2)
+    repo = _connect(platform_admin, git_server)
+    services.repository_history_sync(repository_id=repo.pk)
+
+    # A run changed (its delivery was lost): the deployments list is asked too (a workflow may have deployed).
+    github_api.ci_update_run(SLUG, history["runs"][0]["id"], conclusion="failure")
+    github_api.requests.clear()
+    services.repository_history_sync(repository_id=repo.pk)
+    lists = [(r["path"].rsplit("/", 1)[-1], r["status"]) for r in github_api.requests if "jobs" not in r["path"]]
+    assert lists == [("runs", 200), ("deployments", 304)]
+
+    # Another tool deployed, and its webhook was lost: nothing in the runs shows it; the reconcile after
+    # PIPELINES_HISTORY_DEPLOYMENTS_SECONDS (the remembered check expires) finds it.
+    recorded = next(d for d in history["deployments"] if history["statuses"][str(d["id"])])
+    extra = dict(recorded, id=999001)
+    history["deployments"].insert(0, extra)
+    history["statuses"]["999001"] = history["statuses"][str(recorded["id"])]
+    github_api.requests.clear()
+    assert services.repository_history_sync(repository_id=repo.pk).applied == 0
+    assert [r["status"] for r in github_api.requests] == [304]
+    caches[settings.PIPELINES_KICK_CACHE].delete(f"pipelines:history:deployments:{repo.pk}")
+    github_api.requests.clear()
+    assert services.repository_history_sync(repository_id=repo.pk).applied == 1
+    assert [(r["path"].rsplit("/", 1)[-1], r["status"]) for r in github_api.requests][:2] == [
+        ("runs", 304),
+        ("deployments", 200),
+    ]
+    assert Deployment.objects.filter(repository=repo, provider_id="999001").exists()
+
+
+def test_a_running_run_is_asked_for_after_a_304_only_when_the_first_page_does_not_show_it(
+    github_api, git_server, platform_admin, queued_syncs
+):
+    github_api.add(SLUG)
+    history = github_api.ci_history(SLUG, runs=150, deployments=False)
+    recent, old = history["runs"][1], history["runs"][140]  # on the first page of runs, and on the second
+    for run in (recent, old):
+        run.update(status="in_progress", conclusion=None)
+    repo = _connect(platform_admin, git_server)
+    services.repository_history_sync(repository_id=repo.pk)
+    assert Run.objects.get(provider_id=str(old["id"])).status == "running"
+
+    # Nothing changed: the unchanged first page shows the recent run as it was; only the old one is asked for.
+    github_api.requests.clear()
+    services.repository_history_sync(repository_id=repo.pk)
+    assert [r["path"].rsplit("/", 2)[-2:] for r in github_api.requests] == [
+        ["actions", "runs"],
+        ["runs", str(old["id"])],
+    ]
+
+    # The old run finished (GitHub lists runs by creation, so the first page stays the same): found.
+    github_api.ci_update_run(SLUG, old["id"], status="completed", conclusion="success")
+    github_api.requests.clear()
+    assert services.repository_history_sync(repository_id=repo.pk).applied == 1
+    assert Run.objects.get(provider_id=str(old["id"])).status == "success"
+
+
+def test_a_backfill_writes_a_page_of_runs_with_as_many_queries_as_a_few_runs(
+    github_api, git_server, platform_admin, queued_syncs
+):
+    """Runs, jobs and commits of a page are written in one statement each and the summaries once per page: the
+    queries of a page of 100 runs do not grow with its runs (they were about ten per run)."""
+    github_api.add(SLUG)
+    github_api.add("acme/small")
+    github_api.ci_history(SLUG, runs=100, deployments=False)
+    github_api.ci_history("acme/small", runs=3, deployments=False)
+    counts = {}
+    for slug in ("acme/small", SLUG):
+        repo = services.repository_connect(actor=platform_admin, url=f"{git_server.base_url}/{slug}")
+        with CaptureQueriesContext(connection) as queries:
+            result = services.repository_history_sync(repository_id=repo.pk)
+        assert result.state == HistoryState.SYNCED
+        counts[slug] = (len(queries), len(_writes(queries)))
+
+    assert Run.objects.filter(pipeline__repository__slug=SLUG).count() == 100
+    assert Job.objects.filter(run__pipeline__repository__slug=SLUG).count() == 500
+    small, page = counts["acme/small"], counts[SLUG]
+    # 97 more runs (485 more jobs) cost a few statements more, not ~970: SQLite takes at most 999 values per
+    # statement, so Django splits the jobs' INSERT in about eight (PostgreSQL takes them in one).
+    assert page[0] - small[0] <= 10 and page[1] - small[1] <= 10, counts
+    assert page[0] <= 40, counts
