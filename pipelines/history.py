@@ -22,6 +22,7 @@ and, for deployments made by other tools, when ``deployments_due`` (the service 
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -46,6 +47,11 @@ class Change:
     key: str
     version: str
     events: list = field(default_factory=list)
+
+
+@dataclass
+class _Failed:
+    exc: BaseException
 
 
 class Reader:
@@ -174,6 +180,52 @@ class Reader:
         return self.seen.get(key) != version
 
     # -- what changed --
+
+    def changes_ahead(self, depth: int = 2 * PER_PAGE) -> Iterator[Change]:
+        """``changes()``, read by a thread of its own up to ``depth`` changes ahead of the caller, so the next page
+        is fetched while the caller writes this one. In the same order; a failure (a rate limit) is raised
+        after every change read before it. The thread only talks HTTP, never to the database."""
+        ahead: queue.Queue = queue.Queue(maxsize=max(1, depth))
+        stop = threading.Event()
+        done = object()
+
+        def put(item) -> bool:
+            while not stop.is_set():
+                try:
+                    ahead.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def produce() -> None:
+            changes = self.changes()
+            try:
+                for change in changes:
+                    if not put(change):
+                        return
+                put(done)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller, in order
+                put(_Failed(exc))
+            finally:
+                changes.close()
+                from django.db import connections
+
+                connections.close_all()  # this thread's, should a lookup ever have opened one
+
+        reader = threading.Thread(target=produce, name="pipelines-history-reader", daemon=True)
+        reader.start()
+        try:
+            while True:
+                item = ahead.get()
+                if item is done:
+                    return
+                if isinstance(item, _Failed):
+                    raise item.exc
+                yield item
+        finally:
+            stop.set()
+            reader.join()
 
     def changes(self) -> Iterator[Change]:
         if self.integration.type == "github":

@@ -1539,7 +1539,7 @@ def repository_history_sync(*, repository_id: int, http=None) -> HistoryResult:
 
         try:
             try:
-                for change in reader.changes():
+                for change in reader.changes_ahead():  # the next page is read while this one is written
                     batch.append(change)
                     if len(batch) >= HISTORY_BATCH:
                         _apply_batch()
