@@ -70,6 +70,7 @@ def main() -> None:
             ]
         )
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+        os.environ["DEBUG"] = "0"  # as in production: no query log kept in memory (bench_pipelines.py does the same)
         import django
 
         django.setup()
