@@ -455,3 +455,29 @@ def test_a_backfill_writes_a_page_of_runs_with_as_many_queries_as_a_few_runs(
     # statement, so Django splits the jobs' INSERT in about eight (PostgreSQL takes them in one).
     assert page[0] - small[0] <= 10 and page[1] - small[1] <= 10, counts
     assert page[0] <= 40, counts
+
+
+def test_a_rate_limit_on_one_of_the_jobs_fetched_at_once_stops_them_all_and_keeps_the_runs_before_it(
+    github_api, git_server, platform_admin, queued_syncs
+):
+    github_api.add(SLUG)
+    history = github_api.ci_history(SLUG, runs=30, deployments=False)
+    repo = _connect(platform_admin, git_server)
+    # Jobs are asked for four at a time; the 11th request (the 9th jobs request) gets GitHub's secondary limit.
+    github_api.limit_next(1, kind="secondary", retry_after=1, after=10)
+
+    result = services.repository_history_sync(repository_id=repo.pk, http=GitHostClient(max_rate_wait=0.5))
+
+    assert result.state == HistoryState.WAITING
+    repo.refresh_from_db()
+    assert repo.history_state == HistoryState.WAITING and repo.history_retry_at is not None
+    stored = set(Run.objects.filter(pipeline__repository=repo).values_list("provider_id", flat=True))
+    # Kept: the newest runs, in order, up to the one whose jobs were refused; none after it, none without jobs.
+    newest = [str(run["id"]) for run in history["runs"]]
+    assert len(stored) < 30 and stored == set(newest[: len(stored)])
+    assert Job.objects.filter(run__pipeline__repository=repo).count() == 5 * len(stored)
+
+    time.sleep(max(0.0, (repo.history_retry_at - datetime.now(UTC)).total_seconds()) + 0.2)
+    assert services.repository_history_sync(repository_id=repo.pk).state == HistoryState.SYNCED
+    assert Run.objects.filter(pipeline__repository=repo).count() == 30
+    assert Job.objects.filter(run__pipeline__repository=repo).count() == 150
