@@ -12,12 +12,20 @@ Reading a list (newest first) stops at the first page whose oldest item is older
 sync's start, or the start of the backfill window); items older than the window are never read. Its first
 page is asked for with ``If-None-Match``: a 304 means nothing changed at the top of the list, so nothing
 is read further. An item already applied with the same ``updated_at`` (``seen``) is skipped without a
-request for its details.
+request for its details. The details of a page's items (a run's jobs: GitHub and GitLab list them per run)
+are asked for a few at a time (``concurrency``), through the same client, so rate limits still stop them all.
+
+A reconcile with nothing new makes one request: the runs (GitHub) or pipelines (GitLab) list, answered 304.
+Deployments made by the CI change their run or pipeline too, so their list is read when that list changed;
+and, for deployments made by other tools, when ``deployments_due`` (the service asks every few hours).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import quote
@@ -41,6 +49,11 @@ class Change:
     events: list = field(default_factory=list)
 
 
+@dataclass
+class _Failed:
+    exc: BaseException
+
+
 class Reader:
     """Reads what changed in one repository since ``since``; see the module docstring.
 
@@ -60,7 +73,10 @@ class Reader:
         etags: dict | None = None,
         seen: dict | None = None,
         default_branch: str = "",
-        unfinished: list[str] | None = None,
+        unfinished: list[tuple[str, datetime]] | None = None,
+        first_page_from: datetime | None = None,
+        deployments_due: bool = True,
+        concurrency: int = 1,
         http: GitHostClient | None = None,
     ):
         self.integration = integration
@@ -72,15 +88,49 @@ class Reader:
         self.new_etags = dict(self.etags)
         self.seen = seen or {}
         self.default_branch = default_branch
+        # Runs stored as not finished (id, created): the list may not reach them. ``first_page_from``: the oldest
+        # of the newest PER_PAGE stored runs; when the runs list answers 304, newer unfinished runs are on its
+        # unchanged first page, so they have not changed either.
         self.unfinished = unfinished or []
+        self.first_page_from = first_page_from
+        self.deployments_due = deployments_due
+        self.deployments_read = False  # the deployments list was read to its end (the service notes when)
+        self.concurrency = max(1, concurrency)
         self.http = http or client()
         self.api = integration.api_url
         self.requests = 0
+        self._count_lock = threading.Lock()
+        self._executor: ThreadPoolExecutor | None = None
+        self.not_modified: dict[str, bool] = {}
+
+    def close(self) -> None:
+        """Stop the threads that read details (waits for those under way)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+
+    def _each(self, fetch: Callable, items: list) -> Iterator[tuple]:
+        """``(item, fetch(item))`` in the order of ``items``, up to ``concurrency`` requests at a time. The first
+        failure (a rate limit, say) is raised after the results before it, so what was read in order is kept."""
+        if self.concurrency == 1 or len(items) <= 1:
+            for item in items:
+                yield item, fetch(item)
+            return
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix="pipelines-history")
+        futures = [self._executor.submit(fetch, item) for item in items]
+        try:
+            for item, future in zip(items, futures, strict=True):
+                yield item, future.result()
+        finally:
+            for future in futures:
+                future.cancel()
 
     # -- HTTP --
 
     def _get(self, url: str, etag: str = ""):
-        self.requests += 1
+        with self._count_lock:
+            self.requests += 1
         accept = GITHUB_JSON if self.integration.type == "github" else ""
         return self.http.get(url, etag=etag, accept=accept, integration=self.integration)
 
@@ -96,14 +146,17 @@ class Reader:
             pages += 1
         return items
 
-    def _walk(self, name: str, url: str, key: str | None, time_field: str) -> Iterator[dict]:
-        """The items of a newest-first list down to ``since``; a 304 on the first page yields nothing."""
+    def _walk(self, name: str, url: str, key: str | None, time_field: str) -> Iterator[list[dict]]:
+        """The pages of a newest-first list down to ``since``; a 304 on the first page yields nothing (and
+        leaves ``not_modified[name]`` true)."""
         etag = self.etags.get(name, "")
         first_etag = ""
         pages = 0
+        self.not_modified[name] = False
         while url and pages < MAX_PAGES:
             response = self._get(url, etag if pages == 0 else "")
             if response.not_modified:
+                self.not_modified[name] = True
                 return
             if pages == 0:
                 first_etag = response.etag
@@ -115,7 +168,7 @@ class Reader:
             for item in items:
                 when = providers.parse_time(item.get(time_field), time_field)
                 oldest = when if oldest is None or (when and when < oldest) else oldest
-                yield item
+            yield items
             pages += 1
             if not items or (oldest is not None and oldest < self.since):
                 break
@@ -127,6 +180,52 @@ class Reader:
         return self.seen.get(key) != version
 
     # -- what changed --
+
+    def changes_ahead(self, depth: int = 2 * PER_PAGE) -> Iterator[Change]:
+        """``changes()``, read by a thread of its own up to ``depth`` changes ahead of the caller, so the next page
+        is fetched while the caller writes this one. In the same order; a failure (a rate limit) is raised
+        after every change read before it. The thread only talks HTTP, never to the database."""
+        ahead: queue.Queue = queue.Queue(maxsize=max(1, depth))
+        stop = threading.Event()
+        done = object()
+
+        def put(item) -> bool:
+            while not stop.is_set():
+                try:
+                    ahead.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def produce() -> None:
+            changes = self.changes()
+            try:
+                for change in changes:
+                    if not put(change):
+                        return
+                put(done)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller, in order
+                put(_Failed(exc))
+            finally:
+                changes.close()
+                from django.db import connections
+
+                connections.close_all()  # this thread's, should a lookup ever have opened one
+
+        reader = threading.Thread(target=produce, name="pipelines-history-reader", daemon=True)
+        reader.start()
+        try:
+            while True:
+                item = ahead.get()
+                if item is done:
+                    return
+                if isinstance(item, _Failed):
+                    raise item.exc
+                yield item
+        finally:
+            stop.set()
+            reader.join()
 
     def changes(self) -> Iterator[Change]:
         if self.integration.type == "github":
@@ -141,61 +240,76 @@ class Reader:
     def _github_repository(self) -> dict:
         return {"full_name": self.slug, "html_url": self.web_url, "default_branch": self.default_branch}
 
-    def _github_run(self, run: dict) -> Change | None:
+    def _github_run_key(self, run: dict) -> tuple[str, str]:
         attempt = run.get("run_attempt") or 1
-        key = f"run:{run['id']}:{attempt}"
-        version = f"{run.get('updated_at')}|{run.get('status')}"
-        if not self._changed(key, version):
-            return None
-        base = f"{self.api}/repos/{quote(self.slug, safe='/')}/actions/runs/{run['id']}"
-        jobs = self._all(f"{base}/jobs?per_page={PER_PAGE}", "jobs")
+        return f"run:{run['id']}:{attempt}", f"{run.get('updated_at')}|{run.get('status')}"
+
+    def _github_runs(self, runs: list[dict]) -> Iterator[Change]:
+        """The changed ones of ``runs``, with their jobs (one request each, a few at a time)."""
+        changed = [run for run in runs if self._changed(*self._github_run_key(run))]
+        repo_url = f"{self.api}/repos/{quote(self.slug, safe='/')}"
+
+        def jobs_of(run: dict) -> list:
+            return self._all(f"{repo_url}/actions/runs/{run['id']}/jobs?per_page={PER_PAGE}", "jobs")
+
         repository = self._github_repository()
-        event = providers.parse_github("workflow_run", {"workflow_run": run, "repository": repository})
-        event.jobs = [
-            providers.parse_github("workflow_job", {"workflow_job": job, "repository": repository})
-            for job in jobs
-            if (job.get("run_attempt") or 1) == attempt
-        ]
-        return Change(key, version, [event])
+        for run, jobs in self._each(jobs_of, changed):
+            attempt = run.get("run_attempt") or 1
+            event = providers.parse_github("workflow_run", {"workflow_run": run, "repository": repository})
+            event.jobs = [
+                providers.parse_github("workflow_job", {"workflow_job": job, "repository": repository})
+                for job in jobs
+                if (job.get("run_attempt") or 1) == attempt
+            ]
+            yield Change(*self._github_run_key(run), [event])
 
     def _github(self) -> Iterator[Change]:
         repo_url = f"{self.api}/repos/{quote(self.slug, safe='/')}"
         visited: set[str] = set()
-        for run in self._walk("runs", f"{repo_url}/actions/runs?per_page={PER_PAGE}", "workflow_runs", "created_at"):
-            visited.add(str(run.get("id")))
-            if providers.parse_time(run.get("created_at"), "created_at") < self.window_start:
-                continue
-            change = self._github_run(run)
-            if change:
-                yield change
-        # Runs stored as not finished that the list did not reach (created long ago, still running).
-        for run_id in self.unfinished:
-            if run_id in visited:
-                continue
+        for page in self._walk("runs", f"{repo_url}/actions/runs?per_page={PER_PAGE}", "workflow_runs", "created_at"):
+            visited.update(str(run.get("id")) for run in page)
+            yield from self._github_runs(
+                [run for run in page if providers.parse_time(run.get("created_at"), "created_at") >= self.window_start]
+            )
+        runs_changed = not self.not_modified.get("runs")
+        # Runs stored as not finished that the list did not reach (created long ago, still running). After a 304
+        # the first page is as it was: only the unfinished runs older than it can have changed.
+        unfinished = [
+            run_id
+            for run_id, created in self.unfinished
+            if run_id not in visited
+            and (runs_changed or self.first_page_from is None or created < self.first_page_from)
+        ]
+        for run_id in unfinished:
             try:
                 run = self._get(f"{repo_url}/actions/runs/{quote(run_id, safe='')}").json()
             except errors.NotFound:
                 continue
-            change = self._github_run(run)
-            if change:
-                yield change
-        for deployment in self._walk("deployments", f"{repo_url}/deployments?per_page={PER_PAGE}", None, "created_at"):
-            if providers.parse_time(deployment.get("created_at"), "created_at") < self.window_start:
-                continue
-            key = f"deployment:{deployment['id']}"
-            version = str(deployment.get("updated_at"))
-            if not self._changed(key, version):
-                continue
-            statuses = self._all(f"{repo_url}/deployments/{deployment['id']}/statuses?per_page={PER_PAGE}")
+            yield from self._github_runs([run])
+        if not (runs_changed or self.deployments_due):
+            return
+        for page in self._walk("deployments", f"{repo_url}/deployments?per_page={PER_PAGE}", None, "created_at"):
+            changed = []
+            for deployment in page:
+                if providers.parse_time(deployment.get("created_at"), "created_at") < self.window_start:
+                    continue
+                if self._changed(f"deployment:{deployment['id']}", str(deployment.get("updated_at"))):
+                    changed.append(deployment)
+
+            def statuses_of(deployment: dict) -> list:
+                return self._all(f"{repo_url}/deployments/{deployment['id']}/statuses?per_page={PER_PAGE}")
+
             repository = self._github_repository()
-            events = [
-                providers.parse_github(
-                    "deployment_status",
-                    {"deployment": deployment, "deployment_status": status, "repository": repository},
-                )
-                for status in reversed(statuses)  # oldest first, as the webhooks came
-            ]
-            yield Change(key, version, events)
+            for deployment, statuses in self._each(statuses_of, changed):
+                events = [
+                    providers.parse_github(
+                        "deployment_status",
+                        {"deployment": deployment, "deployment_status": status, "repository": repository},
+                    )
+                    for status in reversed(statuses)  # oldest first, as the webhooks came
+                ]
+                yield Change(f"deployment:{deployment['id']}", str(deployment.get("updated_at")), events)
+        self.deployments_read = True
 
     # -- GitLab --
 
@@ -205,29 +319,43 @@ class Reader:
     def _gitlab(self) -> Iterator[Change]:
         project_url = f"{self.api}/projects/{quote(self.slug, safe='')}"
         order = f"per_page={PER_PAGE}&order_by=updated_at&sort=desc"
-        for listed in self._walk("pipelines", f"{project_url}/pipelines?{order}", None, "updated_at"):
-            if providers.parse_time(listed.get("updated_at"), "updated_at") < self.window_start:
-                continue
-            key = f"pipeline:{listed['id']}"
-            version = f"{listed.get('updated_at')}|{listed.get('status')}"
-            if not self._changed(key, version):
-                continue
+
+        def version(item: dict) -> str:
+            return f"{item.get('updated_at')}|{item.get('status')}"
+
+        def details(listed: dict) -> tuple[dict, list]:
             pipeline = self._get(f"{project_url}/pipelines/{listed['id']}").json()
-            jobs = self._all(f"{project_url}/pipelines/{listed['id']}/jobs?per_page={PER_PAGE}")
-            yield Change(key, version, [providers.parse_gitlab("Pipeline Hook", self._pipeline_hook(pipeline, jobs))])
-        for deployment in self._walk("deployments", f"{project_url}/deployments?{order}", None, "updated_at"):
-            if providers.parse_time(deployment.get("updated_at"), "updated_at") < self.window_start:
-                continue
-            key = f"deployment:{deployment['id']}"
-            version = f"{deployment.get('updated_at')}|{deployment.get('status')}"
-            if not self._changed(key, version):
-                continue
-            event = providers.parse_gitlab("Deployment Hook", self._deployment_hook(deployment))
-            # The hook knows only when the status changed; the API also says when the deployment was created.
-            created = providers.parse_time(deployment.get("created_at"), "created_at")
-            if created is not None:
-                event.created_at = created
-            yield Change(key, version, [event])
+            return pipeline, self._all(f"{project_url}/pipelines/{listed['id']}/jobs?per_page={PER_PAGE}")
+
+        for page in self._walk("pipelines", f"{project_url}/pipelines?{order}", None, "updated_at"):
+            changed = [
+                listed
+                for listed in page
+                if providers.parse_time(listed.get("updated_at"), "updated_at") >= self.window_start
+                and self._changed(f"pipeline:{listed['id']}", version(listed))
+            ]
+            for listed, (pipeline, jobs) in self._each(details, changed):
+                hook = self._pipeline_hook(pipeline, jobs)
+                yield Change(
+                    f"pipeline:{listed['id']}", version(listed), [providers.parse_gitlab("Pipeline Hook", hook)]
+                )
+        # GitLab's deployments are made by its pipelines' jobs, which change their pipeline (and so the list).
+        if not (self.deployments_due or not self.not_modified.get("pipelines")):
+            return
+        for page in self._walk("deployments", f"{project_url}/deployments?{order}", None, "updated_at"):
+            for deployment in page:
+                if providers.parse_time(deployment.get("updated_at"), "updated_at") < self.window_start:
+                    continue
+                key = f"deployment:{deployment['id']}"
+                if not self._changed(key, version(deployment)):
+                    continue
+                event = providers.parse_gitlab("Deployment Hook", self._deployment_hook(deployment))
+                # The hook knows only when the status changed; the API also says when the deployment was created.
+                created = providers.parse_time(deployment.get("created_at"), "created_at")
+                if created is not None:
+                    event.created_at = created
+                yield Change(key, version(deployment), [event])
+        self.deployments_read = True
 
     def _pipeline_hook(self, pipeline: dict, jobs: list) -> dict:
         """A GitLab pipeline and its jobs from the API, as the Pipeline Hook carries them."""

@@ -147,18 +147,18 @@ class _Scoped(dict):
 
 
 def _get(data: Any, path: str, default: Any = _MISSING) -> Any:
+    # Called for every field of every job's steps (a backfill parses millions): the full path is only built
+    # when it is needed, for a message or a sub-object.
     value = data
-    full = getattr(data, "prefix", "") + path
-    for part in path.split("."):
-        if isinstance(value, dict) and part in value and value[part] is not None:
-            value = value[part]
-        else:
+    for part in path.split(".") if "." in path else (path,):
+        value = value.get(part) if isinstance(value, dict) else None
+        if value is None:
             if default is _MISSING:
-                raise PayloadError(f"The payload has no “{full}” field.")
+                raise PayloadError(f"The payload has no “{_full(data, path)}” field.")
             return default
     if isinstance(value, dict):
         scoped = _Scoped(value)
-        scoped.prefix = full + "."
+        scoped.prefix = _full(data, path) + "."
         return scoped
     return value
 

@@ -703,31 +703,36 @@ def _timing(event, rank: int) -> dict:
     }
 
 
+def _run_fields(event: providers.RunEvent, rank: int) -> dict:
+    return {
+        "number": event.number,
+        "name": event.name,
+        "title": event.title,
+        "branch": event.branch,
+        "commit_sha": event.commit_sha,
+        "event": event.event,
+        "status": event.status,
+        "conclusion": event.conclusion[:40],
+        **_timing(event, rank),
+        "url": event.url,
+        "actor": event.actor,
+        "state_at": event.state_at,
+    }
+
+
+def _new_run(event: providers.RunEvent, rank: int) -> dict:
+    """The columns of a run created from ``event`` (what is unknown keeps the column's default)."""
+    fields = _run_fields(event, rank)
+    return {"created_at": event.created_at, "status_rank": rank, **{k: v for k, v in fields.items() if v is not None}}
+
+
 def run_upsert(*, event: providers.RunEvent, memo: ProcessingMemo | None = None) -> Run:
     with transaction.atomic(savepoint=False):
         repo = repository_ensure(event.repo, memo)
         pipeline = _locked_pipeline(repo, event.pipeline_name)
         rank = status_rank(event.status)
-        fields = {
-            "number": event.number,
-            "name": event.name,
-            "title": event.title,
-            "branch": event.branch,
-            "commit_sha": event.commit_sha,
-            "event": event.event,
-            "status": event.status,
-            "conclusion": event.conclusion[:40],
-            **_timing(event, rank),
-            "url": event.url,
-            "actor": event.actor,
-            "state_at": event.state_at,
-        }
-        run, created = _ensure_run(
-            pipeline,
-            event.run_id,
-            event.attempt,
-            {"created_at": event.created_at, "status_rank": rank, **{k: v for k, v in fields.items() if v is not None}},
-        )
+        fields = _run_fields(event, rank)
+        run, created = _ensure_run(pipeline, event.run_id, event.attempt, _new_run(event, rank))
         changed = created
         moved = created  # a new run, or one whose branch or creation time changed: the summaries are reordered
         previous_status = None if created else run.status
@@ -824,6 +829,12 @@ def _jobs_create(run: Run, events: list[providers.JobEvent]) -> None:
     ``_job_apply`` would write. Should one exist after all, it is left alone and updated as usual."""
     from pipelines.models import Job
 
+    Job.objects.bulk_create(_job_rows(run, events), ignore_conflicts=True)
+
+
+def _job_rows(run: Run, events: list[providers.JobEvent]) -> list:
+    from pipelines.models import Job
+
     rows, seen = [], set()
     for event in events:
         if event.job_id in seen:
@@ -847,7 +858,7 @@ def _jobs_create(run: Run, events: list[providers.JobEvent]) -> None:
                 **{k: v for k, v in fields.items() if v is not None},
             )
         )
-    Job.objects.bulk_create(rows, ignore_conflicts=True)
+    return rows
 
 
 def job_upsert(*, event: providers.JobEvent, memo: ProcessingMemo | None = None) -> Run:
@@ -898,6 +909,11 @@ def _pipeline_refresh(pipeline: Pipeline, run: Run, repo: Repository, *, moved: 
         branch, created = _get_or_create(Branch, {"pipeline": pipeline, "name": run.branch}, {"last_run": run})
         if not created and branch.last_run_id != run.pk:
             Branch.objects.filter(pk=branch.pk, last_run__created_at__lte=run.created_at).update(last_run=run)
+    _pipeline_summary_refresh(pipeline, repo)
+
+
+def _pipeline_summary_refresh(pipeline: Pipeline, repo: Repository) -> None:
+    """The pipeline's latest run, its default branch's latest run and its place in the attention order."""
     runs = Run.objects.filter(pipeline=pipeline).order_by("-created_at", "-attempt")
     last = runs.first()
     default_branch = repo.default_branch
@@ -1193,7 +1209,7 @@ def incident_from_event(
 HISTORY_OVERLAP = timedelta(hours=1)  # a reconcile reads a little before the last one began (clock skew)
 HISTORY_SEEN_KEEP = 20_000
 HISTORY_LOCK_SECONDS = 3600
-HISTORY_BATCH = 50  # changes applied per transaction
+HISTORY_BATCH = 100  # changes applied per transaction: a page of the provider's list
 
 
 @dataclass(frozen=True)
@@ -1299,6 +1315,110 @@ def _trim_seen(seen: dict) -> dict:
     return dict(newest)
 
 
+def runs_apply_read(events: Sequence[providers.RunEvent], memo: ProcessingMemo | None = None) -> int:
+    """Apply runs read from a provider's API, a page at a time (the history sync's write path); returns how
+    many runs were new.
+
+    Runs Bridge does not know yet are written with a few statements per page, whatever its size: the runs in
+    one INSERT, all their jobs in another, their commits in a third, then each branch's latest run and the
+    pipeline's summaries once. A run Bridge already knows (from a webhook, or an earlier read) goes through
+    ``run_upsert``, whose conditional update keeps a newer state and every field the API does not carry, so
+    the same run is one row whichever way it came first. Under each pipeline's lock (``_locked_pipeline``,
+    as the webhooks take it), so no delivery creates one of these runs in between. Call in a transaction.
+    """
+    from pipelines.models import Job
+
+    groups: dict[tuple[str, str, str], list[providers.RunEvent]] = {}
+    for event in events:
+        groups.setdefault((event.repo.provider, event.repo.slug, event.pipeline_name[:255]), []).append(event)
+    created = 0
+    for (_provider, _slug, name), group in groups.items():
+        repo = repository_ensure(group[0].repo, memo)
+        pipeline = _locked_pipeline(repo, name)
+        known = set(
+            Run.objects.filter(pipeline=pipeline, provider_id__in={e.run_id for e in group}).values_list(
+                "provider_id", "attempt"
+            )
+        )
+        fresh: list[providers.RunEvent] = []
+        again: list[providers.RunEvent] = []  # known runs, and a run listed twice (the list moved between pages)
+        for event in group:
+            key = (event.run_id, event.attempt)
+            (again if key in known else fresh).append(event)
+            known.add(key)
+        if fresh:
+            rows = [
+                Run(pipeline=pipeline, provider_id=e.run_id, attempt=e.attempt, **_new_run(e, status_rank(e.status)))
+                for e in fresh
+            ]
+            Run.objects.bulk_create(rows)
+            if any(row.pk is None for row in rows):  # a database that does not return the new ids
+                ids = {
+                    (p, a): pk
+                    for p, a, pk in Run.objects.filter(
+                        pipeline=pipeline, provider_id__in=[e.run_id for e in fresh]
+                    ).values_list("provider_id", "attempt", "pk")
+                }
+                for row in rows:
+                    row.pk = ids[(row.provider_id, row.attempt)]
+            Job.objects.bulk_create(
+                [job for row, e in zip(rows, fresh, strict=True) for job in _job_rows(row, e.jobs)],
+                ignore_conflicts=True,
+            )
+            _commits_store(repo, [(e.commit_sha, e.commit_at) for e in fresh if e.commit_sha and e.commit_at], memo)
+            _branches_refresh(pipeline, rows)
+            _pipeline_summary_refresh(pipeline, repo)
+            for row, e in zip(rows, fresh, strict=True):
+                failed = row.status == RunStatus.FAILED and row.branch and row.branch == repo.default_branch
+                if failed and not e.quiet:
+                    _notify_default_branch_failure(row, pipeline, repo)
+            created += len(rows)
+        for event in again:
+            run_upsert(event=event, memo=memo)
+    return created
+
+
+def _commits_store(repo: Repository, commits: list[tuple[str, datetime]], memo: ProcessingMemo | None) -> None:
+    """``_commit_store`` for many commits: one INSERT, and the deployments still waiting for one of them."""
+    found: dict[str, datetime] = {}
+    for sha, committed_at in commits:
+        sha = sha[:64]
+        if memo is not None and (repo.pk, sha) in memo.commits:
+            continue
+        found.setdefault(sha, committed_at)
+    if not found:
+        return
+    if memo is not None:
+        memo.commits.update((repo.pk, sha) for sha in found)
+    Commit.objects.bulk_create(
+        [Commit(repository=repo, sha=sha, committed_at=at) for sha, at in found.items()], ignore_conflicts=True
+    )
+    waiting = Deployment.objects.filter(repository=repo, commit_sha__in=list(found), commit_at__isnull=True)
+    for sha in set(waiting.values_list("commit_sha", flat=True)):
+        Deployment.objects.filter(repository=repo, commit_sha=sha, commit_at__isnull=True).update(commit_at=found[sha])
+
+
+def _branches_refresh(pipeline: Pipeline, runs: list[Run]) -> None:
+    """Each branch's latest run after ``runs`` were created: ``_pipeline_refresh``'s branch rows, for a page."""
+    newest: dict[str, Run] = {}
+    for run in runs:
+        if run.branch:
+            current = newest.get(run.branch)
+            if current is None or (run.created_at, run.attempt) > (current.created_at, current.attempt):
+                newest[run.branch] = run
+    if not newest:
+        return
+    existing = {b.name: b for b in Branch.objects.filter(pipeline=pipeline, name__in=list(newest))}
+    Branch.objects.bulk_create(
+        [Branch(pipeline=pipeline, name=name, last_run=run) for name, run in newest.items() if name not in existing],
+        ignore_conflicts=True,
+    )
+    for name, branch in existing.items():
+        run = newest[name]
+        if branch.last_run_id != run.pk:
+            Branch.objects.filter(pk=branch.pk, last_run__created_at__lte=run.created_at).update(last_run=run)
+
+
 def repository_history_sync(*, repository_id: int, http=None) -> HistoryResult:
     """Backfill (first time) or reconcile (later) one connected repository from its provider's API.
 
@@ -1360,13 +1480,24 @@ def repository_history_sync(*, repository_id: int, http=None) -> HistoryResult:
                 return HistoryResult(repo, HistoryState.FAILED, message=str(exc))
             if branch:
                 _state(default_branch=branch[:255])
-        unfinished = []
+        unfinished, first_page_from = [], None
         if repo.provider == Provider.GITHUB:
             unfinished = list(
                 Run.objects.filter(pipeline__repository=repo, status_rank__lt=2, created_at__gte=window_start)
                 .order_by("-created_at")
-                .values_list("provider_id", flat=True)[:50]
+                .values_list("provider_id", "created_at")[:50]
             )
+            if unfinished and not backfill:
+                first_page_from = (
+                    Run.objects.filter(pipeline__repository=repo)
+                    .order_by("-created_at")
+                    .values_list("created_at", flat=True)[history.PER_PAGE - 1 : history.PER_PAGE]
+                    .first()
+                )
+        # Deployments made by the CI change their run too (whose list is read every time); those made by other
+        # tools are looked for every PIPELINES_HISTORY_DEPLOYMENTS_SECONDS, remembered in the cache, not a row.
+        deployments_key = f"pipelines:history:deployments:{repo.pk}"
+        deployments_due = backfill or cache.get(deployments_key) is None
         reader = history.Reader(
             integration,
             repo.slug,
@@ -1377,6 +1508,9 @@ def repository_history_sync(*, repository_id: int, http=None) -> HistoryResult:
             seen=repo.history_seen,
             default_branch=repo.default_branch,
             unfinished=unfinished,
+            first_page_from=first_page_from,
+            deployments_due=deployments_due,
+            concurrency=settings.PIPELINES_HISTORY_CONCURRENCY,
             http=http,
         )
         seen = dict(repo.history_seen)
@@ -1388,11 +1522,15 @@ def repository_history_sync(*, repository_id: int, http=None) -> HistoryResult:
             # One transaction per batch of changes already read (no request is made inside it): a backfill of
             # thousands of runs commits a hundred times, not thousands, and holds each pipeline's lock briefly.
             nonlocal applied
+            events = [event for change in batch for event in change.events]
+            runs = [event for event in events if isinstance(event, providers.RunEvent)]
+            if backfill:
+                for event in runs:
+                    event.quiet = True  # months of old failures are no news to anyone
             with transaction.atomic():
-                for change in batch:
-                    for event in change.events:
-                        if backfill and isinstance(event, providers.RunEvent):
-                            event.quiet = True  # months of old failures are no news to anyone
+                runs_apply_read(runs, memo=memo)
+                for event in events:
+                    if not isinstance(event, providers.RunEvent):
                         apply_event(event, memo=memo)
             for change in batch:
                 seen[change.key] = change.version
@@ -1401,7 +1539,7 @@ def repository_history_sync(*, repository_id: int, http=None) -> HistoryResult:
 
         try:
             try:
-                for change in reader.changes():
+                for change in reader.changes_ahead():  # the next page is read while this one is written
                     batch.append(change)
                     if len(batch) >= HISTORY_BATCH:
                         _apply_batch()
@@ -1420,6 +1558,10 @@ def repository_history_sync(*, repository_id: int, http=None) -> HistoryResult:
         except (githost_errors.GitHostError, providers.PayloadError) as exc:
             _state(history_state=HistoryState.FAILED, history_error=str(exc)[:1000], history_seen=_trim_seen(seen))
             return HistoryResult(repo, HistoryState.FAILED, applied, reader.requests, str(exc))
+        finally:
+            reader.close()
+        if reader.deployments_read:
+            cache.set(deployments_key, 1, timeout=settings.PIPELINES_HISTORY_DEPLOYMENTS_SECONDS)
         changes: dict = {}
         if applied or reader.new_etags != repo.history_etags:
             changes.update(history_etags=reader.new_etags, history_seen=_trim_seen(seen), history_synced_at=started)

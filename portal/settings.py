@@ -486,9 +486,14 @@ CELERY_BEAT_SCHEDULE["pipelines-requeue-stale-deliveries"] = {
 }
 CELERY_BEAT_SCHEDULE["pipelines-prune-deliveries"] = {"task": "pipelines.tasks.prune_deliveries", "schedule": 86400.0}
 # History from GitHub's and GitLab's APIs: how far back connecting a repository reads, and how often the
-# reconcile asks what changed (one conditional request per list and repository when nothing did).
+# reconcile asks what changed (one conditional request per repository when nothing did).
 PIPELINES_BACKFILL_DAYS = env_int("PIPELINES_BACKFILL_DAYS", 90)
 PIPELINES_RECONCILE_SECONDS = env_int("PIPELINES_RECONCILE_SECONDS", 900)
+# A reconcile reads the deployments list when the runs (pipelines) list changed, and at least this often: for
+# deployments made by tools other than the CI, whose lost webhook no run change reveals.
+PIPELINES_HISTORY_DEPLOYMENTS_SECONDS = env_int("PIPELINES_HISTORY_DEPLOYMENTS_SECONDS", 6 * 3600)
+# Requests at a time for the details of a page (a run's jobs); 1 follows GitHub's advice to the letter.
+PIPELINES_HISTORY_CONCURRENCY = env_int("PIPELINES_HISTORY_CONCURRENCY", 4)
 CELERY_BEAT_SCHEDULE["pipelines-reconcile-history"] = {
     "task": "pipelines.tasks.reconcile_history",
     "schedule": float(PIPELINES_RECONCILE_SECONDS),

@@ -252,7 +252,8 @@ class HostResponse:
 
 
 class GitHostClient:
-    """See the module docstring. One per thread (sessions are not shared between threads)."""
+    """See the module docstring. Several threads may share one client: each gets its own session (keep-alive
+    connections are not shared between threads), and rate limits are shared by all."""
 
     def __init__(
         self,
@@ -270,7 +271,7 @@ class GitHostClient:
         self.deadline = deadline or float(_setting("GIT_HTTP_DEADLINE", 60))
         self.max_rate_wait = float(_setting("GIT_HTTP_MAX_RATE_WAIT", 10) if max_rate_wait is None else max_rate_wait)
         self.sleep = sleep
-        self._sessions: dict[Integration, requests.Session] = {}
+        self._local = threading.local()  # this thread's sessions: {integration: requests.Session}
 
     # -- checks --
 
@@ -299,14 +300,17 @@ class GitHostClient:
         return integration
 
     def _session(self, integration: Integration) -> requests.Session:
-        session = self._sessions.get(integration)
+        sessions = getattr(self._local, "sessions", None)
+        if sessions is None:
+            sessions = self._local.sessions = {}
+        session = sessions.get(integration)
         if session is None:
             session = requests.Session()
             session.trust_env = False  # no proxies, .netrc or CA bundles from the environment
             adapter = _Adapter(integration)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
-            self._sessions[integration] = session
+            sessions[integration] = session
         return session
 
     def auth_headers(self, integration: Integration, url: str) -> dict[str, str]:

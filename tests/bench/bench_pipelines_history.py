@@ -5,7 +5,8 @@ tests/fixtures/githosts/pipelines_github.json) serves one repository with ``--ru
 five jobs each, in a separate process so the server does not share this process's interpreter.
 Then it measures, and prints with their budgets (issue 21):
 
-1. the backfill of all runs with their jobs (one list request per 100 runs, one jobs request per run);
+1. the backfill of all runs with their jobs (one list request per 100 runs, one jobs request per run), with the
+   CPU time it took in Bridge's process and in the fixture server's (figures a busy machine changes less);
 2. a reconcile with nothing new: its requests and the rows it wrote.
 
 Use a scratch database (it deletes the benchmark repository's runs): ``DATABASE_URL=postgres://…/scratch``,
@@ -37,8 +38,9 @@ def serve(conn, root: str, runs: int) -> None:
     api.rate_limit = api._remaining = 15000
     api.ci_history(SLUG, runs=runs, deployments=True, newest_ago=__import__("datetime").timedelta(minutes=5))
     conn.send({"api_url": api.api_url, "host": git.host, "web": git.base_url})
+    serving = time.process_time()
     conn.recv()  # until the benchmark is done
-    conn.send(len(api.requests))
+    conn.send({"requests": len(api.requests), "cpu": time.process_time() - serving})
     api.stop()
     git.stop()
 
@@ -68,6 +70,7 @@ def main() -> None:
             ]
         )
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+        os.environ["DEBUG"] = "0"  # as in production: no query log kept in memory (bench_pipelines.py does the same)
         import django
 
         django.setup()
@@ -91,7 +94,7 @@ def main() -> None:
             provider="github", slug=SLUG, url=f"{hosts['web']}/{SLUG}", history_connected=True, history_days=90
         )
 
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         if args.profile:
             import cProfile
             import pstats
@@ -101,10 +104,11 @@ def main() -> None:
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
         else:
             result = services.repository_history_sync(repository_id=repo.pk)
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         runs = Run.objects.filter(pipeline__repository=repo).count()
         jobs = Job.objects.filter(run__pipeline__repository=repo).count()
         line("backfill: time", f"{elapsed:.1f} s ({runs / elapsed:.0f} runs/s)", "budget ≤ 30 s")
+        line("backfill: CPU time of Bridge's process (all threads)", f"{cpu:.1f} s")
         line("backfill: runs, jobs stored", f"{runs:,}, {jobs:,}")
         line(
             "backfill: requests",
@@ -125,7 +129,9 @@ def main() -> None:
         line("reconcile, nothing new: requests", f"{again.requests} (304s)", "budget ≤ 1 per repository")
         line("reconcile, nothing new: rows written", f"{len(writes)}", "budget 0")
         parent.send("done")
-        parent.recv()
+        served = parent.recv()
+        line("fixture server: CPU time while serving (its process)", f"{served['cpu']:.1f} s")
+        line("load average (1, 5, 15 min) at the end", ", ".join(f"{x:.2f}" for x in os.getloadavg()))
         server.join(timeout=10)
 
 
