@@ -65,6 +65,10 @@ def _parse_sources(sources: list[_Source], result: ImportResult, *, follow_locat
     existing = batch.existing
     queue = deque(sources)
     items: list[tuple] = []  # documents waiting to be looked up; batches span sources
+    # What these sources wrote last time, in one query: an unchanged document is found there, so a
+    # re-import that changes nothing asks nothing more. Other refs are looked up a batch at a time.
+    existing.update(_fetch_existing(sources=[source.key for source in sources]))
+    looked_up.update(existing)
 
     def problem(source: _Source, index: int, doc, exc: Invalid) -> None:
         guess = _guess_ref(doc)

@@ -16,6 +16,7 @@ from catalog.services.common import (
     ImportResult,
     _Batch,
     _chunks,
+    _entity_rows,
     _ids_by_ref,
     _Parsed,
     _Stored,
@@ -29,16 +30,19 @@ from catalog.services.scorecards import _rescore_on_commit
 from portal.permissions import is_platform_admin
 from portal.services import audit_record
 
+_STORED_COLUMNS = ("ref_key", "id", "fingerprint", "orphaned", "owner_ref", "source")
 
-def _fetch_existing(keys) -> dict[str, _Stored]:
-    """ref -> what an import needs to know of the stored entities among ``keys``."""
-    wanted = set(keys)
-    if not wanted:
-        return {}
-    columns = ("ref_key", "id", "fingerprint", "orphaned", "owner_ref", "source")
+
+def _fetch_existing(keys=(), *, sources=()) -> dict[str, _Stored]:
+    """ref -> what an import needs to know of the stored entities among ``keys`` or written by ``sources``.
+
+    ``sources``: an import asks once for everything its sources wrote last time, so re-importing
+    them unchanged needs no other lookup. On PostgreSQL each question is one query whatever its
+    size (an array parameter, not thousands of placeholders).
+    """
     existing: dict[str, _Stored] = {}
-    for chunk in _chunks(sorted(wanted)):
-        for row in Entity.objects.filter(ref_key__in=chunk).values_list(*columns):
+    for column, values in (("ref_key", keys), ("source", sources)):
+        for row in _entity_rows(column, values, _STORED_COLUMNS):
             existing[row[0]] = _Stored(*row[1:])
     return existing
 
