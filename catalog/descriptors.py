@@ -6,6 +6,7 @@ Pure functions, no database: ``catalog.services`` reads files, calls
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -238,6 +239,18 @@ def ref_key(kind: str, namespace: str, name: str) -> str:
 
 def parse_ref(value, *, default_kind: str | None, default_namespace: str) -> str:
     """``[kind:][namespace/]name`` -> ``kind:namespace/name`` in lower case, or raise ValueError."""
+    if isinstance(value, str):
+        return _parse_text_ref(value, default_kind, default_namespace)
+    return _parse_ref(value, default_kind, default_namespace)
+
+
+@functools.lru_cache(maxsize=65536)
+def _parse_text_ref(value: str, default_kind: str | None, default_namespace: str) -> str:
+    """Text references repeat (an import names the same few owners and systems thousands of times)."""
+    return _parse_ref(value, default_kind, default_namespace)
+
+
+def _parse_ref(value, default_kind: str | None, default_namespace: str) -> str:
     if isinstance(value, dict):  # the compound form {kind, namespace, name}
         kind = value.get("kind") or default_kind
         namespace = value.get("namespace") or default_namespace

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import orjson
 from django.db import connection
 from django.db.models import JSONField
 from django.utils import timezone
@@ -232,6 +233,15 @@ def _insert_entities(items: list[_Parsed], now) -> dict[str, int]:
         columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
         with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:  # noqa: S608 - model names
             for item in items:
-                row = {**_row(item, now), "created_at": now, "id": ids[item.descriptor.ref_key]}
-                copy.write_row([json.dumps(row[n]) if n in json_fields else row.get(n) for n in names])
+                row = _row(item, now)
+                row["created_at"], row["id"] = now, ids[item.descriptor.ref_key]
+                copy.write_row([_json(row[n]) if n in json_fields else row.get(n) for n in names])
     return ids
+
+
+def _json(value) -> str:
+    """JSON for a jsonb column, as ``json.dumps`` writes it for these values (orjson: several times faster)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:  # what orjson refuses (an integer too large for 64 bits, say): the standard library
+        return json.dumps(value)
