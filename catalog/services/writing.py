@@ -232,10 +232,14 @@ def _insert_entities(items: list[_Parsed], now) -> dict[str, int]:
             ids[item.descriptor.ref_key] = pk
         columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
         with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:  # noqa: S608 - model names
+            json_at = [i for i, n in enumerate(names) if n in json_fields]
             for item in items:
                 row = _row(item, now)
                 row["created_at"], row["id"] = now, ids[item.descriptor.ref_key]
-                copy.write_row([_json(row[n]) if n in json_fields else row.get(n) for n in names])
+                values = [row[n] for n in names]
+                for i in json_at:
+                    values[i] = _json(values[i])
+                copy.write_row(values)
     return ids
 
 
