@@ -6,8 +6,9 @@ Pure functions, no database: ``catalog.services`` reads files, calls
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import yaml
@@ -238,6 +239,18 @@ def ref_key(kind: str, namespace: str, name: str) -> str:
 
 def parse_ref(value, *, default_kind: str | None, default_namespace: str) -> str:
     """``[kind:][namespace/]name`` -> ``kind:namespace/name`` in lower case, or raise ValueError."""
+    if isinstance(value, str):
+        return _parse_text_ref(value, default_kind, default_namespace)
+    return _parse_ref(value, default_kind, default_namespace)
+
+
+@functools.lru_cache(maxsize=65536)
+def _parse_text_ref(value: str, default_kind: str | None, default_namespace: str) -> str:
+    """Text references repeat (an import names the same few owners and systems thousands of times)."""
+    return _parse_ref(value, default_kind, default_namespace)
+
+
+def _parse_ref(value, default_kind: str | None, default_namespace: str) -> str:
     if isinstance(value, dict):  # the compound form {kind, namespace, name}
         kind = value.get("kind") or default_kind
         namespace = value.get("namespace") or default_namespace
@@ -488,12 +501,27 @@ def _fast_batch(parts: list[str], *, separated: bool) -> list | None:
     return value if all(d is None or isinstance(d, dict) for d in value) else None
 
 
-def iter_documents(text: str, *, file: str, problems: list[Problem]) -> Iterator[tuple[int, object, str]]:
+class _Unchanged:
+    def __repr__(self) -> str:
+        return "UNCHANGED"
+
+
+UNCHANGED = _Unchanged()
+"""Yielded by ``iter_documents`` instead of the data of a document its ``skip`` recognised (not parsed)."""
+
+
+def iter_documents(
+    text: str, *, file: str, problems: list[Problem], skip: Callable[[str], bool] | None = None
+) -> Iterator[tuple[int, object, str]]:
     """The documents of a multi-document YAML text as (number from 1, data, its raw text), lazily.
 
     Documents are parsed a batch at a time, so a file of 10,000 entities never
     exists as 10,000 dicts at once. YAML aliases are refused (see ``portal.safe_yaml``).
     A syntax error stops there, with a problem (added to ``problems``) saying where.
+
+    ``skip(raw text)``: documents it says are known already (an import's unchanged ones, by
+    fingerprint) are not parsed; they come as ``UNCHANGED``. Only the fast path skips: text that
+    goes the PyYAML way is parsed whole, as before.
     """
     done = 0
     if safe_yaml.yaml_rs is not None:
@@ -503,13 +531,19 @@ def iter_documents(text: str, *, file: str, problems: list[Problem]) -> Iterator
             parts = parts[1:]  # what comes before the first --- is not a document
         for first in range(0, len(parts), DOCUMENT_BATCH):
             batch = parts[first : first + DOCUMENT_BATCH]
-            values = _fast_batch(batch, separated=starts_with_separator or first > 0)
+            wanted = [i for i, part in enumerate(batch) if skip is None or not skip(part)]
+            values: list | None = []
+            if wanted:
+                separated = starts_with_separator or first + wanted[0] > 0
+                values = _fast_batch([batch[i] for i in wanted], separated=separated)
             if values is None:
                 break
-            for index, (doc, part) in enumerate(zip(values, batch, strict=True), start=first + 1):
-                done = index
+            docs = dict(zip(wanted, values, strict=True))
+            for offset, part in enumerate(batch):
+                done = first + offset + 1
+                doc = docs.get(offset, UNCHANGED)
                 if doc is not None:
-                    yield index, doc, part
+                    yield done, doc, part
         else:
             return
     index = 0

@@ -13,7 +13,11 @@ from catalog.services.common import CHUNK, _batches, entity_ref
 
 
 def _copy_line(row: tuple) -> str:
-    return "\t".join(r"\N" if value is None else str(value) for value in row) + "\n"
+    """One row in COPY's text format; only the two ids may be NULL (a reference not resolved yet)."""
+    origin, source_ref, source_id, type_, target_ref, target_id = row
+    source_id = r"\N" if source_id is None else source_id
+    target_id = r"\N" if target_id is None else target_id
+    return f"{origin}\t{source_ref}\t{source_id}\t{type_}\t{target_ref}\t{target_id}\n"
 
 
 def _insert_relations(rows: Iterable[tuple]) -> None:

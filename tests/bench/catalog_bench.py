@@ -100,6 +100,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=200)
     parser.add_argument("--keep", action="store_true", help="leave the catalog in the database afterwards")
     parser.add_argument("--skip-import", action="store_true", help="time the reads of the catalog already there")
+    parser.add_argument("--import-only", action="store_true", help="time the import and the re-import, then stop")
     args = parser.parse_args()
     n = args.components
 
@@ -144,6 +145,10 @@ def main() -> None:
             again = services.catalog_import_paths(paths=files, restrict_to_roots=False)
             line(f"re-import unchanged ({total:,} entities)", f"{time.perf_counter() - start:.2f} s")
             assert not again.created and not again.updated, again.summary()
+            load = " ".join(Path("/proc/loadavg").read_text().split()[:3]) if Path("/proc/loadavg").exists() else "?"
+            line("load average after the re-import", load)
+            if args.import_only:
+                return
 
     if connection.vendor == "postgresql":
         # What autovacuum does shortly after a large import: keeps index-only counts index-only.

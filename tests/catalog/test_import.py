@@ -460,6 +460,43 @@ def test_the_same_entity_twice_in_one_import_keeps_the_first_and_reports_the_lat
     assert problem.document == 2 and "appears twice" in problem.reason
 
 
+def test_a_changed_copy_before_the_unchanged_one_still_wins_as_the_first(import_text):
+    # The unchanged copy is recognised by its text without being parsed; the first copy still wins.
+    other = "apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata: {name: other}\nspec: {type: team}\n"
+    twin = "apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata: {name: twin, title: %s}\nspec: {type: team}\n"
+    import_text(f"{other}---\n{twin % 'Original'}")
+    result = import_text(f"{other}---\n{twin % 'Edited'}---\n{twin % 'Original'}")
+    assert result.updated == ["group:default/twin"]
+    assert entity("group:default/twin").title == "Edited"
+    (problem,) = result.problems
+    assert problem.document == 3 and "appears twice" in problem.reason and "first in document 2" in problem.reason
+
+
+def test_re_importing_a_location_unchanged_still_follows_its_targets(repo, platform_admin):
+    services.catalog_import_paths(paths=[str(repo / "locations" / "all.yaml")], actor=platform_admin)
+    result = services.catalog_import_paths(paths=[str(repo / "locations" / "all.yaml")], actor=platform_admin)
+    assert (result.problems, result.created, result.updated, result.orphaned) == ([], [], [], [])
+    assert result.unchanged == 4
+    assert len(result.files) > 1
+
+
+def test_one_document_changed_in_a_large_file_updates_only_that_entity(import_text):
+    docs = [
+        f"apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata: {{name: team-{i}}}\nspec: {{type: team}}"
+        for i in range(1500)
+    ]
+    import_text("\n---\n".join(docs))
+    docs[1200] = docs[1200].replace("{name: team-1200}", "{name: team-1200, title: Renamed}")
+    result = import_text("\n---\n".join(docs))
+    assert (result.created, result.updated, result.orphaned, result.unchanged) == (
+        [],
+        ["group:default/team-1200"],
+        [],
+        1499,
+    )
+    assert entity("group:default/team-1200").title == "Renamed"
+
+
 def test_text_over_the_upload_limit_is_refused(settings):
     settings.CATALOG_UPLOAD_MAX_BYTES = 100
     with pytest.raises(services.ServiceError, match="larger than the limit"):
