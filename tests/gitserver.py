@@ -55,6 +55,7 @@ class GitServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # keep-alive: the body must not wait for the delayed ACK (40 ms)
 
             def log_message(self, *args):
                 pass

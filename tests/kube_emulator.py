@@ -126,6 +126,7 @@ class KubeEmulator:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # keep-alive: the body must not wait for the delayed ACK (40 ms)
 
             def log_message(self, *args):  # quiet
                 pass
