@@ -180,10 +180,12 @@ def _entity_rows(column: str, values: Iterable[str], columns: tuple[str, ...]):
     if not values:
         return
     if connection.vendor == "postgresql":
-        names = ", ".join(connection.ops.quote_name(c) for c in columns)
+        quote = connection.ops.quote_name
+        names = ", ".join(quote(c) for c in columns)
+        table, where = quote(Entity._meta.db_table), quote(column)
         with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT {names} FROM {Entity._meta.db_table} WHERE {column} = ANY(%s)",  # noqa: S608 - our names
+                f"SELECT {names} FROM {table} WHERE {where} = ANY(%s)",  # noqa: S608  # nosec B608: quoted model columns
                 [values],
             )
             yield from cursor.fetchall()
