@@ -30,7 +30,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -42,6 +41,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+
+from tests.bench.ports import free_port, wait_port  # noqa: E402
 
 
 def main() -> int:
@@ -186,7 +187,7 @@ def _run(args) -> int:
 
     web = None
     if args.http:
-        port = _free_port()
+        port = free_port()
         db = connection.settings_dict
         url = (
             f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
@@ -201,7 +202,7 @@ def _run(args) -> int:
              "--threads", str(args.threads), "-b", f"127.0.0.1:{port}", "--log-level", "warning"],
             cwd=ROOT, env=env,
         )  # fmt: skip
-        _wait_port(port)
+        wait_port(port)
         web.port = port
     try:
         return _measure(args, bodies, send, burst, web, token)
@@ -224,22 +225,6 @@ def _post_once(port: int, body: str, token: str) -> None:
         conn.getresponse().read()
     finally:
         conn.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_port(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.2)
-    raise RuntimeError("gunicorn did not start")
 
 
 def _measure(args, bodies, send, burst, web, token) -> int:

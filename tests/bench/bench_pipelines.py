@@ -27,7 +27,6 @@ import json
 import os
 import random
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -54,23 +53,8 @@ from django.utils import timezone  # noqa: E402
 from catalog.models import Entity  # noqa: E402
 from pipelines import selectors, services  # noqa: E402
 from pipelines.models import Delivery, Deployment, Incident, Integration, Job, Pipeline, Repository, Run  # noqa: E402
+from tests.bench.ports import free_port, wait_port  # noqa: E402
 from tests.pipelines import payloads  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.2)
-    raise RuntimeError("gunicorn did not start")
 
 
 def build_deliveries(secret: str, runs: int, seed: int = 1) -> tuple[list[tuple[dict, bytes]], int]:
