@@ -1,7 +1,9 @@
-"""Sessions are recorded at sign-in, so that losing a role or being deactivated can end them all."""
+"""Sessions are recorded at sign-in, so that losing a role or being deactivated can end them all;
+a lock-out is recorded as a refused sign-in."""
 
 import time
 
+from axes.signals import user_locked_out
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.db.models.signals import m2m_changed, post_save, pre_save
@@ -31,6 +33,13 @@ def remember_session(sender, request, user, **kwargs):
         method=getattr(request, "_bridge_sign_in_method", "password"),
         ip_address=client_ip(request),
     )
+
+
+@receiver(user_locked_out, dispatch_uid="accounts-locked-out")
+def locked_out(sender, request, username, ip_address, **kwargs):
+    """django-axes locked this (username, address) pair, or refused it while locked: say so in the audit
+    log, where the wrong passwords alone read as ``auth.login_failed``."""
+    services.sign_in_refused(reason="locked_out", request=request, username=str(username or ""))
 
 
 @receiver(user_logged_out, dispatch_uid="accounts-session-end")

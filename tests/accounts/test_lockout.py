@@ -75,3 +75,16 @@ def test_many_addresses_guessing_one_username_are_slowed_but_alices_own_browser_
     assert AuditEvent.objects.filter(action="auth.login_refused", changes__reason="username_delay").exists()
     response = _sign_in(own_browser, password=PASSWORD, forwarded_for="192.0.2.10")  # from a café, her own laptop
     assert response.status_code == 302 and response.url == reverse("home")
+
+
+def test_the_audit_log_says_a_sign_in_was_refused_because_of_a_lock_out(client, settings, alice):
+    settings.TRUSTED_PROXY_COUNT = 1
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        _sign_in(client, password="guess-Tr0ub4dor", forwarded_for=ATTACKER)
+    refused = AuditEvent.objects.get(action="auth.login_refused")
+    assert refused.changes == {"reason": "locked_out", "username": "alice"}
+    assert refused.ip_address == ATTACKER
+    assert _sign_in(client, password=PASSWORD, forwarded_for=ATTACKER).status_code == 429
+    locked = AuditEvent.objects.filter(action="auth.login_refused", changes__reason="locked_out")
+    assert locked.count() == 2  # the lock itself, then the right password refused while locked
+    assert not any("Tr0ub4dor" in str(event.changes) or PASSWORD in str(event.changes) for event in locked)

@@ -56,6 +56,25 @@ def test_the_first_sign_in_creates_the_account_with_its_profile_roles_and_team(o
     assert AuditEvent.objects.filter(action="auth.team.add", changes__team="group:default/payments").exists()
 
 
+def test_a_catalog_group_named_like_the_providers_group_is_the_persons_team_without_an_annotation(
+    oidc_settings, browser
+):
+    from catalog import services
+
+    services.catalog_import_text(
+        text="apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata: {name: eng-payments}\nspec: {type: team}\n"
+        "---\napiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata: {name: eng-search}\nspec: {type: team}\n"
+        "---\napiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: ledger}\n"
+        "spec: {type: service, lifecycle: production, owner: eng-payments}\n",
+        name="teams",
+    )
+    assert browser.sign_in().status_code == 302
+    alice = get_user_model().objects.get(username="alice")
+    assert _teams(alice) == {"group:default/eng-payments"}  # not eng-search, a group she is not in
+    assert "ledger" in browser.client.get(reverse("home")).content.decode()
+    assert AuditEvent.objects.filter(action="auth.team.add", changes__team="group:default/eng-payments").exists()
+
+
 def test_removed_from_eng_payments_at_the_provider_alice_loses_team_approver_tokens_and_sessions(
     oidc_settings, provider, browser, payments_team, client
 ):
