@@ -345,6 +345,29 @@ def cleanup_run_files(run: Run, *, keep_plan: bool = False) -> None:
         (workdir / terraform.PLAN_FILE).unlink(missing_ok=True)
 
 
+def remove_secrets_left_by(run: Run) -> bool:
+    """Remove what a run whose worker was killed left holding secrets, if it was the request's last run.
+
+    Its worker never got to ``cleanup_run_files``. Nothing is removed while the request has a
+    later run, or one queued or running: that run uses the same variables file and plan.
+    """
+    from provisioning.models import RunStatus
+
+    latest = run.request.runs.order_by("-created_at", "-pk").only("pk", "status").first()
+    if latest is None or latest.pk != run.pk or latest.status in (RunStatus.QUEUED, RunStatus.RUNNING):
+        return False
+    cleanup_run_files(run, keep_plan=run.kind == RunKind.PLAN and latest.status == RunStatus.SUCCEEDED)
+    return True
+
+
+def remove_secrets_left_on_this_host(run_id: int) -> str:
+    """The reaper failed this run elsewhere: remove its secrets here, where its working directory is."""
+    run = Run.objects.select_related("request").filter(pk=run_id).first()
+    if run is None or run.host != this_host():
+        return "skipped: not a run of this host"
+    return "removed" if remove_secrets_left_by(run) else "skipped: another run uses its working directory"
+
+
 def interrupted_reason(run: Run, *, on_host: bool) -> str:
     """What happened to a run whose Terraform was lost with its worker, and what to do next."""
     what = run.get_kind_display().lower()
@@ -673,7 +696,10 @@ def workdirs_cleanup() -> dict[str, int]:
             remove_environment_files(request)
             counts["removed"] += 1
         elif not busy and (path / terraform.VARS_FILE).exists():
-            (path / terraform.VARS_FILE).unlink(missing_ok=True)
+            # Left by a run whose worker was killed: remove its plan and step files too.
+            latest = max(request.runs.all(), key=lambda r: (r.created_at, r.pk), default=None)
+            if latest is None or not remove_secrets_left_by(latest):
+                (path / terraform.VARS_FILE).unlink(missing_ok=True)
             counts["variables"] += 1
     return counts
 

@@ -1,12 +1,16 @@
 """Celery entry points for Terraform runs. They take ids and call ``runs``/``services``."""
 
+import logging
 import socket
 
 from celery import shared_task
-from celery.signals import celeryd_after_setup
+from celery.signals import celeryd_after_setup, worker_ready
 from django.conf import settings
+from django.db import connections
 
 from provisioning import runs, services
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(
@@ -24,6 +28,27 @@ def consume_this_hosts_queue(sender, instance, **kwargs) -> None:
     """Every worker also consumes its host's queue: a run whose worker died is taken over there,
     where its working directory and its Terraform process are."""
     instance.app.amqp.queues.select_add(services.host_queue(socket.gethostname()))
+
+
+@worker_ready.connect
+def remove_leftover_secrets_at_start(sender=None, **kwargs) -> None:
+    """A worker killed mid-run leaves its variables file (and plan) behind: a worker starting on
+    the host removes those of every request no run is working for, before the hourly cleanup."""
+    try:
+        counts = runs.workdirs_cleanup()
+    except Exception:
+        logger.exception("the working directories could not be cleaned up at worker start")
+        return
+    finally:
+        connections.close_all()  # the pool forks from this process: no connection to share
+    if counts["variables"]:
+        logger.info("removed %s variables files left by runs that ended without their worker", counts["variables"])
+
+
+@shared_task(name="provisioning.remove_run_secrets", acks_late=True, soft_time_limit=60, time_limit=90)
+def remove_run_secrets(run_id: int) -> str:
+    """Sent to the queue of the host of a run the reaper failed: remove the secrets it left there."""
+    return runs.remove_secrets_left_on_this_host(run_id)
 
 
 @shared_task(
@@ -50,7 +75,8 @@ def relay_queued_runs() -> int:
 
 @shared_task(name="provisioning.sweep_environments", acks_late=True, soft_time_limit=600, time_limit=660)
 def sweep_environments() -> dict:
-    """Expiry warnings (24 h and 1 h before) and destroys of expired environments."""
+    """One expiry warning per environment (at 10 % of its lifetime before the end, at most 24 h before),
+    and destroys of expired environments."""
     return services.environments_sweep()
 
 

@@ -129,6 +129,14 @@ def _enqueue_supervision(run: Run) -> None:
     transaction.on_commit(lambda: run_dispatch_takeover(run_id=run_id))
 
 
+def _enqueue_secret_removal(run: Run) -> None:
+    """Ask a worker on the run's host to remove the secrets the run left there, once the transaction commits."""
+    from provisioning.services.runs import run_dispatch_secret_removal
+
+    run_id = run.pk
+    transaction.on_commit(lambda: run_dispatch_secret_removal(run_id=run_id))
+
+
 def _new_run(request: EnvironmentRequest, kind: str) -> Run:
     run = Run.objects.create(request=request, kind=kind)
     _enqueue_run(run)

@@ -271,7 +271,28 @@ def runs_reap_dead(*, now=None) -> int:
         who = f"No worker on {run.host} took the run over. " if run.host else ""
         if run_fail(run_id=run.pk, reason=who + execution.interrupted_reason(run, on_host=False)):
             acted += 1
+            # Its worker never removed the variables file: do it now, not at the hourly cleanup.
+            if run.host == execution.this_host():
+                execution.remove_secrets_left_by(run)
+            elif run.host:
+                _common._enqueue_secret_removal(run)  # looked up there, so tests can replace it
     return acted
+
+
+def run_dispatch_secret_removal(*, run_id: int) -> bool:
+    """Ask a worker on the run's host to remove the secrets the run left; if none is reachable, a
+    worker starting there removes them (``provisioning.tasks``), or the hourly cleanup does."""
+    from provisioning import tasks
+
+    run = Run.objects.filter(pk=run_id).only("host").first()
+    if run is None:
+        return False
+    try:
+        tasks.remove_run_secrets.apply_async(args=[run_id], queue=host_queue(run.host), retry_policy=PUBLISH_RETRY)
+    except Exception:
+        logger.warning("the secrets of run %s could not be removed on %s now", run_id, run.host, exc_info=True)
+        return False
+    return True
 
 
 def log_append(*, run_id: int, first_number: int, lines: list[str], cursor: dict | None = None) -> int:

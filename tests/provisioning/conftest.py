@@ -22,9 +22,11 @@ def _work_dir(settings, tmp_path):
 
 @pytest.fixture
 def takeovers(monkeypatch):
-    """Run ids whose takeover was asked for (a worker on their host would get them); no message is sent."""
+    """Run ids whose takeover was asked for (a worker on their host would get them); no message is sent,
+    nor the request to remove the secrets of a run failed on another host."""
     ids: list[int] = []
     monkeypatch.setattr(services_common, "_enqueue_supervision", lambda run: ids.append(run.pk))
+    monkeypatch.setattr(services_common, "_enqueue_secret_removal", lambda run: None)
     return ids
 
 

@@ -16,7 +16,7 @@ import pytest
 from django.conf import settings
 from django.urls import reverse
 
-from provisioning import runs, services
+from provisioning import runs, services, terraform
 from provisioning.models import EnvironmentRequest, RequestState, Run, RunKind, RunLogLine, RunStatus
 from tests.provisioning.conftest import submit
 from tests.worker import CeleryWorker, RedisServer, celery_broker, wait_for
@@ -198,6 +198,7 @@ def test_terraform_outlives_a_worker_killed_during_an_apply_and_its_outcome_is_r
     assert "takes the run over" in log and "Following `terraform apply" in log and "Apply complete!" in log
     assert log.count("$ terraform apply") == 1  # Terraform was not started a second time
     assert _state_outputs(active)["half"]["value"] == 1
+    assert not (runs.working_dir(active) / terraform.VARS_FILE).exists()
 
 
 def _state_outputs(request) -> dict:

@@ -265,6 +265,58 @@ def test_an_apply_whose_terraform_was_killed_with_its_worker_says_the_state_may_
     assert not step.exists() and not (runs.working_dir(request) / terraform.VARS_FILE).exists()
 
 
+def _killed_mid_apply(request, host: str) -> Run:
+    """The apply of ``request`` was claimed on ``host`` and its worker was killed after writing the secrets."""
+    run = services.run_claim(run_id=request.runs.get(kind=RunKind.APPLY).pk, worker=f"{host}:999999", host=host)
+    terraform.write_private(
+        runs.working_dir(request) / terraform.VARS_FILE, json.dumps({"db_password": "hunter2-correct-horse"})
+    )
+    runs.run_dir(run).mkdir(parents=True)
+    (runs.run_dir(run) / "01-apply.out").write_text("Acquiring state lock. This may take a few moments...\n")
+    return run
+
+
+def test_a_run_the_reaper_fails_on_this_host_leaves_no_secret_on_disk(test_templates, developer, takeovers, enqueued):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    request = submit(developer, test_templates["secret-input"], name="reaped", db_password="hunter2-correct-horse")
+    assert run_queued(request) == ["succeeded"]  # plan, auto-approved: the apply is queued
+    workdir = runs.working_dir(request)
+    assert (workdir / terraform.PLAN_FILE).exists()
+    run = _killed_mid_apply(request, runs.this_host())
+    for _ in range(2):  # a worker on this host is asked to take over; none does
+        Run.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=10))
+        assert services.runs_reap_dead() == 1
+    request.refresh_from_db()
+    assert request.state == RequestState.FAILED
+    assert not (workdir / terraform.VARS_FILE).exists()
+    assert not (workdir / terraform.PLAN_FILE).exists() and not runs.run_dir(run).exists()
+
+
+def test_a_worker_starting_removes_the_secrets_of_runs_killed_with_their_worker_but_not_of_running_ones(
+    test_templates, developer, takeovers, enqueued
+):
+    from provisioning import tasks
+
+    killed = submit(developer, test_templates["secret-input"], name="killed", db_password="hunter2-correct-horse")
+    run_queued(killed)
+    run = _killed_mid_apply(killed, "elsewhere")
+    # The reaper, on another host, failed the run; the message asking this host to clean up was lost.
+    services.run_fail(run_id=run.pk, reason="Interrupted: state may be incomplete.")
+    assert runs.remove_secrets_left_on_this_host(run.pk).startswith("skipped")  # not this host's run
+    Run.objects.filter(pk=run.pk).update(host=runs.this_host())
+    running = submit(developer, test_templates["secret-input"], name="running", db_password="hunter2-correct-horse")
+    run_queued(running)
+    _killed_mid_apply(running, runs.this_host())  # still running: its worker may be alive, or taken over
+    tasks.remove_leftover_secrets_at_start(sender=None)
+    assert not (runs.working_dir(killed) / terraform.VARS_FILE).exists()
+    assert not (runs.working_dir(killed) / terraform.PLAN_FILE).exists()
+    assert (runs.working_dir(running) / terraform.VARS_FILE).exists()
+    assert (runs.working_dir(running) / terraform.PLAN_FILE).exists()
+
+
 def test_the_soft_time_limit_stops_terraform_and_fails_the_run_with_a_clear_reason(
     test_templates, developer, enqueued, settings
 ):
@@ -320,6 +372,30 @@ def test_on_postgresql_the_state_lives_in_a_schema_per_environment(shipped_templ
     assert json.loads(data)["outputs"]["url"]["value"].startswith("https://checkout-"), data
     for run in request.runs.all():
         assert "conn_str" not in run.command and "postgres://" not in log_of(run)
+
+
+@pytest.mark.skipif(
+    not __import__("django.conf").conf.settings.DATABASE_IS_POSTGRES, reason="the pg backend needs PostgreSQL"
+)
+def test_on_postgresql_destroying_an_environment_drops_its_state_schema(shipped_templates, developer, enqueued):
+    from django.db import connection
+
+    def schema_exists(name: str) -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM information_schema.schemata WHERE schema_name = %s", [name])
+            return cursor.fetchone() is not None
+
+    request = submit(developer, shipped_templates["preview"], name="pg-gone", app="checkout")
+    run_queued(request)
+    run_queued(request)
+    assert request.state == RequestState.ACTIVE, request.failure_reason
+    schema = runs.state_schema(request)
+    assert schema_exists(schema)
+    services.request_destroy(user=developer, request_id=request.pk, confirm="pg-gone")
+    assert run_queued(request) == ["succeeded"]
+    assert request.state == RequestState.DESTROYED, request.failure_reason
+    assert not schema_exists(schema)
+    assert not runs.working_dir(request).exists()
 
 
 @pytest.mark.skipif(
