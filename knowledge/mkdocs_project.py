@@ -24,6 +24,7 @@ from urllib.parse import unquote
 import yaml
 from django.conf import settings
 
+from portal import safe_yaml
 from portal.services import ServiceError
 
 
@@ -140,6 +141,7 @@ class _ProjectLoader(yaml.SafeLoader):
     ``!ENV`` or ``!!python/name`` become markers so every one of them can be reported."""
 
     file_name = "mkdocs.yml"
+    depth = 0
 
     def compose_node(self, parent, index):
         event = self.peek_event()
@@ -149,7 +151,21 @@ class _ProjectLoader(yaml.SafeLoader):
                 f"{self.file_name} uses a YAML {kind}{event.anchor} (line {event.start_mark.line + 1}); "
                 "Bridge reads YAML without anchors and aliases: write the values out."
             )
-        return super().compose_node(parent, index)
+        # PyYAML composes recursively: without a cap, a few kilobytes of "[[[[..." end in a RecursionError.
+        if self.depth >= safe_yaml.MAX_DEPTH and isinstance(event, yaml.CollectionStartEvent):
+            raise _too_deep(self.file_name, event.start_mark.line + 1)
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+def _too_deep(name: str, line: int) -> ProjectError:
+    return ProjectError(
+        f"{name}: nested too deeply (line {line}); Bridge reads lists and mappings at most "
+        f"{safe_yaml.MAX_DEPTH} levels deep."
+    )
 
 
 def _refused_tag(loader, suffix, node):
@@ -223,7 +239,11 @@ def load_config(root: Path, *, drop_refused: bool = False) -> dict:
     if cfg_path.is_symlink():
         raise ProjectError(f"{name} is a symbolic link; Bridge imports real files only.")
     try:
-        loader = _ProjectLoader(cfg_path.read_text(encoding="utf-8"))
+        text = cfg_path.read_text(encoding="utf-8")
+        too_deep_line = safe_yaml.too_deep_at(text)  # refused quickly, before the slow loader gets there
+        if too_deep_line is not None:
+            raise _too_deep(name, too_deep_line)
+        loader = _ProjectLoader(text)
         loader.file_name = name
         try:
             config = loader.get_single_data()

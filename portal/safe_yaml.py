@@ -131,6 +131,29 @@ def load_all(text: str, *, name: str) -> Iterator[Any]:
         loader.dispose()
 
 
+def too_deep_at(text: str) -> int | None:
+    """The line (1-based) where lists and mappings of ``text`` nest more than MAX_DEPTH deep, or None.
+
+    For loaders that compose in Python (mkdocs.yml's keeps its own tags): PyYAML's composer
+    recurses, so 20,000 nested brackets end in a RecursionError, and its pure-Python scanner
+    takes seconds to get there. libyaml's events are flat and quick. Other YAML errors are left
+    to the caller's loader, which reports them in its own words.
+    """
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=_BaseLoader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    return event.start_mark.line + 1
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.MarkedYAMLError as exc:
+        if "nesting depth" in str(exc.problem) and exc.problem_mark is not None:  # libyaml's own cap
+            return exc.problem_mark.line + 1
+    return None
+
+
 def fast_loads(text: str) -> Any:
     """Parse with yaml-rs (aliases refused, as above); raises ValueError for anything it will not read.
 

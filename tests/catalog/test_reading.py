@@ -314,6 +314,29 @@ def test_user_group_and_location_pages_have_no_tabs_that_do_not_apply(login, dev
     assert not {"pipelines", "runbooks"} & set(tab_keys(entity_page(client, "Group:default/guests")))
 
 
+def test_a_location_page_lists_its_type_and_each_target(login, developer, import_text):
+    long_target = "https://github.com/acme/" + "very-long-repository-name-" * 8 + "/blob/main/catalog-info.yaml"
+    import_text(
+        "apiVersion: backstage.io/v1alpha1\nkind: Location\nmetadata: {name: shop-parts}\n"
+        f"spec: {{type: url, targets: [./a.yaml, ./b.yaml, '{long_target}', './<b>c</b>.yaml']}}\n"
+    )
+    body = entity_page(login(developer), "Location:default/shop-parts").content.decode()
+    about = body.split("<h2>About</h2>", 1)[1].split("</section>", 1)[0]
+    assert "<dt>Type</dt><dd>url</dd>" in about
+    for target in ("./a.yaml", "./b.yaml", long_target, "./&lt;b&gt;c&lt;/b&gt;.yaml"):
+        assert f"<li><code>{target}</code></li>" in about
+    assert "<b>c</b>" not in body
+    assert '<dd class="wrap-anywhere"><ul class="location-targets">' in about
+
+
+def test_a_location_page_shows_its_single_target(login, developer, import_text):
+    import_text(
+        "apiVersion: backstage.io/v1alpha1\nkind: Location\nmetadata: {name: one}\nspec: {target: ./one.yaml}\n"
+    )
+    about = entity_page(login(developer), "Location:default/one").content.decode().split("<h2>About</h2>", 1)[1]
+    assert "<dt>Target</dt>" in about and "<code>./one.yaml</code>" in about
+
+
 def test_a_component_page_keeps_every_tab(login, developer, import_text):
     import_text(backstage_example("components/artist-lookup-component.yaml"))
     keys = tab_keys(entity_page(login(developer), "Component:default/artist-lookup"))

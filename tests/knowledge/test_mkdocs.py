@@ -1,6 +1,7 @@
 import io
 import os
 import stat
+import time
 import zipfile
 from pathlib import Path
 
@@ -586,6 +587,24 @@ def test_yaml_anchors_and_aliases_are_refused_naming_the_file(tmp_path, develope
     root = write_project(tmp_path, config=text)
     with pytest.raises(ProjectError, match=r"mkdocs.yml uses a YAML anchor &\w+ \(line 1\)"):
         services.space_import_archive(actor=developer, space=space, archive=zip_of(root), drop_refused=True)
+
+
+def test_the_import_page_refuses_a_nav_nested_20000_levels_deep_quickly(login, developer, space):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    deep = b"site_name: x\nnav: " + b"[" * 20_000 + b"]" * 20_000 + b"\n"
+    upload = SimpleUploadedFile("p.zip", _raw_zip([("mkdocs.yml", deep), ("docs/index.md", b"# Hi\n")]).getvalue())
+    client = login(developer)
+    url = reverse("knowledge:space-import", args=[space.key])  # loads the URL modules before the clock starts
+    started = time.perf_counter()
+    response = client.post(url, {"archive": upload})
+    elapsed = time.perf_counter() - started
+    assert response.status_code == 400
+    assert "mkdocs.yml: nested too deeply (line 2); Bridge reads lists and mappings at most 256 levels deep." in (
+        response.content.decode()
+    )
+    assert elapsed < 1, f"the refusal took {elapsed:.2f} s"
+    assert not Page.objects.filter(space=space).exists()
 
 
 def test_a_nav_with_too_many_entries_is_refused(tmp_path, developer, space, settings):
