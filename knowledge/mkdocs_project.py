@@ -130,10 +130,12 @@ class _RefusedTag:
 
 
 class _SafeName:
-    """One of SAFE_PYTHON_NAMES: kept (mkdocs resolves it when it builds the project)."""
+    """One of SAFE_PYTHON_NAMES: kept (mkdocs resolves it when it builds the project), with its
+    arguments (``!!python/object/apply:pymdownx.slugs.slugify {kwds: {case: lower}}``)."""
 
-    def __init__(self, tag: str):
+    def __init__(self, tag: str, arguments: dict | None = None):
         self.tag = tag
+        self.arguments = arguments
 
 
 class _ProjectLoader(yaml.SafeLoader):
@@ -169,7 +171,11 @@ def _too_deep(name: str, line: int) -> ProjectError:
 
 
 def _refused_tag(loader, suffix, node):
-    return _SafeName(node.tag) if node.tag in SAFE_PYTHON_NAMES else _RefusedTag(node.tag)
+    if node.tag not in SAFE_PYTHON_NAMES:
+        return _RefusedTag(node.tag)
+    return _SafeName(
+        node.tag, loader.construct_mapping(node, deep=True) if isinstance(node, yaml.MappingNode) else None
+    )
 
 
 _ProjectLoader.add_multi_constructor("!", _refused_tag)
@@ -543,31 +549,53 @@ def read_project(root: Path, *, drop_refused: bool = False) -> tuple[dict, list[
     return config, pages
 
 
-# Features of mkdocs and its plugins that Bridge does not render: how to spot them in a page
-# (outside code), and what the reader sees instead.
+# Features of mkdocs and its plugins that Bridge does not render: how to spot them in a page's
+# prose, and in its code blocks (fences are code to Bridge, so a fence's own syntax is found
+# there), and what the reader sees instead.
 UNRENDERED_FEATURES = [
-    ("snippets (--8<--): the included file is not inserted", re.compile(r"(?m)^\s*-{1,3}8<-{1,3}")),
-    ("math (pymdownx.arithmatex): shown as written", re.compile(r"(?m)^\s*\$\$|\\\(.+?\\\)")),
-    ("Mermaid diagrams: shown as code", re.compile(r"(?m)^\s*(`{3,}|~{3,})\s*mermaid")),
-    ("code annotations: shown as a numbered list", re.compile(r"\{\s*\.annotate\s*\}|\(\d+\)!")),
-    ("mkdocstrings (::: name): shown as written", re.compile(r"(?m)^:::\s+\S")),
-    ("macros ({{ ... }}): shown as written", re.compile(r"\{\{[^}\n]+\}\}")),
-    ("mkdocs-material buttons and grids: shown without their styling", re.compile(r"\.md-button|class=\"grid")),
+    ("snippets (--8<--): the included file is not inserted", re.compile(r"(?m)^\s*-{1,3}8<-{1,3}"), None),
+    ("math (pymdownx.arithmatex): shown as written", re.compile(r"(?m)^\s*\$\$|\\\(.+?\\\)"), None),
+    ("Mermaid diagrams: shown as code", None, re.compile(r"(?m)^\s*(`{3,}|~{3,})\s*\{?\s*\.?mermaid\b")),
+    (
+        "code annotations: shown as a numbered list",
+        re.compile(r"\{[^}\n]*\.annotate\b[^}\n]*\}"),
+        # { .yaml .annotate } on a fence, or a "# (1)!" marker in the code
+        re.compile(r"(?m)^\s*(`{3,}|~{3,}).*\.annotate\b|\(\d{1,3}\)!"),
+    ),
+    ("mkdocstrings (::: name): shown as written", re.compile(r"(?m)^:::\s+\S"), None),
+    ("macros ({{ ... }}): shown as written", re.compile(r"\{\{[^}\n]+\}\}"), None),
+    ("mkdocs-material buttons and grids: shown without their styling", re.compile(r"\.md-button|class=\"grid"), None),
 ]
+# Extensions Bridge accepts in mkdocs.yml but renders with another one: nothing is lost.
+RENDERED_INSTEAD = {"fenced_code": "pymdownx.superfences"}
 
 
-def unrendered_features(pages: list[ProjectPage]) -> dict[str, list[str]]:
-    """What in these pages Bridge cannot render -> the paths of the pages that use it."""
-    from knowledge.rendering import prose_only
+def unrendered_extensions(configured: list) -> list[str]:
+    """The Markdown extensions of mkdocs.yml (as ``load_config`` keeps them) Bridge does not
+    render pages with, in the file's order: their syntax shows as written."""
+    from knowledge.rendering import EXTENSIONS
+
+    rendered = {ext for ext in EXTENSIONS if isinstance(ext, str)} | set(RENDERED_INSTEAD)
+    names = [_name_of(ext) for ext in configured]
+    return [name for n, name in enumerate(names) if name not in rendered and name not in names[:n]]
+
+
+def unrendered_features(pages: list[ProjectPage], *, extensions: list = ()) -> dict[str, list[str]]:
+    """What Bridge cannot render -> the paths of the pages that use it; each configured Markdown
+    extension it does not render is an entry of its own (``extension X: not rendered``), with no
+    pages: it applies to the whole project."""
+    from knowledge.rendering import prose_and_code
 
     found: dict[str, list[str]] = {}
     for page in pages:
         if page.path.startswith("_section/"):
             continue
-        prose = prose_only(page.body)
-        for label, pattern in UNRENDERED_FEATURES:
-            if pattern.search(prose):
+        prose, code = prose_and_code(page.body)
+        for label, in_prose, in_code in UNRENDERED_FEATURES:
+            if (in_prose and in_prose.search(prose)) or (in_code and in_code.search(code)):
                 found.setdefault(label, []).append(page.path)
+    for name in unrendered_extensions(list(extensions)):
+        found[f"extension {name}: not rendered"] = []
     return found
 
 

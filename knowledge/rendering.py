@@ -25,10 +25,11 @@ from markdown.inlinepatterns import InlineProcessor
 from markdown.treeprocessors import Treeprocessor
 from pygments.token import STANDARD_TYPES
 from pymdownx import highlight as pymdownx_highlight
+from pymdownx import slugs
 
 # Bump when the extensions or the sanitizer's allowlist change: stored renders of another
 # version are rendered again when next read, so a tightened allowlist applies to old pages too.
-RENDERER_VERSION = "5"
+RENDERER_VERSION = "6"
 ID_PREFIX = "kb-"
 
 # Not before "(": ``[[1]](url)`` is a Markdown link whose text is "[1]".
@@ -50,6 +51,8 @@ def page_link_path(href: str) -> str | None:
     """The page a relative link points to, as mkdocs reads it: ``guide.md``, ``guide.md/`` (same
     page), or a folder ``user-guide/`` (its index.md or README.md); None for anything else."""
     path, _, anchor = href.partition("#")
+    if "?" in path and path.partition("?")[0].endswith((".md", ".md/", "/")):
+        path = path.partition("?")[0]  # guide.md?h=search+terms: mkdocs-material's search highlighting
     if not path or ":" in path.split("/", 1)[0] or path.startswith(("/", "\\")) or "?" in path:
         return None
     if path.endswith(".md/"):
@@ -76,11 +79,21 @@ class _RelativeLinkProcessor(Treeprocessor):
 _RAW_PAGE_LINK = re.compile(r'<a\b([^>]*?)\shref="([^"]*)"')
 
 
+def _as_folder(href: str) -> str:
+    """``user-guide/writing`` -> ``user-guide/writing/``: a site URL written by hand, as mkdocs
+    serves a page with directory URLs (without the slash the server adds it); a file (with an
+    extension) stays as it is."""
+    path, hash_, anchor = href.partition("#")
+    if not path or path.endswith("/") or "." in path.rsplit("/", 1)[-1]:
+        return href
+    return f"{path}/{hash_}{anchor}"
+
+
 def _mark_raw_page_links(sanitized: str) -> str:
     """The same for links written as HTML (``<a href="user-guide/">``), after sanitizing."""
 
     def repl(m: re.Match) -> str:
-        target = page_link_path(html.unescape(m.group(2)))
+        target = page_link_path(_as_folder(html.unescape(m.group(2))))
         if target is None:
             return m.group(0)
         return f'<a{m.group(1)} data-mdlink="{html.escape(target)}"'
@@ -193,7 +206,9 @@ EXTENSION_CONFIGS = {
     "pymdownx.highlight": {"css_class": "highlight", "guess_lang": False, "use_pygments": True},
     "toc": {"permalink": "¶", "permalink_title": "Link to this section", "toc_depth": "1-4"},
     "pymdownx.tasklist": {"custom_checkbox": False, "clickable_checkbox": False},
-    "pymdownx.tabbed": {"alternate_style": True},
+    # Tabs get ids from their titles, after the heading above them, as mkdocs-material's docs
+    # configure them: links to a tab (#logo-image) work as in the built site.
+    "pymdownx.tabbed": {"alternate_style": True, "combine_header_slug": True, "slugify": slugs.slugify(case="lower")},
     "pymdownx.emoji": {"emoji_index": _emoji_index, "emoji_generator": _emoji_element},
     "footnotes": {"BACKLINK_TITLE": "Back to reference %d"},
 }
@@ -502,9 +517,18 @@ def _text_blocks(text: str):
     yield from flush(False)
 
 
+def prose_and_code(text: str) -> tuple[str, str]:
+    """(``text`` without its code blocks and code spans, its code blocks with their fence lines):
+    to look for syntax in what is not code, and for a fence's own syntax (```` ``` mermaid ````)."""
+    prose, code = [], []
+    for is_code, chunk in _text_blocks(text):
+        (code if is_code else prose).append(chunk if is_code else _CODE_SPAN_RE.sub("", chunk))
+    return "".join(prose), "".join(code)
+
+
 def prose_only(text: str) -> str:
     """``text`` without its code blocks and code spans (to look for syntax in what is not code)."""
-    return "".join(_CODE_SPAN_RE.sub("", chunk) for is_code, chunk in _text_blocks(text) if not is_code)
+    return prose_and_code(text)[0]
 
 
 def sub_outside_code(pattern: re.Pattern, repl, text: str) -> str:

@@ -129,7 +129,8 @@ def resolve_page_links(page: Page, rendered_html: str) -> str:
         if not value.endswith("/"):
             return [joined]
         folder = "" if joined == "." else joined + "/"
-        return [f"{folder}index.md", f"{folder}README.md"]
+        # A folder's index, or a page as mkdocs serves it with directory URLs (writing/ is writing.md).
+        return [f"{folder}index.md", f"{folder}README.md"] + ([f"{joined}.md"] if folder else [])
 
     wanted_paths = {c for p in paths for c in candidates(p)}
     stems = {posixpath.splitext(posixpath.basename(p))[0].lower() for p in paths}

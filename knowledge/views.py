@@ -477,6 +477,9 @@ def space_import(request, key):
             if result.dropped:
                 messages.warning(request, "Left out of mkdocs.yml: " + "; ".join(result.dropped) + ".")
             for feature, paths in result.unrendered.items():
+                if not paths:  # an extension of mkdocs.yml: the whole project
+                    messages.warning(request, f"{feature[:1].upper()}{feature[1:]} — set in mkdocs.yml.")
+                    continue
                 shown = ", ".join(paths[:10]) + (f" and {len(paths) - 10} more" if len(paths) > 10 else "")
                 messages.warning(request, f"Not rendered: {feature} — in {shown}.")
             return redirect(space)

@@ -30,7 +30,7 @@ class ImportResult:
     unchanged: int
     # Settings of mkdocs.yml left out (with the user's consent), as sentences.
     dropped: list[str] = field(default_factory=list)
-    # What Bridge cannot render -> the pages that use it.
+    # What Bridge cannot render -> the pages that use it (none for an extension of mkdocs.yml).
     unrendered: dict[str, list[str]] = field(default_factory=dict)
 
 
@@ -46,7 +46,7 @@ def _import_pages(*, actor, space: Space, root: Path, drop_refused: bool = False
 
         transaction.on_commit(lambda: render_pages.delay(space.pk), robust=True)
     result.dropped = [str(r) for r in config["_dropped"]]
-    result.unrendered = unrendered_features(project_pages)
+    result.unrendered = unrendered_features(project_pages, extensions=config["markdown_extensions"])
     return result
 
 

@@ -638,3 +638,76 @@ def test_folders_in_the_nav_and_links_as_mkdocs_writes_them_lead_to_pages(tmp_pa
     assert f'href="{install.get_absolute_url()}#kb-pip">install</a>' in html
     assert f'href="{guide.get_absolute_url()}">the guide</a>' in html
     assert list(Page.objects.get(source_path="guide/writing.md").tags.values_list("name", flat=True)) == ["文档"]
+
+
+def _unrendered(body: str, extensions: list = ()) -> dict[str, list[str]]:
+    from knowledge.mkdocs_project import ProjectPage, unrendered_features
+
+    return unrendered_features([ProjectPage(path="page.md", title="Page", body=body)], extensions=extensions)
+
+
+def test_a_mermaid_diagram_is_reported_as_shown_as_code():
+    body = "# Flow\n\n``` mermaid\ngraph LR\n  A --> B\n```\n\n```` markdown\n``` python\nx = 1\n```\n````\n"
+    assert _unrendered(body) == {"Mermaid diagrams: shown as code": ["page.md"]}
+    assert _unrendered("# Flow\n\nWrite `mermaid` diagrams with Mermaid.\n") == {}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "``` yaml\ntheme:\n  features:\n    - content.code.annotate # (1)!\n```\n\n1.  Shows a note.\n",
+        "``` { .yaml .annotate }\ntheme: material # (1)\n```\n\n1.  The theme.\n",
+        "Lorem ipsum (1)\n{ .annotate }\n\n1.  A note.\n",
+    ],
+)
+def test_code_annotations_are_reported_in_code_and_in_prose(body):
+    assert _unrendered(body) == {"code annotations: shown as a numbered list": ["page.md"]}
+
+
+def test_configured_extensions_bridge_does_not_render_are_each_named():
+    extensions = ["toc", "fenced_code", {"pymdownx.magiclink": {"user": "me"}}, "pymdownx.smartsymbols", "nl2br"]
+    assert _unrendered("# Page\n", extensions) == {
+        "extension pymdownx.magiclink: not rendered": [],
+        "extension pymdownx.smartsymbols: not rendered": [],
+        "extension nl2br: not rendered": [],
+    }
+
+
+def test_the_import_names_each_extension_it_does_not_render_and_the_pages_of_each_feature(
+    login, developer, space, tmp_path
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    files = {f"p{n:02}.md": f"# P{n}\n\n``` mermaid\ngraph LR\n```\n" for n in range(12)}
+    config = {"site_name": "Ops", "markdown_extensions": ["pymdownx.magiclink", "pymdownx.betterem"]}
+    archive = zip_of(write_project(tmp_path, config=config, files=files)).getvalue()
+    response = login(developer).post(
+        reverse("knowledge:space-import", args=[space.key]),
+        {"archive": SimpleUploadedFile("p.zip", archive)},
+        follow=True,
+    )
+    page = response.content.decode()
+    assert "Extension pymdownx.magiclink: not rendered — set in mkdocs.yml." in page
+    assert "Extension pymdownx.betterem: not rendered — set in mkdocs.yml." in page
+    assert "Not rendered: Mermaid diagrams: shown as code — in p00.md, p01.md," in page
+    assert "p09.md and 2 more." in page and "p10.md" not in page
+
+
+def test_links_written_as_the_built_sites_directory_urls_lead_to_their_pages(tmp_path, developer, space, login):
+    root = write_project(
+        tmp_path,
+        config={"site_name": "Ops", "nav": [{"Home": "index.md"}, {"Install": "guide/install.md"}]},
+        files={
+            "index.md": '# Home\n\n<a href="guide/install">as HTML</a>, <a href="guide/install/#pip">at pip</a> '
+            "and [as Markdown](guide/install/).",
+            "guide/install.md": "# Installing\n\n## Pip\n",
+        },
+    )
+    services.space_import_archive(actor=developer, space=space, archive=zip_of(root))
+    install = Page.objects.get(space=space, source_path="guide/install.md").get_absolute_url()
+    html = (
+        login(developer).get(Page.objects.get(space=space, source_path="index.md").get_absolute_url()).content.decode()
+    )
+    assert f'href="{install}">as HTML</a>' in html
+    assert f'href="{install}#kb-pip">at pip</a>' in html
+    assert f'href="{install}">as Markdown</a>' in html

@@ -417,7 +417,7 @@ def test_mkdocs_material_syntax_renders_as_the_writer_meant_it():
     for literal in ("===", "{ #", ":material-", "title: Deploying", "status: new", "**Markdown**"):
         assert literal not in html, literal
     assert '<h1 id="kb-deploy-it">' in html and 'href="#kb-deploy-it"' in html
-    assert '<label for="kb-__tabbed_1_1">Kubernetes</label>' in html and 'type="radio"' in html
+    assert '<label for="kb-deploy-it-kubernetes">Kubernetes</label>' in html and 'type="radio"' in html
     assert "<dt>Canary</dt>" in html and "<strong>Markdown</strong> inside HTML" in html
     assert '<kbd class="key-control">Ctrl</kbd>' in html and "<mark>watch</mark>" in html
     assert "<ins>new</ins>" in html and "<del>old</del>" in html and "😄" in html
