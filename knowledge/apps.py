@@ -68,6 +68,38 @@ def recent_runbooks_panel(user) -> dict:
     }
 
 
+def _docs_space(space, pages: int | None = None):
+    from portal.extensions import DocsSpace
+
+    count = space.pages.count() if pages is None else pages
+    return DocsSpace(key=space.key, name=space.name, url=space.get_absolute_url(), pages=count)
+
+
+def docs_space_create(*, actor, key, name, owner, entity, files):
+    from knowledge import services
+
+    space, result = services.space_create_from_project(
+        actor=actor, key=key, name=name, owner=owner, files=files, entity_ids=[entity.pk] if entity else None
+    )
+    return _docs_space(space, result.created + result.updated + result.unchanged)
+
+
+def docs_space_find(key):
+    from knowledge.models import Space
+
+    space = Space.objects.filter(key=key).first()
+    return _docs_space(space) if space else None
+
+
+def docs_space_delete(*, actor, key):
+    from knowledge import services
+    from knowledge.models import Space
+
+    space = Space.objects.filter(key=key).first()
+    if space is not None:
+        services.space_delete(actor=actor, space=space)
+
+
 class KnowledgeConfig(AppConfig):
     name = "knowledge"
     verbose_name = "Knowledge base"
@@ -100,6 +132,10 @@ class KnowledgeConfig(AppConfig):
             )
         )
         register_demo_seeder("knowledge", demo.seed, order=60)
+
+        from portal.extensions import DocsSpaces, register_docs_spaces
+
+        register_docs_spaces(DocsSpaces(create=docs_space_create, find=docs_space_find, delete=docs_space_delete))
 
         from knowledge import search as knowledge_search
         from portal.extensions import SearchProvider, register_search_provider

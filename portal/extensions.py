@@ -14,7 +14,9 @@ DESIGN.md keep pointing at the core:
 - incident panels: sections of the incident page (alerts, timeline, suspect deployments);
 - page panels: sections of a knowledge page or of the knowledge base's front page (a runbook's
   "Start incident" form and its incidents, the open incidents);
-- the postmortem link check: whether a person may link a postmortem to an incident (incidents).
+- the postmortem link check: whether a person may link a postmortem to an incident (incidents);
+- docs spaces: a new service's knowledge space made from its mkdocs project (knowledge, for the
+  scaffolder).
 """
 
 from __future__ import annotations
@@ -121,6 +123,28 @@ class DeploymentSource:
     entities_of: Callable[[str], set[int | None]]
 
 
+@dataclass(frozen=True)
+class DocsSpace:
+    key: str
+    name: str
+    url: str
+    pages: int
+
+
+@dataclass(frozen=True)
+class DocsSpaces:
+    """A service's knowledge space made from its mkdocs project (the knowledge app fills it).
+
+    ``create(actor=, key=, name=, owner=, entity=, files=)`` makes the space owned by the team
+    ``owner`` from ``files`` (``mkdocs.yml`` and ``docs/``, path -> bytes), its pages linked to the
+    catalog ``entity``, and raises ``portal.services.ServiceError`` with the reason when it cannot;
+    ``find(key)`` gives the space or None; ``delete(actor=, key=)`` removes it."""
+
+    create: Callable[..., DocsSpace]
+    find: Callable[[str], DocsSpace | None]
+    delete: Callable[..., None]
+
+
 @dataclass
 class Registry:
     home_panels: dict[str, HomePanel] = field(default_factory=dict)
@@ -134,6 +158,7 @@ class Registry:
     incident_panels: dict[str, IncidentPanel] = field(default_factory=dict)
     page_panels: dict[str, PagePanel] = field(default_factory=dict)
     postmortem_link_check: Callable[..., None] | None = None
+    docs_spaces: DocsSpaces | None = None
 
 
 registry = Registry()
@@ -168,6 +193,15 @@ def postmortem_link_check(actor, *, incident_id: int, deployment_ref: str) -> No
 
         raise ServiceError("Incidents are not installed on this portal, so a postmortem cannot name one.")
     registry.postmortem_link_check(actor, incident_id=incident_id, deployment_ref=deployment_ref)
+
+
+def register_docs_spaces(spaces: DocsSpaces) -> None:
+    registry.docs_spaces = spaces
+
+
+def docs_spaces() -> DocsSpaces | None:
+    """None when no app makes docs spaces (the knowledge base is not installed)."""
+    return registry.docs_spaces
 
 
 def register_deployment_source(source: DeploymentSource) -> None:

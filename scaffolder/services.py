@@ -23,7 +23,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from catalog.models import Entity, Kind
 from catalog.selectors import teams_of
-from portal import crypto, safe_yaml
+from portal import crypto, extensions, safe_yaml
 from portal.githosts import errors as host_errors
 from portal.githosts.integrations import all_integrations, integration_for_host
 from portal.models import NotificationEvent
@@ -533,7 +533,8 @@ def run_retry(*, user, run_id: int) -> ScaffolderRun:
 
 
 def run_cleanup(*, user, run_id: int) -> list[str]:
-    """Remove what a failed run created (its repository, its catalog location); returns what was removed."""
+    """Remove what a failed run created (its docs space, catalog location or entry, repository); returns
+    what was removed."""
     with transaction.atomic():
         run = _lock(run_id)
         if not permissions.can_operate(user, run):
@@ -542,6 +543,12 @@ def run_cleanup(*, user, run_id: int) -> list[str]:
             raise IllegalTransition("Only a failed run is cleaned up; a successful one is yours to keep.")
         outputs = dict(run.outputs)
     removed = []
+    if outputs.get("docs_space"):
+        spaces = extensions.docs_spaces()
+        if spaces is None:
+            raise ServiceError("The knowledge base is not installed; its docs space cannot be removed from here.")
+        spaces.delete(actor=user, key=outputs["docs_space"]["key"])
+        removed.append(f"docs space {outputs.pop('docs_space')['key']}")
     if outputs.get("location_id"):
         from catalog.models import CatalogLocation
         from catalog.services import location_remove
@@ -682,6 +689,8 @@ def _created_summary(outputs: dict) -> str:
         parts.append(f"catalog location {outputs['location_id']}")
     if outputs.get("imported"):
         parts.append("its catalog entry")
+    if outputs.get("docs_space"):
+        parts.append(f"the docs space {outputs['docs_space']['key']}")
     if outputs.get("environment_request_id"):
         parts.append(f"environment request {outputs['environment_request_id']}")
     return ", ".join(parts)
@@ -826,14 +835,49 @@ def _step_register(run, log):
     return f"Registered {entity.ref}.", False
 
 
-def _step_docs(run, log):
-    files = _render_for_run(run)
+def _docs_project(files: dict[str, bytes]) -> dict[str, bytes]:
+    """The rendered mkdocs project (``mkdocs.yml`` and ``docs/``), empty when the template has none."""
     if "mkdocs.yml" not in files or not any(p.startswith("docs/") for p in files):
-        return "The template has no mkdocs.yml and docs/ folder; no docs site.", True
-    pages = sorted(p for p in files if p.startswith("docs/") and p.endswith(".md"))
-    run.outputs["docs"] = pages
-    log(f"mkdocs site with {len(pages)} pages: {', '.join(pages)}")
-    return f"Docs: an mkdocs site with {len(pages)} pages in the repository (backstage.io/techdocs-ref: dir:.).", False
+        return {}
+    return {p: data for p, data in files.items() if p == "mkdocs.yml" or p.startswith("docs/")}
+
+
+def _entity(ref: str) -> Entity | None:
+    """The entity of a ``kind:namespace/name`` ref the run recorded (its owner team, its component)."""
+    kind, _, rest = (ref or "").partition(":")
+    namespace, _, name = rest.partition("/")
+    return Entity.objects.filter(kind__iexact=kind, namespace=namespace, name=name).first()
+
+
+def _step_docs(run, log):
+    project = _docs_project(_render_for_run(run))
+    if not project:
+        return "The template has no mkdocs.yml and docs/ folder; no docs space.", True
+    spaces = extensions.docs_spaces()
+    if spaces is None:
+        return "The knowledge base is not installed; the docs stay in the repository only.", True
+    made = run.outputs.get("docs_space")
+    if made and (space := spaces.find(made["key"])) is not None:
+        return f"The docs space {space.name} is there already: {space.url}", False
+    key = run.name[:60].rstrip("-")
+    if spaces.find(key) is not None:
+        raise ServiceError(
+            f"The knowledge base has a space with the key {key} already, which this run did not create; "
+            "rename or delete that space and retry."
+        )
+    space = spaces.create(
+        actor=run.requester,
+        key=key,
+        name=run.name,
+        owner=_entity(run.owner),
+        entity=_entity(run.outputs.get("entity_ref", "")),
+        files=project,
+    )
+    run.outputs["docs_space"] = {"key": space.key, "url": space.url}
+    ScaffolderRun.objects.filter(pk=run.pk).update(outputs=run.outputs)
+    audit_record(actor=run.requester, action="scaffolder.run.docs", obj=run, changes={"space": space.key})
+    log(f"Knowledge space {space.key} owned by {run.owner}, {space.pages} pages from docs/: {space.url}")
+    return f"Created the docs space {space.name} with {space.pages} pages: {space.url}", False
 
 
 def _step_environment(run, log):
@@ -851,8 +895,7 @@ def _step_environment(run, log):
     entity = Entity.objects.filter(
         pk__in=Entity.objects.filter(kind=Kind.COMPONENT, namespace="default", name=run.name).values("pk")
     ).first()
-    namespace, _, team_name = run.owner.partition(":")[2].partition("/")
-    team = Entity.objects.filter(kind=Kind.GROUP, namespace=namespace, name=team_name).first()
+    team = _entity(run.owner)
     values = _values(name=run.name, owner=run.owner, target=run.target, parameters=run.parameters,
                      requester=run.requester)  # fmt: skip
     parameters = {

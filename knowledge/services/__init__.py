@@ -8,7 +8,12 @@ from knowledge.services.attachments import (
     attachment_name,
     max_attachment_bytes,
 )
-from knowledge.services.imports import ImportResult, space_import_archive, space_import_directory
+from knowledge.services.imports import (
+    ImportResult,
+    space_create_from_project,
+    space_import_archive,
+    space_import_directory,
+)
 from knowledge.services.pages import (
     EditConflict,
     max_page_bytes,
@@ -38,7 +43,7 @@ from knowledge.services.sites import (
     space_export_project,
     space_export_zip,
 )
-from knowledge.services.spaces import space_create, space_update
+from knowledge.services.spaces import space_create, space_delete, space_update
 from portal.services import PermissionDenied, ServiceError
 
 __all__ = [
@@ -71,6 +76,8 @@ __all__ = [
     "site_build_run",
     "sites_dir",
     "space_create",
+    "space_create_from_project",
+    "space_delete",
     "space_export_project",
     "space_export_zip",
     "space_import_archive",

@@ -11,6 +11,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 
+from catalog.models import Entity
 from knowledge import permissions
 from knowledge.models import (
     Page,
@@ -34,12 +35,14 @@ class ImportResult:
     unrendered: dict[str, list[str]] = field(default_factory=dict)
 
 
-def _import_pages(*, actor, space: Space, root: Path, drop_refused: bool = False) -> ImportResult:
+def _import_pages(
+    *, actor, space: Space, root: Path, drop_refused: bool = False, entity_ids: list[int] | None = None
+) -> ImportResult:
     from knowledge.mkdocs_project import read_project, unrendered_features
 
     config, project_pages = read_project(root, drop_refused=drop_refused)
     with transaction.atomic():
-        result = _import_project_pages(actor=actor, space=space, project_pages=project_pages)
+        result = _import_project_pages(actor=actor, space=space, project_pages=project_pages, entity_ids=entity_ids)
         # Rendering a hundred pages takes longer than importing them: a worker renders them
         # after the import (and a reader who comes first renders the page they open).
         from knowledge.tasks import render_pages
@@ -50,7 +53,7 @@ def _import_pages(*, actor, space: Space, root: Path, drop_refused: bool = False
     return result
 
 
-def _import_project_pages(*, actor, space: Space, project_pages) -> ImportResult:
+def _import_project_pages(*, actor, space: Space, project_pages, entity_ids: list[int] | None = None) -> ImportResult:
     from knowledge.mkdocs_project import ProjectError
 
     counts = {"created": 0, "updated": 0, "unchanged": 0}
@@ -60,7 +63,7 @@ def _import_project_pages(*, actor, space: Space, project_pages) -> ImportResult
         parent = by_path.get(item.parent) if item.parent else None
         try:
             page, outcome = _import_one_page(
-                actor=actor, space=space, item=item, parent=parent, page=existing.get(item.path)
+                actor=actor, space=space, item=item, parent=parent, page=existing.get(item.path), entity_ids=entity_ids
             )
         except ProjectError:
             raise
@@ -73,7 +76,9 @@ def _import_project_pages(*, actor, space: Space, project_pages) -> ImportResult
     return ImportResult(counts["created"], counts["updated"], counts["unchanged"])
 
 
-def _import_one_page(*, actor, space: Space, item, parent: Page | None, page: Page | None) -> tuple[Page, str]:
+def _import_one_page(
+    *, actor, space: Space, item, parent: Page | None, page: Page | None, entity_ids: list[int] | None = None
+) -> tuple[Page, str]:
     from knowledge.rendering import page_meta
 
     files = _attachable_files(item)
@@ -91,6 +96,7 @@ def _import_one_page(*, actor, space: Space, item, parent: Page | None, page: Pa
             position=item.position,
             message="Imported from mkdocs",
             tags=tags,
+            entity_ids=entity_ids,
             check_permission=False,
             render_now=False,
         )
@@ -203,3 +209,26 @@ def space_import_directory(*, actor, space: Space, directory: str, drop_refused:
     if not resolved.is_dir():
         raise ProjectError("That directory does not exist on the server.")
     return _import_pages(actor=actor, space=space, root=resolved, drop_refused=drop_refused)
+
+
+def space_create_from_project(
+    *, actor, key: str, name: str, owner: Entity, files: dict[str, bytes], entity_ids: list[int] | None = None
+) -> tuple[Space, ImportResult]:
+    """A new space for a service, holding its mkdocs project (``mkdocs.yml`` and ``docs/`` as path ->
+    bytes, the scaffolder's rendered files): the same checks and import as an uploaded project, its
+    pages linked to ``entity_ids``. Space and pages are created together or not at all."""
+    from knowledge.services.spaces import space_create
+
+    with tempfile.TemporaryDirectory(prefix="bridge-import-") as tmp:
+        root = Path(tmp).resolve()
+        for path, data in files.items():
+            if path != "mkdocs.yml" and not path.startswith("docs/"):
+                continue
+            target = (root / path).resolve()
+            if not target.is_relative_to(root):
+                raise ServiceError(f"{path} is outside the project.")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        with transaction.atomic():
+            space = space_create(actor=actor, key=key, name=name, owner=owner)
+            return space, _import_pages(actor=actor, space=space, root=root, entity_ids=entity_ids)

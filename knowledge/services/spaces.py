@@ -73,3 +73,21 @@ def space_update(
         space.save()
         audit_record(actor=actor, action="knowledge.space.update", obj=space, changes=changes)
     return space
+
+
+def space_delete(*, actor, space: Space) -> None:
+    """Delete the space with its pages, their history and their attached files."""
+    from knowledge.models import Attachment
+
+    if not permissions.can_manage_space(actor, space):
+        raise PermissionDenied("Only the owning team or Platform Admins can delete this space.")
+    with transaction.atomic():
+        files = [(a.file.storage, a.file.name) for a in Attachment.objects.filter(page__space=space)]
+        audit_record(actor=actor, action="knowledge.space.delete", obj=space, changes={"key": space.key})
+        space.delete()
+
+        def _remove_files():
+            for storage, path in files:
+                storage.delete(path)
+
+        transaction.on_commit(_remove_files)

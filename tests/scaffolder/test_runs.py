@@ -234,3 +234,77 @@ def test_cleaning_up_a_local_run_orphans_its_catalog_entry(published, team, deve
     removed = services.run_cleanup(user=developer, run_id=run.pk)
     assert removed == ["catalog entry component:default/payments-api", "repository payments-api"]
     assert Entity.objects.get(kind="Component", name="payments-api").orphaned
+
+
+def _fail_the_environment_step(monkeypatch):
+    failing = lambda run, log: (_ for _ in ()).throw(services.ServiceError("no cluster"))  # noqa: E731
+    monkeypatch.setitem(services.STEPS, "environment", failing)
+
+
+@pytest.mark.django_db
+def test_the_docs_step_creates_the_services_knowledge_space_from_its_docs_pages(published, team, developer, enqueued):
+    from knowledge.models import Space
+
+    run = create(developer, published, destination="local")
+    assert services.run_execute(run.pk) == "succeeded", run.error
+    run.refresh_from_db()
+    space = Space.objects.get(key="payments-api")
+    assert space.name == "payments-api" and space.owner == team
+    pages = {p.source_path: p for p in space.pages.all()}
+    assert sorted(pages) == ["index.md", "operations.md"]
+    assert "Takes payments from the shop." in pages["index.md"].body
+    entity = Entity.objects.get(kind="Component", name="payments-api")
+    assert all(p.entities.filter(pk=entity.pk).exists() for p in pages.values())
+    assert run.outputs["docs_space"] == {"key": "payments-api", "url": space.get_absolute_url()}
+    docs = run.steps.get(key="docs")
+    assert docs.state == StepState.SUCCEEDED and space.get_absolute_url() in docs.message
+
+
+@pytest.mark.django_db
+def test_a_docs_step_run_again_reuses_its_space(published, team, developer, enqueued):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from knowledge.models import Page, Space
+    from scaffolder.models import ScaffolderRun
+
+    run = create(developer, published, destination="local")
+    assert services.run_execute(run.pk) == "succeeded", run.error
+    # The worker died after the space was made, before the step was marked done: the run resumes.
+    run.steps.filter(key="docs").update(state=StepState.RUNNING)
+    stale = timezone.now() - timedelta(minutes=15)
+    ScaffolderRun.objects.filter(pk=run.pk).update(state=RunState.RUNNING, updated_at=stale)
+    assert services.run_execute(run.pk) == "succeeded"
+    assert Space.objects.filter(key__startswith="payments-api").count() == 1
+    assert Page.objects.filter(space__key="payments-api").count() == 2
+    assert "is there already" in run.steps.get(key="docs").message
+
+
+@pytest.mark.django_db
+def test_a_space_with_the_services_name_is_not_taken_over(published, team, developer, enqueued):
+    from knowledge.models import Space
+
+    Space.objects.create(key="payments-api", name="Someone else's notes")
+    run = create(developer, published, destination="local")
+    assert services.run_execute(run.pk) == "failed"
+    run.refresh_from_db()
+    assert "has a space with the key payments-api already" in run.error
+    assert Space.objects.get(key="payments-api").name == "Someone else's notes"
+    assert services.run_cleanup(user=developer, run_id=run.pk)
+    assert Space.objects.filter(key="payments-api").exists()
+
+
+@pytest.mark.django_db
+def test_cleaning_up_a_failed_run_removes_its_docs_space(published, team, developer, enqueued, monkeypatch):
+    from knowledge.models import Page, Space
+
+    _fail_the_environment_step(monkeypatch)
+    run = create(developer, published, destination="local", with_environment=True)
+    assert services.run_execute(run.pk) == "failed"
+    run.refresh_from_db()
+    assert "the docs space payments-api" in run.error
+    removed = services.run_cleanup(user=developer, run_id=run.pk)
+    assert removed[0] == "docs space payments-api"
+    assert not Space.objects.filter(key="payments-api").exists()
+    assert not Page.objects.filter(source_path="operations.md").exists()
