@@ -27,11 +27,12 @@ def _postmortems(incident_id: int):
     return postmortems_of(incident_id)
 
 
-def _announce_incident(incident: Incident) -> None:
-    """Tell other apps (the pipelines' DORA metrics) about the incident, once committed."""
+def _announce_incident(incident: Incident, *, new: bool = False) -> None:
+    """Tell other apps (the pipelines' DORA metrics) about the incident, once committed. A ``new``
+    incident has no postmortem yet, so none is looked for."""
     from portal.events import incident_changed
 
-    postmortem = _postmortems(incident.pk).exclude(deployment_ref="").order_by("-pk").first()
+    postmortem = None if new else _postmortems(incident.pk).exclude(deployment_ref="").order_by("-pk").first()
 
     def send():
         incident_changed.send(
@@ -82,7 +83,7 @@ def incident_start(*, actor, runbook: Page, entity: Entity | None, severity: str
             obj=incident,
             changes={"runbook": runbook.pk, "entity": entity.ref if entity else None, "severity": severity},
         )
-        _announce_incident(incident)
+        _announce_incident(incident, new=True)
         if entity is not None:
             from catalog.selectors import owner_team_members
             from portal.models import NotificationEvent
@@ -173,7 +174,7 @@ def incident_open_for_alert(
         obj=incident,
         changes={"runbook": runbook.pk if runbook else None, "entity": entity.ref, "severity": severity},
     )
-    _announce_incident(incident)
+    _announce_incident(incident, new=True)
     return incident
 
 

@@ -1177,7 +1177,8 @@ def incident_from_event(
                 )
                 incident.delete()
         return None
-    entity = Entity.objects.filter(pk=entity_id).first() if entity_id else None
+    # Only the key is needed (the record's foreign key, the deployment's service): not the whole row.
+    entity = Entity.objects.only("pk").filter(pk=entity_id).first() if entity_id else None
     if deployment_ref and (
         entity is None or not Deployment.objects.filter(provider_id=deployment_ref, repository__entity=entity).exists()
     ):

@@ -29,6 +29,7 @@ import argparse
 import http.client
 import json
 import os
+import random
 import signal
 import statistics
 import subprocess
@@ -54,6 +55,11 @@ def main() -> int:
     parser.add_argument("--http", action="store_true", help="send over HTTP to gunicorn instead of in-process")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (--http)")
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (--http)")
+    parser.add_argument(
+        "--within", type=float, default=0.0, metavar="SECONDS",
+        help="send each notification at a random moment within SECONDS (the issue's burst: 10), instead of "
+        "all at once as fast as the clients go; a notification's time then counts from its moment",
+    )  # fmt: skip
     args = parser.parse_args()
 
     import django
@@ -173,8 +179,24 @@ def _run(args) -> int:
 
     def burst(label: str):
         started = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=args.clients) as pool:
-            results = list(pool.map(send, bodies))
+        if args.within:
+            # Alertmanager sends each group's notification when the group is due: at random moments
+            # here. A notification whose moment passed while every client was busy counts its wait too.
+            rng = random.Random(22)  # the same moments in every run
+            moments = [started + 0.05 + rng.uniform(0, args.within) for _ in bodies]
+
+            def send_at(item):
+                moment, body = item
+                time.sleep(max(0.0, moment - time.perf_counter()))
+                late = max(0.0, time.perf_counter() - moment)
+                elapsed, answer = send(body)
+                return elapsed + late, answer
+
+            with ThreadPoolExecutor(max_workers=args.clients) as pool:
+                results = list(pool.map(send_at, sorted(zip(moments, bodies, strict=True))))
+        else:
+            with ThreadPoolExecutor(max_workers=args.clients) as pool:
+                results = list(pool.map(send, bodies))
         wall = time.perf_counter() - started
         latencies = sorted(r[0] for r in results)
         p95 = latencies[max(0, int(len(latencies) * 0.95) - 1)]
@@ -242,7 +264,8 @@ def _measure(args, bodies, send, burst, web, token) -> int:
     with ThreadPoolExecutor(max_workers=max(args.clients, 2 * args.workers * args.threads)) as pool:
         list(pool.map(warm, [empty] * 4 * args.workers * args.threads))
     where = f"over HTTP, gunicorn {args.workers} workers x {args.threads} threads" if web else "in-process"
-    print(f"database: {connection.vendor}; {args.clients} client threads; {args.services} services; {where}")
+    arrival = f"each at a random moment within {args.within:g} s" if args.within else "all at once, as fast as they go"
+    print(f"database: {connection.vendor}; {args.clients} client threads; {args.services} services; {where}; {arrival}")
     wall, p95, worst, _ = burst("first send")
     stored = Alert.objects.count()
     duplicates = stored - Alert.objects.values("fingerprint", "starts_at").distinct().count()
