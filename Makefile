@@ -67,8 +67,11 @@ lock-check: | $(UV)
 	    diff -u "$$lock" "$$tmp/$$lock" | grep '^[-+][a-zA-Z]' | head -20; exit 1; }; \
 	done; echo "lock files match requirements.txt and requirements-dev.txt"
 
+# The tests run in TEST_PROCESSES parallel processes (pytest-xdist; one per core by default), a test
+# file per process at a time. `make test TEST_PROCESSES=0` runs them in this one process.
+TEST_PROCESSES = auto
 test: install-dev
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest $(if $(filter 0,$(TEST_PROCESSES)),,-n $(TEST_PROCESSES) --dist loadfile) $(PYTEST_ARGS)
 
 lint: install-dev
 	$(BIN)/ruff check .

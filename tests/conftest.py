@@ -176,3 +176,18 @@ def gitlab_api(git_server, git_integrations):
         yield api
     finally:
         api.stop()
+
+
+# A test's one-line figures (``record_property("summary", ...)``), printed at the end of the run:
+# the reports reach this process from pytest-xdist's processes too, where a print would not show.
+_SUMMARIES: list[str] = []
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call":
+        _SUMMARIES.extend(value for name, value in report.user_properties if name == "summary")
+
+
+def pytest_terminal_summary(terminalreporter):
+    for line in _SUMMARIES:
+        terminalreporter.write_line(line)

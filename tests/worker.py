@@ -210,7 +210,11 @@ def celery_broker(url: str):
     reset()
     os.environ["CELERY_BROKER_URL"] = url
     app.conf.broker_url = url
-    app.conf.broker_transport_options = {"visibility_timeout": 3600}
+    # As portal/settings.py does, so that the workers a test starts (which read the same environment) agree.
+    options = {"visibility_timeout": 3600}
+    if os.environ.get("CELERY_BROKER_KEY_PREFIX"):
+        options["global_keyprefix"] = os.environ["CELERY_BROKER_KEY_PREFIX"]
+    app.conf.broker_transport_options = options
     try:
         yield
     finally:

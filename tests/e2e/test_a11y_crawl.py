@@ -369,7 +369,7 @@ def hostile_world(developer, teammate, stranger, approver, platform_admin, setti
     return hostile.build(users)
 
 
-def test_every_page_passes_axe_fits_the_screen_and_logs_no_error(browser, portal_url, hostile_world, capsys):
+def test_every_page_passes_axe_fits_the_screen_and_logs_no_error(browser, portal_url, hostile_world, record_property):
     if not AXE.is_file():
         message = "axe-core is not installed: run `npm ci` in tests/a11y (as .ci/run does)"
         if os.environ.get("CI"):
@@ -386,13 +386,14 @@ def test_every_page_passes_axe_fits_the_screen_and_logs_no_error(browser, portal
     rows += _crawl_as(browser, portal_url, None, login, failures)
     seconds = time.monotonic() - started
     pages = sum(1 for key, row in CRAWL.items() if row in (PAGE, ANONYMOUS))
-    with capsys.disabled():  # shown by a plain `make test` too
-        print(
-            f"\naccessibility crawl: {len(CRAWL)} URL patterns with a row ({pages} pages), "
-            f"{len(visits) + 1} addresses, "
-            f"{rows} rows (role × viewport × page) in {seconds:.0f} s; {len(failures)} with problems; "
-            f"{len(PHONE_OVERFLOW)} wider than a 390 px phone"
-        )
+    # Printed at the end of a plain `make test` too, also from a parallel process (tests/conftest.py).
+    record_property(
+        "summary",
+        f"accessibility crawl: {len(CRAWL)} URL patterns with a row ({pages} pages), "
+        f"{len(visits) + 1} addresses, "
+        f"{rows} rows (role × viewport × page) in {seconds:.0f} s; {len(failures)} with problems; "
+        f"{len(PHONE_OVERFLOW)} wider than a 390 px phone",
+    )
     for line in sorted(PHONE_OVERFLOW):
         print("wider than a phone:", line)
     assert not failures, f"{len(failures)} pages with problems:\n" + "\n".join(failures)
