@@ -231,6 +231,12 @@ def integration_for_host(netloc: str) -> Integration | None:
     for integration in all_integrations():
         if netloc in integration.netlocs:
             return integration
+    # Not in this process's cache: a Platform Admin may have added it a moment ago (in the web
+    # process, while a worker still holds the list). Read again before saying there is none.
+    forget()
+    for integration in all_integrations():
+        if netloc in integration.netlocs:
+            return integration
     return None
 
 

@@ -9,7 +9,17 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-DEVELOPMENT_TOOLS = {"pytest", "pytest-django", "playwright", "schemathesis", "locust", "bandit", "pip-audit", "ruff"}
+DEVELOPMENT_TOOLS = {
+    "pytest",
+    "pytest-django",
+    "pytest-xdist",
+    "playwright",
+    "schemathesis",
+    "locust",
+    "bandit",
+    "pip-audit",
+    "ruff",
+}
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]+\])?==(\S+)$")
 
 

@@ -290,3 +290,16 @@ def test_plain_git_reads_files_of_a_commit_over_smart_http(git_server, git_integ
     assert repo.resolve("main") == second and repo.snapshot(second).paths() == ["catalog-info.yaml"]
     with pytest.raises(errors.NotFound):
         repo.resolve("no-such-branch")
+
+
+def test_an_integration_an_admin_just_added_is_found_by_a_process_that_read_the_list_before():
+    from portal.models import GitIntegration
+
+    # A worker read the integrations seconds ago; then a Platform Admin added one in the web process.
+    integrations.forget()
+    assert integrations.integration_for_host("git.new.example") is None
+    GitIntegration.objects.create(type="gitlab", host="git.new.example", api_base_url="https://git.new.example/api/v4")
+
+    found = integrations.integration_for_host("git.new.example")
+
+    assert found is not None and found.host == "git.new.example"
