@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 
 from incidents import services
-from incidents.models import Alert, AlertReceiver, Incident, IncidentStep, TimelineEntry
+from incidents.models import Alert, AlertNotification, AlertReceiver, Incident, IncidentStep, TimelineEntry
 
 
 class IncidentStepInline(admin.TabularInline):
@@ -54,3 +54,18 @@ class AlertAdmin(admin.ModelAdmin):
 class TimelineEntryAdmin(admin.ModelAdmin):
     list_display = ("incident", "at", "kind", "text")
     raw_id_fields = ("incident", "actor", "alert")
+
+
+@admin.register(AlertNotification)
+class AlertNotificationAdmin(admin.ModelAdmin):
+    """What each notification changed, and why one failed. Read only: notifications come from Alertmanager."""
+
+    list_display = ("pk", "receiver", "received_at", "status", "alerts", "changed", "unrouted", "attempts")
+    list_filter = ("status", "receiver")
+    readonly_fields = [f.name for f in AlertNotification._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

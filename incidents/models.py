@@ -132,6 +132,34 @@ class AlertGroup(models.Model):
         return self.group_key[:80]
 
 
+class AlertNotification(models.Model):
+    """One Alertmanager notification as received. The receiver answers once it is stored; a worker
+    applies it (opens, joins and resolves incidents) and records what it changed."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        APPLIED = "applied", "Applied"
+        FAILED = "failed", "Failed"
+
+    receiver = models.ForeignKey(AlertReceiver, on_delete=models.CASCADE, related_name="notifications")
+    body = models.TextField(help_text="The JSON body as received.")
+    alerts = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    received_at = models.DateTimeField()
+    applied_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    changed = models.PositiveIntegerField(default=0, help_text="Alerts that changed something.")
+    unrouted = models.PositiveIntegerField(default=0, help_text="Alerts that name no catalog entity.")
+    incidents = models.JSONField(default=list, blank=True, help_text="Incidents the alerts opened, joined or resolved.")
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "received_at"], name="incidents_notif_status_idx")]
+
+    def __str__(self) -> str:
+        return f"Notification {self.pk} from {self.receiver_id} ({self.status})"
+
+
 class AlertStatus(models.TextChoices):
     FIRING = "firing", "Firing"
     RESOLVED = "resolved", "Resolved"

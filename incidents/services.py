@@ -27,7 +27,16 @@ from django.utils.dateparse import parse_datetime
 
 from catalog.models import Entity
 from incidents import lifecycle, mapping, permissions
-from incidents.models import Alert, AlertGroup, AlertReceiver, AlertStatus, Incident, Response, TimelineEntry
+from incidents.models import (
+    Alert,
+    AlertGroup,
+    AlertNotification,
+    AlertReceiver,
+    AlertStatus,
+    Incident,
+    Response,
+    TimelineEntry,
+)
 from portal import crypto
 from portal.services import PermissionDenied, ServiceError, audit_record
 
@@ -139,6 +148,8 @@ def _string_map(value, where: str) -> dict:
         return {}
     if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
         raise ServiceError(f"{where} must be an object of strings.")
+    if any("\x00" in k or "\x00" in v for k, v in value.items()):
+        raise ServiceError(f"{where} holds a NUL character.")
     return value
 
 
@@ -155,8 +166,9 @@ def _time(value, where: str, *, required: bool) -> datetime | None:
     return parsed
 
 
-def parse_notification(payload) -> Notification:
-    """Validate an Alertmanager webhook body (version 4); each refusal says what is wrong."""
+def parse_notification(payload, *, now=None) -> Notification:
+    """Validate an Alertmanager webhook body (version 4); each refusal says what is wrong. An alert
+    without a start (Alertmanager's zero time) starts ``now``, the moment the notification came."""
     if not isinstance(payload, dict):
         raise ServiceError("The body must be a JSON object (Alertmanager's webhook payload).")
     if str(payload.get("version")) != "4":
@@ -175,10 +187,10 @@ def parse_notification(payload) -> Notification:
         if status not in AlertStatus.values:
             raise ServiceError(f"{where}.status must be firing or resolved.")
         fingerprint = raw.get("fingerprint")
-        if not isinstance(fingerprint, str) or not fingerprint or len(fingerprint) > 64:
+        if not isinstance(fingerprint, str) or not fingerprint or len(fingerprint) > 64 or "\x00" in fingerprint:
             raise ServiceError(f"{where}.fingerprint is missing.")
         generator_url = raw.get("generatorURL") or ""
-        if not isinstance(generator_url, str):
+        if not isinstance(generator_url, str) or "\x00" in generator_url:
             raise ServiceError(f"{where}.generatorURL must be a string.")
         parsed.append(
             AlertIn(
@@ -186,15 +198,15 @@ def parse_notification(payload) -> Notification:
                 labels=_string_map(raw.get("labels"), f"{where}.labels"),
                 annotations=_string_map(raw.get("annotations"), f"{where}.annotations"),
                 starts_at=_time(raw.get("startsAt"), f"{where}.startsAt", required=True)
-                or timezone.now().replace(microsecond=0),
+                or (now or timezone.now()).replace(microsecond=0),
                 ends_at=_time(raw.get("endsAt"), f"{where}.endsAt", required=False),
                 generator_url=generator_url if generator_url.startswith(("http://", "https://")) else "",
                 fingerprint=fingerprint,
             )
         )
     group_key = payload.get("groupKey") or ""
-    if not isinstance(group_key, str):
-        raise ServiceError("groupKey must be a string.")
+    if not isinstance(group_key, str) or "\x00" in group_key:
+        raise ServiceError("groupKey must be a string without NUL characters.")
     return Notification(
         group_key=group_key, status=str(payload.get("status") or ""), receiver=str(payload.get("receiver") or ""),
         alerts=parsed,
@@ -204,8 +216,13 @@ def parse_notification(payload) -> Notification:
 @dataclass
 class ReceiveResult:
     alerts: int = 0
-    changed: int = 0
     unchanged: bool = False
+    notification: int | None = None  # the stored notification a worker applies; None when there is nothing to do
+
+
+@dataclass
+class ApplyResult:
+    changed: int = 0
     incidents: set[int] = field(default_factory=set)
     unrouted: int = 0
 
@@ -218,17 +235,22 @@ def _digest(notification: Notification) -> str:
     return hashlib.sha256(json.dumps(states).encode()).hexdigest()
 
 
-def alertmanager_receive(*, receiver: AlertReceiver, payload) -> ReceiveResult:
-    """Apply one Alertmanager notification. Idempotent: by ``groupKey`` a notification identical to
-    the group's last one returns at once; by fingerprint each alert changes at most once.
+def _group_key_hash(notification: Notification) -> str:
+    return hashlib.sha256(notification.group_key.encode()).hexdigest() if notification.group_key else ""
 
-    The number of queries does not grow with the alerts of a notification: its alerts are read,
-    mapped (once per combination of labels), inserted and updated in bulk, in one transaction."""
+
+def alertmanager_receive(*, receiver: AlertReceiver, payload, body: str) -> ReceiveResult:
+    """Accept one Alertmanager notification: validate it, store it, and queue it for a worker.
+
+    The answer does not wait for incidents to open: a burst of notifications is answered at the pace
+    the rows are written, and ``notification_apply`` applies each in a worker within about a second.
+    By ``groupKey`` a notification identical to the group's last one is answered at once and not
+    stored (Alertmanager re-sends on ``repeat_interval`` and on failure); one without alerts neither."""
     notification = parse_notification(payload)
     result = ReceiveResult(alerts=len(notification.alerts))
     digest = _digest(notification)
     now = timezone.now()
-    key_hash = hashlib.sha256(notification.group_key.encode()).hexdigest() if notification.group_key else ""
+    key_hash = _group_key_hash(notification)
     known = False
     if key_hash:
         group = AlertGroup.objects.filter(receiver=receiver, group_key_hash=key_hash).only("pk", "digest").first()
@@ -239,8 +261,119 @@ def alertmanager_receive(*, receiver: AlertReceiver, payload) -> ReceiveResult:
             )
             result.unchanged = True
             return result
+    if not notification.alerts:
+        return result
+    for attempt in range(3):
+        try:
+            with transaction.atomic():
+                stored = AlertNotification.objects.create(
+                    receiver=receiver, body=body, alerts=len(notification.alerts), received_at=now
+                )
+                if key_hash:
+                    _group_received(receiver, notification.group_key, key_hash, digest, now, known=known or attempt > 0)
+                transaction.on_commit(lambda pk=stored.pk: _queue_apply(pk))
+            break
+        except IntegrityError:
+            # Another notification of the group was stored first, at the same moment: update the group.
+            if attempt == 2:
+                raise
+    result.notification = stored.pk
+    return result
+
+
+def _queue_apply(notification_pk: int) -> None:
+    """After commit. If the broker is down the notification stays pending and the sweeper queues it."""
+    from incidents.tasks import apply_notification
+    from portal.services import enqueue_safely
+
+    enqueue_safely(apply_notification, notification_pk)
+
+
+def notification_apply(*, notification_pk: int) -> str:
+    """Apply a stored notification; returns its status. Safe to call twice and from several workers at
+    once: the row is locked while it is applied (others skip it) and marked applied in the same
+    transaction as its effects. A failure leaves it pending for the sweeper, up to
+    ``APPLY_ATTEMPTS`` times; then it is marked failed, and its group forgets it so that Alertmanager's
+    next re-send of the same alerts is applied instead of answered as unchanged."""
+    try:
+        with transaction.atomic():
+            stored = (
+                AlertNotification.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("receiver")
+                .filter(pk=notification_pk, status=AlertNotification.Status.PENDING)
+                .first()
+            )
+            if stored is None:  # applied, failed, gone, or being applied by another worker right now
+                now_status = AlertNotification.objects.filter(pk=notification_pk).values_list("status", flat=True)
+                return now_status.first() or "missing"
+            notification = parse_notification(json.loads(stored.body), now=stored.received_at)
+            applied = _notification_apply(stored.receiver, notification, now=stored.received_at)
+            AlertNotification.objects.filter(pk=stored.pk).update(
+                status=AlertNotification.Status.APPLIED,
+                applied_at=timezone.now(),
+                attempts=F("attempts") + 1,
+                error="",
+                changed=applied.changed,
+                unrouted=applied.unrouted,
+                incidents=sorted(applied.incidents),
+            )
+        return AlertNotification.Status.APPLIED
+    except Exception as exc:  # noqa: BLE001 (kept and retried, never lost: see the docstring)
+        logger.exception("Applying Alertmanager notification %s failed", notification_pk)
+        error = f"{type(exc).__name__}: {exc}"[:1000]
+    row = AlertNotification.objects.filter(pk=notification_pk, status=AlertNotification.Status.PENDING).first()
+    if row is None:
+        return "missing"
+    attempts = row.attempts + 1
+    final = attempts >= APPLY_ATTEMPTS
+    status = AlertNotification.Status.FAILED if final else AlertNotification.Status.PENDING
+    AlertNotification.objects.filter(pk=row.pk, status=AlertNotification.Status.PENDING).update(
+        attempts=attempts, error=error, status=status
+    )
+    if final:
+        try:
+            notification = parse_notification(json.loads(row.body), now=row.received_at)
+        except (ValueError, ServiceError):
+            return status
+        if notification.group_key:
+            AlertGroup.objects.filter(
+                receiver_id=row.receiver_id, group_key_hash=_group_key_hash(notification), digest=_digest(notification)
+            ).update(digest="")
+    return status
+
+
+APPLY_ATTEMPTS = 3
+
+
+def notifications_requeue_pending(*, older_than_seconds: int = 30) -> int:
+    """Queue again the notifications still pending after a while (the broker was down when they came,
+    a worker died, or applying failed and may succeed now). Returns how many were queued."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    pending = list(
+        AlertNotification.objects.filter(status=AlertNotification.Status.PENDING, received_at__lt=cutoff)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:1000]
+    )
+    for pk in pending:
+        _queue_apply(pk)
+    return len(pending)
+
+
+def notifications_prune(*, older_than_days: int) -> int:
+    """Delete applied notifications older than the retention; their alerts and incidents stay."""
+    cutoff = timezone.now() - timedelta(days=older_than_days)
+    deleted, _ = AlertNotification.objects.filter(
+        status=AlertNotification.Status.APPLIED, received_at__lt=cutoff
+    ).delete()
+    return deleted
+
+
+def _notification_apply(receiver: AlertReceiver, notification: Notification, *, now) -> ApplyResult:
+    """The alerts of one notification applied in one transaction. The number of queries does not grow
+    with the alerts: they are read, mapped (once per combination of labels), inserted and updated in bulk."""
+    result = ApplyResult()
     # Alerts of one group mostly share their service and runbook hints: map each combination once,
-    # before the transaction, so that the services' locks are held as briefly as possible.
+    # before the services are locked, so that their locks are held as briefly as possible.
     mapped: dict[tuple, tuple] = {}
     for alert in notification.alerts:
         key = _mapping_key(alert)
@@ -252,8 +385,8 @@ def alertmanager_receive(*, receiver: AlertReceiver, payload) -> ReceiveResult:
     for attempt in range(3):
         try:
             with transaction.atomic():
-                # One transaction per notification; the services' rows are locked in one order, so two
-                # notifications about the same services queue instead of deadlocking.
+                # The services' rows are locked in one order, so two notifications about the same
+                # services queue instead of deadlocking.
                 list(Entity.objects.select_for_update().filter(pk__in=entity_ids).order_by("pk").values_list("pk"))
                 alerts = notification.alerts
                 applied = _NotificationApply(receiver=receiver, now=now, alerts=alerts, entity_ids=entity_ids)
@@ -261,11 +394,9 @@ def alertmanager_receive(*, receiver: AlertReceiver, payload) -> ReceiveResult:
                     applied.apply(alert, mapped[_mapping_key(alert)])
                 applied.save()
                 result.changed, result.unrouted, result.incidents = applied.changed, applied.unrouted, applied.incidents
-                if key_hash:
-                    _group_received(receiver, notification.group_key, key_hash, digest, now, known=known or attempt > 0)
             break
         except IntegrityError:
-            # Another notification created the same episode (or group) at the same moment: read again.
+            # Another notification created the same episode at the same moment: read again.
             if attempt == 2:
                 raise
     return result

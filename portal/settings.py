@@ -456,6 +456,14 @@ INCIDENTS_NOTIFY_MIN_INTERVAL_SECONDS = env_int("INCIDENTS_NOTIFY_MIN_INTERVAL_S
 INCIDENTS_MAX_BODY_BYTES = env_int("INCIDENTS_MAX_BODY_BYTES", 4 * 1024 * 1024)
 # How far before the first alert the incident page looks for deployments (suspects).
 INCIDENTS_SUSPECT_WINDOW_SECONDS = env_int("INCIDENTS_SUSPECT_WINDOW_SECONDS", 2 * 3600)
+# Alertmanager notifications are stored, answered, and applied by a worker; applied ones are kept
+# this many days (their alerts and incidents stay). Pending ones are queued again every minute.
+INCIDENTS_NOTIFICATION_RETENTION_DAYS = env_int("INCIDENTS_NOTIFICATION_RETENTION_DAYS", 30)
+CELERY_BEAT_SCHEDULE["incidents-requeue-pending-notifications"] = {
+    "task": "incidents.requeue_pending_notifications",
+    "schedule": 60.0,
+}
+CELERY_BEAT_SCHEDULE["incidents-prune-notifications"] = {"task": "incidents.prune_notifications", "schedule": 86400.0}
 # --- pipelines ---
 # Webhook secrets are stored encrypted with a key derived from this value
 # (PORTAL_ENCRYPTION_KEY by default); changing it makes the stored secrets unreadable.

@@ -32,10 +32,12 @@ RECEIVED = inline_serializer(
     "AlertmanagerNotificationReceived",
     {
         "alerts": serializers.IntegerField(help_text="Alerts in the notification."),
-        "changed": serializers.IntegerField(help_text="Alerts that changed something (0 for a re-send)."),
-        "unchanged": serializers.BooleanField(help_text="The group's last notification was the same."),
-        "incidents": serializers.ListField(child=serializers.IntegerField()),
-        "unrouted": serializers.IntegerField(help_text="Alerts that name no catalog entity."),
+        "unchanged": serializers.BooleanField(
+            help_text="The group's last notification had the same alerts in the same states: nothing to apply."
+        ),
+        "notification": serializers.IntegerField(
+            allow_null=True, help_text="The stored notification a worker applies (null when there is nothing to apply)."
+        ),
     },
 )
 
@@ -54,11 +56,13 @@ class AlertmanagerReceiver(APIView):
             "Configure as a webhook_configs url of an Alertmanager receiver (payload version 4), with "
             "http_config.authorization (type Bearer, the receiver's token) or http_config.basic_auth (the "
             "receiver's name and token). Firing alerts open an incident for their service or join its open "
-            "incident; resolved alerts resolve. Re-sent notifications (repeat_interval, retries) change nothing."
+            "incident; resolved alerts resolve. Re-sent notifications (repeat_interval, retries) change nothing. "
+            "The answer comes once the notification is stored (202); a worker applies it within about a second."
         ),
         request={"application/json": OpenApiTypes.OBJECT},
         responses={
-            200: RECEIVED,
+            202: RECEIVED,
+            200: OpenApiResponse(RECEIVED, description="Nothing to apply: a re-send, or no alerts."),
             400: OpenApiResponse(description="Not Alertmanager's payload version 4; nothing stored."),
             401: OpenApiResponse(description="No or wrong token; nothing stored."),
             413: OpenApiResponse(description="The body is over INCIDENTS_MAX_BODY_BYTES."),
@@ -86,23 +90,19 @@ class AlertmanagerReceiver(APIView):
         if content_type != "application/json":
             raise exceptions.UnsupportedMediaType(content_type or "none", detail="Send application/json.")
         try:
-            payload = json.loads(body.decode("utf-8"))
+            text = body.decode("utf-8")
+            payload = json.loads(text)
         except (UnicodeDecodeError, ValueError):
             raise exceptions.ParseError("The body is not valid JSON.") from None
         except RecursionError:
             raise exceptions.ParseError("The JSON is nested too deeply for a webhook payload.") from None
         try:
-            result = services.alertmanager_receive(receiver=receiver, payload=payload)
+            result = services.alertmanager_receive(receiver=receiver, payload=payload, body=text)
         except ServiceError as exc:
             raise exceptions.ValidationError({"detail": str(exc)}, code="invalid_payload") from None
         return Response(
-            {
-                "alerts": result.alerts,
-                "changed": result.changed,
-                "unchanged": result.unchanged,
-                "incidents": sorted(result.incidents),
-                "unrouted": result.unrouted,
-            }
+            {"alerts": result.alerts, "unchanged": result.unchanged, "notification": result.notification},
+            status=status.HTTP_202_ACCEPTED if result.notification else status.HTTP_200_OK,
         )
 
 

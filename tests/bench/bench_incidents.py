@@ -2,7 +2,7 @@
 
 Not part of the pass/fail suite (pytest does not collect it). Run:
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/bridge_incidents \
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/bridge_incidents CELERY_BROKER_URL=redis://127.0.0.1:6379/5 \
     .venv/bin/python tests/bench/bench_incidents.py [--alerts 1000] [--groups 100] [--services 20] [--clients 4] \
         [--http [--workers 2] [--threads 4]]
 
@@ -14,13 +14,21 @@ from ``--clients`` threads, all within the burst, and sends every notification a
 change nothing. Budgets (issue 22): notification → incident visible ≤ 1 s; 1,000 alerts in 100
 notifications within 10 s, 0 lost, 0 duplicated, one incident per service; receiver p95 ≤ 50 ms.
 
-Without ``--http`` the notifications go through Django's test client in this process (in-process:
-the client threads share one interpreter, as no server does). With ``--http`` they go over HTTP to
-gunicorn (``--workers`` processes × ``--threads`` gthread threads, DEBUG off, as deployed), each
-client thread on one kept-alive connection as Alertmanager's. Either way the site is warmed by a few
-empty notifications first (a running server has imported its URLs), and each thread keeps its
-database connection (CONN_MAX_AGE, as gunicorn's threads do). Then, in-process, it sends more notifications
-one at a time and prints their time and query count (new incident, and joining one).
+The receiver answers once a notification is stored; a worker applies it. Without ``--http`` the
+notifications go through Django's test client in this process (in-process: the client threads share
+one interpreter, as no server does), and each client thread applies what it sent right after the
+answer, as the worker would. With ``--http`` they go over HTTP to gunicorn (``--workers`` processes ×
+``--threads`` gthread threads, DEBUG off, as deployed), each client thread on one kept-alive
+connection as Alertmanager's, and a real Celery worker (``--concurrency 2``, on CELERY_BROKER_URL,
+default redis://127.0.0.1:6379/5) applies them. "Visible" is from a notification's moment to the
+moment its alerts were applied (the worker's commit), both read from this machine's clock. Either
+way the site is warmed by a few empty notifications first (a running server has imported its URLs),
+and each thread keeps its database connection (CONN_MAX_AGE, as gunicorn's threads do). Then,
+in-process, it sends more notifications one at a time and prints the time and query count of the
+receiver's answer and of the worker's application (new incident, and joining one).
+
+With ``--within`` the burst is spread by design over that many seconds, so its budget is that the
+last answer comes within one second after the window: the receiver keeps pace.
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/5")
 
 from tests.bench.ports import free_port, wait_port  # noqa: E402
 
@@ -154,9 +163,12 @@ def _run(args) -> int:
             HTTP_AUTHORIZATION=f"Bearer {token}",
         )  # fmt: skip
         elapsed = time.perf_counter() - started
-        if response.status_code != 200:
+        if response.status_code not in (200, 202):
             raise SystemExit(f"receiver answered {response.status_code}: {response.content[:300]!r}")
-        return elapsed, response.json()
+        answer = response.json()
+        if answer["notification"]:
+            services.notification_apply(notification_pk=answer["notification"])  # as the worker would
+        return elapsed, answer
 
     local = threading.local()
 
@@ -171,7 +183,7 @@ def _run(args) -> int:
         response = local.conn.getresponse()
         content = response.read()
         elapsed = time.perf_counter() - started
-        if response.status != 200:
+        if response.status not in (200, 202):
             raise SystemExit(f"receiver answered {response.status}: {content[:300]!r}")
         return elapsed, json.loads(content)
 
@@ -189,23 +201,33 @@ def _run(args) -> int:
                 moment, body = item
                 time.sleep(max(0.0, moment - time.perf_counter()))
                 late = max(0.0, time.perf_counter() - moment)
+                sent_at = time.time() - late
                 elapsed, answer = send(body)
-                return elapsed + late, answer
+                return elapsed + late, answer, sent_at
 
             with ThreadPoolExecutor(max_workers=args.clients) as pool:
                 results = list(pool.map(send_at, sorted(zip(moments, bodies, strict=True))))
         else:
+
+            def send_now(body):
+                sent_at = time.time()
+                elapsed, answer = send(body)
+                return elapsed, answer, sent_at
+
             with ThreadPoolExecutor(max_workers=args.clients) as pool:
-                results = list(pool.map(send, bodies))
+                results = list(pool.map(send_now, bodies))
         wall = time.perf_counter() - started
         latencies = sorted(r[0] for r in results)
         p95 = latencies[max(0, int(len(latencies) * 0.95) - 1)]
+        visible, changed = _applied(results)
         print(
             f"{label}: {len(bodies)} notifications, {sum(r[1]['alerts'] for r in results)} alerts in {wall:.2f} s; "
             f"receiver median {statistics.median(latencies) * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms, "
-            f"max {latencies[-1] * 1000:.1f} ms; changed {sum(r[1]['changed'] for r in results)}"
+            f"max {latencies[-1] * 1000:.1f} ms; stored for the worker "
+            f"{sum(1 for r in results if r[1]['notification'])}, "
+            f"alerts changed {changed}; visible (applied) slowest {max(visible, default=0) * 1000:.0f} ms"
         )
-        return wall, p95, latencies[-1], results
+        return wall, p95, max(visible, default=0.0), results, changed
 
     web = None
     if args.http:
@@ -224,17 +246,62 @@ def _run(args) -> int:
              "--threads", str(args.threads), "-b", f"127.0.0.1:{port}", "--log-level", "warning"],
             cwd=ROOT, env=env,
         )  # fmt: skip
+        worker = _start_worker(url)
         wait_port(port)
         web.port = port
+        web.worker = worker
     try:
         return _measure(args, bodies, send, burst, web, token)
     finally:
         if web is not None:
-            web.send_signal(signal.SIGTERM)
-            web.wait(timeout=30)
+            for process in (web, worker):
+                if process.poll() is None:
+                    process.send_signal(signal.SIGTERM)
+            for process in (web, worker):
+                process.wait(timeout=60)
         for conn in opened:
             conn.inc_thread_sharing()
             conn.close()
+
+
+def _applied(results) -> tuple[list[float], int]:
+    """Wait until the worker has applied every stored notification of ``results``; return, for each,
+    the seconds from its moment to its application, and the alerts they changed in all."""
+    from incidents.models import AlertNotification
+
+    sent = {r[1]["notification"]: r[2] for r in results if r[1]["notification"]}
+    deadline = time.monotonic() + 120
+    while AlertNotification.objects.filter(pk__in=sent, status="pending").exists():
+        if time.monotonic() > deadline:
+            raise SystemExit("the worker did not apply every notification within 120 s")
+        time.sleep(0.05)
+    rows = AlertNotification.objects.filter(pk__in=sent).values_list("pk", "status", "applied_at", "changed")
+    failed = [pk for pk, status, _, _ in rows if status != "applied"]
+    if failed:
+        raise SystemExit(f"notifications not applied: {failed}")
+    return [applied_at.timestamp() - sent[pk] for pk, _, applied_at, _ in rows], sum(r[3] for r in rows)
+
+
+def _start_worker(db_url: str):
+    """A real Celery worker on the bench's database; returns once it answers a ping."""
+    import socket
+
+    from portal.celery import app
+
+    env = {**os.environ, "DEBUG": "0", "DATABASE_URL": db_url}
+    app.control.purge()  # tasks a stopped run left behind
+    name = f"bench-incidents-{os.getpid()}@{socket.gethostname()}"
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", "default", "--concurrency", "2",
+         "--loglevel", "WARNING", "--without-mingle", "--without-gossip",
+         "--hostname", name],
+        cwd=ROOT, env=env,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not app.control.ping(destination=[name], timeout=0.5):
+        if worker.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit("the Celery worker did not start")
+    return worker
 
 
 def _post_once(port: int, body: str, token: str) -> None:
@@ -266,7 +333,7 @@ def _measure(args, bodies, send, burst, web, token) -> int:
     where = f"over HTTP, gunicorn {args.workers} workers x {args.threads} threads" if web else "in-process"
     arrival = f"each at a random moment within {args.within:g} s" if args.within else "all at once, as fast as they go"
     print(f"database: {connection.vendor}; {args.clients} client threads; {args.services} services; {where}; {arrival}")
-    wall, p95, worst, _ = burst("first send")
+    wall, p95, worst, _, _ = burst("first send")
     stored = Alert.objects.count()
     duplicates = stored - Alert.objects.values("fingerprint", "starts_at").distinct().count()
     per_service = {
@@ -275,15 +342,19 @@ def _measure(args, bodies, send, burst, web, token) -> int:
     lost = args.groups * per_group - stored
     print(f"alerts stored {stored}, lost {lost}, duplicated {duplicates}; incidents {Incident.objects.count()} "
           f"for {len(per_service)} services, most per service {max(per_service.values())}")  # fmt: skip
-    wall2, p95_2, _, again = burst("re-send (repeat_interval)")
-    resend_changed = sum(r[1]["changed"] for r in again)
+    wall2, p95_2, _, again, resend_changed = burst("re-send (repeat_interval)")
+    if web is not None:
+        # The one-at-a-time figures below apply in this process: the worker must not take them first.
+        web.worker.send_signal(signal.SIGTERM)
+        web.worker.wait(timeout=60)
     _one_at_a_time(args, token, per_group)
+    limit = args.within + 1 if args.within else 10
     ok = (
         lost == 0 and duplicates == 0 and max(per_service.values()) == 1 and len(per_service) == args.services
-        and resend_changed == 0 and wall <= 10 and p95 <= 0.05 and worst <= 1.0
+        and resend_changed == 0 and wall <= limit and p95 <= 0.05 and worst <= 1.0
     )  # fmt: skip
     print(
-        f"budgets: burst ≤ 10 s {'OK' if wall <= 10 else 'OVER'} ({wall:.2f} s); p95 ≤ 50 ms "
+        f"budgets: burst ≤ {limit:g} s {'OK' if wall <= limit else 'OVER'} ({wall:.2f} s); p95 ≤ 50 ms "
         f"{'OK' if p95 <= 0.05 else 'OVER'} ({p95 * 1000:.1f} ms); notification → incident visible ≤ 1 s "
         f"{'OK' if worst <= 1.0 else 'OVER'} (slowest {worst * 1000:.0f} ms); re-sends changed {resend_changed}"
     )
@@ -291,8 +362,9 @@ def _measure(args, bodies, send, burst, web, token) -> int:
 
 
 def _one_at_a_time(args, token, per_group: int) -> None:
-    """In-process, one notification at a time: its time and its number of queries, for a new
-    incident (a service of its own) and for alerts joining a service's open incident."""
+    """In-process, one notification at a time: the time and number of queries of the receiver's answer,
+    and of the worker's application, for a new incident (a service of its own) and for alerts joining
+    a service's open incident."""
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
@@ -311,7 +383,13 @@ def _one_at_a_time(args, token, per_group: int) -> None:
         content_type="application/json",
         HTTP_AUTHORIZATION=f"Bearer {token}",
     )  # fmt: skip (warm up, as above)
-    figures: dict[str, list] = {"new incident": [], "joins the open incident": []}
+    from incidents import services
+
+    figures: dict[str, list] = {
+        "receiver's answer": [],
+        "worker, new incident": [],
+        "worker, joins the open incident": [],
+    }
     for n in range(20):
         service = "svc-solo" if n == 0 else f"svc-{n % args.services}"
         alerts = [
@@ -332,8 +410,17 @@ def _one_at_a_time(args, token, per_group: int) -> None:
             )  # fmt: skip
             elapsed = time.perf_counter() - started
             cpu = time.process_time() - cpu
-        assert response.status_code == 200, response.content
-        figures["new incident" if n == 0 else "joins the open incident"].append((elapsed, len(queries), cpu))
+        assert response.status_code == 202, response.content
+        figures["receiver's answer"].append((elapsed, len(queries), cpu))
+        with CaptureQueriesContext(connection) as queries:
+            cpu = time.process_time()
+            started = time.perf_counter()
+            services.notification_apply(notification_pk=response.json()["notification"])
+            elapsed = time.perf_counter() - started
+            cpu = time.process_time() - cpu
+        figures["worker, new incident" if n == 0 else "worker, joins the open incident"].append(
+            (elapsed, len(queries), cpu)
+        )
     for label, rows in figures.items():
         times = sorted(r[0] for r in rows)
         median = statistics.median(times)

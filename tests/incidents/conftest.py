@@ -77,17 +77,41 @@ def receiver():
     return receiver
 
 
+@pytest.fixture(autouse=True)
+def queued_applies(request, monkeypatch):
+    """The receiver queues each stored notification for a worker on commit. These tests apply them
+    in the test process (``post_alerts`` does) unless they start the real worker; the pks that would
+    have gone to the broker are kept here."""
+    from incidents import tasks
+
+    queued: list[int] = []
+    if "celery_worker" in request.fixturenames:
+        return queued  # the real worker takes them from the broker
+    monkeypatch.setattr(tasks.apply_notification, "delay", lambda pk: queued.append(pk))
+    return queued
+
+
 @pytest.fixture
 def post_alerts(client, receiver):
-    """``post_alerts(body)`` sends a notification as Alertmanager does (Bearer token)."""
+    """``post_alerts(body)`` sends a notification as Alertmanager does (Bearer token), then applies
+    it as the worker would. The response's ``applied`` is the stored notification afterwards (what it
+    changed), or None when nothing was stored."""
+    from incidents import services
+    from incidents.models import AlertNotification
 
     def post(body, *, token=None, **headers):
-        return client.post(
+        response = client.post(
             "/api/incidents/alertmanager/",
             data=json.dumps(body),
             content_type="application/json",
             HTTP_AUTHORIZATION=f"Bearer {token if token is not None else receiver.token}",
             **headers,
         )
+        response.applied = None
+        stored = response.json().get("notification") if response.status_code == 202 else None
+        if stored:
+            services.notification_apply(notification_pk=stored)
+            response.applied = AlertNotification.objects.get(pk=stored)
+        return response
 
     return post

@@ -2,12 +2,12 @@
 
 import base64
 import io
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management import call_command
 
-from incidents.models import Alert, AlertReceiver, Incident, Response, TimelineEntry
+from incidents.models import Alert, AlertNotification, AlertReceiver, Incident, Response, TimelineEntry
 from portal.models import Notification
 from tests.incidents.conftest import add_service, payload
 
@@ -34,9 +34,10 @@ def test_a_firing_alert_opens_an_incident_with_service_runbook_severity_and_team
 ):
     with django_capture_on_commit_callbacks(execute=True):
         response = post_alerts(payload("firing"))
-    assert response.status_code == 200, response.content
-    assert response.json()["changed"] == 1
+    assert response.status_code == 202, response.content
+    assert response.applied.changed == 1 and response.applied.status == "applied"
     incident = Incident.objects.get()
+    assert response.applied.incidents == [incident.pk]
     assert (incident.entity, incident.runbook, incident.severity) == (service, runbook, "sev1")
     assert incident.started_at == STARTS and incident.started_by is None and incident.is_open
     assert [s.text for s in incident.steps.all()] == ["Check the dashboard", "Roll back"]
@@ -59,7 +60,7 @@ def test_a_resent_notification_changes_nothing(post_alerts, runbook, django_capt
     before = (Alert.objects.count(), TimelineEntry.objects.count(), Notification.objects.count())
     with django_capture_on_commit_callbacks(execute=True):
         again = post_alerts(payload("firing"))  # repeat_interval, or a retry after a failed send
-    assert again.status_code == 200 and again.json()["unchanged"] is True and again.json()["changed"] == 0
+    assert again.status_code == 200 and again.json()["unchanged"] is True and again.applied is None
     assert (Alert.objects.count(), TimelineEntry.objects.count(), Notification.objects.count()) == before
     assert Incident.objects.count() == 1
 
@@ -70,7 +71,7 @@ def test_a_resolved_alert_resolves_the_incident_at_its_end(post_alerts, runbook,
     with django_capture_on_commit_callbacks(execute=True):
         post_alerts(payload("firing"))
         response = post_alerts(payload("resolved"))
-    assert response.json()["changed"] == 1
+    assert response.applied.changed == 1
     incident = Incident.objects.get()
     assert not incident.is_open and incident.closed_at == ENDS and incident.outcome == "resolved"
     assert Alert.objects.get().status == "resolved"
@@ -86,7 +87,7 @@ def test_resolved_before_firing_is_never_reopened(post_alerts, runbook, django_c
     with django_capture_on_commit_callbacks(execute=True):
         post_alerts(payload("resolved"))
         late = post_alerts(payload("firing"))  # the older notification, delivered late
-    assert late.json()["changed"] == 0
+    assert late.applied.changed == 0
     assert Alert.objects.get().status == "resolved"
     assert not Incident.objects.filter(closed_at__isnull=True).exists()
 
@@ -108,7 +109,7 @@ def test_alerts_of_one_service_in_one_group_make_one_incident_and_one_notificati
     second = dict(body["alerts"][0], fingerprint="0000000000000002", labels={**body["alerts"][0]["labels"], "pod": "b"})
     body["alerts"].append(second)
     with django_capture_on_commit_callbacks(execute=True):
-        assert post_alerts(body).json()["changed"] == 2
+        assert post_alerts(body).applied.changed == 2
     assert Incident.objects.count() == 1 and Alert.objects.filter(incident__isnull=False).count() == 2
     assert Notification.objects.filter(event="incident_started").count() == 2  # developer and teammate, once each
 
@@ -133,7 +134,7 @@ def test_an_alert_naming_no_service_is_kept_as_unrouted_for_platform_admins(
     body = payload("firing")
     body["alerts"][0]["labels"]["service"] = "nobody-knows-me"
     with django_capture_on_commit_callbacks(execute=True):
-        assert post_alerts(body).json()["unrouted"] == 1
+        assert post_alerts(body).applied.unrouted == 1
     assert not Incident.objects.exists()
     assert Alert.objects.get().entity is None
     page = login(platform_admin).get("/incidents/alerts/unrouted/")
@@ -167,7 +168,9 @@ def test_basic_auth_receivers_take_their_name_and_token(client, service):
         "/api/incidents/alertmanager/", data=payload("firing"), content_type="application/json",
         HTTP_AUTHORIZATION=f"Basic {good}",
     )  # fmt: skip
-    assert response.status_code == 200 and Incident.objects.count() == 1
+    assert response.status_code == 202
+    services.notification_apply(notification_pk=response.json()["notification"])
+    assert Incident.objects.count() == 1
     # Its token as a bearer token is refused: the receiver was made for basic auth.
     bearer = client.post(
         "/api/incidents/alertmanager/", data=payload("resolved"), content_type="application/json",
@@ -225,9 +228,67 @@ def test_a_rotated_or_disabled_receivers_old_token_is_refused_at_once(post_alert
     # The receiver's token is decrypted once per process; that must not outlive a rotation or a disabling.
     from incidents import services
 
-    assert post_alerts(payload("firing")).status_code == 200
+    assert post_alerts(payload("firing")).status_code == 202
     new_token = services.receiver_rotate(receiver=receiver)
     assert post_alerts(payload("resolved")).status_code == 401
-    assert post_alerts(payload("resolved"), token=new_token).status_code == 200
+    assert post_alerts(payload("resolved"), token=new_token).status_code == 202
     AlertReceiver.objects.filter(pk=receiver.pk).update(enabled=False)
     assert post_alerts(payload("firing"), token=new_token).status_code == 401
+
+
+def test_the_answer_comes_once_the_notification_is_stored_and_a_worker_applies_it(
+    client, receiver, runbook, service, queued_applies, django_capture_on_commit_callbacks
+):
+    from incidents import services
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/api/incidents/alertmanager/", data=payload("firing"), content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {receiver.token}",
+        )  # fmt: skip
+    assert response.status_code == 202, response.content
+    stored = AlertNotification.objects.get()
+    assert response.json() == {"alerts": 1, "unchanged": False, "notification": stored.pk}
+    # Nothing is applied before a worker takes it; the worker was sent its id after commit.
+    assert stored.status == "pending" and not Incident.objects.exists() and queued_applies == [stored.pk]
+    assert services.notification_apply(notification_pk=stored.pk) == "applied"
+    stored.refresh_from_db()
+    incident = Incident.objects.get()
+    assert (stored.status, stored.changed, stored.incidents) == ("applied", 1, [incident.pk])
+    # A second worker given the same id (a redelivered task) changes nothing.
+    assert services.notification_apply(notification_pk=stored.pk) == "applied"
+    assert Alert.objects.count() == 1 and TimelineEntry.objects.filter(kind="alert_fired").count() == 1
+
+
+def test_a_notification_that_fails_to_apply_is_kept_retried_and_then_let_through_on_its_re_send(
+    post_alerts, receiver, service, monkeypatch
+):
+    from incidents import mapping, services
+
+    real = mapping.entity_for
+    monkeypatch.setattr(mapping, "entity_for", lambda labels: 1 / 0)
+    first = post_alerts(payload("firing"))
+    stored = first.applied
+    assert first.status_code == 202 and (stored.status, stored.attempts) == ("pending", 1)
+    assert "ZeroDivisionError" in stored.error and not Alert.objects.exists()
+    # The sweeper queues it again once it has waited; two more failures and it is marked failed.
+    AlertNotification.objects.filter(pk=stored.pk).update(received_at=stored.received_at - timedelta(minutes=5))
+    assert services.notifications_requeue_pending() == 1
+    services.notification_apply(notification_pk=stored.pk)
+    services.notification_apply(notification_pk=stored.pk)
+    stored.refresh_from_db()
+    assert (stored.status, stored.attempts) == ("failed", 3)
+    assert services.notifications_requeue_pending() == 0
+    # Alertmanager's re-send of the same alerts is not answered "unchanged": it is stored and applied.
+    monkeypatch.setattr(mapping, "entity_for", real)
+    again = post_alerts(payload("firing"))
+    assert again.json()["unchanged"] is False and again.applied.status == "applied"
+    assert Incident.objects.get().entity == service
+
+
+def test_a_nul_character_in_a_label_is_a_400_at_the_door(post_alerts, service):
+    body = payload("firing")
+    body["alerts"][0]["labels"]["pod"] = "a\x00b"
+    response = post_alerts(body)
+    assert response.status_code == 400 and "NUL" in response.json()["error"]["message"]
+    assert not AlertNotification.objects.exists()

@@ -1,6 +1,7 @@
 """End to end with Debian's real Alertmanager (and Prometheus, when installed) on 127.0.0.1,
-notifying a live Bridge test server with a Bearer token: the receiver configuration of the admin
-guide (docs/admin/alertmanager.md), tested as written there."""
+notifying a live Bridge test server with a Bearer token, and a real Celery worker applying the
+notifications: the receiver configuration of the admin guide (docs/admin/alertmanager.md), tested as
+written there."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 import requests
 
-from incidents.models import Alert, AlertGroup, Incident
+from incidents.models import Alert, AlertGroup, AlertNotification, Incident
 
 ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 PROMETHEUS = shutil.which("prometheus")
@@ -86,7 +87,8 @@ class Process:
 
 
 @pytest.fixture
-def alertmanager(tmp_path, live_server, receiver):
+def alertmanager(tmp_path, live_server, receiver, celery_worker):
+    """Alertmanager notifying the live server; the real worker applies what the receiver stores."""
     port = _free_port()
     config = tmp_path / "alertmanager.yml"
     config.write_text(ALERTMANAGER_CONFIG.format(url=live_server.url, token=receiver.token))
@@ -130,6 +132,7 @@ def test_alertmanager_opens_and_resolves_an_incident_and_its_resends_change_noth
     group = AlertGroup.objects.get()
     _wait(lambda: AlertGroup.objects.get(pk=group.pk).unchanged >= 1, 30, "a re-sent notification")
     assert Alert.objects.count() == 1 and Incident.objects.count() == 1
+    assert not AlertNotification.objects.exclude(status="applied").exists()
 
     _post_alert(alertmanager, {**alert, "endsAt": "2026-12-05T01:10:00Z"})
     _wait(lambda: not Incident.objects.get(pk=incident.pk).is_open, 30, "the incident to resolve")

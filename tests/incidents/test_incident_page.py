@@ -32,7 +32,7 @@ def incident(post_alerts, team, runbook, django_capture_on_commit_callbacks):
         "checkout-api", team.name, annotations='"bridge.io/dashboard-url": "https://grafana.example.com/d/checkout"'
     )
     with django_capture_on_commit_callbacks(execute=True):
-        assert post_alerts(payload("firing")).status_code == 200
+        assert post_alerts(payload("firing")).status_code == 202
     return Incident.objects.get()
 
 

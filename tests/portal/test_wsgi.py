@@ -21,11 +21,33 @@ print(get_language() in get_resolver()._reverse_dict)
 """
 
 
-def test_loading_the_wsgi_application_builds_the_url_reverse_table_before_any_request():
-    # A fresh interpreter: in this one the test client has long built the table.
+def _last_line_of(probe: str) -> str:
+    """Run ``probe`` in a fresh interpreter (in this one the test client has long built everything)."""
     done = subprocess.run(
-        [sys.executable, "-c", PROBE],
+        [sys.executable, "-c", probe],
         cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip().splitlines()[-1] == "True", done.stdout
+    return done.stdout.strip().splitlines()[-1]
+
+
+def test_loading_the_wsgi_application_builds_the_url_reverse_table_before_any_request():
+    assert _last_line_of(PROBE) == "True"
+
+
+TASKS_PROBE = """
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+
+import portal.wsgi  # noqa: F401  (as gunicorn does)
+from portal.celery import app
+
+connection = app.pool.acquire(block=False)  # the last one released, as the first request gets it
+print(app.finalized, "incidents.apply_notification" in app.tasks, connection.connected)
+"""
+
+
+def test_loading_the_wsgi_application_registers_the_tasks_and_connects_to_the_broker():
+    # Otherwise the first request that queues a task waits for both (about 0.8 s here).
+    assert _last_line_of(TASKS_PROBE).split() == ["True", "True", "True"]
