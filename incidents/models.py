@@ -157,7 +157,7 @@ class AlertNotification(models.Model):
         indexes = [models.Index(fields=["status", "received_at"], name="incidents_notif_status_idx")]
 
     def __str__(self) -> str:
-        return f"Notification {self.pk} from {self.receiver_id} ({self.status})"
+        return f"Notification {self.pk} ({self.get_status_display().lower()}, {self.alerts} alerts)"
 
 
 class AlertStatus(models.TextChoices):

@@ -228,16 +228,17 @@ def forget() -> None:
 
 def integration_for_host(netloc: str) -> Integration | None:
     netloc = netloc.lower()
-    for integration in all_integrations():
-        if netloc in integration.netlocs:
-            return integration
-    # Not in this process's cache: a Platform Admin may have added it a moment ago (in the web
-    # process, while a worker still holds the list). Read again before saying there is none.
-    forget()
-    for integration in all_integrations():
-        if netloc in integration.netlocs:
-            return integration
-    return None
+
+    def cached() -> Integration | None:
+        return next((i for i in all_integrations() if netloc in i.netlocs), None)
+
+    found = cached()
+    if found is None:
+        # Not in this process's cache: a Platform Admin may have added it a moment ago (in the web
+        # process, while a worker still holds the list). Read again before saying there is none.
+        forget()
+        found = cached()
+    return found
 
 
 def integration_for_url(url: str) -> Integration | None:

@@ -210,20 +210,28 @@ def runs_relay(*, now=None, limit: int = 200) -> int:
     return sent
 
 
-def run_dispatch_takeover(*, run_id: int) -> bool:
-    """Send the takeover of a run to its host's queue; if that fails, the next reap asks again."""
-    from provisioning import tasks
-
+def _send_to_host_of(run_id: int, task, what: str) -> bool:
+    """Send ``task`` for a run to the queue of the run's host (its files are there); False when the
+    run is gone or the broker refused it, with a warning naming ``what`` was not sent."""
     run = Run.objects.filter(pk=run_id).only("host").first()
     if run is None:
         return False
     try:
-        tasks.supervise_run.apply_async(args=[run_id], queue=host_queue(run.host), retry_policy=PUBLISH_RETRY)
+        task.apply_async(args=[run_id], queue=host_queue(run.host), retry_policy=PUBLISH_RETRY)
     except Exception:
-        logger.warning("the takeover of run %s could not be sent; the next reap asks again", run_id, exc_info=True)
-        Run.objects.filter(pk=run_id).update(takeover_requested_at=None)
+        logger.warning("%s of run %s could not be sent to %s", what, run_id, run.host, exc_info=True)
         return False
     return True
+
+
+def run_dispatch_takeover(*, run_id: int) -> bool:
+    """Send the takeover of a run to its host's queue; if that fails, the next reap asks again."""
+    from provisioning import tasks
+
+    if _send_to_host_of(run_id, tasks.supervise_run, "the takeover"):
+        return True
+    Run.objects.filter(pk=run_id).update(takeover_requested_at=None)
+    return False
 
 
 def run_takeover_claim(*, run_id: int, worker: str, host: str, pid: int | None = None) -> Run | None:
@@ -284,15 +292,7 @@ def run_dispatch_secret_removal(*, run_id: int) -> bool:
     worker starting there removes them (``provisioning.tasks``), or the hourly cleanup does."""
     from provisioning import tasks
 
-    run = Run.objects.filter(pk=run_id).only("host").first()
-    if run is None:
-        return False
-    try:
-        tasks.remove_run_secrets.apply_async(args=[run_id], queue=host_queue(run.host), retry_policy=PUBLISH_RETRY)
-    except Exception:
-        logger.warning("the secrets of run %s could not be removed on %s now", run_id, run.host, exc_info=True)
-        return False
-    return True
+    return _send_to_host_of(run_id, tasks.remove_run_secrets, "the removal of the secrets")
 
 
 def log_append(*, run_id: int, first_number: int, lines: list[str], cursor: dict | None = None) -> int:

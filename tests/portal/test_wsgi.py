@@ -1,5 +1,6 @@
 """The web process (gunicorn loads portal.wsgi) prepares what every worker would otherwise build on
-its first request."""
+its first request; the Celery worker's main process what its pool's processes would build on their
+first task."""
 
 import subprocess
 import sys
@@ -51,3 +52,25 @@ print(app.finalized, "incidents.apply_notification" in app.tasks, connection.con
 def test_loading_the_wsgi_application_registers_the_tasks_and_connects_to_the_broker():
     # Otherwise the first request that queues a task waits for both (about 0.8 s here).
     assert _last_line_of(TASKS_PROBE).split() == ["True", "True", "True"]
+
+
+WORKER_PROBE = """
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+
+from celery.signals import worker_init
+
+from portal.celery import app
+
+worker_init.send(sender=None)  # as `celery worker` does before it starts its pool
+
+from django.urls import get_resolver
+from django.utils.translation import get_language
+
+print(get_language() in get_resolver()._reverse_dict)
+"""
+
+
+def test_the_celery_worker_builds_the_url_reverse_table_before_its_pool_starts():
+    assert _last_line_of(WORKER_PROBE) == "True"
