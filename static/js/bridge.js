@@ -134,7 +134,9 @@ function keyboardScrollersSoon() {
 keyboardScrollers();
 window.addEventListener("resize", keyboardScrollersSoon);
 window.addEventListener("load", keyboardScrollersSoon);
-document.addEventListener("htmx:afterSettle", keyboardScrollersSoon);
+// Content htmx has just put in place is measured at once, not on the next frame: a keyboard user
+// (or a checker) who reaches a preview right after it settles finds it focusable already.
+document.addEventListener("htmx:afterSettle", keyboardScrollers);
 
 // Forms that ask before they act (data-confirm="Remove this location?"): no inline handlers,
 // which the Content Security Policy refuses.

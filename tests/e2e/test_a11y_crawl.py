@@ -256,7 +256,8 @@ DANGLING = """() => [...document.querySelectorAll("[aria-describedby], [aria-lab
 
 SETTLE = """async () => {
   // htmx fragments that a page loads at once ("load" triggers) are part of what a person sees.
-  for (let i = 0; i < 40 && document.querySelector(".htmx-request"); i++) {
+  // Until their requests are answered and the answers swapped in and settled.
+  for (let i = 0; i < 40 && document.querySelector(".htmx-request, .htmx-swapping, .htmx-settling"); i++) {
     await new Promise(r => setTimeout(r, 50));
   }
   // Swagger UI draws the API documentation after its script loads: wait for the operations.
