@@ -235,3 +235,75 @@ def wait_for(predicate, timeout: float = 30, interval: float = 0.1):
             return result
         time.sleep(interval)
     return None
+
+
+class PortalServer:
+    """The portal under gunicorn, listening on a socket this process binds at once and hands over
+    (``--bind fd://N``). Choosing a free port and letting gunicorn bind it later left a gap in which
+    another test's server could take the port; the readiness check would then have found that
+    server and the test would have talked to a portal configured otherwise. The port is known
+    before gunicorn starts (an identity provider's redirect address needs it)."""
+
+    def __init__(self, log_path: Path, *gunicorn_args: str):
+        import socket
+
+        self.log_path = log_path
+        self.gunicorn_args = gunicorn_args
+        self.process: subprocess.Popen | None = None
+        self._listener = socket.socket()
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(128)
+        self.port = self._listener.getsockname()[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, env: dict, timeout: float = 30) -> PortalServer:
+        fd = self._listener.fileno()
+        with self._listener, open(self.log_path, "w") as log:
+            self.process = subprocess.Popen(  # nosec B603: fixed arguments, no shell
+                [sys.executable, "-m", "gunicorn", "portal.wsgi", "--bind", f"fd://{fd}", *self.gunicorn_args],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                pass_fds=(fd,),
+            )
+        if not wait_for(self._answers, timeout=timeout, interval=0.2):
+            self.stop()
+            raise RuntimeError(f"gunicorn did not answer within {timeout} s:\n{self.log_tail()}")
+        return self
+
+    def _answers(self) -> bool:
+        import http.client
+
+        if self.process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {self.process.returncode}:\n{self.log_tail()}")
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+        try:
+            connection.request("GET", "/healthz")
+            connection.getresponse()  # any answer: no other server can hold this socket
+            return True
+        except OSError:
+            return False
+        finally:
+            connection.close()
+
+    def log_tail(self, size: int = 3000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-size:]
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        self._listener.close()
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+        self.process = None

@@ -8,16 +8,12 @@ screenshots there: viewport-sized, so they stay small.
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 
-from tests.worker import ROOT, CeleryWorker, test_database_url
+from tests.worker import ROOT, CeleryWorker, PortalServer, test_database_url
 
 ARTIFACTS = ROOT / "test-artifacts"
 VIEWPORT = {"width": 1280, "height": 800}
@@ -33,15 +29,8 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def portal_url(django_db_setup, django_db_blocker, celery_worker):
-    port = _free_port()
     env = os.environ.copy()
     env["DATABASE_URL"] = test_database_url()
     # The same broker as the worker (tests/worker.py): tasks the portal enqueues must reach it.
@@ -49,46 +38,13 @@ def portal_url(django_db_setup, django_db_blocker, celery_worker):
     env["BROKER_DATA_DIR"] = str(settings.BROKER_DATA_DIR)
     env["CELERY_BROKER_URL"] = settings.CELERY_BROKER_URL
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    log_path = Path(settings.VAR_DIR) / "test-web.log"
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "portal.wsgi",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                "2",
-                "--threads",
-                "4",
-                "--timeout",
-                "60",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited:\n{log_path.read_text()[-3000:]}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                break
-        except OSError:
-            time.sleep(0.2)
+    server = PortalServer(
+        Path(settings.VAR_DIR) / "test-web.log", "--workers", "2", "--threads", "4", "--timeout", "60"
+    ).start(env)
     try:
-        yield url
+        yield server.url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        server.stop()
 
 
 @pytest.fixture(scope="module")

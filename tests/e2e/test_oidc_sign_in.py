@@ -2,18 +2,15 @@
 land on the home page with the team the provider's groups give."""
 
 import os
-import subprocess
-import sys
-import time
 from pathlib import Path
-from socket import create_connection
 
 import pytest
 from django.conf import settings
+from playwright.sync_api import expect
 
-from tests.e2e.conftest import ARTIFACTS, VIEWPORT, _free_port
+from tests.e2e.conftest import ARTIFACTS, VIEWPORT
 from tests.oidc_provider import OidcProvider, unavailable_reason
-from tests.worker import ROOT
+from tests.worker import PortalServer
 from tests.worker import test_database_url as database_url_of_tests
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
@@ -49,8 +46,8 @@ def oidc_portal(django_db_setup, django_db_blocker):
     reason = unavailable_reason()
     if reason:
         pytest.skip(reason)
-    port = _free_port()
-    portal = f"http://127.0.0.1:{port}"
+    server = PortalServer(Path(settings.VAR_DIR) / "test-web-oidc.log", "--workers", "1")
+    portal = server.url
     provider = OidcProvider(
         clients=[
             {
@@ -75,30 +72,15 @@ def oidc_portal(django_db_setup, django_db_blocker):
         "OIDC_ROLE_MAPPING": '{"Developers": ["engineering"], "Approvers": ["eng-payments"]}',
     }
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    log_path = Path(settings.VAR_DIR) / "test-web-oidc.log"
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(  # nosec B603: fixed arguments
-            [sys.executable, "-m", "gunicorn", "portal.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with create_connection(("127.0.0.1", port), timeout=0.5):
-                break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                provider.stop()
-                raise RuntimeError(log_path.read_text()[-3000:]) from None
-            time.sleep(0.2)
+    try:
+        server.start(env)
+    except Exception:
+        provider.stop()
+        raise
     try:
         yield portal, provider
     finally:
-        process.terminate()
-        process.wait(timeout=15)
+        server.stop()
         provider.stop()
 
 
@@ -111,9 +93,10 @@ def test_a_person_signs_in_at_the_provider_and_lands_home_with_their_team(browse
         context = browser.new_context(viewport={**VIEWPORT, "width": width})
         context.set_default_timeout(15000)
         page = context.new_page()
-        page.goto(f"{portal}/accounts/login/")
+        answer = page.goto(f"{portal}/accounts/login/")
+        assert answer.status == 200, answer.status
         button = page.get_by_role("link", name="Sign in with Example SSO")
-        assert button.is_visible()
+        expect(button).to_be_visible()
         page.screenshot(path=str(ARTIFACTS / f"oidc-sign-in-page-{width}.png"), full_page=True)
         button.click()
         page.wait_for_url(f"{provider.issuer}/**")  # the provider's own login page
