@@ -49,6 +49,8 @@ MAX_ALERTS = 5000
 BULK_BATCH = 500
 # Alertmanager writes this for "no end" (Go's zero time).
 ZERO_TIME_YEAR = 1
+# Tries at applying a stored notification before it is marked failed (see notification_apply).
+APPLY_ATTEMPTS = 3
 
 
 # --- receivers --------------------------------------------------------------------------------
@@ -340,9 +342,6 @@ def notification_apply(*, notification_pk: int) -> str:
                 receiver_id=row.receiver_id, group_key_hash=_group_key_hash(notification), digest=_digest(notification)
             ).update(digest="")
     return status
-
-
-APPLY_ATTEMPTS = 3
 
 
 def notifications_requeue_pending(*, older_than_seconds: int = 30) -> int:

@@ -84,6 +84,8 @@ class Delivery(models.Model):
     attempts = models.PositiveIntegerField(default=1, help_text="How many times the sender delivered it.")
     received_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
+    # Held by a drain until then (``services._claim``); other drains take the next deliveries meanwhile.
+    claimed_until = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name_plural = "deliveries"

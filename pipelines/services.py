@@ -8,6 +8,7 @@ it should not.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -340,9 +341,11 @@ def delivery_receive(
         status, error = DeliveryStatus.PROCESSED, ""
     else:
         status, error = DeliveryStatus.PENDING, ""
-    # One short transaction (BEGIN, INSERT, COMMIT): the receiver's answer time is mostly round trips.
+    # The INSERT commits by itself: BEGIN and COMMIT around it would cost two more round trips of the
+    # receiver's few. Inside a caller's transaction it gets a savepoint, so a duplicate cannot abort that.
+    alone = transaction.atomic() if transaction.get_connection().in_atomic_block else contextlib.nullcontext()
     try:
-        with transaction.atomic():
+        with alone:
             delivery = Delivery.objects.create(
                 integration=integration,
                 delivery_id=delivery_id[:200],
@@ -386,6 +389,10 @@ KICK_WINDOW_SECONDS = 1
 KICK_TAIL_SECONDS = 2  # > the window, with a margin for clocks and the broker
 DRAIN_BATCH = 100
 DRAIN_BUDGET_SECONDS = 60  # then a drain hands over to a fresh task, well inside the task's time limit
+# How long a drain holds the deliveries it claimed. Longer than a batch takes (about a second), and well
+# inside the sweeper's 300 s: the deliveries of a drain that died are taken up again when it lapses.
+CLAIM_LEASE = timedelta(minutes=2)
+DRAIN_LOCK_KEY = 0x6272_6964_0000  # PostgreSQL advisory lock keys of the drain slots: this + slot number
 
 
 def _kick() -> None:
@@ -414,37 +421,97 @@ def _send_drain(countdown: float | None = None) -> bool:
         return False
 
 
-def _claimable(after_pk: int, limit: int) -> list[int]:
-    """Ids of pending deliveries after ``after_pk`` that no other drain is processing right now, in id order."""
+def _claim(after_pk: int, limit: int) -> list[Delivery]:
+    """Pending deliveries after ``after_pk``, in id order, that no other drain holds: each is held for
+    ``CLAIM_LEASE`` (other drains take the next ones instead of racing for these), with what applying
+    it needs."""
+    now = timezone.now()
     with transaction.atomic():
-        return list(
+        pks = list(
             Delivery.objects.select_for_update(skip_locked=True)
-            .filter(status=DeliveryStatus.PENDING, pk__gt=after_pk)
+            .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now), status=DeliveryStatus.PENDING)
+            .filter(pk__gt=after_pk)
             .order_by("pk")
             .values_list("pk", flat=True)[:limit]
         )
+        if not pks:
+            return []
+        Delivery.objects.filter(pk__in=pks).update(claimed_until=now + CLAIM_LEASE)
+    return list(
+        Delivery.objects.filter(pk__in=pks)
+        .select_related("integration")
+        .only("pk", "event", "body", "integration__provider")
+        .order_by("pk")
+    )
+
+
+@contextlib.contextmanager
+def _drain_slot():
+    """Yields whether this drain may process now: on PostgreSQL, at most ``PIPELINES_DRAIN_CONCURRENCY``
+    drains do at once (session advisory locks, let go when the drain ends or its connection closes).
+    Elsewhere (SQLite: one worker) every drain may, each taking its own batches."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    held = None
+    with connection.cursor() as cursor:
+        for slot in range(max(1, settings.PIPELINES_DRAIN_CONCURRENCY)):
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [DRAIN_LOCK_KEY + slot])
+            if cursor.fetchone()[0]:
+                held = DRAIN_LOCK_KEY + slot
+                break
+    try:
+        yield held is not None
+    finally:
+        if held is not None:
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_unlock(%s)", [held])
+            except Exception:  # noqa: BLE001 (a lost connection has let go of the lock already)
+                logger.warning("Could not release drain slot %s", held, exc_info=True)
+
+
+def _unclaimed_pending_exists() -> bool:
+    return (
+        Delivery.objects.filter(status=DeliveryStatus.PENDING)
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=timezone.now()))
+        .exists()
+    )
 
 
 def deliveries_drain(*, batch_size: int = DRAIN_BATCH, budget_seconds: float = DRAIN_BUDGET_SECONDS) -> int:
-    """Process pending deliveries in id order until none is left; returns how many were handled.
+    """Process pending deliveries in id order until none is left; returns how many this drain handled.
 
-    Several drains may run at once: each delivery is claimed with a row lock that others skip, and each
-    is processed in its own transaction, exactly as ``delivery_process`` does (a failure marks that
-    delivery failed and the drain goes on). A drain that runs out of its time budget queues a fresh one.
+    A drain that finds every slot taken (``_drain_slot``) ends at once: the drains holding them take
+    its deliveries too. Drains that run at once each claim their own batches (``_claim``), and each
+    delivery is applied in its own transaction, exactly as ``delivery_process`` does (a failure marks
+    that delivery failed and the drain goes on). A drain that runs out of its time budget queues a
+    fresh one.
     """
     deadline = time.monotonic() + budget_seconds
-    handled, after = 0, 0
+    handled, out_of_time = 0, False
     while True:
-        pks = _claimable(after, batch_size)
-        if not pks:
-            return handled
-        memo = ProcessingMemo()
-        for pk in pks:
-            delivery_process(delivery_pk=pk, memo=memo)
-            handled += 1
-        after = pks[-1]
-        if time.monotonic() > deadline:
+        with _drain_slot() as may_drain:
+            if not may_drain:
+                return handled
+            after = 0
+            while claimed := _claim(after, batch_size):
+                memo = ProcessingMemo()
+                for delivery in claimed:
+                    _delivery_apply(delivery, memo)
+                    handled += 1
+                after = claimed[-1].pk
+                if time.monotonic() > deadline:
+                    out_of_time = True
+                    break
+        if out_of_time:  # queued once the slot is free, so that the fresh drain can take it
             _send_drain()
+            return handled
+        # A delivery committed while this drain was finishing had its own drain turned away (the slot was
+        # held): now that the slot is free, look once more.
+        if not _unclaimed_pending_exists():
             return handled
 
 
@@ -485,40 +552,39 @@ class ProcessingMemo:
 
 
 def delivery_process(*, delivery_pk: int, memo: ProcessingMemo | None = None) -> str:
-    """Apply a stored delivery. Safe to call twice, and from several workers at once; returns its status.
+    """Apply a stored delivery. Safe to call twice, and from several workers at once; returns its status."""
+    delivery = Delivery.objects.select_related("integration").filter(pk=delivery_pk).first()
+    if delivery is None:
+        return "missing"
+    return _delivery_apply(delivery, memo)
 
-    The delivery row is locked for the transaction that applies it (others skip it), so it is applied
-    once, and its status is written in the same transaction as its effects.
-    """
+
+def _delivery_apply(delivery: Delivery, memo: ProcessingMemo | None) -> str:
+    """Apply ``delivery`` (its event, body and integration's provider loaded) once.
+
+    Its status is written first, in the transaction that applies it: that UPDATE takes the row's lock,
+    so a second worker with the same delivery waits, then finds it no longer pending and leaves it.
+    If applying fails, the transaction rolls back and the delivery is marked failed instead."""
     try:
         with transaction.atomic():
-            delivery = (
-                Delivery.objects.select_for_update(skip_locked=True, of=("self",))
-                .select_related("integration")
-                .filter(pk=delivery_pk)
-                .first()
+            taken = Delivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.PENDING).update(
+                status=DeliveryStatus.PROCESSED, processed_at=timezone.now(), error="", claimed_until=None
             )
-            if delivery is None:  # gone, or being applied by another worker right now
-                status = Delivery.objects.filter(pk=delivery_pk).values_list("status", flat=True).first()
-                return status or "missing"
-            if delivery.status != DeliveryStatus.PENDING:
-                return delivery.status
+            if not taken:
+                return Delivery.objects.filter(pk=delivery.pk).values_list("status", flat=True).first() or "missing"
             parsed = providers.parse(delivery.integration.provider, delivery.event, json.loads(delivery.body))
             apply_event(parsed, memo=memo)
-            Delivery.objects.filter(pk=delivery_pk).update(
-                status=DeliveryStatus.PROCESSED, processed_at=timezone.now(), error=""
-            )
         return DeliveryStatus.PROCESSED
     except providers.PayloadError as exc:
         error = str(exc)
     except Exception as exc:  # noqa: BLE001 (a bad row must not poison the queue; it is kept as failed)
-        logger.exception("Processing delivery %s failed", delivery_pk)
+        logger.exception("Processing delivery %s failed", delivery.pk)
         error = f"{type(exc).__name__}: {exc}"[:1000]
     if memo is not None:
         memo.forget()
     # Only a delivery still pending: another worker may have applied it since this transaction rolled back.
-    Delivery.objects.filter(pk=delivery_pk, status=DeliveryStatus.PENDING).update(
-        status=DeliveryStatus.FAILED, processed_at=timezone.now(), error=error
+    Delivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.PENDING).update(
+        status=DeliveryStatus.FAILED, processed_at=timezone.now(), error=error, claimed_until=None
     )
     return DeliveryStatus.FAILED
 

@@ -473,6 +473,9 @@ PIPELINES_PRODUCTION_ENVIRONMENTS = env_list("PIPELINES_PRODUCTION_ENVIRONMENTS"
 # The cache alias the receivers use to send at most two drain tasks a second each (pipelines.services._kick);
 # any cache is correct, a shared one (Redis) only means fewer drain tasks.
 PIPELINES_KICK_CACHE = env("PIPELINES_KICK_CACHE", "default")
+# How many drains may apply deliveries at the same time (PostgreSQL). One keeps a burst of webhooks from
+# taking every worker process and the CPU the receivers need; raise it when one cannot keep up.
+PIPELINES_DRAIN_CONCURRENCY = env_int("PIPELINES_DRAIN_CONCURRENCY", 1)
 # Distinct OpenAPI enum names for the pipelines' status fields (otherwise drf-spectacular warns W001).
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
     {

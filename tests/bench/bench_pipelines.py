@@ -53,7 +53,7 @@ from django.utils import timezone  # noqa: E402
 from catalog.models import Entity  # noqa: E402
 from pipelines import selectors, services  # noqa: E402
 from pipelines.models import Delivery, Deployment, Incident, Integration, Job, Pipeline, Repository, Run  # noqa: E402
-from tests.bench.ports import free_port, wait_port  # noqa: E402
+from tests.bench.ports import free_port, wait_port, wait_workers_ready  # noqa: E402
 from tests.pipelines import payloads  # noqa: E402
 
 
@@ -109,21 +109,62 @@ def send_chunk(args) -> list[tuple[int, float]]:
     return results
 
 
+def _cpu_seconds() -> dict[int, tuple[str, int, float]]:
+    """CPU time (user + system) of every process now: {pid: (command name, parent pid, seconds)}."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    table = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        table[int(entry)] = (name, int(fields[1]), (int(fields[11]) + int(fields[12])) / ticks)
+    return table
+
+
+def _cpu_by_part(before: dict, after: dict, roots: dict[str, int]) -> dict[str, float]:
+    """CPU seconds spent between two readings by each root's process tree, by PostgreSQL, and the rest.
+    Processes that ended between the readings are not counted (the caller adds its waited-for children)."""
+
+    def part_of(pid: int) -> str:
+        seen = 0
+        while pid > 1 and seen < 64:
+            for label, root in roots.items():
+                if pid == root:
+                    return label
+            pid, seen = after.get(pid, before.get(pid, ("", 0, 0)))[1], seen + 1
+        return ""
+
+    parts: dict[str, float] = {}
+    for pid, (name, _, seconds) in after.items():
+        spent = seconds - before.get(pid, (name, 0, 0.0))[2]
+        if spent <= 0:
+            continue
+        label = part_of(pid) or ("PostgreSQL" if name.startswith("postgres") else "other processes")
+        parts[label] = parts.get(label, 0.0) + spent
+    return parts
+
+
 def reset() -> None:
     for model in (Incident, Deployment, Job, Run, Pipeline, Repository, Delivery, Integration):
         model.objects.all().delete()
     Entity.objects.filter(name__startswith="bench-").delete()
 
 
-def start_worker(env, log):
+def start_worker(env, log, concurrency: int = 2):
     return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", "default", "--concurrency", "2",
+        [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", "default", "--concurrency", str(concurrency),
          "--loglevel", "WARNING", "--without-mingle", "--without-gossip", "--hostname", f"bench-{os.getpid()}@%h"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
 
 
-def ingestion(runs: int, clients: int, threads: int, worker_after: bool) -> None:
+def ingestion(runs: int, clients: int, threads: int, worker_after: bool, worker_concurrency: int) -> None:
     new = services.integration_create(actor=None, provider="github", name="bench", repositories=["bench/*"])
     deliveries, unique = build_deliveries(new.secret, runs)
     port = free_port()
@@ -131,18 +172,27 @@ def ingestion(runs: int, clients: int, threads: int, worker_after: bool) -> None
     log = open(ROOT / "var" / "bench-pipelines.log", "w")  # noqa: SIM115
     web = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "portal.wsgi", "-w", "2", "-k", "gthread", "--threads", str(threads),
-         "-b", f"127.0.0.1:{port}", "--log-level", "warning"],
+         "-b", f"127.0.0.1:{port}", "--log-level", "warning", "-c", str(ROOT / "tests/bench/gunicorn_ready.py")],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
-    worker = None if worker_after else start_worker(env, log)
+    worker = None if worker_after else start_worker(env, log, worker_concurrency)
     try:
         wait_port(port)
+        wait_workers_ready(ROOT / "var" / "bench-pipelines.log", 2)
         path = new.integration.receiver_path()
         chunks = [(port, path, deliveries[i::clients]) for i in range(clients)]
+        cpu_before, clients_before = _cpu_seconds(), os.times()
         started = time.perf_counter()
         with ProcessPoolExecutor(clients) as pool:
             results = [r for chunk in pool.map(send_chunk, chunks) for r in chunk]
         elapsed = time.perf_counter() - started
+        roots = {"gunicorn": web.pid, "Celery worker": worker.pid if worker else -1}
+        cpu_parts = _cpu_by_part(cpu_before, _cpu_seconds(), roots)
+        # The clients have exited and been waited for: their CPU time is in this process's children's.
+        clients_after = os.times()
+        cpu_parts["load generator (clients)"] = (clients_after.children_user + clients_after.children_system) - (
+            clients_before.children_user + clients_before.children_system
+        )
         statuses = {}
         for status, _ in results:
             statuses[status] = statuses.get(status, 0) + 1
@@ -157,8 +207,16 @@ def ingestion(runs: int, clients: int, threads: int, worker_after: bool) -> None
             f"latency: p50 {statistics.median(latencies) * 1000:.1f} ms, "
             f"p95 {latencies[int(len(latencies) * 0.95)] * 1000:.1f} ms, max {latencies[-1] * 1000:.1f} ms"
         )
+        busy = sum(cpu_parts.values())
+        print(
+            f"CPU during the burst: {busy / elapsed * 100:.0f} % of one core in all ({os.cpu_count()} cores); "
+            + ", ".join(
+                f"{label} {seconds / elapsed * 100:.0f} % ({seconds / len(results) * 1000:.2f} ms per delivery)"
+                for label, seconds in sorted(cpu_parts.items(), key=lambda item: -item[1])
+            )
+        )
         if worker is None:
-            worker = start_worker(env, log)
+            worker = start_worker(env, log, worker_concurrency)
         drain_start = time.perf_counter()
         deadline = time.monotonic() + 600
         while Delivery.objects.filter(status="pending").exists() and time.monotonic() < deadline:
@@ -323,6 +381,9 @@ def main() -> None:
     parser.add_argument(
         "--worker-after", action="store_true", help="start the Celery worker only once every delivery is in"
     )
+    parser.add_argument(
+        "--worker-concurrency", type=int, default=2, help="the Celery worker's pool processes (its default: the cores)"
+    )
     parser.add_argument("--skip-ingestion", action="store_true")
     parser.add_argument("--skip-dora", action="store_true")
     parser.add_argument(
@@ -336,7 +397,7 @@ def main() -> None:
         reset()
         return
     if not args.skip_ingestion:
-        ingestion(args.runs, args.clients, args.threads, args.worker_after)
+        ingestion(args.runs, args.clients, args.threads, args.worker_after, args.worker_concurrency)
     if not args.skip_dora:
         dora()
     reset()

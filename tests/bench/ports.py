@@ -2,6 +2,7 @@
 
 import socket
 import time
+from pathlib import Path
 
 
 def free_port() -> int:
@@ -19,3 +20,16 @@ def wait_port(port: int, timeout: float = 30) -> None:
                 return
         time.sleep(0.2)
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout:.0f} s")
+
+
+def wait_workers_ready(log: Path, workers: int, timeout: float = 60) -> None:
+    """Return once ``workers`` gunicorn workers started with ``-c tests/bench/gunicorn_ready.py`` have
+    loaded the portal (each writes a line to ``log``); RuntimeError after ``timeout`` seconds."""
+    from tests.bench.gunicorn_ready import READY
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log.read_text(errors="replace").count(READY) >= workers:
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"fewer than {workers} gunicorn workers were ready after {timeout:.0f} s; see {log}")

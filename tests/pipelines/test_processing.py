@@ -21,6 +21,18 @@ def test_the_same_delivery_twice_is_stored_once_and_makes_one_run(send_github):
     assert Run.objects.count() == 1
 
 
+@pytest.mark.django_db(transaction=True)
+def test_the_same_delivery_twice_outside_any_transaction_is_stored_once(send_github):
+    # As under gunicorn: the receiver's INSERT commits by itself, and the duplicate's error aborts nothing.
+    first = send_github("workflow_run", payloads.workflow_run(), delivery="same", process=False)
+    second = send_github("workflow_run", payloads.workflow_run(), delivery="same", process=False)
+    assert (first.status_code, second.status_code) == (202, 202)
+    assert (first.json()["duplicate"], second.json()["duplicate"]) == (False, True)
+    assert list(Delivery.objects.values_list("attempts", "status")) == [(2, DeliveryStatus.PENDING)]
+    assert services.deliveries_drain() == 1
+    assert Run.objects.count() == 1
+
+
 def test_a_redelivery_under_a_new_id_leaves_one_run(send_github):
     send_github("workflow_run", payloads.workflow_run())
     send_github("workflow_run", payloads.workflow_run())
