@@ -171,8 +171,9 @@ def ingestion(runs: int, clients: int, threads: int, worker_after: bool, worker_
     env = {**os.environ, "DEBUG": "0"}
     log = open(ROOT / "var" / "bench-pipelines.log", "w")  # noqa: SIM115
     web = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "portal.wsgi", "-w", "2", "-k", "gthread", "--threads", str(threads),
-         "-b", f"127.0.0.1:{port}", "--log-level", "warning", "-c", str(ROOT / "tests/bench/gunicorn_ready.py")],
+        [sys.executable, "-m", "gunicorn", "portal.wsgi", "-w", "2"]
+        + (["-k", "gthread", "--threads", str(threads)] if threads else ["-k", "sync"])
+        + ["-b", f"127.0.0.1:{port}", "--log-level", "warning", "-c", str(ROOT / "tests/bench/gunicorn_ready.py")],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     worker = None if worker_after else start_worker(env, log, worker_concurrency)
@@ -201,7 +202,8 @@ def ingestion(runs: int, clients: int, threads: int, worker_after: bool, worker_
         print(f"HTTP statuses: {statuses}")
         print(
             f"ingestion: {len(results) / elapsed:.0f} deliveries/s over {elapsed:.1f} s with {clients} clients "
-            f"(gunicorn: 2 workers x {threads} threads; load generator, web, worker and PostgreSQL on one machine)"
+            f"(gunicorn: 2 {f'workers x {threads} threads' if threads else 'sync workers'}; "
+            "load generator, web, worker and PostgreSQL on one machine)"
         )
         print(
             f"latency: p50 {statistics.median(latencies) * 1000:.1f} ms, "
@@ -377,7 +379,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=2000, help="distinct runs (4 events each)")
     parser.add_argument("--clients", type=int, default=8, help="concurrent sending processes")
-    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (gthread)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=4,
+        help="threads per gunicorn worker (gthread); 0: sync workers, as deploy/helm and docs/operations.md run",
+    )
     parser.add_argument(
         "--worker-after", action="store_true", help="start the Celery worker only once every delivery is in"
     )
