@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -421,6 +421,11 @@ def _send_drain(countdown: float | None = None) -> bool:
         return False
 
 
+def _unclaimed(now: datetime) -> Q:
+    """Deliveries no drain holds at ``now``: never claimed, or their claim has lapsed."""
+    return Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+
+
 def _claim(after_pk: int, limit: int) -> list[Delivery]:
     """Pending deliveries after ``after_pk``, in id order, that no other drain holds: each is held for
     ``CLAIM_LEASE`` (other drains take the next ones instead of racing for these), with what applying
@@ -429,7 +434,7 @@ def _claim(after_pk: int, limit: int) -> list[Delivery]:
     with transaction.atomic():
         pks = list(
             Delivery.objects.select_for_update(skip_locked=True)
-            .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now), status=DeliveryStatus.PENDING)
+            .filter(_unclaimed(now), status=DeliveryStatus.PENDING)
             .filter(pk__gt=after_pk)
             .order_by("pk")
             .values_list("pk", flat=True)[:limit]
@@ -450,8 +455,6 @@ def _drain_slot():
     """Yields whether this drain may process now: on PostgreSQL, at most ``PIPELINES_DRAIN_CONCURRENCY``
     drains do at once (session advisory locks, let go when the drain ends or its connection closes).
     Elsewhere (SQLite: one worker) every drain may, each taking its own batches."""
-    from django.db import connection
-
     if connection.vendor != "postgresql":
         yield True
         return
@@ -474,11 +477,7 @@ def _drain_slot():
 
 
 def _unclaimed_pending_exists() -> bool:
-    return (
-        Delivery.objects.filter(status=DeliveryStatus.PENDING)
-        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=timezone.now()))
-        .exists()
-    )
+    return Delivery.objects.filter(_unclaimed(timezone.now()), status=DeliveryStatus.PENDING).exists()
 
 
 def deliveries_drain(*, batch_size: int = DRAIN_BATCH, budget_seconds: float = DRAIN_BUDGET_SECONDS) -> int:
