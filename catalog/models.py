@@ -26,7 +26,7 @@ Groups, Users, Locations and (Backstage's software) Templates are people, places
 
 
 @lru_cache(maxsize=1)
-def _catalog_root() -> str:
+def catalog_root() -> str:
     from django.urls import reverse
 
     return reverse("catalog:index")
@@ -34,7 +34,7 @@ def _catalog_root() -> str:
 
 def entity_url(kind: str, namespace: str, name: str) -> str:
     """The URL of ``catalog:entity`` without a reverse() per row: list pages build hundreds of them."""
-    return f"{_catalog_root()}{kind}/{namespace}/{name}/"
+    return f"{catalog_root()}{kind}/{namespace}/{name}/"
 
 
 class Entity(models.Model):

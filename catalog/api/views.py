@@ -2,6 +2,7 @@
 
 from functools import partial
 
+import orjson
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, StreamingHttpResponse
 from django_filters.rest_framework import DjangoFilterBackend
@@ -76,6 +77,9 @@ class EntityViewSet(
         self.known_count = selectors.cached_counts(
             ("api",) + selectors.filter_key(request.query_params), queryset.count
         )
+        if selectors.renders_entity_json():
+            page = self.paginate_queryset(queryset.values_list("pk", flat=True))
+            return self.get_paginated_response([orjson.Fragment(text) for text in selectors.entity_json_by_ids(page)])
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
@@ -99,6 +103,12 @@ class EntityViewSet(
 
     @extend_schema(responses=EntitySerializer)
     def by_ref(self, request, kind: str, namespace: str, name: str):
+        if selectors.renders_entity_json():
+            entity = selectors.entity_json_by_ref(kind, namespace, name)
+            if entity is None:
+                raise Http404
+            self.check_object_permissions(request, entity)
+            return Response(orjson.Fragment(entity.api_json))
         entity = selectors.entity_by_parts(kind, namespace, name)
         if entity is None:
             raise Http404

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import orjson
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import JSONField
 from django.utils import timezone
 
@@ -32,6 +32,8 @@ from portal.permissions import is_platform_admin
 from portal.services import audit_record
 
 _STORED_COLUMNS = ("ref_key", "id", "fingerprint", "orphaned", "owner_ref", "source")
+# An import that writes this many entities has PostgreSQL's statistics refreshed when it commits.
+ANALYZE_AFTER_ENTITIES = 1000
 
 
 def _fetch_existing(keys=(), *, sources=()) -> dict[str, _Stored]:
@@ -186,6 +188,8 @@ def _write(
         _insert_relations(rows)
     if new_items:
         _resolve_relations()
+    if connection.vendor == "postgresql" and len(new_items) + len(changed) >= ANALYZE_AFTER_ENTITIES:
+        transaction.on_commit(_analyze)
 
     result.orphaned = (orphan_with or _orphan)(scope, seen, batch.failed, batch.listed, now)
     _record_conflicts(batch, now)
@@ -204,6 +208,17 @@ def _write(
             },
         )
     membership.record(actor=membership_actor if membership_actor is not None else actor, files=result.files)
+
+
+def _analyze() -> None:
+    """Fresh planner statistics for the catalog's tables, right after a large import.
+
+    Until autovacuum gets to them (a minute or more; never where it is off), PostgreSQL plans the
+    list pages for the table as it was before: a kind filter estimated at 16 rows of the 10,000
+    just imported sorted them all, and a page took 17 ms instead of 5.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {Entity._meta.db_table}, {Relation._meta.db_table}")  # noqa: S608  # nosec B608
 
 
 def _insert_entities(items: list[_Parsed], now) -> dict[str, int]:

@@ -26,6 +26,8 @@ class OrjsonRenderer(JSONRenderer):
         if data is None:
             return b""
         if self.get_indent(accepted_media_type or "", renderer_context or {}):
+            # Through orjson first: the data may hold JSON the database wrote (orjson.Fragment).
+            data = orjson.loads(orjson.dumps(data, default=_default, option=_OPTIONS))
             return super().render(data, accepted_media_type, renderer_context)
         body = orjson.dumps(data, default=_default, option=_OPTIONS)
         # As DRF does: these two are valid JSON but end a line in JavaScript.

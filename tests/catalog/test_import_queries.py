@@ -68,3 +68,20 @@ def test_the_queries_of_an_import_do_not_grow_with_the_number_of_entities():
         assert len(two_hundred) == len(hundred), two_hundred
     else:  # SQLite caps a statement's parameters, so bulk inserts go a few dozen rows at a time
         assert len(two_hundred) < len(hundred) + 20, two_hundred
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="planner statistics are PostgreSQL's")
+def test_after_a_large_import_postgresql_plans_with_the_new_rows(django_capture_on_commit_callbacks):
+    components = "".join(
+        f"---\napiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {{name: svc-{i}}}\n"
+        "spec: {type: service, lifecycle: production, owner: group:team-a}\n"
+        for i in range(1200)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        result = services.catalog_import_text(text=components, name="large")
+    assert len(result.created) == 1200
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (FORMAT JSON) SELECT id FROM catalog_entity WHERE kind = 'Component'")
+        estimate = cursor.fetchone()[0][0]["Plan"]["Plan Rows"]
+    # Without fresh statistics PostgreSQL guesses a few rows, and plans list pages for a tiny table.
+    assert estimate >= 1000
