@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
 
 from portal import safe_yaml
 from provisioning import terraform
@@ -131,6 +129,9 @@ def _error_path(error) -> str:
 
 def validate_parameters_schema(schema: dict) -> None:
     """The parameters must be a flat object of strings, integers, numbers and booleans."""
+    from jsonschema import Draft202012Validator  # imported on use: web workers that never check a template skip it
+    from jsonschema.exceptions import SchemaError
+
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
@@ -363,6 +364,8 @@ def read_template(directory: Path) -> ParsedTemplate:
         raise TemplateProblem(f"{DESCRIPTOR_NAME} is not valid YAML: {exc}")
     if not isinstance(descriptor, dict):
         raise TemplateProblem(f"{DESCRIPTOR_NAME} must be a mapping")
+    from jsonschema import Draft202012Validator  # imported on use: web workers that never check a template skip it
+
     errors = sorted(Draft202012Validator(DESCRIPTOR_SCHEMA).iter_errors(descriptor), key=lambda e: e.path)
     if errors:
         raise TemplateProblem(f"{DESCRIPTOR_NAME} at {_error_path(errors[0])}: {errors[0].message}")

@@ -39,7 +39,6 @@ from pathlib import Path
 
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
-from jsonschema import Draft202012Validator
 
 from portal import safe_yaml
 
@@ -420,6 +419,8 @@ def load_template(directory: Path) -> LoadedTemplate:
         raise TemplateRefused(f"{DESCRIPTOR_NAME} is missing.")
     descriptor = _read_yaml(descriptor_path, where=DESCRIPTOR_NAME)
     _forbidden_keys(descriptor, where=DESCRIPTOR_NAME)
+    from jsonschema import Draft202012Validator  # imported on use: web workers that never check a template skip it
+
     errors = sorted(Draft202012Validator(DESCRIPTOR_SCHEMA).iter_errors(descriptor), key=lambda e: list(e.path))
     if errors:
         where = "/".join(str(p) for p in errors[0].absolute_path) or "(top level)"

@@ -13,14 +13,16 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import requests
-from authlib.integrations.base_client.errors import MismatchingStateError, OAuthError
-from authlib.integrations.django_client import OAuth
 from django.conf import settings
 from django.urls import reverse
-from joserfc.errors import JoseError
 
+if TYPE_CHECKING:
+    from joserfc.errors import JoseError
+
+# Authlib, joserfc and requests are imported where a sign-in uses them: a web worker that serves
+# no sign-in with the provider (API clients, most page views) is spared their 10 MB.
 logger = logging.getLogger(__name__)
 
 _clients: dict[tuple, object] = {}
@@ -75,6 +77,8 @@ def client():
     with _lock:
         existing = _clients.get(conf.key)
         if existing is None:
+            from authlib.integrations.django_client import OAuth
+
             registry = OAuth()
             existing = registry.register(
                 "bridge",
@@ -89,6 +93,8 @@ def client():
 
 
 def _metadata(app) -> dict:
+    import requests
+
     try:
         metadata = app.load_server_metadata()
     except (requests.RequestException, ValueError) as exc:
@@ -117,6 +123,10 @@ def authorization_redirect(request):
 
 def finish(request) -> tuple[dict, dict]:
     """Check the provider's answer on the callback: (claims, token). Raises ``SignInRefused``."""
+    import requests
+    from authlib.integrations.base_client.errors import MismatchingStateError, OAuthError
+    from joserfc.errors import JoseError
+
     app = client()
     metadata = _metadata(app)
     try:
@@ -154,6 +164,9 @@ def finish(request) -> tuple[dict, dict]:
 
 def _with_userinfo(app, token: dict, claims: dict) -> dict:
     """Claims some providers send only at the userinfo endpoint (groups, email), for the same subject."""
+    import requests
+    from authlib.integrations.base_client.errors import OAuthError
+
     try:
         extra = dict(app.userinfo(token=token))
     except (requests.RequestException, OAuthError, ValueError) as exc:

@@ -14,7 +14,6 @@ import math
 from dataclasses import dataclass, field
 
 from django.views.decorators.debug import sensitive_variables
-from jsonschema import Draft202012Validator
 
 from portal import crypto
 from portal.services import ServiceError
@@ -107,6 +106,8 @@ def parameters_check(schema: dict, parameters: object) -> tuple[dict, dict[str, 
         errors["parameters"] = [f"The parameters add up to more than {MAX_PARAMETERS_BYTES // 1024} KiB."]
     # The schema checks the rest, so that every mistake shows at once.
     filled = _with_defaults(schema, {name: value for name, value in declared.items() if name not in errors})
+    from jsonschema import Draft202012Validator  # imported on use: web workers that never check a template skip it
+
     for error in Draft202012Validator(schema).iter_errors(filled):
         if error.validator == "required":
             field = error.message.split("'")[1] if "'" in error.message else "parameters"
