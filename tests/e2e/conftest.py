@@ -8,6 +8,7 @@ screenshots there: viewport-sized, so they stay small.
 
 import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -108,6 +109,21 @@ def log_in(page, portal_url: str, username: str, password: str):
     page.click("button[type=submit]")
     page.wait_for_url(f"{portal_url}/")
     return page
+
+
+@contextmanager
+def signed_in_page(browser, portal_url: str, username: str, *, width: int, height: int = 900):
+    """A page ``width`` px wide in a browser context of its own, signed in as ``username``; closed after."""
+    from tests.conftest import PASSWORD
+
+    context = browser.new_context(viewport={"width": width, "height": height})
+    context.set_default_timeout(15000)
+    try:
+        page = context.new_page()
+        log_in(page, portal_url, username, PASSWORD)
+        yield page
+    finally:
+        context.close()
 
 
 @pytest.fixture

@@ -11,8 +11,6 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from tests.conftest import PASSWORD
-
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
 
 SCRIPT = "<script>document.title='pwned'</script>"
@@ -50,13 +48,9 @@ def posted(platform_admin):
 
 @pytest.mark.parametrize("width", [1280, 390])
 def test_read_only_admin_pages_of_posted_text_fit_the_screen(browser, portal_url, posted, width):
-    from tests.e2e.conftest import ARTIFACTS, log_in
+    from tests.e2e.conftest import ARTIFACTS, signed_in_page
 
-    context = browser.new_context(viewport={"width": width, "height": 900})
-    context.set_default_timeout(15000)
-    page = context.new_page()
-    try:
-        log_in(page, portal_url, "padmin", PASSWORD)
+    with signed_in_page(browser, portal_url, "padmin", width=width) as page:
         for path in posted:
             response = page.goto(portal_url + path)
             assert response.status == 200, path
@@ -66,5 +60,3 @@ def test_read_only_admin_pages_of_posted_text_fit_the_screen(browser, portal_url
             assert page_width <= width, f"{path} is {page_width} px wide on a {width} px screen"
             assert page.title() != "pwned"
         expect(page.locator("#content")).to_contain_text(SCRIPT)  # the sender's markup is shown as text
-    finally:
-        context.close()

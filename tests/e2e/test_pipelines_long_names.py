@@ -6,8 +6,6 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from tests.conftest import PASSWORD
-
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
 
 # 255 characters, as Git allows, with nothing a browser may break a line at (no space, no hyphen)
@@ -84,13 +82,9 @@ def long_branches(developer):
 def test_pipeline_pages_with_255_character_branch_names_fit_the_screen(
     browser, portal_url, long_branches, width, developer
 ):
-    from tests.e2e.conftest import ARTIFACTS, log_in
+    from tests.e2e.conftest import ARTIFACTS, signed_in_page
 
-    context = browser.new_context(viewport={"width": width, "height": 900})
-    context.set_default_timeout(15000)
-    page = context.new_page()
-    try:
-        log_in(page, portal_url, "dev", PASSWORD)
+    with signed_in_page(browser, portal_url, "dev", width=width) as page:
         for path in PAGES:
             page.goto(portal_url + path)
             expect(page.locator("main")).to_contain_text("feature/a_very_long")
@@ -132,5 +126,3 @@ def test_pipeline_pages_with_255_character_branch_names_fit_the_screen(
         assert tab_width <= panel_width, f"the Pipelines tab is {tab_width} px wide in a {panel_width} px panel"
         if width >= 1280:
             assert page.evaluate("document.documentElement.scrollWidth") <= width
-    finally:
-        context.close()
