@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from catalog.models import Entity, Kind
-from catalog.selectors import teams_of
+from catalog.selectors import entity_by_parts, entity_by_ref, teams_of
 from portal import crypto, extensions, safe_yaml
 from portal.githosts import errors as host_errors
 from portal.githosts.integrations import all_integrations, integration_for_host
@@ -826,7 +826,7 @@ def _step_register(run, log):
         if outcome is not None and outcome.status == "error":
             raise repositories.PublishError(f"The catalog could not read the new repository: {outcome.error}")
     kind, namespace, name = ref
-    entity = Entity.objects.filter(kind__iexact=kind, namespace=namespace, name=name).first()
+    entity = entity_by_parts(kind, namespace, name)
     if entity is None:
         raise repositories.PublishError(f"{kind}:{namespace}/{name} is not in the catalog after registration.")
     run.outputs["entity_ref"] = entity.ref
@@ -840,13 +840,6 @@ def _docs_project(files: dict[str, bytes]) -> dict[str, bytes]:
     if "mkdocs.yml" not in files or not any(p.startswith("docs/") for p in files):
         return {}
     return {p: data for p, data in files.items() if p == "mkdocs.yml" or p.startswith("docs/")}
-
-
-def _entity(ref: str) -> Entity | None:
-    """The entity of a ``kind:namespace/name`` ref the run recorded (its owner team, its component)."""
-    kind, _, rest = (ref or "").partition(":")
-    namespace, _, name = rest.partition("/")
-    return Entity.objects.filter(kind__iexact=kind, namespace=namespace, name=name).first()
 
 
 def _step_docs(run, log):
@@ -869,8 +862,8 @@ def _step_docs(run, log):
         actor=run.requester,
         key=key,
         name=run.name,
-        owner=_entity(run.owner),
-        entity=_entity(run.outputs.get("entity_ref", "")),
+        owner=entity_by_ref(run.owner or ""),
+        entity=entity_by_ref(run.outputs.get("entity_ref", "")),
         files=project,
     )
     run.outputs["docs_space"] = {"key": space.key, "url": space.url}
@@ -895,7 +888,7 @@ def _step_environment(run, log):
     entity = Entity.objects.filter(
         pk__in=Entity.objects.filter(kind=Kind.COMPONENT, namespace="default", name=run.name).values("pk")
     ).first()
-    team = _entity(run.owner)
+    team = entity_by_ref(run.owner or "")
     values = _values(name=run.name, owner=run.owner, target=run.target, parameters=run.parameters,
                      requester=run.requester)  # fmt: skip
     parameters = {

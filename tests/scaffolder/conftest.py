@@ -28,9 +28,11 @@ def template_dir(tmp_path):
 @pytest.fixture
 def team(developer, teammate):
     """group:default/payments with the developer and the teammate as members (through their User entities)."""
-    group = Entity.objects.create(kind="Group", name="payments")
+    group = Entity.objects.create(kind="Group", name="payments", ref_key="group:default/payments")
     for user in (developer, teammate):
-        member = Entity.objects.create(kind="User", name=user.username, portal_user=user)
+        member = Entity.objects.create(
+            kind="User", name=user.username, portal_user=user, ref_key=f"user:default/{user.username}"
+        )
         Relation.objects.create(source=group, type="hasMember", target_ref=member.ref, target=member)
     return group
 
