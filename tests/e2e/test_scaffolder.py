@@ -27,8 +27,10 @@ def test_a_developer_creates_a_python_service_and_lands_on_its_catalog_entity(
     from scaffolder import services
 
     services.templates_reload(actor=None)
-    team = Entity.objects.create(kind="Group", name="payments")
-    person = Entity.objects.create(kind="User", name=developer.username, portal_user=developer)
+    team = Entity.objects.create(kind="Group", name="payments", ref_key="group:default/payments")
+    person = Entity.objects.create(
+        kind="User", name=developer.username, portal_user=developer, ref_key=f"user:default/{developer.username}"
+    )
     Relation.objects.create(source=team, type="hasMember", target_ref=person.ref, target=person)
     # gunicorn and the worker read integrations from the database (the test's settings do not reach them).
     GitIntegration.objects.create(type="github", host=git_server.host, api_base_url=github_api.api_url,
