@@ -102,8 +102,12 @@ def entity_by_ref(ref: str, *, default_kind: str | None = None) -> Entity | None
     return Entity.objects.filter(ref_key=key).first()
 
 
+def _ref_key(kind: str, namespace: str, name: str) -> str:
+    return f"{kind.lower()}:{namespace.lower()}/{name.lower()}"
+
+
 def entity_by_parts(kind: str, namespace: str, name: str) -> Entity | None:
-    return Entity.objects.filter(ref_key=f"{kind.lower()}:{namespace.lower()}/{name.lower()}").first()
+    return Entity.objects.filter(ref_key=_ref_key(kind, namespace, name)).first()
 
 
 def _iso_utc(column: str) -> str:
@@ -157,13 +161,12 @@ def entity_json_by_ref(kind: str, namespace: str, name: str) -> Entity | None:
     PostgreSQL only (see ``renders_entity_json``). A written-out query: building it with the ORM cost
     more than running it.
     """
-    key = f"{kind.lower()}:{namespace.lower()}/{name.lower()}"
     table = Entity._meta.db_table
     sql = (
         f"SELECT e.id, e.kind, e.namespace, e.name, e.owner_ref, {_ENTITY_JSON} AS api_json "  # noqa: S608  # nosec B608: constants only
         f'FROM "{table}" e WHERE e.ref_key = %s'
     )
-    return next(iter(Entity.objects.raw(sql, [catalog_root(), key])), None)
+    return next(iter(Entity.objects.raw(sql, [catalog_root(), _ref_key(kind, namespace, name)])), None)
 
 
 def entity_list() -> QuerySet[Entity]:

@@ -112,19 +112,13 @@ def _token_with_user(digest: str) -> PersonalToken | None:
     cost more CPU than all the rest of an API request it authenticates."""
     from django.contrib.auth import get_user_model
 
-    user_model = get_user_model()
-    tokens = PersonalToken.objects.raw(
-        f'SELECT * FROM "{PersonalToken._meta.db_table}" WHERE key_hash = %s',  # noqa: S608  # nosec B608: model table
-        [digest],
-    )
-    token = next(iter(tokens), None)
+    from portal.db import row_by
+
+    token = row_by(PersonalToken, key_hash=digest)
     if token is None:
         return None
-    users = user_model.objects.raw(
-        f'SELECT * FROM "{user_model._meta.db_table}" WHERE "{user_model._meta.pk.column}" = %s',  # noqa: S608  # nosec B608
-        [token.user_id],
-    )
-    user = next(iter(users), None)
+    user_model = get_user_model()
+    user = row_by(user_model, **{user_model._meta.pk.name: token.user_id})
     if user is None:
         return None
     token.user = user
