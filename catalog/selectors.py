@@ -7,13 +7,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.core.paginator import Paginator
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection
 from django.db.models import Count, QuerySet
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.utils.functional import cached_property
 
 from catalog.descriptors import RELATION_TITLES, descriptor_document, dump_yaml, parse_ref
 from catalog.models import CatalogVersion, Entity, EntityConflict, Kind, Relation, ScorecardResult, catalog_root
+from portal.db import fetch_row
 
 
 def teams_of(user) -> QuerySet[Entity]:
@@ -158,15 +159,19 @@ def entity_json_by_ids(ids: list[int]) -> list[str]:
 def entity_json_by_ref(kind: str, namespace: str, name: str) -> Entity | None:
     """The entity (its id, kind, namespace, name and owner) with its API JSON text as ``api_json``; None if unknown.
 
-    PostgreSQL only (see ``renders_entity_json``). A written-out query: building it with the ORM cost
-    more than running it.
+    PostgreSQL only (see ``renders_entity_json``). A written-out query (see ``portal.db``).
     """
     table = Entity._meta.db_table
     sql = (
-        f"SELECT e.id, e.kind, e.namespace, e.name, e.owner_ref, {_ENTITY_JSON} AS api_json "  # noqa: S608  # nosec B608: constants only
+        f"SELECT e.id, e.kind, e.namespace, e.name, e.owner_ref, {_ENTITY_JSON} "  # noqa: S608  # nosec B608: constants only
         f'FROM "{table}" e WHERE e.ref_key = %s'
     )
-    return next(iter(Entity.objects.raw(sql, [catalog_root(), _ref_key(kind, namespace, name)])), None)
+    row = fetch_row(sql, [catalog_root(), _ref_key(kind, namespace, name)])
+    if row is None:
+        return None
+    entity = Entity.from_db(DEFAULT_DB_ALIAS, ("id", "kind", "namespace", "name", "owner_ref"), row[:5])
+    entity.api_json = row[5]
+    return entity
 
 
 def entity_list() -> QuerySet[Entity]:

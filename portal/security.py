@@ -57,7 +57,7 @@ def _form_has_nul(request) -> bool:
 
 
 class RejectNulCharactersMiddleware:
-    """Refuse query strings and url-encoded forms that carry a NUL character, with a 400.
+    """Refuse addresses (path or query string) and url-encoded forms that carry a NUL character, with a 400.
 
     No field of the portal can hold one, and PostgreSQL refuses them in text,
     so a search, a filter or a value a view reads without a Django form (an
@@ -69,9 +69,11 @@ class RejectNulCharactersMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        query_has_nul = "%00" in request.META.get("QUERY_STRING", "") or _has_nul(request.GET)
-        if query_has_nul or _form_has_nul(request):
-            where = "The address contains" if query_has_nul else "A field of the form contains"
+        address_has_nul = (
+            "\x00" in request.path_info or "%00" in request.META.get("QUERY_STRING", "") or _has_nul(request.GET)
+        )
+        if address_has_nul or _form_has_nul(request):
+            where = "The address contains" if address_has_nul else "A field of the form contains"
             message = f"{where} a NUL character, which no field accepts."
             if request.path.startswith("/api/"):
                 from django.http import JsonResponse

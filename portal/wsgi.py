@@ -1,11 +1,15 @@
 import logging
 import os
 
-from django.core.wsgi import get_wsgi_application
+import django
 from django.urls import get_resolver
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
-application = get_wsgi_application()
+django.setup(set_prefix=False)  # what get_wsgi_application() does, before it builds Django's own handler
+
+from portal.handler import PortalHandler  # noqa: E402 (needs the apps loaded)
+
+application = PortalHandler()
 
 # Build the URL reverse table at start-up. Django builds it on the first reverse() of each process,
 # which costs about 50 ms of CPU: without this, that fell on a worker's first request that links

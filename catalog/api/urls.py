@@ -1,14 +1,19 @@
+import re
+
 from django.urls import path, re_path
 from rest_framework.routers import DefaultRouter
 
 from catalog.api.views import ConflictListView, EntityFacetsView, EntityViewSet, ExportView, ImportView, LocationViewSet
+
+# Also matched by the lean route (catalog.api.lean), which answers the plain case without Django's middleware.
+BY_REF_PATH = re.compile(r"entities/by-ref/(?P<kind>[^/:]+):(?P<namespace>[^/]+)/(?P<name>[^/]+?)/?$")
 
 router = DefaultRouter()
 router.register("entities", EntityViewSet, basename="catalog-entity")
 router.register("locations", LocationViewSet, basename="catalog-location")
 urlpatterns = [
     re_path(
-        r"^entities/by-ref/(?P<kind>[^/:]+):(?P<namespace>[^/]+)/(?P<name>[^/]+?)/?$",
+        "^" + BY_REF_PATH.pattern,
         EntityViewSet.as_view({"get": "by_ref"}),
         name="catalog-entity-by-ref",
     ),

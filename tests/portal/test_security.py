@@ -73,7 +73,16 @@ def test_repeated_wrong_passwords_lock_the_account_out_for_that_address(client, 
     assert other_address.status_code == 302
 
 
-@pytest.mark.parametrize("path", ["/api/knowledge/search/?q=a%00b", "/search/?q=a%00b", "/catalog/?q=%00"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/knowledge/search/?q=a%00b",
+        "/search/?q=a%00b",
+        "/catalog/?q=%00",
+        "/catalog/Component/default/a%00b/",
+        "/api/catalog/entities/by-ref/component:default/a%00b/",
+    ],
+)
 def test_a_nul_character_in_the_address_is_a_clear_400(login, developer, path):
     response = login(developer).get(path)
     assert response.status_code == 400
