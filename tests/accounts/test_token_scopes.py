@@ -111,3 +111,35 @@ def test_the_per_user_throttle_counts_sessions_too(login, developer, settings):
     client = login(developer)
     assert [client.get("/api/me/").status_code for _ in range(3)] == [200, 200, 429]
     cache.clear()
+
+
+def test_the_throttle_window_slides_as_drfs_and_reads_drfs_own_history(developer, settings):
+    from types import SimpleNamespace
+
+    from django.core.cache import cache
+
+    from portal.accounts.throttling import TokenRateThrottle
+
+    cache.clear()
+    settings.API_THROTTLE_RATES = {"token": "3/minute", "user": None}
+    token = services.token_create(user=developer, name="clock", scopes=["read"]).token
+    request = SimpleNamespace(auth=token, user=developer)
+    clock = [1000.0]
+
+    def ask(at):
+        clock[0] = at
+        throttle = TokenRateThrottle()
+        throttle.timer = lambda: clock[0]
+        return throttle.allow_request(request, None), throttle
+
+    assert [ask(t)[0] for t in (1000.0, 1001.0, 1002.0)] == [True, True, True]
+    refused, throttle = ask(1003.0)
+    assert refused is False and throttle.wait() == 57.0  # the oldest leaves the window at 1060
+    assert ask(1059.9)[0] is False
+    assert ask(1060.0)[0] is True  # a time at the window's very start has left it, as in DRF
+    assert ask(1060.5)[0] is False
+    # A history DRF's own throttle wrote (a list, newest first) counts the same.
+    cache.set(TokenRateThrottle().cache_format % {"scope": "token", "ident": token.pk}, [1101.0, 1100.0, 1099.0], 60)
+    refused, throttle = ask(1102.0)
+    assert refused is False and throttle.wait() == 57.0
+    cache.clear()
