@@ -135,6 +135,12 @@ _ENTITY_JSON = (
 )
 
 
+_ENTITY_JSON_BY_REF = (
+    f"SELECT e.id, e.kind, e.namespace, e.name, e.owner_ref, {_ENTITY_JSON} "  # noqa: S608  # nosec B608: constants only
+    f'FROM "{Entity._meta.db_table}" e WHERE e.ref_key = %s'
+)
+
+
 def renders_entity_json() -> bool:
     """Whether the database writes the API's entity JSON itself (PostgreSQL); elsewhere the serializer does."""
     return connection.vendor == "postgresql"
@@ -161,12 +167,7 @@ def entity_json_by_ref(kind: str, namespace: str, name: str) -> Entity | None:
 
     PostgreSQL only (see ``renders_entity_json``). A written-out query (see ``portal.db``).
     """
-    table = Entity._meta.db_table
-    sql = (
-        f"SELECT e.id, e.kind, e.namespace, e.name, e.owner_ref, {_ENTITY_JSON} "  # noqa: S608  # nosec B608: constants only
-        f'FROM "{table}" e WHERE e.ref_key = %s'
-    )
-    row = fetch_row(sql, [catalog_root(), _ref_key(kind, namespace, name)])
+    row = fetch_row(_ENTITY_JSON_BY_REF, [catalog_root(), _ref_key(kind, namespace, name)])
     if row is None:
         return None
     entity = Entity.from_db(DEFAULT_DB_ALIAS, ("id", "kind", "namespace", "name", "owner_ref"), row[:5])

@@ -20,15 +20,16 @@ from django.utils.module_loading import import_string
 
 logger = logging.getLogger(__name__)
 
-# The middleware that shapes every answer, whoever asks: request metrics, host checks, the HTTPS
-# redirect and HSTS, security headers, Content-Length. Taken in settings.MIDDLEWARE's order. The
-# others serve browsers (sessions, CSRF, sign-in, messages, htmx, lock-outs, static files, form
-# checks), and a lean route answers only token-authenticated GETs without a query string.
+# The middleware that applies to every request and answer, whoever asks: request metrics, host
+# checks, the HTTPS redirect and HSTS, security headers, NUL characters refused, Content-Length.
+# Taken in settings.MIDDLEWARE's order. The others serve browsers (sessions, CSRF, sign-in,
+# messages, htmx, lock-outs, static files), and a lean route answers only token-authenticated GETs.
 RESPONSE_MIDDLEWARE = frozenset(
     {
         "portal.metrics.PrometheusMiddleware",
         "django.middleware.security.SecurityMiddleware",
         "portal.security.SecurityHeadersMiddleware",
+        "portal.security.RejectNulCharactersMiddleware",
         "django.middleware.common.CommonMiddleware",
         "django.middleware.clickjacking.XFrameOptionsMiddleware",
     }

@@ -38,10 +38,8 @@ class Declined(Exception):
 
 class EntityByRef:
     def __init__(self) -> None:
-        entities = reverse("catalog-entity-list")
-        self.prefix = "/" + entities.removeprefix(get_script_prefix()).removesuffix("entities/")
-        if not self.prefix.endswith("/"):
-            self.prefix += "/"
+        self.prefix = "/" + reverse("catalog-entity-list").removeprefix(get_script_prefix()).removesuffix("entities/")
+        self.enabled = selectors.renders_entity_json()
 
     def claims(self, environ) -> bool:
         """A cheap first look at the raw request, before Django builds anything."""
@@ -49,10 +47,9 @@ class EntityByRef:
             environ.get("REQUEST_METHOD") == "GET"
             and not environ.get("QUERY_STRING")
             and environ.get("PATH_INFO", "").startswith(self.prefix)
-            and "\x00" not in environ["PATH_INFO"]  # refused by the full path's middleware
             and "HTTP_AUTHORIZATION" in environ
             and environ.get("HTTP_ACCEPT", "").strip() in _JSON_ACCEPT
-            and selectors.renders_entity_json()
+            and self.enabled
         )
 
     def __call__(self, request) -> HttpResponse:
@@ -72,12 +69,12 @@ class EntityByRef:
         if authenticated is None:
             raise Declined
         api_request.user, api_request.auth = authenticated
-        if not all(permission.has_permission(api_request, view) for permission in view.get_permissions()):
+        permissions = view.get_permissions()
+        if not all(permission.has_permission(api_request, view) for permission in permissions):
             raise Declined
         entity = selectors.entity_json_by_ref(**match.groupdict())
         if entity is None:
             raise Declined
-        permissions = view.get_permissions()
         if not all(permission.has_object_permission(api_request, view, entity) for permission in permissions):
             raise Declined
         # Every throttle is asked, as DRF asks them, and each that allows counts the request. When one
