@@ -14,6 +14,8 @@ import os
 threads = max(1, int(os.environ.get("WEB_THREADS", "4")))
 # Longer than a load balancer's usual idle timeout (60 s), so the proxy, not gunicorn, closes idle connections.
 keepalive = int(os.environ.get("WEB_KEEPALIVE_SECONDS", "75"))
+# The same access line as gunicorn's own logger, without working out every atom of every request.
+logger_class = "portal.access_log.AccessLogger"
 
 
 def _limit_malloc_arenas(arenas: int) -> None:

@@ -11,19 +11,31 @@ class PersonalTokenAuthentication(BaseAuthentication):
     keywords = (b"bearer", b"token")
 
     def authenticate(self, request):
+        key = self.key(request)
+        if key is None:
+            return None
+        token, _ = services.token_with_user(key)
+        return self.accept(request, token)
+
+    def key(self, request) -> str | None:
+        """The token in the Authorization header; None when the header names another scheme."""
         parts = get_authorization_header(request).split()
         if not parts or parts[0].lower() not in self.keywords:
             return None
         if len(parts) != 2:
             raise exceptions.AuthenticationFailed(_("Invalid Authorization header: expected 'Bearer <token>'."))
         try:
-            key = parts[1].decode("ascii")
+            return parts[1].decode("ascii")
         except UnicodeDecodeError:
             raise exceptions.AuthenticationFailed(_("Invalid token.")) from None
+
+    def accept(self, request, token) -> tuple:
+        """(user, token) for ``token`` as ``services.token_with_user`` found it; refuses a token that is
+        not live (or was not found), or whose scope does not allow the request's method."""
         from portal.accounts.network import client_ip
         from portal.permissions import token_allows
 
-        token = services.token_authenticate(key=key, ip_address=client_ip(request._request))
+        token = services.token_accept(token, ip_address=client_ip(request._request))
         if token is None:
             raise exceptions.AuthenticationFailed(_("Invalid, expired or revoked token."))
         # Checked here rather than in each view's permissions, so that no view can forget it.

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from django.db import connection, transaction
 from django.utils import timezone
 
+from portal.db import Beside
 from portal.models import AuditEvent, PersonalToken, WorkerPing
 
 logger = logging.getLogger(__name__)
@@ -107,11 +108,13 @@ def tokens_revoke_all(*, user, reason: str) -> int:
     return revoked
 
 
-def _token_with_user(digest: str) -> PersonalToken | None:
-    """The token with this key hash, its user loaded, in one written-out query (see ``portal.db``)."""
+def token_with_user(key: str, *, beside: Beside | None = None, params=()) -> tuple[PersonalToken | None, tuple]:
+    """The token with this key, its user loaded, in one written-out query (see ``portal.db``); with
+    ``beside``, also the row that lookup found (all None when it found none). Nothing is checked here:
+    ``token_accept`` decides whether the token may be used."""
     from django.contrib.auth import get_user_model
 
-    from portal.db import columns, fetch_one, statement
+    from portal.db import columns, fetch_row, instances, statement
 
     user_model = get_user_model()
 
@@ -119,30 +122,32 @@ def _token_with_user(digest: str) -> PersonalToken | None:
         quote = connection.ops.quote_name
         meta, user_meta = PersonalToken._meta, user_model._meta
         owner, key_hash = quote(meta.get_field("user").column), quote(meta.get_field("key_hash").column)
+        also_select, also_join = (f", {beside.select}", f" {beside.join}") if beside else ("", "")
         return (
-            f"SELECT {columns(PersonalToken, 't')}, {columns(user_model, 'u')} "  # noqa: S608  # nosec B608: model names
+            f"SELECT {columns(PersonalToken, 't')}, {columns(user_model, 'u')}{also_select} "  # noqa: S608  # nosec B608: model names
             f"FROM {quote(meta.db_table)} t "
-            f"JOIN {quote(user_meta.db_table)} u ON u.{quote(user_meta.pk.column)} = t.{owner} "
+            f"JOIN {quote(user_meta.db_table)} u ON u.{quote(user_meta.pk.column)} = t.{owner}{also_join} "
             f"WHERE t.{key_hash} = %s"
         )
 
-    sql = statement("token-with-user", write)
-    found = fetch_one(sql, [digest], PersonalToken, user_model)
-    if found is None:
-        return None
-    token, user = found
-    token.user = user
-    return token
-
-
-def token_authenticate(*, key: str, ip_address: str | None = None) -> PersonalToken | None:
-    """The live token with this key (not revoked, not expired, its owner active), or None."""
+    sql = statement(("token-with-user", beside.key if beside else None), write)
     digest = _hash_key(key)
-    token = _token_with_user(digest)
+    row = fetch_row(sql, [*params, digest])
+    if row is None:
+        return None, ()
+    token, user = instances(row, PersonalToken, user_model)
     # The lookup is by hash; compare again in constant time for good measure.
-    if token is None or not hmac.compare_digest(token.key_hash, digest):
-        return None
-    if not token.is_active or not token.user.is_active:
+    if not hmac.compare_digest(token.key_hash, digest):
+        return None, ()
+    token.user = user
+    width = len(PersonalToken._meta.concrete_fields) + len(user_model._meta.concrete_fields)
+    return token, tuple(row[width:])
+
+
+def token_accept(token: PersonalToken | None, *, ip_address: str | None = None) -> PersonalToken | None:
+    """``token`` (as ``token_with_user`` found it) if it is live: not revoked, not expired, its owner
+    active; else None. Records when and from where a live token was last used."""
+    if token is None or not token.is_active or not token.user.is_active:
         return None
     now = timezone.now()
     stale = token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60
