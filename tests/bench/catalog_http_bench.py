@@ -22,9 +22,10 @@ What it does:
 3. reads over HTTP with one keep-alive client (``http.client``), 200 sequential requests per figure
    after 20 warm-ups: a list of 50 components, an entity by reference, a name substring search,
    facet counts (kind, type), the HTML catalog list page with facets and an HTML entity page
-   (signed in with a session); then throughput with 10 connections;
+   (signed in with a session); then throughput with 10 connections (the median of 3 windows of 5 s);
 4. with ``--backstage URL`` sends the same requests to a Backstage catalog backend in the same run,
-   one Bridge request then one Backstage request, and prints the ratios.
+   one Bridge request then one Backstage request, alternates the two sides' throughput windows
+   (which side goes first alternates too), and prints the ratios.
 
 Each figure is printed with its budget (issue #18) and whether it was met. Without ``--backstage``
 the budgets that are relative to Backstage use the Backstage figures measured on this kind of
@@ -282,7 +283,8 @@ def main() -> int:
     )
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=20)
-    parser.add_argument("--seconds", type=float, default=5.0, help="length of each throughput run")
+    parser.add_argument("--seconds", type=float, default=5.0, help="length of each throughput window")
+    parser.add_argument("--rounds", type=int, default=3, help="throughput windows per side; the median is the figure")
     parser.add_argument("--catalog", default="", help="an already generated catalog folder")
     parser.add_argument("--static-root", default="", help="reuse static files collected by an earlier run")
     parser.add_argument("--skip-import", action="store_true", help="keep the database and its catalog as they are")
@@ -375,16 +377,23 @@ def main() -> int:
         results: dict[str, dict[str, Figure]] = {}
         for figure in ("list", "ref", "search", "facets", "html_list", "html_entity"):
             results[figure] = sequential(clients, figure, args.requests, args.warmup)
-        rps: dict[tuple[str, str], tuple[float, int]] = {}
+        # Each side's throughput is the median of --rounds windows, the two sides' windows alternating
+        # (the side that goes first alternating too), so that a minute of background work on the
+        # machine falls on both sides alike.
+        rounds: dict[tuple[str, str], list[tuple[float, int]]] = {}
         for figure in ("ref", "list"):
-            rps[("bridge", figure)] = throughput(
-                lambda: Client(base, api_headers), bpaths[figure], connections=10, seconds=args.seconds
-            )
+            sides = [("bridge", lambda: Client(base, api_headers), bpaths[figure])]
             if backstage_up:
-                bs = backstage_paths(n)[figure]
-                rps[("backstage", figure)] = throughput(
-                    lambda: Client(args.backstage), bs, connections=10, seconds=args.seconds
-                )
+                sides.append(("backstage", lambda: Client(args.backstage), backstage_paths(n)[figure]))
+            for round_number in range(args.rounds):
+                for side, make_client, path_of in sides if round_number % 2 == 0 else sides[::-1]:
+                    rounds.setdefault((side, figure), []).append(
+                        throughput(make_client, path_of, connections=10, seconds=args.seconds)
+                    )
+        rps = {
+            key: (statistics.median(rate for rate, _ in windows), sum(errors for _, errors in windows), windows)
+            for key, windows in rounds.items()
+        }
         load_after = load_average()
         workers = children(server.pid)
         memory = [rss_mib(pid) for pid in workers]
@@ -429,14 +438,18 @@ def main() -> int:
             )
         )
     for figure in ("ref", "list"):
-        mine, errors = rps[("bridge", figure)]
+        mine, errors, windows = rps[("bridge", figure)]
         theirs = rps.get(("backstage", figure))
         budget, source = (theirs[0], "Backstage's") if theirs else reference(f"{figure}_rps")
+
+        def each(windows) -> str:
+            return "" if len(windows) < 2 else " (" + " / ".join(f"{rate:.0f}" for rate, _ in windows) + ")"
+
         figures.append(
             (
                 f"throughput, 10 connections, {LABELS[figure]}",
-                f"{mine:.0f} req/s" + (f" ({errors} errors)" if errors else ""),
-                f"{theirs[0]:.0f} req/s" if theirs else "",
+                f"{mine:.0f} req/s{each(windows)}" + (f" ({errors} errors)" if errors else ""),
+                f"{theirs[0]:.0f} req/s{each(theirs[2])}" if theirs else "",
                 f"{mine / theirs[0]:.2f}×" if theirs and theirs[0] else "",
                 f"≥ {budget:.0f} req/s ({source}): {verdict(mine, budget, higher_is_better=True)}",
             )
