@@ -6,10 +6,12 @@ CPU that this route spends on it. This route answers only the plain case: a GET 
 token, no query string, a JSON answer, on PostgreSQL (which writes the entity's JSON). It runs the
 API view's own checks, in DRF's order: the token authentication class (which also refuses a token
 whose scope does not allow the method), the view's permission classes, the entity, its object
-permission, then the view's throttles. Anything else (no token, a refused token, a missing entity, a
-throttled token, a browser asking for HTML, SQLite) is declined, and Django's full path answers it
-as before, errors included. ``portal.handler.PortalHandler`` runs the route inside the middleware
-that shapes every response (metrics, HTTPS redirect, security headers).
+permission, then the view's throttles. The entity comes in the token's own query (one round trip)
+and is looked at only once those checks have allowed the request. Anything else (no token, a
+refused token, a missing entity, a throttled token, a browser asking for HTML, SQLite) is
+declined, and Django's full path answers it as before, errors included.
+``portal.handler.PortalHandler`` runs the route inside the middleware that shapes every response
+(metrics, HTTPS redirect, security headers).
 """
 
 from __future__ import annotations
