@@ -33,11 +33,12 @@ class _EnvironUnlisted:
         return ()
 
 
-def _last_match(pairs, name: str):
-    """The value of the last (name, value) pair whose name is ``name`` case-insensitively, as a dict
-    built from all of them would hold it; None when there is none."""
+def _last_match(headers, name: str):
+    """The value of the last (name, value) pair of ``headers`` (a mapping or a list of pairs) whose
+    name is ``name`` case-insensitively, as a dict built from all of them would hold it; None when
+    there is none."""
     found = None
-    for key, value in pairs:
+    for key, value in headers.items() if hasattr(headers, "items") else headers:
         if key.lower() == name:
             found = value
     return found
@@ -61,14 +62,8 @@ class LazyAtoms(Mapping):
             return self._letter_atoms()[key]
         _logger, resp, req, environ, _request_time = self._parts
         name, kind = key[1:-2], key[-1]
-        if kind == "i":
-            headers = req.headers if hasattr(req, "headers") else req
-            value = _last_match(headers.items() if hasattr(headers, "items") else headers, name)
-        elif kind == "o":
-            headers = resp.headers
-            value = _last_match(headers.items() if hasattr(headers, "items") else headers, name)
-        else:
-            value = _last_match(environ.items(), name)
+        sources = {"i": req.headers if hasattr(req, "headers") else req, "o": resp.headers, "e": environ}
+        value = _last_match(sources[kind], name)
         if value is None:
             raise KeyError(key)
         return value

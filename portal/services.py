@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from django.db import connection, transaction
 from django.utils import timezone
 
-from portal.db import Beside
+from portal.db import Beside, columns, fetch_row, instances, statement
 from portal.models import AuditEvent, PersonalToken, WorkerPing
 
 logger = logging.getLogger(__name__)
@@ -110,11 +110,9 @@ def tokens_revoke_all(*, user, reason: str) -> int:
 
 def token_with_user(key: str, *, beside: Beside | None = None, params=()) -> tuple[PersonalToken | None, tuple]:
     """The token with this key, its user loaded, in one written-out query (see ``portal.db``); with
-    ``beside``, also the row that lookup found (all None when it found none). Nothing is checked here:
-    ``token_accept`` decides whether the token may be used."""
+    ``beside``, also the row that lookup found (all None when it found none). Only the key's hash is
+    checked here; ``token_accept`` decides whether the token may be used."""
     from django.contrib.auth import get_user_model
-
-    from portal.db import columns, fetch_row, instances, statement
 
     user_model = get_user_model()
 
