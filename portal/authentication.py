@@ -1,8 +1,10 @@
 from django.utils.translation import gettext_lazy as _
-from rest_framework import exceptions
-from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework import HTTP_HEADER_ENCODING, exceptions
+from rest_framework.authentication import BaseAuthentication
 
 from portal import services
+from portal.accounts.network import client_ip
+from portal.permissions import token_allows
 
 
 class PersonalTokenAuthentication(BaseAuthentication):
@@ -19,7 +21,12 @@ class PersonalTokenAuthentication(BaseAuthentication):
 
     def key(self, request) -> str | None:
         """The token in the Authorization header; None when the header names another scheme."""
-        parts = get_authorization_header(request).split()
+        # As DRF's get_authorization_header, from the environ rather than request.headers, which
+        # would first copy every header of the request.
+        header = request.META.get("HTTP_AUTHORIZATION", b"")
+        if isinstance(header, str):
+            header = header.encode(HTTP_HEADER_ENCODING)
+        parts = header.split()
         if not parts or parts[0].lower() not in self.keywords:
             return None
         if len(parts) != 2:
@@ -32,9 +39,6 @@ class PersonalTokenAuthentication(BaseAuthentication):
     def accept(self, request, token) -> tuple:
         """(user, token) for ``token`` as ``services.token_with_user`` found it; refuses a token that is
         not live (or was not found), or whose scope does not allow the request's method."""
-        from portal.accounts.network import client_ip
-        from portal.permissions import token_allows
-
         token = services.token_accept(token, ip_address=client_ip(request._request))
         if token is None:
             raise exceptions.AuthenticationFailed(_("Invalid, expired or revoked token."))

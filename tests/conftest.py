@@ -16,6 +16,17 @@ def _make_user(django_user_model, username, *roles):
     return user
 
 
+@pytest.fixture(autouse=True)
+def _fresh_throttle_counts():
+    """Each test counts API requests from zero, as a fresh web process does (the throttles keep
+    their windows in the process's memory, where the ids of one test's tokens recur in the next)."""
+    from portal.accounts.throttling import forget_counts
+
+    forget_counts()
+    yield
+    forget_counts()
+
+
 @pytest.fixture
 def developer(django_user_model):
     return _make_user(django_user_model, "dev", DEVELOPERS)

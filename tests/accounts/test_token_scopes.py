@@ -91,36 +91,42 @@ def test_the_profile_form_makes_a_read_token_unless_write_is_ticked(login, devel
     assert "at most 365 days" in response.content.decode()
 
 
-def test_too_many_calls_with_one_token_get_a_429_with_retry_after(client, developer, settings):
-    from django.core.cache import cache
+@pytest.fixture(params=["process", "shared cache"])
+def throttle_store(request, settings, tmp_path):
+    """Where the throttles count: in the process (the default local-memory cache) or in a cache
+    every process shares (a file cache here, as Redis with CACHE_URL)."""
+    if request.param == "shared cache":
+        _count_in_a_shared_cache(settings, tmp_path)
+    return request.param
 
-    cache.clear()
+
+def _count_in_a_shared_cache(settings, folder):
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(folder)}
+    }
+
+
+def test_too_many_calls_with_one_token_get_a_429_with_retry_after(client, developer, settings, throttle_store):
     settings.API_THROTTLE_RATES = {"token": "3/minute", "user": None}
     token = services.token_create(user=developer, name="busy", scopes=["read"])
     answers = [client.get("/api/me/", **_bearer(token.key)) for _ in range(4)]
     assert [a.status_code for a in answers] == [200, 200, 200, 429]
     assert int(answers[-1]["Retry-After"]) > 0
-    cache.clear()
+    other = services.token_create(user=developer, name="calm", scopes=["read"])
+    assert client.get("/api/me/", **_bearer(other.key)).status_code == 200
 
 
-def test_the_per_user_throttle_counts_sessions_too(login, developer, settings):
-    from django.core.cache import cache
-
-    cache.clear()
+def test_the_per_user_throttle_counts_sessions_too(login, developer, settings, throttle_store):
     settings.API_THROTTLE_RATES = {"token": None, "user": "2/minute"}
     client = login(developer)
     assert [client.get("/api/me/").status_code for _ in range(3)] == [200, 200, 429]
-    cache.clear()
 
 
-def test_the_throttle_window_slides_as_drfs_and_reads_drfs_own_history(developer, settings):
+def test_the_throttle_window_slides_as_drfs(developer, settings, throttle_store):
     from types import SimpleNamespace
-
-    from django.core.cache import cache
 
     from portal.accounts.throttling import TokenRateThrottle
 
-    cache.clear()
     settings.API_THROTTLE_RATES = {"token": "3/minute", "user": None}
     token = services.token_create(user=developer, name="clock", scopes=["read"]).token
     request = SimpleNamespace(auth=token, user=developer)
@@ -138,8 +144,41 @@ def test_the_throttle_window_slides_as_drfs_and_reads_drfs_own_history(developer
     assert ask(1059.9)[0] is False
     assert ask(1060.0)[0] is True  # a time at the window's very start has left it, as in DRF
     assert ask(1060.5)[0] is False
-    # A history DRF's own throttle wrote (a list, newest first) counts the same.
+    assert [ask(t)[0] for t in (1200.0, 1200.0, 1200.0, 1200.0)] == [True, True, True, False]
+
+
+def test_the_shared_cache_reads_the_history_drfs_own_throttle_wrote(developer, settings, tmp_path):
+    from types import SimpleNamespace
+
+    from django.core.cache import cache
+
+    from portal.accounts.throttling import TokenRateThrottle
+
+    _count_in_a_shared_cache(settings, tmp_path)
+    settings.API_THROTTLE_RATES = {"token": "3/minute", "user": None}
+    token = services.token_create(user=developer, name="clock", scopes=["read"]).token
     cache.set(TokenRateThrottle().cache_format % {"scope": "token", "ident": token.pk}, [1101.0, 1100.0, 1099.0], 60)
-    refused, throttle = ask(1102.0)
-    assert refused is False and throttle.wait() == 57.0
-    cache.clear()
+    throttle = TokenRateThrottle()
+    throttle.timer = lambda: 1102.0
+    assert throttle.allow_request(SimpleNamespace(auth=token, user=developer), None) is False
+    assert throttle.wait() == 57.0
+
+
+def test_windows_in_the_process_drop_passed_periods_first_and_stay_bounded():
+    from portal.accounts.throttling import ProcessWindows
+
+    windows = ProcessWindows(max_keys=3)
+    assert windows.hit("a", 0.0, 60.0, 2) == (True, 0, None)
+    assert windows.hit("b", 50.0, 60.0, 2) == (True, 0, None)
+    assert windows.hit("a", 55.0, 60.0, 2) == (True, 1, 0.0)
+    assert windows.hit("a", 56.0, 60.0, 2) == (False, 2, 0.0)
+    # "b" (last used at 50) has passed by 111; "a" (used at 55, still counting at 56) is kept.
+    assert windows.hit("c", 111.0, 60.0, 2) == (True, 0, None)
+    assert len(windows) == 2
+    assert windows.hit("a", 114.0, 60.0, 2) == (True, 1, 55.0)  # 0 has left the window, 55 not yet
+    assert windows.hit("a", 116.0, 60.0, 2) == (True, 1, 114.0)
+    for key in ("d", "e", "f"):
+        windows.hit(key, 117.0, 60.0, 2)
+    assert len(windows) == 3  # at most max_keys: the least recently used ("c", then "a") went
+    assert windows.hit("a", 118.0, 60.0, 2) == (True, 0, None)
+    assert windows.hit("f", 118.0, 60.0, 2) == (True, 1, 117.0)

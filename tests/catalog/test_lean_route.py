@@ -217,9 +217,6 @@ def test_a_revoked_token_is_refused_at_once_however_often_it_was_used(handlers, 
 def test_the_lean_route_counts_against_the_throttle_and_the_full_path_refuses_with_retry_after(
     settings, handlers, lean_answers, developer, import_text
 ):
-    from django.core.cache import cache
-
-    cache.clear()
     settings.API_THROTTLE_RATES = {"token": "3/minute", "user": None}
     import_text(FULL)
     token = token_for(developer)
@@ -229,7 +226,6 @@ def test_the_lean_route_counts_against_the_throttle_and_the_full_path_refuses_wi
     assert [status for status, _headers, _body in answers] == [200, 200, 200, 429]
     assert int(answers[-1][1]["Retry-After"]) > 0
     assert len(lean_answers) == (3 if POSTGRESQL else 0)
-    cache.clear()
 
 
 def test_plain_http_is_sent_to_https_when_the_portal_requires_it(settings, developer, import_text):
