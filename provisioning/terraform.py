@@ -466,6 +466,9 @@ class DetachedProcess:
         return code
 
 
+LAUNCH_ATTEMPTS = 3
+
+
 def launch(argv: list[str], *, working_dir: Path, files: StepFiles, capture: bool = False) -> DetachedProcess:
     """Start the step through the launcher, in its own session, and wait until it holds its lock."""
     import subprocess
@@ -474,24 +477,33 @@ def launch(argv: list[str], *, working_dir: Path, files: StepFiles, capture: boo
 
     command = [sys.executable, "-m", "provisioning.launcher", str(files.prefix)]
     command += ["--capture"] if capture else []
-    try:
-        launcher = subprocess.Popen(
-            [*command, "--", *runnable(argv)],
-            cwd=working_dir,
-            env={**process_environment(working_dir), "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,  # not in the worker's process group: the worker's death is not its own
-        )
-    except OSError as exc:
-        raise TerraformError(f"Terraform could not be started: {exc.strerror or exc}")
-    deadline = time.monotonic() + 30
-    while files.state() == "absent" and launcher.poll() is None:
-        if time.monotonic() > deadline:
-            raise TerraformError("The Terraform launcher did not start within 30 seconds.")
-        time.sleep(0.02)
-    return DetachedProcess(files, launcher)
+    for _attempt in range(LAUNCH_ATTEMPTS):
+        try:
+            launcher = subprocess.Popen(
+                [*command, "--", *runnable(argv)],
+                cwd=working_dir,
+                env={**process_environment(working_dir), "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,  # not in the worker's process group: the worker's death is not its own
+            )
+        except OSError as exc:
+            raise TerraformError(f"Terraform could not be started: {exc.strerror or exc}")
+        deadline = time.monotonic() + 30
+        while files.state() == "absent" and launcher.poll() is None:
+            if time.monotonic() > deadline:
+                raise TerraformError("The Terraform launcher did not start within 30 seconds.")
+            time.sleep(0.02)
+        if files.state() != "absent":
+            return DetachedProcess(files, launcher)
+        # The launcher ended before it started the step (no pid, no lock held, no exit code), so
+        # Terraform never ran and starting it again is safe. Followed as it was, the step would
+        # have been waited for until the run's time limit.
+    raise TerraformError(
+        f"The Terraform launcher stopped {LAUNCH_ATTEMPTS} times before starting "
+        f"(exit code {launcher.returncode}); nothing was run."
+    )
 
 
 def follow(
