@@ -41,6 +41,8 @@ class EntityAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
+        # The list's counts and pages are kept per catalog version: a row fixed here gives a new one.
+        services.catalog_changed()
         # Linking a portal account makes it a member of the User's teams: go through the
         # service, which writes the link or unlink to the audit log.
         if not (change and "portal_user" in form.changed_data and obj.kind == Kind.USER):
@@ -52,6 +54,14 @@ class EntityAdmin(admin.ModelAdmin):
             services.portal_user_unlink(entity=obj, actor=request.user)
         else:
             services.portal_user_link(entity=obj, user=account, actor=request.user)
+
+    def delete_model(self, request, obj):
+        services.catalog_changed()
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        services.catalog_changed()
+        super().delete_queryset(request, queryset)
 
 
 @admin.register(Scorecard)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -209,8 +210,38 @@ def entity_list() -> QuerySet[Entity]:
     )
 
 
-_COUNTS: OrderedDict = OrderedDict()
-_COUNTS_SIZE = 512
+class PerVersionCache:
+    """Values computed once per catalog version and key in this process: a small LRU, safe across a
+    worker's threads. A change to the catalog gives it a new version (``services.catalog_changed``),
+    so nothing stale is served and old entries simply age out."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._values: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, version: int, key: tuple, compute):
+        full_key = (version, key)
+        with self._lock:
+            if full_key in self._values:
+                self._values.move_to_end(full_key)
+                return self._values[full_key]
+        value = compute()
+        with self._lock:
+            self._values[full_key] = value
+            while len(self._values) > self.size:
+                self._values.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._values.clear()
+
+
+_COUNTS = PerVersionCache(512)
+# The catalog list page's table with its facets and pages (about 25 KB each): the same for everyone
+# who may see the list, which is everyone signed in (``permissions.can_view_entity``).
+RESULTS_HTML = PerVersionCache(32)
 
 
 def catalog_version() -> int:
@@ -222,17 +253,15 @@ def filter_key(params) -> tuple:
     return tuple(sorted((k, tuple(sorted(params.getlist(k)))) for k in params if k not in ("page", "ordering")))
 
 
-def cached_counts(key: tuple, compute):
+def query_key(params) -> tuple:
+    """Every parameter of a request, in the order given (its links repeat that order): what a page of
+    results depends on."""
+    return tuple((k, tuple(params.getlist(k))) for k in params)
+
+
+def cached_counts(key: tuple, compute, version: int | None = None):
     """``compute()`` once per catalog version and filter key in this process (a small LRU)."""
-    full_key = (catalog_version(), key)
-    if full_key in _COUNTS:
-        _COUNTS.move_to_end(full_key)
-        return _COUNTS[full_key]
-    value = compute()
-    _COUNTS[full_key] = value
-    if len(_COUNTS) > _COUNTS_SIZE:
-        _COUNTS.popitem(last=False)
-    return value
+    return _COUNTS.get(catalog_version() if version is None else version, key, compute)
 
 
 class CountedPaginator(Paginator):

@@ -13,6 +13,7 @@ from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.views.decorators.http import require_POST
 
 from catalog import graph as graph_layout
@@ -50,18 +51,25 @@ def _entity_or_404(kind: str, namespace: str, name: str) -> Entity:
 def index(request):
     filterset = EntityFilterSet(request.GET, queryset=selectors.entity_list())
     queryset = filterset.qs
+    version = selectors.catalog_version()
     counts = selectors.cached_counts(
         selectors.filter_key(request.GET),
         lambda: {"total": queryset.count(), "facets": selectors.facet_counts(queryset)},
+        version=version,
     )
-    page = selectors.CountedPaginator(queryset, 50, known_count=counts["total"]).get_page(request.GET.get("page"))
     params = request.GET.copy()
     params.pop("page", None)
+    query = params.urlencode()
+
+    def results_table() -> str:
+        page = selectors.CountedPaginator(queryset, 50, known_count=counts["total"]).get_page(request.GET.get("page"))
+        table_context = {"page": page, "facets": counts["facets"], "query": query, "request": request}
+        return render_to_string("catalog/_results_table.html", table_context)
+
     context = {
         "filterset": filterset,
-        "page": page,
-        "facets": counts["facets"],
-        "query": params.urlencode(),
+        "results_table": selectors.RESULTS_HTML.get(version, selectors.query_key(request.GET), results_table),
+        "has_results": counts["total"] > 0,
         "filtered": any(v for k, v in request.GET.items() if k not in ("page", "ordering")),
         "kinds": selectors.kind_choices(),
         "selected_kinds": request.GET.getlist("kind"),

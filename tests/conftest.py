@@ -27,6 +27,17 @@ def _fresh_throttle_counts():
     forget_counts()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_catalog_caches():
+    """Each test starts with the catalog list's per-version caches empty, as a fresh web process does:
+    tests write entities straight to the database, so the catalog's version can recur with other data."""
+    from catalog import selectors
+
+    for cache in (selectors._COUNTS, selectors.RESULTS_HTML):
+        cache.clear()
+    yield
+
+
 @pytest.fixture
 def developer(django_user_model):
     return _make_user(django_user_model, "dev", DEVELOPERS)

@@ -2,11 +2,16 @@
 JSON bytes as DRF writes them, the list page's rows escaped, and what a person may edit."""
 
 import json
+from types import SimpleNamespace
 
 import pytest
+from django.contrib import admin
 from django.db import connection
+from django.test import RequestFactory
 from rest_framework.renderers import JSONRenderer
 
+from catalog import services
+from catalog.models import Entity
 from portal import services as portal_services
 from tests.catalog.test_import import FULL
 
@@ -165,6 +170,46 @@ def test_list_page_rows_escape_what_an_import_brings(login, developer, import_te
     assert 'href="/catalog/Component/default/checkout/"' in page
     assert 'href="/catalog/group/default/team-pay/">group:team-pay</a>' in page
     assert 'href="/catalog/system/default/payments/">system:payments</a>' in page
+
+
+def test_the_list_page_shows_every_change_at_once_though_its_table_is_kept_between_requests(
+    login, developer, platform_admin, import_text
+):
+    import_text(FULL)
+    client = login(developer)
+    assert ">Checkout</a>" in client.get("/catalog/", {"kind": "Component"}).content.decode()
+    assert ">Checkout</a>" in client.get("/catalog/", {"kind": "Component"}).content.decode()  # kept
+
+    import_text(FULL.replace("title: Checkout", "title: Till"))
+    page = client.get("/catalog/", {"kind": "Component"}).content.decode()
+    assert ">Till</a>" in page and ">Checkout</a>" not in page
+
+    # A Platform Admin fixing a row in the admin site, or deleting one there, gives the catalog a new version too.
+    entity_admin = admin.site._registry[Entity]
+    request = RequestFactory().post("/")
+    request.user = platform_admin
+    checkout = Entity.objects.get(ref_key="component:default/checkout")
+    checkout.title = "Basket"
+    entity_admin.save_model(request, checkout, SimpleNamespace(changed_data=["title"]), change=True)
+    assert ">Basket</a>" in client.get("/catalog/", {"kind": "Component"}).content.decode()
+    entity_admin.delete_model(request, checkout)
+    page = client.get("/catalog/", {"kind": "Component"}).content.decode()
+    assert ">Basket</a>" not in page and "2 entities" in page
+
+
+def test_what_the_list_page_keeps_between_requests_holds_nothing_only_its_first_reader_may_see(
+    login, developer, platform_admin, import_text
+):
+    import_text(FULL)
+    Entity.objects.filter(ref_key="component:default/checkout").update(orphaned=True)
+    services.catalog_changed()
+    delete_orphans = "Review and delete the orphaned entities"
+
+    as_admin = login(platform_admin).get("/catalog/", {"orphaned": "true"}).content.decode()
+    assert delete_orphans in as_admin and ">Checkout</a>" in as_admin and "Add entity" in as_admin
+    as_developer = login(developer).get("/catalog/", {"orphaned": "true"}).content.decode()
+    assert ">Checkout</a>" in as_developer
+    assert delete_orphans not in as_developer and "Add entity" not in as_developer
 
 
 def test_a_member_may_edit_their_teams_entities_and_no_other(login, developer, teammate, team):

@@ -109,6 +109,9 @@ def test_the_list_page_runs_a_fixed_number_of_queries(
     with django_assert_max_num_queries(7):  # again: count and facets come from the per-version cache
         response = client.get(reverse("catalog:index"), {**params, "page": 2})
     assert response.status_code == 200
+    with django_assert_max_num_queries(6):  # the same page again: its table is kept per version too
+        again = client.get(reverse("catalog:index"), {**params, "page": 2})
+    assert again.content.split(b'id="results"')[1] == response.content.split(b'id="results"')[1]
 
 
 @pytest.mark.parametrize("size", [5, 120])
