@@ -73,5 +73,7 @@ class EntityFilterSet(django_filters.FilterSet):
     def qs(self):
         qs = super().qs
         if not getattr(self.form, "cleaned_data", {}).get("ordering"):
-            qs = qs.order_by("name", "kind")
-        return qs
+            return qs.order_by("name", "kind", "pk")
+        # The id last: rows that tie (one lifecycle, one owner) keep one order from page to page, so
+        # that none shows on two pages or on none.
+        return qs.order_by(*qs.query.order_by, "pk")

