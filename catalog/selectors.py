@@ -239,7 +239,7 @@ class PerVersionCache:
 
 
 _COUNTS = PerVersionCache(512)
-# The catalog list page's table with its facets and pages (about 25 KB each): the same for everyone
+# The catalog list page's table with its facets and pages (about 38 KB of text each): the same for everyone
 # who may see the list, which is everyone signed in (``permissions.can_view_entity``).
 RESULTS_HTML = PerVersionCache(32)
 

@@ -80,11 +80,8 @@ def _with_value(items: list[tuple[str, list[str]]], key: str, value: str) -> str
     its place when the query has it and goes last when it does not."""
     pairs: list[tuple[str, str]] = []
     for name, values in items:
-        if name == key:
-            pairs.append((name, value))
-        else:
-            pairs.extend((name, v) for v in values)
-    if key not in dict(items):
+        pairs.extend([(name, value)] if name == key else ((name, v) for v in values))
+    if all(name != key for name, _values in items):
         pairs.append((key, value))
     return "?" + urlencode(pairs)
 

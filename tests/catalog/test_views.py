@@ -55,6 +55,16 @@ def test_the_list_shows_facet_counts_and_sorts(login, developer, import_text):
     assert 'href="?kind=Component&amp;ordering=name"' in response.content.decode()
 
 
+def test_a_facet_link_narrows_the_list_and_keeps_the_other_filters(login, developer, import_text):
+    import_text(FULL)
+    client = login(developer)
+    page = client.get("/catalog/?q=e&kind=Component&x=%3Cb%3E&page=1").content.decode()
+    assert 'href="?q=e&amp;kind=Component&amp;x=%3Cb%3E&amp;lifecycle=production">production <strong>2</strong>' in page
+    assert 'href="?q=e&amp;kind=Component&amp;x=%3Cb%3E&amp;owner=group%3Adefault%2Fteam-pay">group:team-pay' in page
+    page = client.get("/catalog/?kind=Component&kind=API&lifecycle=experimental").content.decode()
+    assert 'href="?kind=Component&amp;lifecycle=experimental">Component <strong>1</strong>' in page
+
+
 def test_an_htmx_request_gets_only_the_results(login, developer, import_text):
     import_text(FULL)
     response = login(developer).get(reverse("catalog:index"), {"q": "ledger"}, HTTP_HX_REQUEST="true")
