@@ -11,6 +11,12 @@ def evaluate_scorecards(entity_ids: list[int] | None = None) -> int:
     return services.scorecards_evaluate(entity_ids=entity_ids)
 
 
+@shared_task(name="catalog.vacuum_after_import", acks_late=True, soft_time_limit=600, time_limit=660)
+def vacuum_after_import() -> None:
+    """After a large import, VACUUM the entity table so that deep list pages read only its index."""
+    services.catalog_vacuum()
+
+
 @shared_task(name="catalog.refresh_locations", acks_late=True, soft_time_limit=1800, time_limit=1860)
 def refresh_locations() -> int:
     """The scheduled refresh of every location (conditional: an unchanged one writes nothing)."""

@@ -52,10 +52,11 @@ from catalog.services.users import (
     portal_user_link,
     portal_user_unlink,
 )
-from catalog.services.writing import _write
+from catalog.services.writing import _write, catalog_vacuum
 from portal.services import PermissionDenied, ServiceError
 
 __all__ = [
+    "catalog_vacuum",
     "CATALOG_FILE_NAMES",
     "CHUNK",
     "ENTITY_FIELDS",

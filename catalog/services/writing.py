@@ -190,6 +190,7 @@ def _write(
         _resolve_relations()
     if connection.vendor == "postgresql" and len(new_items) + len(changed) >= ANALYZE_AFTER_ENTITIES:
         transaction.on_commit(_analyze)
+        transaction.on_commit(_vacuum_in_the_worker)
 
     result.orphaned = (orphan_with or _orphan)(scope, seen, batch.failed, batch.listed, now)
     _record_conflicts(batch, now)
@@ -219,6 +220,29 @@ def _analyze() -> None:
     """
     with connection.cursor() as cursor:
         cursor.execute(f"ANALYZE {Entity._meta.db_table}, {Relation._meta.db_table}")  # noqa: S608  # nosec B608
+
+
+def _vacuum_in_the_worker() -> None:
+    from catalog.tasks import vacuum_after_import
+    from portal.services import enqueue_safely
+
+    enqueue_safely(vacuum_after_import)
+
+
+def catalog_vacuum() -> None:
+    """Mark the entity table's new rows visible to all, so index-only scans stop reading the table.
+
+    A list page finds its rows' ids from the index on (name, kind, id) alone, but only for the
+    table's pages that VACUUM has marked all-visible: right after a large import page 200 of 424
+    read 10,050 rows from the table to check them (14 ms) and 0 once vacuumed (2 ms). Autovacuum
+    does this a minute or so later, or never where it is off. It runs in the worker because it
+    takes a few hundred milliseconds an import need not wait for, and outside a transaction
+    because VACUUM cannot run inside one.
+    """
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM {Entity._meta.db_table}")  # noqa: S608  # nosec B608
 
 
 def _insert_entities(items: list[_Parsed], now) -> dict[str, int]:
