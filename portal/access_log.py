@@ -10,6 +10,8 @@ same, byte for byte, for any ``access_log_format``. ``gunicorn.conf.py`` selects
 
 from __future__ import annotations
 
+import logging
+import traceback
 from collections.abc import Iterator, Mapping
 
 from gunicorn import glogging
@@ -101,3 +103,49 @@ class AccessLogger(glogging.Logger):
 
     def atoms(self, resp, req, environ, request_time):
         return LazyAtoms(self, resp, req, environ, request_time)
+
+    def access(self, resp, req, environ, request_time):
+        """Where the access log is gunicorn's own file or stream handler, write the line to it directly.
+
+        Through ``logging`` each line also built a ``LogRecord`` (the caller's frame, the thread's and
+        process's names, the time) only for a formatter that writes the message alone. The line and
+        the handler's lock are the same; any other setup (a log config, syslog, filters) goes through
+        ``logging`` as before.
+        """
+        handler = self._plain_access_handler()
+        if handler is None:
+            return super().access(resp, req, environ, request_time)
+        try:
+            line = self.cfg.access_log_format % self.atoms_wrapper_class(self.atoms(resp, req, environ, request_time))
+            handler.acquire()
+            try:
+                handler.stream.write(line + handler.terminator)
+                handler.stream.flush()
+            finally:
+                handler.release()
+        except Exception:  # noqa: BLE001 (as gunicorn's own access(): a log line never fails a request)
+            self.error(traceback.format_exc())
+        return None
+
+    def _plain_access_handler(self) -> logging.StreamHandler | None:
+        """gunicorn's handler of the access log, when writing the message to its stream is all that
+        ``logging`` would do with the line; else None."""
+        log = self.access_log
+        if not self.access_log_enabled or len(log.handlers) != 1 or log.filters or not log.isEnabledFor(logging.INFO):
+            return None
+        handler = log.handlers[0]
+        formatter = handler.formatter
+        if (
+            type(handler) not in _PLAIN_HANDLERS
+            or not getattr(handler, "_gunicorn", False)
+            or handler.filters
+            or handler.level > logging.INFO
+            or handler.stream is None
+            or type(formatter) is not logging.Formatter
+            or formatter._fmt != self.access_fmt  # noqa: SLF001 (the format it was given; logging keeps no other)
+        ):
+            return None
+        return handler
+
+
+_PLAIN_HANDLERS = (logging.StreamHandler, logging.FileHandler)

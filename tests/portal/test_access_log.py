@@ -25,6 +25,18 @@ FORMATS = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _no_handlers_left_behind():
+    """gunicorn's loggers are process-wide; each test starts and ends with none of its handlers on them."""
+    yield
+    for name in ("gunicorn.access", "gunicorn.error"):
+        log = logging.getLogger(name)
+        for handler in list(log.handlers):
+            log.removeHandler(handler)
+            handler.close()
+        log.filters.clear()
+
+
 class Capture(logging.Handler):
     def __init__(self):
         super().__init__()
@@ -123,3 +135,76 @@ def test_gunicorn_started_as_the_image_starts_it_writes_the_combined_line(tmp_pa
         rf'{response.status} {len(body)} "https://x\.example/" "probe \\"quoted\\""',
         line,
     ), line
+
+
+def gunicorns_handlers_only(logger):
+    """pytest attaches its capture handlers to every logger that does not propagate; gunicorn's do not."""
+    for handler in list(logger.access_log.handlers):
+        if not getattr(handler, "_gunicorn", False):
+            logger.access_log.removeHandler(handler)
+    return logger
+
+
+def file_logger(logger_class, path, access_format=None):
+    cfg = Config()
+    cfg.set("accesslog", str(path))
+    if access_format:
+        cfg.set("access_log_format", access_format)
+    logger = gunicorns_handlers_only(logger_class(cfg))
+    if logger_class is AccessLogger:
+        assert logger._plain_access_handler() is not None  # the line is written straight to the file
+    return logger
+
+
+def file_line(logger_class, access_format: str, path, resp, req, environ) -> str:
+    logger = file_logger(logger_class, path, access_format)
+    try:
+        logger.access(resp, req, environ, datetime.timedelta(seconds=1, microseconds=23456))
+    finally:
+        for handler in logger.access_log.handlers:
+            handler.close()
+    return path.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("access_format", FORMATS)
+def test_written_straight_to_gunicorns_log_file_the_line_is_the_same_as_through_logging(access_format, tmp_path):
+    resp, req, environ = a_hostile_request()
+
+    ours = file_line(AccessLogger, access_format, tmp_path / "ours.log", resp, req, environ)
+    theirs = file_line(glogging.Logger, access_format, tmp_path / "theirs.log", resp, req, environ)
+
+    assert ours == theirs
+    assert ours.endswith("\n") and ours.count("\n") == 1
+
+
+def test_after_the_log_file_is_rotated_the_lines_go_to_the_new_file(tmp_path):
+    resp, req, environ = a_hostile_request()
+    logger = file_logger(AccessLogger, tmp_path / "access.log")
+    elapsed = datetime.timedelta(milliseconds=3)
+
+    logger.access(resp, req, environ, elapsed)
+    (tmp_path / "access.log").rename(tmp_path / "access.log.1")
+    logger.reopen_files()  # what gunicorn does on SIGUSR1, as logrotate asks
+    environ = {**environ, "RAW_URI": "/after-rotation"}
+    logger.access(resp, req, environ, elapsed)
+    for handler in logger.access_log.handlers:
+        handler.close()
+
+    assert "/after-rotation" not in (tmp_path / "access.log.1").read_text()
+    assert "/after-rotation" in (tmp_path / "access.log").read_text()
+
+
+def test_a_filter_on_the_access_log_still_sees_every_line(tmp_path):
+    """Anything beyond gunicorn's own handler (a filter here) keeps the way through ``logging``."""
+    resp, req, environ = a_hostile_request()
+    logger = file_logger(AccessLogger, tmp_path / "access.log")
+    seen = []
+    (handler,) = logger.access_log.handlers
+    handler.addFilter(lambda record: seen.append(record.getMessage()) or False)
+
+    logger.access(resp, req, environ, datetime.timedelta(milliseconds=3))
+    for handler in logger.access_log.handlers:
+        handler.close()
+
+    assert len(seen) == 1 and '"GET /api/catalog/entities/?q=\\"x\\" HTTP/1.1"' in seen[0]
+    assert (tmp_path / "access.log").read_text() == ""  # the filter dropped it, as logging does
