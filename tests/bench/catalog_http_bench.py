@@ -361,7 +361,7 @@ def main() -> int:
     worker = subprocess.Popen(
         [str(BIN / "celery"), "-A", "portal", "worker", "-Q", "default", "--concurrency", "1", "--purge",
          "--loglevel", "warning", "--logfile", str(work / "worker.log")],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=(work / "worker.err").open("wb"),
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
