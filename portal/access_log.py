@@ -64,8 +64,11 @@ class LazyAtoms(Mapping):
             return self._letter_atoms()[key]
         _logger, resp, req, environ, _request_time = self._parts
         name, kind = key[1:-2], key[-1]
-        sources = {"i": req.headers if hasattr(req, "headers") else req, "o": resp.headers, "e": environ}
-        value = _last_match(sources[kind], name)
+        if kind == "i":
+            source = req.headers if hasattr(req, "headers") else req
+        else:
+            source = resp.headers if kind == "o" else environ
+        value = _last_match(source, name)
         if value is None:
             raise KeyError(key)
         return value
