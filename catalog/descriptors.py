@@ -308,10 +308,41 @@ def _string_map(value, field_name: str) -> dict:
     return value
 
 
+def _nul_at(value) -> list | None:
+    """Where in ``value`` a key or a text holds a NUL character (keys and list indexes, outermost
+    first); None when nothing does. YAML writes one as ``"\\0"`` or ``"\\u0000"``; PostgreSQL
+    cannot store it in text or JSON."""
+    if isinstance(value, str):
+        return [] if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str) and "\x00" in key:
+                return [key]
+            found = _nul_at(item)
+            if found is not None:
+                return [key, *found]
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _nul_at(item)
+            if found is not None:
+                return [index, *found]
+    return None
+
+
+def _field_path(parts: list) -> str:
+    path = ""
+    for part in parts:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path.replace("\x00", "\\0")
+
+
 def validate(doc, *, require_api_version: bool = True) -> Descriptor:
     """Check one parsed YAML document; raise ``Invalid(field, reason)`` or return a Descriptor."""
     if not isinstance(doc, dict):
         raise Invalid("", f"a document must be a mapping with apiVersion, kind, metadata and spec, not a {_type(doc)}")
+    nul = _nul_at(doc)
+    if nul is not None:
+        raise Invalid(_field_path(nul), "contains a NUL character (\\0), which no field can hold")
     api_version = doc.get("apiVersion")
     if api_version is None and not require_api_version:
         api_version = DEFAULT_API_VERSION

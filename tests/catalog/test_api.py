@@ -151,6 +151,10 @@ def test_invalid_descriptors_are_clear_json_errors(team, login, developer):
     existing = {**NEW, "metadata": {"name": "svc-a"}}
     response = client.post(f"{API}/entities/", existing, content_type="application/json")
     assert response.status_code == 400 and "exists already" in response.json()["error"]["message"]
+    with_nul = {**NEW, "metadata": {"name": "svc-nul", "description": "before\u0000after"}}
+    response = client.post(f"{API}/entities/", with_nul, content_type="application/json")
+    assert response.status_code == 400
+    assert "metadata.description: contains a NUL character" in response.json()["error"]["message"]
 
 
 @pytest.mark.parametrize("size", [3, 100])

@@ -420,6 +420,24 @@ def test_a_large_file_is_read_in_batches_with_document_numbers_and_errors_kept(s
             "metadata.tags",
             "not a valid tag",
         ),
+        (  # PostgreSQL cannot store a NUL in text or JSON: the import failed with a DataError
+            'apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: c, description: "a\\0b"}\n'
+            "spec: {type: service, lifecycle: production, owner: o}\n",
+            "metadata.description",
+            "contains a NUL character",
+        ),
+        (
+            'apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata: {name: g, annotations: {"x\\u0000y": v}}\n'
+            "spec: {type: t}\n",
+            "metadata.annotations.x\\0y",
+            "contains a NUL character",
+        ),
+        (
+            "apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata: {name: g}\n"
+            'spec: {type: t, members: [a, "\\x00"]}\n',
+            "spec.members[1]",
+            "contains a NUL character",
+        ),
         ("apiVersion: v9\nkind: Group\nmetadata: {name: g}\nspec: {type: t}\n", "apiVersion", "is not one of"),
         ("kind: Group\nmetadata: {name: g}\nspec: {type: t}\n", "apiVersion", "is required"),
         (

@@ -334,6 +334,23 @@ def test_the_import_page_takes_an_upload_and_refuses_one_over_the_limit(team, lo
     assert "larger than the limit" in response.content.decode()
 
 
+def test_an_uploaded_document_with_a_nul_character_is_reported_and_the_others_import(team, login, developer):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    text = (
+        b"apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: fine}\n"
+        b"spec: {type: service, lifecycle: production, owner: team-a}\n---\n"
+        b'apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: nul, title: "x\\0y"}\n'
+        b"spec: {type: service, lifecycle: production, owner: team-a}\n"
+    )
+    response = login(developer).post(reverse("catalog:import"), {"file": SimpleUploadedFile("c.yaml", text)})
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "1 created" in page
+    assert "metadata.title" in page and "contains a NUL character" in page
+    assert Entity.objects.filter(name="fine").exists() and not Entity.objects.filter(name="nul").exists()
+
+
 def test_only_platform_admins_import_server_folders_from_the_page(team, login, developer, tmp_path, settings):
     settings.CATALOG_IMPORT_ROOTS = [str(tmp_path)]
     response = login(developer).post(reverse("catalog:import"), {"path": str(tmp_path)})
