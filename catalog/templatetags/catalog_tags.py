@@ -136,9 +136,10 @@ def catalog_rows(entities) -> str:
             "<tr>"
             f'<td><a href="{escape(e.get_absolute_url())}">{escape(str(e.display_name))}</a>\n        {badges}\n'
             f"        {tags}</td>"
-            f"<td>{escape(e.kind)}</td><td>{escape(e.spec_type)}</td><td>{escape(e.lifecycle)}</td>"
-            f"<td>{ref_cell(e.owner_ref)}</td><td>{ref_cell(e.system_ref)}</td>"
-            f"<td>{escape(_short_text(e.description, 90))}</td>"
+            f'<td data-label="Kind">{escape(e.kind)}</td><td data-label="Type">{escape(e.spec_type)}</td>'
+            f'<td data-label="Lifecycle">{escape(e.lifecycle)}</td>'
+            f'<td data-label="Owner">{ref_cell(e.owner_ref)}</td><td data-label="System">{ref_cell(e.system_ref)}</td>'
+            f'<td data-label="Description">{escape(_short_text(e.description, 90))}</td>'
             "</tr>\n"
         )
     return mark_safe("".join(rows))  # noqa: S308  # nosec B308, B703: every value above is escaped

@@ -185,3 +185,37 @@ def test_the_import_result_stays_inside_its_card_at_1280_px(browser, portal_url,
         _shot(page, "import-result")
     finally:
         context.close()
+
+
+_LINES = """(cell) => {
+    const range = document.createRange();
+    range.selectNodeContents(cell);
+    return new Set([...range.getClientRects()].map((rect) => Math.round(rect.top))).size;
+}"""
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_catalog_list_keeps_kinds_and_lifecycles_whole_and_on_a_phone_labels_each_line(
+    browser, portal_url, reading_catalog, width
+):
+    page = _page(browser, portal_url, width)
+    try:
+        page.goto(f"{portal_url}/catalog/?kind=Component")
+        row = page.locator(".catalog-table tbody tr").first
+        for label, text in (("Kind", "Component"), ("Type", "service"), ("Lifecycle", "production")):
+            cell = row.locator(f'td[data-label="{label}"]')
+            expect(cell).to_have_text(text)
+            assert cell.evaluate(_LINES) == 1, f"{label} '{text}' breaks over lines at {width} px"
+        for heading in ("Kind", "Lifecycle"):
+            assert page.get_by_role("link", name=heading, exact=True).evaluate(_LINES) == 1
+        if width == 390:  # one entity per block: each value below the name, with its label
+            name_cell, kind_cell = row.locator("td").nth(0), row.locator('td[data-label="Kind"]')
+            assert (
+                kind_cell.bounding_box()["y"] > name_cell.bounding_box()["y"] + name_cell.bounding_box()["height"] - 1
+            )
+            label = kind_cell.evaluate("(cell) => getComputedStyle(cell, '::before').content")
+            assert label == '"Kind: "'
+        assert page.evaluate("document.querySelector('main').scrollWidth") <= width
+        _shot(page, f"list-{width}")
+    finally:
+        page.context.close()
