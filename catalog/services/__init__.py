@@ -56,7 +56,6 @@ from catalog.services.writing import _write, catalog_vacuum
 from portal.services import PermissionDenied, ServiceError
 
 __all__ = [
-    "catalog_vacuum",
     "CATALOG_FILE_NAMES",
     "CHUNK",
     "ENTITY_FIELDS",
@@ -77,6 +76,7 @@ __all__ = [
     "catalog_user_claim",
     "catalog_user_link_by_email",
     "catalog_user_unlink",
+    "catalog_vacuum",
     "demo_catalog_ensure",
     "discoveries_scan_all",
     "discovery_add",
