@@ -132,7 +132,8 @@ class AccessLogger(glogging.Logger):
 
     def _plain_access_handler(self) -> logging.StreamHandler | None:
         """gunicorn's handler of the access log, when writing the message to its stream is all that
-        ``logging`` would do with the line; else None."""
+        ``logging`` would do with the line; else None. Asked for each line, not once at setup: Django's
+        logging config, applied in each worker after gunicorn set its handlers, may change them."""
         log = self.access_log
         if not self.access_log_enabled or len(log.handlers) != 1 or log.filters or not log.isEnabledFor(logging.INFO):
             return None
