@@ -215,6 +215,7 @@ def test_the_catalog_list_keeps_kinds_and_lifecycles_whole_and_on_a_phone_labels
             )
             label = kind_cell.evaluate("(cell) => getComputedStyle(cell, '::before').content")
             assert label == '"Kind: "'
+            expect(row.locator('td[data-label="System"]')).to_be_hidden()  # no system: no empty "System:" line
         assert page.evaluate("document.querySelector('main').scrollWidth") <= width
         _shot(page, f"list-{width}")
     finally:
