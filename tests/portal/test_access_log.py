@@ -26,6 +26,12 @@ FORMATS = [
 
 
 @pytest.fixture(autouse=True)
+def _one_clock_second(monkeypatch):
+    """Lines written by two loggers are compared: both read the same second, not two around a tick."""
+    monkeypatch.setattr(glogging.Logger, "now", lambda self: "[07/Dec/2026:06:07:00 +0000]")
+
+
+@pytest.fixture(autouse=True)
 def _no_handlers_left_behind():
     """gunicorn's loggers are process-wide; each test starts and ends with none of its handlers on them."""
     yield
